@@ -1,0 +1,196 @@
+/* hipmace: HIP-MACE Hessian of a structure (energy, Hessian, summary) from the command line. */
+#include <hipmace/model.h>
+#include <jansson.h>
+#include <unistd.h>
+
+static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PETSc.\n\n"
+                           "  hipmace -structure FILE.xyz -model FILE.safetensors [options]\n\n"
+                           "  -structure FILE        XYZ or extended XYZ (Lattice=, pbc=, masses column)\n"
+                           "  -model FILE            HIP-MACE model (safetensors, hip-mace-safetensors-1)\n"
+                           "  -model_info            print the model's architecture and exit (no -structure needed)\n"
+                           "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
+                           "  -hessian_type baij|sbaij  storage of the Hessian (default baij; sbaij keeps the upper triangle)\n"
+                           "  -summary FILE.json     write natoms, energy, hessian_blocks, ranks, timings as JSON\n"
+                           "  -log_view              PETSc performance report, one stage per phase\n\n";
+
+typedef struct {
+  const char *name;
+  double      t;
+} Timing;
+
+/* Writes text to path atomically: temporary file in the same folder, then rename. */
+static PetscErrorCode write_atomic(const char path[], const char *text)
+{
+  char  tmp[PETSC_MAX_PATH_LEN];
+  FILE *f;
+  int   ok;
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()));
+  f = fopen(tmp, "w");
+  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s: cannot open for writing", path);
+  ok = fputs(text, f) >= 0;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok) remove(tmp);
+  PetscCheck(ok, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: write failed (disk full?)", path);
+  if (rename(tmp, path)) {
+    remove(tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot rename the temporary file into place", path);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Fails early (before any work) if an output path cannot be created. */
+static PetscErrorCode check_writable(const char opt[], const char path[])
+{
+  char  tmp[PETSC_MAX_PATH_LEN];
+  FILE *f;
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()));
+  f = fopen(tmp, "w");
+  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s %s: cannot create the output file", opt, path);
+  fclose(f);
+  remove(tmp);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode hessian_view(Mat H, const char opt[])
+{
+  PetscViewer       viewer;
+  PetscViewerFormat fmt;
+  PetscBool         set;
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsGetViewer(PetscObjectComm((PetscObject)H), NULL, NULL, opt, &viewer, &fmt, &set));
+  if (set) {
+    PetscCall(PetscViewerPushFormat(viewer, fmt));
+    PetscCall(MatView(H, viewer));
+    PetscCall(PetscViewerPopFormat(viewer));
+    PetscCall(PetscOptionsRestoreViewer(&viewer));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int main(int argc, char **argv)
+{
+  char          structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", summary[PETSC_MAX_PATH_LEN] = "";
+  char          htype[16] = "baij";
+  PetscBool     has_structure, has_model, has_summary, model_info = PETSC_FALSE;
+  HMModel       model = NULL;
+  HMSystem      sys   = NULL;
+  HMEval        ev    = NULL;
+  Mat           H     = NULL;
+  PetscMPIInt   size, rank;
+  PetscLogStage st_read, st_graph, st_layers, st_hip, st_out;
+  Timing        tm[8];
+  int           ntm = 0;
+  double        t0, t1, tstart, energy;
+  PetscInt      natoms, nlayers;
+  PetscInt64    nblocks;
+  double        rmax, hrmax, hcut;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace options", NULL);
+  PetscCall(PetscOptionsString("-structure", "structure file (XYZ / extended XYZ)", NULL, structure, structure, sizeof(structure), &has_structure));
+  PetscCall(PetscOptionsString("-model", "HIP-MACE model file (.safetensors)", NULL, model_path, model_path, sizeof(model_path), &has_model));
+  PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, model_info, &model_info, NULL));
+  PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, summary, summary, sizeof(summary), &has_summary));
+  PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
+  PetscOptionsEnd();
+  PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
+  PetscCheck(!strcmp(htype, "baij") || !strcmp(htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", htype);
+  PetscCheck(model_info || has_structure, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -structure FILE (see -help)");
+  PetscCheck(size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "this build of hipmace runs on one MPI rank (the domain-decomposed engine is not there yet); got %d", (int)size);
+  if (has_summary && rank == 0) PetscCall(check_writable("-summary", summary));
+
+  PetscCall(PetscLogStageRegister("Read", &st_read));
+  PetscCall(PetscLogStageRegister("Neighbours", &st_graph));
+  PetscCall(PetscLogStageRegister("Layers", &st_layers));
+  PetscCall(PetscLogStageRegister("HIP head+assembly", &st_hip));
+  PetscCall(PetscLogStageRegister("Output", &st_out));
+
+  tstart = t0 = MPI_Wtime();
+  PetscCall(PetscLogStagePush(st_read));
+  PetscCall(HMModelLoad(PETSC_COMM_WORLD, model_path, &model));
+  if (model_info) {
+    PetscCall(HMModelView(model, PETSC_VIEWER_STDOUT_WORLD));
+    PetscCall(PetscLogStagePop());
+    PetscCall(HMModelDestroy(&model));
+    PetscCall(PetscFinalize());
+    return 0;
+  }
+  PetscCall(HMSystemLoad(PETSC_COMM_WORLD, structure, &sys));
+  PetscCall(PetscLogStagePop());
+  t1          = MPI_Wtime();
+  tm[ntm++] = (Timing){"read", t1 - t0};
+
+  t0 = t1;
+  PetscCall(PetscLogStagePush(st_graph));
+  PetscCall(HMEvalCreate(model, sys, &ev));
+  PetscCall(PetscLogStagePop());
+  t1          = MPI_Wtime();
+  tm[ntm++] = (Timing){"neighbours", t1 - t0};
+
+  t0 = t1;
+  PetscCall(PetscLogStagePush(st_layers));
+  PetscCall(HMEvalForward(ev));
+  PetscCall(PetscLogStagePop());
+  t1          = MPI_Wtime();
+  tm[ntm++] = (Timing){"layers", t1 - t0};
+
+  t0 = t1;
+  PetscCall(PetscLogStagePush(st_hip));
+  PetscCall(HMEvalAssembleHessian(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, &H));
+  PetscCall(PetscLogStagePop());
+  t1          = MPI_Wtime();
+  tm[ntm++] = (Timing){"hessian", t1 - t0};
+
+  t0 = t1;
+  PetscCall(PetscLogStagePush(st_out));
+  PetscCall(hessian_view(H, "-hessian_view"));
+  PetscCall(HMEvalGetEnergy(ev, &energy, NULL));
+  PetscCall(HMSystemGetSize(sys, &natoms));
+  PetscCall(HMEvalGetHessianBlockCount(ev, &nblocks));
+  PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
+  PetscCall(HMModelGetNumInteractions(model, &nlayers));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, natoms, structure, model_path));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  energy            %.10f eV\n", energy));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * natoms, 3 * natoms, (long long)nblocks, htype, hcut, hrmax));
+  t1          = MPI_Wtime();
+  tm[ntm++] = (Timing){"output", t1 - t0};
+  tm[ntm++] = (Timing){"total", t1 - tstart};
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  timings [s]      "));
+  for (int k = 0; k < ntm; k++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %s %.3f", tm[k].name, tm[k].t));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+  if (has_summary && rank == 0) {
+    json_t *root = json_object(), *jt = json_object();
+    char   *text;
+    json_object_set_new(root, "program", json_string("hipmace " HM_VERSION));
+    json_object_set_new(root, "structure", json_string(structure));
+    json_object_set_new(root, "model", json_string(model_path));
+    json_object_set_new(root, "natoms", json_integer(natoms));
+    json_object_set_new(root, "energy", json_real(energy));
+    json_object_set_new(root, "energy_unit", json_string("eV"));
+    json_object_set_new(root, "hessian_blocks", json_integer(nblocks));
+    json_object_set_new(root, "hessian_type", json_string(htype));
+    json_object_set_new(root, "hessian_cutoff", json_real(hcut));
+    json_object_set_new(root, "hessian_r_max", json_real(hrmax));
+    json_object_set_new(root, "r_max", json_real(rmax));
+    json_object_set_new(root, "ranks", json_integer(size));
+    for (int k = 0; k < ntm; k++) json_object_set_new(jt, tm[k].name, json_real(tm[k].t));
+    json_object_set_new(root, "timings", jt);
+    text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    PetscCheck(text, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot format the summary JSON");
+    PetscCall(write_atomic(summary, text));
+    free(text);
+  }
+  PetscCall(PetscLogStagePop());
+
+  PetscCall(MatDestroy(&H));
+  PetscCall(HMEvalDestroy(&ev));
+  PetscCall(HMSystemDestroy(&sys));
+  PetscCall(HMModelDestroy(&model));
+  PetscCall(PetscFinalize());
+  return 0;
+}

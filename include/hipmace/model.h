@@ -1,0 +1,48 @@
+/* A trained HIP-MACE model (safetensors + JSON config) and its evaluation on one structure. */
+#pragma once
+
+#include <hipmace/io.h>
+#include <hipmace/graph.h>
+#include <petscmat.h>
+
+typedef struct _p_HMModel *HMModel;
+
+/* Loads and validates the model: every tensor checked for presence, dtype and shape; options the
+   engine does not implement are refused by name. Errors name the file and the tensor or option. */
+PETSC_EXTERN PetscErrorCode HMModelLoad(MPI_Comm, const char path[], HMModel *);
+PETSC_EXTERN PetscErrorCode HMModelDestroy(HMModel *);
+/* Architecture, elements, cutoffs, effective Hessian cutoff, parameter count, memory per atom. */
+PETSC_EXTERN PetscErrorCode HMModelView(HMModel, PetscViewer);
+PETSC_EXTERN PetscErrorCode HMModelGetPath(HMModel, const char **);
+/* r_max of the main graph, hessian_r_max, and the effective Hessian cutoff (beyond which every
+   edge block is exactly zero: min(hessian_r_max, r_max) without a separate Hessian radial network). */
+PETSC_EXTERN PetscErrorCode HMModelGetCutoffs(HMModel, double *r_max, double *hessian_r_max, double *hessian_cutoff);
+PETSC_EXTERN PetscErrorCode HMModelGetNumInteractions(HMModel, PetscInt *);
+PETSC_EXTERN PetscErrorCode HMModelGetFeatureDim(HMModel, PetscInt *);
+/* Element index of Z in the model's one-hot table, -1 if the model does not know Z. */
+PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
+
+/* Evaluation of a model on one structure (all atoms local in the serial engine). */
+typedef struct _p_HMEval *HMEval;
+
+typedef enum {
+  HM_EDGE_KERNEL_DIRECT = 0
+} HMEdgeKernel;
+
+PETSC_EXTERN PetscErrorCode HMEvalCreate(HMModel, HMSystem, HMEval *);
+PETSC_EXTERN PetscErrorCode HMEvalDestroy(HMEval *);
+/* Graph, embeddings, interaction layers, readouts: energy and node features. */
+PETSC_EXTERN PetscErrorCode HMEvalForward(HMEval);
+PETSC_EXTERN PetscErrorCode HMEvalGetEnergy(HMEval, double *energy, const double **node_energy);
+PETSC_EXTERN PetscErrorCode HMEvalGetNodeFeatures(HMEval, PetscInt layer, PetscInt *dim, const double **feats);
+PETSC_EXTERN PetscErrorCode HMEvalGetGraph(HMEval, const HMGraph **main, const HMGraph **hessian);
+/* HIP head, node part: n9 [N][9] (hessian_proj_nodes output) and D_i [N][3][3]; either may be NULL. */
+PETSC_EXTERN PetscErrorCode HMEvalNodeBlocks(HMEval, double n9[], double D[]);
+/* HIP head, edge part, for ne directed edges given by sender atom and edge vector (r - s):
+   e9 [ne][9] (hessian_proj_edges output) and M [ne][3][3]; either may be NULL. */
+PETSC_EXTERN PetscErrorCode HMEvalEdgeBlocks(HMEval, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[]);
+/* Assembles the Hessian (eV/A^2), block size 3, rows 3i+a in input atom order.
+   type: MATBAIJ/MATMPIBAIJ (default when NULL) or MATSBAIJ/MATMPISBAIJ (upper triangle). */
+PETSC_EXTERN PetscErrorCode HMEvalAssembleHessian(HMEval, MatType, Mat *);
+/* Number of stored 3x3 blocks of the full (both triangles) Hessian. */
+PETSC_EXTERN PetscErrorCode HMEvalGetHessianBlockCount(HMEval, PetscInt64 *);

@@ -1,0 +1,109 @@
+/* Neural-network building blocks of MACE in e3nn 0.4.4 numerics (weights point into the model file). */
+#pragma once
+
+#include <hipmace/so3.h>
+#include <hipmace/io.h>
+
+/* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
+typedef struct {
+  HMIrreps      in, out;
+  PetscInt      dim_in, dim_out;
+  int           ninstr;
+  int          *ia, *ib;   /* [ninstr] input / output block */
+  PetscInt     *woff;      /* [ninstr] offset of W_ab in the flat weight */
+  double       *alpha;     /* [ninstr] */
+  const double *W;
+} HMLinear;
+
+PETSC_EXTERN PetscErrorCode HMLinearSetUp(HMLinear *, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);
+PETSC_EXTERN PetscErrorCode HMLinearDestroy(HMLinear *);
+/* y = Linear(x) for n rows (row strides ldx, ldy); y is overwritten (beta = 0) or accumulated (beta = 1). */
+PETSC_EXTERN void HMLinearApply(const HMLinear *, PetscInt n, const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
+
+/* e3nn FullyConnectedNet without biases, normalised SiLU between layers, none after the last. */
+typedef struct {
+  int       nlayers;
+  PetscInt *h;   /* [nlayers+1] widths */
+  double  **W;   /* [nlayers] W_i / sqrt(h_i), owned copies, row-major [h_i][h_{i+1}] */
+  PetscInt  maxw;
+} HMRadialMLP;
+
+/* Reads prefix.layer{i}.weight, i = 0.., checking the chain of widths; h0 and hlast are the expected
+   input and output widths (hidden widths are taken from the file and compared with hidden[] if given). */
+PETSC_EXTERN PetscErrorCode HMRadialMLPSetUp(HMRadialMLP *, HMSafetensors, const char prefix[], PetscInt h0, PetscInt nhidden, const PetscInt hidden[], PetscInt hlast);
+PETSC_EXTERN PetscErrorCode HMRadialMLPDestroy(HMRadialMLP *);
+/* out[n][h_last] for n inputs x[n][h_0]; work must hold 2*n*maxw doubles. */
+PETSC_EXTERN void HMRadialMLPApply(const HMRadialMLP *, PetscInt n, const double *x, double *out, double *work);
+
+/* Bessel basis times polynomial envelope (RadialEmbeddingBlock with apply_cutoff). */
+typedef struct {
+  int     nbessel, p;
+  double  rc, prefactor;
+  double *freq; /* [nbessel] */
+} HMRadialBasis;
+
+PETSC_EXTERN void HMRadialBasisEval(const HMRadialBasis *, double d, double out[]);
+PETSC_EXTERN double HMPolynomialCutoff(double d, double rc, int p);
+
+/* "uvu" tensor product with external per-edge weights (instructions of tp_out_irreps_with_instructions). */
+typedef struct {
+  HMIrreps      in1, in2, mid;
+  PetscInt      dim_in1, dim_in2, dim_mid, weight_numel;
+  int           ninstr;
+  int          *i1, *i2, *io; /* [ninstr] */
+  PetscInt     *woff;         /* [ninstr] */
+  double       *pw;           /* [ninstr] sqrt(2 l_out + 1) */
+  const double **C;           /* [ninstr] 3j tensors [2l1+1][2l2+1][2lo+1] */
+  PetscInt      maxcy;
+} HMConvTP;
+
+/* The 3j constants are taken from prefix._compiled_main_left_right._w3j_l1_l2_l3 in st when present
+   (the exact values the reference used, e.g. float32-rounded in a model trained in single precision),
+   else computed; st may be NULL. */
+PETSC_EXTERN PetscErrorCode HMConvTPSetUp(HMConvTP *, const HMIrreps *in1, const HMIrreps *in2, const HMIrreps *target, HMSafetensors st, const char prefix[]);
+PETSC_EXTERN PetscErrorCode HMConvTPDestroy(HMConvTP *);
+/* mid (+)= TP(x1, x2, w) for one edge; work needs maxcy doubles. beta: 0 overwrite, 1 accumulate. */
+PETSC_EXTERN void HMConvTPApply(const HMConvTP *, const double *x1, const double *x2, const double *w, double beta, double *mid, double *work);
+
+/* FullyConnectedTensorProduct(irreps, n_el x 0e -> irreps_out) with a one-hot second input. */
+typedef struct {
+  HMIrreps      in, out;
+  PetscInt      dim_in, dim_out;
+  int           nel, ninstr;
+  int          *ia, *ib;
+  PetscInt     *woff;
+  double       *alpha;
+  const double *W;
+} HMSkipTP;
+
+PETSC_EXTERN PetscErrorCode HMSkipTPSetUp(HMSkipTP *, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);
+PETSC_EXTERN PetscErrorCode HMSkipTPDestroy(HMSkipTP *);
+PETSC_EXTERN void HMSkipTPApply(const HMSkipTP *, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
+
+/* One Contraction of the symmetric contraction: output irrep L, correlation nu_max, sparse U. */
+typedef struct {
+  int       L, corr, nel;
+  PetscInt  C, Q;
+  PetscInt  K[8];                 /* K_nu, nu = 1..corr */
+  PetscInt  nnz[8];
+  PetscInt *row[8];               /* [nnz] index over (M, q1..q_nu) flattened */
+  int      *kk[8];                /* [nnz] */
+  double   *val[8];               /* [nnz] */
+  const double *W[8];             /* [nel][K_nu][C] */
+  PetscInt  maxstate;             /* (2L+1) Q^(corr-1) */
+} HMContraction;
+
+typedef struct {
+  HMIrreps       coupling;        /* target irreps without multiplicity, dim Q */
+  HMIrreps       out;             /* hidden irreps */
+  int            nout;
+  HMContraction *c;
+  PetscInt       C, Q, maxstate;
+} HMSymContraction;
+
+PETSC_EXTERN PetscErrorCode HMSymContractionSetUp(HMSymContraction *, HMSafetensors, const char prefix[], const HMIrreps *target, const HMIrreps *hidden, int corr, int nel);
+PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
+/* X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
+   out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
+PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
+PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);

@@ -1,0 +1,37 @@
+/* Private layout of the io module's objects (safetensors containers and atomic systems). */
+#pragma once
+
+#include <hipmace/io.h>
+#include <jansson.h>
+
+/* PETSc 3.18 predates PETSC_SUCCESS; the house style uses it. */
+#ifndef PETSC_SUCCESS
+  #define PETSC_SUCCESS 0
+#endif
+
+struct _p_HMSafetensors {
+  MPI_Comm      comm;
+  char         *path;
+  void         *map;      /* whole file, read-only; tensor data points into it */
+  size_t        maplen;
+  json_t       *header;   /* kept alive: tensor names and metadata strings point into it */
+  json_t       *metadata; /* borrowed from header; NULL when the file has none */
+  PetscInt      ntensors;
+  HMTensorInfo *tensors;  /* sorted by name (strcmp) so lookups are binary searches */
+};
+
+struct _p_HMSystem {
+  MPI_Comm  comm;
+  PetscInt  n;
+  int      *Z;
+  double   *pos;       /* [n][3] */
+  double   *mass;      /* [n] */
+  PetscBool massgiven; /* masses came from the caller or the file, not from the element table */
+  PetscBool hascell;
+  double    cell[9];
+  PetscBool pbc[3];
+  char     *source;
+};
+
+/* Checks a cell and its periodic axes; `where` prefixes the message (e.g. "mol.xyz:2"). */
+PETSC_INTERN PetscErrorCode HMSystemCheckCell_Private(MPI_Comm, const char where[], const double cell[9], const PetscBool pbc[3]);

@@ -1,0 +1,131 @@
+/* Atomic systems: species, positions, masses and an optional (partly) periodic cell. */
+#include <math.h>
+#include <string.h>
+
+#include "ioimpl.h"
+
+PetscErrorCode HMSystemCheckCell_Private(MPI_Comm comm, const char where[], const double cell[9], const PetscBool pbc[3])
+{
+  PetscBool any = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  for (int d = 0; d < 3; d++)
+    if (pbc && pbc[d]) any = PETSC_TRUE;
+  if (cell)
+    for (int k = 0; k < 9; k++) PetscCheck(isfinite(cell[k]), comm, PETSC_ERR_ARG_WRONG, "%s: cell entry %d is not finite", where, k);
+  if (!any) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCheck(cell, comm, PETSC_ERR_ARG_WRONG, "%s: periodic boundaries requested but no cell (Lattice) given", where);
+  {
+    const double *a = cell, *b = cell + 3, *c = cell + 6;
+    const double  det   = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
+    const double  scale = sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]) * sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2]) * sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+
+    /* relative test: a cell whose volume is round-off compared with |a||b||c| is degenerate */
+    PetscCheck(scale > 0 && fabs(det) > 1e-12 * scale, comm, PETSC_ERR_ARG_WRONG, "%s: cell has zero volume (det %g)", where, det);
+    PetscCheck(det > 0, comm, PETSC_ERR_ARG_WRONG, "%s: cell is left-handed (det %g < 0); reorder or negate a lattice vector", where, det);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemCreate(MPI_Comm comm, PetscInt n, const int Z[], const double pos[], const double cell[9], const PetscBool pbc[3], HMSystem *out)
+{
+  HMSystem sys;
+
+  PetscFunctionBegin;
+  PetscCheck(out, comm, PETSC_ERR_ARG_NULL, "HMSystemCreate: NULL output");
+  *out = NULL;
+  PetscCheck(n > 0, comm, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemCreate: number of atoms %" PetscInt_FMT " must be positive", n);
+  PetscCheck(Z && pos, comm, PETSC_ERR_ARG_NULL, "HMSystemCreate: Z and pos must not be NULL");
+  for (PetscInt i = 0; i < n; i++) {
+    PetscCheck(Z[i] >= 1 && Z[i] <= HM_MAX_Z, comm, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemCreate: atom %" PetscInt_FMT " has atomic number %d outside 1..%d", i, Z[i], HM_MAX_Z);
+    for (int d = 0; d < 3; d++) PetscCheck(isfinite(pos[3 * i + d]), comm, PETSC_ERR_ARG_WRONG, "HMSystemCreate: atom %" PetscInt_FMT " has a non-finite coordinate", i);
+  }
+  PetscCall(HMSystemCheckCell_Private(comm, "HMSystemCreate", cell, pbc));
+
+  PetscCall(PetscNew(&sys));
+  sys->comm = comm;
+  sys->n    = n;
+  PetscCall(PetscMalloc3(n, &sys->Z, 3 * n, &sys->pos, n, &sys->mass));
+  PetscCall(PetscArraycpy(sys->Z, Z, n));
+  PetscCall(PetscArraycpy(sys->pos, pos, 3 * n));
+  for (PetscInt i = 0; i < n; i++) sys->mass[i] = HMElementMass(Z[i]);
+  sys->massgiven = PETSC_FALSE;
+  sys->hascell   = cell ? PETSC_TRUE : PETSC_FALSE;
+  for (int k = 0; k < 9; k++) sys->cell[k] = cell ? cell[k] : 0.0;
+  for (int d = 0; d < 3; d++) sys->pbc[d] = (cell && pbc && pbc[d]) ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(PetscStrallocpy("(memory)", &sys->source));
+  *out = sys;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemSetMasses(HMSystem sys, const double m[])
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && m, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemSetMasses: NULL argument");
+  for (PetscInt i = 0; i < sys->n; i++) PetscCheck(isfinite(m[i]) && m[i] > 0, sys->comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: mass %g of atom %" PetscInt_FMT " must be positive and finite", sys->source, m[i], i);
+  PetscCall(PetscArraycpy(sys->mass, m, sys->n));
+  sys->massgiven = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemDestroy(HMSystem *psys)
+{
+  PetscFunctionBegin;
+  if (!psys || !*psys) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFree3((*psys)->Z, (*psys)->pos, (*psys)->mass));
+  PetscCall(PetscFree((*psys)->source));
+  PetscCall(PetscFree(*psys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetSize(HMSystem sys, PetscInt *n)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && n, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetSize: NULL argument");
+  *n = sys->n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetPositions(HMSystem sys, const double **pos)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && pos, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetPositions: NULL argument");
+  *pos = sys->pos;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetAtomicNumbers(HMSystem sys, const int **Z)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && Z, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetAtomicNumbers: NULL argument");
+  *Z = sys->Z;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetMasses(HMSystem sys, const double **m)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && m, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetMasses: NULL argument");
+  *m = sys->mass;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetCell(HMSystem sys, PetscBool *hascell, double cell[9], PetscBool pbc[3])
+{
+  PetscFunctionBegin;
+  PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetCell: NULL system");
+  if (hascell) *hascell = sys->hascell;
+  if (cell)
+    for (int k = 0; k < 9; k++) cell[k] = sys->cell[k];
+  if (pbc)
+    for (int d = 0; d < 3; d++) pbc[d] = sys->pbc[d];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetSource(HMSystem sys, const char **path)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetSource: NULL argument");
+  *path = sys->source;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,492 @@
+/* XYZ / extended-XYZ reader and writer for HMSystem (first frame only, full double precision). */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ioimpl.h"
+
+/* Properties columns wider than this are certainly not a structure file. */
+#define XYZ_MAX_COLUMNS 100000
+
+typedef struct {
+  MPI_Comm    comm;
+  const char *path;
+  char       *buf; /* whole file, NUL-terminated; lines are cut in place */
+  char       *p, *end;
+  PetscInt64  line; /* number of the line last returned by NextLine() */
+  char      **tok;  /* scratch for the columns of one atom line */
+} XYZReader;
+
+/* Column layout of the atom lines, from Properties= or the plain "symbol x y z" default. */
+typedef struct {
+  PetscBool haslattice, haspbc, hasprops;
+  double    cell[9];
+  PetscBool pbc[3];
+  int       ncols;      /* columns declared by Properties (or 4 for plain XYZ) */
+  PetscBool exactcols;  /* extended XYZ: the line must have exactly ncols columns */
+  int       colspecies; /* S:1 symbol or atomic number; -1 if absent */
+  int       colZ;       /* I:1 atomic numbers, used when there is no species column; -1 if absent */
+  int       colpos;     /* first of the three R columns */
+  int       colmass;    /* R:1; -1 if absent */
+} XYZLayout;
+
+static char *NextLine(XYZReader *r)
+{
+  char  *s, *nl;
+  size_t len;
+
+  if (r->p >= r->end) return NULL;
+  s  = r->p;
+  nl = memchr(s, '\n', (size_t)(r->end - s));
+  if (nl) {
+    *nl  = '\0';
+    r->p = nl + 1;
+  } else r->p = r->end; /* the buffer carries a terminating NUL */
+  len = strlen(s);
+  if (len && s[len - 1] == '\r') s[len - 1] = '\0';
+  r->line++;
+  return s;
+}
+
+static char *Trim(char *s)
+{
+  char *e;
+
+  while (*s && isspace((unsigned char)*s)) s++;
+  e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+  return s;
+}
+
+/* Whitespace-separated tokens cut in place; only the first maxtok are stored, all are counted. */
+static int SplitTokens(char *s, char **tok, int maxtok)
+{
+  int count = 0;
+
+  for (;;) {
+    char *start;
+
+    while (*s && isspace((unsigned char)*s)) s++;
+    if (!*s) break;
+    start = s;
+    while (*s && !isspace((unsigned char)*s)) s++;
+    if (count < maxtok) {
+      tok[count] = start;
+      if (*s) *s++ = '\0';
+    }
+    if (count < INT_MAX) count++;
+  }
+  return count;
+}
+
+/* The whole token must be a finite number (no trailing junk, no NaN/Inf). */
+static PetscBool ParseReal(const char *tok, double *v)
+{
+  char *end;
+
+  errno = 0;
+  *v    = strtod(tok, &end);
+  return (PetscBool)(end != tok && *end == '\0' && isfinite(*v));
+}
+
+/* Decimal integer with optional sign, nothing else. */
+static PetscBool ParseLong(const char *tok, long long *v)
+{
+  char *end;
+
+  if (!*tok) return PETSC_FALSE;
+  errno = 0;
+  *v    = strtoll(tok, &end, 10);
+  return (PetscBool)(end != tok && *end == '\0' && errno != ERANGE && !isspace((unsigned char)tok[0]));
+}
+
+static PetscBool ParseBool(const char *tok, PetscBool *b)
+{
+  if (!strcasecmp(tok, "T") || !strcasecmp(tok, "True") || !strcmp(tok, "1")) *b = PETSC_TRUE;
+  else if (!strcasecmp(tok, "F") || !strcasecmp(tok, "False") || !strcmp(tok, "0")) *b = PETSC_FALSE;
+  else return PETSC_FALSE;
+  return PETSC_TRUE;
+}
+
+/* Next key[=value] pair of an extended-XYZ comment, cut in place; *val is NULL for a bare word.
+   Values may be quoted ("..." or '...') or braced ({...}); an unclosed quote runs to the end. */
+static PetscBool NextPair(char **cursor, char **key, char **val)
+{
+  char *p = *cursor, *kend, *q;
+
+  while (*p && isspace((unsigned char)*p)) p++;
+  if (!*p) return PETSC_FALSE;
+  *key = p;
+  while (*p && !isspace((unsigned char)*p) && *p != '=') p++;
+  kend = p;
+  q    = p;
+  while (*q && isspace((unsigned char)*q)) q++;
+  if (*q == '=') {
+    q++;
+    while (*q && isspace((unsigned char)*q)) q++;
+    if (*q == '"' || *q == '\'' || *q == '{') {
+      const char close = *q == '{' ? '}' : *q;
+      char      *e     = strchr(q + 1, close);
+
+      *val = q + 1;
+      if (e) {
+        *e = '\0';
+        p  = e + 1;
+      } else p = q + strlen(q);
+    } else {
+      *val = q;
+      while (*q && !isspace((unsigned char)*q)) q++;
+      p = q;
+      if (*p) *p++ = '\0';
+    }
+    *kend = '\0';
+  } else {
+    *val = NULL;
+    p    = kend;
+    if (*p) *p++ = '\0';
+  }
+  *cursor = p;
+  return PETSC_TRUE;
+}
+
+/* Lattice and pbc values: separators are whitespace or commas, brackets are ignored. */
+static void BlankSeparators(char *s)
+{
+  for (; *s; s++)
+    if (*s == ',' || *s == '[' || *s == ']' || *s == '(' || *s == ')') *s = ' ';
+}
+
+/* Splits "a:b:c" in place; returns the current field and advances, NULL when exhausted. */
+static char *NextField(char **p)
+{
+  char *f = *p, *c;
+
+  if (!f) return NULL;
+  c = strchr(f, ':');
+  if (c) {
+    *c = '\0';
+    *p = c + 1;
+  } else *p = NULL;
+  return f;
+}
+
+static PetscErrorCode ParseProperties(XYZReader *r, char *val, XYZLayout *L)
+{
+  char     *p    = val;
+  long long cols = 0;
+
+  PetscFunctionBegin;
+  L->colspecies = L->colZ = L->colpos = L->colmass = -1;
+  while (p) {
+    char     *name = NextField(&p), *type = NextField(&p), *cnt = NextField(&p);
+    long long width;
+    char      t;
+
+    PetscCheck(name && type && cnt, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties must be name:type:count triples", r->path, r->line);
+    PetscCheck(strlen(type) == 1 && strchr("SRILsril", type[0]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has type '%s' (expected S, R, I or L)", r->path, r->line, name, type);
+    PetscCheck(ParseLong(cnt, &width) && width >= 1 && width <= XYZ_MAX_COLUMNS, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has column count '%s' (expected a positive integer)", r->path, r->line, name, cnt);
+    t = (char)toupper((unsigned char)type[0]);
+    if (!strcmp(name, "species")) {
+      PetscCheck(L->colspecies < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' appears twice", r->path, r->line);
+      PetscCheck(t == 'S' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' must be S:1, found %s:%s", r->path, r->line, type, cnt);
+      L->colspecies = (int)cols;
+    } else if (!strcmp(name, "Z")) {
+      PetscCheck(L->colZ < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' appears twice", r->path, r->line);
+      PetscCheck(t == 'I' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' must be I:1, found %s:%s", r->path, r->line, type, cnt);
+      L->colZ = (int)cols;
+    } else if (!strcmp(name, "pos")) {
+      PetscCheck(L->colpos < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' appears twice", r->path, r->line);
+      PetscCheck(t == 'R' && width == 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' must be R:3, found %s:%s", r->path, r->line, type, cnt);
+      L->colpos = (int)cols;
+    } else if (!strcmp(name, "masses")) {
+      PetscCheck(L->colmass < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' appears twice", r->path, r->line);
+      PetscCheck(t == 'R' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' must be R:1, found %s:%s", r->path, r->line, type, cnt);
+      L->colmass = (int)cols;
+    }
+    cols += width;
+    PetscCheck(cols <= XYZ_MAX_COLUMNS, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties declare more than %d columns", r->path, r->line, XYZ_MAX_COLUMNS);
+  }
+  PetscCheck(L->colspecies >= 0 || L->colZ >= 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'species' (S:1) or 'Z' (I:1) column", r->path, r->line);
+  PetscCheck(L->colpos >= 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'pos' (R:3) column", r->path, r->line);
+  L->ncols     = (int)cols;
+  L->exactcols = PETSC_TRUE;
+  L->hasprops  = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Extended-XYZ keys in the comment line; anything else (free text, other keys) is ignored. */
+static PetscErrorCode ParseComment(XYZReader *r, char *comment, XYZLayout *L)
+{
+  char *cursor = comment, *key, *val;
+
+  PetscFunctionBegin;
+  while (NextPair(&cursor, &key, &val)) {
+    if (!strcasecmp(key, "Lattice")) {
+      char *tok[10];
+      int   ntok;
+
+      PetscCheck(!L->haslattice, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice given twice", r->path, r->line);
+      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice has no value", r->path, r->line);
+      BlankSeparators(val);
+      ntok = SplitTokens(val, tok, 10);
+      PetscCheck(ntok == 9, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice needs 9 numbers, found %d", r->path, r->line, ntok);
+      for (int k = 0; k < 9; k++) PetscCheck(ParseReal(tok[k], &L->cell[k]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice entry '%s' is not a finite number", r->path, r->line, tok[k]);
+      L->haslattice = PETSC_TRUE;
+    } else if (!strcasecmp(key, "pbc")) {
+      char *tok[4];
+      int   ntok;
+
+      PetscCheck(!L->haspbc, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc given twice", r->path, r->line);
+      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc has no value", r->path, r->line);
+      BlankSeparators(val);
+      ntok = SplitTokens(val, tok, 4);
+      PetscCheck(ntok == 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc needs 3 flags, found %d", r->path, r->line, ntok);
+      for (int d = 0; d < 3; d++) PetscCheck(ParseBool(tok[d], &L->pbc[d]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc flag '%s' is not T/F/True/False/1/0", r->path, r->line, tok[d]);
+      L->haspbc = PETSC_TRUE;
+    } else if (!strcasecmp(key, "Properties")) {
+      PetscCheck(!L->hasprops, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties given twice", r->path, r->line);
+      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no value", r->path, r->line);
+      PetscCall(ParseProperties(r, val, L));
+    }
+  }
+  if (!L->haspbc) {
+    /* ASE: a Lattice without pbc means periodic in all three directions */
+    for (int d = 0; d < 3; d++) L->pbc[d] = L->haslattice;
+  }
+  if (!L->haslattice)
+    for (int d = 0; d < 3; d++) PetscCheck(!L->pbc[d], r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc marks axis %d periodic but no Lattice is given", r->path, r->line, d);
+  if (L->haslattice) {
+    char where[PETSC_MAX_PATH_LEN + 32];
+
+    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->path, r->line);
+    PetscCall(HMSystemCheckCell_Private(r->comm, where, L->cell, L->pbc));
+  }
+  if (!L->hasprops) {
+    L->ncols      = 4;
+    L->exactcols  = PETSC_FALSE;
+    L->colspecies = 0;
+    L->colZ       = -1;
+    L->colpos     = 1;
+    L->colmass    = -1;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Species token: element symbol (any case) or atomic number. */
+static PetscErrorCode ParseSpecies(XYZReader *r, const char *tok, PetscBool numeric_only, int *Z)
+{
+  long long z;
+
+  PetscFunctionBegin;
+  if (isdigit((unsigned char)tok[0]) || tok[0] == '+' || tok[0] == '-') {
+    PetscCheck(ParseLong(tok, &z) && z >= 1 && z <= HM_MAX_Z, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atomic number '%s' is not in 1..%d", r->path, r->line, tok, HM_MAX_Z);
+    *Z = (int)z;
+  } else {
+    PetscCheck(!numeric_only, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Z column entry '%s' is not an integer", r->path, r->line, tok);
+    *Z = HMElementFromSymbol(tok);
+    PetscCheck(*Z > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element symbol '%s'", r->path, r->line, tok);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
+{
+  XYZLayout  L;
+  char      *s;
+  long long  n;
+  PetscInt64 remaining = 0;
+  int        maxtok;
+
+  PetscFunctionBegin;
+  {
+    const char *nul = memchr(r->buf, '\0', (size_t)(r->end - r->buf));
+
+    if (nul) {
+      PetscInt64 line = 1;
+
+      for (const char *c = r->buf; c < nul; c++) line += *c == '\n';
+      SETERRQ(r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": NUL byte in a text file", r->path, line);
+    }
+  }
+  s = NextLine(r);
+  PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file (expected the number of atoms)", r->path);
+  s = Trim(s);
+  PetscCheck(isdigit((unsigned char)s[0]) && ParseLong(s, &n), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: '%s' is not an atom count (a positive integer alone on the line)", r->path, s);
+  PetscCheck(n > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld must be positive", r->path, n);
+  PetscCheck(n <= PETSC_MAX_INT / 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld is too large for this PetscInt build", r->path, n);
+
+  s = NextLine(r);
+  PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:2: missing comment line", r->path);
+  PetscCall(PetscMemzero(&L, sizeof(L)));
+  PetscCall(ParseComment(r, s, &L));
+
+  /* refuse an absurd count before allocating for it */
+  for (const char *c = r->p; c < r->end; c++) remaining += *c == '\n';
+  if (r->p < r->end && r->end[-1] != '\n') remaining++;
+  PetscCheck(remaining >= n, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt64_FMT " atom lines but line 1 announces %lld atoms", r->path, r->line + remaining, remaining, n);
+
+  maxtok = L.exactcols ? L.ncols : 4;
+  PetscCall(PetscMalloc1(maxtok, &r->tok));
+  sys->n = (PetscInt)n;
+  PetscCall(PetscMalloc3(sys->n, &sys->Z, 3 * sys->n, &sys->pos, sys->n, &sys->mass));
+  for (PetscInt i = 0; i < sys->n; i++) {
+    int ntok;
+
+    s = NextLine(r);
+    PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt_FMT " of %lld atoms", r->path, r->line, i, n);
+    ntok = SplitTokens(s, r->tok, maxtok);
+    PetscCheck(ntok > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": blank line where atom %" PetscInt_FMT " of %lld was expected", r->path, r->line, i + 1, n);
+    if (L.exactcols) PetscCheck(ntok == L.ncols, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %d columns but Properties declares %d", r->path, r->line, ntok, L.ncols);
+    else PetscCheck(ntok >= 4, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": expected 'symbol x y z', found %d column(s)", r->path, r->line, ntok);
+    if (L.colspecies >= 0) PetscCall(ParseSpecies(r, r->tok[L.colspecies], PETSC_FALSE, &sys->Z[i]));
+    else PetscCall(ParseSpecies(r, r->tok[L.colZ], PETSC_TRUE, &sys->Z[i]));
+    for (int d = 0; d < 3; d++) {
+      const char *t = r->tok[L.colpos + d];
+
+      PetscCheck(ParseReal(t, &sys->pos[3 * i + d]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": coordinate '%s' is not a finite number", r->path, r->line, t);
+    }
+    if (L.colmass >= 0) {
+      const char *t = r->tok[L.colmass];
+
+      PetscCheck(ParseReal(t, &sys->mass[i]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass '%s' is not a finite number", r->path, r->line, t);
+      PetscCheck(sys->mass[i] > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %s must be positive", r->path, r->line, t);
+    } else sys->mass[i] = HMElementMass(sys->Z[i]);
+  }
+  /* later frames of a trajectory are ignored: the engine evaluates one structure */
+  sys->massgiven = L.colmass >= 0 ? PETSC_TRUE : PETSC_FALSE;
+  sys->hascell   = L.haslattice;
+  for (int k = 0; k < 9; k++) sys->cell[k] = L.haslattice ? L.cell[k] : 0.0;
+  for (int d = 0; d < 3; d++) sys->pbc[d] = L.pbc[d];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode ReadWholeFile(MPI_Comm comm, const char path[], char **buf, size_t *len)
+{
+  FILE       *f;
+  struct stat sb;
+  size_t      got;
+  int         err;
+
+  PetscFunctionBegin;
+  *buf = NULL;
+  *len = 0;
+  f    = fopen(path, "rb");
+  PetscCheck(f, comm, PETSC_ERR_FILE_OPEN, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    err = errno;
+    fclose(f);
+    SETERRQ(comm, PETSC_ERR_FILE_READ, "%s: not a regular file (%s)", path, strerror(err));
+  }
+  if (PetscMalloc1((size_t)sb.st_size + 1, buf)) {
+    fclose(f);
+    SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot allocate %lld bytes to read the file", path, (long long)sb.st_size);
+  }
+  got = fread(*buf, 1, (size_t)sb.st_size, f);
+  err = ferror(f) ? errno : 0;
+  fclose(f);
+  (*buf)[got] = '\0';
+  *len        = got;
+  PetscCheck(got == (size_t)sb.st_size, comm, PETSC_ERR_FILE_READ, "%s: read %zu of %lld bytes (%s)", path, got, (long long)sb.st_size, err ? strerror(err) : "file changed while reading");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
+{
+  XYZReader      r;
+  HMSystem       sys;
+  size_t         len;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  *out = NULL;
+  PetscCall(PetscMemzero(&r, sizeof(r)));
+  r.comm = comm;
+  r.path = path;
+  ierr   = ReadWholeFile(comm, path, &r.buf, &len);
+  if (PetscUnlikely(ierr)) {
+    PetscCall(PetscFree(r.buf));
+    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  }
+  r.p   = r.buf;
+  r.end = r.buf + len;
+  PetscCall(PetscNew(&sys));
+  sys->comm = comm;
+  PetscCall(PetscStrallocpy(path, &sys->source));
+  ierr = XYZParse(&r, sys);
+  PetscCall(PetscFree(r.tok));
+  PetscCall(PetscFree(r.buf));
+  if (PetscUnlikely(ierr)) {
+    PetscCall(HMSystemDestroy(&sys));
+    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  }
+  *out = sys;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Writes the file with stdio; returns 0 or an errno value (no PETSc errors, so the caller can
+   remove the temporary file on any failure). */
+static int WriteXYZFile(HMSystem sys, const char tmp[])
+{
+  FILE *f = fopen(tmp, "w");
+  int   bad;
+
+  if (!f) return errno ? errno : EIO;
+  fprintf(f, "%" PetscInt_FMT "\n", sys->n);
+  if (sys->hascell) {
+    fprintf(f, "Lattice=\"");
+    for (int k = 0; k < 9; k++) fprintf(f, "%s%.17g", k ? " " : "", sys->cell[k]);
+    fprintf(f, "\" ");
+  }
+  fprintf(f, "Properties=species:S:1:pos:R:3%s", sys->massgiven ? ":masses:R:1" : "");
+  if (sys->hascell) fprintf(f, " pbc=\"%c %c %c\"", sys->pbc[0] ? 'T' : 'F', sys->pbc[1] ? 'T' : 'F', sys->pbc[2] ? 'T' : 'F');
+  fprintf(f, "\n");
+  for (PetscInt i = 0; i < sys->n; i++) {
+    const double *x = sys->pos + 3 * i;
+
+    fprintf(f, "%-2s %.17g %.17g %.17g", HMElementSymbol(sys->Z[i]), x[0], x[1], x[2]);
+    if (sys->massgiven) fprintf(f, " %.17g", sys->mass[i]);
+    fputc('\n', f);
+  }
+  /* flush to disk before the rename so a crash never leaves a truncated file under the final name */
+  bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
+  if (bad) {
+    int err = errno ? errno : EIO;
+
+    fclose(f);
+    return err;
+  }
+  if (fclose(f) != 0) return errno ? errno : EIO;
+  return 0;
+}
+
+PetscErrorCode HMSystemWriteXYZ(HMSystem sys, const char path[])
+{
+  PetscMPIInt rank;
+  int         err = 0;
+
+  PetscFunctionBegin;
+  PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemWriteXYZ: NULL argument");
+  PetscCallMPI(MPI_Comm_rank(sys->comm, &rank));
+  if (rank == 0) {
+    char *tmp;
+
+    PetscCall(PetscMalloc1(strlen(path) + 32, &tmp));
+    snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
+    errno = 0;
+    err   = WriteXYZFile(sys, tmp);
+    if (!err && rename(tmp, path) != 0) err = errno ? errno : EIO;
+    if (err) remove(tmp);
+    PetscCall(PetscFree(tmp));
+  }
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, sys->comm));
+  PetscCheck(!err, sys->comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: %s", path, strerror(err));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

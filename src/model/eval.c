@@ -1,0 +1,253 @@
+/* Evaluation of a HIP-MACE model on one structure: MACE layers, energy, and the HIP head blocks. */
+#include "model/modelimpl.h"
+#include <hipmace/so3.h>
+
+/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
+#define HM_EDGE_CHUNK 256
+
+PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
+{
+  HMEval        e;
+  const int    *Z;
+  const double *pos;
+  double        cell[9], hcut;
+  PetscBool     hascell, pbc[3];
+  const char   *src;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&e));
+  e->model = m;
+  e->sys   = sys;
+  PetscCall(HMSystemGetSize(sys, &e->n));
+  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
+  PetscCall(HMSystemGetPositions(sys, &pos));
+  PetscCall(HMSystemGetSource(sys, &src));
+  PetscCall(PetscMalloc1(e->n + 1, &e->elem));
+  for (PetscInt i = 0; i < e->n; i++) {
+    e->elem[i] = HMModelElementIndex(m, Z[i]);
+    PetscCheck(e->elem[i] >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: atom %" PetscInt_FMT " is %s, an element the model %s was not trained on", src, i + 1, HMElementSymbol(Z[i]), m->path);
+  }
+  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
+  PetscCall(HMModelGetCutoffs(m, NULL, NULL, &hcut));
+  PetscCall(HMGraphBuild(e->n, pos, hascell ? cell : NULL, hascell ? pbc : NULL, m->r_max, &e->g));
+  PetscCall(HMGraphBuild(e->n, pos, hascell ? cell : NULL, hascell ? pbc : NULL, hcut, &e->gh));
+  *ev = e;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalDestroy(HMEval *ev)
+{
+  HMEval e = *ev;
+  PetscFunctionBegin;
+  if (!e) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int t = 0; t < HM_MAX_LAYERS; t++) {
+    PetscCall(PetscFree(e->feats[t]));
+    PetscCall(PetscFree(e->xh[t]));
+  }
+  PetscCall(PetscFree(e->node_energy));
+  PetscCall(PetscFree(e->elem));
+  PetscCall(HMGraphDestroy(&e->g));
+  PetscCall(HMGraphDestroy(&e->gh));
+  PetscCall(PetscFree(e));
+  *ev = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetGraph(HMEval e, const HMGraph **g, const HMGraph **gh)
+{
+  PetscFunctionBegin;
+  if (g) *g = &e->g;
+  if (gh) *gh = &e->gh;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH). */
+static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *out)
+{
+  HMModel        m = e->model;
+  HMLayer       *L = &m->layer[t];
+  const HMGraph *g = &e->g;
+  const PetscInt n = e->n, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
+  double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc4(n * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
+  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + 1, &cy));
+  PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
+  if (t > 0) {
+    PetscCall(PetscMalloc1(n * m->dimH, &sc));
+    HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+  }
+  HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
+  PetscCall(PetscArrayzero(agg, n * dmid));
+  /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
+     graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
+  for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
+    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
+    for (PetscInt k = 0; k < ne; k++) {
+      for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
+      HMRadialBasisEval(&m->radial, g->len[e0 + k], rb + k * m->num_bessel);
+    }
+    HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+    PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
+    for (PetscInt k = 0; k < ne; k++) {
+      const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
+      HMConvTPApply(&L->tp, x + s * din, Y + k * nsh, w + k * nw, 1.0, agg + r * dmid, cy);
+    }
+  }
+  HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
+  for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
+  if (t == 0) {
+    double *tmp;
+    PetscCall(PetscMalloc1(n * dtg, &tmp));
+    HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
+    PetscCall(PetscArraycpy(X, tmp, n * dtg));
+    PetscCall(PetscFree(tmp));
+  }
+  HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+  HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
+  if (sc)
+    for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
+  PetscCall(PetscFree(sc));
+  PetscCall(PetscFree(scw));
+  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
+  PetscCall(PetscFree4(x, agg, X, prod));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalForward(HMEval e)
+{
+  HMModel        m = e->model;
+  const PetscInt n = e->n;
+  double        *A, *h0, *inter, *tmp;
+
+  PetscFunctionBegin;
+  if (e->forward_done) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscCalloc1(n * m->nel + 1, &A));
+  PetscCall(PetscMalloc1(n * m->C + 1, &h0));
+  for (PetscInt i = 0; i < n; i++) A[i * m->nel + e->elem[i]] = 1.0;
+  HMLinearApply(&m->embedding, n, A, m->nel, 0.0, h0, m->C);
+  for (int t = 0; t < m->nlayers; t++) {
+    PetscCall(PetscMalloc1(n * m->dimH + 1, &e->feats[t]));
+    PetscCall(layer_forward(e, t, t == 0 ? h0 : e->feats[t - 1], e->feats[t]));
+  }
+  /* readouts: linear on every layer but the last, gated MLP on the last */
+  PetscCall(PetscCalloc1(n + 1, &inter));
+  PetscCall(PetscMalloc1(n * m->MLP.b[0].mul + 1, &tmp));
+  for (int t = 0; t < m->nlayers; t++) {
+    HMLayer *L = &m->layer[t];
+    if (t < m->nlayers - 1) HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 1.0, inter, 1);
+    else {
+      const PetscInt dm = m->MLP.b[0].mul;
+      HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 0.0, tmp, dm);
+      for (PetscInt k = 0; k < n * dm; k++) tmp[k] = HMSiLUNorm(tmp[k]);
+      HMLinearApply(&L->readout2, n, tmp, dm, 1.0, inter, 1);
+    }
+  }
+  PetscCall(PetscMalloc1(n + 1, &e->node_energy));
+  {
+    double se0 = 0, sint = 0;
+    for (PetscInt i = 0; i < n; i++) {
+      const double e0 = m->e0[e->elem[i]], ni = m->scale * inter[i] + m->shift;
+      e->node_energy[i] = e0 + ni;
+      se0 += e0;
+      sint += ni;
+    }
+    e->energy = se0 + sint;
+  }
+  PetscCall(PetscFree(tmp));
+  PetscCall(PetscFree(inter));
+  PetscCall(PetscFree(h0));
+  PetscCall(PetscFree(A));
+  e->forward_done = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetEnergy(HMEval e, double *energy, const double **node_energy)
+{
+  PetscFunctionBegin;
+  PetscCheck(e->forward_done, PETSC_COMM_SELF, PETSC_ERR_ORDER, "HMEvalForward() must be called first");
+  if (energy) *energy = e->energy;
+  if (node_energy) *node_energy = e->node_energy;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetNodeFeatures(HMEval e, PetscInt t, PetscInt *dim, const double **f)
+{
+  PetscFunctionBegin;
+  PetscCheck(e->forward_done, PETSC_COMM_SELF, PETSC_ERR_ORDER, "HMEvalForward() must be called first");
+  PetscCheck(t >= 0 && t < e->model->nlayers, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "layer %" PetscInt_FMT " out of range", t);
+  if (dim) *dim = e->model->dimH;
+  if (f) *f = e->feats[t];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalNodeBlocks(HMEval e, double n9[], double D[])
+{
+  HMModel        m = e->model;
+  const PetscInt n = e->n, dO = HMIrrepsDim(&m->O);
+  double        *diag, *z;
+
+  PetscFunctionBegin;
+  PetscCall(HMEvalForward(e));
+  PetscCall(PetscCalloc1(n * dO + 1, &diag));
+  PetscCall(PetscMalloc1(n * 9 + 1, &z));
+  {
+    double *dt;
+    PetscCall(PetscMalloc1(n * dO + 1, &dt));
+    for (int k = 0; k < m->hnl; k++) {
+      HMLinearApply(&m->proj_nodes_layerwise, n, e->feats[m->hl0 + k], m->dimH, 0.0, dt, dO);
+      for (PetscInt i = 0; i < n * dO; i++) diag[i] += m->hw[k] * dt[i];
+    }
+    PetscCall(PetscFree(dt));
+  }
+  HMLinearApply(&m->proj_nodes, n, diag, dO, 0.0, z, 9);
+  if (n9) PetscCall(PetscArraycpy(n9, z, n * 9));
+  if (D)
+    for (PetscInt i = 0; i < n; i++) HMIrreps9ToCartesian(z + 9 * i, D + 9 * i);
+  PetscCall(PetscFree(z));
+  PetscCall(PetscFree(diag));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
+{
+  HMModel        m = e->model;
+  const PetscInt dH = m->dimH, dmid = m->hi_tp.dim_mid, dO = HMIrrepsDim(&m->O);
+  const PetscInt nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1), nw = m->hi_tp.weight_numel;
+  double        *rb, *w, *Y, *mlpw, *cy, *raw, *lin, *off, *offt, *z;
+
+  PetscFunctionBegin;
+  PetscCall(HMEvalForward(e));
+  for (int k = 0; k < m->hnl; k++)
+    if (!e->xh[k]) {
+      PetscCall(PetscMalloc1(e->n * dH + 1, &e->xh[k]));
+      HMLinearApply(&m->hi_linear_up, e->n, e->feats[m->hl0 + k], dH, 0.0, e->xh[k], dH);
+    }
+  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
+  PetscCall(PetscMalloc4(HM_EDGE_CHUNK * dH, &lin, HM_EDGE_CHUNK * dO, &off, HM_EDGE_CHUNK * dO, &offt, HM_EDGE_CHUNK * 9, &z));
+  for (PetscInt e0 = 0; e0 < ne; e0 += HM_EDGE_CHUNK) {
+    const PetscInt nc = PetscMin(HM_EDGE_CHUNK, ne - e0);
+    for (PetscInt k = 0; k < nc; k++) {
+      const double *v = vec + 3 * (e0 + k);
+      HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb + k * m->num_bessel);
+    }
+    HMRadialMLPApply(&m->hi_mlp, nc, rb, w, mlpw);
+    PetscCall(HMSphericalHarmonics(m->hedge_lmax, nc, vec + 3 * e0, Y));
+    PetscCall(PetscArrayzero(off, nc * dO));
+    for (int l = 0; l < m->hnl; l++) {
+      for (PetscInt k = 0; k < nc; k++) HMConvTPApply(&m->hi_tp, e->xh[l] + sender[e0 + k] * dH, Y + k * nsh, w + k * nw, 0.0, raw + k * dmid, cy);
+      HMLinearApply(&m->hi_linear, nc, raw, dmid, 0.0, lin, dH);
+      HMLinearApply(&m->message_proj, nc, lin, dH, 0.0, offt, dO);
+      for (PetscInt k = 0; k < nc * dO; k++) off[k] += m->hw[l] * offt[k];
+    }
+    HMLinearApply(&m->proj_edges, nc, off, dO, 0.0, z, 9);
+    if (e9) PetscCall(PetscArraycpy(e9 + 9 * e0, z, nc * 9));
+    if (M)
+      for (PetscInt k = 0; k < nc; k++) HMIrreps9ToCartesian(z + 9 * k, M + 9 * (e0 + k));
+  }
+  PetscCall(PetscFree4(lin, off, offt, z));
+  PetscCall(PetscFree6(rb, w, Y, mlpw, cy, raw));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,517 @@
+/* Loading and validating a HIP-MACE model file: config JSON, tensor checks, layer set-up. */
+#include "model/modelimpl.h"
+#include <jansson.h>
+
+typedef struct {
+  json_t     *cfg;
+  const char *path;
+} Cfg;
+
+static PetscErrorCode cfg_get(Cfg *c, const char key[], json_t **v)
+{
+  PetscFunctionBegin;
+  *v = json_object_get(c->cfg, key);
+  PetscCheck(*v, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config is missing the key '%s'", c->path, key);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode cfg_number(Cfg *c, const char key[], double *x)
+{
+  json_t *v;
+  PetscFunctionBegin;
+  PetscCall(cfg_get(c, key, &v));
+  if (json_is_array(v) && json_array_size(v) == 1) v = json_array_get(v, 0);
+  PetscCheck(json_is_number(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a number", c->path, key);
+  *x = json_number_value(v);
+  PetscCheck(PetscIsNormalReal(*x) || *x == 0.0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' is not finite", c->path, key);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode cfg_int(Cfg *c, const char key[], int lo, int hi, int *x)
+{
+  json_t *v;
+  PetscFunctionBegin;
+  PetscCall(cfg_get(c, key, &v));
+  PetscCheck(json_is_integer(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be an integer", c->path, key);
+  PetscCheck(json_integer_value(v) >= lo && json_integer_value(v) <= hi, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config key '%s' = %lld is outside the supported range [%d, %d]", c->path, key, (long long)json_integer_value(v), lo, hi);
+  *x = (int)json_integer_value(v);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode cfg_string(Cfg *c, const char key[], const char **s)
+{
+  json_t *v;
+  PetscFunctionBegin;
+  PetscCall(cfg_get(c, key, &v));
+  PetscCheck(json_is_string(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a string", c->path, key);
+  *s = json_string_value(v);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode cfg_bool(Cfg *c, const char key[], int *b)
+{
+  json_t *v;
+  PetscFunctionBegin;
+  PetscCall(cfg_get(c, key, &v));
+  PetscCheck(json_is_boolean(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be true or false", c->path, key);
+  *b = json_is_true(v);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Option that must be off (false / null / absent / "None"): refused by name otherwise. */
+static PetscErrorCode cfg_refuse(Cfg *c, const char key[], const char what[])
+{
+  json_t *v = json_object_get(c->cfg, key);
+  PetscFunctionBegin;
+  if (!v || json_is_null(v) || json_is_false(v)) PetscFunctionReturn(PETSC_SUCCESS);
+  if (json_is_string(v) && (!strcmp(json_string_value(v), "None") || !strcmp(json_string_value(v), ""))) PetscFunctionReturn(PETSC_SUCCESS);
+  if (json_is_integer(v) && json_integer_value(v) == 0) PetscFunctionReturn(PETSC_SUCCESS);
+  SETERRQ(PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option '%s' (%s) is not supported by hipmace", c->path, key, what);
+}
+
+static PetscErrorCode cfg_require_string(Cfg *c, const char key[], const char want[])
+{
+  const char *s = NULL;
+  PetscFunctionBegin;
+  PetscCall(cfg_string(c, key, &s));
+  PetscCheck(!strcmp(s, want), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option %s = '%s' is not supported (only '%s')", c->path, key, s, want);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode cfg_int_list(Cfg *c, json_t *v, const char key[], int maxn, int *n, PetscInt out[])
+{
+  PetscFunctionBegin;
+  PetscCheck(json_is_array(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a list of integers", c->path, key);
+  *n = (int)json_array_size(v);
+  PetscCheck(*n <= maxn, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config key '%s' has more than %d entries", c->path, key, maxn);
+  for (int i = 0; i < *n; i++) {
+    json_t *e = json_array_get(v, (size_t)i);
+    PetscCheck(json_is_integer(e) && json_integer_value(e) > 0 && json_integer_value(e) < 100000, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' entry %d must be a positive integer", c->path, key, i);
+    out[i] = (PetscInt)json_integer_value(e);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode get_linear(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMLinear *lin)
+{
+  const HMTensorInfo *info;
+  const double       *W;
+  PetscInt64          shape[1] = {-1};
+  PetscFunctionBegin;
+  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &W));
+  PetscCall(HMSafetensorsFind(m->st, name, &info));
+  PetscCall(HMLinearSetUp(lin, in, out, W, info->numel, name));
+  m->nparams += info->numel;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode get_skip(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMSkipTP *s)
+{
+  const HMTensorInfo *info;
+  const double       *W;
+  PetscInt64          shape[1] = {-1};
+  PetscFunctionBegin;
+  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &W));
+  PetscCall(HMSafetensorsFind(m->st, name, &info));
+  PetscCall(HMSkipTPSetUp(s, in, m->nel, out, W, info->numel, name));
+  m->nparams += info->numel;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode get_scalar(HMModel m, const char name[], double *x)
+{
+  const double *v;
+  PetscFunctionBegin;
+  PetscCall(HMSafetensorsGetF64(m->st, name, 0, NULL, &v));
+  *x = v[0];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode get_radial(HMModel m, const char prefix[], double rc, HMRadialBasis *rb, double *freq)
+{
+  char             name[256];
+  const double    *w;
+  const PetscInt64 *p;
+  PetscInt64       shape[1] = {m->num_bessel};
+  double           r1 = 0, r2 = 0;
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.bessel_weights", prefix));
+  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &w));
+  for (int k = 0; k < m->num_bessel; k++) freq[k] = w[k];
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.prefactor", prefix));
+  PetscCall(get_scalar(m, name, &rb->prefactor));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.r_max", prefix));
+  PetscCall(get_scalar(m, name, &r1));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.cutoff_fn.r_max", prefix));
+  PetscCall(get_scalar(m, name, &r2));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.cutoff_fn.p", prefix));
+  PetscCall(HMSafetensorsGetI64(m->st, name, 0, NULL, &p));
+  PetscCheck(r1 == rc && r2 == rc, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: '%s' radial cutoffs (%g, %g) differ from the config (%g)", m->path, prefix, r1, r2, rc);
+  PetscCheck(p[0] == m->p_cut, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor '%s' = %lld differs from num_polynomial_cutoff %d", m->path, name, (long long)p[0], m->p_cut);
+  rb->nbessel = m->num_bessel;
+  rb->p       = m->p_cut;
+  rb->rc      = rc;
+  rb->freq    = freq;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode setup_layers(HMModel m, Cfg *c)
+{
+  HMIrreps  Ifirst, Irest, S, tmp, C0, one;
+  PetscInt  radial_hidden[16];
+  int       nrh, has0o = 0;
+  json_t   *v;
+  char      name[256], pre[128];
+  PetscFunctionBegin;
+  PetscCall(cfg_get(c, "radial_MLP", &v));
+  PetscCall(cfg_int_list(c, v, "radial_MLP", 16, &nrh, radial_hidden));
+  C0.n      = 1;
+  C0.b[0]   = (HMIrrep){(int)m->C, 0, 1};
+  one.n     = 1;
+  one.b[0]  = (HMIrrep){1, 0, 1};
+  /* I1 = (S * C).sort().simplify(); with 0o in H the later layers target both parities */
+  tmp.n = 0;
+  for (int l = 0; l <= m->max_ell; l++) tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, l % 2 ? -1 : 1};
+  HMIrrepsSort(&tmp, &tmp, NULL);
+  HMIrrepsSimplify(&tmp, &Ifirst);
+  for (int k = 0; k < m->H.n; k++)
+    if (m->H.b[k].l == 0 && m->H.b[k].p == -1) has0o = 1;
+  if (has0o) {
+    tmp.n = 0;
+    for (int l = 0; l <= m->max_ell; l++) {
+      tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, 1};
+      tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, -1};
+    }
+    HMIrrepsSort(&tmp, &Irest, NULL);
+  } else Irest = Ifirst;
+  S = m->sh;
+  for (int t = 0; t < m->nlayers; t++) {
+    HMLayer *L = &m->layer[t];
+    L->in_ir   = t == 0 ? C0 : m->H;
+    L->target  = t == 0 ? Ifirst : Irest;
+    PetscCall(PetscSNPrintf(pre, sizeof(pre), "interactions.%d", t));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", pre));
+    PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", pre));
+    PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, &S, &L->target, m->st, name));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", pre));
+    PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
+    for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
+    PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", pre));
+    if (t == 0) PetscCall(get_skip(m, name, &L->target, &L->target, &L->skip));
+    else PetscCall(get_skip(m, name, &m->H, &m->H, &L->skip));
+    PetscCall(PetscSNPrintf(pre, sizeof(pre), "products.%d", t));
+    PetscCall(HMSymContractionSetUp(&L->prod, m->st, pre, &L->target, &m->H, L->corr, m->nel));
+    for (int k = 0; k < L->prod.nout; k++)
+      for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[k].K[nu] * L->prod.C;
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
+    PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+    if (t < m->nlayers - 1) {
+      PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear.weight", t));
+      PetscCall(get_linear(m, name, &m->H, &one, &L->readout));
+    } else {
+      PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear_1.weight", t));
+      PetscCall(get_linear(m, name, &m->H, &m->MLP, &L->readout));
+      PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear_2.weight", t));
+      PetscCall(get_linear(m, name, &m->MLP, &one, &L->readout2));
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode setup_hip(HMModel m, Cfg *c)
+{
+  PetscInt radial_hidden[16];
+  int      nrh;
+  json_t  *v;
+  PetscFunctionBegin;
+  m->O.n    = 3;
+  m->O.b[0] = (HMIrrep){m->F, 0, 1};
+  m->O.b[1] = (HMIrrep){m->F, 1, 1};
+  m->O.b[2] = (HMIrrep){m->F, 2, 1};
+  m->OUT.n  = 3;
+  for (int l = 0; l < 3; l++) m->OUT.b[l] = (HMIrrep){1, l, 1};
+  m->shh.n = 0;
+  for (int l = 0; l <= m->hedge_lmax; l++) m->shh.b[m->shh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
+  if (m->separate_radial) PetscCall(get_radial(m, "hessian_radial_embedding", m->hessian_r_max, &m->hradial, m->hradial_freq));
+  else m->hradial = m->radial;
+  PetscCall(get_linear(m, "hessian_proj_nodes_layerwise.weight", &m->H, &m->O, &m->proj_nodes_layerwise));
+  PetscCall(get_linear(m, "hessian_proj_nodes.weight", &m->O, &m->OUT, &m->proj_nodes));
+  PetscCall(get_linear(m, "hessian_proj_edges.weight", &m->O, &m->OUT, &m->proj_edges));
+  PetscCall(get_linear(m, "hessian_message_proj.weight", &m->H, &m->O, &m->message_proj));
+  PetscCall(get_linear(m, "hessian_interaction.linear_up.weight", &m->H, &m->H, &m->hi_linear_up));
+  PetscCall(HMConvTPSetUp(&m->hi_tp, &m->H, &m->shh, &m->H, m->st, "hessian_interaction.conv_tp"));
+  v = json_object_get(c->cfg, "hessian_radial_MLP");
+  if (!v || json_is_null(v)) PetscCall(cfg_get(c, "radial_MLP", &v));
+  PetscCall(cfg_int_list(c, v, "hessian_radial_MLP", 16, &nrh, radial_hidden));
+  PetscCall(HMRadialMLPSetUp(&m->hi_mlp, m->st, "hessian_interaction.conv_tp_weights", m->num_bessel, nrh, radial_hidden, m->hi_tp.weight_numel));
+  for (int i = 0; i < m->hi_mlp.nlayers; i++) m->nparams += m->hi_mlp.h[i] * m->hi_mlp.h[i + 1];
+  PetscCall(get_linear(m, "hessian_interaction.linear.weight", &m->hi_tp.mid, &m->H, &m->hi_linear));
+  /* layers entering the HIP head and their aggregation weights */
+  m->hl0 = m->last_layer_only ? m->nlayers - 1 : 0;
+  m->hnl = m->last_layer_only ? 1 : m->nlayers;
+  if (m->learnable && m->hnl > 1) {
+    PetscInt64    shape[1] = {-1};
+    const double *lg;
+    const HMTensorInfo *info;
+    double        mx = -PETSC_MAX_REAL, s = 0;
+    PetscCall(HMSafetensorsGetF64(m->st, "hessian_layer_weights_param", 1, shape, &lg));
+    PetscCall(HMSafetensorsFind(m->st, "hessian_layer_weights_param", &info));
+    PetscCheck(info->numel >= m->hnl, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'hessian_layer_weights_param' has %lld entries, %d needed", m->path, (long long)info->numel, m->hnl);
+    for (int t = 0; t < m->hnl; t++) mx = PetscMax(mx, lg[t]);
+    for (int t = 0; t < m->hnl; t++) s += (m->hw[t] = PetscExpReal(lg[t] - mx));
+    for (int t = 0; t < m->hnl; t++) m->hw[t] /= s;
+    m->nparams += info->numel;
+  } else
+    for (int t = 0; t < m->hnl; t++) m->hw[t] = 1.0 / m->hnl;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
+{
+  HMModel       m;
+  const char   *fmt = NULL, *cfgtxt = NULL, *s = NULL;
+  json_error_t  jerr;
+  Cfg           c;
+  json_t       *v;
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&m));
+  m->comm = comm;
+  PetscCall(PetscStrallocpy(path, &m->path));
+  PetscCall(HMSafetensorsOpen(comm, path, &m->st));
+  PetscCall(HMSafetensorsGetMetadata(m->st, "format", &fmt));
+  PetscCheck(fmt && !strcmp(fmt, "hip-mace-safetensors-1"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'format' is %s%s%s, expected 'hip-mace-safetensors-1'", path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+  PetscCall(HMSafetensorsGetMetadata(m->st, "config", &cfgtxt));
+  PetscCheck(cfgtxt, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is missing", path);
+  c.cfg  = json_loads(cfgtxt, 0, &jerr);
+  c.path = path;
+  PetscCheck(c.cfg && json_is_object(c.cfg), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is not a JSON object (%s at column %d)", path, c.cfg ? "not an object" : jerr.text, jerr.column);
+
+  /* architecture choices the engine implements; everything else is refused by name */
+  if (json_object_get(c.cfg, "model_class")) PetscCall(cfg_require_string(&c, "model_class", "ScaleShiftMACE"));
+  PetscCall(cfg_require_string(&c, "interaction_cls", "RealAgnosticResidualInteractionBlock"));
+  PetscCall(cfg_require_string(&c, "interaction_cls_first", "RealAgnosticInteractionBlock"));
+  PetscCall(cfg_require_string(&c, "gate", "silu"));
+  PetscCall(cfg_require_string(&c, "radial_type", "bessel"));
+  PetscCall(cfg_require_string(&c, "readout_cls", "NonLinearReadoutBlock"));
+  PetscCall(cfg_refuse(&c, "pair_repulsion", "ZBL pair repulsion"));
+  PetscCall(cfg_refuse(&c, "distance_transform", "distance transform"));
+  PetscCall(cfg_refuse(&c, "use_reduced_cg", "reduced Clebsch-Gordan basis"));
+  PetscCall(cfg_refuse(&c, "use_so3", "SO(3) instead of O(3)"));
+  PetscCall(cfg_refuse(&c, "use_agnostic_product", "element-agnostic product"));
+  PetscCall(cfg_refuse(&c, "use_last_readout_only", "last readout only"));
+  PetscCall(cfg_refuse(&c, "use_embedding_readout", "embedding readout"));
+  PetscCall(cfg_refuse(&c, "embedding_specs", "extra embeddings"));
+  PetscCall(cfg_refuse(&c, "edge_irreps", "edge_irreps different from hidden_irreps"));
+  PetscCall(cfg_refuse(&c, "hessian_use_edge_gates", "Hessian edge gates"));
+  PetscCall(cfg_refuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer"));
+  PetscCall(cfg_refuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer"));
+  PetscCall(cfg_refuse(&c, "num_interactions_hessian", "extra Hessian interaction layers"));
+  {
+    int b;
+    PetscCall(cfg_bool(&c, "apply_cutoff", &b));
+    PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option apply_cutoff = false is not supported", path);
+    PetscCall(cfg_bool(&c, "hip", &b));
+    PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hip = false: the model has no HIP Hessian head", path);
+    if (json_object_get(c.cfg, "hessian_use_radial")) {
+      PetscCall(cfg_bool(&c, "hessian_use_radial", &b));
+      PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_use_radial = false is not supported", path);
+    }
+  }
+  PetscCall(cfg_get(&c, "heads", &v));
+  PetscCheck(json_is_array(v) && json_array_size(v) == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option 'heads': only single-head models are supported", path);
+
+  PetscCall(cfg_number(&c, "r_max", &m->r_max));
+  PetscCall(cfg_number(&c, "hessian_r_max", &m->hessian_r_max));
+  PetscCheck(m->r_max > 0 && m->hessian_r_max > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config cutoffs r_max and hessian_r_max must be positive", path);
+  PetscCall(cfg_number(&c, "avg_num_neighbors", &m->avg_num_neighbors));
+  PetscCheck(m->avg_num_neighbors > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'avg_num_neighbors' must be positive", path);
+  PetscCall(cfg_int(&c, "num_bessel", 1, 32, &m->num_bessel));
+  PetscCall(cfg_int(&c, "num_polynomial_cutoff", 1, 32, &m->p_cut));
+  PetscCall(cfg_int(&c, "max_ell", 0, 3, &m->max_ell));
+  PetscCall(cfg_int(&c, "num_interactions", 1, HM_MAX_LAYERS, &m->nlayers));
+  PetscCall(cfg_int(&c, "hessian_feature_dim", 1, 100000, &m->F));
+  PetscCall(cfg_int(&c, "hessian_edge_lmax", 0, 3, &m->hedge_lmax));
+  PetscCall(cfg_bool(&c, "hessian_separate_radial_network", &m->separate_radial));
+  PetscCall(cfg_bool(&c, "hessian_use_last_layer_only", &m->last_layer_only));
+  PetscCall(cfg_string(&c, "hessian_aggregation", &s));
+  PetscCheck(!strcmp(s, "learnable") || !strcmp(s, "mean"), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_aggregation = '%s' is not supported (learnable, mean)", path, s);
+  m->learnable = !strcmp(s, "learnable");
+  PetscCall(cfg_string(&c, "hidden_irreps", &s));
+  PetscCall(HMIrrepsParse(s, &m->H));
+  for (int k = 0; k < m->H.n; k++) PetscCheck(m->H.b[k].l <= 3, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s': l > 3 is not supported", path, s);
+  PetscCheck(HMIrrepsContains(&m->H, 0, 1), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s' has no 0e block", path, s);
+  m->C = 0;
+  for (int k = 0; k < m->H.n; k++)
+    if (m->H.b[k].l == 0 && m->H.b[k].p == 1) m->C += m->H.b[k].mul;
+  m->dimH = HMIrrepsDim(&m->H);
+  PetscCall(cfg_string(&c, "MLP_irreps", &s));
+  PetscCall(HMIrrepsParse(s, &m->MLP));
+  PetscCheck(m->MLP.n == 1 && m->MLP.b[0].l == 0 && m->MLP.b[0].p == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: MLP_irreps '%s' must be scalars (Nx0e)", path, s);
+  m->sh.n = 0;
+  for (int l = 0; l <= m->max_ell; l++) m->sh.b[m->sh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
+
+  /* elements */
+  PetscCall(cfg_get(&c, "atomic_numbers", &v));
+  PetscCheck(json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= HM_MAX_ELEMENTS, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'atomic_numbers' must be a list of 1..%d integers", path, HM_MAX_ELEMENTS);
+  m->nel = (int)json_array_size(v);
+  {
+    PetscInt64        shape[1] = {m->nel}, shape2[2] = {1, m->nel};
+    const PetscInt64 *z;
+    const double     *e0;
+    json_t           *ae;
+    PetscCall(HMSafetensorsGetI64(m->st, "atomic_numbers", 1, shape, &z));
+    for (int e = 0; e < m->nel; e++) {
+      json_t *ze = json_array_get(v, (size_t)e);
+      PetscCheck(json_is_integer(ze) && json_integer_value(ze) >= 1 && json_integer_value(ze) <= HM_MAX_Z, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config 'atomic_numbers' entry %d is not an element number", path, e);
+      m->Z[e] = (int)json_integer_value(ze);
+      PetscCheck(z[e] == m->Z[e], PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'atomic_numbers' differs from the config at entry %d", path, e);
+    }
+    if (json_object_get(c.cfg, "num_elements")) {
+      int ne;
+      PetscCall(cfg_int(&c, "num_elements", 1, HM_MAX_ELEMENTS, &ne));
+      PetscCheck(ne == m->nel, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config num_elements = %d but atomic_numbers has %d entries", path, ne, m->nel);
+    }
+    PetscCall(HMSafetensorsGetF64(m->st, "atomic_energies_fn.atomic_energies", 2, shape2, &e0));
+    for (int e = 0; e < m->nel; e++) m->e0[e] = e0[e];
+    ae = json_object_get(c.cfg, "atomic_energies");
+    (void)ae;
+  }
+  {
+    PetscInt64    shape[1] = {1};
+    const double *x;
+    PetscCall(HMSafetensorsGetF64(m->st, "scale_shift.scale", 1, shape, &x));
+    m->scale = x[0];
+    PetscCall(HMSafetensorsGetF64(m->st, "scale_shift.shift", 1, shape, &x));
+    m->shift = x[0];
+  }
+  {
+    double x = 0;
+    PetscCall(get_scalar(m, "r_max", &x));
+    PetscCheck(x == m->r_max, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'r_max' (%g) differs from the config (%g)", path, x, m->r_max);
+    PetscCall(get_scalar(m, "hessian_r_max", &x));
+    PetscCheck(x == m->hessian_r_max, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'hessian_r_max' (%g) differs from the config (%g)", path, x, m->hessian_r_max);
+  }
+  {
+    const PetscInt64 *ni;
+    PetscCall(HMSafetensorsGetI64(m->st, "num_interactions", 0, NULL, &ni));
+    PetscCheck(ni[0] == m->nlayers, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'num_interactions' differs from the config", path);
+  }
+  /* correlation: one number or one per layer */
+  PetscCall(cfg_get(&c, "correlation", &v));
+  for (int t = 0; t < m->nlayers; t++) {
+    json_t *ct = json_is_array(v) ? json_array_get(v, (size_t)t) : v;
+    PetscCheck(ct && json_is_integer(ct) && json_integer_value(ct) >= 1 && json_integer_value(ct) <= 4, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config key 'correlation' must be an integer 1..4 or a list of them (one per layer)", path);
+    m->layer[t].corr = (int)json_integer_value(ct);
+  }
+  PetscCall(get_radial(m, "radial_embedding", m->r_max, &m->radial, m->radial_freq));
+  {
+    HMIrreps in, out;
+    in.n    = 1;
+    in.b[0] = (HMIrrep){m->nel, 0, 1};
+    out.n   = 1;
+    out.b[0] = (HMIrrep){(int)m->C, 0, 1};
+    PetscCall(get_linear(m, "node_embedding.linear.weight", &in, &out, &m->embedding));
+  }
+  PetscCall(setup_layers(m, &c));
+  PetscCall(setup_hip(m, &c));
+  json_decref(c.cfg);
+  *model = m;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelDestroy(HMModel *model)
+{
+  HMModel m = *model;
+  PetscFunctionBegin;
+  if (!m) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(HMLinearDestroy(&m->embedding));
+  for (int t = 0; t < m->nlayers; t++) {
+    HMLayer *L = &m->layer[t];
+    PetscCall(HMLinearDestroy(&L->linear_up));
+    PetscCall(HMRadialMLPDestroy(&L->mlp));
+    PetscCall(HMConvTPDestroy(&L->tp));
+    PetscCall(HMLinearDestroy(&L->linear));
+    PetscCall(HMSkipTPDestroy(&L->skip));
+    PetscCall(HMSymContractionDestroy(&L->prod));
+    PetscCall(HMLinearDestroy(&L->prod_linear));
+    PetscCall(HMLinearDestroy(&L->readout));
+    if (t == m->nlayers - 1) PetscCall(HMLinearDestroy(&L->readout2));
+  }
+  PetscCall(HMLinearDestroy(&m->proj_nodes_layerwise));
+  PetscCall(HMLinearDestroy(&m->proj_nodes));
+  PetscCall(HMLinearDestroy(&m->proj_edges));
+  PetscCall(HMLinearDestroy(&m->message_proj));
+  PetscCall(HMLinearDestroy(&m->hi_linear_up));
+  PetscCall(HMLinearDestroy(&m->hi_linear));
+  PetscCall(HMRadialMLPDestroy(&m->hi_mlp));
+  PetscCall(HMConvTPDestroy(&m->hi_tp));
+  PetscCall(HMSafetensorsClose(&m->st));
+  PetscCall(PetscFree(m->path));
+  PetscCall(PetscFree(m));
+  *model = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelGetPath(HMModel m, const char **p)
+{
+  PetscFunctionBegin;
+  *p = m->path;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelGetCutoffs(HMModel m, double *r_max, double *hessian_r_max, double *hcut)
+{
+  PetscFunctionBegin;
+  if (r_max) *r_max = m->r_max;
+  if (hessian_r_max) *hessian_r_max = m->hessian_r_max;
+  /* without a separate Hessian radial network the shared envelope vanishes at r_max: every longer
+     Hessian edge has zero radial features, hence zero weights and an exactly zero block */
+  if (hcut) *hcut = m->separate_radial ? m->hessian_r_max : PetscMin(m->hessian_r_max, m->r_max);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelGetNumInteractions(HMModel m, PetscInt *n)
+{
+  PetscFunctionBegin;
+  *n = m->nlayers;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelGetFeatureDim(HMModel m, PetscInt *d)
+{
+  PetscFunctionBegin;
+  *d = m->dimH;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int HMModelElementIndex(HMModel m, int Z)
+{
+  for (int e = 0; e < m->nel; e++)
+    if (m->Z[e] == Z) return e;
+  return -1;
+}
+
+PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
+{
+  char   buf[512];
+  double hcut;
+  PetscFunctionBegin;
+  PetscCall(HMModelGetCutoffs(m, NULL, NULL, &hcut));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "HIP-MACE model %s\n", m->path));
+  HMIrrepsToString(&m->H, buf, sizeof(buf));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  hidden irreps %s, %d interaction layers, correlation", buf, m->nlayers));
+  for (int t = 0; t < m->nlayers; t++) PetscCall(PetscViewerASCIIPrintf(viewer, " %d", m->layer[t].corr));
+  PetscCall(PetscViewerASCIIPrintf(viewer, ", max_ell %d\n", m->max_ell));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  elements:"));
+  for (int e = 0; e < m->nel; e++) PetscCall(PetscViewerASCIIPrintf(viewer, " %s", HMElementSymbol(m->Z[e])));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "\n  r_max %g A, %d Bessel functions, polynomial cutoff p = %d\n", m->r_max, m->num_bessel, m->p_cut));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  HIP head: feature dim %d, hessian_r_max %g A, edge lmax %d, aggregation %s over %d layer(s), %s radial network\n", m->F, m->hessian_r_max, m->hedge_lmax, m->learnable ? "learnable" : "mean", m->hnl,
+                                   m->separate_radial ? "separate" : "shared"));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  effective Hessian cutoff %g A\n", hcut));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  parameters %lld\n", (long long)m->nparams));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * m->nlayers * 8.0 / 1024.0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

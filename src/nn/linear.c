@@ -1,0 +1,133 @@
+/* e3nn o3.Linear and the one-hot FullyConnectedTensorProduct (skip_tp), as BLAS calls. */
+#include <hipmace/nn.h>
+#include <cblas.h>
+
+PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
+{
+  int      n = 0;
+  PetscInt off = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(lin, sizeof(*lin)));
+  lin->in      = *in;
+  lin->out     = *out;
+  lin->dim_in  = HMIrrepsDim(in);
+  lin->dim_out = HMIrrepsDim(out);
+  lin->W       = W;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n++;
+  lin->ninstr = n;
+  PetscCall(PetscMalloc4(n + 1, &lin->ia, n + 1, &lin->ib, n + 1, &lin->woff, n + 1, &lin->alpha));
+  n = 0;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) {
+        lin->ia[n]   = a;
+        lin->ib[n]   = b;
+        lin->woff[n] = off;
+        off += (PetscInt)in->b[a].mul * out->b[b].mul;
+        n++;
+      }
+  for (int k = 0; k < n; k++) {
+    double fan = 0;
+    for (int k2 = 0; k2 < n; k2++)
+      if (lin->ib[k2] == lin->ib[k]) fan += in->b[lin->ia[k2]].mul;
+    lin->alpha[k] = fan > 0 ? 1.0 / PetscSqrtReal(fan) : 0.0;
+  }
+  PetscCheck(numel == off, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "tensor '%s' has %" PetscInt64_FMT " weights but the linear map %s needs %" PetscInt_FMT, name, numel, "between its irreps", off);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMLinearDestroy(HMLinear *lin)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree4(lin->ia, lin->ib, lin->woff, lin->alpha));
+  PetscCall(PetscMemzero(lin, sizeof(*lin)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static void zero_rows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
+{
+  for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
+}
+
+void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy)
+{
+  if (beta == 0.0) zero_rows(n, lin->dim_out, y, ldy);
+  for (int k = 0; k < lin->ninstr; k++) {
+    const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
+    const int      d = 2 * a->l + 1;
+    const double  *W = lin->W + lin->woff[k];
+    const double  *xa = x + HMIrrepsOffset(&lin->in, lin->ia[k]);
+    double        *yb = y + HMIrrepsOffset(&lin->out, lin->ib[k]);
+
+    if (a->mul == 0 || b->mul == 0) continue;
+    if (d == 1) {
+      /* scalars: one GEMM over all rows, Y[z,w] += alpha X[z,u] W[u,w] */
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, b->mul, a->mul, lin->alpha[k], xa, (int)ldx, W, b->mul, 1.0, yb, (int)ldy);
+    } else {
+      /* Y_z[w,m] += alpha sum_u W[u,w] X_z[u,m] per row: X_z is mul_a x d, row-major */
+      for (PetscInt z = 0; z < n; z++) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b->mul, d, a->mul, lin->alpha[k], W, b->mul, xa + z * ldx, d, 1.0, yb + z * ldy, d);
+    }
+  }
+}
+
+PetscErrorCode HMSkipTPSetUp(HMSkipTP *s, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
+{
+  int      n = 0;
+  PetscInt off = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(s, sizeof(*s)));
+  s->in      = *in;
+  s->out     = *out;
+  s->dim_in  = HMIrrepsDim(in);
+  s->dim_out = HMIrrepsDim(out);
+  s->nel     = nel;
+  s->W       = W;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n++;
+  s->ninstr = n;
+  PetscCall(PetscMalloc4(n + 1, &s->ia, n + 1, &s->ib, n + 1, &s->woff, n + 1, &s->alpha));
+  n = 0;
+  /* FullyConnectedTensorProduct instruction order: input block, (one-hot block), output block */
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) {
+        s->ia[n]    = a;
+        s->ib[n]    = b;
+        s->woff[n]  = off;
+        s->alpha[n] = in->b[a].mul > 0 ? 1.0 / PetscSqrtReal((double)in->b[a].mul * nel) : 0.0;
+        off += (PetscInt)in->b[a].mul * nel * out->b[b].mul;
+        n++;
+      }
+  PetscCheck(numel == off, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "tensor '%s' has %" PetscInt64_FMT " weights but the tensor product needs %" PetscInt_FMT, name, numel, off);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSkipTPDestroy(HMSkipTP *s)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree4(s->ia, s->ib, s->woff, s->alpha));
+  PetscCall(PetscMemzero(s, sizeof(*s)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy)
+{
+  if (beta == 0.0) zero_rows(n, s->dim_out, y, ldy);
+  for (int k = 0; k < s->ninstr; k++) {
+    const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
+    const int      d = 2 * a->l + 1;
+    const PetscInt xo = HMIrrepsOffset(&s->in, s->ia[k]), yo = HMIrrepsOffset(&s->out, s->ib[k]);
+    const int      ldw = s->nel * b->mul; /* W[u, e, w]: row stride over u */
+
+    if (a->mul == 0 || b->mul == 0) continue;
+    for (PetscInt z = 0; z < n; z++) {
+      const double *W = s->W + s->woff[k] + (PetscInt)elem[z] * b->mul;
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b->mul, d, a->mul, s->alpha[k], W, ldw, x + z * ldx + xo, d, 1.0, y + z * ldy + yo, d);
+    }
+  }
+}

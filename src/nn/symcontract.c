@@ -1,0 +1,157 @@
+/* MACE symmetric contraction with the generalised Clebsch-Gordan U matrices stored sparse. */
+#include <hipmace/nn.h>
+
+static PetscInt ipow(PetscInt b, int e)
+{
+  PetscInt r = 1;
+  while (e-- > 0) r *= b;
+  return r;
+}
+
+PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, const char prefix[], const HMIrreps *target, const HMIrreps *hidden, int corr, int nel)
+{
+  const char *path;
+  PetscInt    C = target->b[0].mul, Q = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(sc, sizeof(*sc)));
+  PetscCall(HMSafetensorsGetPath(st, &path));
+  PetscCheck(corr >= 1 && corr <= 7, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: correlation %d is not supported (1..7)", path, corr);
+  for (int k = 0; k < target->n; k++) {
+    PetscCheck(target->b[k].mul == C, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: %s: all blocks of the interaction irreps must have the same multiplicity", path, prefix);
+    Q += 2 * target->b[k].l + 1;
+  }
+  for (int k = 0; k < hidden->n; k++) PetscCheck(hidden->b[k].mul == C, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps must have equal multiplicities (MACE requirement)", path);
+  sc->C    = C;
+  sc->Q    = Q;
+  sc->out  = *hidden;
+  sc->nout = hidden->n;
+  PetscCall(PetscCalloc1(hidden->n, &sc->c));
+  sc->maxstate = 0;
+  for (int k = 0; k < hidden->n; k++) {
+    HMContraction *c = &sc->c[k];
+    const int      L = hidden->b[k].l, d = 2 * L + 1;
+    c->L           = L;
+    c->corr        = corr;
+    c->nel         = nel;
+    c->C           = C;
+    c->Q           = Q;
+    for (int nu = 1; nu <= corr; nu++) {
+      char                name[256];
+      const HMTensorInfo *info;
+      PetscInt64          shape[10];
+      int                 nd = 0;
+      const double       *U, *W;
+      PetscInt            rows, cnt = 0;
+
+      PetscCall(PetscSNPrintf(name, sizeof(name), "%s.symmetric_contractions.contractions.%d.U_matrix_%d", prefix, k, nu));
+      PetscCall(HMSafetensorsGetInfo(st, name, HM_DTYPE_F64, &info));
+      if (L > 0) shape[nd++] = d;
+      for (int q = 0; q < nu; q++) shape[nd++] = Q;
+      shape[nd++] = -1;
+      PetscCall(HMSafetensorsGetF64(st, name, nd, shape, &U));
+      c->K[nu] = (PetscInt)info->shape[nd - 1];
+      rows     = d * ipow(Q, nu);
+      for (PetscInt t = 0; t < rows * c->K[nu]; t++)
+        if (U[t] != 0.0) cnt++;
+      c->nnz[nu] = cnt;
+      PetscCall(PetscMalloc3(cnt + 1, &c->row[nu], cnt + 1, &c->kk[nu], cnt + 1, &c->val[nu]));
+      cnt = 0;
+      for (PetscInt t = 0; t < rows * c->K[nu]; t++)
+        if (U[t] != 0.0) {
+          c->row[nu][cnt] = t / c->K[nu];
+          c->kk[nu][cnt]  = (int)(t % c->K[nu]);
+          c->val[nu][cnt] = U[t];
+          cnt++;
+        }
+      if (nu == corr) PetscCall(PetscSNPrintf(name, sizeof(name), "%s.symmetric_contractions.contractions.%d.weights_max", prefix, k));
+      else PetscCall(PetscSNPrintf(name, sizeof(name), "%s.symmetric_contractions.contractions.%d.weights.%d", prefix, k, corr - 1 - nu));
+      {
+        PetscInt64 ws[3] = {nel, c->K[nu], C};
+        PetscCall(HMSafetensorsGetF64(st, name, 3, ws, &W));
+      }
+      c->W[nu] = W;
+    }
+    c->maxstate  = d * ipow(Q, corr - 1);
+    sc->maxstate = PetscMax(sc->maxstate, c->maxstate);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSymContractionDestroy(HMSymContraction *sc)
+{
+  PetscFunctionBegin;
+  for (int k = 0; k < sc->nout; k++)
+    for (int nu = 1; nu <= sc->c[k].corr; nu++) PetscCall(PetscFree3(sc->c[k].row[nu], sc->c[k].kk[nu], sc->c[k].val[nu]));
+  PetscCall(PetscFree(sc->c));
+  PetscCall(PetscMemzero(sc, sizeof(*sc)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
+{
+  return sc->C * (sc->Q + 2 * sc->maxstate);
+}
+
+void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
+{
+  const PetscInt C = sc->C, Q = sc->Q;
+  double        *Xt = work, *A = work + Q * C, *B = A + sc->maxstate * C;
+
+  for (PetscInt z = 0; z < n; z++) {
+    const double *x = X + z * ldx;
+    const int     e = elem[z];
+    PetscInt      q0 = 0, xo = 0, oo = 0;
+
+    /* Xt[q][c]: channel-innermost copy of the node's features (q runs over the coupling irreps) */
+    for (int k = 0; k < target->n; k++) {
+      const int d = 2 * target->b[k].l + 1;
+      for (PetscInt c = 0; c < C; c++)
+        for (int m = 0; m < d; m++) Xt[(q0 + m) * C + c] = x[xo + c * d + m];
+      q0 += d;
+      xo += C * d;
+    }
+    for (int k = 0; k < sc->nout; k++) {
+      const HMContraction *ct = &sc->c[k];
+      const int            d  = 2 * ct->L + 1;
+      PetscInt             size = ct->maxstate;
+      int                  nu   = ct->corr;
+      const double        *Wn   = ct->W[nu] + (PetscInt)e * ct->K[nu] * C;
+
+      memset(A, 0, (size_t)(size * C) * sizeof(double));
+      for (PetscInt t = 0; t < ct->nnz[nu]; t++) {
+        const PetscInt r = ct->row[nu][t], q = r % Q, rr = r / Q;
+        const double   v = ct->val[nu][t], *w = Wn + (PetscInt)ct->kk[nu][t] * C, *xq = Xt + q * C;
+        double        *a = A + rr * C;
+        for (PetscInt c = 0; c < C; c++) a[c] += v * w[c] * xq[c];
+      }
+      for (nu = ct->corr - 1; nu >= 1; nu--) {
+        PetscInt newsize = size / Q;
+        Wn               = ct->W[nu] + (PetscInt)e * ct->K[nu] * C;
+        for (PetscInt t = 0; t < ct->nnz[nu]; t++) {
+          const double  v = ct->val[nu][t], *w = Wn + (PetscInt)ct->kk[nu][t] * C;
+          double       *a = A + ct->row[nu][t] * C;
+          for (PetscInt c = 0; c < C; c++) a[c] += v * w[c];
+        }
+        for (PetscInt rr = 0; rr < newsize; rr++) {
+          double *b = B + rr * C;
+          for (PetscInt c = 0; c < C; c++) b[c] = 0;
+          for (PetscInt q = 0; q < Q; q++) {
+            const double *a = A + (rr * Q + q) * C, *xq = Xt + q * C;
+            for (PetscInt c = 0; c < C; c++) b[c] += a[c] * xq[c];
+          }
+        }
+        {
+          double *tmp = A;
+          A           = B;
+          B           = tmp;
+        }
+        size = newsize;
+      }
+      /* size == d: out[c*d + M] = A[M][c] (e3nn channel-major layout of the block) */
+      for (PetscInt c = 0; c < C; c++)
+        for (int M = 0; M < d; M++) out[z * ldo + oo + c * d + M] = A[M * C + c];
+      oo += C * d;
+    }
+  }
+}

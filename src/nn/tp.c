@@ -1,0 +1,116 @@
+/* The "uvu" convolution tensor product of MACE with per-edge weights (one 3j contraction per path). */
+#include <hipmace/nn.h>
+
+PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *in2, const HMIrreps *target, HMSafetensors st, const char prefix[])
+{
+  HMIrreps lst;
+  int      i1[HM_MAX_IRREP_BLOCKS], i2[HM_MAX_IRREP_BLOCKS], perm[HM_MAX_IRREP_BLOCKS], inv[HM_MAX_IRREP_BLOCKS];
+  int      n = 0;
+  PetscInt off = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(tp, sizeof(*tp)));
+  tp->in1 = *in1;
+  tp->in2 = *in2;
+  lst.n   = 0;
+  for (int i = 0; i < in1->n; i++)
+    for (int j = 0; j < in2->n; j++) {
+      const int l1 = in1->b[i].l, l2 = in2->b[j].l, p = in1->b[i].p * in2->b[j].p;
+      for (int l = PetscAbsInt(l1 - l2); l <= l1 + l2; l++)
+        if (HMIrrepsContains(target, l, p)) {
+          PetscCheck(n < HM_MAX_IRREP_BLOCKS, PETSC_COMM_SELF, PETSC_ERR_SUP, "tensor product has more than %d paths", HM_MAX_IRREP_BLOCKS);
+          PetscCheck(l <= HM_LMAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "tensor product path to l = %d > %d", l, HM_LMAX);
+          lst.b[n].mul = in1->b[i].mul;
+          lst.b[n].l   = l;
+          lst.b[n].p   = p;
+          i1[n]        = i;
+          i2[n]        = j;
+          n++;
+          lst.n = n;
+        }
+    }
+  HMIrrepsSort(&lst, &tp->mid, perm);
+  for (int k = 0; k < n; k++) inv[perm[k]] = k;
+  tp->ninstr = n;
+  PetscCall(PetscMalloc6(n + 1, &tp->i1, n + 1, &tp->i2, n + 1, &tp->io, n + 1, &tp->woff, n + 1, &tp->pw, n + 1, &tp->C));
+  /* instructions sorted by output index, i.e. in sorted order: instruction k has output block k */
+  for (int k = 0; k < n; k++) {
+    const int old = perm[k];
+    tp->i1[k]     = i1[old];
+    tp->i2[k]     = i2[old];
+    tp->io[k]     = k;
+    (void)inv;
+  }
+  tp->maxcy = 0;
+  for (int k = 0; k < n; k++) {
+    const int l1 = in1->b[tp->i1[k]].l, l2 = in2->b[tp->i2[k]].l, lo = tp->mid.b[k].l;
+    tp->woff[k] = off;
+    off += in1->b[tp->i1[k]].mul;
+    tp->pw[k] = PetscSqrtReal(2.0 * lo + 1.0);
+    PetscCall(HMWigner3jGet(l1, l2, lo, &tp->C[k]));
+    if (st && prefix) {
+      char                name[256];
+      const HMTensorInfo *info;
+      PetscCall(PetscSNPrintf(name, sizeof(name), "%s._compiled_main_left_right._w3j_%d_%d_%d", prefix, l1, l2, lo));
+      PetscCall(HMSafetensorsFind(st, name, &info));
+      if (info) {
+        const PetscInt64 shape[3] = {2 * l1 + 1, 2 * l2 + 1, 2 * lo + 1};
+        const double    *Cf;
+        const char      *path;
+        PetscCall(HMSafetensorsGetF64(st, name, 3, shape, &Cf));
+        PetscCall(HMSafetensorsGetPath(st, &path));
+        /* single-precision training rounds these to ~1e-8; anything larger is not a 3j symbol */
+        for (PetscInt q = 0; q < shape[0] * shape[1] * shape[2]; q++)
+          PetscCheck(PetscAbsReal(Cf[q] - tp->C[k][q]) <= 1e-6, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor '%s' is not the Wigner 3j symbol (entry %" PetscInt_FMT " differs by %g)", path, name, q, PetscAbsReal(Cf[q] - tp->C[k][q]));
+        tp->C[k] = Cf;
+      }
+    }
+    tp->maxcy = PetscMax(tp->maxcy, (PetscInt)(2 * l1 + 1) * (2 * lo + 1));
+  }
+  tp->weight_numel = off;
+  tp->dim_in1      = HMIrrepsDim(in1);
+  tp->dim_in2      = HMIrrepsDim(in2);
+  tp->dim_mid      = HMIrrepsDim(&tp->mid);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMConvTPDestroy(HMConvTP *tp)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree6(tp->i1, tp->i2, tp->io, tp->woff, tp->pw, tp->C));
+  PetscCall(PetscMemzero(tp, sizeof(*tp)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void HMConvTPApply(const HMConvTP *tp, const double *x1, const double *x2, const double *w, double beta, double *mid, double *cy)
+{
+  PetscInt mo = 0;
+  for (int k = 0; k < tp->ninstr; k++) {
+    const HMIrrep *a = &tp->in1.b[tp->i1[k]];
+    const int      d1 = 2 * a->l + 1, d2 = 2 * tp->in2.b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
+    const double  *C  = tp->C[k];
+    const double  *xa = x1 + HMIrrepsOffset(&tp->in1, tp->i1[k]);
+    const double  *y  = x2 + HMIrrepsOffset(&tp->in2, tp->i2[k]);
+    const double  *wk = w + tp->woff[k];
+    double        *o  = mid + mo;
+
+    /* cy[a][c] = sum_b C[a][b][c] y[b] */
+    for (int ia = 0; ia < d1; ia++)
+      for (int c = 0; c < dO; c++) {
+        double s = 0;
+        for (int b = 0; b < d2; b++) s += C[(ia * d2 + b) * dO + c] * y[b];
+        cy[ia * dO + c] = s;
+      }
+    for (int u = 0; u < a->mul; u++) {
+      const double  f = tp->pw[k] * wk[u];
+      const double *xu = xa + u * d1;
+      for (int c = 0; c < dO; c++) {
+        double s = 0;
+        for (int ia = 0; ia < d1; ia++) s += xu[ia] * cy[ia * dO + c];
+        if (beta == 0.0) o[u * dO + c] = f * s;
+        else o[u * dO + c] += f * s;
+      }
+    }
+    mo += (PetscInt)a->mul * dO;
+  }
+}

@@ -1,0 +1,95 @@
+/* The bundled demo model reproduces its reference predictions; its error against DFT is reported. */
+#include "hmtest.h"
+#include <hipmace/model.h>
+#include <petscmat.h>
+
+static void test_demo_fixtures(void **state)
+{
+  char          path[PETSC_MAX_PATH_LEN];
+  HMModel       m;
+  HMSafetensors fx;
+  double        mae_ours = 0, mae_ref = 0;
+  (void)state;
+
+  /* the copy bundled in inputs/ is the one users run */
+  snprintf(path, sizeof(path), "%s/demo_hipmace.safetensors", getenv("HIPMACE_INPUTS_DIR") ? getenv("HIPMACE_INPUTS_DIR") : "inputs");
+  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
+  snprintf(path, sizeof(path), "%s/demo_test_fixtures.safetensors", hm_models_dir());
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &fx));
+  for (int k = 0; k < 10; k++) {
+    char                name[64];
+    const HMTensorInfo *zi;
+    const double       *pos, *Eref, *Href, *Hdft;
+    PetscInt64          shp[2] = {-1, 3};
+    PetscInt            n;
+    int                *Z;
+    HMSystem            sys;
+    HMEval              ev;
+    Mat                 H, Ha, Hd;
+    const PetscScalar  *a;
+    double              E, err = 0, hmax, m1 = 0, m2 = 0;
+
+    snprintf(name, sizeof(name), "s%d_atomic_numbers", k);
+    HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_I64, &zi));
+    n      = (PetscInt)zi->numel;
+    shp[0] = n;
+    Z      = malloc(sizeof(int) * (size_t)n);
+    for (PetscInt i = 0; i < n; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
+    snprintf(name, sizeof(name), "s%d_positions", k);
+    HM_T(HMSafetensorsGetF64(fx, name, 2, shp, &pos));
+    snprintf(name, sizeof(name), "s%d_ref_energy", k);
+    {
+      const HMTensorInfo *ei;
+      HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_F64, &ei));
+      Eref = (const double *)ei->data;
+    }
+    {
+      PetscInt64 hs[2] = {3 * n, 3 * n};
+      snprintf(name, sizeof(name), "s%d_ref_hessian", k);
+      HM_T(HMSafetensorsGetF64(fx, name, 2, hs, &Href));
+      snprintf(name, sizeof(name), "s%d_dft_hessian", k);
+      HM_T(HMSafetensorsGetF64(fx, name, 2, hs, &Hdft));
+    }
+    HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
+    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalForward(ev));
+    HM_T(HMEvalGetEnergy(ev, &E, NULL));
+    HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+    HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
+    HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
+    HM_T(MatDenseGetArrayRead(Hd, &a));
+    hmax = hm_max_abs(9 * n * n, Href);
+    for (PetscInt i = 0; i < 3 * n; i++)
+      for (PetscInt j = 0; j < 3 * n; j++) {
+        const double h = a[j * 3 * n + i];
+        err            = PetscMax(err, PetscAbsReal(h - Href[i * 3 * n + j]));
+        m1 += PetscAbsReal(h - Hdft[i * 3 * n + j]);
+        m2 += PetscAbsReal(Href[i * 3 * n + j] - Hdft[i * 3 * n + j]);
+      }
+    m1 /= 9.0 * n * n;
+    m2 /= 9.0 * n * n;
+    mae_ours += m1 / 10;
+    mae_ref += m2 / 10;
+    print_message("s%d: N=%2d energy rel err %.1e, Hessian max err %.1e (max|H| %.1f), MAE vs DFT %.4f eV/A^2\n", k, (int)n, PetscAbsReal(E - Eref[0]) / PetscAbsReal(Eref[0]), err / hmax, hmax, m1);
+    /* the bound: 1e-9 relative (the reference ran in float64 on CPU) */
+    assert_true(PetscAbsReal(E - Eref[0]) <= 1e-9 * PetscAbsReal(Eref[0]));
+    assert_true(err <= 1e-9 * hmax);
+    HM_T(MatDenseRestoreArrayRead(Hd, &a));
+    HM_T(MatDestroy(&Hd));
+    HM_T(MatDestroy(&Ha));
+    HM_T(MatDestroy(&H));
+    HM_T(HMEvalDestroy(&ev));
+    HM_T(HMSystemDestroy(&sys));
+    free(Z);
+  }
+  print_message("demo model Hessian MAE vs DFT, mean over 10 molecules: hipmace %.4f, reference %.4f eV/A^2\n", mae_ours, mae_ref);
+  assert_true(PetscAbsReal(mae_ours - mae_ref) <= 1e-8);
+  HM_T(HMSafetensorsClose(&fx));
+  HM_T(HMModelDestroy(&m));
+}
+
+static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_demo_fixtures),
+};
+
+HM_TEST_MAIN(tests)

@@ -1,0 +1,121 @@
+/* End to end: the hipmace driver on a fixture writes a binary Hessian and a summary that match. */
+#include "hmtest.h"
+#include <hipmace/model.h>
+#include <petscmat.h>
+#include <jansson.h>
+#include <unistd.h>
+
+static const char *bin(void)
+{
+  const char *b = getenv("HIPMACE_BIN");
+  return b ? b : "./drivers/hipmace";
+}
+
+static int run(const char *args, const char *log)
+{
+  char cmd[4 * PETSC_MAX_PATH_LEN];
+  snprintf(cmd, sizeof(cmd), "%s %s > %s 2>&1", bin(), args, log);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+static void test_end_to_end(void **state)
+{
+  char          dir[] = "/tmp/hm_driver_XXXXXX", xyz[512], hb[512], sj[512], args[8192], log[512], fxp[PETSC_MAX_PATH_LEN], mp[PETSC_MAX_PATH_LEN];
+  HMSafetensors fx;
+  HMSystem      sys;
+  const HMTensorInfo *zi;
+  const double *pos, *Href, *Eref;
+  PetscInt64    shp[2] = {-1, 3};
+  PetscInt      n;
+  int          *Z;
+  (void)state;
+
+  assert_non_null(mkdtemp(dir));
+  hm_golden_path("fixture_small_mol13.safetensors", fxp, sizeof(fxp));
+  hm_golden_path("model_small.safetensors", mp, sizeof(mp));
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, fxp, &fx));
+  HM_T(HMSafetensorsGetInfo(fx, "atomic_numbers", HM_DTYPE_I64, &zi));
+  n      = (PetscInt)zi->numel;
+  shp[0] = n;
+  HM_T(HMSafetensorsGetF64(fx, "positions", 2, shp, &pos));
+  Z = malloc(sizeof(int) * (size_t)n);
+  for (PetscInt i = 0; i < n; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
+  /* full-precision XYZ, so the driver sees the fixture's exact positions */
+  snprintf(xyz, sizeof(xyz), "%s/mol.xyz", dir);
+  HM_T(HMSystemWriteXYZ(sys, xyz));
+  snprintf(hb, sizeof(hb), "%s/H.bin", dir);
+  snprintf(sj, sizeof(sj), "%s/summary.json", dir);
+  snprintf(log, sizeof(log), "%s/log.txt", dir);
+  snprintf(args, sizeof(args), "-structure %s -model %s -hessian_view binary:%s -summary %s", xyz, mp, hb, sj);
+  assert_int_equal(run(args, log), 0);
+
+  /* the binary Hessian, read back with PETSc */
+  {
+    PetscViewer        v;
+    Mat                H, Hd;
+    const PetscScalar *a;
+    PetscInt64         hs[2] = {3 * n, 3 * n};
+    double             err = 0;
+    HM_T(HMSafetensorsGetF64(fx, "hessian", 2, hs, &Href));
+    HM_T(PetscViewerBinaryOpen(PETSC_COMM_SELF, hb, FILE_MODE_READ, &v));
+    HM_T(MatCreate(PETSC_COMM_SELF, &H));
+    HM_T(MatSetType(H, MATSEQAIJ));
+    HM_T(MatLoad(H, v));
+    HM_T(PetscViewerDestroy(&v));
+    HM_T(MatConvert(H, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
+    HM_T(MatDenseGetArrayRead(Hd, &a));
+    for (PetscInt i = 0; i < 3 * n; i++)
+      for (PetscInt j = 0; j < 3 * n; j++) err = PetscMax(err, PetscAbsReal(a[j * 3 * n + i] - Href[i * 3 * n + j]));
+    HM_T(MatDenseRestoreArrayRead(Hd, &a));
+    print_message("driver Hessian max err %.1e\n", err);
+    /* same bound as the library parity test: 1e-10 max(1, max|H|) */
+    assert_true(err <= 1e-10 * PetscMax(1.0, hm_max_abs(9 * n * n, Href)));
+    HM_T(MatDestroy(&Hd));
+    HM_T(MatDestroy(&H));
+  }
+  /* the summary */
+  {
+    json_error_t je;
+    json_t      *root = json_load_file(sj, 0, &je), *t;
+    const HMTensorInfo *ei;
+    assert_non_null(root);
+    HM_T(HMSafetensorsGetInfo(fx, "energy", HM_DTYPE_F64, &ei));
+    Eref = (const double *)ei->data;
+    assert_int_equal(json_integer_value(json_object_get(root, "natoms")), n);
+    assert_int_equal(json_integer_value(json_object_get(root, "ranks")), 1);
+    assert_true(PetscAbsReal(json_real_value(json_object_get(root, "energy")) - Eref[0]) <= 1e-11 * PetscAbsReal(Eref[0]));
+    assert_true(json_integer_value(json_object_get(root, "hessian_blocks")) >= n);
+    t = json_object_get(root, "timings");
+    assert_true(json_is_object(t));
+    assert_true(json_real_value(json_object_get(t, "total")) > 0);
+    json_decref(root);
+  }
+  /* bad input: non-zero exit, a one-line message naming the file, and no summary left behind */
+  {
+    char  bad[512], sj2[512], line[1024];
+    FILE *f;
+    snprintf(bad, sizeof(bad), "%s/missing.xyz", dir);
+    snprintf(sj2, sizeof(sj2), "%s/s2.json", dir);
+    snprintf(args, sizeof(args), "-structure %s -model %s -summary %s", bad, mp, sj2);
+    assert_int_not_equal(run(args, log), 0);
+    assert_int_equal(access(sj2, F_OK), -1);
+    f = fopen(log, "r");
+    assert_non_null(f);
+    int found = 0;
+    while (fgets(line, sizeof(line), f))
+      if (strstr(line, "missing.xyz")) found = 1;
+    fclose(f);
+    assert_true(found);
+  }
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(HMSafetensorsClose(&fx));
+  free(Z);
+}
+
+static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_end_to_end),
+};
+
+HM_TEST_MAIN(tests)
