@@ -100,7 +100,6 @@ int main(int argc, char **argv)
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
   PetscCheck(!strcmp(htype, "baij") || !strcmp(htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", htype);
   PetscCheck(model_info || has_structure, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -structure FILE (see -help)");
-  PetscCheck(size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "this build of hipmace runs on one MPI rank (the domain-decomposed engine is not there yet); got %d", (int)size);
   if (has_summary && rank == 0) PetscCall(check_writable("-summary", summary));
 
   PetscCall(PetscLogStageRegister("Read", &st_read));
@@ -119,7 +118,8 @@ int main(int argc, char **argv)
     PetscCall(PetscFinalize());
     return 0;
   }
-  PetscCall(HMSystemLoad(PETSC_COMM_WORLD, structure, &sys));
+  /* rank 0 reads the structure; HMEvalCreate partitions and scatters it */
+  if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
   PetscCall(PetscLogStagePop());
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"read", t1 - t0};
@@ -147,10 +147,19 @@ int main(int argc, char **argv)
 
   t0 = t1;
   PetscCall(PetscLogStagePush(st_out));
-  PetscCall(hessian_view(H, "-hessian_view"));
+  {
+    Mat Hin;
+    PetscCall(HMEvalHessianInputOrder(ev, H, &Hin));
+    PetscCall(hessian_view(Hin, "-hessian_view"));
+    PetscCall(MatDestroy(&Hin));
+  }
   PetscCall(HMEvalGetEnergy(ev, &energy, NULL));
-  PetscCall(HMSystemGetSize(sys, &natoms));
-  PetscCall(HMEvalGetHessianBlockCount(ev, &nblocks));
+  {
+    HMDecomp dd;
+    PetscCall(HMEvalGetDecomp(ev, &dd));
+    PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
+  }
+  PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &nblocks));
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
   PetscCall(HMModelGetNumInteractions(model, &nlayers));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, natoms, structure, model_path));

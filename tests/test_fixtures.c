@@ -159,7 +159,7 @@ static void check_model(const char *model)
       assert_true(err <= 1e-10);
       for (PetscInt i = 0; i < 3 * n; i++)
         for (PetscInt j = 0; j < 3 * n; j++) assert_true(Hd[i * 3 * n + j] == Hd[j * 3 * n + i]);
-      HM_T(HMEvalGetHessianBlockCount(ev, &nb));
+      HM_T(HMEvalGetHessianBlockCount(ev, NULL, &nb));
       {
         /* stored blocks = nonzero 3x3 blocks of the reference (all pairs within the cutoff) */
         PetscInt64 cnt = 0;

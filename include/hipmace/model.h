@@ -3,6 +3,7 @@
 
 #include <hipmace/io.h>
 #include <hipmace/graph.h>
+#include <hipmace/decomp.h>
 #include <petscmat.h>
 
 typedef struct _p_HMModel *HMModel;
@@ -22,14 +23,17 @@ PETSC_EXTERN PetscErrorCode HMModelGetFeatureDim(HMModel, PetscInt *);
 /* Element index of Z in the model's one-hot table, -1 if the model does not know Z. */
 PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
 
-/* Evaluation of a model on one structure (all atoms local in the serial engine). */
+/* Evaluation of a model on one structure, distributed over the ranks of the model's communicator.
+   Owned atoms come first in every per-atom array (in input order within the rank), then ghosts. */
 typedef struct _p_HMEval *HMEval;
 
 typedef enum {
   HM_EDGE_KERNEL_DIRECT = 0
 } HMEdgeKernel;
 
+/* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere). Option -partition rcb|grid. */
 PETSC_EXTERN PetscErrorCode HMEvalCreate(HMModel, HMSystem, HMEval *);
+PETSC_EXTERN PetscErrorCode HMEvalGetDecomp(HMEval, HMDecomp *);
 PETSC_EXTERN PetscErrorCode HMEvalDestroy(HMEval *);
 /* Graph, embeddings, interaction layers, readouts: energy and node features. */
 PETSC_EXTERN PetscErrorCode HMEvalForward(HMEval);
@@ -38,11 +42,17 @@ PETSC_EXTERN PetscErrorCode HMEvalGetNodeFeatures(HMEval, PetscInt layer, PetscI
 PETSC_EXTERN PetscErrorCode HMEvalGetGraph(HMEval, const HMGraph **main, const HMGraph **hessian);
 /* HIP head, node part: n9 [N][9] (hessian_proj_nodes output) and D_i [N][3][3]; either may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalNodeBlocks(HMEval, double n9[], double D[]);
-/* HIP head, edge part, for ne directed edges given by sender atom and edge vector (r - s):
+/* Collective: computes and exchanges the per-atom inputs of the edge kernel (called by EdgeBlocks). */
+PETSC_EXTERN PetscErrorCode HMEvalPrepareHIP(HMEval);
+/* HIP head, edge part, for ne directed edges given by sender (local atom index) and edge vector (r - s):
    e9 [ne][9] (hessian_proj_edges output) and M [ne][3][3]; either may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlocks(HMEval, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[]);
-/* Assembles the Hessian (eV/A^2), block size 3, rows 3i+a in input atom order.
-   type: MATBAIJ/MATMPIBAIJ (default when NULL) or MATSBAIJ/MATMPISBAIJ (upper triangle). */
+/* Assembles the Hessian (eV/A^2), block size 3, block row/column = partition index of the atom (equal to
+   the input index on one rank); each rank writes the rows of its own atoms only.
+   type: MATBAIJ (default when NULL) or MATSBAIJ (upper triangle). */
 PETSC_EXTERN PetscErrorCode HMEvalAssembleHessian(HMEval, MatType, Mat *);
-/* Number of stored 3x3 blocks of the full (both triangles) Hessian. */
-PETSC_EXTERN PetscErrorCode HMEvalGetHessianBlockCount(HMEval, PetscInt64 *);
+/* The same matrix with rows and columns 3i+a in input atom order (a new matrix, or H itself with a new
+   reference on one rank); SBAIJ input gives an AIJ result. */
+PETSC_EXTERN PetscErrorCode HMEvalHessianInputOrder(HMEval, Mat H, Mat *Hin);
+/* Number of stored 3x3 blocks of the full (both triangles) Hessian: of this rank's rows, and in total. */
+PETSC_EXTERN PetscErrorCode HMEvalGetHessianBlockCount(HMEval, PetscInt64 *local, PetscInt64 *total);

@@ -4,6 +4,10 @@
 #include <hipmace/so3.h>
 #include <hipmace/io.h>
 
+/* C = alpha A B + beta C (row-major), computed row by row in a fixed order: a row's result does not
+   depend on the other rows (unlike BLAS kernels, whose edge cases depend on the row position). */
+PETSC_EXTERN void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc);
+
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {
   HMIrreps      in, out;

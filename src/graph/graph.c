@@ -1,5 +1,6 @@
 /* Neighbour lists by cell lists in fractional coordinates: open, periodic or mixed boundaries. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <hipmace/graph.h>
@@ -17,27 +18,38 @@
 #define GRAPH_MAX_IMAGE 536870912.0
 
 typedef struct {
-  PetscInt        n;
-  const double   *pos;
-  double          cell[9]; /* lattice rows; only read for nonzero shifts */
-  PetscBool       per[3];
-  int             nb[3]; /* bins per axis */
-  int             m[3];  /* neighbour bins searched on each side */
-  PetscInt        nbins;
-  PetscInt       *binstart; /* [nbins+1] */
-  PetscInt       *atoms;    /* atoms grouped by bin, ascending inside a bin */
-  int            *img;      /* [n][3] pos = wrapped position + img . cell */
-  double         *frac;     /* [n][3] scratch: (wrapped) fractional coordinates */
-  PetscInt       *abin;     /* [n] scratch: bin of each atom */
-  PetscInt64     *deg;      /* [n] scratch: edges per sender (first pass) */
-  PetscInt       *cursor;   /* [n] scratch: next free edge slot per sender (second pass) */
-} Grid;
-
-typedef struct {
   PetscInt r;
   int      s[3];
-  PetscInt e; /* index in the sender's unsorted segment */
+  PetscInt e; /* slot of the edge's vec/len in the bin scratch */
 } EdgeKey;
+
+typedef struct {
+  PetscInt      n;
+  const double *pos;
+  double        cell[9]; /* lattice rows (identity without periodic axes) */
+  PetscBool     per[3];
+  int           nb[3]; /* bins per axis */
+  int           m[3];  /* neighbour bins searched on each side */
+  double        rc2, rc2loose;
+  PetscInt      nbins, maxbin;
+  PetscInt     *binstart; /* [nbins+1] */
+  /* atoms in bin order (ascending inside a bin) with their data alongside, so the inner loop
+     streams through contiguous memory */
+  PetscInt *atoms; /* [n] */
+  double   *opos;  /* [n][3] input positions */
+  double   *wpos;  /* [n][3] positions wrapped into the cell (aliases opos without periodic axes) */
+  int      *bimg;  /* [n][3] opos = wpos + bimg . cell */
+  /* scratch */
+  int        *img;  /* [n][3] by atom */
+  double     *frac; /* [n][3] (wrapped) fractional coordinates */
+  PetscInt   *abin; /* [n] bin of each atom */
+  PetscInt64 *deg;  /* [n] edges per sender, first pass */
+  PetscInt   *cand; /* [maxbin] candidates passing the loose test */
+  /* second pass: edges of one sender bin, sorted per sender and then written out once */
+  PetscInt *lstart, *lcur; /* [maxbin+1] */
+  EdgeKey  *keys, *ktmp;   /* [maxbindeg] */
+  double   *svec, *slen;   /* [maxbindeg][3], [maxbindeg] */
+} Grid;
 
 static inline PetscBool KeyLess(const EdgeKey *a, const EdgeKey *b)
 {
@@ -86,13 +98,18 @@ static void SortKeys(EdgeKey *a, EdgeKey *tmp, PetscInt64 n)
   if (src != a) memcpy(a, src, (size_t)n * sizeof(EdgeKey));
 }
 
-/* One pass over all bin pairs. Counting (deg != NULL) and filling (g != NULL) run the very same
-   arithmetic, so both passes accept exactly the same edges. */
-static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph *g, PetscInt *cursor)
+/* One pass over all bin pairs. Counting (g == NULL) and filling run the very same arithmetic, so
+   both passes accept exactly the same edges. A loose test on wrapped coordinates rejects most
+   candidates cheaply; survivors are decided by the exact formula of graph.h on the input
+   positions. When filling, the edges of one sender bin are gathered, sorted per sender and
+   written to their final place in one go. */
+static PetscErrorCode Sweep(Grid *G, HMGraph *g)
 {
   const int    *nb = G->nb, *m = G->m;
-  const int    *img = G->img;
-  const double *pos = G->pos, *C = G->cell;
+  const int    *bimg = G->bimg;
+  const double *opos = G->opos, *wpos = G->wpos, *C = G->cell;
+  const double  rc2 = G->rc2, rc2loose = G->rc2loose;
+  PetscInt     *cand = G->cand;
 
   PetscFunctionBegin;
   for (int b2 = 0; b2 < nb[2]; b2++) {
@@ -100,9 +117,19 @@ static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph 
       for (int b0 = 0; b0 < nb[0]; b0++) {
         const int      b[3] = {b0, b1, b2};
         const PetscInt bin  = b0 + (PetscInt)nb[0] * (b1 + (PetscInt)nb[1] * b2);
+        const PetscInt sbeg = G->binstart[bin], send = G->binstart[bin + 1];
         int            lo[3], hi[3];
 
-        if (G->binstart[bin] == G->binstart[bin + 1]) continue;
+        if (sbeg == send) continue;
+        if (g) {
+          G->lstart[0] = 0;
+          for (PetscInt js = sbeg; js < send; js++) {
+            const PetscInt s = G->atoms[js];
+
+            G->lstart[js - sbeg + 1] = G->lstart[js - sbeg] + g->offset[s + 1] - g->offset[s];
+            G->lcur[js - sbeg]       = G->lstart[js - sbeg];
+          }
+        }
         for (int d = 0; d < 3; d++) {
           /* open axes have no bins beyond the bounding box; periodic axes wrap into images */
           lo[d] = G->per[d] ? -m[d] : PetscMax(-m[d], -b[d]);
@@ -113,7 +140,8 @@ static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph 
             for (int d0 = lo[0]; d0 <= hi[0]; d0++) {
               const int dd[3] = {d0, d1, d2};
               int       c[3], t[3];
-              PetscInt  nbin;
+              double    tc[3];
+              PetscInt  nbin, rbeg, rend;
 
               for (int d = 0; d < 3; d++) {
                 const int q = b[d] + dd[d];
@@ -123,16 +151,28 @@ static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph 
                 c[d] = q - t[d] * nb[d];
               }
               nbin = c[0] + (PetscInt)nb[0] * (c[1] + (PetscInt)nb[1] * c[2]);
-              if (G->binstart[nbin] == G->binstart[nbin + 1]) continue;
-              for (PetscInt is = G->binstart[bin]; is < G->binstart[bin + 1]; is++) {
-                const PetscInt s = G->atoms[is];
-                const double  *ps = pos + 3 * s;
-                const int      ts[3] = {t[0] + img[3 * s], t[1] + img[3 * s + 1], t[2] + img[3 * s + 2]};
+              rbeg = G->binstart[nbin];
+              rend = G->binstart[nbin + 1];
+              if (rbeg == rend) continue;
+              for (int d = 0; d < 3; d++) tc[d] = t[0] * C[d] + t[1] * C[3 + d] + t[2] * C[6 + d];
+              for (PetscInt js = sbeg; js < send; js++) {
+                const PetscInt s     = G->atoms[js];
+                const double  *ps    = opos + 3 * js;
+                const double   q0    = wpos[3 * js] - tc[0], q1 = wpos[3 * js + 1] - tc[1], q2 = wpos[3 * js + 2] - tc[2];
+                const int      ts[3] = {t[0] + bimg[3 * js], t[1] + bimg[3 * js + 1], t[2] + bimg[3 * js + 2]};
+                PetscInt       nc    = 0;
 
-                for (PetscInt ir = G->binstart[nbin]; ir < G->binstart[nbin + 1]; ir++) {
-                  const PetscInt r  = G->atoms[ir];
-                  const double  *pr = pos + 3 * r;
-                  const int      s0 = ts[0] - img[3 * r], s1 = ts[1] - img[3 * r + 1], s2 = ts[2] - img[3 * r + 2];
+                /* branch-free compaction: most candidates fail, unpredictably */
+                for (PetscInt jr = rbeg; jr < rend; jr++) {
+                  const double a0 = wpos[3 * jr] - q0, a1 = wpos[3 * jr + 1] - q1, a2 = wpos[3 * jr + 2] - q2;
+
+                  cand[nc] = jr;
+                  nc += (a0 * a0 + a1 * a1 + a2 * a2 < rc2loose);
+                }
+                for (PetscInt k = 0; k < nc; k++) {
+                  const PetscInt jr = cand[k], r = G->atoms[jr];
+                  const double  *pr = opos + 3 * jr;
+                  const int      s0 = ts[0] - bimg[3 * jr], s1 = ts[1] - bimg[3 * jr + 1], s2 = ts[2] - bimg[3 * jr + 2];
                   double         v0, v1, v2, dist2;
 
                   if (s0 | s1 | s2) {
@@ -151,22 +191,43 @@ static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph 
                   }
                   dist2 = v0 * v0 + v1 * v1 + v2 * v2;
                   if (!(dist2 < rc2)) continue;
-                  if (deg) deg[s]++;
+                  if (!g) G->deg[s]++;
                   else {
-                    const PetscInt e = cursor[s]++;
+                    const PetscInt e = G->lcur[js - sbeg]++;
 
-                    PetscCheck(e < g->offset[s + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
-                    g->receiver[e]      = r;
-                    g->shift[3 * e]     = s0;
-                    g->shift[3 * e + 1] = s1;
-                    g->shift[3 * e + 2] = s2;
-                    g->vec[3 * e]       = v0;
-                    g->vec[3 * e + 1]   = v1;
-                    g->vec[3 * e + 2]   = v2;
-                    g->len[e]           = sqrt(dist2);
+                    PetscCheck(e < G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
+                    G->keys[e].r    = r;
+                    G->keys[e].s[0] = s0;
+                    G->keys[e].s[1] = s1;
+                    G->keys[e].s[2] = s2;
+                    G->keys[e].e    = e;
+                    G->svec[3 * e]     = v0;
+                    G->svec[3 * e + 1] = v1;
+                    G->svec[3 * e + 2] = v2;
+                    G->slen[e]         = sqrt(dist2);
                   }
                 }
               }
+            }
+          }
+        }
+        if (g) {
+          for (PetscInt js = sbeg; js < send; js++) {
+            const PetscInt s = G->atoms[js], l0 = G->lstart[js - sbeg], cnt = G->lstart[js - sbeg + 1] - l0, off = g->offset[s];
+            const EdgeKey *key = G->keys + l0;
+
+            PetscCheck(G->lcur[js - sbeg] == G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
+            SortKeys(G->keys + l0, G->ktmp, cnt);
+            for (PetscInt j = 0; j < cnt; j++) {
+              const PetscInt e = off + j, src = key[j].e;
+
+              g->sender[e]   = s;
+              g->receiver[e] = key[j].r;
+              for (int d = 0; d < 3; d++) {
+                g->shift[3 * e + d] = key[j].s[d];
+                g->vec[3 * e + d]   = G->svec[3 * src + d];
+              }
+              g->len[e] = G->slen[src];
             }
           }
         }
@@ -176,55 +237,19 @@ static PetscErrorCode Sweep(const Grid *G, double rc2, PetscInt64 *deg, HMGraph 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Puts each sender's edges in (receiver, shift) order, permuting vec and len along. */
-static PetscErrorCode SortSegments(HMGraph *g, PetscInt maxdeg)
-{
-  EdgeKey *keys, *tmp;
-  double  *vtmp, *ltmp;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc4(maxdeg, &keys, maxdeg, &tmp, 3 * maxdeg, &vtmp, maxdeg, &ltmp));
-  for (PetscInt s = 0; s < g->n; s++) {
-    const PetscInt off = g->offset[s], deg = g->offset[s + 1] - off;
-
-    for (PetscInt e = off; e < off + deg; e++) g->sender[e] = s;
-    if (deg < 2) continue;
-    for (PetscInt j = 0; j < deg; j++) {
-      keys[j].r = g->receiver[off + j];
-      for (int d = 0; d < 3; d++) keys[j].s[d] = g->shift[3 * (off + j) + d];
-      keys[j].e = j;
-    }
-    SortKeys(keys, tmp, deg);
-    PetscCall(PetscArraycpy(vtmp, g->vec + 3 * off, 3 * deg));
-    PetscCall(PetscArraycpy(ltmp, g->len + off, deg));
-    for (PetscInt j = 0; j < deg; j++) {
-      const PetscInt e = off + j, src = keys[j].e;
-
-      g->receiver[e] = keys[j].r;
-      for (int d = 0; d < 3; d++) {
-        g->shift[3 * e + d] = keys[j].s[d];
-        g->vec[3 * e + d]   = vtmp[3 * src + d];
-      }
-      g->len[e] = ltmp[src];
-    }
-  }
-  PetscCall(PetscFree4(keys, tmp, vtmp, ltmp));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* Bins atoms in fractional coordinates of the cell (or of the Cartesian frame without periodic
    axes); periodic axes are wrapped into [0,1), open axes binned over their bounding box. */
 static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
 {
   const PetscInt n = G->n;
-  double         M[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, D[9], thick[3], lo[3], hi[3], maxf[3] = {0, 0, 0};
-  double        *frac;
-  PetscInt      *abin;
+  double        *M = G->cell, D[9], thick[3], lo[3], hi[3], maxf[3] = {0, 0, 0}, maxpos = 0;
   PetscBool      anyper = PETSC_FALSE;
-  PetscInt64     cap, prod, stencil = 1;
+  PetscInt64     cap, stencil = 1;
+  int            maximg = 0;
 
   PetscFunctionBegin;
   for (int d = 0; d < 3; d++) anyper = (PetscBool)(anyper || G->per[d]);
+  for (int k = 0; k < 9; k++) M[k] = (k % 4 == 0) ? 1.0 : 0.0;
   if (anyper) {
     PetscCheck(cell, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "graph: periodic boundaries requested but no cell given");
     for (int k = 0; k < 9; k++) {
@@ -232,7 +257,6 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
       M[k] = cell[k];
     }
   }
-  for (int k = 0; k < 9; k++) G->cell[k] = M[k];
   {
     /* dual vectors: fractional coordinate f_d = pos . D_d, and 1/|D_d| is the cell's thickness across axis d */
     const double *a = M, *b = M + 3, *c = M + 6;
@@ -254,8 +278,6 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
   PetscCall(PetscMalloc1(3 * n, &G->frac));
   PetscCall(PetscMalloc1(n, &G->abin));
   PetscCall(PetscMalloc1(3 * n, &G->img));
-  frac = G->frac;
-  abin = G->abin;
   for (int d = 0; d < 3; d++) {
     lo[d] = G->per[d] ? 0.0 : PETSC_MAX_REAL;
     hi[d] = G->per[d] ? 1.0 : -PETSC_MAX_REAL;
@@ -268,41 +290,43 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
       double f = x[0] * D[3 * d] + x[1] * D[3 * d + 1] + x[2] * D[3 * d + 2];
 
       maxf[d] = PetscMax(maxf[d], fabs(f));
+      maxpos  = PetscMax(maxpos, fabs(x[d]));
       if (G->per[d]) {
         const double fl = floor(f);
 
         PetscCheck(fabs(fl) < GRAPH_MAX_IMAGE, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: atom %" PetscInt_FMT " lies %g cells away along axis %d; wrap the positions first", i, fl, d);
         G->img[3 * i + d] = (int)fl;
+        maximg            = PetscMax(maximg, abs((int)fl));
         f -= fl;
       } else {
         G->img[3 * i + d] = 0;
         lo[d]             = PetscMin(lo[d], f);
         hi[d]             = PetscMax(hi[d], f);
       }
-      frac[3 * i + d] = f;
+      G->frac[3 * i + d] = f;
     }
   }
   if (n == 0)
     for (int d = 0; d < 3; d++) lo[d] = hi[d] = 0;
 
-  /* bins of about cutoff/2 (a 5^3 stencil wastes less than 3^3 bins of width cutoff), capped */
-  cap  = PetscMax(1, PetscMin(GRAPH_MAX_BINS, 2 * (PetscInt64)n));
+  /* Bins a little wider than cutoff/2 (a 5^3 stencil visits less volume than 3^3 bins of width
+     cutoff); the 1e-6 keeps the stencil at 2 when the cell is an exact multiple of cutoff/2.
+     Capped so that sparse systems cannot blow up the grid. */
+  cap = PetscMax(1, PetscMin(GRAPH_MAX_BINS, 2 * (PetscInt64)n));
   for (int d = 0; d < 3; d++) {
-    const double want = (hi[d] - lo[d]) * thick[d] / (0.5 * cutoff);
+    const double want = (hi[d] - lo[d]) * thick[d] / (0.5 * cutoff * (1 + 1e-6));
 
     G->nb[d] = want >= GRAPH_MAX_BINS ? GRAPH_MAX_BINS : (want < 1 ? 1 : (int)want);
   }
-  for (;;) {
+  /* in double: three capped extents can overflow int64 */
+  while ((double)G->nb[0] * G->nb[1] * G->nb[2] > (double)cap) {
     int big = 0;
 
-    /* in double: three capped extents can overflow int64 */
-    if ((double)G->nb[0] * G->nb[1] * G->nb[2] <= (double)cap) break;
     for (int d = 1; d < 3; d++)
       if (G->nb[d] > G->nb[big]) big = d;
     G->nb[big] = (G->nb[big] + 1) / 2;
   }
-  prod     = (PetscInt64)G->nb[0] * G->nb[1] * G->nb[2];
-  G->nbins = (PetscInt)prod;
+  G->nbins = (PetscInt)((PetscInt64)G->nb[0] * G->nb[1] * G->nb[2]);
   for (int d = 0; d < 3; d++) {
     const double w = (hi[d] - lo[d]) * thick[d] / G->nb[d];
     double       ratio;
@@ -311,12 +335,13 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
       G->m[d] = 0;
       continue;
     }
-    /* slack for round-off in fractional coordinates, so no pair near a bin boundary is missed */
+    /* Atoms closer than cutoff are at most ceil(cutoff / w) bins apart; the slack covers
+       round-off in fractional coordinates near bin boundaries. */
     ratio = cutoff / w * (1 + 1e-9) + 1e-12 * G->nb[d] * (1 + maxf[d] / (hi[d] - lo[d]));
     if (G->per[d]) {
       PetscCheck(ratio < 1e7, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: cutoff %g is %g times the cell thickness %g along axis %d", cutoff, cutoff / thick[d], thick[d], d);
-      G->m[d] = (int)floor(ratio) + 1;
-    } else G->m[d] = ratio >= G->nb[d] - 1 ? G->nb[d] - 1 : (int)floor(ratio) + 1;
+      G->m[d] = (int)ceil(ratio);
+    } else G->m[d] = ratio >= G->nb[d] - 1 ? G->nb[d] - 1 : (int)ceil(ratio);
     stencil *= 2 * G->m[d] + 1;
   }
   PetscCheck(stencil <= GRAPH_MAX_STENCIL, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: cutoff %g needs %" PetscInt64_FMT " neighbour bins (or periodic images) per bin; the cell is too thin for this cutoff", cutoff, stencil);
@@ -325,57 +350,96 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
     PetscInt c[3];
 
     for (int d = 0; d < 3; d++) {
-      const double f = frac[3 * i + d];
+      const double f = G->frac[3 * i + d];
       double       u = G->per[d] ? f : (hi[d] > lo[d] ? (f - lo[d]) / (hi[d] - lo[d]) : 0.0);
 
+      /* f may round to exactly 1 (or hi): such atoms belong to the last bin */
       u    = floor(u * G->nb[d]);
       c[d] = u < 0 ? 0 : (u >= G->nb[d] ? G->nb[d] - 1 : (PetscInt)u);
     }
-    abin[i] = c[0] + (PetscInt)G->nb[0] * (c[1] + (PetscInt)G->nb[1] * c[2]);
+    G->abin[i] = c[0] + (PetscInt)G->nb[0] * (c[1] + (PetscInt)G->nb[1] * c[2]);
   }
   /* counting sort keeps atoms ascending inside each bin */
   PetscCall(PetscCalloc1(G->nbins + 1, &G->binstart));
   PetscCall(PetscMalloc1(n, &G->atoms));
-  for (PetscInt i = 0; i < n; i++) G->binstart[abin[i] + 1]++;
+  for (PetscInt i = 0; i < n; i++) G->binstart[G->abin[i] + 1]++;
   for (PetscInt k = 0; k < G->nbins; k++) G->binstart[k + 1] += G->binstart[k];
-  for (PetscInt i = 0; i < n; i++) G->atoms[G->binstart[abin[i]]++] = i;
+  for (PetscInt i = 0; i < n; i++) G->atoms[G->binstart[G->abin[i]]++] = i;
   for (PetscInt k = G->nbins; k > 0; k--) G->binstart[k] = G->binstart[k - 1];
   G->binstart[0] = 0;
+  G->maxbin      = 0;
+  for (PetscInt k = 0; k < G->nbins; k++) G->maxbin = PetscMax(G->maxbin, G->binstart[k + 1] - G->binstart[k]);
+  PetscCall(PetscMalloc1(G->maxbin, &G->cand));
+
+  PetscCall(PetscMalloc2(3 * n, &G->opos, 3 * n, &G->bimg));
+  if (anyper) PetscCall(PetscMalloc1(3 * n, &G->wpos));
+  else G->wpos = G->opos;
+  for (PetscInt j = 0; j < n; j++) {
+    const PetscInt i = G->atoms[j];
+    const int     *k = G->img + 3 * i;
+
+    for (int d = 0; d < 3; d++) {
+      G->opos[3 * j + d] = G->pos[3 * i + d];
+      G->bimg[3 * j + d] = k[d];
+    }
+    if (anyper)
+      for (int d = 0; d < 3; d++) G->wpos[3 * j + d] = G->pos[3 * i + d] - (k[0] * M[d] + k[1] * M[3 + d] + k[2] * M[6 + d]);
+  }
+  PetscCall(PetscFree(G->img));
+  PetscCall(PetscFree(G->frac));
+  PetscCall(PetscFree(G->abin));
+  {
+    /* The loose test differs from the exact one only by round-off in wrapping and image
+       offsets, bounded by a few ulps of the largest magnitudes involved; 1e-13 is ~500 ulps. */
+    double maxcell = 0, maxt = 0, delta;
+
+    if (anyper)
+      for (int k = 0; k < 9; k++) maxcell = PetscMax(maxcell, fabs(M[k]));
+    for (int d = 0; d < 3; d++) maxt = PetscMax(maxt, (double)G->m[d] / G->nb[d] + 1);
+    delta       = 1e-13 * (2 * maxpos + (2.0 * maximg + maxt + 2) * 3 * maxcell);
+    G->rc2      = cutoff * cutoff;
+    G->rc2loose = (cutoff + delta) * (cutoff + delta) * (1 + 1e-12);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static PetscErrorCode GridDestroy(Grid *G)
 {
   PetscFunctionBegin;
-  PetscCall(PetscFree(G->img));
+  if (G->wpos != G->opos) PetscCall(PetscFree(G->wpos));
+  PetscCall(PetscFree2(G->opos, G->bimg));
   PetscCall(PetscFree(G->binstart));
   PetscCall(PetscFree(G->atoms));
+  PetscCall(PetscFree(G->img));
   PetscCall(PetscFree(G->frac));
   PetscCall(PetscFree(G->abin));
   PetscCall(PetscFree(G->deg));
-  PetscCall(PetscFree(G->cursor));
+  PetscCall(PetscFree(G->cand));
+  PetscCall(PetscFree2(G->lstart, G->lcur));
+  PetscCall(PetscFree4(G->keys, G->ktmp, G->svec, G->slen));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode GraphFill(Grid *G, double cutoff, HMGraph *g)
+/* Count, size the output exactly (memory O(N + edges)), then fill in canonical order. */
+static PetscErrorCode GraphFill(Grid *G, HMGraph *g)
 {
-  PetscInt64  *deg, total = 0;
-  PetscInt    *cursor, maxdeg = 0;
-  const double rc2 = cutoff * cutoff;
+  PetscInt64 total = 0, maxbindeg = 0;
 
   PetscFunctionBegin;
-  PetscCall(PetscFree(G->frac));
-  PetscCall(PetscFree(G->abin));
   PetscCall(PetscCalloc1(G->n, &G->deg));
-  deg = G->deg;
-  PetscCall(Sweep(G, rc2, deg, NULL, NULL));
+  PetscCall(Sweep(G, NULL));
   PetscCall(PetscMalloc1(G->n + 1, &g->offset));
   g->offset[0] = 0;
   for (PetscInt s = 0; s < G->n; s++) {
-    total += deg[s];
+    total += G->deg[s];
     PetscCheck(total <= PETSC_MAX_INT, PETSC_COMM_SELF, PETSC_ERR_SUP, "graph: more than %d edges; rebuild with 64-bit PetscInt", PETSC_MAX_INT);
     g->offset[s + 1] = (PetscInt)total;
-    maxdeg           = PetscMax(maxdeg, (PetscInt)deg[s]);
+  }
+  for (PetscInt k = 0; k < G->nbins; k++) {
+    PetscInt64 sum = 0;
+
+    for (PetscInt j = G->binstart[k]; j < G->binstart[k + 1]; j++) sum += G->deg[G->atoms[j]];
+    maxbindeg = PetscMax(maxbindeg, sum);
   }
   PetscCall(PetscFree(G->deg));
   g->nedges = (PetscInt)total;
@@ -384,13 +448,9 @@ static PetscErrorCode GraphFill(Grid *G, double cutoff, HMGraph *g)
   PetscCall(PetscMalloc1(3 * (size_t)g->nedges, &g->shift));
   PetscCall(PetscMalloc1(3 * (size_t)g->nedges, &g->vec));
   PetscCall(PetscMalloc1(g->nedges, &g->len));
-  PetscCall(PetscMalloc1(G->n, &G->cursor));
-  cursor = G->cursor;
-  PetscCall(PetscArraycpy(cursor, g->offset, G->n));
-  PetscCall(Sweep(G, rc2, NULL, g, cursor));
-  for (PetscInt s = 0; s < G->n; s++) PetscCheck(cursor[s] == g->offset[s + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
-  PetscCall(PetscFree(G->cursor));
-  PetscCall(SortSegments(g, maxdeg));
+  PetscCall(PetscMalloc2(G->maxbin + 1, &G->lstart, G->maxbin + 1, &G->lcur));
+  PetscCall(PetscMalloc4(maxbindeg, &G->keys, maxbindeg, &G->ktmp, 3 * maxbindeg, &G->svec, maxbindeg, &G->slen));
+  PetscCall(Sweep(G, g));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -412,7 +472,7 @@ PetscErrorCode HMGraphBuild(PetscInt n, const double pos[], const double cell[9]
   for (int d = 0; d < 3; d++) G.per[d] = (pbc && pbc[d]) ? PETSC_TRUE : PETSC_FALSE;
   g->n = n;
   ierr = GridSetUp(&G, cell, cutoff);
-  if (!ierr) ierr = GraphFill(&G, cutoff, g);
+  if (!ierr) ierr = GraphFill(&G, g);
   PetscCall(GridDestroy(&G));
   if (PetscUnlikely(ierr)) {
     PetscCall(HMGraphDestroy(g));

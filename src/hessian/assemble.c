@@ -1,8 +1,9 @@
-/* Assembly of the HIP Hessian into a PETSc block matrix (bs 3) with exact preallocation. */
+/* Assembly of the HIP Hessian into a distributed PETSc block matrix (bs 3): every rank writes the block
+   rows of its own atoms, with exact preallocation and no off-process entries. */
 #include "model/modelimpl.h"
 #include <hipmace/so3.h>
 
-/* pairs (i, j >= i) are processed in batches: each needs the two directed blocks M(i->j), M(j->i) */
+/* directed-edge evaluations per batch (two per image of a pair) */
 #define HM_PAIR_BATCH 1024
 
 static PetscBool is_sym_type(MatType type)
@@ -14,8 +15,6 @@ static PetscBool is_sym_type(MatType type)
   return (PetscBool)(s1 || s2 || s3);
 }
 
-/* Edge e of the Hessian graph is a "pair head" when it starts the run of edges (i -> j, all
-   shifts) with j > i, or is a self-image edge (i -> i, shift > 0 lexicographically). */
 static PetscBool shift_positive(const int *s)
 {
   if (s[0] != 0) return (PetscBool)(s[0] > 0);
@@ -23,50 +22,76 @@ static PetscBool shift_positive(const int *s)
   return (PetscBool)(s[2] > 0);
 }
 
-PetscErrorCode HMEvalGetHessianBlockCount(HMEval ev, PetscInt64 *nblocks)
+static inline PetscBool owned(HMEval ev, PetscInt p)
 {
-  const HMGraph *g = &ev->gh;
-  PetscInt64     cnt = 0;
+  return (PetscBool)(p >= ev->rstart && p < ev->rstart + ev->n);
+}
+
+PetscErrorCode HMEvalGetHessianBlockCount(HMEval ev, PetscInt64 *local, PetscInt64 *total)
+{
+  const HMGraph *g = ev->gh;
+  PetscInt64     cnt = 0, tot;
   PetscFunctionBegin;
   for (PetscInt i = 0; i < g->n; i++) {
     cnt++;
     for (PetscInt e = g->offset[i]; e < g->offset[i + 1]; e++)
-      if (g->receiver[e] != i && (e == g->offset[i] || g->receiver[e - 1] != g->receiver[e])) cnt++;
+      if (ev->gid[g->receiver[e]] != ev->gid[i] && (e == g->offset[i] || ev->gid[g->receiver[e - 1]] != ev->gid[g->receiver[e]])) cnt++;
   }
-  *nblocks = cnt;
+  if (local) *local = cnt;
+  PetscCallMPI(MPI_Allreduce(&cnt, &tot, 1, MPIU_INT64, MPI_SUM, ev->model->comm));
+  if (total) *total = tot;
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One directed-edge pair of a block: term = M(s1, v) + M(s2, -v)^T. */
+typedef struct {
+  PetscInt s1, s2;
+  double   v[3];
+  int      kind; /* 0: pair image, 1: self image */
+  PetscInt row, col;  /* local index of the two atoms of the pair (the block is H[row, col]) */
+  PetscBool last;     /* last image of its block: insert */
+  PetscBool flip;     /* the accumulated term is H[col, row]; transpose for H[row, col] */
+} Work;
+
+static void transpose3(const double *A, double *B)
+{
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) B[3 * a + b] = A[3 * b + a];
 }
 
 PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
 {
-  const HMGraph *g = &ev->gh;
+  const HMGraph *g = ev->gh;
   const PetscInt n = ev->n;
   PetscBool      sym;
   Mat            H;
   PetscInt      *dnnz, *onnz, *dnnzu, *onnzu;
-  double        *D, *diag, *M, *vec, *blk;
-  PetscInt      *snd, *pe, npair;
-  PetscMPIInt    size;
+  double        *D, *diag, *M, *vec, acc[9], blk[9];
+  PetscInt      *snd, nw = 0, capw = 1024;
+  Work          *w;
 
   PetscFunctionBegin;
   if (!type) type = MATBAIJ;
   sym = is_sym_type(type);
-  PetscCallMPI(MPI_Comm_size(ev->model->comm, &size));
-  PetscCheck(size == 1, ev->model->comm, PETSC_ERR_SUP, "the serial engine assembles on one rank only");
+  PetscCall(HMEvalPrepareHIP(ev));
 
-  /* exact preallocation: one block per distinct neighbour plus the diagonal */
+  /* exact preallocation of the owned block rows: diagonal + one block per distinct neighbour */
   PetscCall(PetscCalloc4(n + 1, &dnnz, n + 1, &onnz, n + 1, &dnnzu, n + 1, &onnzu));
   for (PetscInt i = 0; i < n; i++) {
     dnnz[i] = dnnzu[i] = 1;
     for (PetscInt e = g->offset[i]; e < g->offset[i + 1]; e++) {
-      const PetscInt j = g->receiver[e];
-      if (j == i || (e > g->offset[i] && g->receiver[e - 1] == j)) continue;
-      dnnz[i]++;
-      if (j > i) dnnzu[i]++;
+      const PetscInt j = g->receiver[e], pj = ev->pidx[j];
+      if (ev->gid[j] == ev->gid[i] || (e > g->offset[i] && ev->gid[g->receiver[e - 1]] == ev->gid[j])) continue;
+      if (owned(ev, pj)) dnnz[i]++;
+      else onnz[i]++;
+      if (pj > ev->pidx[i]) {
+        if (owned(ev, pj)) dnnzu[i]++;
+        else onnzu[i]++;
+      }
     }
   }
   PetscCall(MatCreate(ev->model->comm, &H));
-  PetscCall(MatSetSizes(H, 3 * n, 3 * n, PETSC_DETERMINE, PETSC_DETERMINE));
+  PetscCall(MatSetSizes(H, 3 * n, 3 * n, 3 * ev->N, 3 * ev->N));
   PetscCall(MatSetBlockSize(H, 3));
   PetscCall(MatSetType(H, type));
   PetscCall(MatXAIJSetPreallocation(H, 3, dnnz, onnz, dnnzu, onnzu));
@@ -75,76 +100,164 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
   if (sym) PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(PetscFree4(dnnz, onnz, dnnzu, onnzu));
 
-  /* diagonal blocks start as D_i + D_i^T; self-image pairs add into them below */
   PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
   PetscCall(HMEvalNodeBlocks(ev, NULL, D));
   for (PetscInt i = 0; i < n; i++)
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
 
-  PetscCall(PetscMalloc5(2 * HM_PAIR_BATCH, &snd, 6 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M, HM_PAIR_BATCH, &pe, 9, &blk));
-  /* pending block of pair (i, j): accumulated over the images of j */
-  {
-    PetscInt cur_i = -1, cur_j = -1;
-    double   acc[9] = {0};
-    PetscInt e = 0;
-    while (e < g->nedges) {
-      npair = 0;
-      for (; e < g->nedges && npair < HM_PAIR_BATCH; e++) {
-        const PetscInt i = g->sender[e], j = g->receiver[e];
-        if (j < i || (j == i && !shift_positive(g->shift + 3 * e))) continue;
-        pe[npair]            = e;
-        snd[2 * npair]       = i;
-        snd[2 * npair + 1]   = j;
-        for (int a = 0; a < 3; a++) {
-          vec[6 * npair + a]     = g->vec[3 * e + a];
-          vec[6 * npair + 3 + a] = -g->vec[3 * e + a];
-        }
-        npair++;
-      }
-      PetscCall(HMEvalEdgeBlocks(ev, 2 * npair, snd, vec, NULL, M));
-      for (PetscInt p = 0; p < npair; p++) {
-        const PetscInt ee = pe[p], i = g->sender[ee], j = g->receiver[ee];
-        const double  *Mij = M + 18 * p, *Mji = M + 18 * p + 9;
-        double         B[9];
-        /* B = M(i->j) + M(j->i)^T for this image */
-        for (int a = 0; a < 3; a++)
-          for (int b = 0; b < 3; b++) B[3 * a + b] = Mij[3 * a + b] + Mji[3 * b + a];
-        if (i == j) {
-          for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] += B[3 * a + b] + B[3 * b + a];
-          continue;
-        }
-        if (i != cur_i || j != cur_j) {
-          if (cur_i >= 0) {
-            PetscCall(MatSetValuesBlocked(H, 1, &cur_i, 1, &cur_j, acc, INSERT_VALUES));
-            if (!sym) {
-              for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) blk[3 * a + b] = acc[3 * b + a];
-              PetscCall(MatSetValuesBlocked(H, 1, &cur_j, 1, &cur_i, blk, INSERT_VALUES));
-            }
+  /* Work list, in the canonical order that makes every block independent of the partition: a pair
+     (a, b) with input index a < b is summed over the images of b seen from a, in ascending image order,
+     as M(a -> b) + M(b -> a)^T; whichever rank evaluates it (the owner of a, of b, or both) does exactly
+     the same arithmetic. The edge vector of b -> a is exactly -(vector of a -> b). */
+  PetscCall(PetscMalloc1(capw, &w));
+  for (PetscInt i = 0; i < n; i++) {
+    const PetscInt gi = ev->gid[i];
+    PetscInt       e  = g->offset[i];
+    while (e < g->offset[i + 1]) {
+      const PetscInt j0 = g->receiver[e], gj = ev->gid[j0];
+      PetscInt       e1 = e;
+      while (e1 < g->offset[i + 1] && ev->gid[g->receiver[e1]] == gj) e1++;
+      /* group [e, e1): the images of atom gj */
+      PetscBool need = PETSC_TRUE;
+      if (gj < gi && owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* done from j's row */
+      if (sym && gj != gi && ev->pidx[j0] < ev->pidx[i] && !owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* lower triangle of another rank */
+      if (need)
+        for (PetscInt k = 0; k < e1 - e; k++) {
+          const PetscInt ee = gj < gi ? e1 - 1 - k : e + k;
+          const PetscInt j  = g->receiver[ee];
+          if (gj == gi && !shift_positive(g->shift + 3 * ee)) continue;
+          if (nw + 1 > capw) {
+            Work *tmp;
+            PetscCall(PetscMalloc1(2 * capw, &tmp));
+            PetscCall(PetscArraycpy(tmp, w, nw));
+            PetscCall(PetscFree(w));
+            w = tmp;
+            capw *= 2;
           }
-          cur_i = i;
-          cur_j = j;
-          for (int k = 0; k < 9; k++) acc[k] = B[k];
-        } else
-          for (int k = 0; k < 9; k++) acc[k] += B[k];
-      }
-    }
-    if (cur_i >= 0) {
-      PetscCall(MatSetValuesBlocked(H, 1, &cur_i, 1, &cur_j, acc, INSERT_VALUES));
-      if (!sym) {
-        for (int a = 0; a < 3; a++)
-          for (int b = 0; b < 3; b++) blk[3 * a + b] = acc[3 * b + a];
-        PetscCall(MatSetValuesBlocked(H, 1, &cur_j, 1, &cur_i, blk, INSERT_VALUES));
-      }
+          Work *x = &w[nw++];
+          x->row  = i;
+          x->col  = j;
+          x->kind = gj == gi ? 1 : 0;
+          x->flip = (PetscBool)(gj < gi);
+          x->last = PETSC_FALSE;
+          if (gj < gi) {
+            /* sender order from the smaller index j: M(j -> i) + M(i -> j)^T, vector of j -> i */
+            x->s1 = j;
+            x->s2 = i;
+            for (int a = 0; a < 3; a++) x->v[a] = -g->vec[3 * ee + a];
+          } else {
+            x->s1 = i;
+            x->s2 = j;
+            for (int a = 0; a < 3; a++) x->v[a] = g->vec[3 * ee + a];
+          }
+        }
+      if (need && nw > 0 && w[nw - 1].row == i && !w[nw - 1].kind) w[nw - 1].last = PETSC_TRUE;
+      e = e1;
     }
   }
-  for (PetscInt i = 0; i < n; i++) PetscCall(MatSetValuesBlocked(H, 1, &i, 1, &i, diag + 9 * i, INSERT_VALUES));
-  PetscCall(PetscFree5(snd, vec, M, pe, blk));
+
+  PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 6 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
+  {
+    PetscInt  k0 = 0;
+    PetscBool open = PETSC_FALSE;
+    while (k0 < nw) {
+      const PetscInt nb = PetscMin(HM_PAIR_BATCH, nw - k0);
+      for (PetscInt k = 0; k < nb; k++) {
+        const Work *x  = &w[k0 + k];
+        snd[2 * k]     = x->s1;
+        snd[2 * k + 1] = x->s2;
+        for (int a = 0; a < 3; a++) {
+          vec[6 * k + a]     = x->v[a];
+          vec[6 * k + 3 + a] = -x->v[a];
+        }
+      }
+      PetscCall(HMEvalEdgeBlocks(ev, 2 * nb, snd, vec, NULL, M));
+      for (PetscInt k = 0; k < nb; k++) {
+        const Work   *x = &w[k0 + k];
+        const double *M1 = M + 18 * k, *M2 = M + 18 * k + 9;
+        double        B[9];
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++) B[3 * a + b] = M1[3 * a + b] + M2[3 * b + a];
+        if (x->kind == 1) {
+          for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) diag[9 * x->row + 3 * a + b] += B[3 * a + b] + B[3 * b + a];
+          continue;
+        }
+        if (!open) {
+          for (int q = 0; q < 9; q++) acc[q] = B[q];
+          open = PETSC_TRUE;
+        } else
+          for (int q = 0; q < 9; q++) acc[q] += B[q];
+        if (x->last) {
+          /* acc is H[smaller, larger]; write the block rows this rank owns */
+          const PetscInt pi = ev->pidx[x->row], pj = ev->pidx[x->col];
+          const double  *Hij, *Hji;
+          double         T[9];
+          transpose3(acc, T);
+          Hij = x->flip ? T : acc;
+          Hji = x->flip ? acc : T;
+          if (!sym || pi < pj) PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pj, Hij, INSERT_VALUES));
+          if (owned(ev, pj) && (!sym || pj < pi)) PetscCall(MatSetValuesBlocked(H, 1, &pj, 1, &pi, Hji, INSERT_VALUES));
+          open = PETSC_FALSE;
+        }
+      }
+      k0 += nb;
+    }
+  }
+  for (PetscInt i = 0; i < n; i++) {
+    const PetscInt pi = ev->pidx[i];
+    PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));
+  }
+  (void)blk;
+  PetscCall(PetscFree3(snd, vec, M));
+  PetscCall(PetscFree(w));
   PetscCall(PetscFree2(D, diag));
   PetscCall(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
   *Hout = H;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalHessianInputOrder(HMEval ev, Mat H, Mat *Hin)
+{
+  PetscMPIInt size, rank;
+  MPI_Comm    comm = ev->model->comm;
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (size == 1) {
+    MatType type;
+    PetscCall(MatGetType(H, &type));
+    if (is_sym_type(type)) {
+      PetscCall(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, Hin));
+      PetscFunctionReturn(PETSC_SUCCESS);
+    }
+    /* one rank: the partition order is the input order */
+    PetscCall(PetscObjectReference((PetscObject)H));
+    *Hin = H;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  {
+    AO        ao;
+    IS        is;
+    Mat       A = H;
+    PetscBool sym;
+    MatType   type;
+    const PetscInt lo = (PetscInt)(((PetscInt64)ev->N * rank) / size), hi = (PetscInt)(((PetscInt64)ev->N * (rank + 1)) / size);
+    PetscInt *idx;
+    PetscCall(HMDecompGetAO(ev->dd, &ao));
+    PetscCall(PetscMalloc1(hi - lo + 1, &idx));
+    for (PetscInt k = lo; k < hi; k++) idx[k - lo] = k;
+    PetscCall(AOApplicationToPetsc(ao, hi - lo, idx));
+    PetscCall(ISCreateBlock(comm, 3, hi - lo, idx, PETSC_COPY_VALUES, &is));
+    PetscCall(PetscFree(idx));
+    PetscCall(MatGetType(H, &type));
+    sym = is_sym_type(type);
+    if (sym) PetscCall(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &A));
+    PetscCall(MatCreateSubMatrix(A, is, is, MAT_INITIAL_MATRIX, Hin));
+    if (sym) PetscCall(MatDestroy(&A));
+    PetscCall(ISDestroy(&is));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,36 +1,62 @@
 /* Evaluation of a HIP-MACE model on one structure: MACE layers, energy, and the HIP head blocks. */
 #include "model/modelimpl.h"
 #include <hipmace/so3.h>
+#include <limits.h>
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
 
+/* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d). */
+#define HM_MIN_DISTANCE 0.1
+
 PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
 {
-  HMEval        e;
-  const int    *Z;
-  const double *pos;
-  double        cell[9], hcut;
-  PetscBool     hascell, pbc[3];
-  const char   *src;
+  HMEval      e;
+  double      hcut;
+  const int  *Z;
+  PetscMPIInt rank;
+  const char *src = "(structure)";
+  struct {
+    int v, i;
+  } bad = {INT_MAX, 0}, gbad;
 
   PetscFunctionBegin;
   PetscCall(PetscNew(&e));
   e->model = m;
-  e->sys   = sys;
-  PetscCall(HMSystemGetSize(sys, &e->n));
-  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
-  PetscCall(HMSystemGetPositions(sys, &pos));
-  PetscCall(HMSystemGetSource(sys, &src));
-  PetscCall(PetscMalloc1(e->n + 1, &e->elem));
-  for (PetscInt i = 0; i < e->n; i++) {
-    e->elem[i] = HMModelElementIndex(m, Z[i]);
-    PetscCheck(e->elem[i] >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: atom %" PetscInt_FMT " is %s, an element the model %s was not trained on", src, i + 1, HMElementSymbol(Z[i]), m->path);
-  }
-  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  if (rank == 0 && sys) PetscCall(HMSystemGetSource(sys, &src));
   PetscCall(HMModelGetCutoffs(m, NULL, NULL, &hcut));
-  PetscCall(HMGraphBuild(e->n, pos, hascell ? cell : NULL, hascell ? pbc : NULL, m->r_max, &e->g));
-  PetscCall(HMGraphBuild(e->n, pos, hascell ? cell : NULL, hascell ? pbc : NULL, hcut, &e->gh));
+  {
+    const char *const ptypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
+    PetscEnum         pt       = (PetscEnum)HM_PARTITION_RCB;
+    PetscCall(PetscOptionsGetEnum(NULL, NULL, "-partition", ptypes, &pt, NULL));
+    PetscCall(HMDecompCreate(m->comm, sys, (HMPartitionType)pt, m->r_max, hcut, &e->dd));
+  }
+  PetscCall(HMDecompGetSizes(e->dd, &e->N, &e->n, &e->nl, &e->rstart));
+  PetscCall(HMDecompGetLocalAtoms(e->dd, &e->gid, &e->pidx, &Z, NULL, NULL));
+  PetscCall(HMDecompGetGraphs(e->dd, &e->g, &e->gh));
+  PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
+  for (PetscInt i = 0; i < e->nl; i++) {
+    e->elem[i] = HMModelElementIndex(m, Z[i]);
+    if (e->elem[i] < 0 && e->gid[i] < bad.v) {
+      bad.v = (int)e->gid[i];
+      bad.i = Z[i];
+    }
+  }
+  /* every rank reports the same first offending atom, so the error is collective */
+  PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
+  PetscCheck(gbad.v == INT_MAX, m->comm, PETSC_ERR_ARG_WRONG, "%s: atom %d is %s, an element the model %s was not trained on", src, gbad.v + 1, HMElementSymbol(gbad.i), m->path);
+  bad.v = INT_MAX;
+  for (PetscInt k = 0; k < e->g->nedges; k++)
+    if (e->g->len[k] < HM_MIN_DISTANCE) {
+      const PetscInt a = e->gid[e->g->sender[k]], b = e->gid[e->g->receiver[k]];
+      if (PetscMin(a, b) < bad.v) {
+        bad.v = (int)PetscMin(a, b);
+        bad.i = (int)PetscMax(a, b);
+      }
+    }
+  PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
+  PetscCheck(gbad.v == INT_MAX, m->comm, PETSC_ERR_ARG_WRONG, "%s: atoms %d and %d (or a periodic image) are closer than %g A", src, gbad.v + 1, gbad.i + 1, HM_MIN_DISTANCE);
   *ev = e;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -46,8 +72,7 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
   }
   PetscCall(PetscFree(e->node_energy));
   PetscCall(PetscFree(e->elem));
-  PetscCall(HMGraphDestroy(&e->g));
-  PetscCall(HMGraphDestroy(&e->gh));
+  PetscCall(HMDecompDestroy(&e->dd));
   PetscCall(PetscFree(e));
   *ev = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -56,8 +81,15 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
 PetscErrorCode HMEvalGetGraph(HMEval e, const HMGraph **g, const HMGraph **gh)
 {
   PetscFunctionBegin;
-  if (g) *g = &e->g;
-  if (gh) *gh = &e->gh;
+  if (g) *g = e->g;
+  if (gh) *gh = e->gh;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetDecomp(HMEval e, HMDecomp *dd)
+{
+  PetscFunctionBegin;
+  *dd = e->dd;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -66,13 +98,13 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
 {
   HMModel        m = e->model;
   HMLayer       *L = &m->layer[t];
-  const HMGraph *g = &e->g;
-  const PetscInt n = e->n, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  const HMGraph *g = e->g;
+  const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
   double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc4(n * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
+  PetscCall(PetscMalloc4(nl * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + 1, &cy));
   PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
   if (t > 0) {
@@ -80,6 +112,8 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
     HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
   }
   HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
+  /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
+  PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_NEAR, din, x));
   PetscCall(PetscArrayzero(agg, n * dmid));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
@@ -147,14 +181,18 @@ PetscErrorCode HMEvalForward(HMEval e)
   }
   PetscCall(PetscMalloc1(n + 1, &e->node_energy));
   {
-    double se0 = 0, sint = 0;
+    double *parts, sums[2];
+    PetscCall(PetscMalloc1(2 * n + 1, &parts));
     for (PetscInt i = 0; i < n; i++) {
       const double e0 = m->e0[e->elem[i]], ni = m->scale * inter[i] + m->shift;
       e->node_energy[i] = e0 + ni;
-      se0 += e0;
-      sint += ni;
+      parts[2 * i]      = e0;
+      parts[2 * i + 1]  = ni;
     }
-    e->energy = se0 + sint;
+    /* sum(e0) + sum(interaction), each in input order: independent of the rank count */
+    PetscCall(HMDecompSumOrdered(e->dd, 2, parts, sums));
+    e->energy = sums[0] + sums[1];
+    PetscCall(PetscFree(parts));
   }
   PetscCall(PetscFree(tmp));
   PetscCall(PetscFree(inter));
@@ -211,6 +249,22 @@ PetscErrorCode HMEvalNodeBlocks(HMEval e, double n9[], double D[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMEvalPrepareHIP(HMEval e)
+{
+  HMModel        m  = e->model;
+  const PetscInt dH = m->dimH;
+  PetscFunctionBegin;
+  PetscCall(HMEvalForward(e));
+  for (int k = 0; k < m->hnl; k++)
+    if (!e->xh[k]) {
+      PetscCall(PetscMalloc1(e->nl * dH + 1, &e->xh[k]));
+      HMLinearApply(&m->hi_linear_up, e->n, e->feats[m->hl0 + k], dH, 0.0, e->xh[k], dH);
+      /* edges of owned atoms start at ghosts within the Hessian cutoff too */
+      PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_FAR, dH, e->xh[k]));
+    }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
 {
   HMModel        m = e->model;
@@ -219,12 +273,7 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
   double        *rb, *w, *Y, *mlpw, *cy, *raw, *lin, *off, *offt, *z;
 
   PetscFunctionBegin;
-  PetscCall(HMEvalForward(e));
-  for (int k = 0; k < m->hnl; k++)
-    if (!e->xh[k]) {
-      PetscCall(PetscMalloc1(e->n * dH + 1, &e->xh[k]));
-      HMLinearApply(&m->hi_linear_up, e->n, e->feats[m->hl0 + k], dH, 0.0, e->xh[k], dH);
-    }
+  PetscCall(HMEvalPrepareHIP(e));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
   PetscCall(PetscMalloc4(HM_EDGE_CHUNK * dH, &lin, HM_EDGE_CHUNK * dO, &off, HM_EDGE_CHUNK * dO, &offt, HM_EDGE_CHUNK * 9, &z));
   for (PetscInt e0 = 0; e0 < ne; e0 += HM_EDGE_CHUNK) {

@@ -3,6 +3,7 @@
 
 #include <hipmace/model.h>
 #include <hipmace/nn.h>
+#include <hipmace/decomp.h>
 
 #define HM_MAX_LAYERS 8
 #define HM_MAX_ELEMENTS 128
@@ -48,13 +49,14 @@ struct _p_HMModel {
 };
 
 struct _p_HMEval {
-  HMModel  model;
-  HMSystem sys;
-  PetscInt n;
-  int     *elem;           /* [n] model element index */
-  HMGraph  g, gh;          /* main graph (r_max), Hessian graph (effective cutoff) */
-  PetscBool forward_done;
-  double  *feats[HM_MAX_LAYERS]; /* [n][dimH] */
-  double  *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) for the used layers */
-  double  *node_energy, energy;
+  HMModel        model;
+  HMDecomp       dd;
+  PetscInt       N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
+  const PetscInt *gid, *pidx;
+  int           *elem;             /* [nl] model element index of every local atom */
+  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (effective cutoff); owned senders */
+  PetscBool      forward_done;
+  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms */
+  double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
+  double        *node_energy, energy;
 };

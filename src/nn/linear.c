@@ -64,8 +64,8 @@ void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ld
 
     if (a->mul == 0 || b->mul == 0) continue;
     if (d == 1) {
-      /* scalars: one GEMM over all rows, Y[z,w] += alpha X[z,u] W[u,w] */
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, b->mul, a->mul, lin->alpha[k], xa, (int)ldx, W, b->mul, 1.0, yb, (int)ldy);
+      /* scalars: Y[z,w] += alpha X[z,u] W[u,w] over all rows */
+      HMGemmRows(n, b->mul, a->mul, lin->alpha[k], xa, ldx, W, b->mul, 1.0, yb, ldy);
     } else {
       /* Y_z[w,m] += alpha sum_u W[u,w] X_z[u,m] per row: X_z is mul_a x d, row-major */
       for (PetscInt z = 0; z < n; z++) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b->mul, d, a->mul, lin->alpha[k], W, b->mul, xa + z * ldx, d, 1.0, yb + z * ldy, d);

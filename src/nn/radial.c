@@ -1,6 +1,5 @@
 /* Radial features: Bessel basis with polynomial envelope, and the radial MLP (FullyConnectedNet). */
 #include <hipmace/nn.h>
-#include <cblas.h>
 
 double HMPolynomialCutoff(double d, double rc, int p)
 {
@@ -78,7 +77,7 @@ void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, doubl
   for (int i = 0; i < mlp->nlayers; i++) {
     const int last = i == mlp->nlayers - 1;
     double   *dst  = last ? out : buf[i % 2];
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)mlp->h[i + 1], (int)mlp->h[i], 1.0, cur, (int)mlp->h[i], mlp->W[i], (int)mlp->h[i + 1], 0.0, dst, (int)mlp->h[i + 1]);
+    HMGemmRows(n, mlp->h[i + 1], mlp->h[i], 1.0, cur, mlp->h[i], mlp->W[i], mlp->h[i + 1], 0.0, dst, mlp->h[i + 1]);
     if (!last)
       for (PetscInt k = 0; k < n * mlp->h[i + 1]; k++) dst[k] = HMSiLUNorm(dst[k]);
     cur = dst;

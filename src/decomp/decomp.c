@@ -1,0 +1,674 @@
+/* Domain decomposition: RCB/grid partition on rank 0, scatter, ghost atoms and periodic images within the
+   largest cutoff, canonical local graphs, and PetscSF halo exchanges. All communication lives here. */
+#include <hipmace/decomp.h>
+
+struct _p_HMDecomp {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  PetscInt    N, nowned, nlocal, rstart;
+  PetscInt   *gid, *pidx;
+  int        *Z, *shift;
+  double     *pos, *mass;
+  PetscBool   hascell, pbc[3];
+  double      cell[9];
+  HMGraph     g[2];
+  PetscSF     sf[2];
+  PetscInt    nghost[2];
+  PetscInt   *ghost_rank, *ghost_idx; /* owner of each ghost and its index there */
+  AO          ao;
+};
+
+#define REC 10 /* doubles per ghost record: gid, pidx, Z, owner index, shift[3], pos[3] */
+
+static inline void shift_vector(const double cell[9], const int n[3], double out[3])
+{
+  for (int a = 0; a < 3; a++) out[a] = ((double)n[0] * cell[a] + (double)n[1] * cell[3 + a]) + (double)n[2] * cell[6 + a];
+}
+
+/* ---------------------------------------------------------------- partition (rank 0) */
+static const double *sort_pos;
+static int           sort_axis;
+static int cmp_axis(const void *a, const void *b)
+{
+  const PetscInt i = *(const PetscInt *)a, j = *(const PetscInt *)b;
+  const double   x = sort_pos[3 * i + sort_axis], y = sort_pos[3 * j + sort_axis];
+  if (x < y) return -1;
+  if (x > y) return 1;
+  return (i > j) - (i < j);
+}
+
+static void rcb(const double *pos, PetscInt *idx, PetscInt n, int p0, int np, int *part)
+{
+  if (np == 1 || n == 0) {
+    for (PetscInt k = 0; k < n; k++) part[idx[k]] = p0;
+    return;
+  }
+  double lo[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
+  for (PetscInt k = 0; k < n; k++)
+    for (int a = 0; a < 3; a++) {
+      lo[a] = PetscMin(lo[a], pos[3 * idx[k] + a]);
+      hi[a] = PetscMax(hi[a], pos[3 * idx[k] + a]);
+    }
+  int axis = 0;
+  for (int a = 1; a < 3; a++)
+    if (hi[a] - lo[a] > hi[axis] - lo[axis]) axis = a;
+  sort_pos  = pos;
+  sort_axis = axis;
+  qsort(idx, (size_t)n, sizeof(PetscInt), cmp_axis);
+  const int      nl = np / 2;
+  const PetscInt cut = (PetscInt)(((PetscInt64)n * nl) / np);
+  rcb(pos, idx, cut, p0, nl, part);
+  rcb(pos, idx + cut, n - cut, p0 + nl, np - nl, part);
+}
+
+static PetscErrorCode partition_grid(PetscInt n, const double *pos, int size, int *part)
+{
+  int    dims[3] = {0, 0, 0};
+  double lo[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Dims_create(size, 3, dims));
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) {
+      lo[a] = PetscMin(lo[a], pos[3 * i + a]);
+      hi[a] = PetscMax(hi[a], pos[3 * i + a]);
+    }
+  for (PetscInt i = 0; i < n; i++) {
+    int c[3];
+    for (int a = 0; a < 3; a++) {
+      const double w = hi[a] - lo[a];
+      c[a]           = w > 0 ? (int)((pos[3 * i + a] - lo[a]) / w * dims[a]) : 0;
+      c[a]           = PetscMin(PetscMax(c[a], 0), dims[a] - 1);
+    }
+    part[i] = (c[0] * dims[1] + c[1]) * dims[2] + c[2];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---------------------------------------------------------------- graphs */
+typedef struct {
+  PetscInt j;
+  PetscInt gid;
+  int      s[3];
+  double   v[3], d2;
+} Cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+  const Cand *x = (const Cand *)a, *y = (const Cand *)b;
+  if (x->gid != y->gid) return x->gid < y->gid ? -1 : 1;
+  for (int k = 0; k < 3; k++)
+    if (x->s[k] != y->s[k]) return x->s[k] < y->s[k] ? -1 : 1;
+  return 0;
+}
+
+static PetscErrorCode build_graph(HMDecomp dd, double rc, HMGraph *g)
+{
+  const PetscInt nl = dd->nlocal, no = dd->nowned;
+  double        *ip, lo[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL}, h;
+  PetscInt       dims[3], ncell, *head, *next, cap = 64, cnt = 0, nbuf = 0;
+  Cand          *row;
+  Cand          *all = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(g, sizeof(*g)));
+  g->n = no;
+  PetscCall(PetscMalloc1(no + 1, &g->offset));
+  g->offset[0] = 0;
+  if (nl == 0 || no == 0) {
+    for (PetscInt i = 0; i <= no; i++) g->offset[i] = 0;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  /* bin image positions; cells at least rc wide, so the 27 around an atom hold all its neighbours */
+  PetscCall(PetscMalloc1(3 * nl, &ip));
+  for (PetscInt j = 0; j < nl; j++) {
+    double s[3];
+    shift_vector(dd->cell, dd->shift + 3 * j, s);
+    for (int a = 0; a < 3; a++) {
+      ip[3 * j + a] = dd->pos[3 * j + a] + s[a];
+      lo[a]         = PetscMin(lo[a], ip[3 * j + a]);
+      hi[a]         = PetscMax(hi[a], ip[3 * j + a]);
+    }
+  }
+  h = rc;
+  for (;;) {
+    ncell = 1;
+    for (int a = 0; a < 3; a++) {
+      dims[a] = PetscMax(1, (PetscInt)((hi[a] - lo[a]) / h) + 1);
+      ncell *= dims[a];
+    }
+    if (ncell <= 4 * nl + 64) break;
+    h *= 1.26; /* sparse systems: fewer, larger cells */
+  }
+  PetscCall(PetscMalloc2(ncell, &head, nl, &next));
+  for (PetscInt c = 0; c < ncell; c++) head[c] = -1;
+  for (PetscInt j = nl - 1; j >= 0; j--) {
+    PetscInt c[3];
+    for (int a = 0; a < 3; a++) c[a] = PetscMin(dims[a] - 1, (PetscInt)((ip[3 * j + a] - lo[a]) / h));
+    const PetscInt cc = (c[0] * dims[1] + c[1]) * dims[2] + c[2];
+    next[j]           = head[cc];
+    head[cc]          = j;
+  }
+  PetscCall(PetscMalloc1(cap, &row));
+  for (PetscInt i = 0; i < no; i++) {
+    PetscInt c[3], nr = 0;
+    for (int a = 0; a < 3; a++) c[a] = PetscMin(dims[a] - 1, (PetscInt)((ip[3 * i + a] - lo[a]) / h));
+    for (PetscInt x = PetscMax(0, c[0] - 1); x <= PetscMin(dims[0] - 1, c[0] + 1); x++)
+      for (PetscInt y = PetscMax(0, c[1] - 1); y <= PetscMin(dims[1] - 1, c[1] + 1); y++)
+        for (PetscInt z = PetscMax(0, c[2] - 1); z <= PetscMin(dims[2] - 1, c[2] + 1); z++)
+          for (PetscInt j = head[(x * dims[1] + y) * dims[2] + z]; j >= 0; j = next[j]) {
+            double s[3], v[3], d2;
+            if (j == i) continue;
+            shift_vector(dd->cell, dd->shift + 3 * j, s);
+            for (int a = 0; a < 3; a++) v[a] = (dd->pos[3 * j + a] - dd->pos[3 * i + a]) + s[a];
+            d2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+            if (!(d2 < rc * rc)) continue;
+            if (nr == cap) {
+              Cand *tmp;
+              PetscCall(PetscMalloc1(2 * cap, &tmp));
+              PetscCall(PetscArraycpy(tmp, row, cap));
+              PetscCall(PetscFree(row));
+              row = tmp;
+              cap *= 2;
+            }
+            row[nr].j   = j;
+            row[nr].gid = dd->gid[j];
+            for (int a = 0; a < 3; a++) {
+              row[nr].s[a] = dd->shift[3 * j + a];
+              row[nr].v[a] = v[a];
+            }
+            row[nr].d2 = d2;
+            nr++;
+          }
+    qsort(row, (size_t)nr, sizeof(Cand), cmp_cand);
+    if (cnt + nr > nbuf) {
+      Cand    *tmp;
+      PetscInt nn = PetscMax(2 * nbuf, cnt + nr + 1024);
+      PetscCall(PetscMalloc1(nn, &tmp));
+      if (cnt) PetscCall(PetscArraycpy(tmp, all, cnt));
+      PetscCall(PetscFree(all));
+      all  = tmp;
+      nbuf = nn;
+    }
+    PetscCall(PetscArraycpy(all + cnt, row, nr));
+    cnt += nr;
+    g->offset[i + 1] = cnt;
+  }
+  g->nedges = cnt;
+  /* separate allocations: HMGraphDestroy frees each array */
+  PetscCall(PetscMalloc1(cnt + 1, &g->sender));
+  PetscCall(PetscMalloc1(cnt + 1, &g->receiver));
+  PetscCall(PetscMalloc1(3 * cnt + 1, &g->shift));
+  PetscCall(PetscMalloc1(3 * cnt + 1, &g->vec));
+  PetscCall(PetscMalloc1(cnt + 1, &g->len));
+  for (PetscInt i = 0; i < no; i++)
+    for (PetscInt e = g->offset[i]; e < g->offset[i + 1]; e++) {
+      g->sender[e]   = i;
+      g->receiver[e] = all[e].j;
+      for (int a = 0; a < 3; a++) {
+        g->shift[3 * e + a] = all[e].s[a];
+        g->vec[3 * e + a]   = all[e].v[a];
+      }
+      g->len[e] = PetscSqrtReal(all[e].d2);
+    }
+  PetscCall(PetscFree(all));
+  PetscCall(PetscFree(row));
+  PetscCall(PetscFree2(head, next));
+  PetscCall(PetscFree(ip));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---------------------------------------------------------------- ghosts */
+typedef struct {
+  double r[REC];
+  int    owner;
+} Ghost;
+
+static int cmp_ghost(const void *a, const void *b)
+{
+  const Ghost *x = (const Ghost *)a, *y = (const Ghost *)b;
+  for (int k = 0; k < 7; k++) {
+    if (k == 1 || k == 2 || k == 3) continue; /* gid, then shift */
+    if (x->r[k] != y->r[k]) return x->r[k] < y->r[k] ? -1 : 1;
+  }
+  return 0;
+}
+
+static PetscErrorCode setup_ghosts(HMDecomp dd, double R)
+{
+  const PetscMPIInt P = dd->size;
+  double            bl[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, bh[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
+  double            gl[3], gh[3], *boxes, Linv[9] = {0}, fmin[3] = {0}, fmax[3] = {0};
+  PetscMPIInt      *scount, *rcount, *sdisp, *rdisp;
+  double           *sbuf, *rbuf;
+  PetscInt          nsend = 0, cap = 1024, nrecv = 0;
+  Ghost            *gs;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < dd->nowned; i++)
+    for (int a = 0; a < 3; a++) {
+      bl[a] = PetscMin(bl[a], dd->pos[3 * i + a]);
+      bh[a] = PetscMax(bh[a], dd->pos[3 * i + a]);
+    }
+  PetscCall(PetscMalloc1(6 * P, &boxes));
+  {
+    double mine[6] = {bl[0] - R, bl[1] - R, bl[2] - R, bh[0] + R, bh[1] + R, bh[2] + R};
+    PetscCallMPI(MPI_Allgather(mine, 6, MPI_DOUBLE, boxes, 6, MPI_DOUBLE, dd->comm));
+  }
+  PetscCall(MPIU_Allreduce(bl, gl, 3, MPI_DOUBLE, MPI_MIN, dd->comm));
+  PetscCall(MPIU_Allreduce(bh, gh, 3, MPI_DOUBLE, MPI_MAX, dd->comm));
+  if (dd->hascell) {
+    const double *L = dd->cell;
+    const double  det = L[0] * (L[4] * L[8] - L[5] * L[7]) - L[1] * (L[3] * L[8] - L[5] * L[6]) + L[2] * (L[3] * L[7] - L[4] * L[6]);
+    /* f = p L^-1 (lattice vectors are rows) */
+    Linv[0] = (L[4] * L[8] - L[5] * L[7]) / det;
+    Linv[1] = (L[2] * L[7] - L[1] * L[8]) / det;
+    Linv[2] = (L[1] * L[5] - L[2] * L[4]) / det;
+    Linv[3] = (L[5] * L[6] - L[3] * L[8]) / det;
+    Linv[4] = (L[0] * L[8] - L[2] * L[6]) / det;
+    Linv[5] = (L[2] * L[3] - L[0] * L[5]) / det;
+    Linv[6] = (L[3] * L[7] - L[4] * L[6]) / det;
+    Linv[7] = (L[1] * L[6] - L[0] * L[7]) / det;
+    Linv[8] = (L[0] * L[4] - L[1] * L[3]) / det;
+    for (int k = 0; k < 3; k++) {
+      fmin[k] = PETSC_MAX_REAL;
+      fmax[k] = -PETSC_MAX_REAL;
+    }
+    for (int c = 0; c < 8; c++) {
+      const double p[3] = {(c & 1) ? gh[0] + R : gl[0] - R, (c & 2) ? gh[1] + R : gl[1] - R, (c & 4) ? gh[2] + R : gl[2] - R};
+      for (int k = 0; k < 3; k++) {
+        const double f = p[0] * Linv[k] + p[1] * Linv[3 + k] + p[2] * Linv[6 + k];
+        fmin[k]        = PetscMin(fmin[k], f);
+        fmax[k]        = PetscMax(fmax[k], f);
+      }
+    }
+  }
+  PetscCall(PetscMalloc1(cap, &gs));
+  for (PetscInt i = 0; i < dd->nowned; i++) {
+    int nlo[3] = {0, 0, 0}, nhi[3] = {0, 0, 0}, n[3];
+    for (int k = 0; k < 3; k++)
+      if (dd->hascell && dd->pbc[k]) {
+        const double f = dd->pos[3 * i] * Linv[k] + dd->pos[3 * i + 1] * Linv[3 + k] + dd->pos[3 * i + 2] * Linv[6 + k];
+        nlo[k]         = (int)PetscCeilReal(fmin[k] - f);
+        nhi[k]         = (int)PetscFloorReal(fmax[k] - f);
+      }
+    for (n[0] = nlo[0]; n[0] <= nhi[0]; n[0]++)
+      for (n[1] = nlo[1]; n[1] <= nhi[1]; n[1]++)
+        for (n[2] = nlo[2]; n[2] <= nhi[2]; n[2]++) {
+          double s[3], p[3];
+          shift_vector(dd->cell, n, s);
+          for (int a = 0; a < 3; a++) p[a] = dd->pos[3 * i + a] + s[a];
+          for (PetscMPIInt q = 0; q < P; q++) {
+            const double *b = boxes + 6 * q;
+            if (q == dd->rank && n[0] == 0 && n[1] == 0 && n[2] == 0) continue;
+            if (p[0] < b[0] || p[1] < b[1] || p[2] < b[2] || p[0] > b[3] || p[1] > b[4] || p[2] > b[5]) continue;
+            if (nsend == cap) {
+              Ghost *tmp;
+              PetscCall(PetscMalloc1(2 * cap, &tmp));
+              PetscCall(PetscArraycpy(tmp, gs, cap));
+              PetscCall(PetscFree(gs));
+              gs = tmp;
+              cap *= 2;
+            }
+            gs[nsend].owner = q; /* destination here */
+            gs[nsend].r[0]  = (double)dd->gid[i];
+            gs[nsend].r[1]  = (double)dd->pidx[i];
+            gs[nsend].r[2]  = (double)dd->Z[i];
+            gs[nsend].r[3]  = (double)i;
+            for (int a = 0; a < 3; a++) {
+              gs[nsend].r[4 + a] = (double)n[a];
+              gs[nsend].r[7 + a] = dd->pos[3 * i + a];
+            }
+            nsend++;
+          }
+        }
+  }
+  PetscCall(PetscCalloc4(P, &scount, P, &rcount, P + 1, &sdisp, P + 1, &rdisp));
+  for (PetscInt k = 0; k < nsend; k++) scount[gs[k].owner] += REC;
+  PetscCallMPI(MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, dd->comm));
+  for (PetscMPIInt q = 0; q < P; q++) {
+    sdisp[q + 1] = sdisp[q] + scount[q];
+    rdisp[q + 1] = rdisp[q] + rcount[q];
+  }
+  PetscCall(PetscMalloc2(sdisp[P] + 1, &sbuf, rdisp[P] + 1, &rbuf));
+  {
+    PetscMPIInt *fill;
+    PetscCall(PetscCalloc1(P, &fill));
+    for (PetscInt k = 0; k < nsend; k++) {
+      const PetscMPIInt q = gs[k].owner;
+      PetscCall(PetscArraycpy(sbuf + sdisp[q] + fill[q], gs[k].r, REC));
+      fill[q] += REC;
+    }
+    PetscCall(PetscFree(fill));
+  }
+  PetscCallMPI(MPI_Alltoallv(sbuf, scount, sdisp, MPI_DOUBLE, rbuf, rcount, rdisp, MPI_DOUBLE, dd->comm));
+  PetscCall(PetscFree(gs));
+  nrecv = rdisp[P] / REC;
+  PetscCall(PetscMalloc1(nrecv + 1, &gs));
+  for (PetscMPIInt q = 0; q < P; q++)
+    for (PetscInt k = rdisp[q] / REC; k < rdisp[q + 1] / REC; k++) {
+      PetscCall(PetscArraycpy(gs[k].r, rbuf + REC * k, REC));
+      gs[k].owner = q; /* source = owner of the atom */
+    }
+  qsort(gs, (size_t)nrecv, sizeof(Ghost), cmp_ghost);
+  /* grow the local arrays: owned atoms first, then ghosts in (input index, image) order */
+  {
+    const PetscInt no = dd->nowned, nl = no + nrecv;
+    PetscInt      *gid, *pidx;
+    int           *Z, *shift;
+    double        *pos;
+    PetscCall(PetscMalloc5(nl + 1, &gid, nl + 1, &pidx, nl + 1, &Z, 3 * nl + 1, &shift, 3 * nl + 1, &pos));
+    for (PetscInt i = 0; i < no; i++) {
+      gid[i]  = dd->gid[i];
+      pidx[i] = dd->pidx[i];
+      Z[i]    = dd->Z[i];
+      for (int a = 0; a < 3; a++) {
+        shift[3 * i + a] = 0;
+        pos[3 * i + a]   = dd->pos[3 * i + a];
+      }
+    }
+    for (PetscInt k = 0; k < nrecv; k++) {
+      const PetscInt j = no + k;
+      gid[j]           = (PetscInt)gs[k].r[0];
+      pidx[j]          = (PetscInt)gs[k].r[1];
+      Z[j]             = (int)gs[k].r[2];
+      for (int a = 0; a < 3; a++) {
+        shift[3 * j + a] = (int)gs[k].r[4 + a];
+        pos[3 * j + a]   = gs[k].r[7 + a];
+      }
+    }
+    PetscCall(PetscFree(dd->gid));
+    PetscCall(PetscFree(dd->pidx));
+    PetscCall(PetscFree(dd->Z));
+    PetscCall(PetscFree(dd->pos));
+    dd->gid    = gid;
+    dd->pidx   = pidx;
+    dd->Z      = Z;
+    dd->shift  = shift;
+    dd->pos    = pos;
+    dd->nlocal = nl;
+  }
+  PetscCall(PetscMalloc2(nrecv + 1, &dd->ghost_rank, nrecv + 1, &dd->ghost_idx));
+  for (PetscInt k = 0; k < nrecv; k++) {
+    dd->ghost_rank[k] = gs[k].owner;
+    dd->ghost_idx[k]  = (PetscInt)gs[k].r[3];
+  }
+  PetscCall(PetscFree(gs));
+  PetscCall(PetscFree2(sbuf, rbuf));
+  PetscCall(PetscFree4(scount, rcount, sdisp, rdisp));
+  PetscCall(PetscFree(boxes));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One star forest per halo: leaves are the ghosts that some edge of the graph reads. */
+static PetscErrorCode build_sfs(HMDecomp dd)
+{
+  const PetscInt ng = dd->nlocal - dd->nowned;
+  PetscFunctionBegin;
+  for (int t = 0; t < 2; t++) {
+    PetscBool   *used;
+    PetscInt     nleaf = 0, *ilocal;
+    PetscSFNode *iremote;
+    PetscCall(PetscCalloc1(ng + 1, &used));
+    for (PetscInt e = 0; e < dd->g[t].nedges; e++)
+      if (dd->g[t].receiver[e] >= dd->nowned) used[dd->g[t].receiver[e] - dd->nowned] = PETSC_TRUE;
+    for (PetscInt k = 0; k < ng; k++) nleaf += used[k];
+    PetscCall(PetscMalloc1(nleaf + 1, &ilocal));
+    PetscCall(PetscMalloc1(nleaf + 1, &iremote));
+    nleaf = 0;
+    for (PetscInt k = 0; k < ng; k++)
+      if (used[k]) {
+        ilocal[nleaf]        = dd->nowned + k;
+        iremote[nleaf].rank  = dd->ghost_rank[k];
+        iremote[nleaf].index = dd->ghost_idx[k];
+        nleaf++;
+      }
+    dd->nghost[t] = nleaf;
+    PetscCall(PetscSFCreate(dd->comm, &dd->sf[t]));
+    PetscCall(PetscSFSetGraph(dd->sf[t], dd->nowned, nleaf, ilocal, PETSC_OWN_POINTER, iremote, PETSC_OWN_POINTER));
+    PetscCall(PetscSFSetUp(dd->sf[t]));
+    PetscCall(PetscFree(used));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---------------------------------------------------------------- create */
+PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype, double rc_main, double rc_hess, HMDecomp *out)
+{
+  HMDecomp     dd;
+  PetscMPIInt *cnt = NULL, *disp = NULL, *cnt3 = NULL, *disp3 = NULL, nmine;
+  PetscInt    *sgid = NULL, *spidx = NULL;
+  int         *sZ   = NULL;
+  double      *spos = NULL, *smass = NULL, hdr[14];
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&dd));
+  dd->comm = comm;
+  PetscCallMPI(MPI_Comm_rank(comm, &dd->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &dd->size));
+  if (dd->rank == 0) {
+    PetscInt      n;
+    const double *pos, *mass;
+    const int    *Z;
+    int          *part;
+    PetscInt     *order;
+    PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMDecompCreate: rank 0 needs the system");
+    PetscCall(HMSystemGetSize(sys, &n));
+    PetscCall(HMSystemGetPositions(sys, &pos));
+    PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
+    PetscCall(HMSystemGetMasses(sys, &mass));
+    {
+      PetscBool hc, pbc[3];
+      double    cell[9];
+      PetscCall(HMSystemGetCell(sys, &hc, cell, pbc));
+      hdr[0] = (double)n;
+      hdr[1] = hc;
+      for (int k = 0; k < 9; k++) hdr[2 + k] = cell[k];
+      for (int k = 0; k < 3; k++) hdr[11 + k] = pbc[k];
+    }
+    PetscCall(PetscMalloc2(n + 1, &part, n + 1, &order));
+    for (PetscInt i = 0; i < n; i++) order[i] = i;
+    if (ptype == HM_PARTITION_GRID) PetscCall(partition_grid(n, pos, dd->size, part));
+    else rcb(pos, order, n, 0, dd->size, part);
+    /* partition order: by rank, then by input index */
+    PetscCall(PetscCalloc4(dd->size, &cnt, dd->size + 1, &disp, dd->size, &cnt3, dd->size + 1, &disp3));
+    for (PetscInt i = 0; i < n; i++) cnt[part[i]]++;
+    for (PetscMPIInt q = 0; q < dd->size; q++) {
+      disp[q + 1]  = disp[q] + cnt[q];
+      cnt3[q]      = 3 * cnt[q];
+      disp3[q + 1] = 3 * disp[q + 1];
+    }
+    PetscCall(PetscMalloc5(n + 1, &sgid, n + 1, &spidx, n + 1, &sZ, 3 * n + 1, &spos, n + 1, &smass));
+    {
+      PetscMPIInt *fill;
+      PetscCall(PetscCalloc1(dd->size, &fill));
+      for (PetscInt i = 0; i < n; i++) {
+        const PetscInt k = disp[part[i]] + fill[part[i]]++;
+        sgid[k]          = i;
+        spidx[k]         = k;
+        sZ[k]            = Z[i];
+        smass[k]         = mass[i];
+        for (int a = 0; a < 3; a++) spos[3 * k + a] = pos[3 * i + a];
+      }
+      PetscCall(PetscFree(fill));
+    }
+    PetscCall(PetscFree2(part, order));
+  }
+  PetscCallMPI(MPI_Bcast(hdr, 14, MPI_DOUBLE, 0, comm));
+  dd->N       = (PetscInt)hdr[0];
+  dd->hascell = hdr[1] != 0;
+  for (int k = 0; k < 9; k++) dd->cell[k] = dd->hascell ? hdr[2 + k] : 0.0;
+  for (int k = 0; k < 3; k++) dd->pbc[k] = dd->hascell && hdr[11 + k] != 0;
+  PetscCallMPI(MPI_Scatter(cnt, 1, MPI_INT, &nmine, 1, MPI_INT, 0, comm));
+  dd->nowned = dd->nlocal = nmine;
+  PetscCall(PetscMalloc1(nmine + 1, &dd->gid));
+  PetscCall(PetscMalloc1(nmine + 1, &dd->pidx));
+  PetscCall(PetscMalloc1(nmine + 1, &dd->Z));
+  PetscCall(PetscMalloc1(3 * nmine + 1, &dd->pos));
+  PetscCall(PetscMalloc1(nmine + 1, &dd->mass));
+  PetscCallMPI(MPI_Scatterv(sgid, cnt, disp, MPIU_INT, dd->gid, nmine, MPIU_INT, 0, comm));
+  PetscCallMPI(MPI_Scatterv(spidx, cnt, disp, MPIU_INT, dd->pidx, nmine, MPIU_INT, 0, comm));
+  PetscCallMPI(MPI_Scatterv(sZ, cnt, disp, MPI_INT, dd->Z, nmine, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Scatterv(smass, cnt, disp, MPI_DOUBLE, dd->mass, nmine, MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Scatterv(spos, cnt3, disp3, MPI_DOUBLE, dd->pos, 3 * nmine, MPI_DOUBLE, 0, comm));
+  if (dd->rank == 0) {
+    PetscCall(PetscFree5(sgid, spidx, sZ, spos, smass));
+    PetscCall(PetscFree4(cnt, disp, cnt3, disp3));
+  }
+  dd->rstart = 0;
+  PetscCallMPI(MPI_Exscan(&dd->nowned, &dd->rstart, 1, MPIU_INT, MPI_SUM, comm));
+  if (dd->rank == 0) dd->rstart = 0;
+  PetscCall(setup_ghosts(dd, PetscMax(rc_main, rc_hess)));
+  PetscCall(build_graph(dd, rc_main, &dd->g[HM_HALO_NEAR]));
+  PetscCall(build_graph(dd, rc_hess, &dd->g[HM_HALO_FAR]));
+  PetscCall(build_sfs(dd));
+  {
+    PetscInt *app, *pet;
+    PetscCall(PetscMalloc2(dd->nowned + 1, &app, dd->nowned + 1, &pet));
+    for (PetscInt i = 0; i < dd->nowned; i++) {
+      app[i] = dd->gid[i];
+      pet[i] = dd->pidx[i];
+    }
+    PetscCall(AOCreateBasic(comm, dd->nowned, app, pet, &dd->ao));
+    PetscCall(PetscFree2(app, pet));
+  }
+  *out = dd;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompDestroy(HMDecomp *p)
+{
+  HMDecomp dd = *p;
+  PetscFunctionBegin;
+  if (!dd) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int t = 0; t < 2; t++) {
+    PetscCall(HMGraphDestroy(&dd->g[t]));
+    PetscCall(PetscSFDestroy(&dd->sf[t]));
+  }
+  PetscCall(AODestroy(&dd->ao));
+  PetscCall(PetscFree2(dd->ghost_rank, dd->ghost_idx));
+  PetscCall(PetscFree5(dd->gid, dd->pidx, dd->Z, dd->shift, dd->pos));
+  PetscCall(PetscFree(dd->mass));
+  PetscCall(PetscFree(dd));
+  *p = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetComm(HMDecomp dd, MPI_Comm *c)
+{
+  PetscFunctionBegin;
+  *c = dd->comm;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetSizes(HMDecomp dd, PetscInt *N, PetscInt *no, PetscInt *nl, PetscInt *rstart)
+{
+  PetscFunctionBegin;
+  if (N) *N = dd->N;
+  if (no) *no = dd->nowned;
+  if (nl) *nl = dd->nlocal;
+  if (rstart) *rstart = dd->rstart;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetLocalAtoms(HMDecomp dd, const PetscInt **gid, const PetscInt **pidx, const int **Z, const double **pos, const int **shift)
+{
+  PetscFunctionBegin;
+  if (gid) *gid = dd->gid;
+  if (pidx) *pidx = dd->pidx;
+  if (Z) *Z = dd->Z;
+  if (pos) *pos = dd->pos;
+  if (shift) *shift = dd->shift;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetMasses(HMDecomp dd, const double **m)
+{
+  PetscFunctionBegin;
+  *m = dd->mass;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetGraphs(HMDecomp dd, const HMGraph **g, const HMGraph **gh)
+{
+  PetscFunctionBegin;
+  if (g) *g = &dd->g[HM_HALO_NEAR];
+  if (gh) *gh = &dd->g[HM_HALO_FAR];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetHaloSize(HMDecomp dd, HMHaloType t, PetscInt *ng)
+{
+  PetscFunctionBegin;
+  *ng = dd->nghost[t];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetAO(HMDecomp dd, AO *ao)
+{
+  PetscFunctionBegin;
+  *ao = dd->ao;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompGetCell(HMDecomp dd, PetscBool *hascell, double cell[9], PetscBool pbc[3])
+{
+  PetscFunctionBegin;
+  if (hascell) *hascell = dd->hascell;
+  if (cell)
+    for (int k = 0; k < 9; k++) cell[k] = dd->cell[k];
+  if (pbc)
+    for (int k = 0; k < 3; k++) pbc[k] = dd->pbc[k];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompHaloExchange(HMDecomp dd, HMHaloType t, PetscInt width, double data[])
+{
+  MPI_Datatype unit;
+  PetscFunctionBegin;
+  if (width <= 0) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCallMPI(MPI_Type_contiguous((PetscMPIInt)width, MPI_DOUBLE, &unit));
+  PetscCallMPI(MPI_Type_commit(&unit));
+  PetscCall(PetscSFBcastBegin(dd->sf[t], unit, data, data, MPI_REPLACE));
+  PetscCall(PetscSFBcastEnd(dd->sf[t], unit, data, data, MPI_REPLACE));
+  PetscCallMPI(MPI_Type_free(&unit));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompSumOrdered(HMDecomp dd, PetscInt nv, const double owned[], double sums[])
+{
+  PetscMPIInt *cnt = NULL, *disp = NULL, mine = (PetscMPIInt)(dd->nowned * (nv + 1));
+  double      *buf, *all = NULL;
+  PetscFunctionBegin;
+  /* gathered on rank 0 and summed in input order, so the result does not depend on the partition */
+  PetscCall(PetscMalloc1(mine + 1, &buf));
+  for (PetscInt i = 0; i < dd->nowned; i++) {
+    buf[i * (nv + 1)] = (double)dd->gid[i];
+    for (PetscInt k = 0; k < nv; k++) buf[i * (nv + 1) + 1 + k] = owned[i * nv + k];
+  }
+  if (dd->rank == 0) PetscCall(PetscMalloc2(dd->size, &cnt, dd->size + 1, &disp));
+  PetscCallMPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, dd->comm));
+  if (dd->rank == 0) {
+    disp[0] = 0;
+    for (PetscMPIInt q = 0; q < dd->size; q++) disp[q + 1] = disp[q] + cnt[q];
+    PetscCall(PetscMalloc1(disp[dd->size] + 1, &all));
+  }
+  PetscCallMPI(MPI_Gatherv(buf, mine, MPI_DOUBLE, all, cnt, disp, MPI_DOUBLE, 0, dd->comm));
+  if (dd->rank == 0) {
+    double *ord;
+    PetscCall(PetscMalloc1(dd->N * nv + 1, &ord));
+    for (PetscInt r = 0; r < dd->N; r++) {
+      const PetscInt g = (PetscInt)all[r * (nv + 1)];
+      for (PetscInt k = 0; k < nv; k++) ord[g * nv + k] = all[r * (nv + 1) + 1 + k];
+    }
+    for (PetscInt k = 0; k < nv; k++) {
+      sums[k] = 0;
+      for (PetscInt g = 0; g < dd->N; g++) sums[k] += ord[g * nv + k];
+    }
+    PetscCall(PetscFree(ord));
+    PetscCall(PetscFree(all));
+    PetscCall(PetscFree2(cnt, disp));
+  }
+  PetscCallMPI(MPI_Bcast(sums, (PetscMPIInt)nv, MPI_DOUBLE, 0, dd->comm));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
