@@ -511,7 +511,13 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "  HIP head: feature dim %d, hessian_r_max %g A, edge lmax %d, aggregation %s over %d layer(s), %s radial network\n", m->F, m->hessian_r_max, m->hedge_lmax, m->learnable ? "learnable" : "mean", m->hnl,
                                    m->separate_radial ? "separate" : "shared"));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  effective Hessian cutoff %g A\n", hcut));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  parameters %lld\n", (long long)m->nparams));
+  {
+    const HMTensorInfo *dead;
+    PetscCall(HMSafetensorsFind(m->st, "hessian_interaction.skip_tp.weight", &dead));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  parameters %lld used by the forward pass", (long long)m->nparams));
+    if (dead) PetscCall(PetscViewerASCIIPrintf(viewer, " (+%lld in hessian_interaction.skip_tp, which the reference computes and discards)", (long long)dead->numel));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
+  }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * m->nlayers * 8.0 / 1024.0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
