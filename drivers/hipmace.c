@@ -11,6 +11,8 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
                            "  -hessian_type baij|sbaij  storage of the Hessian (default baij; sbaij keeps the upper triangle)\n"
                            "  -summary FILE.json     write natoms, energy, hessian_blocks, ranks, timings as JSON\n"
+                           "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
+                           "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n\n";
 
 typedef struct {
@@ -85,7 +87,8 @@ int main(int argc, char **argv)
   double        t0, t1, tstart, energy;
   PetscInt      natoms, nlayers;
   PetscInt64    nblocks;
-  double        rmax, hrmax, hcut;
+  double        rmax, hrmax, hcut, mem_limit = 0, mem_max, mem_tot;
+  PetscBool     view_set;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
@@ -96,6 +99,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, model_info, &model_info, NULL));
   PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, summary, summary, sizeof(summary), &has_summary));
   PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
+  PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, mem_limit, &mem_limit, NULL));
   PetscOptionsEnd();
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
   PetscCheck(!strcmp(htype, "baij") || !strcmp(htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", htype);
@@ -127,7 +131,11 @@ int main(int argc, char **argv)
   t0 = t1;
   PetscCall(PetscLogStagePush(st_graph));
   PetscCall(HMEvalCreate(model, sys, &ev));
+  PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
   PetscCall(PetscLogStagePop());
+  PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &view_set));
+  PetscCall(HMEvalCheckMemory(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, (PetscBool)(view_set && size > 1), mem_limit * 1048576.0, &mem_max, &mem_tot));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  memory estimate   %.1f MB on the largest rank, %.1f MB in total\n", mem_max / 1048576.0, mem_tot / 1048576.0));
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"neighbours", t1 - t0};
 
@@ -186,6 +194,19 @@ int main(int argc, char **argv)
     json_object_set_new(root, "hessian_r_max", json_real(hrmax));
     json_object_set_new(root, "r_max", json_real(rmax));
     json_object_set_new(root, "ranks", json_integer(size));
+    json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(mem_max / 1048576.0));
+    json_object_set_new(root, "memory_estimate_mb_total", json_real(mem_tot / 1048576.0));
+    {
+      double rss_kb = 0;
+      FILE  *f      = fopen("/proc/self/status", "r");
+      char   line[256];
+      if (f) {
+        while (fgets(line, sizeof(line), f))
+          if (!strncmp(line, "VmHWM:", 6)) rss_kb = atof(line + 6);
+        fclose(f);
+      }
+      json_object_set_new(root, "peak_rss_mb_rank0", json_real(rss_kb / 1024.0));
+    }
     for (int k = 0; k < ntm; k++) json_object_set_new(jt, tm[k].name, json_real(tm[k].t));
     json_object_set_new(root, "timings", jt);
     text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
@@ -198,7 +219,6 @@ int main(int argc, char **argv)
 
   PetscCall(MatDestroy(&H));
   PetscCall(HMEvalDestroy(&ev));
-  PetscCall(HMSystemDestroy(&sys));
   PetscCall(HMModelDestroy(&model));
   PetscCall(PetscFinalize());
   return 0;

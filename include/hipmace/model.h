@@ -54,5 +54,11 @@ PETSC_EXTERN PetscErrorCode HMEvalAssembleHessian(HMEval, MatType, Mat *);
 /* The same matrix with rows and columns 3i+a in input atom order (a new matrix, or H itself with a new
    reference on one rank); SBAIJ input gives an AIJ result. */
 PETSC_EXTERN PetscErrorCode HMEvalHessianInputOrder(HMEval, Mat H, Mat *Hin);
+/* Estimated resident memory (bytes) of this rank now and at its peak (forward pass, HIP head and the
+   Hessian of the given type, plus an input-ordered copy if requested). Uses the exact block count. */
+PETSC_EXTERN PetscErrorCode HMEvalGetMemoryEstimate(HMEval, MatType, PetscBool input_order_copy, double *now, double *peak);
+/* Collective: refuses (PETSC_ERR_MEM, before any large allocation) a run whose estimate exceeds the
+   memory available on a node or limit_per_rank bytes (if > 0); returns the largest and total estimate. */
+PETSC_EXTERN PetscErrorCode HMEvalCheckMemory(HMEval, MatType, PetscBool input_order_copy, double limit_per_rank, double *peak_max, double *peak_total);
 /* Number of stored 3x3 blocks of the full (both triangles) Hessian: of this rank's rows, and in total. */
 PETSC_EXTERN PetscErrorCode HMEvalGetHessianBlockCount(HMEval, PetscInt64 *local, PetscInt64 *total);
