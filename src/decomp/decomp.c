@@ -1,6 +1,7 @@
 /* Domain decomposition: RCB/grid partition on rank 0, scatter, ghost atoms and periodic images within the
    largest cutoff, canonical local graphs, and PetscSF halo exchanges. All communication lives here. */
 #include <hipmace/decomp.h>
+#include <hipmace/log.h>
 
 struct _p_HMDecomp {
   MPI_Comm    comm;
@@ -441,6 +442,8 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
   double      *spos = NULL, *smass = NULL, hdr[14];
 
   PetscFunctionBegin;
+  PetscCall(HMLogInitialize());
+  PetscCall(PetscLogStagePush(HMLog.partition));
   PetscCall(PetscNew(&dd));
   dd->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &dd->rank));
@@ -517,10 +520,15 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
   dd->rstart = 0;
   PetscCallMPI(MPI_Exscan(&dd->nowned, &dd->rstart, 1, MPIU_INT, MPI_SUM, comm));
   if (dd->rank == 0) dd->rstart = 0;
+  PetscCall(PetscLogStagePop());
+  PetscCall(PetscLogStagePush(HMLog.ghosts));
   PetscCall(setup_ghosts(dd, PetscMax(rc_main, rc_hess)));
+  PetscCall(PetscLogStagePop());
+  PetscCall(PetscLogStagePush(HMLog.neighbours));
   PetscCall(build_graph(dd, rc_main, &dd->g[HM_HALO_NEAR]));
   PetscCall(build_graph(dd, rc_hess, &dd->g[HM_HALO_FAR]));
   PetscCall(build_sfs(dd));
+  PetscCall(PetscLogStagePop());
   {
     PetscInt *app, *pet;
     PetscCall(PetscMalloc2(dd->nowned + 1, &app, dd->nowned + 1, &pet));
@@ -628,8 +636,10 @@ PetscErrorCode HMDecompHaloExchange(HMDecomp dd, HMHaloType t, PetscInt width, d
   if (width <= 0) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCallMPI(MPI_Type_contiguous((PetscMPIInt)width, MPI_DOUBLE, &unit));
   PetscCallMPI(MPI_Type_commit(&unit));
+  PetscCall(PetscLogEventBegin(HMLog.halo, 0, 0, 0, 0));
   PetscCall(PetscSFBcastBegin(dd->sf[t], unit, data, data, MPI_REPLACE));
   PetscCall(PetscSFBcastEnd(dd->sf[t], unit, data, data, MPI_REPLACE));
+  PetscCall(PetscLogEventEnd(HMLog.halo, 0, 0, 0, 0));
   PetscCallMPI(MPI_Type_free(&unit));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

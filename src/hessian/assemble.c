@@ -2,6 +2,7 @@
    rows of its own atoms, with exact preallocation and no off-process entries. */
 #include "model/modelimpl.h"
 #include <hipmace/so3.h>
+#include <hipmace/log.h>
 
 /* directed-edge evaluations per batch (two per image of a pair) */
 #define HM_PAIR_BATCH 1024
@@ -73,6 +74,8 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
   PetscFunctionBegin;
   if (!type) type = MATBAIJ;
   sym = is_sym_type(type);
+  PetscCall(HMEvalForward(ev));
+  PetscCall(PetscLogStagePush(HMLog.hip));
   PetscCall(HMEvalPrepareHIP(ev));
 
   /* exact preallocation of the owned block rows: diagonal + one block per distinct neighbour */
@@ -161,7 +164,9 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
   {
     PetscInt  k0 = 0;
     PetscBool open = PETSC_FALSE;
+    double    last = 0;
     while (k0 < nw) {
+      PetscCall(HMProgress(PETSC_COMM_SELF, "HIP head, directed-edge pairs", (double)k0, (double)nw, &last));
       const PetscInt nb = PetscMin(HM_PAIR_BATCH, nw - k0);
       for (PetscInt k = 0; k < nb; k++) {
         const Work *x  = &w[k0 + k];
@@ -210,11 +215,14 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
     PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));
   }
   (void)blk;
+  PetscCall(PetscLogStagePop());
+  PetscCall(PetscLogStagePush(HMLog.assembly));
   PetscCall(PetscFree3(snd, vec, M));
   PetscCall(PetscFree(w));
   PetscCall(PetscFree2(D, diag));
   PetscCall(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
+  PetscCall(PetscLogStagePop());
   *Hout = H;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

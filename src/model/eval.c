@@ -2,6 +2,7 @@
 #include "model/modelimpl.h"
 #include <hipmace/so3.h>
 #include <limits.h>
+#include <hipmace/log.h>
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
@@ -123,12 +124,16 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
       HMRadialBasisEval(&m->radial, g->len[e0 + k], rb + k * m->num_bessel);
     }
+    PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+    PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
     PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
+    PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
     for (PetscInt k = 0; k < ne; k++) {
       const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
       HMConvTPApply(&L->tp, x + s * din, Y + k * nsh, w + k * nw, 1.0, agg + r * dmid, cy);
     }
+    PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
   HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
   for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
@@ -139,7 +144,9 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
     PetscCall(PetscArraycpy(X, tmp, n * dtg));
     PetscCall(PetscFree(tmp));
   }
+  PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
   HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+  PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
   HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
   if (sc)
     for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
@@ -164,7 +171,9 @@ PetscErrorCode HMEvalForward(HMEval e)
   HMLinearApply(&m->embedding, n, A, m->nel, 0.0, h0, m->C);
   for (int t = 0; t < m->nlayers; t++) {
     PetscCall(PetscMalloc1(n * m->dimH + 1, &e->feats[t]));
+    PetscCall(PetscLogStagePush(HMLog.layer[PetscMin(t, HM_LOG_MAX_LAYERS - 1)]));
     PetscCall(layer_forward(e, t, t == 0 ? h0 : e->feats[t - 1], e->feats[t]));
+    PetscCall(PetscLogStagePop());
   }
   /* readouts: linear on every layer but the last, gated MLP on the last */
   PetscCall(PetscCalloc1(n + 1, &inter));
@@ -274,6 +283,7 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
 
   PetscFunctionBegin;
   PetscCall(HMEvalPrepareHIP(e));
+  PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
   PetscCall(PetscMalloc4(HM_EDGE_CHUNK * dH, &lin, HM_EDGE_CHUNK * dO, &off, HM_EDGE_CHUNK * dO, &offt, HM_EDGE_CHUNK * 9, &z));
   for (PetscInt e0 = 0; e0 < ne; e0 += HM_EDGE_CHUNK) {
@@ -298,5 +308,6 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
   }
   PetscCall(PetscFree4(lin, off, offt, z));
   PetscCall(PetscFree6(rb, w, Y, mlpw, cy, raw));
+  PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,35 +1,61 @@
-/* Row-wise matrix product whose result for a row never depends on the other rows: the rank-count
-   invariance of hipmace (bitwise) rests on it, since edge and atom batches differ between partitions. */
+/* Matrix product whose result for a row never depends on the other rows: the rank-count invariance of
+   hipmace (bitwise) rests on it, since edge and atom batches differ between partitions. */
 #include <hipmace/nn.h>
+#include <cblas.h>
+
+/* Every row goes through a BLAS call of exactly HM_GEMM_ROWS rows (the remainder is padded with zero
+   rows), so the kernel path, the blocking and the accumulation order of a row are always the same
+   whatever batch it belongs to. A plain dgemm over m rows does not guarantee that: its edge tiles for
+   the last m mod tile rows use other code. */
+#define HM_GEMM_ROWS 32
+
+static double  *padA = NULL, *padC = NULL;
+static PetscInt padA_n = 0, padC_n = 0;
+
+static void free_pads(void)
+{
+  free(padA);
+  free(padC);
+  padA = padC = NULL;
+  padA_n = padC_n = 0;
+}
 
 void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
-  for (PetscInt i = 0; i < m; i++) {
-    double       *c = C + i * ldc;
-    const double *a = A + i * lda;
-    if (beta == 0.0)
-      for (PetscInt j = 0; j < n; j++) c[j] = 0.0;
-    else if (beta != 1.0)
-      for (PetscInt j = 0; j < n; j++) c[j] *= beta;
-    if (alpha == 1.0) {
-      for (PetscInt p = 0; p < k; p++) {
-        const double  ap = a[p];
-        const double *b  = B + p * ldb;
-        for (PetscInt j = 0; j < n; j++) c[j] += ap * b[j];
+  const PetscInt full = (m / HM_GEMM_ROWS) * HM_GEMM_ROWS, rem = m - full;
+  if (n == 0 || m == 0) return;
+  if (k == 0) {
+    for (PetscInt i = 0; i < m; i++)
+      for (PetscInt j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0 ? 0.0 : beta * C[i * ldc + j];
+    return;
+  }
+  for (PetscInt i0 = 0; i0 < full; i0 += HM_GEMM_ROWS) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HM_GEMM_ROWS, (int)n, (int)k, alpha, A + i0 * lda, (int)lda, B, (int)ldb, beta, C + i0 * ldc, (int)ldc);
+  if (rem) {
+    if (padA_n < HM_GEMM_ROWS * k || padC_n < HM_GEMM_ROWS * n) {
+      static int registered = 0;
+      if (!registered) {
+        atexit(free_pads);
+        registered = 1;
       }
-    } else {
-      /* alpha applied to the row sum, as BLAS does: c += alpha (a.B) */
-      double t[512];
-      for (PetscInt j0 = 0; j0 < n; j0 += 512) {
-        const PetscInt nj = PetscMin(512, n - j0);
-        for (PetscInt j = 0; j < nj; j++) t[j] = 0.0;
-        for (PetscInt p = 0; p < k; p++) {
-          const double  ap = a[p];
-          const double *b  = B + p * ldb + j0;
-          for (PetscInt j = 0; j < nj; j++) t[j] += ap * b[j];
-        }
-        for (PetscInt j = 0; j < nj; j++) c[j0 + j] += alpha * t[j];
+      if (padA_n < HM_GEMM_ROWS * k) {
+        free(padA);
+        padA_n = HM_GEMM_ROWS * k;
+        padA   = (double *)malloc(sizeof(double) * (size_t)padA_n);
       }
+      if (padC_n < HM_GEMM_ROWS * n) {
+        free(padC);
+        padC_n = HM_GEMM_ROWS * n;
+        padC   = (double *)malloc(sizeof(double) * (size_t)padC_n);
+      }
+      if (!padA || !padC) abort(); /* out of memory for a few kB: nothing sensible left to do */
     }
+    memset(padA, 0, sizeof(double) * (size_t)(HM_GEMM_ROWS * k));
+    memset(padC, 0, sizeof(double) * (size_t)(HM_GEMM_ROWS * n));
+    for (PetscInt i = 0; i < rem; i++) {
+      memcpy(padA + i * k, A + (full + i) * lda, sizeof(double) * (size_t)k);
+      if (beta != 0.0) memcpy(padC + i * n, C + (full + i) * ldc, sizeof(double) * (size_t)n);
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HM_GEMM_ROWS, (int)n, (int)k, alpha, padA, (int)k, B, (int)ldb, beta, padC, (int)n);
+    for (PetscInt i = 0; i < rem; i++) memcpy(C + (full + i) * ldc, padC + i * n, sizeof(double) * (size_t)n);
   }
 }
