@@ -1,5 +1,6 @@
 /* hipmace: HIP-MACE Hessian of a structure (energy, Hessian, summary) from the command line. */
 #include <hipmace/model.h>
+#include <hipmace/eigen.h>
 #include <jansson.h>
 #include <unistd.h>
 
@@ -11,6 +12,10 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
                            "  -hessian_type baij|sbaij  storage of the Hessian (default baij; sbaij keeps the upper triangle)\n"
                            "  -summary FILE.json     write natoms, energy, hessian_blocks, ranks, timings as JSON\n"
+                           "  -modes none|lowest|window|full  normal modes of the mass-weighted, Eckart-projected Hessian (default lowest)\n"
+                           "  -nmodes K              number of lowest modes (default 20); -window_cm1 LO,HI for -modes window\n"
+                           "  -temperature T         thermochemistry temperature, K (full spectrum; default 298.15)\n"
+                           "  -modes_molden F, -modes_nmd F, -modes_xyz F, -modes_table F   normal-mode files\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n\n";
@@ -38,6 +43,51 @@ static PetscErrorCode write_atomic(const char path[], const char *text)
     remove(tmp);
     SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot rename the temporary file into place", path);
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The whole structure on every rank (from rank 0), for the normal-mode analysis and its files. */
+static PetscErrorCode bcast_system(MPI_Comm comm, HMSystem root, HMSystem *all)
+{
+  PetscMPIInt rank;
+  PetscInt    n = 0;
+  double      hdr[14] = {0};
+  int        *Z;
+  double     *pos, *mass;
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    PetscBool hc, pbc[3];
+    double    cell[9];
+    PetscCall(HMSystemGetSize(root, &n));
+    PetscCall(HMSystemGetCell(root, &hc, cell, pbc));
+    hdr[0] = (double)n;
+    hdr[1] = hc;
+    for (int k = 0; k < 9; k++) hdr[2 + k] = cell[k];
+    for (int k = 0; k < 3; k++) hdr[11 + k] = pbc[k];
+  }
+  PetscCallMPI(MPI_Bcast(hdr, 14, MPI_DOUBLE, 0, comm));
+  n = (PetscInt)hdr[0];
+  PetscCall(PetscMalloc3(n + 1, &Z, 3 * n + 1, &pos, n + 1, &mass));
+  if (rank == 0) {
+    const int    *z;
+    const double *p, *m;
+    PetscCall(HMSystemGetAtomicNumbers(root, &z));
+    PetscCall(HMSystemGetPositions(root, &p));
+    PetscCall(HMSystemGetMasses(root, &m));
+    PetscCall(PetscArraycpy(Z, z, n));
+    PetscCall(PetscArraycpy(pos, p, 3 * n));
+    PetscCall(PetscArraycpy(mass, m, n));
+  }
+  PetscCallMPI(MPI_Bcast(Z, (PetscMPIInt)n, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(pos, (PetscMPIInt)(3 * n), MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Bcast(mass, (PetscMPIInt)n, MPI_DOUBLE, 0, comm));
+  {
+    const PetscBool pbc[3] = {hdr[11] != 0, hdr[12] != 0, hdr[13] != 0};
+    PetscCall(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, hdr[1] != 0 ? hdr + 2 : NULL, hdr[1] != 0 ? pbc : NULL, all));
+    PetscCall(HMSystemSetMasses(*all, mass));
+  }
+  PetscCall(PetscFree3(Z, pos, mass));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -81,8 +131,10 @@ int main(int argc, char **argv)
   HMEval        ev    = NULL;
   Mat           H     = NULL;
   PetscMPIInt   size, rank;
-  PetscLogStage st_read, st_graph, st_layers, st_hip, st_out;
-  Timing        tm[8];
+  PetscLogStage st_read, st_graph, st_layers, st_hip, st_eigen, st_out;
+  Timing        tm[10];
+  HMModes       modes = NULL;
+  char          modes_type[16] = "lowest";
   int           ntm = 0;
   double        t0, t1, tstart, energy;
   PetscInt      natoms, nlayers;
@@ -99,6 +151,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, model_info, &model_info, NULL));
   PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, summary, summary, sizeof(summary), &has_summary));
   PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
+  PetscCall(PetscOptionsString("-modes", "none, lowest, window or full", NULL, modes_type, modes_type, sizeof(modes_type), NULL));
   PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, mem_limit, &mem_limit, NULL));
   PetscOptionsEnd();
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
@@ -110,6 +163,7 @@ int main(int argc, char **argv)
   PetscCall(PetscLogStageRegister("Neighbours", &st_graph));
   PetscCall(PetscLogStageRegister("Layers", &st_layers));
   PetscCall(PetscLogStageRegister("HIP head+assembly", &st_hip));
+  PetscCall(PetscLogStageRegister("Eigen", &st_eigen));
   PetscCall(PetscLogStageRegister("Output", &st_out));
 
   tstart = t0 = MPI_Wtime();
@@ -131,7 +185,13 @@ int main(int argc, char **argv)
   t0 = t1;
   PetscCall(PetscLogStagePush(st_graph));
   PetscCall(HMEvalCreate(model, sys, &ev));
-  PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
+  if (strcmp(modes_type, "none")) {
+    /* the mode analysis and its files still read the whole structure on every rank */
+    HMSystem all;
+    PetscCall(bcast_system(PETSC_COMM_WORLD, sys, &all));
+    PetscCall(HMSystemDestroy(&sys));
+    sys = all;
+  } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
   PetscCall(PetscLogStagePop());
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &view_set));
   PetscCall(HMEvalCheckMemory(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, (PetscBool)(view_set && size > 1), mem_limit * 1048576.0, &mem_max, &mem_tot));
@@ -153,13 +213,24 @@ int main(int argc, char **argv)
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"hessian", t1 - t0};
 
-  t0 = t1;
-  PetscCall(PetscLogStagePush(st_out));
   {
     Mat Hin;
     PetscCall(HMEvalHessianInputOrder(ev, H, &Hin));
+    if (strcmp(modes_type, "none")) {
+      t0 = t1;
+      PetscCall(PetscLogStagePush(st_eigen));
+      PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));
+      PetscCall(HMModesSetFromOptions(modes));
+      PetscCall(HMModesCompute(modes, Hin, sys));
+      PetscCall(PetscLogStagePop());
+      t1          = MPI_Wtime();
+      tm[ntm++] = (Timing){"modes", t1 - t0};
+    }
+    t0 = t1;
+    PetscCall(PetscLogStagePush(st_out));
     PetscCall(hessian_view(Hin, "-hessian_view"));
     PetscCall(MatDestroy(&Hin));
+    if (modes) PetscCall(HMModesWriteFiles(modes, sys));
   }
   PetscCall(HMEvalGetEnergy(ev, &energy, NULL));
   {
@@ -173,6 +244,7 @@ int main(int argc, char **argv)
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, natoms, structure, model_path));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  energy            %.10f eV\n", energy));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * natoms, 3 * natoms, (long long)nblocks, htype, hcut, hrmax));
+  if (modes) PetscCall(HMModesView(modes, PETSC_VIEWER_STDOUT_WORLD));
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"output", t1 - t0};
   tm[ntm++] = (Timing){"total", t1 - tstart};
@@ -207,6 +279,7 @@ int main(int argc, char **argv)
       }
       json_object_set_new(root, "peak_rss_mb_rank0", json_real(rss_kb / 1024.0));
     }
+    if (modes) PetscCall(HMModesToJSON(modes, root));
     for (int k = 0; k < ntm; k++) json_object_set_new(jt, tm[k].name, json_real(tm[k].t));
     json_object_set_new(root, "timings", jt);
     text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
@@ -217,6 +290,8 @@ int main(int argc, char **argv)
   }
   PetscCall(PetscLogStagePop());
 
+  PetscCall(HMModesDestroy(&modes));
+  PetscCall(HMSystemDestroy(&sys));
   PetscCall(MatDestroy(&H));
   PetscCall(HMEvalDestroy(&ev));
   PetscCall(HMModelDestroy(&model));

@@ -1,0 +1,114 @@
+/* Normal-mode analysis of a Hessian: mass weighting, Eckart projection, eigensolvers, thermochemistry, mode files. */
+#pragma once
+
+#include <petscmat.h>
+#include <petscviewer.h>
+#include <hipmace/io.h>
+
+/*
+  What is computed: the spectrum of P Ht P restricted to the complement of the rigid-body space, where
+  Ht = M^-1/2 H M^-1/2 is the mass-weighted Hessian and P = I - V V^T projects out the (mass-weighted,
+  orthonormal) rigid-body directions V: 3 translations, plus 3 rotations (2 for a linear molecule) when no
+  axis is periodic. The rigid-body directions themselves are never reported.
+
+  Units: eigenvalues lambda in eV/(A^2 amu); wavenumbers nu = HMModesWavenumberFactor() * sqrt(lambda) in cm^-1,
+  a negative lambda being reported as a negative wavenumber (imaginary mode).
+
+  How P is applied (never formed; a HIP Hessian breaks the acoustic sum rule, so V is not an eigenspace of Ht and
+  deflating V alone would give a different spectrum):
+  - lowest, Krylov-Schur: shift-and-invert on the bordered pencil K = [Ht V; V^T 0], B = diag(I, 0) (MUMPS LDL^T).
+    Its finite eigenpairs are exactly those of P Ht P on range(P), and inertia(K - s B) = (k, k, 0) + inertia of
+    the projected operator minus s, so MUMPS inertia counts projected modes below a shift. The target is placed
+    just below zero, or, when that count shows imaginary modes, below the lowest mode (verified by inertia), so
+    the modes nearest the target are the lowest ones.
+  - lowest, LOBPCG: matrix-free shell P Ht P + alpha V V^T (alpha above the spectrum) with V as deflation space.
+  - window: Krylov-Schur spectrum slicing on the same bordered pencil, MUMPS inertia (ICNTL(13)=ICNTL(24)=1).
+  - full: P Ht P + alpha V V^T = Ht + U S U^T (U = [V, Ht V], rank 2k) assembled block-cyclically, ScaLAPACK
+    pdsyevd; the k rigid directions are the eigenvalues at alpha and are dropped.
+  The lowest/LOBPCG routes fall back to the dense route when every mode is asked for.
+*/
+
+/* CODATA 2018 (SI-exact values where the SI fixes them). */
+#define HM_CODATA_E_CHARGE 1.602176634e-19  /* C (J per eV) */
+#define HM_CODATA_AMU      1.66053906660e-27 /* kg */
+#define HM_CODATA_C        299792458.0       /* m/s */
+#define HM_CODATA_H        6.62607015e-34    /* J s */
+#define HM_CODATA_KB       1.380649e-23      /* J/K */
+#define HM_BOHR_ANG        0.529177210903    /* Bohr radius in Angstrom */
+
+/* Wavenumber of a unit eigenvalue: sqrt(eV/(A^2 amu)) / (2 pi c) in cm^-1 (= 521.47090 from the constants above). */
+PETSC_EXTERN double HMModesWavenumberFactor(void);
+/* cm^-1 of an eigenvalue in eV/(A^2 amu): sign(lambda) * factor * sqrt(|lambda|); and back. */
+PETSC_EXTERN double HMModesEigenvalueToWavenumber(double lambda);
+PETSC_EXTERN double HMModesWavenumberToEigenvalue(double cm1);
+
+typedef struct _p_HMModes *HMModes;
+
+typedef enum {
+  HM_MODES_LOWEST = 0, /* the K algebraically lowest modes (-nmodes K) */
+  HM_MODES_WINDOW = 1, /* every mode with lambda (or wavenumber) in a window */
+  HM_MODES_FULL   = 2  /* the whole spectrum (dense, ScaLAPACK) */
+} HMModesType;
+PETSC_EXTERN const char *const HMModesTypes[];
+
+typedef enum {
+  HM_MODES_SOLVER_KRYLOVSCHUR = 0, /* shift-and-invert Krylov-Schur with MUMPS (lowest modes) */
+  HM_MODES_SOLVER_LOBPCG      = 1  /* LOBPCG on the projected operator (matrix-free, lowest modes) */
+} HMModesSolver;
+PETSC_EXTERN const char *const HMModesSolvers[];
+
+/* Harmonic vibrational thermochemistry (quantum oscillators), real modes only. */
+typedef struct {
+  PetscBool available;      /* only when the whole vibrational spectrum is known */
+  double    temperature;    /* K */
+  double    zpe;            /* zero-point energy, eV */
+  double    energy;         /* vibrational internal energy incl. ZPE, eV */
+  double    free_energy;    /* vibrational Helmholtz free energy incl. ZPE, eV */
+  double    entropy;        /* eV/K */
+  double    heat_capacity;  /* Cv, eV/K */
+  PetscInt  nused;          /* real modes that entered the sums */
+  PetscInt  nimaginary;     /* modes with lambda < 0, left out and flagged */
+} HMThermo;
+
+/* Starts SLEPc on top of PETSc if the caller has not (no SlepcFinalize needed then). */
+PETSC_EXTERN PetscErrorCode HMModesCreate(MPI_Comm, HMModes *);
+PETSC_EXTERN PetscErrorCode HMModesDestroy(HMModes *);
+PETSC_EXTERN PetscErrorCode HMModesSetType(HMModes, HMModesType);
+PETSC_EXTERN PetscErrorCode HMModesSetSolver(HMModes, HMModesSolver);
+PETSC_EXTERN PetscErrorCode HMModesSetNumModes(HMModes, PetscInt);
+/* Window in wavenumbers (cm^-1; negative = imaginary) or in eigenvalues (eV/(A^2 amu)); the last call wins. */
+PETSC_EXTERN PetscErrorCode HMModesSetWindowWavenumbers(HMModes, double lo, double hi);
+PETSC_EXTERN PetscErrorCode HMModesSetWindowEigenvalues(HMModes, double lo, double hi);
+PETSC_EXTERN PetscErrorCode HMModesSetTemperature(HMModes, double);
+PETSC_EXTERN PetscErrorCode HMModesSetTolerance(HMModes, double);
+/* Options: -modes lowest|window|full, -nmodes K, -window_cm1 LO,HI, -window_eigenvalue LO,HI,
+   -modes_solver krylovschur|lobpcg, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
+   -modes_xyz FILE, -modes_table FILE. The eigensolver still reads the usual -eps_* / -st_* options. */
+PETSC_EXTERN PetscErrorCode HMModesSetFromOptions(HMModes);
+
+/* H: 3N x 3N, block size 3, MATBAIJ / MATSBAIJ (upper triangle) / MATAIJ, eV/A^2, rows distributed in whole
+   atoms; the system gives positions, masses and periodicity. Collective on H's communicator. */
+PETSC_EXTERN PetscErrorCode HMModesCompute(HMModes, Mat H, HMSystem);
+
+/* Reported modes in ascending order of lambda (rigid-body directions excluded). Arrays owned by the object. */
+PETSC_EXTERN PetscErrorCode HMModesGetEigenvalues(HMModes, PetscInt *n, const double **lambda, const double **cm1);
+/* ||P Ht P x - lambda x||_2 of each unit-norm mass-weighted mode x, in eV/(A^2 amu). */
+PETSC_EXTERN PetscErrorCode HMModesGetResiduals(HMModes, const double **res);
+/* Rigid-body directions projected out: 6, 5 for a linear molecule, 3 when any axis is periodic. */
+PETSC_EXTERN PetscErrorCode HMModesGetNumRigid(HMModes, PetscInt *nrigid);
+/* The mass-weighted orthonormal modes as a MATDENSE 3N x n with H's row layout (borrowed reference). */
+PETSC_EXTERN PetscErrorCode HMModesGetVectors(HMModes, Mat *X);
+PETSC_EXTERN PetscErrorCode HMModesGetThermo(HMModes, HMThermo *);
+
+/* Human-readable table (rank 0 writes). */
+PETSC_EXTERN PetscErrorCode HMModesView(HMModes, PetscViewer);
+/* Writers; each writes a temporary file and renames it on success. Collective. */
+PETSC_EXTERN PetscErrorCode HMModesWriteTable(HMModes, const char path[]);
+PETSC_EXTERN PetscErrorCode HMModesWriteMolden(HMModes, HMSystem, const char path[]);
+PETSC_EXTERN PetscErrorCode HMModesWriteNMD(HMModes, HMSystem, const char path[]);
+PETSC_EXTERN PetscErrorCode HMModesWriteXYZ(HMModes, HMSystem, const char path[]);
+/* Whatever -modes_molden / -modes_nmd / -modes_xyz / -modes_table asked for. */
+PETSC_EXTERN PetscErrorCode HMModesWriteFiles(HMModes, HMSystem);
+/* Adds frequencies_cm1, eigenvalues and a "modes" object (method, residuals, thermo...) to a jansson json_t*
+   object. Every rank may call it; the content is the same on all ranks. */
+PETSC_EXTERN PetscErrorCode HMModesToJSON(HMModes, void *json_object);

@@ -1,0 +1,167 @@
+/* Full spectrum: the projected operator P Ht P + alpha V V^T as a block-cyclic dense matrix, solved by ScaLAPACK pdsyevd. */
+#include "eigenimpl.h"
+#include <petscblaslapack.h>
+
+/* BLACS / ScaLAPACK entry points (libscalapack-openmpi); Fortran character lengths passed explicitly. */
+extern int  Csys2blacs_handle(MPI_Comm);
+extern void Cfree_blacs_system_handle(int);
+extern void Cblacs_gridinit(int *, const char *, int, int);
+extern void Cblacs_gridinfo(int, int *, int *, int *, int *);
+extern void Cblacs_gridexit(int);
+extern int  numroc_(const int *, const int *, const int *, const int *, const int *);
+extern void descinit_(int *, const int *, const int *, const int *, const int *, const int *, const int *, const int *, const int *, int *);
+extern void pdsyevd_(const char *, const char *, const int *, double *, const int *, const int *, const int *, double *, double *, const int *, const int *, const int *, double *, const int *, int *, const int *, int *, size_t, size_t);
+
+/* global index of local block-cyclic index l (source process 0) */
+static inline PetscInt HMBlockCyclicGlobal(PetscInt l, int nb, int myp, int np)
+{
+  return ((l / nb) * np + myp) * nb + l % nb;
+}
+
+PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
+{
+  PetscMPIInt  size;
+  int          nprow, npcol, myrow, mycol, ctxt, sysctxt, n, nb, mloc, nlocc, lld, izero = 0, ione = 1, info, desc[9], lwork, liwork, k2;
+  PetscInt    *Ir, *Jc, nvib, qn = 0;
+  double      *A, *Z, *w, *work, wq, *Ur, *Uc, *T, S[4 * HM_MAX_RIGID * HM_MAX_RIGID];
+  int         *iwork, iwq;
+  IS           isr, isc;
+  Mat         *sub;
+  Vec          Ug, Ul;
+  VecScatter   sc;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(p->comm, &size));
+  PetscCall(PetscMPIIntCast(p->ndof, &n));
+  nvib = p->ndof - p->k;
+  for (nprow = (int)PetscSqrtReal((double)size); size % nprow; nprow--) { }
+  npcol   = size / nprow;
+  sysctxt = Csys2blacs_handle(p->comm);
+  ctxt    = sysctxt;
+  Cblacs_gridinit(&ctxt, "Row", nprow, npcol);
+  Cblacs_gridinfo(ctxt, &nprow, &npcol, &myrow, &mycol);
+  PetscCheck(myrow >= 0 && mycol >= 0, p->comm, PETSC_ERR_LIB, "BLACS grid %d x %d does not contain this rank", nprow, npcol);
+  nb    = (int)PetscMax(2, PetscMin(32, (n + 2 * PetscMax(nprow, npcol) - 1) / (2 * PetscMax(nprow, npcol))));
+  mloc  = numroc_(&n, &nb, &myrow, &izero, &nprow);
+  nlocc = numroc_(&n, &nb, &mycol, &izero, &npcol);
+  lld   = PetscMax(1, mloc);
+  descinit_(desc, &n, &n, &nb, &nb, &izero, &izero, &ctxt, &lld, &info);
+  PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK descinit failed (info %d)", info);
+
+  /* Ht entries of the local blocks, fetched from the row-distributed sparse matrix */
+  PetscCall(PetscMalloc2(mloc + 1, &Ir, nlocc + 1, &Jc));
+  for (int l = 0; l < mloc; l++) Ir[l] = HMBlockCyclicGlobal(l, nb, myrow, nprow);
+  for (int l = 0; l < nlocc; l++) Jc[l] = HMBlockCyclicGlobal(l, nb, mycol, npcol);
+  PetscCall(PetscCalloc2((size_t)lld * nlocc + 1, &A, (size_t)lld * nlocc + 1, &Z));
+  PetscCall(PetscMalloc1(n + 1, &w));
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, mloc, Ir, PETSC_USE_POINTER, &isr));
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, nlocc, Jc, PETSC_USE_POINTER, &isc));
+  PetscCall(MatCreateSubMatrices(p->Ht, 1, &isr, &isc, MAT_INITIAL_MATRIX, &sub));
+  for (int r = 0; r < mloc; r++) {
+    PetscInt           nc;
+    const PetscInt    *cols;
+    const PetscScalar *vals;
+    PetscCall(MatGetRow(sub[0], r, &nc, &cols, &vals));
+    for (PetscInt c = 0; c < nc; c++) A[r + (size_t)cols[c] * lld] = PetscRealPart(vals[c]);
+    PetscCall(MatRestoreRow(sub[0], r, &nc, &cols, &vals));
+  }
+  PetscCall(MatDestroySubMatrices(1, &sub));
+
+  /* low-rank update U S U^T with U = [V W], S = [[C + alpha I, -I], [-I, 0]]:
+     gives P Ht P + alpha V V^T exactly, the rigid directions becoming eigenvectors with eigenvalue alpha */
+  k2 = (int)(2 * p->k);
+  if (k2) {
+    double    *ug;
+    PetscInt   rs;
+    PetscInt  *idx;
+    IS         isu;
+    const double *ul;
+
+    PetscCall(VecCreateMPI(p->comm, p->nloc * k2, p->ndof * k2, &Ug));
+    PetscCall(VecGetOwnershipRange(Ug, &rs, NULL));
+    PetscCheck(rs == p->rstart * k2, p->comm, PETSC_ERR_PLIB, "unexpected layout of the rigid-body work vector");
+    PetscCall(VecGetArray(Ug, &ug));
+    for (PetscInt r = 0; r < p->nloc; r++)
+      for (PetscInt j = 0; j < p->k; j++) {
+        ug[r * k2 + j]        = p->V[r + j * p->nloc];
+        ug[r * k2 + p->k + j] = p->W[r + j * p->nloc];
+      }
+    PetscCall(VecRestoreArray(Ug, &ug));
+    PetscCall(PetscMalloc1((size_t)(mloc + nlocc) * k2 + 1, &idx));
+    for (int r = 0; r < mloc; r++)
+      for (int c = 0; c < k2; c++) idx[(size_t)r * k2 + c] = Ir[r] * k2 + c;
+    for (int q = 0; q < nlocc; q++)
+      for (int c = 0; c < k2; c++) idx[(size_t)(mloc + q) * k2 + c] = Jc[q] * k2 + c;
+    PetscCall(ISCreateGeneral(PETSC_COMM_SELF, (mloc + nlocc) * k2, idx, PETSC_OWN_POINTER, &isu));
+    PetscCall(VecCreateSeq(PETSC_COMM_SELF, (mloc + nlocc) * k2, &Ul));
+    PetscCall(VecScatterCreate(Ug, isu, Ul, NULL, &sc));
+    PetscCall(VecScatterBegin(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
+    PetscCall(VecScatterEnd(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
+    PetscCall(VecScatterDestroy(&sc));
+    PetscCall(ISDestroy(&isu));
+    PetscCall(VecDestroy(&Ug));
+
+    PetscCall(PetscArrayzero(S, k2 * k2));
+    for (PetscInt i = 0; i < p->k; i++) {
+      for (PetscInt j = 0; j < p->k; j++) S[i + j * k2] = p->C[i + j * p->k];
+      S[i + i * k2] += p->alpha;
+      S[i + (p->k + i) * k2] = -1.0;
+      S[(p->k + i) + i * k2] = -1.0;
+    }
+    /* column-major copies: Ur (mloc x k2), Uc (nlocc x k2), T = Ur S */
+    PetscCall(PetscMalloc3((size_t)mloc * k2 + 1, &Ur, (size_t)nlocc * k2 + 1, &Uc, (size_t)mloc * k2 + 1, &T));
+    PetscCall(VecGetArrayRead(Ul, &ul));
+    for (int r = 0; r < mloc; r++)
+      for (int c = 0; c < k2; c++) Ur[r + (size_t)c * mloc] = ul[(size_t)r * k2 + c];
+    for (int q = 0; q < nlocc; q++)
+      for (int c = 0; c < k2; c++) Uc[q + (size_t)c * nlocc] = ul[(size_t)(mloc + q) * k2 + c];
+    PetscCall(VecRestoreArrayRead(Ul, &ul));
+    PetscCall(VecDestroy(&Ul));
+    for (int r = 0; r < mloc; r++)
+      for (int c = 0; c < k2; c++) {
+        double s = 0;
+        for (int d = 0; d < k2; d++) s += Ur[r + (size_t)d * mloc] * S[d + c * k2];
+        T[r + (size_t)c * mloc] = s;
+      }
+    if (mloc && nlocc) {
+      PetscBLASInt bm = mloc, bn = nlocc, bk = k2, blld = lld, bmt = mloc, bnc = nlocc;
+      double       one = 1.0;
+      PetscCallBLAS("BLASgemm", BLASgemm_("N", "T", &bm, &bn, &bk, &one, T, &bmt, Uc, &bnc, &one, A, &blld));
+    }
+    PetscCall(PetscFree3(Ur, Uc, T));
+  }
+
+  lwork  = -1;
+  liwork = -1;
+  pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, &wq, &lwork, &iwq, &liwork, &info, 1, 1);
+  PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd workspace query failed (info %d)", info);
+  lwork  = (int)wq + 1;
+  liwork = PetscMax(iwq, 1);
+  PetscCall(PetscMalloc2(lwork, &work, liwork, &iwork));
+  pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, work, &lwork, iwork, &liwork, &info, 1, 1);
+  PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd failed (info %d) on the %d x %d projected Hessian", info, n, n);
+  PetscCall(PetscFree2(work, iwork));
+
+  /* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
+  if (p->k && nvib > 0) {
+    PetscCheck(w[nvib] > p->ub && w[nvib - 1] <= p->ub + 1e-8 * PetscMax(1.0, PetscAbsReal(p->ub)), p->comm, PETSC_ERR_PLIB, "dense spectrum: rigid-body eigenvalues (alpha %g) not separated from the vibrational ones (%g, %g; bound %g)", p->alpha, w[nvib - 1], w[nvib], p->ub);
+  }
+  PetscCall(HMModesAllocate_Private(m, p, nvib));
+  for (PetscInt i = 0; i < nvib; i++) m->lambda[i] = w[i];
+  while (qn < nlocc && Jc[qn] < nvib) qn++;
+  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_FALSE));
+  if (mloc && qn) PetscCall(MatSetValues(m->X, mloc, Ir, qn, Jc, Z, INSERT_VALUES));
+  PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_TRUE));
+
+  PetscCall(ISDestroy(&isr));
+  PetscCall(ISDestroy(&isc));
+  PetscCall(PetscFree2(Ir, Jc));
+  PetscCall(PetscFree2(A, Z));
+  PetscCall(PetscFree(w));
+  Cblacs_gridexit(ctxt);
+  Cfree_blacs_system_handle(sysctxt);
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, ScaLAPACK pdsyevd (%d x %d grid, block %d)", nprow, npcol, nb));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

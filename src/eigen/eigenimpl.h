@@ -1,0 +1,68 @@
+/* Private state of the normal-mode analysis and of the projected (Eckart) operator shared by its solvers. */
+#pragma once
+
+#include <hipmace/eigen.h>
+#include <petscksp.h>
+
+#define HM_MAX_RIGID 6
+
+struct _p_HMModes {
+  MPI_Comm      comm;
+  HMModesType   type;
+  HMModesSolver solver;
+  PetscInt      nreq;        /* lowest: modes asked for */
+  double        win[2];      /* window in eigenvalues, eV/(A^2 amu) */
+  PetscBool     win_set;
+  double        temperature; /* K */
+  double        tol;         /* eigensolver relative tolerance */
+  char          molden[PETSC_MAX_PATH_LEN], nmd[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], table[PETSC_MAX_PATH_LEN];
+
+  /* results */
+  PetscBool computed;
+  char      method[96];
+  PetscInt  natoms, ndof, nrigid;
+  PetscBool linear, periodic;
+  PetscInt  n;           /* reported modes */
+  double   *lambda, *cm1, *resid;
+  Mat       X;           /* MATDENSE ndof x n, H's row layout, mass-weighted unit vectors orthogonal to V */
+  PetscBool complete;    /* the whole vibrational spectrum is known */
+  HMThermo  thermo;
+};
+
+/* Mass-weighted Hessian and rigid-body basis, restricted to this rank's rows. */
+typedef struct {
+  MPI_Comm  comm;
+  Mat       Ht;             /* mass-weighted, symmetrised MATAIJ */
+  PetscInt  ndof, nloc, rstart;
+  PetscInt  k;              /* rigid-body directions */
+  PetscBool linear, periodic;
+  double   *V;              /* nloc x k, column-major, orthonormal over all ranks */
+  double   *W;              /* Ht V, nloc x k */
+  double    C[HM_MAX_RIGID * HM_MAX_RIGID]; /* V^T Ht V */
+  double   *minv_sqrt;      /* 1/sqrt(m) per local row */
+  double    lb, ub;         /* Gershgorin bounds of Ht (hence of the projected spectrum) */
+  double    alpha;          /* where the shell operator places the rigid-body directions (above ub) */
+  Vec       wx, wy;         /* work vectors with Ht's layout */
+} HMProj;
+
+PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);
+PETSC_INTERN PetscErrorCode HMProjDestroy(HMProj **);
+/* y = V^T x (k numbers, reduced over ranks) and x <- x - V c. */
+PETSC_INTERN PetscErrorCode HMProjVtx(HMProj *, Vec x, double c[]);
+PETSC_INTERN PetscErrorCode HMProjProject(HMProj *, Vec x);
+/* Shell operator A = P Ht P + alpha V V^T (alpha given) with MatMult and MatGetDiagonal. */
+PETSC_INTERN PetscErrorCode HMProjCreateShell(HMProj *, double alpha, Mat *A);
+/* Bordered pencil K = [Ht s V; s V^T 0], B = diag(I, 0): its finite eigenvalues are exactly those of
+   P Ht P on range(P), and inertia(K - sigma B) = inertia(P Ht P - sigma on range(P)) + (k, k, 0). */
+PETSC_INTERN PetscErrorCode HMProjCreateBordered(HMProj *, Mat *K, Mat *B);
+/* Negative eigenvalue count of K - sigma B minus k (= projected eigenvalues below sigma), via MUMPS. */
+PETSC_INTERN PetscErrorCode HMProjCountBelow(HMProj *, Mat K, Mat B, double sigma, PetscInt *count);
+
+/* Solvers: each fills m->n, m->lambda (ascending) and m->X. */
+PETSC_INTERN PetscErrorCode HMModesSolveDense_Private(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesSolveLOBPCG_Private(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesSolveWindow_Private(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesCheckComputed_Private(HMModes);
+/* Allocates result arrays and the mode matrix for n modes. */
+PETSC_INTERN PetscErrorCode HMModesAllocate_Private(HMModes, HMProj *, PetscInt n);

@@ -1,0 +1,292 @@
+/* Lowest modes (shift-and-invert Krylov-Schur on the bordered pencil, or LOBPCG on the projected shell) and window slicing. */
+#include "eigenimpl.h"
+#include <slepceps.h>
+
+/* Copies the first nloc entries of v (Ht's part of a bordered vector, or a plain vector) into column j of X,
+   projects out the rigid-body directions left by round-off and normalises. */
+static PetscErrorCode HMModesStoreVector_Private(HMModes m, HMProj *p, Vec v, PetscInt j)
+{
+  Vec           col;
+  const double *va;
+  double       *ca;
+  PetscReal     nrm;
+
+  PetscFunctionBegin;
+  PetscCall(MatDenseGetColumnVecWrite(m->X, j, &col));
+  PetscCall(VecGetArrayRead(v, &va));
+  PetscCall(VecGetArray(col, &ca));
+  PetscCall(PetscArraycpy(ca, va, p->nloc));
+  PetscCall(VecRestoreArray(col, &ca));
+  PetscCall(VecRestoreArrayRead(v, &va));
+  PetscCall(HMProjProject(p, col));
+  PetscCall(VecNorm(col, NORM_2, &nrm));
+  PetscCheck(nrm > 0, p->comm, PETSC_ERR_PLIB, "eigenvector %" PetscInt_FMT " lies in the rigid-body space", j);
+  PetscCall(VecScale(col, 1.0 / nrm));
+  PetscCall(MatDenseRestoreColumnVecWrite(m->X, j, &col));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+typedef struct {
+  double   lambda;
+  PetscInt idx;
+} HMPair;
+
+static int HMPairCompare(const void *a, const void *b)
+{
+  double x = ((const HMPair *)a)->lambda, y = ((const HMPair *)b)->lambda;
+  return (x > y) - (x < y);
+}
+
+/* Takes the nkeep lowest of the converged eigenpairs of eps; xr has the layout of eps's operators. */
+static PetscErrorCode HMModesCollect_Private(HMModes m, HMProj *p, EPS eps, PetscInt nkeep)
+{
+  PetscInt nconv;
+  HMPair  *pairs;
+  Vec      xr;
+  Mat      A;
+
+  PetscFunctionBegin;
+  PetscCall(EPSGetConverged(eps, &nconv));
+  PetscCheck(nconv >= nkeep, p->comm, PETSC_ERR_NOT_CONVERGED, "eigensolver converged %" PetscInt_FMT " of the %" PetscInt_FMT " modes asked for (try -eps_ncv, -eps_max_it or -modes_tol)", nconv, nkeep);
+  PetscCall(PetscMalloc1(nconv + 1, &pairs));
+  for (PetscInt i = 0; i < nconv; i++) {
+    PetscScalar kr;
+    PetscCall(EPSGetEigenvalue(eps, i, &kr, NULL));
+    pairs[i].lambda = PetscRealPart(kr);
+    pairs[i].idx    = i;
+  }
+  qsort(pairs, (size_t)nconv, sizeof(HMPair), HMPairCompare);
+  PetscCall(HMModesAllocate_Private(m, p, nkeep));
+  PetscCall(EPSGetOperators(eps, &A, NULL));
+  PetscCall(MatCreateVecs(A, &xr, NULL));
+  for (PetscInt i = 0; i < nkeep; i++) {
+    m->lambda[i] = pairs[i].lambda;
+    PetscCall(EPSGetEigenvector(eps, pairs[i].idx, xr, NULL));
+    PetscCall(HMModesStoreVector_Private(m, p, xr, i));
+  }
+  PetscCall(VecDestroy(&xr));
+  PetscCall(PetscFree(pairs));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* A rough lowest eigenvalue of P Ht P (rigid directions parked at alpha): a few Lanczos steps, no factorisation. */
+static PetscErrorCode HMModesEstimateLowest_Private(HMProj *p, double *lmin, double *err)
+{
+  Mat         A;
+  EPS         eps;
+  PetscInt    nconv;
+  PetscScalar kr;
+
+  PetscFunctionBegin;
+  PetscCall(HMProjCreateShell(p, p->alpha, &A));
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOptionsPrefix(eps, "modes_estimate_"));
+  PetscCall(EPSSetOperators(eps, A, NULL));
+  PetscCall(EPSSetProblemType(eps, EPS_HEP));
+  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
+  PetscCall(EPSSetDimensions(eps, 1, PetscMin(p->ndof, 24), PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(eps, 1e-6, 2000));
+  PetscCall(EPSSetFromOptions(eps));
+  PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetConverged(eps, &nconv));
+  if (nconv > 0) {
+    PetscReal e;
+    PetscCall(EPSGetEigenvalue(eps, 0, &kr, NULL));
+    PetscCall(EPSComputeError(eps, 0, EPS_ERROR_ABSOLUTE, &e));
+    *lmin = PetscRealPart(kr);
+    *err  = e;
+  } else {
+    *lmin = p->lb;
+    *err  = 0;
+  }
+  PetscCall(EPSDestroy(&eps));
+  PetscCall(MatDestroy(&A));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
+{
+  PetscInt nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), count, ncv;
+  double   width = PetscMax(p->ub - p->lb, PETSC_SMALL), sigma, lest = 0, lerr = 0, d;
+  Mat      K, B;
+  EPS      eps;
+  ST       st;
+  KSP      ksp;
+  PC       pc;
+
+  PetscFunctionBegin;
+  if (nev <= 0) {
+    PetscCall(HMModesAllocate_Private(m, p, 0));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (nev >= nvib) {
+    /* every mode asked for: a Krylov space cannot exceed the nvib finite eigenvalues of the pencil */
+    PetscCall(HMModesSolveDense_Private(m, p));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(HMProjCreateBordered(p, &K, &B));
+  /* Shift-and-invert returns the modes nearest the target; they are the lowest only if no mode lies below it.
+     Start just below zero (a minimum has no imaginary mode) and verify with the inertia of the bordered pencil. */
+  sigma = -1e-6 * width;
+  PetscCall(HMProjCountBelow(p, K, B, sigma, &count));
+  if (count > 0) {
+    PetscCall(HMModesEstimateLowest_Private(p, &lest, &lerr));
+    d = PetscMax(0.01 * width, 2 * lerr);
+    for (PetscInt it = 0; it < 40 && count > 0; it++, d *= 4) {
+      sigma = PetscMin(lest - d, sigma);
+      if (sigma <= p->lb) sigma = p->lb - 1e-3 * width; /* below the Gershgorin bound: nothing can be lower */
+      PetscCall(HMProjCountBelow(p, K, B, sigma, &count));
+      if (sigma < p->lb) break;
+    }
+    PetscCheck(count == 0, p->comm, PETSC_ERR_PLIB, "could not place a shift below the lowest mode (%" PetscInt_FMT " below %g)", count, sigma);
+  }
+  PetscCall(PetscInfo(K, "lowest modes: target %g\n", sigma));
+
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOperators(eps, K, B));
+  PetscCall(EPSSetProblemType(eps, EPS_GHEP));
+  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
+  PetscCall(EPSGetST(eps, &st));
+  PetscCall(STSetType(st, STSINVERT));
+  PetscCall(STSetMatStructure(st, SUBSET_NONZERO_PATTERN));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  PetscCall(EPSSetTarget(eps, sigma));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_TARGET_MAGNITUDE));
+  /* the pencil has only nvib finite eigenvalues: the Krylov space cannot grow beyond them */
+  ncv = PetscMin(nvib, PetscMax(2 * nev, nev + 15));
+  PetscCall(EPSSetDimensions(eps, nev, ncv, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
+  PetscCall(EPSSetFromOptions(eps));
+  PetscCall(EPSSolve(eps));
+  PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", Krylov-Schur shift-and-invert (MUMPS, bordered Eckart pencil, target %.3g)", nev, sigma));
+  PetscCall(EPSDestroy(&eps));
+  PetscCall(MatDestroy(&K));
+  PetscCall(MatDestroy(&B));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
+{
+  PetscInt nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), bs;
+  Vec     *dv;
+  Mat      A;
+  EPS      eps;
+  ST       st;
+  KSP      ksp;
+  PC       pc;
+
+  PetscFunctionBegin;
+  if (nev <= 0) {
+    PetscCall(HMModesAllocate_Private(m, p, 0));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  /* LOBPCG's search space [X R P] (3 blocks) must fit beside the locked modes in the nvib-dimensional space,
+     otherwise its Gram matrices become singular; when it cannot, every mode is wanted anyway: go dense */
+  bs = PetscMin(PetscMin(nev, 16), (nvib - nev) / 3);
+  if (bs < 1) {
+    PetscCall(HMModesSolveDense_Private(m, p));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  /* rigid directions parked above the spectrum: the operator is regular on them and they are never the lowest */
+  PetscCall(HMProjCreateShell(p, p->alpha, &A));
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOperators(eps, A, NULL));
+  PetscCall(EPSSetProblemType(eps, EPS_HEP));
+  PetscCall(EPSSetType(eps, EPSLOBPCG));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
+  PetscCall(EPSGetST(eps, &st));
+  PetscCall(STSetType(st, STPRECOND));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCNONE));
+  PetscCall(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
+  /* LOBPCG keeps its iterates B-orthogonal to a deflation space: with V there, the Rayleigh-Ritz steps see
+     exactly P Ht P on range(P) and never spend search directions on the rigid-body space */
+  PetscCall(VecDuplicateVecs(p->wx, p->k, &dv));
+  for (PetscInt j = 0; j < p->k; j++) {
+    double *da;
+    PetscCall(VecGetArray(dv[j], &da));
+    PetscCall(PetscArraycpy(da, p->V + j * p->nloc, p->nloc));
+    PetscCall(VecRestoreArray(dv[j], &da));
+  }
+  PetscCall(EPSSetDeflationSpace(eps, p->k, dv));
+  PetscCall(VecDestroyVecs(p->k, &dv));
+  PetscCall(EPSLOBPCGSetBlockSize(eps, bs));
+  /* residuals relative to the operator scale: relative to |lambda| the near-zero modes would ask for residuals
+     below round-off, and LOBPCG's Gram matrices then lose definiteness */
+  PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
+  PetscCall(EPSSetTolerances(eps, m->tol * PetscMax(PETSC_SMALL, PetscMax(PetscAbsReal(p->lb), PetscAbsReal(p->ub))), 100000));
+  PetscCall(EPSSetFromOptions(eps));
+  PetscCall(EPSSolve(eps));
+  PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", LOBPCG on the projected operator", nev));
+  PetscCall(EPSDestroy(&eps));
+  PetscCall(MatDestroy(&A));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
+{
+  Mat       K, B, F;
+  EPS       eps;
+  ST        st;
+  KSP       ksp;
+  PC        pc;
+  PetscInt  nconv, nvib = p->ndof - p->k;
+
+  PetscFunctionBegin;
+  PetscCheck(m->win_set, m->comm, PETSC_ERR_ARG_WRONG, "-modes window needs -window_cm1 LO,HI (or -window_eigenvalue LO,HI)");
+  PetscCheck(m->win[0] < m->win[1], m->comm, PETSC_ERR_ARG_OUTOFRANGE, "empty window [%g, %g] eV/(A^2 amu)", m->win[0], m->win[1]);
+  if (nvib <= 0) {
+    PetscCall(HMModesAllocate_Private(m, p, 0));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(HMProjCreateBordered(p, &K, &B));
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOperators(eps, K, B));
+  PetscCall(EPSSetProblemType(eps, EPS_GHEP));
+  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
+  PetscCall(EPSSetInterval(eps, m->win[0], m->win[1]));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_ALL));
+  PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
+  PetscCall(EPSGetST(eps, &st));
+  PetscCall(STSetType(st, STSINVERT));
+  PetscCall(STSetMatStructure(st, SUBSET_NONZERO_PATTERN));
+  PetscCall(EPSKrylovSchurGetKSP(eps, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  PetscCall(EPSKrylovSchurSetDetectZeros(eps, PETSC_TRUE));
+  /* slicing counts eigenvalues with the factor's inertia: exact in parallel only with ICNTL(13)=1 (no ScaLAPACK
+     root), and an end of the window on an eigenvalue needs null pivots detected (ICNTL(24)=1) */
+  PetscCall(PCFactorSetUpMatSolverType(pc));
+  PetscCall(PCFactorGetMatrix(pc, &F));
+  PetscCall(MatMumpsSetIcntl(F, 13, 1));
+  PetscCall(MatMumpsSetIcntl(F, 24, 1));
+  PetscCall(EPSSetFromOptions(eps));
+  PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetConverged(eps, &nconv));
+  {
+    PetscInt i13, i24;
+    /* the factor the slices actually used (the solver may have rebuilt it) */
+    PetscCall(EPSKrylovSchurGetKSP(eps, &ksp));
+    PetscCall(KSPGetPC(ksp, &pc));
+    PetscCall(PCFactorGetMatrix(pc, &F));
+    PetscCall(MatMumpsGetIcntl(F, 13, &i13));
+    PetscCall(MatMumpsGetIcntl(F, 24, &i24));
+    PetscCall(PetscInfo(K, "window: %" PetscInt_FMT " modes, MUMPS ICNTL(13)=%" PetscInt_FMT " ICNTL(24)=%" PetscInt_FMT "\n", nconv, i13, i24));
+  }
+  PetscCall(HMModesCollect_Private(m, p, eps, nconv));
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "window [%.6g, %.6g] eV/(A^2 amu), Krylov-Schur spectrum slicing (MUMPS inertia)", m->win[0], m->win[1]));
+  PetscCall(EPSDestroy(&eps));
+  PetscCall(MatDestroy(&K));
+  PetscCall(MatDestroy(&B));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

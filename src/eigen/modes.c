@@ -1,0 +1,396 @@
+/* HMModes object: options, solver dispatch, residuals, harmonic thermochemistry, table and JSON summary. */
+#include "eigenimpl.h"
+#include <jansson.h>
+#include <math.h>
+#include <slepcsys.h>
+
+const char *const HMModesTypes[]   = {"lowest", "window", "full", "HMModesType", "HM_MODES_", NULL};
+const char *const HMModesSolvers[] = {"krylovschur", "lobpcg", "HMModesSolver", "HM_MODES_SOLVER_", NULL};
+
+double HMModesWavenumberFactor(void)
+{
+  /* sqrt(eV / (A^2 amu)) is an angular frequency in s^-1; divide by 2 pi c (c in cm/s) for cm^-1 */
+  return PetscSqrtReal(HM_CODATA_E_CHARGE / (1e-20 * HM_CODATA_AMU)) / (2.0 * PETSC_PI * HM_CODATA_C * 100.0);
+}
+
+double HMModesEigenvalueToWavenumber(double lambda)
+{
+  double f = HMModesWavenumberFactor() * PetscSqrtReal(PetscAbsReal(lambda));
+  return lambda < 0 ? -f : f;
+}
+
+double HMModesWavenumberToEigenvalue(double cm1)
+{
+  double x = cm1 / HMModesWavenumberFactor();
+  return cm1 < 0 ? -x * x : x * x;
+}
+
+PetscErrorCode HMModesCreate(MPI_Comm comm, HMModes *out)
+{
+  HMModes m;
+
+  PetscBool slepc;
+
+  PetscFunctionBegin;
+  /* the driver may have started PETSc only; SLEPc can be started on top of it (and needs no finalize then) */
+  PetscCall(SlepcInitialized(&slepc));
+  if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(PetscNew(&m));
+  m->comm        = comm;
+  m->type        = HM_MODES_LOWEST;
+  m->solver      = HM_MODES_SOLVER_KRYLOVSCHUR;
+  m->nreq        = 20;
+  m->temperature = 298.15;
+  m->tol         = 1e-10;
+  *out           = m;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMModesReset_Private(HMModes m)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree3(m->lambda, m->cm1, m->resid));
+  PetscCall(MatDestroy(&m->X));
+  m->n        = 0;
+  m->computed = PETSC_FALSE;
+  m->complete = PETSC_FALSE;
+  PetscCall(PetscMemzero(&m->thermo, sizeof(m->thermo)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesDestroy(HMModes *pm)
+{
+  PetscFunctionBegin;
+  if (!*pm) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(HMModesReset_Private(*pm));
+  PetscCall(PetscFree(*pm));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetType(HMModes m, HMModesType t)
+{
+  PetscFunctionBegin;
+  m->type = t;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetSolver(HMModes m, HMModesSolver s)
+{
+  PetscFunctionBegin;
+  m->solver = s;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetNumModes(HMModes m, PetscInt k)
+{
+  PetscFunctionBegin;
+  PetscCheck(k > 0, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nmodes must be positive, got %" PetscInt_FMT, k);
+  m->nreq = k;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetWindowEigenvalues(HMModes m, double lo, double hi)
+{
+  PetscFunctionBegin;
+  PetscCheck(lo < hi, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "window [%g, %g]: the lower end must be below the upper end", lo, hi);
+  m->win[0]  = lo;
+  m->win[1]  = hi;
+  m->win_set = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetWindowWavenumbers(HMModes m, double lo, double hi)
+{
+  PetscFunctionBegin;
+  PetscCheck(lo < hi, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-window_cm1 %g,%g: the lower end must be below the upper end", lo, hi);
+  PetscCall(HMModesSetWindowEigenvalues(m, HMModesWavenumberToEigenvalue(lo), HMModesWavenumberToEigenvalue(hi)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetTemperature(HMModes m, double T)
+{
+  PetscFunctionBegin;
+  PetscCheck(T >= 0 && PetscIsNormalReal(T + 1.0), m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-temperature must be a non-negative number of kelvin, got %g", T);
+  m->temperature = T;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetTolerance(HMModes m, double tol)
+{
+  PetscFunctionBegin;
+  PetscCheck(tol > 0 && tol < 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-modes_tol must be in (0, 1), got %g", tol);
+  m->tol = tol;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSetFromOptions(HMModes m)
+{
+  PetscInt  t = (PetscInt)m->type, s = (PetscInt)m->solver, nw = 2, k = m->nreq;
+  PetscReal w[2], T = m->temperature, tol = m->tol;
+  PetscBool flg;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(m->comm, NULL, "Normal-mode analysis", "HMModes");
+  PetscCall(PetscOptionsEList("-modes", "Which modes: lowest K, all in a window, or the full spectrum", "HMModesSetType", HMModesTypes, 3, HMModesTypes[t], &t, NULL));
+  PetscCall(PetscOptionsEList("-modes_solver", "Solver for -modes lowest", "HMModesSetSolver", HMModesSolvers, 2, HMModesSolvers[s], &s, NULL));
+  PetscCall(PetscOptionsInt("-nmodes", "Number of lowest modes", "HMModesSetNumModes", k, &k, &flg));
+  if (flg) PetscCall(HMModesSetNumModes(m, k));
+  PetscCall(PetscOptionsRealArray("-window_cm1", "Wavenumber window LO,HI in cm^-1 (negative = imaginary)", "HMModesSetWindowWavenumbers", w, &nw, &flg));
+  if (flg) {
+    PetscCheck(nw == 2, m->comm, PETSC_ERR_ARG_WRONG, "-window_cm1 needs two numbers LO,HI, got %" PetscInt_FMT, nw);
+    PetscCall(HMModesSetWindowWavenumbers(m, w[0], w[1]));
+  }
+  nw = 2;
+  PetscCall(PetscOptionsRealArray("-window_eigenvalue", "Eigenvalue window LO,HI in eV/(A^2 amu)", "HMModesSetWindowEigenvalues", w, &nw, &flg));
+  if (flg) {
+    PetscCheck(nw == 2, m->comm, PETSC_ERR_ARG_WRONG, "-window_eigenvalue needs two numbers LO,HI, got %" PetscInt_FMT, nw);
+    PetscCall(HMModesSetWindowEigenvalues(m, w[0], w[1]));
+  }
+  PetscCall(PetscOptionsReal("-temperature", "Temperature for the thermochemistry (K)", "HMModesSetTemperature", T, &T, &flg));
+  if (flg) PetscCall(HMModesSetTemperature(m, T));
+  PetscCall(PetscOptionsReal("-modes_tol", "Relative tolerance of the iterative eigensolvers", "HMModesSetTolerance", tol, &tol, &flg));
+  if (flg) PetscCall(HMModesSetTolerance(m, tol));
+  PetscCall(PetscOptionsString("-modes_molden", "Write the modes in Molden format", "HMModesWriteMolden", m->molden, m->molden, sizeof(m->molden), NULL));
+  PetscCall(PetscOptionsString("-modes_nmd", "Write the modes in NMD format (VMD NMWiz)", "HMModesWriteNMD", m->nmd, m->nmd, sizeof(m->nmd), NULL));
+  PetscCall(PetscOptionsString("-modes_xyz", "Write the modes as extended XYZ frames", "HMModesWriteXYZ", m->xyz, m->xyz, sizeof(m->xyz), NULL));
+  PetscCall(PetscOptionsString("-modes_table", "Write the plain-text table of modes", "HMModesWriteTable", m->table, m->table, sizeof(m->table), NULL));
+  PetscOptionsEnd();
+  m->type   = (HMModesType)t;
+  m->solver = (HMModesSolver)s;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesAllocate_Private(HMModes m, HMProj *p, PetscInt n)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree3(m->lambda, m->cm1, m->resid));
+  PetscCall(MatDestroy(&m->X));
+  m->n = n;
+  PetscCall(PetscCalloc3(n + 1, &m->lambda, n + 1, &m->cm1, n + 1, &m->resid));
+  PetscCall(MatCreateDense(p->comm, p->nloc, PETSC_DECIDE, p->ndof, n, NULL, &m->X));
+  PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMModesResiduals_Private(HMModes m, HMProj *p)
+{
+  Mat A;
+  Vec y;
+
+  PetscFunctionBegin;
+  PetscCall(HMProjCreateShell(p, 0.0, &A));
+  PetscCall(MatCreateVecs(p->Ht, &y, NULL));
+  for (PetscInt j = 0; j < m->n; j++) {
+    Vec       x;
+    PetscReal r;
+    PetscCall(MatDenseGetColumnVecRead(m->X, j, &x));
+    PetscCall(MatMult(A, x, y));
+    PetscCall(VecAXPY(y, -m->lambda[j], x));
+    PetscCall(MatDenseRestoreColumnVecRead(m->X, j, &x));
+    PetscCall(VecNorm(y, NORM_2, &r));
+    m->resid[j] = r;
+  }
+  PetscCall(VecDestroy(&y));
+  PetscCall(MatDestroy(&A));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Quantum harmonic oscillators; imaginary (and exactly zero) modes are left out and counted. */
+static PetscErrorCode HMModesThermo_Private(HMModes m)
+{
+  HMThermo *t   = &m->thermo;
+  double    hc  = HM_CODATA_H * HM_CODATA_C * 100.0 / HM_CODATA_E_CHARGE; /* eV cm */
+  double    kB  = HM_CODATA_KB / HM_CODATA_E_CHARGE;                      /* eV/K */
+  double    T   = m->temperature, kT = kB * T;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(t, sizeof(*t)));
+  t->temperature = T;
+  t->available   = m->complete;
+  if (!m->complete) PetscFunctionReturn(PETSC_SUCCESS);
+  for (PetscInt i = 0; i < m->n; i++) {
+    double e = hc * m->cm1[i]; /* quantum h nu in eV */
+    if (!(m->cm1[i] > 0)) {
+      t->nimaginary += m->cm1[i] < 0;
+      continue;
+    }
+    t->nused++;
+    t->zpe += 0.5 * e;
+    t->energy += 0.5 * e;
+    t->free_energy += 0.5 * e;
+    if (T > 0) {
+      double x = e / kT, emx = exp(-x), l1 = log1p(-emx), bose = emx / (-expm1(-x));
+      t->energy += e * bose;
+      t->free_energy += kT * l1;
+      t->entropy += kB * (x * bose - l1);
+      t->heat_capacity += kB * x * x * bose * (1.0 + bose);
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
+{
+  HMProj *p = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(HMModesReset_Private(m));
+  PetscCall(HMProjCreate(H, sys, &p));
+  m->natoms   = p->ndof / 3;
+  m->ndof     = p->ndof;
+  m->nrigid   = p->k;
+  m->linear   = p->linear;
+  m->periodic = p->periodic;
+  switch (m->type) {
+  case HM_MODES_FULL:
+    PetscCall(HMModesSolveDense_Private(m, p));
+    break;
+  case HM_MODES_WINDOW:
+    PetscCall(HMModesSolveWindow_Private(m, p));
+    break;
+  case HM_MODES_LOWEST:
+    if (m->solver == HM_MODES_SOLVER_LOBPCG) PetscCall(HMModesSolveLOBPCG_Private(m, p));
+    else PetscCall(HMModesSolveKrylovSchur_Private(m, p));
+    break;
+  }
+  for (PetscInt i = 0; i < m->n; i++) m->cm1[i] = HMModesEigenvalueToWavenumber(m->lambda[i]);
+  PetscCall(HMModesResiduals_Private(m, p));
+  m->complete = (PetscBool)(m->n == p->ndof - p->k);
+  PetscCall(HMModesThermo_Private(m));
+  m->computed = PETSC_TRUE;
+  PetscCall(HMProjDestroy(&p));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesCheckComputed_Private(HMModes m)
+{
+  PetscFunctionBegin;
+  PetscCheck(m->computed, m->comm, PETSC_ERR_ORDER, "call HMModesCompute() first");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetEigenvalues(HMModes m, PetscInt *n, const double **lambda, const double **cm1)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  if (n) *n = m->n;
+  if (lambda) *lambda = m->lambda;
+  if (cm1) *cm1 = m->cm1;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetResiduals(HMModes m, const double **res)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *res = m->resid;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetNumRigid(HMModes m, PetscInt *nrigid)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *nrigid = m->nrigid;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetVectors(HMModes m, Mat *X)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *X = m->X;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetThermo(HMModes m, HMThermo *t)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *t = m->thermo;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesView(HMModes m, PetscViewer viewer)
+{
+  PetscBool iascii;
+
+  PetscFunctionBegin;
+  if (!viewer) PetscCall(PetscViewerASCIIGetStdout(m->comm, &viewer));
+  PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &iascii));
+  if (!iascii) PetscFunctionReturn(PETSC_SUCCESS);
+  if (!m->computed) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Normal modes: not computed\n"));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(PetscViewerASCIIPrintf(viewer, "Normal modes: %s\n", m->method));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " atoms, %" PetscInt_FMT " rigid-body directions projected out (%s), %" PetscInt_FMT " modes reported\n", m->natoms, m->nrigid, m->periodic ? "periodic: translations" : (m->linear ? "linear molecule" : "translations and rotations"), m->n));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  %6s %22s %16s %12s\n", "mode", "eigenvalue/(eV/A^2/amu)", "wavenumber/cm-1", "residual"));
+  for (PetscInt i = 0; i < m->n; i++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %6" PetscInt_FMT " %22.12e %15.4f%s %12.3e\n", i + 1, m->lambda[i], m->cm1[i], m->cm1[i] < 0 ? "i" : " ", m->resid[i]));
+  if (m->thermo.available) {
+    const HMThermo *t = &m->thermo;
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  Harmonic vibrational thermochemistry at %g K (%" PetscInt_FMT " real modes%s):\n", t->temperature, t->nused, t->nimaginary ? ", imaginary modes left out" : ""));
+    if (t->nimaginary) PetscCall(PetscViewerASCIIPrintf(viewer, "    WARNING: %" PetscInt_FMT " imaginary mode(s): not a minimum\n", t->nimaginary));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "    zero-point energy   %.10f eV\n    internal energy     %.10f eV\n    free energy (F)     %.10f eV\n    entropy             %.10e eV/K\n    heat capacity (Cv)  %.10e eV/K\n", t->zpe, t->energy, t->free_energy, t->entropy, t->heat_capacity));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static json_t *HMJSONReal(double x)
+{
+  /* JSON has no NaN / infinity */
+  return PetscIsInfOrNanReal(x) ? json_null() : json_real(x);
+}
+
+PetscErrorCode HMModesToJSON(HMModes m, void *jobj)
+{
+  json_t *root = (json_t *)jobj, *f, *e, *r, *o;
+  int     bad  = 0;
+
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  PetscCheck(root && json_is_object(root), m->comm, PETSC_ERR_ARG_WRONG, "HMModesToJSON needs a JSON object");
+  f = json_array();
+  e = json_array();
+  r = json_array();
+  for (PetscInt i = 0; i < m->n; i++) {
+    bad |= json_array_append_new(f, HMJSONReal(m->cm1[i]));
+    bad |= json_array_append_new(e, HMJSONReal(m->lambda[i]));
+    bad |= json_array_append_new(r, HMJSONReal(m->resid[i]));
+  }
+  bad |= json_object_set_new(root, "frequencies_cm1", f);
+  bad |= json_object_set_new(root, "eigenvalues", e);
+  o = json_object();
+  bad |= json_object_set_new(o, "method", json_string(m->method));
+  bad |= json_object_set_new(o, "type", json_string(HMModesTypes[m->type]));
+  bad |= json_object_set_new(o, "eigenvalue_units", json_string("eV/(A^2 amu)"));
+  bad |= json_object_set_new(o, "wavenumber_factor_cm1", json_real(HMModesWavenumberFactor()));
+  bad |= json_object_set_new(o, "n_modes", json_integer((json_int_t)m->n));
+  bad |= json_object_set_new(o, "n_rigid_projected", json_integer((json_int_t)m->nrigid));
+  bad |= json_object_set_new(o, "linear", json_boolean(m->linear));
+  bad |= json_object_set_new(o, "periodic", json_boolean(m->periodic));
+  bad |= json_object_set_new(o, "complete", json_boolean(m->complete));
+  {
+    PetscInt nimag = 0;
+    for (PetscInt i = 0; i < m->n; i++) nimag += m->lambda[i] < 0;
+    bad |= json_object_set_new(o, "n_imaginary", json_integer((json_int_t)nimag));
+  }
+  bad |= json_object_set_new(o, "residual_norms", r);
+  if (m->thermo.available) {
+    const HMThermo *t  = &m->thermo;
+    json_t         *th = json_object();
+    bad |= json_object_set_new(th, "temperature_K", json_real(t->temperature));
+    bad |= json_object_set_new(th, "zpe_eV", HMJSONReal(t->zpe));
+    bad |= json_object_set_new(th, "internal_energy_eV", HMJSONReal(t->energy));
+    bad |= json_object_set_new(th, "free_energy_eV", HMJSONReal(t->free_energy));
+    bad |= json_object_set_new(th, "entropy_eV_per_K", HMJSONReal(t->entropy));
+    bad |= json_object_set_new(th, "heat_capacity_eV_per_K", HMJSONReal(t->heat_capacity));
+    bad |= json_object_set_new(th, "n_real_modes", json_integer((json_int_t)t->nused));
+    bad |= json_object_set_new(th, "n_imaginary_excluded", json_integer((json_int_t)t->nimaginary));
+    bad |= json_object_set_new(o, "thermo", th);
+  }
+  bad |= json_object_set_new(root, "modes", o);
+  PetscCheck(!bad, PETSC_COMM_SELF, PETSC_ERR_MEM, "could not build the normal-mode JSON summary");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

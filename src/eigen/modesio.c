@@ -1,0 +1,283 @@
+/* Mode files (Molden, NMD, extended XYZ, text table): streamed one mode at a time through rank 0, written atomically. */
+#include "eigenimpl.h"
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Rank 0 opens path.tmp.<pid>; every rank learns whether that worked. */
+static PetscErrorCode HMModesOpen_Private(HMModes m, const char path[], char tmp[], size_t len, FILE **fp)
+{
+  PetscMPIInt rank;
+  int         ok = 1, err = 0;
+
+  PetscFunctionBegin;
+  *fp = NULL;
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  PetscCall(PetscSNPrintf(tmp, len, "%s.tmp.%d", path, (int)getpid()));
+  if (rank == 0) {
+    *fp = fopen(tmp, "w");
+    ok  = *fp != NULL;
+    err = errno;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, m->comm));
+  PetscCheck(ok, m->comm, PETSC_ERR_FILE_OPEN, "%s: cannot create the temporary file '%s' (%s)", path, tmp, strerror(err));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Close and rename on rank 0; on any write error remove the temporary file. Collective. */
+static PetscErrorCode HMModesClose_Private(HMModes m, const char path[], const char tmp[], FILE *fp)
+{
+  PetscMPIInt rank;
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  if (rank == 0) {
+    ok = !ferror(fp);
+    ok = (fclose(fp) == 0) && ok;
+    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) (void)remove(tmp);
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
+  PetscCheck(ok, m->comm, PETSC_ERR_FILE_WRITE, "%s: writing or renaming the file failed", path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Streams per-atom data to rank 0 through one scatter: only this rank's atoms are read from the system, so the
+   writers keep working once the system is distributed. */
+typedef struct {
+  HMModes    m;
+  Vec        scale; /* 1/sqrt(m) per row */
+  Vec        d, d0; /* work vector (X's row layout) and its copy on rank 0 */
+  VecScatter sc;
+  double    *pos0;  /* rank 0: positions (3N) */
+  int       *Z0;    /* rank 0: atomic numbers (N) */
+} HMModeStream;
+
+static PetscErrorCode HMModeStreamGather_Private(HMModeStream *s, double *out)
+{
+  const double *a;
+  PetscInt      n;
+
+  PetscFunctionBegin;
+  PetscCall(VecScatterBegin(s->sc, s->d, s->d0, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(s->sc, s->d, s->d0, INSERT_VALUES, SCATTER_FORWARD));
+  if (out) {
+    PetscCall(VecGetLocalSize(s->d0, &n));
+    PetscCall(VecGetArrayRead(s->d0, &a));
+    PetscCall(PetscArraycpy(out, a, n));
+    PetscCall(VecRestoreArrayRead(s->d0, &a));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMModeStreamCreate_Private(HMModes m, HMSystem sys, HMModeStream *s)
+{
+  const double *mass, *pos;
+  const int    *Z;
+  PetscInt      rs, re, natoms;
+  double       *sa, *da, *zz = NULL;
+  PetscMPIInt   rank;
+
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  PetscCall(HMSystemGetSize(sys, &natoms));
+  PetscCheck(3 * natoms == m->ndof, m->comm, PETSC_ERR_ARG_WRONG, "system has %" PetscInt_FMT " atoms but the modes were computed for %" PetscInt_FMT, natoms, m->ndof / 3);
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  PetscCall(PetscMemzero(s, sizeof(*s)));
+  s->m = m;
+  PetscCall(MatCreateVecs(m->X, NULL, &s->d));
+  PetscCall(VecDuplicate(s->d, &s->scale));
+  PetscCall(VecScatterCreateToZero(s->d, &s->sc, &s->d0));
+  PetscCall(HMSystemGetMasses(sys, &mass));
+  PetscCall(HMSystemGetPositions(sys, &pos));
+  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
+  PetscCall(VecGetOwnershipRange(s->d, &rs, &re));
+  PetscCall(VecGetArray(s->scale, &sa));
+  for (PetscInt i = rs; i < re; i++) sa[i - rs] = 1.0 / PetscSqrtReal(mass[i / 3]);
+  PetscCall(VecRestoreArray(s->scale, &sa));
+  if (rank == 0) {
+    PetscCall(PetscMalloc2(m->ndof, &s->pos0, natoms, &s->Z0));
+    PetscCall(PetscMalloc1(m->ndof, &zz));
+  }
+  PetscCall(VecGetArray(s->d, &da));
+  for (PetscInt i = rs; i < re; i++) da[i - rs] = pos[i];
+  PetscCall(VecRestoreArray(s->d, &da));
+  PetscCall(HMModeStreamGather_Private(s, s->pos0));
+  PetscCall(VecGetArray(s->d, &da));
+  for (PetscInt i = rs; i < re; i++) da[i - rs] = (double)Z[i / 3];
+  PetscCall(VecRestoreArray(s->d, &da));
+  PetscCall(HMModeStreamGather_Private(s, zz));
+  if (rank == 0)
+    for (PetscInt a = 0; a < natoms; a++) s->Z0[a] = (int)zz[3 * a];
+  if (rank == 0) PetscCall(PetscFree(zz));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Rank 0 gets the normalised Cartesian displacement M^-1/2 x of mode j in *d (NULL elsewhere). Collective. */
+static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const double **d)
+{
+  Vec       x;
+  PetscReal nrm;
+
+  PetscFunctionBegin;
+  PetscCall(MatDenseGetColumnVecRead(s->m->X, j, &x));
+  PetscCall(VecPointwiseMult(s->d, x, s->scale));
+  PetscCall(MatDenseRestoreColumnVecRead(s->m->X, j, &x));
+  PetscCall(VecNorm(s->d, NORM_2, &nrm));
+  if (nrm > 0) PetscCall(VecScale(s->d, 1.0 / nrm));
+  PetscCall(HMModeStreamGather_Private(s, NULL));
+  PetscCall(VecGetArrayRead(s->d0, d));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMModeStreamRestore_Private(HMModeStream *s, const double **d)
+{
+  PetscFunctionBegin;
+  PetscCall(VecRestoreArrayRead(s->d0, d));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMModeStreamDestroy_Private(HMModeStream *s)
+{
+  PetscFunctionBegin;
+  PetscCall(VecScatterDestroy(&s->sc));
+  PetscCall(VecDestroy(&s->d0));
+  PetscCall(VecDestroy(&s->d));
+  PetscCall(VecDestroy(&s->scale));
+  if (s->pos0) PetscCall(PetscFree2(s->pos0, s->Z0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
+{
+  HMModeStream s;
+  FILE        *fp;
+  char         tmp[PETSC_MAX_PATH_LEN + 32];
+  PetscInt     na = m->ndof / 3;
+
+  PetscFunctionBegin;
+  PetscCall(HMModeStreamCreate_Private(m, sys, &s));
+  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  if (fp) {
+    fprintf(fp, "[Molden Format]\n[Title]\n hipmace normal modes: %s\n[Atoms] Angs\n", m->method);
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %6" PetscInt_FMT " %3d %22.14f %22.14f %22.14f\n", HMElementSymbol(s.Z0[a]), a + 1, s.Z0[a], s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2]);
+    fprintf(fp, "[FREQ]\n");
+    for (PetscInt j = 0; j < m->n; j++) fprintf(fp, "%16.6f\n", m->cm1[j]);
+    fprintf(fp, "[FR-COORD]\n");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %22.14f %22.14f %22.14f\n", HMElementSymbol(s.Z0[a]), s.pos0[3 * a] / HM_BOHR_ANG, s.pos0[3 * a + 1] / HM_BOHR_ANG, s.pos0[3 * a + 2] / HM_BOHR_ANG);
+    fprintf(fp, "[FR-NORM-COORD]\n");
+  }
+  for (PetscInt j = 0; j < m->n; j++) {
+    const double *d;
+    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    if (fp) {
+      fprintf(fp, " vibration %" PetscInt_FMT "\n", j + 1);
+      for (PetscInt a = 0; a < na; a++) fprintf(fp, "%14.8f %14.8f %14.8f\n", d[3 * a], d[3 * a + 1], d[3 * a + 2]);
+    }
+    PetscCall(HMModeStreamRestore_Private(&s, &d));
+  }
+  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMModeStreamDestroy_Private(&s));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
+{
+  HMModeStream s;
+  FILE        *fp;
+  char         tmp[PETSC_MAX_PATH_LEN + 32];
+  PetscInt     na = m->ndof / 3;
+
+  PetscFunctionBegin;
+  PetscCall(HMModeStreamCreate_Private(m, sys, &s));
+  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  if (fp) {
+    fprintf(fp, "title hipmace normal modes\nnames");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", HMElementSymbol(s.Z0[a]));
+    fprintf(fp, "\nresnames");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " MOL");
+    fprintf(fp, "\nresids");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " 1");
+    fprintf(fp, "\ncoordinates");
+    for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.10f", s.pos0[i]);
+    fprintf(fp, "\n");
+  }
+  for (PetscInt j = 0; j < m->n; j++) {
+    const double *d;
+    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    if (fp) {
+      /* NMWiz reads a leading integer as the mode index; the array length is fixed by the coordinates */
+      fprintf(fp, "mode %" PetscInt_FMT, j + 1);
+      for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.8f", d[i]);
+      fprintf(fp, "\n");
+    }
+    PetscCall(HMModeStreamRestore_Private(&s, &d));
+  }
+  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMModeStreamDestroy_Private(&s));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
+{
+  HMModeStream s;
+  FILE        *fp;
+  char         tmp[PETSC_MAX_PATH_LEN + 32], lattice[512] = "";
+  PetscInt     na = m->ndof / 3;
+  PetscBool    hascell, pbc[3];
+  double       cell[9];
+
+  PetscFunctionBegin;
+  PetscCall(HMModeStreamCreate_Private(m, sys, &s));
+  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
+  if (hascell) PetscCall(PetscSNPrintf(lattice, sizeof(lattice), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  for (PetscInt j = 0; j < m->n; j++) {
+    const double *d;
+    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    if (fp) {
+      fprintf(fp, "%" PetscInt_FMT "\n%sProperties=species:S:1:pos:R:3:mode:R:3 pbc=\"%c %c %c\" mode_index=%" PetscInt_FMT " eigenvalue=%.17g frequency_cm1=%.10f imaginary=%c\n", na, lattice, pbc[0] ? 'T' : 'F', pbc[1] ? 'T' : 'F', pbc[2] ? 'T' : 'F', j + 1, m->lambda[j], m->cm1[j], m->lambda[j] < 0 ? 'T' : 'F');
+      for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %22.14f %22.14f %22.14f %16.10f %16.10f %16.10f\n", HMElementSymbol(s.Z0[a]), s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2], d[3 * a], d[3 * a + 1], d[3 * a + 2]);
+    }
+    PetscCall(HMModeStreamRestore_Private(&s, &d));
+  }
+  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMModeStreamDestroy_Private(&s));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesWriteTable(HMModes m, const char path[])
+{
+  PetscViewer v;
+  PetscMPIInt rank;
+  char        tmp[PETSC_MAX_PATH_LEN + 32];
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()));
+  PetscCall(PetscViewerASCIIOpen(m->comm, tmp, &v));
+  PetscCall(HMModesView(m, v));
+  PetscCall(PetscViewerDestroy(&v));
+  if (rank == 0) {
+    ok = rename(tmp, path) == 0;
+    if (!ok) (void)remove(tmp);
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
+  PetscCheck(ok, m->comm, PETSC_ERR_FILE_WRITE, "%s: renaming the finished table into place failed", path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesWriteFiles(HMModes m, HMSystem sys)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  if (m->table[0]) PetscCall(HMModesWriteTable(m, m->table));
+  if (m->molden[0]) PetscCall(HMModesWriteMolden(m, sys, m->molden));
+  if (m->nmd[0]) PetscCall(HMModesWriteNMD(m, sys, m->nmd));
+  if (m->xyz[0]) PetscCall(HMModesWriteXYZ(m, sys, m->xyz));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,461 @@
+/* Mass-weighted Hessian, rigid-body (Eckart) basis and the projected operators built on them, all matrix-free in P. */
+#include "eigenimpl.h"
+#include <petscblaslapack.h>
+
+/* Rotations whose principal moment is below this fraction of the largest are absent (linear molecule). */
+#define HM_LINEAR_TOL 1e-8
+
+static PetscErrorCode HMProjSymmetrize_Private(Mat H, Mat *Ht)
+{
+  PetscBool sbaij;
+  Mat       T;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompareAny((PetscObject)H, &sbaij, MATSBAIJ, MATSEQSBAIJ, MATMPISBAIJ, ""));
+  /* SBAIJ stores one triangle: converting mirrors it, so the copy is symmetric by construction. */
+  PetscCall(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, Ht));
+  if (!sbaij) {
+    /* the HIP Hessian is symmetric up to round-off; the symmetric solvers must see an exactly symmetric matrix */
+    PetscCall(MatTranspose(*Ht, MAT_INITIAL_MATRIX, &T));
+    PetscCall(MatAXPY(*Ht, 1.0, T, UNKNOWN_NONZERO_PATTERN));
+    PetscCall(MatScale(*Ht, 0.5));
+    PetscCall(MatDestroy(&T));
+  }
+  PetscCall(MatSetOption(*Ht, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Orthonormalise the k local columns of V over all ranks (two passes of modified Gram-Schmidt). */
+static PetscErrorCode HMProjOrthonormalize_Private(HMProj *p)
+{
+  PetscFunctionBegin;
+  for (PetscInt pass = 0; pass < 2; pass++) {
+    for (PetscInt j = 0; j < p->k; j++) {
+      double *vj = p->V + j * p->nloc, nrm;
+      for (PetscInt i = 0; i < j; i++) {
+        const double *vi = p->V + i * p->nloc;
+        double        d  = 0;
+        for (PetscInt r = 0; r < p->nloc; r++) d += vi[r] * vj[r];
+        PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &d, 1, MPI_DOUBLE, MPI_SUM, p->comm));
+        for (PetscInt r = 0; r < p->nloc; r++) vj[r] -= d * vi[r];
+      }
+      nrm = 0;
+      for (PetscInt r = 0; r < p->nloc; r++) nrm += vj[r] * vj[r];
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nrm, 1, MPI_DOUBLE, MPI_SUM, p->comm));
+      PetscCheck(nrm > 0, p->comm, PETSC_ERR_PLIB, "rigid-body vector %" PetscInt_FMT " vanished during orthonormalisation", j);
+      nrm = 1.0 / PetscSqrtReal(nrm);
+      for (PetscInt r = 0; r < p->nloc; r++) vj[r] *= nrm;
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Translations and rotations about the principal axes through the centre of mass, mass-weighted. */
+static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
+{
+  const double *pos, *mass;
+  PetscBool     hascell, pbc[3];
+  double        cell[9], s[4] = {0, 0, 0, 0}, Iten[9], In[6] = {0, 0, 0, 0, 0, 0}, mom[3], work[16], Mtot, com[3], axes[3][3];
+  PetscInt      a0 = p->rstart / 3, na = p->nloc / 3, nrot = 0;
+  PetscBLASInt  three = 3, lwork = 16, info;
+
+  PetscFunctionBegin;
+  PetscCall(HMSystemGetPositions(sys, &pos));
+  PetscCall(HMSystemGetMasses(sys, &mass));
+  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
+  p->periodic = (PetscBool)(hascell && (pbc[0] || pbc[1] || pbc[2]));
+  for (PetscInt a = a0; a < a0 + na; a++) {
+    s[3] += mass[a];
+    for (PetscInt d = 0; d < 3; d++) s[d] += mass[a] * pos[3 * a + d];
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 4, MPI_DOUBLE, MPI_SUM, p->comm));
+  Mtot = s[3];
+  for (PetscInt d = 0; d < 3; d++) com[d] = s[d] / Mtot;
+  for (PetscInt a = a0; a < a0 + na; a++) {
+    double r[3] = {pos[3 * a] - com[0], pos[3 * a + 1] - com[1], pos[3 * a + 2] - com[2]}, r2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+    In[0] += mass[a] * (r2 - r[0] * r[0]);
+    In[1] += mass[a] * (r2 - r[1] * r[1]);
+    In[2] += mass[a] * (r2 - r[2] * r[2]);
+    In[3] -= mass[a] * r[0] * r[1];
+    In[4] -= mass[a] * r[0] * r[2];
+    In[5] -= mass[a] * r[1] * r[2];
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, In, 6, MPI_DOUBLE, MPI_SUM, p->comm));
+  Iten[0] = In[0]; Iten[4] = In[1]; Iten[8] = In[2];
+  Iten[1] = Iten[3] = In[3];
+  Iten[2] = Iten[6] = In[4];
+  Iten[5] = Iten[7] = In[5];
+  PetscCallBLAS("LAPACKsyev", LAPACKsyev_("V", "U", &three, Iten, &three, mom, work, &lwork, &info));
+  PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "LAPACK dsyev failed on the inertia tensor (info %d)", (int)info);
+  if (!p->periodic) {
+    for (PetscInt q = 0; q < 3; q++)
+      if (mom[q] > HM_LINEAR_TOL * mom[2]) {
+        for (PetscInt d = 0; d < 3; d++) axes[nrot][d] = Iten[3 * q + d] / PetscSqrtReal(mom[q]);
+        nrot++;
+      }
+  }
+  p->linear = (PetscBool)(!p->periodic && nrot == 2);
+  p->k      = PetscMin(3 + nrot, p->ndof);
+  PetscCall(PetscCalloc1(p->nloc * p->k + 1, &p->V));
+  for (PetscInt a = 0; a < na; a++) {
+    PetscInt A   = a0 + a;
+    double   sm  = PetscSqrtReal(mass[A]);
+    double   r[3] = {pos[3 * A] - com[0], pos[3 * A + 1] - com[1], pos[3 * A + 2] - com[2]};
+    for (PetscInt d = 0; d < 3 && d < p->k; d++) p->V[3 * a + d + d * p->nloc] = sm / PetscSqrtReal(Mtot);
+    for (PetscInt q = 0; q < nrot; q++) {
+      const double *e   = axes[q];
+      double       *col = p->V + (3 + q) * p->nloc + 3 * a;
+      col[0]            = sm * (e[1] * r[2] - e[2] * r[1]);
+      col[1]            = sm * (e[2] * r[0] - e[0] * r[2]);
+      col[2]            = sm * (e[0] * r[1] - e[1] * r[0]);
+    }
+  }
+  PetscCall(HMProjOrthonormalize_Private(p));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
+{
+  HMProj       *p;
+  PetscInt      M, N, rend, natoms, ncols;
+  const double *mass;
+  Vec           sv;
+  double       *sa, bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
+  const PetscInt    *cols;
+  const PetscScalar *vals;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&p));
+  p->comm = PetscObjectComm((PetscObject)H);
+  PetscCall(MatGetSize(H, &M, &N));
+  PetscCall(HMSystemGetSize(sys, &natoms));
+  PetscCheck(M == N && M == 3 * natoms, p->comm, PETSC_ERR_ARG_WRONG, "Hessian is %" PetscInt_FMT " x %" PetscInt_FMT " but the system has %" PetscInt_FMT " atoms (expected %" PetscInt_FMT " x %" PetscInt_FMT ")", M, N, natoms, 3 * natoms, 3 * natoms);
+  p->ndof = M;
+  PetscCall(MatGetOwnershipRange(H, &p->rstart, &rend));
+  p->nloc = rend - p->rstart;
+  PetscCheck(p->rstart % 3 == 0 && rend % 3 == 0, p->comm, PETSC_ERR_ARG_WRONG, "Hessian rows [%" PetscInt_FMT ", %" PetscInt_FMT ") of this rank do not hold whole atoms", p->rstart, rend);
+  PetscCall(HMSystemGetMasses(sys, &mass));
+  for (PetscInt a = p->rstart / 3; a < rend / 3; a++) PetscCheck(mass[a] > 0 && PetscIsNormalReal(mass[a]), p->comm, PETSC_ERR_ARG_OUTOFRANGE, "atom %" PetscInt_FMT " has mass %g amu: normal modes need positive masses", a + 1, mass[a]);
+
+  PetscCall(HMProjSymmetrize_Private(H, &p->Ht));
+  PetscCall(PetscMalloc1(p->nloc + 1, &p->minv_sqrt));
+  PetscCall(MatCreateVecs(p->Ht, &sv, NULL));
+  PetscCall(VecGetArray(sv, &sa));
+  for (PetscInt i = 0; i < p->nloc; i++) sa[i] = p->minv_sqrt[i] = 1.0 / PetscSqrtReal(mass[(p->rstart + i) / 3]);
+  PetscCall(VecRestoreArray(sv, &sa));
+  PetscCall(MatDiagonalScale(p->Ht, sv, sv));
+  PetscCall(VecDestroy(&sv));
+  PetscCall(MatCreateVecs(p->Ht, &p->wx, &p->wy));
+
+  /* Gershgorin: every eigenvalue of Ht, hence (Cauchy interlacing) of its compression, lies in [lb, ub]. */
+  for (PetscInt i = p->rstart; i < rend; i++) {
+    double dg = 0, off = 0;
+    PetscCall(MatGetRow(p->Ht, i, &ncols, &cols, &vals));
+    for (PetscInt c = 0; c < ncols; c++) {
+      if (cols[c] == i) dg = PetscRealPart(vals[c]);
+      else off += PetscAbsScalar(vals[c]);
+    }
+    PetscCall(MatRestoreRow(p->Ht, i, &ncols, &cols, &vals));
+    bnd[0] = PetscMin(bnd[0], dg - off);
+    bnd[1] = PetscMin(bnd[1], -(dg + off));
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bnd, 2, MPI_DOUBLE, MPI_MIN, p->comm));
+  p->lb    = bnd[0];
+  p->ub    = -bnd[1];
+  p->alpha = p->ub + PetscMax(0.5 * (p->ub - p->lb), 1e-3);
+
+  PetscCall(HMProjRigidBody_Private(p, sys));
+  PetscCall(PetscMalloc1(p->nloc * p->k + 1, &p->W));
+  for (PetscInt j = 0; j < p->k; j++) {
+    double *xa;
+    const double *ya;
+    PetscCall(VecGetArray(p->wx, &xa));
+    PetscCall(PetscArraycpy(xa, p->V + j * p->nloc, p->nloc));
+    PetscCall(VecRestoreArray(p->wx, &xa));
+    PetscCall(MatMult(p->Ht, p->wx, p->wy));
+    PetscCall(VecGetArrayRead(p->wy, &ya));
+    PetscCall(PetscArraycpy(p->W + j * p->nloc, ya, p->nloc));
+    PetscCall(VecRestoreArrayRead(p->wy, &ya));
+  }
+  for (PetscInt i = 0; i < p->k; i++)
+    for (PetscInt j = 0; j < p->k; j++) {
+      double d = 0;
+      for (PetscInt r = 0; r < p->nloc; r++) d += p->V[r + i * p->nloc] * p->W[r + j * p->nloc];
+      p->C[i + j * p->k] = d;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, p->C, (PetscMPIInt)(p->k * p->k), MPI_DOUBLE, MPI_SUM, p->comm));
+  {
+    /* ||Ht V||_F is zero for an exact acoustic sum rule; its size says how much the projection matters */
+    double w2 = 0;
+    for (PetscInt r = 0; r < p->nloc * p->k; r++) w2 += p->W[r] * p->W[r];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &w2, 1, MPI_DOUBLE, MPI_SUM, p->comm));
+    PetscCall(PetscInfo(H, "normal modes: %" PetscInt_FMT " rigid-body directions, Gershgorin [%g, %g], ||Ht V||_F %g\n", p->k, p->lb, p->ub, PetscSqrtReal(w2)));
+  }
+  *out = p;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjDestroy(HMProj **pp)
+{
+  HMProj *p = *pp;
+
+  PetscFunctionBegin;
+  if (!p) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(MatDestroy(&p->Ht));
+  PetscCall(VecDestroy(&p->wx));
+  PetscCall(VecDestroy(&p->wy));
+  PetscCall(PetscFree(p->V));
+  PetscCall(PetscFree(p->W));
+  PetscCall(PetscFree(p->minv_sqrt));
+  PetscCall(PetscFree(*pp));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjVtx(HMProj *p, Vec x, double c[])
+{
+  const double *xa;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetArrayRead(x, &xa));
+  for (PetscInt j = 0; j < p->k; j++) {
+    const double *v = p->V + j * p->nloc;
+    double        d = 0;
+    for (PetscInt r = 0; r < p->nloc; r++) d += v[r] * xa[r];
+    c[j] = d;
+  }
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c, (PetscMPIInt)p->k, MPI_DOUBLE, MPI_SUM, p->comm));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* x <- x + V coef */
+static PetscErrorCode HMProjAddV_Private(HMProj *p, Vec x, const double coef[])
+{
+  double *xa;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetArray(x, &xa));
+  for (PetscInt j = 0; j < p->k; j++) {
+    const double *v = p->V + j * p->nloc;
+    for (PetscInt r = 0; r < p->nloc; r++) xa[r] += coef[j] * v[r];
+  }
+  PetscCall(VecRestoreArray(x, &xa));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjProject(HMProj *p, Vec x)
+{
+  double c[HM_MAX_RIGID];
+
+  PetscFunctionBegin;
+  PetscCall(HMProjVtx(p, x, c));
+  for (PetscInt j = 0; j < p->k; j++) c[j] = -c[j];
+  PetscCall(HMProjAddV_Private(p, x, c));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+typedef struct {
+  HMProj *p;
+  double  alpha;
+} HMShellCtx;
+
+static PetscErrorCode HMProjShellMult_Private(Mat A, Vec x, Vec y)
+{
+  HMShellCtx *ctx;
+  HMProj     *p;
+  double      c[HM_MAX_RIGID], d[HM_MAX_RIGID];
+
+  PetscFunctionBegin;
+  PetscCall(MatShellGetContext(A, &ctx));
+  p = ctx->p;
+  PetscCall(HMProjVtx(p, x, c));
+  PetscCall(VecCopy(x, p->wx));
+  for (PetscInt j = 0; j < p->k; j++) d[j] = -c[j];
+  PetscCall(HMProjAddV_Private(p, p->wx, d));
+  PetscCall(MatMult(p->Ht, p->wx, y));
+  PetscCall(HMProjVtx(p, y, d));
+  for (PetscInt j = 0; j < p->k; j++) d[j] = ctx->alpha * c[j] - d[j];
+  PetscCall(HMProjAddV_Private(p, y, d));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* diag(P Ht P + alpha V V^T) = diag(Ht) - 2 diag(V W^T) + diag(V C V^T) + alpha diag(V V^T) */
+static PetscErrorCode HMProjShellDiagonal_Private(Mat A, Vec dg)
+{
+  HMShellCtx *ctx;
+  HMProj     *p;
+  double     *da;
+
+  PetscFunctionBegin;
+  PetscCall(MatShellGetContext(A, &ctx));
+  p = ctx->p;
+  PetscCall(MatGetDiagonal(p->Ht, dg));
+  PetscCall(VecGetArray(dg, &da));
+  for (PetscInt r = 0; r < p->nloc; r++) {
+    double s = 0;
+    for (PetscInt i = 0; i < p->k; i++) {
+      double vi = p->V[r + i * p->nloc];
+      s += -2.0 * vi * p->W[r + i * p->nloc] + ctx->alpha * vi * vi;
+      for (PetscInt j = 0; j < p->k; j++) s += vi * p->C[i + j * p->k] * p->V[r + j * p->nloc];
+    }
+    da[r] += s;
+  }
+  PetscCall(VecRestoreArray(dg, &da));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMProjShellDestroyCtx_Private(void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(ctx));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjCreateShell(HMProj *p, double alpha, Mat *A)
+{
+  HMShellCtx *ctx;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&ctx));
+  ctx->p     = p;
+  ctx->alpha = alpha;
+  PetscCall(MatCreateShell(p->comm, p->nloc, p->nloc, p->ndof, p->ndof, ctx, A));
+  PetscCall(MatShellSetContextDestroy(*A, HMProjShellDestroyCtx_Private));
+  PetscCall(MatShellSetOperation(*A, MATOP_MULT, (void (*)(void))HMProjShellMult_Private));
+  PetscCall(MatShellSetOperation(*A, MATOP_MULT_TRANSPOSE, (void (*)(void))HMProjShellMult_Private));
+  PetscCall(MatShellSetOperation(*A, MATOP_GET_DIAGONAL, (void (*)(void))HMProjShellDiagonal_Private));
+  PetscCall(MatSetOption(*A, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(MatSetOption(*A, MAT_SYMMETRY_ETERNAL, PETSC_TRUE));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
+{
+  PetscMPIInt        rank, size;
+  PetscInt           nl, n = p->ndof + p->k, rs, re, *dnz, *onz, ncols, maxc = 0, *cbuf, k = p->k;
+  const PetscInt    *cols;
+  const PetscScalar *vals;
+  PetscScalar       *vbuf;
+  double             s = 0;
+  Mat                K, B;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(p->comm, &rank));
+  PetscCallMPI(MPI_Comm_size(p->comm, &size));
+  nl = p->nloc + (rank == size - 1 ? k : 0);
+  /* the border columns are scaled to the size of the diagonal so that pivoting sees balanced entries */
+  for (PetscInt i = p->rstart; i < p->rstart + p->nloc; i++) {
+    PetscCall(MatGetRow(p->Ht, i, &ncols, &cols, &vals));
+    maxc = PetscMax(maxc, ncols);
+    for (PetscInt c = 0; c < ncols; c++)
+      if (cols[c] == i) s = PetscMax(s, PetscAbsScalar(vals[c]));
+    PetscCall(MatRestoreRow(p->Ht, i, &ncols, &cols, &vals));
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, p->comm));
+  if (!(s > 0)) s = 1.0;
+
+  PetscCall(MatCreate(p->comm, &K));
+  PetscCall(MatSetSizes(K, nl, nl, n, n));
+  PetscCall(MatSetType(K, MATAIJ));
+  PetscCall(MatGetOwnershipRangeColumn(p->Ht, &rs, &re));
+  if (rank == size - 1) re += k;
+  PetscCall(PetscMalloc2(nl + 1, &dnz, nl + 1, &onz));
+  for (PetscInt i = 0; i < p->nloc; i++) {
+    PetscInt d = 0, o = 0;
+    PetscBool hasdiag = PETSC_FALSE;
+    PetscCall(MatGetRow(p->Ht, p->rstart + i, &ncols, &cols, &vals));
+    for (PetscInt c = 0; c < ncols; c++) {
+      if (cols[c] >= rs && cols[c] < re) d++;
+      else o++;
+      if (cols[c] == p->rstart + i) hasdiag = PETSC_TRUE;
+    }
+    PetscCall(MatRestoreRow(p->Ht, p->rstart + i, &ncols, &cols, &vals));
+    if (!hasdiag) d++;
+    if (rank == size - 1) d += k;
+    else o += k;
+    dnz[i] = d;
+    onz[i] = o;
+  }
+  for (PetscInt j = 0; j < (rank == size - 1 ? k : 0); j++) {
+    dnz[p->nloc + j] = re - rs;
+    onz[p->nloc + j] = p->ndof - (re - rs - k);
+  }
+  PetscCall(MatSeqAIJSetPreallocation(K, 0, dnz));
+  PetscCall(MatMPIAIJSetPreallocation(K, 0, dnz, 0, onz));
+  PetscCall(PetscFree2(dnz, onz));
+
+  PetscCall(PetscMalloc2(maxc + k + 1, &cbuf, maxc + k + 1, &vbuf));
+  for (PetscInt i = 0; i < p->nloc; i++) {
+    PetscInt  row = p->rstart + i, nc = 0;
+    PetscBool hasdiag = PETSC_FALSE;
+    PetscCall(MatGetRow(p->Ht, row, &ncols, &cols, &vals));
+    for (PetscInt c = 0; c < ncols; c++) {
+      cbuf[nc]   = cols[c];
+      vbuf[nc++] = vals[c];
+      if (cols[c] == row) hasdiag = PETSC_TRUE;
+    }
+    PetscCall(MatRestoreRow(p->Ht, row, &ncols, &cols, &vals));
+    if (!hasdiag) {
+      cbuf[nc]   = row;
+      vbuf[nc++] = 0.0;
+    }
+    for (PetscInt j = 0; j < k; j++) {
+      cbuf[nc]   = p->ndof + j;
+      vbuf[nc++] = s * p->V[i + j * p->nloc];
+    }
+    PetscCall(MatSetValues(K, 1, &row, nc, cbuf, vbuf, INSERT_VALUES));
+    for (PetscInt j = 0; j < k; j++) {
+      PetscInt    brow = p->ndof + j;
+      PetscScalar v    = s * p->V[i + j * p->nloc];
+      PetscCall(MatSetValues(K, 1, &brow, 1, &row, &v, INSERT_VALUES));
+    }
+  }
+  if (rank == size - 1)
+    for (PetscInt j = 0; j < k; j++) PetscCall(MatSetValue(K, p->ndof + j, p->ndof + j, 0.0, INSERT_VALUES));
+  PetscCall(PetscFree2(cbuf, vbuf));
+  PetscCall(MatAssemblyBegin(K, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(K, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatSetOption(K, MAT_SYMMETRIC, PETSC_TRUE));
+
+  PetscCall(MatCreate(p->comm, &B));
+  PetscCall(MatSetSizes(B, nl, nl, n, n));
+  PetscCall(MatSetType(B, MATAIJ));
+  PetscCall(MatSeqAIJSetPreallocation(B, 1, NULL));
+  PetscCall(MatMPIAIJSetPreallocation(B, 1, NULL, 0, NULL));
+  PetscCall(MatGetOwnershipRange(B, &rs, &re));
+  for (PetscInt i = rs; i < re; i++) PetscCall(MatSetValue(B, i, i, i < p->ndof ? 1.0 : 0.0, INSERT_VALUES));
+  PetscCall(MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatSetOption(B, MAT_SYMMETRIC, PETSC_TRUE));
+  *Kout = K;
+  *Bout = B;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjCountBelow(HMProj *p, Mat K, Mat B, double sigma, PetscInt *count)
+{
+  Mat      T, F;
+  PC       pc;
+  PetscInt nneg, nzero, npos;
+
+  PetscFunctionBegin;
+  PetscCall(MatDuplicate(K, MAT_COPY_VALUES, &T));
+  PetscCall(MatAXPY(T, -sigma, B, SUBSET_NONZERO_PATTERN));
+  PetscCall(PCCreate(p->comm, &pc));
+  PetscCall(PCSetOperators(pc, T, T));
+  PetscCall(PCSetType(pc, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  PetscCall(PCFactorSetUpMatSolverType(pc));
+  PetscCall(PCFactorGetMatrix(pc, &F));
+  /* ICNTL(13)=1 keeps the root node off ScaLAPACK so the pivot signs (inertia) are exact in parallel;
+     ICNTL(24)=1 turns exact singularity (sigma on an eigenvalue) into counted null pivots instead of a failure. */
+  PetscCall(MatMumpsSetIcntl(F, 13, 1));
+  PetscCall(MatMumpsSetIcntl(F, 24, 1));
+  PetscCall(PCSetUp(pc));
+  PetscCall(MatGetInertia(F, &nneg, &nzero, &npos));
+  PetscCall(PCDestroy(&pc));
+  PetscCall(MatDestroy(&T));
+  *count = nneg - p->k;
+  PetscCall(PetscInfo(K, "inertia at %g: %" PetscInt_FMT " negative, %" PetscInt_FMT " zero, %" PetscInt_FMT " positive\n", sigma, nneg, nzero, npos));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
