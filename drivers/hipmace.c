@@ -251,6 +251,67 @@ int main(int argc, char **argv)
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  timings [s]      "));
   for (int k = 0; k < ntm; k++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %s %.3f", tm[k].name, tm[k].t));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+  /* per-rank figures for scaling studies: gathered on rank 0 (P numbers each) */
+  json_t *par = NULL;
+  if (has_summary) {
+    double     tmax[10], tmin[10], rss_kb = 0, mine[6], *all = NULL;
+    HMDecomp   dd;
+    PetscInt   no, ng[2], widths[16], hipw;
+    PetscInt64 lblocks;
+    FILE      *f = fopen("/proc/self/status", "r");
+    char       line[256];
+    if (f) {
+      while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmHWM:", 6)) rss_kb = atof(line + 6);
+      fclose(f);
+    }
+    for (int k = 0; k < ntm; k++) tmax[k] = tmin[k] = tm[k].t;
+    PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmax, ntm, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+    PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmin, ntm, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
+    PetscCall(HMEvalGetDecomp(ev, &dd));
+    PetscCall(HMDecompGetSizes(dd, NULL, &no, NULL, NULL));
+    PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &ng[0]));
+    PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &ng[1]));
+    PetscCall(HMEvalGetHessianBlockCount(ev, &lblocks, NULL));
+    PetscCall(HMModelGetHaloWidths(model, widths, &hipw));
+    mine[0] = (double)no;
+    mine[1] = (double)lblocks;
+    mine[2] = (double)ng[0];
+    mine[3] = (double)ng[1];
+    mine[4] = rss_kb / 1024.0;
+    mine[5] = tm[2].t + tm[3].t; /* layers + hessian: the work that is spread over the ranks */
+    if (rank == 0) PetscCall(PetscMalloc1(6 * size, &all));
+    PetscCallMPI(MPI_Gather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, 0, PETSC_COMM_WORLD));
+    if (rank == 0) {
+      const char *names[5] = {"atoms_per_rank", "hessian_blocks_per_rank", "halo_atoms_near_per_rank", "halo_atoms_far_per_rank", "peak_rss_mb_per_rank"};
+      json_t     *tx = json_object(), *tn = json_object(), *hb = json_array();
+      double      wmax = 0, wsum = 0, nearmax = 0, farmax = 0;
+      par              = json_object();
+      for (int c = 0; c < 5; c++) {
+        json_t *a = json_array();
+        for (PetscMPIInt q = 0; q < size; q++) json_array_append_new(a, c == 4 ? json_real(all[6 * q + c]) : json_integer((json_int_t)all[6 * q + c]));
+        json_object_set_new(par, names[c], a);
+      }
+      for (PetscMPIInt q = 0; q < size; q++) {
+        wmax = PetscMax(wmax, all[6 * q + 5]);
+        wsum += all[6 * q + 5];
+        nearmax = PetscMax(nearmax, all[6 * q + 2]);
+        farmax  = PetscMax(farmax, all[6 * q + 3]);
+      }
+      /* load imbalance of the distributed work: slowest rank / mean */
+      json_object_set_new(par, "load_imbalance", json_real(wsum > 0 ? wmax / (wsum / size) : 1.0));
+      for (PetscInt t = 0; t < nlayers; t++) json_array_append_new(hb, json_real(nearmax * widths[t] * 8.0));
+      json_object_set_new(par, "halo_bytes_per_layer_max_rank", hb);
+      json_object_set_new(par, "halo_bytes_hip_max_rank", json_real(farmax * hipw * 8.0));
+      for (int k = 0; k < ntm; k++) {
+        json_object_set_new(tx, tm[k].name, json_real(tmax[k]));
+        json_object_set_new(tn, tm[k].name, json_real(tmin[k]));
+      }
+      json_object_set_new(par, "timings_max", tx);
+      json_object_set_new(par, "timings_min", tn);
+      PetscCall(PetscFree(all));
+    }
+  }
   if (has_summary && rank == 0) {
     json_t *root = json_object(), *jt = json_object();
     char   *text;
@@ -280,6 +341,7 @@ int main(int argc, char **argv)
       json_object_set_new(root, "peak_rss_mb_rank0", json_real(rss_kb / 1024.0));
     }
     if (modes) PetscCall(HMModesToJSON(modes, root));
+    json_object_set_new(root, "parallel", par);
     for (int k = 0; k < ntm; k++) json_object_set_new(jt, tm[k].name, json_real(tm[k].t));
     json_object_set_new(root, "timings", jt);
     text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));

@@ -20,6 +20,9 @@ PETSC_EXTERN PetscErrorCode HMModelGetPath(HMModel, const char **);
 PETSC_EXTERN PetscErrorCode HMModelGetCutoffs(HMModel, double *r_max, double *hessian_r_max, double *hessian_cutoff);
 PETSC_EXTERN PetscErrorCode HMModelGetNumInteractions(HMModel, PetscInt *);
 PETSC_EXTERN PetscErrorCode HMModelGetFeatureDim(HMModel, PetscInt *);
+/* Doubles per ghost atom moved by the halo exchange of each interaction layer (width[t]) and of the HIP
+   head (hip: all used layers together). */
+PETSC_EXTERN PetscErrorCode HMModelGetHaloWidths(HMModel, PetscInt width[], PetscInt *hip);
 /* Element index of Z in the model's one-hot table, -1 if the model does not know Z. */
 PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
 

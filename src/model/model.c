@@ -487,6 +487,14 @@ PetscErrorCode HMModelGetFeatureDim(HMModel m, PetscInt *d)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMModelGetHaloWidths(HMModel m, PetscInt width[], PetscInt *hip)
+{
+  PetscFunctionBegin;
+  for (int t = 0; t < m->nlayers; t++) width[t] = HMIrrepsDim(&m->layer[t].in_ir);
+  if (hip) *hip = m->hnl * m->dimH;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int HMModelElementIndex(HMModel m, int Z)
 {
   for (int e = 0; e < m->nel; e++)
