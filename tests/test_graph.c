@@ -254,6 +254,28 @@ static void test_periodic(void **state)
     /* images up to rc/thickness cells away, plus 2 for the positions spread outside the cell */
     K = (int)ceil(cases[k].rc / min_thickness(cell)) + 2;
     check_against_brute(cases[k].n, pos, cell, cases[k].pbc, cases[k].rc, K);
+    {
+      /* translating every atom by a lattice vector (100 cells along c) changes nothing but
+         round-off in vec: shifts are relative to each atom's own input position */
+      const int T[3] = {cases[k].pbc[0] ? 7 : 0, cases[k].pbc[1] ? -3 : 0, cases[k].pbc[2] ? 100 : 0};
+      double   *moved;
+      HMGraph   g1, g2;
+
+      assert_non_null(moved = malloc(3 * (size_t)cases[k].n * sizeof(double)));
+      for (PetscInt i = 0; i < cases[k].n; i++)
+        for (int d = 0; d < 3; d++) moved[3 * i + d] = pos[3 * i + d] + T[0] * cell[d] + T[1] * cell[3 + d] + T[2] * cell[6 + d];
+      HM_T(HMGraphBuild(cases[k].n, pos, cell, cases[k].pbc, cases[k].rc, &g1));
+      HM_T(HMGraphBuild(cases[k].n, moved, cell, cases[k].pbc, cases[k].rc, &g2));
+      assert_int_equal(g1.nedges, g2.nedges);
+      assert_memory_equal(g1.sender, g2.sender, (size_t)g1.nedges * sizeof(PetscInt));
+      assert_memory_equal(g1.receiver, g2.receiver, (size_t)g1.nedges * sizeof(PetscInt));
+      assert_memory_equal(g1.shift, g2.shift, 3 * (size_t)g1.nedges * sizeof(int));
+      /* |pos| grows to ~100 cells, so vec carries round-off of order 1e-13 */
+      assert_true(hm_max_abs_diff(3 * g1.nedges, g1.vec, g2.vec) < 1e-10);
+      HM_T(HMGraphDestroy(&g1));
+      HM_T(HMGraphDestroy(&g2));
+      free(moved);
+    }
     free(pos);
   }
 }

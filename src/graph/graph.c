@@ -5,11 +5,6 @@
 
 #include <hipmace/graph.h>
 
-/* PETSc 3.18 predates PETSC_SUCCESS; the house style uses it. */
-#ifndef PETSC_SUCCESS
-  #define PETSC_SUCCESS 0
-#endif
-
 /* Upper bound on bins, so sparse systems (atoms kilometres apart) cannot blow up the grid. */
 #define GRAPH_MAX_BINS 10000000
 /* Upper bound on neighbour-bin offsets per bin: beyond this the cell is absurdly thin for the cutoff. */

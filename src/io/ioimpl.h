@@ -4,11 +4,6 @@
 #include <hipmace/io.h>
 #include <jansson.h>
 
-/* PETSc 3.18 predates PETSC_SUCCESS; the house style uses it. */
-#ifndef PETSC_SUCCESS
-  #define PETSC_SUCCESS 0
-#endif
-
 struct _p_HMSafetensors {
   MPI_Comm      comm;
   char         *path;
