@@ -50,6 +50,9 @@ PETSC_EXTERN PetscErrorCode HMEvalPrepareHIP(HMEval);
 /* HIP head, edge part, for ne directed edges given by sender (local atom index) and edge vector (r - s):
    e9 [ne][9] (hessian_proj_edges output) and M [ne][3][3]; either may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlocks(HMEval, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[]);
+/* The edge kernel in use, the directed edges it evaluated on this rank so far, the seconds it took, and
+   its floating-point operations per directed edge (multiplies and adds counted separately). */
+PETSC_EXTERN PetscErrorCode HMEvalGetEdgeKernelStats(HMEval, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge);
 /* Assembles the Hessian (eV/A^2), block size 3, block row/column = partition index of the atom (equal to
    the input index on one rank); each rank writes the rows of its own atoms only.
    type: MATBAIJ (default when NULL) or MATSBAIJ (upper triangle). */

@@ -284,6 +284,7 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
   PetscFunctionBegin;
   PetscCall(HMEvalPrepareHIP(e));
   PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
+  const double tstart = MPI_Wtime();
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
   PetscCall(PetscMalloc4(HM_EDGE_CHUNK * dH, &lin, HM_EDGE_CHUNK * dO, &off, HM_EDGE_CHUNK * dO, &offt, HM_EDGE_CHUNK * 9, &z));
   for (PetscInt e0 = 0; e0 < ne; e0 += HM_EDGE_CHUNK) {
@@ -308,6 +309,37 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
   }
   PetscCall(PetscFree4(lin, off, offt, z));
   PetscCall(PetscFree6(rb, w, Y, mlpw, cy, raw));
+  e->edge_evals += ne;
+  e->edge_seconds += MPI_Wtime() - tstart;
   PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Floating-point operations of one directed-edge evaluation by the direct kernel (multiply and add
+   counted separately), from the model's dimensions. */
+static double direct_edge_flops(HMModel m)
+{
+  double f = 0;
+  for (int i = 0; i < m->hi_mlp.nlayers; i++) f += 2.0 * m->hi_mlp.h[i] * m->hi_mlp.h[i + 1];
+  for (int k = 0; k < m->hi_tp.ninstr; k++) {
+    const int d1 = 2 * m->hi_tp.in1.b[m->hi_tp.i1[k]].l + 1, d2 = 2 * m->hi_tp.in2.b[m->hi_tp.i2[k]].l + 1, dO = 2 * m->hi_tp.mid.b[k].l + 1;
+    f += m->hnl * (2.0 * d1 * d2 * dO + m->hi_tp.in1.b[m->hi_tp.i1[k]].mul * (2.0 * d1 * dO + 2.0 * dO));
+  }
+  {
+    const HMLinear *lins[2] = {&m->hi_linear, &m->message_proj};
+    for (int q = 0; q < 2; q++)
+      for (int k = 0; k < lins[q]->ninstr; k++) f += m->hnl * 2.0 * lins[q]->in.b[lins[q]->ia[k]].mul * lins[q]->out.b[lins[q]->ib[k]].mul * (2 * lins[q]->in.b[lins[q]->ia[k]].l + 1);
+  }
+  for (int k = 0; k < m->proj_edges.ninstr; k++) f += 2.0 * m->proj_edges.in.b[m->proj_edges.ia[k]].mul * (2 * m->proj_edges.in.b[m->proj_edges.ia[k]].l + 1);
+  return f;
+}
+
+PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge)
+{
+  PetscFunctionBegin;
+  if (name) *name = "direct";
+  if (evals) *evals = e->edge_evals;
+  if (seconds) *seconds = e->edge_seconds;
+  if (flops_per_edge) *flops_per_edge = direct_edge_flops(e->model);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

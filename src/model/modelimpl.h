@@ -59,4 +59,6 @@ struct _p_HMEval {
   double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms */
   double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
   double        *node_energy, energy;
+  PetscInt64     edge_evals;   /* directed edges evaluated by the HIP edge kernel so far */
+  double         edge_seconds; /* time spent in the edge kernel */
 };

@@ -1,0 +1,154 @@
+/* hipmace-bench: repeated whole-Hessian evaluations of one structure, with per-stage medians and rates. */
+#include <hipmace/model.h>
+#include <jansson.h>
+#include <unistd.h>
+
+static const char help[] = "hipmace-bench: benchmark of the Hessian pipeline (structure -> assembled PETSc matrix).\n\n"
+                           "  hipmace-bench -structure FILE -model FILE [-repeat K] [-json FILE] [-hessian_type baij|sbaij]\n\n"
+                           "Each repetition builds the decomposition and neighbour lists, runs the interaction layers and the\n"
+                           "HIP head and assembles the matrix; the model and the structure are read once. Prints per-stage\n"
+                           "medians over K runs (default 5), Hessian edges per second, atoms per second, the edge kernel's\n"
+                           "flop count and achieved GFLOP/s, peak RSS and the effective Hessian cutoff.\n\n";
+
+static int cmp_double(const void *a, const void *b)
+{
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(int n, const double *v)
+{
+  double s[256];
+  for (int i = 0; i < n; i++) s[i] = v[i];
+  qsort(s, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static double peak_rss_mb(void)
+{
+  FILE  *f = fopen("/proc/self/status", "r");
+  char   line[256];
+  double kb = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof(line), f))
+    if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
+  fclose(f);
+  return kb / 1024.0;
+}
+
+int main(int argc, char **argv)
+{
+  char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
+  PetscBool   has_s, has_m, has_j;
+  PetscInt    K = 5, natoms = 0;
+  HMModel     model;
+  HMSystem    sys = NULL;
+  PetscMPIInt rank, size;
+  double      tn[256], tl[256], th[256], tt[256], tk[256], rmax, hrmax, hcut, flops = 0, read_s;
+  PetscInt64  hedges = 0, evals = 0, blocks = 0;
+  const char *kname = "";
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace-bench options", NULL);
+  PetscCall(PetscOptionsString("-structure", "structure file", NULL, structure, structure, sizeof(structure), &has_s));
+  PetscCall(PetscOptionsString("-model", "model file", NULL, model_path, model_path, sizeof(model_path), &has_m));
+  PetscCall(PetscOptionsString("-json", "write the figures as JSON", NULL, json, json, sizeof(json), &has_j));
+  PetscCall(PetscOptionsInt("-repeat", "repetitions", NULL, K, &K, NULL));
+  PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
+  PetscOptionsEnd();
+  PetscCheck(has_s && has_m, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "hipmace-bench needs -structure and -model (see -help)");
+  PetscCheck(K >= 1 && K <= 256, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT ": expected 1..256", K);
+
+  read_s = MPI_Wtime();
+  PetscCall(HMModelLoad(PETSC_COMM_WORLD, model_path, &model));
+  if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
+  read_s = MPI_Wtime() - read_s;
+  PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
+  for (PetscInt r = 0; r < K; r++) {
+    HMEval         ev;
+    Mat            H;
+    const HMGraph *gh;
+    double         t0, t1, t2, t3, ks;
+    PetscInt64     ne;
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    t0 = MPI_Wtime();
+    PetscCall(HMEvalCreate(model, sys, &ev));
+    t1 = MPI_Wtime();
+    PetscCall(HMEvalForward(ev));
+    t2 = MPI_Wtime();
+    PetscCall(HMEvalAssembleHessian(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, &H));
+    t3 = MPI_Wtime();
+    PetscCall(HMEvalGetEdgeKernelStats(ev, &kname, &ne, &ks, &flops));
+    PetscCall(HMEvalGetGraph(ev, NULL, &gh));
+    {
+      double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
+      PetscCall(MPIU_Allreduce(loc, mx, 4, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+      tn[r] = mx[0];
+      tl[r] = mx[1];
+      th[r] = mx[2];
+      tk[r] = mx[3];
+      tt[r] = mx[0] + mx[1] + mx[2];
+    }
+    {
+      PetscInt64 loc[2] = {gh->nedges, ne}, sum[2];
+      PetscCall(MPIU_Allreduce(loc, sum, 2, MPIU_INT64, MPI_SUM, PETSC_COMM_WORLD));
+      hedges = sum[0];
+      evals  = sum[1];
+    }
+    PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &blocks));
+    {
+      HMDecomp dd;
+      PetscCall(HMEvalGetDecomp(ev, &dd));
+      PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
+    }
+    PetscCall(MatDestroy(&H));
+    PetscCall(HMEvalDestroy(&ev));
+  }
+  {
+    const double mn = median((int)K, tn), ml = median((int)K, tl), mh = median((int)K, th), mt = median((int)K, tt), mk = median((int)K, tk);
+    double       rss = peak_rss_mb(), rssmax;
+    PetscCall(MPIU_Allreduce(&rss, &rssmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", natoms, structure, model_path, (int)size, K));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  partition+neighbours   %10.4f s\n", mn));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  interaction layers     %10.4f s\n", ml));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  HIP head + assembly    %10.4f s   (edge kernel %s: %.4f s)\n", mh, kname, mk));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  total (structure -> assembled matrix) %10.4f s\n", mt));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian graph          %lld directed edges within %g A (hessian_r_max %g A), %lld stored blocks\n", (long long)hedges, hcut, hrmax, (long long)blocks));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  rates                  %.4g Hessian edges/s, %.4g atoms/s\n", hedges / mt, natoms / mt));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  edge kernel            %lld evaluations x %.0f flop = %.3g GFLOP/s\n", (long long)evals, flops, mk > 0 ? evals * flops / mk * 1e-9 : 0.0));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS               %.1f MB (largest rank)\n", rssmax));
+    if (has_j && rank == 0) {
+      json_t *root = json_object();
+      json_object_set_new(root, "structure", json_string(structure));
+      json_object_set_new(root, "model", json_string(model_path));
+      json_object_set_new(root, "natoms", json_integer(natoms));
+      json_object_set_new(root, "ranks", json_integer(size));
+      json_object_set_new(root, "repeat", json_integer(K));
+      json_object_set_new(root, "read_s", json_real(read_s));
+      json_object_set_new(root, "neighbours_s", json_real(mn));
+      json_object_set_new(root, "layers_s", json_real(ml));
+      json_object_set_new(root, "hessian_s", json_real(mh));
+      json_object_set_new(root, "edge_kernel_s", json_real(mk));
+      json_object_set_new(root, "total_s", json_real(mt));
+      json_object_set_new(root, "edge_kernel", json_string(kname));
+      json_object_set_new(root, "hessian_edges", json_integer(hedges));
+      json_object_set_new(root, "edge_evaluations", json_integer(evals));
+      json_object_set_new(root, "flops_per_edge", json_real(flops));
+      json_object_set_new(root, "edge_kernel_gflops", json_real(mk > 0 ? evals * flops / mk * 1e-9 : 0.0));
+      json_object_set_new(root, "edges_per_s", json_real(hedges / mt));
+      json_object_set_new(root, "atoms_per_s", json_real(natoms / mt));
+      json_object_set_new(root, "hessian_blocks", json_integer(blocks));
+      json_object_set_new(root, "hessian_cutoff", json_real(hcut));
+      json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
+      PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
+      json_decref(root);
+    }
+  }
+  PetscCall(HMSystemDestroy(&sys));
+  PetscCall(HMModelDestroy(&model));
+  PetscCall(PetscFinalize());
+  return 0;
+}
