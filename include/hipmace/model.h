@@ -30,9 +30,14 @@ PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
    Owned atoms come first in every per-atom array (in input order within the rank), then ghosts. */
 typedef struct _p_HMEval *HMEval;
 
+/* The HIP edge kernel: direct = the reference's sequence of operations per edge; folded = every linear
+   map after the tensor product folded into one per-atom tensor G (DESIGN.md), ~10^2 fewer flops. Both
+   agree to round-off; option -hessian_kernel direct|folded (default folded). */
 typedef enum {
-  HM_EDGE_KERNEL_DIRECT = 0
+  HM_EDGE_KERNEL_DIRECT = 0,
+  HM_EDGE_KERNEL_FOLDED = 1
 } HMEdgeKernel;
+PETSC_EXTERN const char *const HMEdgeKernels[];
 
 /* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere). Option -partition rcb|grid. */
 PETSC_EXTERN PetscErrorCode HMEvalCreate(HMModel, HMSystem, HMEval *);
@@ -50,6 +55,10 @@ PETSC_EXTERN PetscErrorCode HMEvalPrepareHIP(HMEval);
 /* HIP head, edge part, for ne directed edges given by sender (local atom index) and edge vector (r - s):
    e9 [ne][9] (hessian_proj_edges output) and M [ne][3][3]; either may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlocks(HMEval, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[]);
+/* Both directions of np atom pairs: M12 = block of s1 -> s2 (edge vector v), M21 = block of s2 -> s1
+   (vector -v); with the folded kernel the radial network runs once per pair. */
+PETSC_EXTERN PetscErrorCode HMEvalEdgeBlockPairs(HMEval, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[]);
+PETSC_EXTERN PetscErrorCode HMEvalSetEdgeKernel(HMEval, HMEdgeKernel);
 /* The edge kernel in use, the directed edges it evaluated on this rank so far, the seconds it took, and
    its floating-point operations per directed edge (multiplies and adds counted separately). */
 PETSC_EXTERN PetscErrorCode HMEvalGetEdgeKernelStats(HMEval, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge);
@@ -68,3 +77,9 @@ PETSC_EXTERN PetscErrorCode HMEvalGetMemoryEstimate(HMEval, MatType, PetscBool i
 PETSC_EXTERN PetscErrorCode HMEvalCheckMemory(HMEval, MatType, PetscBool input_order_copy, double limit_per_rank, double *peak_max, double *peak_total);
 /* Number of stored 3x3 blocks of the full (both triangles) Hessian: of this rank's rows, and in total. */
 PETSC_EXTERN PetscErrorCode HMEvalGetHessianBlockCount(HMEval, PetscInt64 *local, PetscInt64 *total);
+/* Collective numerical guards (PETSC_ERR_FP, same message on every rank, naming the lowest input atom):
+   CheckFinite scans what the evaluation holds — node features of every layer and node energies (after
+   HMEvalForward), HIP-head inputs (after HMEvalPrepareHIP); CheckHessianFinite scans every stored block
+   of the assembled Hessian (node and edge blocks), reporting the pair of input atoms. */
+PETSC_EXTERN PetscErrorCode HMEvalCheckFinite(HMEval);
+PETSC_EXTERN PetscErrorCode HMEvalCheckHessianFinite(HMEval, Mat);

@@ -160,7 +160,7 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
     }
   }
 
-  PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 6 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
+  PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 3 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
   {
     PetscInt  k0 = 0;
     PetscBool open = PETSC_FALSE;
@@ -169,18 +169,15 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
       PetscCall(HMProgress(PETSC_COMM_SELF, "HIP head, directed-edge pairs", (double)k0, (double)nw, &last));
       const PetscInt nb = PetscMin(HM_PAIR_BATCH, nw - k0);
       for (PetscInt k = 0; k < nb; k++) {
-        const Work *x  = &w[k0 + k];
-        snd[2 * k]     = x->s1;
-        snd[2 * k + 1] = x->s2;
-        for (int a = 0; a < 3; a++) {
-          vec[6 * k + a]     = x->v[a];
-          vec[6 * k + 3 + a] = -x->v[a];
-        }
+        const Work *x     = &w[k0 + k];
+        snd[k]            = x->s1;
+        snd[HM_PAIR_BATCH + k] = x->s2;
+        for (int a = 0; a < 3; a++) vec[3 * k + a] = x->v[a];
       }
-      PetscCall(HMEvalEdgeBlocks(ev, 2 * nb, snd, vec, NULL, M));
+      PetscCall(HMEvalEdgeBlockPairs(ev, nb, snd, snd + HM_PAIR_BATCH, vec, M, M + 9 * HM_PAIR_BATCH));
       for (PetscInt k = 0; k < nb; k++) {
         const Work   *x = &w[k0 + k];
-        const double *M1 = M + 18 * k, *M2 = M + 18 * k + 9;
+        const double *M1 = M + 9 * k, *M2 = M + 9 * HM_PAIR_BATCH + 9 * k;
         double        B[9];
         for (int a = 0; a < 3; a++)
           for (int b = 0; b < 3; b++) B[3 * a + b] = M1[3 * a + b] + M2[3 * b + a];

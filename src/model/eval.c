@@ -3,9 +3,12 @@
 #include <hipmace/so3.h>
 #include <limits.h>
 #include <hipmace/log.h>
+#include "hessian/folded.h"
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
+
+const char *const HMEdgeKernels[] = {"direct", "folded", "HMEdgeKernel", "HM_EDGE_KERNEL_", NULL};
 
 /* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d). */
 #define HM_MIN_DISTANCE 0.1
@@ -36,6 +39,11 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
   PetscCall(HMDecompGetSizes(e->dd, &e->N, &e->n, &e->nl, &e->rstart));
   PetscCall(HMDecompGetLocalAtoms(e->dd, &e->gid, &e->pidx, &Z, NULL, NULL));
   PetscCall(HMDecompGetGraphs(e->dd, &e->g, &e->gh));
+  {
+    PetscEnum k = (PetscEnum)HM_EDGE_KERNEL_FOLDED;
+    PetscCall(PetscOptionsGetEnum(NULL, NULL, "-hessian_kernel", HMEdgeKernels, &k, NULL));
+    e->kernel = (HMEdgeKernel)k;
+  }
   PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
   for (PetscInt i = 0; i < e->nl; i++) {
     e->elem[i] = HMModelElementIndex(m, Z[i]);
@@ -73,6 +81,8 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
   }
   PetscCall(PetscFree(e->node_energy));
   PetscCall(PetscFree(e->elem));
+  PetscCall(PetscFree(e->G));
+  PetscCall(HMFoldedDestroy(&e->folded));
   PetscCall(HMDecompDestroy(&e->dd));
   PetscCall(PetscFree(e));
   *ev = NULL;
@@ -258,12 +268,33 @@ PetscErrorCode HMEvalNodeBlocks(HMEval e, double n9[], double D[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMEvalSetEdgeKernel(HMEval e, HMEdgeKernel k)
+{
+  PetscFunctionBegin;
+  e->kernel = k;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalPrepareHIP(HMEval e)
 {
   HMModel        m  = e->model;
   const PetscInt dH = m->dimH;
   PetscFunctionBegin;
   PetscCall(HMEvalForward(e));
+  if (e->kernel == HM_EDGE_KERNEL_FOLDED) {
+    if (!e->G) {
+      const double *f[HM_MAX_LAYERS];
+      PetscInt      nd;
+      PetscCall(HMFoldedCreate(m, &e->folded));
+      nd = HMFoldedNodeDim(e->folded);
+      for (int k = 0; k < m->hnl; k++) f[k] = e->feats[m->hl0 + k];
+      PetscCall(PetscMalloc1(e->nl * nd + 1, &e->G));
+      PetscCall(HMFoldedNodeTensor(e->folded, e->n, f, e->G));
+      /* ghosts within the Hessian cutoff send their G instead of every layer's features */
+      PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_FAR, nd, e->G));
+    }
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   for (int k = 0; k < m->hnl; k++)
     if (!e->xh[k]) {
       PetscCall(PetscMalloc1(e->nl * dH + 1, &e->xh[k]));
@@ -271,6 +302,29 @@ PetscErrorCode HMEvalPrepareHIP(HMEval e)
       /* edges of owned atoms start at ghosts within the Hessian cutoff too */
       PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_FAR, dH, e->xh[k]));
     }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Folded kernel in chunks: e9/M of s -> r and, when s2 is given, M21 of the reversed edges. */
+#define HM_FOLD_BATCH 512
+static PetscErrorCode HMEvalEdgeBlockPairs_Folded(HMEval e, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
+{
+  double z[9 * HM_FOLD_BATCH], zr[9 * HM_FOLD_BATCH];
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
+  const double tstart = MPI_Wtime();
+  for (PetscInt e0 = 0; e0 < ne; e0 += HM_FOLD_BATCH) {
+    const PetscInt nc = PetscMin(HM_FOLD_BATCH, ne - e0);
+    PetscCall(HMFoldedEdgesBoth(e->folded, nc, s1 + e0, s2 ? s2 + e0 : NULL, vec + 3 * e0, e->G, z, s2 ? zr : NULL));
+    for (PetscInt k = 0; k < nc; k++) {
+      if (e9) PetscCall(PetscArraycpy(e9 + 9 * (e0 + k), z + 9 * k, 9));
+      if (M) HMIrreps9ToCartesian(z + 9 * k, M + 9 * (e0 + k));
+      if (M21) HMIrreps9ToCartesian(zr + 9 * k, M21 + 9 * (e0 + k));
+    }
+  }
+  e->edge_evals += s2 ? 2 * ne : ne;
+  e->edge_seconds += MPI_Wtime() - tstart;
+  PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -283,6 +337,10 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
 
   PetscFunctionBegin;
   PetscCall(HMEvalPrepareHIP(e));
+  if (e->kernel == HM_EDGE_KERNEL_FOLDED) {
+    PetscCall(HMEvalEdgeBlockPairs_Folded(e, ne, sender, NULL, vec, e9, M, NULL));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
   const double tstart = MPI_Wtime();
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
@@ -334,12 +392,31 @@ static double direct_edge_flops(HMModel m)
   return f;
 }
 
+PetscErrorCode HMEvalEdgeBlockPairs(HMEval e, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[])
+{
+  PetscFunctionBegin;
+  PetscCall(HMEvalPrepareHIP(e));
+  if (e->kernel == HM_EDGE_KERNEL_FOLDED) PetscCall(HMEvalEdgeBlockPairs_Folded(e, np, s1, s2, v, NULL, M12, M21));
+  else {
+    double *vr;
+    PetscCall(PetscMalloc1(3 * np + 1, &vr));
+    for (PetscInt k = 0; k < 3 * np; k++) vr[k] = -v[k];
+    PetscCall(HMEvalEdgeBlocks(e, np, s1, v, NULL, M12));
+    PetscCall(HMEvalEdgeBlocks(e, np, s2, vr, NULL, M21));
+    PetscCall(PetscFree(vr));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge)
 {
   PetscFunctionBegin;
-  if (name) *name = "direct";
+  if (name) *name = HMEdgeKernels[e->kernel];
   if (evals) *evals = e->edge_evals;
   if (seconds) *seconds = e->edge_seconds;
-  if (flops_per_edge) *flops_per_edge = direct_edge_flops(e->model);
+  if (flops_per_edge) {
+    if (e->kernel == HM_EDGE_KERNEL_FOLDED && e->folded) PetscCall(HMFoldedGetFlops(e->folded, flops_per_edge, NULL));
+    else *flops_per_edge = direct_edge_flops(e->model);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -59,6 +59,9 @@ struct _p_HMEval {
   double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms */
   double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
   double        *node_energy, energy;
+  HMEdgeKernel   kernel;       /* direct (unfolded) or folded HIP edge kernel */
+  struct _p_HMFolded *folded;  /* folded constants of the model's HIP head */
+  double        *G;            /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
   PetscInt64     edge_evals;   /* directed edges evaluated by the HIP edge kernel so far */
   double         edge_seconds; /* time spent in the edge kernel */
 };

@@ -1,0 +1,406 @@
+/* Folded HIP edge kernel: the linear tail of the HIP head folded into per-node tensors G (DESIGN.md). */
+#include "hessian/folded.h"
+#include <hipmace/so3.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Edges per chunk: the hidden radial layers of a chunk are one dgemm each; 256 rows fill a dgemm well
+   and keep the chunk's work arrays (z, Y, T) in L2. */
+#define FOLD_EDGE_CHUNK 256
+/* Nodes per chunk of HMFoldedNodeTensor (bounds its work arrays, independent of the node count). */
+#define FOLD_NODE_CHUNK 64
+/* Consecutive edges of one sender at least this many: their contraction with G_s is one dgemm, else a
+   hand-written loop (a dgemm call costs more than a short run's arithmetic). */
+
+/* The two vectorised per-edge loops are compiled for AVX-512, AVX2 and the baseline, picked at load time
+   (GCC function multi-versioning): the build targets baseline x86-64 (2-wide vectors), and these loops
+   are about half of the kernel's time. No sum is reordered and C11 mode does not contract a*b+c into an
+   FMA, so every version gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FOLD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FOLD_CLONES
+#endif
+
+struct _p_HMFolded {
+  HMModel  m;
+  PetscInt dimH, nb, nsh, nout;
+  int      lmax;
+  /* hidden radial layers (weights owned by the model); their output z has K entries */
+  int      nhid;
+  PetscInt K, maxw;
+  /* kept paths p: input block of x (offset xoff, mul channels of dimension d1), columns ja .. ja+d1 of
+     the node tensor, P_p[K][mul] = pw_p Omega_p[u] W_last[kappa, woff_p + u] */
+  int       np;
+  PetscInt *xoff, *mul, *d1, *ja;
+  double   *P;
+  PetscInt *poff;
+  PetscInt  nka, nodedim; /* nodedim = K * nka, G_s laid out [kappa][nka] */
+  /* Clebsch-Gordan contraction as a list: e9[o] += c * Y[b] * T[j]; crev = (-1)^l2 c for -vec */
+  PetscInt  ncg;
+  int      *cg_j, *cg_b, *cg_o;
+  double   *cg_c, *cg_crev;
+  /* work arrays, sized once */
+  double *rb, *zw, *tw, *Y, *T, *Tr, *fbar, *xbar;
+  double  flops_edge, flops_node;
+};
+
+/* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
+static PetscInt chan_offsets(const HMIrreps *ir, PetscInt off[])
+{
+  PetscInt o = 0;
+  for (int b = 0; b < ir->n; b++) {
+    off[b] = o;
+    o += ir->b[b].mul;
+  }
+  return o;
+}
+
+/* Pulls a covector on the output channels of an o3.Linear back to its input channels. A Linear acts
+   on the channel index only (the same matrix for every m), so one component m stands for all. */
+static void pull_back(const HMLinear *lin, const PetscInt offin[], PetscInt nin, const PetscInt offout[], const double rout[], double rin[])
+{
+  for (PetscInt i = 0; i < nin; i++) rin[i] = 0.0;
+  for (int k = 0; k < lin->ninstr; k++) {
+    const int     a = lin->ia[k], b = lin->ib[k], ma = lin->in.b[a].mul, mb = lin->out.b[b].mul;
+    const double *W = lin->W + lin->woff[k];
+    for (int u = 0; u < ma; u++) {
+      double s = 0;
+      for (int w = 0; w < mb; w++) s += W[u * mb + w] * rout[offout[b] + w];
+      rin[offin[a] + u] += lin->alpha[k] * s;
+    }
+  }
+}
+
+PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
+{
+  HMFolded          f;
+  const HMConvTP   *tp  = &m->hi_tp;
+  const HMRadialMLP *mlp = &m->hi_mlp;
+  const HMIrreps   *mid = &tp->mid;
+  PetscInt          offOUT[HM_MAX_IRREP_BLOCKS], offO[HM_MAX_IRREP_BLOCKS], offH[HM_MAX_IRREP_BLOCKS], offM[HM_MAX_IRREP_BLOCKS];
+  PetscInt          nOUT, nO, nH, nM, *keep_q;
+  double           *rOUT, *rO, *rH, *rM, *Omega;
+  const double     *Wlast;
+  int               q_of[HM_MAX_IRREP_BLOCKS];
+  PetscInt          Ptot = 0, ncg = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&f));
+  f->m    = m;
+  f->dimH = m->dimH;
+  f->nb   = m->num_bessel;
+  f->lmax = m->hedge_lmax;
+  f->nsh  = (PetscInt)(m->hedge_lmax + 1) * (m->hedge_lmax + 1);
+  f->nout = HMIrrepsDim(&m->OUT);
+  PetscCheck(mlp->nlayers >= 1 && mlp->h[0] == f->nb && mlp->h[mlp->nlayers] == tp->weight_numel, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP radial network widths do not match the tensor product", m->path);
+  PetscCheck(HMIrrepsDim(&tp->in2) == f->nsh, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP tensor product edge irreps do not match hessian_edge_lmax %d", m->path, m->hedge_lmax);
+  /* the fold assigns each path to one output block: distinct irreps of multiplicity 1 */
+  for (int q = 0; q < m->OUT.n; q++) {
+    PetscCheck(m->OUT.b[q].mul == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output block %d has multiplicity %d, the folded kernel needs 1", m->path, q, m->OUT.b[q].mul);
+    for (int q2 = 0; q2 < q; q2++) PetscCheck(m->OUT.b[q2].l != m->OUT.b[q].l || m->OUT.b[q2].p != m->OUT.b[q].p, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output has two blocks of irrep l=%d", m->path, m->OUT.b[q].l);
+  }
+  f->nhid = mlp->nlayers - 1;
+  f->K    = mlp->h[mlp->nlayers - 1];
+  f->maxw = mlp->maxw;
+  Wlast   = mlp->W[mlp->nlayers - 1];
+
+  /* Omega: pull the unit covector of each output block back through proj_edges, message_proj and
+     hi_linear; the result on mid block k (= path k) is Omega_k, all alphas included */
+  nOUT = chan_offsets(&m->OUT, offOUT);
+  nO   = chan_offsets(&m->O, offO);
+  nH   = chan_offsets(&m->H, offH);
+  nM   = chan_offsets(mid, offM);
+  PetscCheck(HMIrrepsDim(&m->proj_edges.in) == HMIrrepsDim(&m->O) && HMIrrepsDim(&m->message_proj.in) == m->dimH && m->hi_linear.in.n == mid->n, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP head linear maps do not chain", m->path);
+  PetscCall(PetscMalloc5(nOUT + 1, &rOUT, nO + 1, &rO, nH + 1, &rH, nM + 1, &rM, nM + 1, &Omega));
+  PetscCall(PetscMalloc1(mid->n + 1, &keep_q));
+  for (PetscInt i = 0; i < nM; i++) Omega[i] = 0.0;
+  for (int k = 0; k < mid->n; k++) q_of[k] = -1;
+  for (int q = 0; q < m->OUT.n; q++) {
+    for (PetscInt i = 0; i < nOUT; i++) rOUT[i] = 0.0;
+    rOUT[offOUT[q]] = 1.0;
+    pull_back(&m->proj_edges, offO, nO, offOUT, rOUT, rO);
+    pull_back(&m->message_proj, offH, nH, offO, rO, rH);
+    pull_back(&m->hi_linear, offM, nM, offH, rH, rM);
+    for (int k = 0; k < mid->n; k++) {
+      PetscBool nz = PETSC_FALSE;
+      if (mid->b[k].l != m->OUT.b[q].l || mid->b[k].p != m->OUT.b[q].p) continue;
+      for (int u = 0; u < mid->b[k].mul; u++) {
+        Omega[offM[k] + u] = rM[offM[k] + u];
+        if (rM[offM[k] + u] != 0.0) nz = PETSC_TRUE;
+      }
+      if (nz) q_of[k] = q;
+    }
+  }
+
+  /* kept paths (tensor-product instruction p writes mid block io[p]) */
+  PetscCall(PetscMalloc5(tp->ninstr + 1, &f->xoff, tp->ninstr + 1, &f->mul, tp->ninstr + 1, &f->d1, tp->ninstr + 1, &f->ja, tp->ninstr + 1, &f->poff));
+  f->np  = 0;
+  f->nka = 0;
+  for (int p = 0; p < tp->ninstr; p++) {
+    const int      k = tp->io[p], q = q_of[k];
+    const HMIrrep *a = &tp->in1.b[tp->i1[p]];
+    if (q < 0 || a->mul == 0) continue;
+    keep_q[f->np]  = p;
+    f->xoff[f->np] = HMIrrepsOffset(&tp->in1, tp->i1[p]);
+    f->mul[f->np]  = a->mul;
+    f->d1[f->np]   = 2 * a->l + 1;
+    f->ja[f->np]   = f->nka;
+    f->poff[f->np] = Ptot;
+    f->nka += 2 * a->l + 1;
+    Ptot += f->K * a->mul;
+    {
+      const int d1 = 2 * a->l + 1, d2 = 2 * tp->in2.b[tp->i2[p]].l + 1, dO = 2 * mid->b[k].l + 1;
+      for (int q3 = 0; q3 < d1 * d2 * dO; q3++)
+        if (tp->C[p][q3] != 0.0) ncg++;
+    }
+    f->np++;
+  }
+  f->nodedim = f->K * f->nka;
+  PetscCall(PetscMalloc1(Ptot + 1, &f->P));
+  for (int i = 0; i < f->np; i++) {
+    const int p = (int)keep_q[i], k = tp->io[p];
+    double   *P = f->P + f->poff[i];
+    for (PetscInt kap = 0; kap < f->K; kap++)
+      for (PetscInt u = 0; u < f->mul[i]; u++) P[kap * f->mul[i] + u] = tp->pw[p] * Omega[offM[k] + u] * Wlast[kap * tp->weight_numel + tp->woff[p] + u];
+  }
+
+  /* CG list, grouped by path so T and Y are read in order */
+  f->ncg = ncg;
+  PetscCall(PetscMalloc5(ncg + 1, &f->cg_j, ncg + 1, &f->cg_b, ncg + 1, &f->cg_o, ncg + 1, &f->cg_c, ncg + 1, &f->cg_crev));
+  ncg = 0;
+  for (int i = 0; i < f->np; i++) {
+    const int      p = (int)keep_q[i], k = tp->io[p], q = q_of[k];
+    const int      l2 = tp->in2.b[tp->i2[p]].l;
+    const int      d1 = (int)f->d1[i], d2 = 2 * l2 + 1, dO = 2 * mid->b[k].l + 1;
+    const PetscInt yoff = HMIrrepsOffset(&tp->in2, tp->i2[p]), ooff = HMIrrepsOffset(&m->OUT, q);
+    for (int a = 0; a < d1; a++)
+      for (int b = 0; b < d2; b++)
+        for (int c = 0; c < dO; c++) {
+          const double C = tp->C[p][(a * d2 + b) * dO + c];
+          if (C == 0.0) continue;
+          f->cg_j[ncg]    = (int)(f->ja[i] + a);
+          f->cg_b[ncg]    = (int)(yoff + b);
+          f->cg_o[ncg]    = (int)(ooff + c);
+          f->cg_c[ncg]    = C;
+          f->cg_crev[ncg] = (l2 % 2) ? -C : C;
+          ncg++;
+        }
+  }
+  PetscCall(PetscFree(keep_q));
+  PetscCall(PetscFree5(rOUT, rO, rH, rM, Omega));
+
+  PetscCall(PetscMalloc5(FOLD_EDGE_CHUNK * f->nb, &f->rb, 2 * FOLD_EDGE_CHUNK * f->maxw, &f->zw, FOLD_EDGE_CHUNK * f->nsh, &f->Y, FOLD_EDGE_CHUNK * f->nka + 1, &f->T, FOLD_EDGE_CHUNK * f->nka + 1, &f->Tr));
+  PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK * f->maxw, &f->tw));
+
+  /* operation counts: silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
+  f->flops_edge = 0;
+  for (int i = 0; i < f->nhid; i++) f->flops_edge += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
+  f->flops_edge += 2.0 * f->K * f->nka + 3.0 * f->ncg;
+  f->flops_node = 2.0 * m->hnl * f->dimH;
+  for (int k = 0; k < m->hi_linear_up.ninstr; k++) {
+    const HMIrrep *a = &m->hi_linear_up.in.b[m->hi_linear_up.ia[k]], *b = &m->hi_linear_up.out.b[m->hi_linear_up.ib[k]];
+    f->flops_node += 2.0 * a->mul * b->mul * (2 * a->l + 1);
+  }
+  for (int i = 0; i < f->np; i++) f->flops_node += 2.0 * f->K * f->mul[i] * f->d1[i];
+  *out = f;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFoldedDestroy(HMFolded *fp)
+{
+  HMFolded f = *fp;
+  PetscFunctionBegin;
+  if (!f) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFree5(f->xoff, f->mul, f->d1, f->ja, f->poff));
+  PetscCall(PetscFree(f->P));
+  PetscCall(PetscFree5(f->cg_j, f->cg_b, f->cg_o, f->cg_c, f->cg_crev));
+  PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->Tr));
+  PetscCall(PetscFree3(f->fbar, f->xbar, f->tw));
+  PetscCall(PetscFree(f));
+  *fp = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscInt HMFoldedNodeDim(HMFolded f)
+{
+  return f->nodedim;
+}
+
+PetscErrorCode HMFoldedGetFlops(HMFolded f, double *per_edge, double *per_node)
+{
+  PetscFunctionBegin;
+  if (per_edge) *per_edge = f->flops_edge;
+  if (per_node) *per_node = f->flops_node;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const feats[], double G[])
+{
+  HMModel        m  = f->m;
+  const PetscInt dH = f->dimH;
+
+  PetscFunctionBegin;
+  for (PetscInt n0 = 0; n0 < n; n0 += FOLD_NODE_CHUNK) {
+    const PetscInt nc = PetscMin(FOLD_NODE_CHUNK, n - n0);
+    /* the aggregation weights commute with every linear map: apply them to the features first */
+    for (PetscInt i = 0; i < nc; i++) {
+      double *restrict fb = f->fbar + i * dH;
+      const double    *x0 = feats[0] + (n0 + i) * dH;
+      for (PetscInt c = 0; c < dH; c++) fb[c] = m->hw[0] * x0[c];
+      for (int t = 1; t < m->hnl; t++) {
+        const double *xt = feats[t] + (n0 + i) * dH;
+        const double  w  = m->hw[t];
+        for (PetscInt c = 0; c < dH; c++) fb[c] += w * xt[c];
+      }
+    }
+    HMLinearApply(&m->hi_linear_up, nc, f->fbar, dH, 0.0, f->xbar, dH);
+    for (PetscInt i = 0; i < nc; i++) {
+      double *Gs = G + (n0 + i) * f->nodedim;
+      /* G_s[kappa][ja_p + a] = sum_u P_p[kappa][u] x[s][u, a] */
+      for (int p = 0; p < f->np; p++)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->K, (int)f->d1[p], (int)f->mul[p], 1.0, f->P + f->poff[p], (int)f->mul[p], f->xbar + i * dH + f->xoff[p], (int)f->d1[p], 0.0, Gs + f->ja[p], (int)f->nka);
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* silu_n over an array, with an exp written so the loops vectorise (libm's exp is a call per element
+   and took a third of the kernel's time). exp(t) = 2^k exp(r), k = round(t / ln 2), |r| <= ln2 / 2,
+   r from a two-part ln 2 (k ln2_hi is exact), exp(r) by its Taylor series to r^13 (truncation
+   < 2e-16 relative), 2^k assembled in the exponent bits: within 2 ulp of exp. Arguments are clamped to
+   [-708, 708], where silu is 0 or x far below round-off; NaN passes through. The clamp is a loop of its
+   own: with trapping math, GCC does not if-convert it in a loop that also divides. */
+FOLD_CLONES static void silu_norm_array(PetscInt n, double *restrict x, double *restrict t)
+{
+  const double log2e = 1.4426950408889634, ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
+  const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer kept in the low bits */
+  for (PetscInt i = 0; i < n; i++) {
+    double ti = -x[i];
+    ti        = ti > 708.0 ? 708.0 : ti;
+    t[i]      = ti < -708.0 ? -708.0 : ti;
+  }
+  for (PetscInt i = 0; i < n; i++) {
+    const double ti = t[i];
+    double       kd = ti * log2e + shifter, r, p, sc;
+    uint64_t     u;
+    memcpy(&u, &kd, sizeof(u));
+    kd -= shifter;
+    r = (ti - kd * ln2hi) - kd * ln2lo;
+    p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* the low bits of u hold k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
+    u = (u + 1023) << 52;
+    memcpy(&sc, &u, sizeof(sc));
+    x[i] = HM_SILU_NORM * x[i] / (1.0 + sc * p);
+  }
+}
+
+/* Hidden radial layers of nc edges: returns z[nc][K] (a work array, or rb without hidden layers). */
+static const double *radial_hidden(HMFolded f, PetscInt nc, const double vec[])
+{
+  const HMRadialMLP *mlp = &f->m->hi_mlp;
+  const double      *cur = f->rb;
+  double            *buf[2];
+
+  buf[0] = f->zw;
+  buf[1] = f->zw + FOLD_EDGE_CHUNK * f->maxw;
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    HMRadialBasisEval(&f->m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), f->rb + k * f->nb);
+  }
+  for (int i = 0; i < f->nhid; i++) {
+    const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
+    double        *dst = buf[i % 2];
+    /* row-independent product: an edge's result must not depend on its batch (bitwise rank invariance) */
+    HMGemmRows(nc, ho, hi, 1.0, cur, hi, mlp->W[i], ho, 0.0, dst, ho);
+    silu_norm_array(nc * ho, dst, f->tw);
+    cur = dst;
+  }
+  return cur;
+}
+
+/* T[e][j] = sum_kappa z[e][kappa] G[node[e]][kappa][j]: runs of one node are a dgemm, the rest a loop
+   over kappa with a contiguous (vectorisable) inner loop over j. */
+FOLD_CLONES static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], const double *z, const double *G, double *T)
+{
+  const PetscInt K = f->K, nka = f->nka, nd = f->nodedim;
+
+  if (nka == 0) return;
+  for (PetscInt e = 0; e < nc;) {
+    PetscInt e1 = e + 1;
+    while (e1 < nc && node[e1] == node[e]) e1++;
+    /* always the same loop (no BLAS for long runs of one sender): the arithmetic of an edge must not
+       depend on how many edges of its sender share the batch (bitwise rank invariance) */
+    {
+      for (PetscInt i = e; i < e1; i++) {
+        double *restrict       t  = T + i * nka;
+        const double *restrict zi = z + i * K;
+        const double *restrict Gs = G + node[i] * nd;
+        for (PetscInt j = 0; j < nka; j++) t[j] = zi[0] * Gs[j];
+        for (PetscInt kap = 1; kap < K; kap++) {
+          const double          zk = zi[kap];
+          const double *restrict g  = Gs + kap * nka;
+          for (PetscInt j = 0; j < nka; j++) t[j] += zk * g[j];
+        }
+      }
+    }
+    e = e1;
+  }
+}
+
+/* e9[e][o] = sum over the CG list of c Y[e][b] T[e][j]. */
+static void contract_CG(HMFolded f, PetscInt nc, const double *c, const double *T, double *e9)
+{
+  const PetscInt nka = f->nka, nsh = f->nsh, nout = f->nout, ncg = f->ncg;
+  const int     *cj = f->cg_j, *cb = f->cg_b, *co = f->cg_o;
+
+  for (PetscInt e = 0; e < nc; e++) {
+    const double *t = T + e * nka, *y = f->Y + e * nsh;
+    double       *o = e9 + e * nout;
+    for (PetscInt q = 0; q < nout; q++) o[q] = 0.0;
+    for (PetscInt i = 0; i < ncg; i++) o[co[i]] += c[i] * y[cb[i]] * t[cj[i]];
+  }
+}
+
+PetscErrorCode HMFoldedEdgesBoth(HMFolded f, PetscInt ne, const PetscInt sender[], const PetscInt receiver[], const double vec[], const double G[], double e9[], double e9rev[])
+{
+  PetscFunctionBegin;
+  PetscCheck(!e9rev || receiver, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "receivers are needed for the reversed edges");
+  for (PetscInt e0 = 0; e0 < ne; e0 += FOLD_EDGE_CHUNK) {
+    const PetscInt nc = PetscMin(FOLD_EDGE_CHUNK, ne - e0);
+    const double  *z  = radial_hidden(f, nc, vec + 3 * e0);
+    /* Y(-v) = (-1)^l Y(v) exactly (each component is a product of l coordinates): the sign sits in
+       the reversed CG list */
+    PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
+    if (e9) {
+      contract_G(f, nc, sender + e0, z, G, f->T);
+      contract_CG(f, nc, f->cg_c, f->T, e9 + e0 * f->nout);
+    }
+    if (e9rev) {
+      contract_G(f, nc, receiver + e0, z, G, f->Tr);
+      contract_CG(f, nc, f->cg_crev, f->Tr, e9rev + e0 * f->nout);
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFoldedEdges(HMFolded f, PetscInt ne, const PetscInt sender[], const double vec[], const double G[], double e9[])
+{
+  PetscFunctionBegin;
+  PetscCall(HMFoldedEdgesBoth(f, ne, sender, NULL, vec, G, e9, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

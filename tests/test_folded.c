@@ -1,0 +1,624 @@
+/* The folded HIP edge kernel agrees with the direct path and the reference on every model variant. */
+#include "hmtest.h"
+#include <hipmace/model.h>
+#include <hipmace/so3.h>
+#include "model/modelimpl.h"
+#include "hessian/folded.h"
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Folded and direct paths sum the same products in a different order (the layer weights are applied
+   before linear_up, the linear maps are composed first); for sums of ~1e3-1e5 terms of mixed sign the
+   round-off stays below ~1e-14 relative to the largest output, so 1e-12 leaves margin while catching
+   any dropped path or misplaced constant (those give O(1) relative errors). */
+#define TOL_DIRECT 1e-12
+/* The reference itself agrees with the direct path to ~1e-14 (test_fixtures); 1e-11 as there. */
+#define TOL_REF 1e-11
+
+static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
+
+static void load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
+{
+  char                path[PETSC_MAX_PATH_LEN], name[64];
+  const HMTensorInfo *zi;
+  const PetscInt64   *z64;
+  const double       *pos;
+  PetscInt64          shp[2] = {-1, 3};
+  int                *Z;
+  PetscInt            n;
+
+  snprintf(name, sizeof(name), "fixture_%s_%s.safetensors", model, mol);
+  hm_golden_path(name, path, sizeof(path));
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, fx));
+  HM_T(HMSafetensorsGetInfo(*fx, "atomic_numbers", HM_DTYPE_I64, &zi));
+  n      = (PetscInt)zi->numel;
+  z64    = (const PetscInt64 *)zi->data;
+  shp[0] = n;
+  HM_T(HMSafetensorsGetF64(*fx, "positions", 2, shp, &pos));
+  Z = malloc(sizeof(int) * (size_t)n);
+  for (PetscInt i = 0; i < n; i++) Z[i] = (int)z64[i];
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, sys));
+  free(Z);
+}
+
+/* The fixture's Hessian edge list as senders, receivers and edge vectors r - s. */
+static PetscInt fixture_edges(HMSafetensors fx, HMSystem sys, PetscInt **snd, PetscInt **rcv, double **vec)
+{
+  const HMTensorInfo *hei;
+  const PetscInt64   *ei;
+  const double       *pos;
+  PetscInt            Eh;
+  HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
+  Eh = (PetscInt)hei->shape[1];
+  ei = (const PetscInt64 *)hei->data;
+  HM_T(HMSystemGetPositions(sys, &pos));
+  *snd = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
+  *rcv = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
+  *vec = malloc(sizeof(double) * 3 * (size_t)(Eh + 1));
+  for (PetscInt e = 0; e < Eh; e++) {
+    (*snd)[e] = (PetscInt)ei[e];
+    (*rcv)[e] = (PetscInt)ei[Eh + e];
+    for (int a = 0; a < 3; a++) (*vec)[3 * e + a] = pos[3 * ei[Eh + e] + a] - pos[3 * ei[e] + a];
+  }
+  return Eh;
+}
+
+/* Node tensor of all atoms of an evaluated structure (caller frees). */
+static double *node_tensor(HMModel m, HMEval ev, PetscInt n, HMFolded f)
+{
+  const double *feats[HM_MAX_LAYERS];
+  double       *G = malloc(sizeof(double) * (size_t)(n * HMFoldedNodeDim(f) + 1));
+  for (int k = 0; k < m->hnl; k++) HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &feats[k]));
+  HM_T(HMFoldedNodeTensor(f, n, feats, G));
+  return G;
+}
+
+/* Folded (one direction, both directions, shuffled edge order) against the direct path and, when
+   given, the reference e9. Returns max|e9|. */
+static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, PetscInt ne, const PetscInt *snd, const PetscInt *rcv, const double *vec, const double *e9ref)
+{
+  HMFolded  f;
+  double   *G, *ed = malloc(sizeof(double) * 9 * (size_t)(ne + 1)), *ef = malloc(sizeof(double) * 9 * (size_t)(ne + 1));
+  double   *eb = malloc(sizeof(double) * 9 * (size_t)(ne + 1)), *er = malloc(sizeof(double) * 9 * (size_t)(ne + 1));
+  double   *edr = malloc(sizeof(double) * 9 * (size_t)(ne + 1)), *vr = malloc(sizeof(double) * 3 * (size_t)(ne + 1));
+  double   *ep = malloc(sizeof(double) * 9 * (size_t)(ne + 1)), *vp = malloc(sizeof(double) * 3 * (size_t)(ne + 1));
+  PetscInt *sp = malloc(sizeof(PetscInt) * (size_t)(ne + 1)), *perm = malloc(sizeof(PetscInt) * (size_t)(ne + 1));
+  double    scale, err, errb, errr, errp, erre, erref = 0;
+
+  HM_T(HMFoldedCreate(m, &f));
+  G = node_tensor(m, ev, n, f);
+  /* the engine's default kernel is the folded one: the reference point here is the direct kernel */
+  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_DIRECT));
+  HM_T(HMEvalEdgeBlocks(ev, ne, snd, vec, ed, NULL));
+  HM_T(HMFoldedEdges(f, ne, snd, vec, G, ef));
+  scale = PetscMax(hm_max_abs(9 * ne, ed), 1e-300);
+  err   = hm_max_abs_diff(9 * ne, ef, ed) / scale;
+
+  /* both directions: the forward half is the same computation as HMFoldedEdges (bitwise), the reverse
+     half is compared with the direct path on the reversed edges */
+  for (PetscInt e = 0; e < 3 * ne; e++) vr[e] = -vec[e];
+  HM_T(HMEvalEdgeBlocks(ev, ne, rcv, vr, edr, NULL));
+  HM_T(HMFoldedEdgesBoth(f, ne, snd, rcv, vec, G, eb, er));
+  errb = hm_max_abs_diff(9 * ne, eb, ef);
+  errr = hm_max_abs_diff(9 * ne, er, edr) / PetscMax(hm_max_abs(9 * ne, edr), 1e-300);
+  /* Y(-v) = (-1)^l Y(v) holds exactly in floating point, so the reversed half equals a direct call */
+  HM_T(HMFoldedEdges(f, ne, rcv, vr, G, ep));
+  assert_true(hm_max_abs_diff(9 * ne, er, ep) == 0.0);
+
+  /* shuffled order: no sender runs, every edge takes the per-edge loop */
+  for (PetscInt e = 0; e < ne; e++) perm[e] = e;
+  srand(7);
+  for (PetscInt e = ne - 1; e > 0; e--) {
+    PetscInt j = rand() % (e + 1), t = perm[e];
+    perm[e] = perm[j];
+    perm[j] = t;
+  }
+  for (PetscInt e = 0; e < ne; e++) {
+    sp[e] = snd[perm[e]];
+    for (int a = 0; a < 3; a++) vp[3 * e + a] = vec[3 * perm[e] + a];
+  }
+  HM_T(HMFoldedEdges(f, ne, sp, vp, G, ep));
+  errp = 0;
+  for (PetscInt e = 0; e < ne; e++)
+    for (int q = 0; q < 9; q++) errp = PetscMax(errp, PetscAbsReal(ep[9 * e + q] - ed[9 * perm[e] + q]));
+  errp /= scale;
+
+  /* the kernel as wired into the engine (its own batching and G) */
+  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_FOLDED));
+  HM_T(HMEvalEdgeBlocks(ev, ne, snd, vec, ep, NULL));
+  erre = hm_max_abs_diff(9 * ne, ep, ed) / scale;
+
+  if (e9ref) erref = hm_max_abs_diff(9 * ne, ef, e9ref) / PetscMax(hm_max_abs(9 * ne, e9ref), 1e-300);
+  print_message("%-30s %5d edges max|e9| %7.3g  folded-direct %.1e  reversed %.1e  shuffled %.1e  engine %.1e  both-fwd %.0e%s", label, (int)ne, scale, err, errr, errp, erre, errb, e9ref ? "" : "\n");
+  if (e9ref) print_message("  folded-ref %.1e\n", erref);
+  assert_true(scale > 1e-3); /* the comparison is not vacuous */
+  assert_true(err <= TOL_DIRECT);
+  assert_true(errr <= TOL_DIRECT);
+  assert_true(errp <= TOL_DIRECT);
+  assert_true(erre <= TOL_DIRECT);
+  assert_true(errb == 0.0);
+  assert_true(erref <= TOL_REF);
+  HM_T(HMFoldedDestroy(&f));
+  free(G);
+  free(ed);
+  free(ef);
+  free(eb);
+  free(er);
+  free(edr);
+  free(vr);
+  free(ep);
+  free(vp);
+  free(sp);
+  free(perm);
+  return scale;
+}
+
+static void check_model_file(const char *path, const char *label, const char *fixture_model, int nmols, PetscBool use_ref)
+{
+  HMModel m;
+  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
+  for (int k = 0; k < nmols; k++) {
+    const int     mk = nmols == 5 ? k : (k == 0 ? 0 : 4); /* a subset: the smallest and the largest */
+    HMSafetensors fx;
+    HMSystem      sys;
+    HMEval        ev;
+    PetscInt     *snd, *rcv, Eh, n;
+    double       *vec;
+    const double *e9ref = NULL;
+    char          lab[96];
+
+    load_fixture(fixture_model, mols[mk], &fx, &sys);
+    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalForward(ev));
+    Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);
+    if (use_ref) {
+      const HMTensorInfo *info;
+      HM_T(HMSafetensorsGetInfo(fx, "edge_irreps9", HM_DTYPE_F64, &info));
+      assert_int_equal(info->numel, 9 * Eh);
+      e9ref = (const double *)info->data;
+    }
+    snprintf(lab, sizeof(lab), "%s/%s", label, mols[mk]);
+    HM_T(HMSystemGetSize(sys, &n));
+    check_edges(lab, m, ev, n, Eh, snd, rcv, vec, e9ref);
+    free(snd);
+    free(rcv);
+    free(vec);
+    HM_T(HMEvalDestroy(&ev));
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(HMSafetensorsClose(&fx));
+  }
+  HM_T(HMModelDestroy(&m));
+}
+
+static void test_golden(void **state)
+{
+  const char *models[] = {"small", "default"};
+  (void)state;
+  for (int i = 0; i < 2; i++) {
+    char path[PETSC_MAX_PATH_LEN], name[64];
+    snprintf(name, sizeof(name), "model_%s.safetensors", models[i]);
+    hm_golden_path(name, path, sizeof(path));
+    check_model_file(path, models[i], models[i], 5, PETSC_TRUE);
+  }
+}
+
+/* The demo model (shared radial network, edge lmax 2) on a test structure with edges from HMGraphBuild. */
+static void test_demo(void **state)
+{
+  char                path[PETSC_MAX_PATH_LEN];
+  HMModel             m;
+  HMSafetensors       fx;
+  const HMTensorInfo *zi;
+  const double       *pos;
+  PetscInt64          shp[2] = {-1, 3};
+  double              hcut;
+  (void)state;
+
+  snprintf(path, sizeof(path), "%s/demo_hipmace.safetensors", hm_models_dir());
+  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
+  HM_T(HMModelGetCutoffs(m, NULL, NULL, &hcut));
+  snprintf(path, sizeof(path), "%s/demo_test_fixtures.safetensors", hm_models_dir());
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &fx));
+  for (int k = 0; k < 10; k += 3) {
+    char      name[64];
+    PetscInt  n, *rcv;
+    int      *Z;
+    HMSystem  sys;
+    HMEval    ev;
+    HMGraph   g;
+
+    snprintf(name, sizeof(name), "s%d_atomic_numbers", k);
+    HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_I64, &zi));
+    n      = (PetscInt)zi->numel;
+    shp[0] = n;
+    Z      = malloc(sizeof(int) * (size_t)n);
+    for (PetscInt i = 0; i < n; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
+    snprintf(name, sizeof(name), "s%d_positions", k);
+    HM_T(HMSafetensorsGetF64(fx, name, 2, shp, &pos));
+    HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
+    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalForward(ev));
+    HM_T(HMGraphBuild(n, pos, NULL, NULL, hcut, &g));
+    rcv = g.receiver;
+    snprintf(name, sizeof(name), "demo/s%d", k);
+    check_edges(name, m, ev, n, g.nedges, g.sender, rcv, g.vec, NULL);
+    HM_T(HMGraphDestroy(&g));
+    HM_T(HMEvalDestroy(&ev));
+    HM_T(HMSystemDestroy(&sys));
+    free(Z);
+  }
+  HM_T(HMSafetensorsClose(&fx));
+  HM_T(HMModelDestroy(&m));
+}
+
+/* ---- model files with an edited config (every tensor copied, shapes unchanged) ---- */
+
+/* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
+   (if given) are left out, so a model that still read them would fail to load. */
+static void write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)
+{
+  HMSafetensors st;
+  const char   *fmt, *cfgtxt;
+  json_t       *cfg, *edits, *hdr, *meta;
+  json_error_t  jerr;
+  const char   *key;
+  json_t       *val;
+  PetscInt      nt;
+  uint64_t      off = 0, hlen;
+  char         *htxt;
+  size_t        len;
+  FILE         *fp;
+
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
+  HM_T(HMSafetensorsGetMetadata(st, "format", &fmt));
+  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
+  cfg   = json_loads(cfgtxt, 0, &jerr);
+  edits = json_loads(edits_json, 0, &jerr);
+  assert_non_null(cfg);
+  assert_non_null(edits);
+  json_object_foreach(edits, key, val) json_object_set(cfg, key, val);
+  hdr  = json_object();
+  meta = json_object();
+  json_object_set_new(meta, "format", json_string(fmt));
+  htxt = json_dumps(cfg, JSON_COMPACT);
+  json_object_set_new(meta, "config", json_string(htxt));
+  free(htxt);
+  json_object_set_new(hdr, "__metadata__", meta);
+  HM_T(HMSafetensorsGetNumTensors(st, &nt));
+  for (PetscInt i = 0; i < nt; i++) {
+    const HMTensorInfo *t;
+    json_t             *ti = json_object(), *shape = json_array();
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
+    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+    json_object_set_new(ti, "dtype", json_string(t->dtype == HM_DTYPE_F64 ? "F64" : "I64"));
+    json_object_set_new(ti, "shape", shape);
+    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * t->numel)));
+    json_object_set_new(hdr, t->name, ti);
+    off += 8 * (uint64_t)t->numel;
+  }
+  htxt = json_dumps(hdr, JSON_COMPACT);
+  len  = strlen(htxt);
+  hlen = (len + 7) / 8 * 8;
+  fp   = fopen(dst, "wb");
+  assert_non_null(fp);
+  fwrite(&hlen, 8, 1, fp); /* little-endian host (x86-64) */
+  fwrite(htxt, 1, len, fp);
+  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
+  for (PetscInt i = 0; i < nt; i++) {
+    const HMTensorInfo *t;
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
+    if (t->numel) fwrite(t->data, 8, (size_t)t->numel, fp);
+  }
+  assert_int_equal(fclose(fp), 0);
+  free(htxt);
+  json_decref(hdr);
+  json_decref(cfg);
+  json_decref(edits);
+  HM_T(HMSafetensorsClose(&st));
+}
+
+static void test_variants(void **state)
+{
+  struct {
+    const char *model, *label, *edits, *drop;
+    int         hnl, learnable, separate;
+  } v[] = {
+    {"small", "small/mean", "{\"hessian_aggregation\": \"mean\"}", NULL, 2, 0, 1},
+    {"small", "small/last-layer", "{\"hessian_use_last_layer_only\": true}", NULL, 1, 1, 1},
+    {"small", "small/shared-radial", "{\"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 2, 1, 0},
+    {"small", "small/mean+last+shared", "{\"hessian_aggregation\": \"mean\", \"hessian_use_last_layer_only\": true, \"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 1, 0, 0},
+    {"default", "default/mean+shared", "{\"hessian_aggregation\": \"mean\", \"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 2, 0, 0},
+    {"default", "default/last-layer", "{\"hessian_use_last_layer_only\": true}", NULL, 1, 1, 1},
+  };
+  char dir[] = "/tmp/hm_test_folded_XXXXXX";
+  (void)state;
+
+  assert_non_null(mkdtemp(dir));
+  for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+    char    src[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN], name[64];
+    HMModel m;
+    snprintf(name, sizeof(name), "model_%s.safetensors", v[i].model);
+    hm_golden_path(name, src, sizeof(src));
+    snprintf(dst, sizeof(dst), "%s/variant%d.safetensors", dir, (int)i);
+    write_variant(src, dst, v[i].edits, v[i].drop);
+    /* the edit took effect (else the variant would silently repeat the golden case) */
+    HM_T(HMModelLoad(PETSC_COMM_SELF, dst, &m));
+    assert_int_equal(m->hnl, v[i].hnl);
+    assert_int_equal(m->learnable, v[i].learnable);
+    assert_int_equal(m->separate_radial, v[i].separate);
+    HM_T(HMModelDestroy(&m));
+    check_model_file(dst, v[i].label, v[i].model, 2, PETSC_FALSE);
+    assert_int_equal(unlink(dst), 0);
+  }
+  assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- in-memory HIP heads with irreps no model file here has ---- */
+
+static double rnd(unsigned long long *s)
+{
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+static double *rnd_array(PetscInt n, double gain, unsigned long long *s)
+{
+  double *a = malloc(sizeof(double) * (size_t)(n + 1));
+  for (PetscInt i = 0; i < n; i++) a[i] = gain * rnd(s);
+  return a;
+}
+
+static PetscInt linear_numel(const HMIrreps *in, const HMIrreps *out)
+{
+  PetscInt n = 0;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n += (PetscInt)in->b[a].mul * out->b[b].mul;
+  return n;
+}
+
+static void rnd_linear(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, unsigned long long *s)
+{
+  const PetscInt n = linear_numel(in, out);
+  HM_T(HMLinearSetUp(lin, in, out, rnd_array(n, 1.7, s), n, "synthetic"));
+}
+
+/* e9 of one edge by the direct formula, as HMEvalEdgeBlocks computes it, from x_t = linear_up(feats_t). */
+static void direct_edge(HMModel m, double *const xh[], PetscInt s, const double v[3], double e9[])
+{
+  const HMConvTP *tp = &m->hi_tp;
+  double rb[32], Y[25], *w = malloc(sizeof(double) * (size_t)tp->weight_numel), *work = malloc(sizeof(double) * 2 * (size_t)m->hi_mlp.maxw);
+  double *raw = malloc(sizeof(double) * (size_t)tp->dim_mid), *lin = malloc(sizeof(double) * (size_t)m->dimH), *off = calloc((size_t)HMIrrepsDim(&m->O), sizeof(double));
+  double *offt = malloc(sizeof(double) * (size_t)HMIrrepsDim(&m->O)), *cy = malloc(sizeof(double) * (size_t)(tp->maxcy + 1));
+
+  HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb);
+  HMRadialMLPApply(&m->hi_mlp, 1, rb, w, work);
+  HM_T(HMSphericalHarmonics(m->hedge_lmax, 1, v, Y));
+  for (int t = 0; t < m->hnl; t++) {
+    HMConvTPApply(tp, xh[t] + s * m->dimH, Y, w, 0.0, raw, cy);
+    HMLinearApply(&m->hi_linear, 1, raw, tp->dim_mid, 0.0, lin, m->dimH);
+    HMLinearApply(&m->message_proj, 1, lin, m->dimH, 0.0, offt, HMIrrepsDim(&m->O));
+    for (PetscInt k = 0; k < HMIrrepsDim(&m->O); k++) off[k] += m->hw[t] * offt[k];
+  }
+  HMLinearApply(&m->proj_edges, 1, off, HMIrrepsDim(&m->O), 0.0, e9, 9);
+  free(w);
+  free(work);
+  free(raw);
+  free(lin);
+  free(off);
+  free(offt);
+  free(cy);
+}
+
+static void check_synthetic(const char *Hs, int F, int lmax, int nhid, int hnl, PetscBool sorted, unsigned long long seed)
+{
+  struct _p_HMModel *m;
+  unsigned long long s = seed;
+  const PetscInt     n = 9, ne = 700; /* more edges than one chunk */
+  double            *feats[HM_MAX_LAYERS], *xh[HM_MAX_LAYERS], *G, *vec, *ef, *ed, *efr, *edr, scale, err, errr;
+  PetscInt          *snd, *rcv;
+  HMFolded           f;
+  const PetscInt     hidden[3] = {12, 7, 10};
+  double             sw = 0;
+
+  HM_T(PetscCalloc1(1, &m));
+  m->path = (char *)"synthetic";
+  HM_T(HMIrrepsParse(Hs, &m->H));
+  m->dimH       = HMIrrepsDim(&m->H);
+  m->F          = F;
+  m->O.n        = 3;
+  m->OUT.n      = 3;
+  for (int l = 0; l < 3; l++) {
+    m->O.b[l]   = (HMIrrep){F, l, 1};
+    m->OUT.b[l] = (HMIrrep){1, l, 1};
+  }
+  m->hedge_lmax = lmax;
+  m->shh.n      = 0;
+  for (int l = 0; l <= lmax; l++) m->shh.b[m->shh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
+  m->num_bessel = 8;
+  m->hradial    = (HMRadialBasis){8, 5, 6.0, PetscSqrtReal(2.0 / 6.0), m->hradial_freq};
+  for (int k = 0; k < 8; k++) m->hradial_freq[k] = PETSC_PI / 6.0 * (k + 1);
+  rnd_linear(&m->hi_linear_up, &m->H, &m->H, &s);
+  HM_T(HMConvTPSetUp(&m->hi_tp, &m->H, &m->shh, &m->H, NULL, NULL));
+  rnd_linear(&m->hi_linear, &m->hi_tp.mid, &m->H, &s);
+  rnd_linear(&m->message_proj, &m->H, &m->O, &s);
+  rnd_linear(&m->proj_edges, &m->O, &m->OUT, &s);
+  /* radial network with nhid hidden layers (weights stored / sqrt(fan_in), as HMRadialMLPSetUp does) */
+  m->hi_mlp.nlayers = nhid + 1;
+  m->hi_mlp.h       = malloc(sizeof(PetscInt) * (size_t)(nhid + 2));
+  m->hi_mlp.W       = malloc(sizeof(double *) * (size_t)(nhid + 1));
+  m->hi_mlp.h[0]    = 8;
+  for (int i = 0; i < nhid; i++) m->hi_mlp.h[i + 1] = hidden[i];
+  m->hi_mlp.h[nhid + 1] = m->hi_tp.weight_numel;
+  m->hi_mlp.maxw        = 0;
+  for (int i = 0; i <= nhid + 1; i++) m->hi_mlp.maxw = PetscMax(m->hi_mlp.maxw, m->hi_mlp.h[i]);
+  for (int i = 0; i <= nhid; i++) m->hi_mlp.W[i] = rnd_array(m->hi_mlp.h[i] * m->hi_mlp.h[i + 1], 1.7 / PetscSqrtReal((double)m->hi_mlp.h[i]), &s);
+  m->hnl = hnl;
+  for (int t = 0; t < hnl; t++) sw += (m->hw[t] = 1.5 + rnd(&s));
+  for (int t = 0; t < hnl; t++) m->hw[t] /= sw;
+
+  for (int t = 0; t < hnl; t++) {
+    feats[t] = rnd_array(n * m->dimH, 1.0, &s);
+    xh[t]    = malloc(sizeof(double) * (size_t)(n * m->dimH));
+    HMLinearApply(&m->hi_linear_up, n, feats[t], m->dimH, 0.0, xh[t], m->dimH);
+  }
+  snd = malloc(sizeof(PetscInt) * (size_t)ne);
+  vec = rnd_array(3 * ne, 3.5, &s); /* lengths up to ~6 = the cutoff: some edges are exactly zero */
+  for (PetscInt e = 0; e < ne; e++) snd[e] = sorted ? e * n / ne : (PetscInt)((rnd(&s) + 1.0) * 0.5 * n) % n;
+  ef  = malloc(sizeof(double) * 9 * (size_t)ne);
+  ed  = malloc(sizeof(double) * 9 * (size_t)ne);
+  efr = malloc(sizeof(double) * 9 * (size_t)ne);
+  edr = malloc(sizeof(double) * 9 * (size_t)ne);
+  rcv = malloc(sizeof(PetscInt) * (size_t)ne);
+  for (PetscInt e = 0; e < ne; e++) direct_edge(m, xh, snd[e], vec + 3 * e, ed + 9 * e);
+
+  HM_T(HMFoldedCreate(m, &f));
+  G = malloc(sizeof(double) * (size_t)(n * HMFoldedNodeDim(f) + 1));
+  HM_T(HMFoldedNodeTensor(f, n, (const double *const *)feats, G));
+  HM_T(HMFoldedEdges(f, ne, snd, vec, G, ef));
+  scale = hm_max_abs(9 * ne, ed);
+  err   = hm_max_abs_diff(9 * ne, ef, ed) / scale;
+  /* reversed directions r -> s (edge vector -v) from HMFoldedEdgesBoth */
+  for (PetscInt e = 0; e < ne; e++) {
+    double vr[3] = {-vec[3 * e], -vec[3 * e + 1], -vec[3 * e + 2]};
+    rcv[e]       = (PetscInt)((rnd(&s) + 1.0) * 0.5 * n) % n;
+    direct_edge(m, xh, rcv[e], vr, edr + 9 * e);
+  }
+  HM_T(HMFoldedEdgesBoth(f, ne, snd, rcv, vec, G, NULL, efr));
+  errr = hm_max_abs_diff(9 * ne, efr, edr) / hm_max_abs(9 * ne, edr);
+  print_message("synthetic H=%-30s F=%d lmax=%d hidden=%d layers=%d %s: %d paths, max|e9| %.3g, folded-direct %.1e, reversed %.1e\n", Hs, F, lmax, nhid, hnl, sorted ? "sorted  " : "shuffled", m->hi_tp.ninstr, scale, err, errr);
+  assert_true(scale > 1e-3);
+  assert_true(err <= TOL_DIRECT);
+  assert_true(errr <= TOL_DIRECT);
+  free(rcv);
+  free(efr);
+  free(edr);
+
+  HM_T(HMFoldedDestroy(&f));
+  free(G);
+  free(ef);
+  free(ed);
+  free(vec);
+  free(snd);
+  for (int t = 0; t < hnl; t++) {
+    free(feats[t]);
+    free(xh[t]);
+  }
+  for (int i = 0; i <= nhid; i++) free(m->hi_mlp.W[i]);
+  free(m->hi_mlp.W);
+  free(m->hi_mlp.h);
+  free((void *)m->hi_linear_up.W);
+  free((void *)m->hi_linear.W);
+  free((void *)m->message_proj.W);
+  free((void *)m->proj_edges.W);
+  HM_T(HMLinearDestroy(&m->hi_linear_up));
+  HM_T(HMLinearDestroy(&m->hi_linear));
+  HM_T(HMLinearDestroy(&m->message_proj));
+  HM_T(HMLinearDestroy(&m->proj_edges));
+  HM_T(HMConvTPDestroy(&m->hi_tp));
+  HM_T(PetscFree(m));
+}
+
+static void test_synthetic(void **state)
+{
+  (void)state;
+  /* several 0e blocks, both parities of l = 1, odd l = 2, l = 3; edge lmax 0..3; 0..3 hidden radial
+     layers; 1..3 aggregated layers; a feature space without 0e; multiplicities differing per block */
+  check_synthetic("2x0e+3x1e+2x0e+2x1o+1x2e+2x3o", 3, 2, 2, 2, PETSC_TRUE, 1);
+  check_synthetic("2x0e+3x1e+2x0e+2x1o+1x2e+2x3o", 3, 2, 2, 2, PETSC_FALSE, 2);
+  check_synthetic("4x0e+4x1o+4x2e", 5, 0, 0, 1, PETSC_TRUE, 3);
+  check_synthetic("3x0o+3x1e+2x2e+3x3o+1x2o", 4, 3, 1, 3, PETSC_TRUE, 4);
+  check_synthetic("5x0e+2x0e+3x2e+1x1e+2x3e", 2, 1, 3, 2, PETSC_FALSE, 5);
+  check_synthetic("3x0e+3x1o+3x2e+3x3o", 4, 3, 3, 3, PETSC_TRUE, 6);
+}
+
+/* ---- timing: default model, fixture mol21 ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void test_timing(void **state)
+{
+  char           path[PETSC_MAX_PATH_LEN];
+  HMModel        m;
+  HMSafetensors  fx;
+  HMSystem       sys;
+  HMEval         ev;
+  HMFolded       f;
+  PetscInt      *snd, *rcv, Eh, n;
+  double        *vec, *G, *e9, *e9r, fl_edge, fl_node, tf[41], tb[41], td[5], tn[11], t0, t1;
+  const int      nf = 41, nd = 5, nn = 11;
+  (void)state;
+
+  hm_golden_path("model_default.safetensors", path, sizeof(path));
+  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
+  load_fixture("default", "mol21", &fx, &sys);
+  HM_T(HMEvalCreate(m, sys, &ev));
+  HM_T(HMEvalForward(ev));
+  HM_T(HMSystemGetSize(sys, &n));
+  Eh  = fixture_edges(fx, sys, &snd, &rcv, &vec);
+  e9  = malloc(sizeof(double) * 9 * (size_t)Eh);
+  e9r = malloc(sizeof(double) * 9 * (size_t)Eh);
+  HM_T(HMFoldedCreate(m, &f));
+  HM_T(HMFoldedGetFlops(f, &fl_edge, &fl_node));
+  for (int r = 0; r < nn; r++) {
+    HM_T(PetscTime(&t0));
+    G = node_tensor(m, ev, n, f);
+    HM_T(PetscTime(&t1));
+    tn[r] = t1 - t0;
+    free(G);
+  }
+  G = node_tensor(m, ev, n, f);
+  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_DIRECT));
+  HM_T(HMEvalEdgeBlocks(ev, Eh, snd, vec, e9, NULL)); /* warm-up: caches linear_up of the features */
+  for (int r = 0; r < nd; r++) {
+    HM_T(PetscTime(&t0));
+    HM_T(HMEvalEdgeBlocks(ev, Eh, snd, vec, e9, NULL));
+    HM_T(PetscTime(&t1));
+    td[r] = t1 - t0;
+  }
+  for (int r = 0; r < nf; r++) {
+    HM_T(PetscTime(&t0));
+    HM_T(HMFoldedEdges(f, Eh, snd, vec, G, e9));
+    HM_T(PetscTime(&t1));
+    tf[r] = t1 - t0;
+    HM_T(PetscTime(&t0));
+    HM_T(HMFoldedEdgesBoth(f, Eh, snd, rcv, vec, G, e9, e9r));
+    HM_T(PetscTime(&t1));
+    tb[r] = t1 - t0;
+  }
+  qsort(td, nd, sizeof(double), cmp_double);
+  qsort(tf, nf, sizeof(double), cmp_double);
+  qsort(tb, nf, sizeof(double), cmp_double);
+  qsort(tn, nn, sizeof(double), cmp_double);
+  print_message("default/mol21, %d edges, %d nodes (median of %d / %d runs):\n", (int)Eh, (int)n, nd, nf);
+  print_message("  direct HMEvalEdgeBlocks  %10.3f us/edge\n", 1e6 * td[nd / 2] / Eh);
+  print_message("  folded HMFoldedEdges     %10.3f us/edge  (%.0f flop/edge, %.2f GFlop/s)  speed-up %.0fx\n", 1e6 * tf[nf / 2] / Eh, fl_edge, fl_edge * Eh / tf[nf / 2] * 1e-9, td[nd / 2] / tf[nf / 2]);
+  print_message("  folded HMFoldedEdgesBoth %10.3f us/directed edge (both directions of each edge)\n", 1e6 * tb[nf / 2] / (2.0 * Eh));
+  print_message("  node tensor              %10.3f us/node  (%.0f flop/node, %d doubles/node)\n", 1e6 * tn[nn / 2] / n, fl_node, (int)HMFoldedNodeDim(f));
+  /* a ~100x algorithmic gap: even a loaded machine keeps the folded kernel ahead */
+  assert_true(tf[nf / 2] < td[nd / 2]);
+  HM_T(HMFoldedDestroy(&f));
+  free(G);
+  free(e9);
+  free(e9r);
+  free(snd);
+  free(rcv);
+  free(vec);
+  HM_T(HMEvalDestroy(&ev));
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(HMSafetensorsClose(&fx));
+  HM_T(HMModelDestroy(&m));
+}
+
+static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants), cmocka_unit_test(test_timing),
+};
+
+HM_TEST_MAIN(tests)
