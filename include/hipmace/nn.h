@@ -69,6 +69,13 @@ PETSC_EXTERN PetscErrorCode HMConvTPDestroy(HMConvTP *);
 /* mid (+)= TP(x1, x2, w) for one edge; work needs maxcy doubles. beta: 0 overwrite, 1 accumulate. */
 PETSC_EXTERN void HMConvTPApply(const HMConvTP *, const double *x1, const double *x2, const double *w, double beta, double *mid, double *work);
 
+/* The same product in "channel-innermost" layouts, so the loops over channels vectorise: xT holds each
+   input block as [m][u] instead of [u][m], midT each output block as [c][u]. Same arithmetic per
+   element as HMConvTPApply (accumulating, beta = 1); work needs maxcy + max multiplicity doubles. */
+PETSC_EXTERN void HMConvTPTransposeIn(const HMConvTP *, const double *x1, double *x1T);
+PETSC_EXTERN void HMConvTPApplyT(const HMConvTP *, const double *x1T, const double *x2, const double *w, double *midT, double *work);
+PETSC_EXTERN void HMConvTPTransposeOut(const HMConvTP *, const double *midT, double *mid);
+
 /* FullyConnectedTensorProduct(irreps, n_el x 0e -> irreps_out) with a one-hot second input. */
 typedef struct {
   HMIrreps      in, out;
@@ -95,6 +102,16 @@ typedef struct {
   double   *val[8];               /* [nnz] */
   const double *W[8];             /* [nel][K_nu][C] */
   PetscInt  maxstate;             /* (2L+1) Q^(corr-1) */
+  /* U contracted with the weights once per element (as the reference does before touching the
+     features): for each distinct row r of U_nu with a non-zero entry, Uw[nu][(e npair + p) C + c] =
+     sum_k U_nu[r, k] W_nu[e, k, c] */
+  PetscInt  npair[8];
+  PetscInt *prow[8];              /* [npair] row index r */
+  int      *pM[8];                /* [npair] output component M of the row */
+  int      *pq[8];                /* [npair][nu] coupling indices q1..q_nu of the row */
+  PetscInt  ngroup[8];            /* runs of rows sharing (M, q1..q_{nu-1}) */
+  PetscInt *gstart[8];            /* [ngroup+1] first pair of each run */
+  double   *Uw[8];                /* [nel][npair][C] */
 } HMContraction;
 
 typedef struct {
@@ -107,7 +124,10 @@ typedef struct {
 
 PETSC_EXTERN PetscErrorCode HMSymContractionSetUp(HMSymContraction *, HMSafetensors, const char prefix[], const HMIrreps *target, const HMIrreps *hidden, int corr, int nel);
 PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
-/* X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
+/* out[M][c] = sum_nu sum_r Uw_nu[e][r][c] X[q1][c] ... X[q_nu][c]: the recursion of the reference
+   (contract the last index, add the next U, repeat) expanded into a sparse polynomial, which needs no
+   dense (2L+1) Q^(corr-1) intermediate per node.
+   X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
    out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
 PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);

@@ -112,11 +112,14 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
   const HMGraph *g = e->g;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw;
+  double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *xT, *aggT;
+  PetscInt       maxmul = 0;
 
   PetscFunctionBegin;
+  for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
   PetscCall(PetscMalloc4(nl * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
-  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + 1, &cy));
+  PetscCall(PetscMalloc2(nl * din + 1, &xT, n * dmid + 1, &aggT));
+  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
   PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
   if (t > 0) {
     PetscCall(PetscMalloc1(n * m->dimH, &sc));
@@ -125,7 +128,8 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
   HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
   /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
   PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_NEAR, din, x));
-  PetscCall(PetscArrayzero(agg, n * dmid));
+  for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
+  PetscCall(PetscArrayzero(aggT, n * dmid));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
@@ -141,10 +145,11 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
     PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
     for (PetscInt k = 0; k < ne; k++) {
       const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-      HMConvTPApply(&L->tp, x + s * din, Y + k * nsh, w + k * nw, 1.0, agg + r * dmid, cy);
+      HMConvTPApplyT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, aggT + r * dmid, cy);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
+  for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOut(&L->tp, aggT + i * dmid, agg + i * dmid);
   HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
   for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
   if (t == 0) {
@@ -164,6 +169,7 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
   PetscCall(PetscFree(scw));
   PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
   PetscCall(PetscFree4(x, agg, X, prod));
+  PetscCall(PetscFree2(xT, aggT));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -71,6 +71,48 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
         PetscCall(HMSafetensorsGetF64(st, name, 3, ws, &W));
       }
       c->W[nu] = W;
+      /* fold the weights into U per element: distinct rows are runs, since the non-zeros come in
+         increasing flat index (row-major over r, then k) */
+      {
+        PetscInt np = 0;
+        for (PetscInt t = 0; t < c->nnz[nu]; t++)
+          if (t == 0 || c->row[nu][t] != c->row[nu][t - 1]) np++;
+        c->npair[nu] = np;
+        PetscCall(PetscMalloc1(np + 1, &c->prow[nu]));
+        PetscCall(PetscMalloc1(np + 1, &c->pM[nu]));
+        PetscCall(PetscMalloc1(nu * np + 1, &c->pq[nu]));
+        PetscCall(PetscCalloc1(nel * np * C + 1, &c->Uw[nu]));
+        np = -1;
+        for (PetscInt t = 0; t < c->nnz[nu]; t++) {
+          /* (rows of one run share everything but the last index q_nu: their sum over q_nu is one
+             multiply per entry, the shared prefix product is applied once per run) */
+          if (t == 0 || c->row[nu][t] != c->row[nu][t - 1]) {
+            PetscInt r = c->row[nu][t];
+            c->prow[nu][++np] = r;
+            for (int i = nu - 1; i >= 0; i--) {
+              c->pq[nu][np * nu + i] = (int)(r % Q);
+              r /= Q;
+            }
+            c->pM[nu][np] = (int)r;
+          }
+          for (int e = 0; e < nel; e++) {
+            double       *u = c->Uw[nu] + ((PetscInt)e * c->npair[nu] + np) * C;
+            const double *w = W + ((PetscInt)e * c->K[nu] + c->kk[nu][t]) * C;
+            for (PetscInt cc = 0; cc < C; cc++) u[cc] += c->val[nu][t] * w[cc];
+          }
+        }
+        {
+          PetscInt ng = 0;
+          for (PetscInt p = 0; p < c->npair[nu]; p++)
+            if (p == 0 || c->prow[nu][p] / Q != c->prow[nu][p - 1] / Q) ng++;
+          c->ngroup[nu] = ng;
+          PetscCall(PetscMalloc1(ng + 1, &c->gstart[nu]));
+          ng = 0;
+          for (PetscInt p = 0; p < c->npair[nu]; p++)
+            if (p == 0 || c->prow[nu][p] / Q != c->prow[nu][p - 1] / Q) c->gstart[nu][ng++] = p;
+          c->gstart[nu][ng] = c->npair[nu];
+        }
+      }
     }
     c->maxstate  = d * ipow(Q, corr - 1);
     sc->maxstate = PetscMax(sc->maxstate, c->maxstate);
@@ -82,7 +124,14 @@ PetscErrorCode HMSymContractionDestroy(HMSymContraction *sc)
 {
   PetscFunctionBegin;
   for (int k = 0; k < sc->nout; k++)
-    for (int nu = 1; nu <= sc->c[k].corr; nu++) PetscCall(PetscFree3(sc->c[k].row[nu], sc->c[k].kk[nu], sc->c[k].val[nu]));
+    for (int nu = 1; nu <= sc->c[k].corr; nu++) {
+      PetscCall(PetscFree3(sc->c[k].row[nu], sc->c[k].kk[nu], sc->c[k].val[nu]));
+      PetscCall(PetscFree(sc->c[k].prow[nu]));
+      PetscCall(PetscFree(sc->c[k].pM[nu]));
+      PetscCall(PetscFree(sc->c[k].pq[nu]));
+      PetscCall(PetscFree(sc->c[k].gstart[nu]));
+      PetscCall(PetscFree(sc->c[k].Uw[nu]));
+    }
   PetscCall(PetscFree(sc->c));
   PetscCall(PetscMemzero(sc, sizeof(*sc)));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -90,13 +139,13 @@ PetscErrorCode HMSymContractionDestroy(HMSymContraction *sc)
 
 PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
 {
-  return sc->C * (sc->Q + 2 * sc->maxstate);
+  return sc->C * (sc->Q + 2 * 7 + 2);
 }
 
 void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q;
-  double        *Xt = work, *A = work + Q * C, *B = A + sc->maxstate * C;
+  double        *Xt = work, *acc = work + Q * C, *prod = acc + 7 * C;
 
   for (PetscInt z = 0; z < n; z++) {
     const double *x = X + z * ldx;
@@ -114,43 +163,30 @@ void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, P
     for (int k = 0; k < sc->nout; k++) {
       const HMContraction *ct = &sc->c[k];
       const int            d  = 2 * ct->L + 1;
-      PetscInt             size = ct->maxstate;
-      int                  nu   = ct->corr;
-      const double        *Wn   = ct->W[nu] + (PetscInt)e * ct->K[nu] * C;
-
-      memset(A, 0, (size_t)(size * C) * sizeof(double));
-      for (PetscInt t = 0; t < ct->nnz[nu]; t++) {
-        const PetscInt r = ct->row[nu][t], q = r % Q, rr = r / Q;
-        const double   v = ct->val[nu][t], *w = Wn + (PetscInt)ct->kk[nu][t] * C, *xq = Xt + q * C;
-        double        *a = A + rr * C;
-        for (PetscInt c = 0; c < C; c++) a[c] += v * w[c] * xq[c];
-      }
-      for (nu = ct->corr - 1; nu >= 1; nu--) {
-        PetscInt newsize = size / Q;
-        Wn               = ct->W[nu] + (PetscInt)e * ct->K[nu] * C;
-        for (PetscInt t = 0; t < ct->nnz[nu]; t++) {
-          const double  v = ct->val[nu][t], *w = Wn + (PetscInt)ct->kk[nu][t] * C;
-          double       *a = A + ct->row[nu][t] * C;
-          for (PetscInt c = 0; c < C; c++) a[c] += v * w[c];
-        }
-        for (PetscInt rr = 0; rr < newsize; rr++) {
-          double *b = B + rr * C;
-          for (PetscInt c = 0; c < C; c++) b[c] = 0;
-          for (PetscInt q = 0; q < Q; q++) {
-            const double *a = A + (rr * Q + q) * C, *xq = Xt + q * C;
-            for (PetscInt c = 0; c < C; c++) b[c] += a[c] * xq[c];
+      for (PetscInt q = 0; q < d * C; q++) acc[q] = 0.0;
+      for (int nu = 1; nu <= ct->corr; nu++) {
+        const double *Uw = ct->Uw[nu] + (PetscInt)e * ct->npair[nu] * C;
+        for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
+          const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
+          const int     *q  = ct->pq[nu] + p0 * nu;
+          double        *a  = acc + (PetscInt)ct->pM[nu][p0] * C;
+          /* s = sum over the run of Uw[p] X[q_nu(p)] */
+          for (PetscInt c = 0; c < C; c++) prod[c] = 0.0;
+          for (PetscInt p = p0; p < p1; p++) {
+            const double *u = Uw + p * C, *xl = Xt + (PetscInt)ct->pq[nu][p * nu + nu - 1] * C;
+            for (PetscInt c = 0; c < C; c++) prod[c] += u[c] * xl[c];
           }
+          /* times the shared prefix X[q1] ... X[q_{nu-1}] */
+          for (int i = 0; i < nu - 1; i++) {
+            const double *xi = Xt + (PetscInt)q[i] * C;
+            for (PetscInt c = 0; c < C; c++) prod[c] *= xi[c];
+          }
+          for (PetscInt c = 0; c < C; c++) a[c] += prod[c];
         }
-        {
-          double *tmp = A;
-          A           = B;
-          B           = tmp;
-        }
-        size = newsize;
       }
-      /* size == d: out[c*d + M] = A[M][c] (e3nn channel-major layout of the block) */
+      /* out[c*d + M] = acc[M][c] (e3nn channel-major layout of the block) */
       for (PetscInt c = 0; c < C; c++)
-        for (int M = 0; M < d; M++) out[z * ldo + oo + c * d + M] = A[M * C + c];
+        for (int M = 0; M < d; M++) out[z * ldo + oo + c * d + M] = acc[M * C + c];
       oo += C * d;
     }
   }

@@ -114,3 +114,59 @@ void HMConvTPApply(const HMConvTP *tp, const double *x1, const double *x2, const
     mo += (PetscInt)a->mul * dO;
   }
 }
+
+void HMConvTPTransposeIn(const HMConvTP *tp, const double *x, double *xT)
+{
+  PetscInt off = 0;
+  for (int i = 0; i < tp->in1.n; i++) {
+    const int mul = tp->in1.b[i].mul, d = 2 * tp->in1.b[i].l + 1;
+    for (int u = 0; u < mul; u++)
+      for (int a = 0; a < d; a++) xT[off + a * mul + u] = x[off + u * d + a];
+    off += (PetscInt)mul * d;
+  }
+}
+
+void HMConvTPTransposeOut(const HMConvTP *tp, const double *midT, double *mid)
+{
+  PetscInt off = 0;
+  for (int k = 0; k < tp->ninstr; k++) {
+    const int mul = tp->mid.b[k].mul, d = 2 * tp->mid.b[k].l + 1;
+    for (int u = 0; u < mul; u++)
+      for (int c = 0; c < d; c++) mid[off + u * d + c] = midT[off + c * mul + u];
+    off += (PetscInt)mul * d;
+  }
+}
+
+void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, const double *w, double *midT, double *work)
+{
+  double  *cy = work, *t = work + tp->maxcy;
+  PetscInt mo = 0;
+  for (int k = 0; k < tp->ninstr; k++) {
+    const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
+    const int      d1 = 2 * a->l + 1, d2 = 2 * tp->in2.b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
+    const double  *C  = tp->C[k];
+    const double  *xa = x1T + HMIrrepsOffset(&tp->in1, tp->i1[k]);
+    const double  *y  = x2 + HMIrrepsOffset(&tp->in2, tp->i2[k]);
+    const double  *wk = w + tp->woff[k];
+    const double   pw = tp->pw[k];
+    double        *o  = midT + mo;
+
+    for (int ia = 0; ia < d1; ia++)
+      for (int c = 0; c < dO; c++) {
+        double s = 0;
+        for (int b = 0; b < d2; b++) s += C[(ia * d2 + b) * dO + c] * y[b];
+        cy[ia * dO + c] = s;
+      }
+    for (int c = 0; c < dO; c++) {
+      double *oc = o + c * mul;
+      for (int u = 0; u < mul; u++) t[u] = 0.0;
+      for (int ia = 0; ia < d1; ia++) {
+        const double  f  = cy[ia * dO + c];
+        const double *xr = xa + ia * mul;
+        for (int u = 0; u < mul; u++) t[u] += xr[u] * f;
+      }
+      for (int u = 0; u < mul; u++) oc[u] += (pw * wk[u]) * t[u];
+    }
+    mo += (PetscInt)mul * dO;
+  }
+}
