@@ -48,8 +48,11 @@ PETSC_EXTERN double HMElementMass(int Z);
 /* ---- atomic structures ---- */
 typedef struct _p_HMSystem *HMSystem;
 
-/* Reads XYZ / extended XYZ (Lattice=, pbc=, Properties= with species, pos, optional masses).
-   Errors name the file and the line. Every rank reads the file (serial engine). */
+/* Reads a structure; the extension picks the format: .pdb/.ent PDB (ATOM/HETATM, CRYST1 cell,
+   option -pdb_model K), .data/.lmp/.lammps LAMMPS data file (atomic/full/... atom styles, option
+   -lammps_types C,H,O, Masses kept as masses), anything else XYZ / extended XYZ (Lattice=, pbc=,
+   Properties= with species, pos, optional masses). Errors name the file and the line. Every rank
+   reads the file (serial engine). See docs/FORMATS.md. */
 PETSC_EXTERN PetscErrorCode HMSystemLoad(MPI_Comm, const char path[], HMSystem *);
 /* cell: 3 lattice vectors as rows (a = cell[0..2], ...) or NULL; pbc: per axis or NULL */
 PETSC_EXTERN PetscErrorCode HMSystemCreate(MPI_Comm, PetscInt n, const int Z[], const double pos[], const double cell[9], const PetscBool pbc[3], HMSystem *);

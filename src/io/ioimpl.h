@@ -30,3 +30,10 @@ struct _p_HMSystem {
 
 /* Checks a cell and its periodic axes; `where` prefixes the message (e.g. "mol.xyz:2"). */
 PETSC_INTERN PetscErrorCode HMSystemCheckCell_Private(MPI_Comm, const char where[], const double cell[9], const PetscBool pbc[3]);
+
+/* Whole file into a NUL-terminated buffer (freed by the caller with PetscFree, also on error). */
+PETSC_INTERN PetscErrorCode HMReadTextFile_Private(MPI_Comm, const char path[], char **buf, size_t *len);
+/* Format readers behind HMSystemLoad, which picks one by the file extension. */
+PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm, const char path[], HMSystem *);
+PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(MPI_Comm, const char path[], HMSystem *);
+PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(MPI_Comm, const char path[], HMSystem *);

@@ -1,6 +1,7 @@
 /* Atomic systems: species, positions, masses and an optional (partly) periodic cell. */
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ioimpl.h"
 
@@ -24,6 +25,22 @@ PetscErrorCode HMSystemCheckCell_Private(MPI_Comm comm, const char where[], cons
     PetscCheck(scale > 0 && fabs(det) > 1e-12 * scale, comm, PETSC_ERR_ARG_WRONG, "%s: cell has zero volume (det %g)", where, det);
     PetscCheck(det > 0, comm, PETSC_ERR_ARG_WRONG, "%s: cell is left-handed (det %g < 0); reorder or negate a lattice vector", where, det);
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The extension picks the format (case-insensitive); anything unrecognised is read as XYZ,
+   the historical default, so files named "mol.txt" or "POSITIONS" keep working. */
+PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
+{
+  const char *dot;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  dot = strrchr(path, '.');
+  if (dot && strchr(dot, '/')) dot = NULL; /* a dot in a folder name, not an extension */
+  if (dot && (!strcasecmp(dot, ".pdb") || !strcasecmp(dot, ".ent"))) PetscCall(HMSystemLoadPDB_Private(comm, path, out));
+  else if (dot && (!strcasecmp(dot, ".data") || !strcasecmp(dot, ".lmp") || !strcasecmp(dot, ".lammps"))) PetscCall(HMSystemLoadLAMMPS_Private(comm, path, out));
+  else PetscCall(HMSystemLoadXYZ_Private(comm, path, out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

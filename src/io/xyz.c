@@ -367,7 +367,7 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode ReadWholeFile(MPI_Comm comm, const char path[], char **buf, size_t *len)
+PetscErrorCode HMReadTextFile_Private(MPI_Comm comm, const char path[], char **buf, size_t *len)
 {
   FILE       *f;
   struct stat sb;
@@ -397,7 +397,7 @@ static PetscErrorCode ReadWholeFile(MPI_Comm comm, const char path[], char **buf
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
+PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm comm, const char path[], HMSystem *out)
 {
   XYZReader      r;
   HMSystem       sys;
@@ -410,7 +410,7 @@ PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
   PetscCall(PetscMemzero(&r, sizeof(r)));
   r.comm = comm;
   r.path = path;
-  ierr   = ReadWholeFile(comm, path, &r.buf, &len);
+  ierr   = HMReadTextFile_Private(comm, path, &r.buf, &len);
   if (PetscUnlikely(ierr)) {
     PetscCall(PetscFree(r.buf));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");

@@ -1,0 +1,516 @@
+/* LAMMPS data-file reader for HMSystem: header, triclinic box, Masses, Atoms (atomic, full, ...). */
+#include <stdio.h>
+#include <strings.h>
+
+#include "textimpl.h"
+
+/* Header counts that size the sections. */
+typedef enum {
+  CNT_ATOMS,
+  CNT_ATOM_TYPES,
+  CNT_BONDS,
+  CNT_ANGLES,
+  CNT_DIHEDRALS,
+  CNT_IMPROPERS,
+  CNT_BOND_TYPES,
+  CNT_ANGLE_TYPES,
+  CNT_DIHEDRAL_TYPES,
+  CNT_IMPROPER_TYPES,
+  CNT_ELLIPSOIDS,
+  CNT_LINES,
+  CNT_TRIANGLES,
+  CNT_BODIES,
+  CNT_PAIRIJ, /* derived: atom types * (atom types + 1) / 2 */
+  CNT_N
+} LmpCount;
+
+static const struct {
+  const char *word;
+  LmpCount    cnt;
+} lmp_header_words[] = {
+  {"atoms",      CNT_ATOMS     },
+  {"bonds",      CNT_BONDS     },
+  {"angles",     CNT_ANGLES    },
+  {"dihedrals",  CNT_DIHEDRALS },
+  {"impropers",  CNT_IMPROPERS },
+  {"ellipsoids", CNT_ELLIPSOIDS},
+  {"lines",      CNT_LINES     },
+  {"triangles",  CNT_TRIANGLES },
+  {"bodies",     CNT_BODIES    }
+};
+
+static const struct {
+  const char *word;
+  LmpCount    cnt;
+} lmp_type_words[] = {
+  {"atom",     CNT_ATOM_TYPES    },
+  {"bond",     CNT_BOND_TYPES    },
+  {"angle",    CNT_ANGLE_TYPES   },
+  {"dihedral", CNT_DIHEDRAL_TYPES},
+  {"improper", CNT_IMPROPER_TYPES}
+};
+
+/* Every section LAMMPS read_data knows, with the header count giving its number of lines. */
+static const struct {
+  const char *name;
+  LmpCount    cnt;
+} lmp_sections[] = {
+  {"Atoms",                    CNT_ATOMS         },
+  {"Velocities",               CNT_ATOMS         },
+  {"Masses",                   CNT_ATOM_TYPES    },
+  {"Ellipsoids",               CNT_ELLIPSOIDS    },
+  {"Lines",                    CNT_LINES         },
+  {"Triangles",                CNT_TRIANGLES     },
+  {"Bodies",                   CNT_BODIES        },
+  {"Bonds",                    CNT_BONDS         },
+  {"Angles",                   CNT_ANGLES        },
+  {"Dihedrals",                CNT_DIHEDRALS     },
+  {"Impropers",                CNT_IMPROPERS     },
+  {"Pair Coeffs",              CNT_ATOM_TYPES    },
+  {"PairIJ Coeffs",            CNT_PAIRIJ        },
+  {"Bond Coeffs",              CNT_BOND_TYPES    },
+  {"Angle Coeffs",             CNT_ANGLE_TYPES   },
+  {"Dihedral Coeffs",          CNT_DIHEDRAL_TYPES},
+  {"Improper Coeffs",          CNT_IMPROPER_TYPES},
+  {"BondBond Coeffs",          CNT_ANGLE_TYPES   },
+  {"BondAngle Coeffs",         CNT_ANGLE_TYPES   },
+  {"MiddleBondTorsion Coeffs", CNT_DIHEDRAL_TYPES},
+  {"EndBondTorsion Coeffs",    CNT_DIHEDRAL_TYPES},
+  {"AngleTorsion Coeffs",      CNT_DIHEDRAL_TYPES},
+  {"AngleAngleTorsion Coeffs", CNT_DIHEDRAL_TYPES},
+  {"BondBond13 Coeffs",        CNT_DIHEDRAL_TYPES},
+  {"AngleAngle Coeffs",        CNT_IMPROPER_TYPES}
+};
+
+/* Column layout of the Atoms section per atom style (0-based; -1 when the style lacks it). */
+typedef struct {
+  const char *name;
+  int         coltype, colx, colmol, colq, ncols;
+} LmpStyle;
+
+static const LmpStyle lmp_styles[] = {
+  {"atomic",    1, 2, -1, -1, 5},
+  {"charge",    1, 3, -1, 2,  6},
+  {"bond",      2, 3, 1,  -1, 6},
+  {"angle",     2, 3, 1,  -1, 6},
+  {"molecular", 2, 3, 1,  -1, 6},
+  {"full",      2, 4, 1,  3,  7}
+};
+
+typedef struct {
+  long long  id;
+  PetscInt64 line;
+  int        type;
+  double     x[3];
+} LmpAtom;
+
+typedef struct {
+  HMTextReader t;
+  long long    count[CNT_N];
+  PetscInt64   countline[CNT_N]; /* header line of each count; 0 when absent */
+  PetscBool    hasbox[3], hastilt;
+  double       lo[3], hi[3], tilt[3]; /* xy xz yz */
+  double       cell[9];
+  PetscInt64   boxline, atomsline, massline0;
+  LmpAtom     *atoms; /* [count[CNT_ATOMS]] */
+  PetscInt     natoms;
+  double      *mass;     /* [ntypes + 1], 0 when not given */
+  PetscInt64  *massline; /* [ntypes + 1] */
+  int         *typeZ;    /* [ntypes + 1] */
+  PetscBool   *used;     /* [ntypes + 1] */
+  int         *Z;        /* [natoms]: the system, in id order */
+  double      *pos, *m;
+} LmpReader;
+
+static PetscBool LooksNumeric(const char *s)
+{
+  return (PetscBool)(isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') && (isdigit((unsigned char)s[1]) || s[1] == '.')));
+}
+
+/* Cuts a '#' comment off a line; returns the comment text (trimmed) or NULL. */
+static char *CutComment(char *s)
+{
+  char *h = strchr(s, '#');
+
+  if (!h) return NULL;
+  *h = '\0';
+  return HMTextTrim(h + 1);
+}
+
+static PetscErrorCode ParseCount(LmpReader *r, const char *tok, const char *what, long long *v)
+{
+  PetscFunctionBegin;
+  PetscCheck(HMTextParseLong(tok, v) && *v >= 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s count '%s' is not a non-negative integer", r->t.path, r->t.line, what, tok);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode ParseNumber(LmpReader *r, const char *tok, const char *what, double *v)
+{
+  PetscFunctionBegin;
+  PetscCheck(HMTextParseReal(tok, v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s '%s' is not a number", r->t.path, r->t.line, what, tok);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One header line (comment already cut, not blank, starting with a number). */
+static PetscErrorCode ParseHeaderLine(LmpReader *r, char *s)
+{
+  char     *tok[8];
+  const int ntok = HMTextSplit(s, tok, 8);
+
+  PetscFunctionBegin;
+  if (ntok == 2) {
+    for (size_t k = 0; k < sizeof(lmp_header_words) / sizeof(lmp_header_words[0]); k++)
+      if (!strcmp(tok[1], lmp_header_words[k].word)) {
+        const LmpCount c = lmp_header_words[k].cnt;
+
+        PetscCheck(!r->countline[c], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": '%s' count given twice (first on line %" PetscInt64_FMT ")", r->t.path, r->t.line, tok[1], r->countline[c]);
+        PetscCall(ParseCount(r, tok[0], tok[1], &r->count[c]));
+        r->countline[c] = r->t.line;
+        PetscFunctionReturn(PETSC_SUCCESS);
+      }
+  } else if (ntok == 3 && !strcmp(tok[2], "types")) {
+    for (size_t k = 0; k < sizeof(lmp_type_words) / sizeof(lmp_type_words[0]); k++)
+      if (!strcmp(tok[1], lmp_type_words[k].word)) {
+        const LmpCount c = lmp_type_words[k].cnt;
+
+        PetscCheck(!r->countline[c], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": '%s types' count given twice (first on line %" PetscInt64_FMT ")", r->t.path, r->t.line, tok[1], r->countline[c]);
+        PetscCall(ParseCount(r, tok[0], "types", &r->count[c]));
+        r->countline[c] = r->t.line;
+        PetscFunctionReturn(PETSC_SUCCESS);
+      }
+  } else if (ntok == 5 && !strcmp(tok[1], "extra") && !strcmp(tok[3], "per") && !strcmp(tok[4], "atom")) {
+    long long v;
+
+    /* room reserved for bonds created during a run: irrelevant to a static structure */
+    PetscCall(ParseCount(r, tok[0], "extra per atom", &v));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  } else if (ntok == 4) {
+    static const char *const names[3][2] = {
+      {"xlo", "xhi"},
+      {"ylo", "yhi"},
+      {"zlo", "zhi"}
+    };
+
+    for (int d = 0; d < 3; d++)
+      if (!strcmp(tok[2], names[d][0]) && !strcmp(tok[3], names[d][1])) {
+        PetscCheck(!r->hasbox[d], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": '%s %s' given twice", r->t.path, r->t.line, names[d][0], names[d][1]);
+        PetscCall(ParseNumber(r, tok[0], names[d][0], &r->lo[d]));
+        PetscCall(ParseNumber(r, tok[1], names[d][1], &r->hi[d]));
+        PetscCheck(r->hi[d] > r->lo[d], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s %.10g must be larger than %s %.10g", r->t.path, r->t.line, names[d][1], r->hi[d], names[d][0], r->lo[d]);
+        r->hasbox[d] = PETSC_TRUE;
+        r->boxline   = r->t.line;
+        PetscFunctionReturn(PETSC_SUCCESS);
+      }
+  } else if (ntok == 6 && !strcmp(tok[3], "xy") && !strcmp(tok[4], "xz") && !strcmp(tok[5], "yz")) {
+    PetscCheck(!r->hastilt, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": 'xy xz yz' given twice", r->t.path, r->t.line);
+    PetscCall(ParseNumber(r, tok[0], "xy", &r->tilt[0]));
+    PetscCall(ParseNumber(r, tok[1], "xz", &r->tilt[1]));
+    PetscCall(ParseNumber(r, tok[2], "yz", &r->tilt[2]));
+    r->hastilt = PETSC_TRUE;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unrecognised header line (%d words; expected e.g. 'N atoms', 'N atom types', 'xlo xhi', 'xy xz yz')", r->t.path, r->t.line, ntok);
+}
+
+/* Next non-blank line of a section body, comment cut; k lines of n were read so far. */
+static PetscErrorCode SectionLine(LmpReader *r, const char *section, long long k, long long n, char **line, char **comment)
+{
+  char *s, *c = NULL, *t = NULL;
+
+  PetscFunctionBegin;
+  while ((s = HMTextNextLine(&r->t))) {
+    c = CutComment(s);
+    t = HMTextTrim(s);
+    if (*t) break;
+  }
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends inside section '%s' after %lld of %lld lines", r->t.path, r->t.line, section, k, n);
+  PetscCheck(LooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' has %lld of the %lld lines its header count announces; found '%s'", r->t.path, r->t.line, section, k, n, t);
+  *line = t;
+  if (comment) *comment = c;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode ParseMasses(LmpReader *r, long long n)
+{
+  PetscFunctionBegin;
+  r->massline0 = r->t.line;
+  for (long long k = 0; k < n; k++) {
+    char     *s, *tok[3];
+    int       ntok;
+    long long type;
+    double    m;
+
+    PetscCall(SectionLine(r, "Masses", k, n, &s, NULL));
+    ntok = HMTextSplit(s, tok, 3);
+    PetscCheck(ntok == 2, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Masses line needs 'type mass', found %d columns", r->t.path, r->t.line, ntok);
+    PetscCheck(HMTextParseLong(tok[0], &type) && type >= 1 && type <= r->count[CNT_ATOM_TYPES], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom type '%s' is not in 1..%lld", r->t.path, r->t.line, tok[0], r->count[CNT_ATOM_TYPES]);
+    PetscCheck(!r->massline[type], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass of atom type %lld given twice (first on line %" PetscInt64_FMT ")", r->t.path, r->t.line, type, r->massline[type]);
+    PetscCall(ParseNumber(r, tok[1], "mass", &m));
+    PetscCheck(m > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %s must be positive", r->t.path, r->t.line, tok[1]);
+    r->mass[type]     = m;
+    r->massline[type] = r->t.line;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode FindStyle(LmpReader *r, const char *name, const LmpStyle **style)
+{
+  PetscFunctionBegin;
+  *style = NULL;
+  for (size_t k = 0; k < sizeof(lmp_styles) / sizeof(lmp_styles[0]); k++)
+    if (!strcmp(name, lmp_styles[k].name)) *style = &lmp_styles[k];
+  PetscCheck(*style, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom style '%s' is not supported (atomic, charge, bond, angle, molecular, full)", r->t.path, r->t.line, name);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Image flags, when present, unwrap the positions: x + ix a + iy b + iz c. */
+static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecomment)
+{
+  const LmpStyle *style = NULL;
+
+  PetscFunctionBegin;
+  if (stylecomment && *stylecomment) {
+    char buf[64], *tok[1] = {NULL};
+
+    snprintf(buf, sizeof(buf), "%s", stylecomment);
+    if (HMTextSplit(buf, tok, 1) > 0) PetscCall(FindStyle(r, tok[0], &style));
+  }
+  for (long long k = 0; k < n; k++) {
+    char     *s, *tok[12];
+    int       ntok;
+    long long v;
+    LmpAtom  *a = &r->atoms[k];
+
+    PetscCall(SectionLine(r, "Atoms", k, n, &s, NULL));
+    ntok = HMTextSplit(s, tok, 12);
+    if (!style) {
+      /* no style comment: only the column counts of atomic (5/8) and full (7/10) are unambiguous */
+      if (ntok == 5 || ntok == 8) PetscCall(FindStyle(r, "atomic", &style));
+      else if (ntok == 7 || ntok == 10) PetscCall(FindStyle(r, "full", &style));
+      else SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment ('Atoms # atomic' or 'Atoms # full') and %d columns fit neither", r->t.path, r->t.line, ntok);
+    }
+    PetscCheck(ntok == style->ncols || ntok == style->ncols + 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom style %s needs %d columns (%d with image flags), found %d", r->t.path, r->t.line, style->name, style->ncols, style->ncols + 3, ntok);
+    PetscCheck(HMTextParseLong(tok[0], &a->id) && a->id >= 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id '%s' is not a positive integer", r->t.path, r->t.line, tok[0]);
+    PetscCheck(HMTextParseLong(tok[style->coltype], &v) && v >= 1 && v <= r->count[CNT_ATOM_TYPES], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom type '%s' is not in 1..%lld", r->t.path, r->t.line, tok[style->coltype], r->count[CNT_ATOM_TYPES]);
+    a->type = (int)v;
+    if (style->colmol >= 0) PetscCheck(HMTextParseLong(tok[style->colmol], &v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": molecule id '%s' is not an integer", r->t.path, r->t.line, tok[style->colmol]);
+    if (style->colq >= 0) {
+      double q;
+
+      PetscCall(ParseNumber(r, tok[style->colq], "charge", &q));
+    }
+    for (int d = 0; d < 3; d++) PetscCall(ParseNumber(r, tok[style->colx + d], "coordinate", &a->x[d]));
+    if (ntok == style->ncols + 3) {
+      long long img[3];
+
+      for (int d = 0; d < 3; d++) PetscCheck(HMTextParseLong(tok[style->ncols + d], &img[d]) && img[d] > INT_MIN && img[d] < INT_MAX, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": image flag '%s' is not an integer", r->t.path, r->t.line, tok[style->ncols + d]);
+      for (int d = 0; d < 3; d++) a->x[d] += (double)img[0] * r->cell[d] + (double)img[1] * r->cell[3 + d] + (double)img[2] * r->cell[6 + d];
+    }
+    a->line = r->t.line;
+    r->natoms++;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static int CompareId(const void *pa, const void *pb)
+{
+  const LmpAtom *a = (const LmpAtom *)pa, *b = (const LmpAtom *)pb;
+
+  return (a->id > b->id) - (a->id < b->id);
+}
+
+/* Elements of the atom types: -lammps_types C,H,O when given, else the standard weight nearest
+   to each type's mass (within 0.1 amu, so united-atom or isotope masses are refused, not guessed). */
+static PetscErrorCode MapTypes(LmpReader *r)
+{
+  const long long ntypes = r->count[CNT_ATOM_TYPES];
+  char            list[1024];
+  PetscBool       given;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < r->natoms; i++) r->used[r->atoms[i].type] = PETSC_TRUE;
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-lammps_types", list, sizeof(list), &given));
+  if (given) {
+    char     *p = list;
+    long long k = 0;
+
+    for (;;) {
+      char *comma = strchr(p, ','), *sym;
+      int   Z;
+
+      if (comma) *comma = '\0';
+      sym = HMTextTrim(p);
+      if (++k <= ntypes) {
+        Z = HMElementFromSymbol(sym);
+        PetscCheck(Z > 0, r->t.comm, PETSC_ERR_USER_INPUT, "%s: -lammps_types entry %lld '%s' is not a known element symbol", r->t.path, k, sym);
+        r->typeZ[k] = Z;
+      }
+      if (!comma) break;
+      p = comma + 1;
+    }
+    PetscCheck(k == ntypes, r->t.comm, PETSC_ERR_USER_INPUT, "%s:%" PetscInt64_FMT ": -lammps_types names %lld elements but the file has %lld atom types", r->t.path, r->countline[CNT_ATOM_TYPES], k, ntypes);
+  } else {
+    for (long long t = 1; t <= ntypes; t++) {
+      int    best = 0;
+      double err  = PETSC_MAX_REAL;
+
+      if (!r->used[t]) continue;
+      PetscCheck(r->massline[t], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": no mass for atom type %lld, so its element is unknown; give the elements with -lammps_types", r->t.path, r->massline0 ? r->massline0 : r->atomsline, t);
+      for (int Z = 1; Z <= HM_MAX_Z; Z++) {
+        const double e = PetscAbsReal(r->mass[t] - HMElementMass(Z));
+
+        if (e < err) {
+          err  = e;
+          best = Z;
+        }
+      }
+      PetscCheck(err <= 0.1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %.10g of atom type %lld is no element's standard weight (nearest %s %.10g); give the elements with -lammps_types", r->t.path, r->massline[t], r->mass[t], t, HMElementSymbol(best), HMElementMass(best));
+      r->typeZ[t] = best;
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
+{
+  char     *s = NULL, *comment;
+  PetscBool seen[sizeof(lmp_sections) / sizeof(lmp_sections[0])] = {PETSC_FALSE};
+  long long ntypes;
+
+  PetscFunctionBegin;
+  PetscCall(HMTextCheckNul(&r->t));
+  /* line 1 is a title, whatever it says */
+  PetscCheck(HMTextNextLine(&r->t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file", r->t.path);
+
+  /* header: counts and box until the first section keyword */
+  while ((s = HMTextNextLine(&r->t))) {
+    char *t;
+
+    comment = CutComment(s);
+    t       = HMTextTrim(s);
+    if (!*t) continue;
+    if (!LooksNumeric(t)) {
+      s = t;
+      break;
+    }
+    PetscCall(ParseHeaderLine(r, t));
+  }
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends in the header (no Atoms section)", r->t.path, r->t.line);
+  PetscCheck(r->countline[CNT_ATOMS], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no 'N atoms' line", r->t.path, r->t.line);
+  PetscCheck(r->count[CNT_ATOMS] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": the header declares 0 atoms", r->t.path, r->countline[CNT_ATOMS]);
+  PetscCheck(r->count[CNT_ATOMS] <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %lld atoms are too many for this PetscInt build", r->t.path, r->countline[CNT_ATOMS], r->count[CNT_ATOMS]);
+  PetscCheck(r->countline[CNT_ATOM_TYPES] && r->count[CNT_ATOM_TYPES] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no positive 'N atom types' line", r->t.path, r->t.line);
+  PetscCheck(r->count[CNT_ATOM_TYPES] < INT_MAX, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %lld atom types are too many", r->t.path, r->countline[CNT_ATOM_TYPES], r->count[CNT_ATOM_TYPES]);
+  for (int d = 0; d < 3; d++) PetscCheck(r->hasbox[d], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no '%clo %chi' line (the box is needed for the periodic cell)", r->t.path, r->t.line, "xyz"[d], "xyz"[d]);
+  ntypes                  = r->count[CNT_ATOM_TYPES];
+  r->count[CNT_PAIRIJ]    = ntypes * (ntypes + 1) / 2;
+  r->countline[CNT_PAIRIJ] = r->countline[CNT_ATOM_TYPES];
+
+  /* the origin (xlo, ylo, zlo) only shifts every atom; the cell is what the engine needs */
+  r->cell[0] = r->hi[0] - r->lo[0];
+  r->cell[4] = r->hi[1] - r->lo[1];
+  r->cell[8] = r->hi[2] - r->lo[2];
+  if (r->hastilt) {
+    r->cell[3] = r->tilt[0];
+    r->cell[6] = r->tilt[1];
+    r->cell[7] = r->tilt[2];
+  }
+  PetscCall(PetscMalloc1(r->count[CNT_ATOMS], &r->atoms));
+  PetscCall(PetscCalloc4(ntypes + 1, &r->mass, ntypes + 1, &r->massline, ntypes + 1, &r->typeZ, ntypes + 1, &r->used));
+
+  /* sections: keyword line, then exactly the announced number of data lines */
+  while (s) {
+    size_t    k, nsec = sizeof(lmp_sections) / sizeof(lmp_sections[0]);
+    long long n;
+
+    for (k = 0; k < nsec; k++)
+      if (!strcmp(s, lmp_sections[k].name)) break;
+    PetscCheck(k < nsec, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown section '%s'", r->t.path, r->t.line, s);
+    PetscCheck(!seen[k], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' appears twice", r->t.path, r->t.line, s);
+    PetscCheck(lmp_sections[k].cnt != CNT_BODIES, r->t.comm, PETSC_ERR_SUP, "%s:%" PetscInt64_FMT ": section 'Bodies' (variable-length records) is not supported", r->t.path, r->t.line);
+    seen[k] = PETSC_TRUE;
+    n       = r->count[lmp_sections[k].cnt];
+    PetscCheck(n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' but the header declares none of its entries", r->t.path, r->t.line, s);
+    if (!strcmp(s, "Atoms")) {
+      r->atomsline = r->t.line;
+      PetscCall(ParseAtoms(r, n, comment));
+    } else if (!strcmp(s, "Masses")) PetscCall(ParseMasses(r, n));
+    else {
+      for (long long j = 0; j < n; j++) {
+        char *line;
+
+        PetscCall(SectionLine(r, s, j, n, &line, NULL));
+      }
+    }
+    /* next keyword */
+    s = NULL;
+    while (!s) {
+      char *t, *line = HMTextNextLine(&r->t);
+
+      if (!line) break;
+      comment = CutComment(line);
+      t       = HMTextTrim(line);
+      if (!*t) continue;
+      PetscCheck(!LooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": data line '%s' after the %lld lines of section '%s' (header count too small?)", r->t.path, r->t.line, t, n, lmp_sections[k].name);
+      s = t;
+    }
+  }
+  PetscCheck(r->natoms > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": no Atoms section", r->t.path, r->t.line);
+
+  /* atoms in id order, whatever order the file lists them in */
+  qsort(r->atoms, (size_t)r->natoms, sizeof(LmpAtom), CompareId);
+  for (PetscInt i = 1; i < r->natoms; i++) {
+    const LmpAtom *a = &r->atoms[i - 1], *b = &r->atoms[i];
+
+    PetscCheck(a->id != b->id, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id %lld already used on line %" PetscInt64_FMT, r->t.path, PetscMax(a->line, b->line), b->id, PetscMin(a->line, b->line));
+  }
+  PetscCall(MapTypes(r));
+  {
+    const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+    char            where[PETSC_MAX_PATH_LEN + 32];
+
+    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, r->boxline);
+    PetscCall(HMSystemCheckCell_Private(r->t.comm, where, r->cell, pbc));
+    PetscCall(PetscMalloc3(r->natoms, &r->Z, 3 * r->natoms, &r->pos, r->natoms, &r->m));
+    for (PetscInt i = 0; i < r->natoms; i++) {
+      r->Z[i] = r->typeZ[r->atoms[i].type];
+      r->m[i] = r->mass[r->atoms[i].type];
+      for (int d = 0; d < 3; d++) r->pos[3 * i + d] = r->atoms[i].x[d];
+    }
+    PetscCall(HMSystemCreate(r->t.comm, r->natoms, r->Z, r->pos, r->cell, pbc, out));
+    /* masses from the file are kept (isotopes, united atoms); without Masses, standard weights */
+    if (r->massline0) PetscCall(HMSystemSetMasses(*out, r->m));
+  }
+  PetscCall(PetscFree((*out)->source));
+  PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemLoadLAMMPS_Private(MPI_Comm comm, const char path[], HMSystem *out)
+{
+  LmpReader      r;
+  size_t         len;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  *out = NULL;
+  PetscCall(PetscMemzero(&r, sizeof(r)));
+  r.t.comm = comm;
+  r.t.path = path;
+  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
+  if (!ierr) {
+    r.t.p   = r.t.buf;
+    r.t.end = r.t.buf + len;
+    ierr    = LmpParse(&r, out);
+  }
+  PetscCall(PetscFree(r.atoms));
+  PetscCall(PetscFree4(r.mass, r.massline, r.typeZ, r.used));
+  PetscCall(PetscFree3(r.Z, r.pos, r.m));
+  PetscCall(PetscFree(r.t.buf));
+  if (PetscUnlikely(ierr)) {
+    PetscCall(HMSystemDestroy(out));
+    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,303 @@
+/* PDB reader for HMSystem: ATOM/HETATM coordinates, elements, alternate locations, MODEL, CRYST1. */
+#include <stdio.h>
+
+#include "textimpl.h"
+
+/* What identifies an atom across alternate locations (columns 13-27 without the altLoc). */
+typedef struct {
+  char name[5];    /* columns 13-16 */
+  char resname[4]; /* columns 18-20 */
+  char resseq[5];  /* columns 23-26 */
+  char chain;      /* column 22 */
+  char icode;      /* column 27 */
+  char alt;        /* column 17 */
+} PDBTag;
+
+typedef struct {
+  HMTextReader t;
+  PetscInt     cap, n;
+  int         *Z;
+  double      *pos;
+  PDBTag      *tag;
+} PDBReader;
+
+/* Columns c0..c1 (1-based, inclusive) of a line of length len; columns past its end are blanks,
+   because many writers drop trailing spaces. */
+static void Columns(const char *s, size_t len, int c0, int c1, char *out)
+{
+  int k = 0;
+
+  for (int c = c0; c <= c1; c++) out[k++] = (size_t)c <= len ? s[c - 1] : ' ';
+  out[k] = '\0';
+}
+
+static PetscErrorCode ColumnReal(PDBReader *r, const char *s, size_t len, int c0, int c1, const char *what, double *v)
+{
+  char buf[32], *t;
+
+  PetscFunctionBegin;
+  Columns(s, len, c0, c1, buf);
+  t = HMTextTrim(buf);
+  PetscCheck(*t, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s (columns %d-%d) is blank", r->t.path, r->t.line, what, c0, c1);
+  PetscCheck(HMTextParseReal(t, v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s '%s' (columns %d-%d) is not a number", r->t.path, r->t.line, what, t, c0, c1);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Element from the atom name (columns 13-16) when columns 77-78 are blank. The PDB convention
+   right-justifies the element symbol in columns 13-14: " CA " is an alpha carbon, "CA  " calcium,
+   "1HB " a hydrogen. Four-character hydrogen names ("HG11", "HD21") also start in column 13 and
+   are hydrogens, not mercury. Returns 0 when no element can be read. */
+static int ElementFromName(const char name[5])
+{
+  const unsigned char c13 = (unsigned char)name[0], c14 = (unsigned char)name[1];
+  char                sym[3];
+
+  if (isalpha(c13)) {
+    if (toupper(c13) == 'H' && name[3] != ' ' && isalpha(c14)) return 1;
+    if (isalpha(c14)) {
+      int Z;
+
+      sym[0] = (char)c13;
+      sym[1] = (char)c14;
+      sym[2] = '\0';
+      Z      = HMElementFromSymbol(sym);
+      if (Z) return Z;
+    }
+    /* left-justified one-letter names ("C1  ", "HB1 ") written by some ligand tools */
+    sym[0] = (char)c13;
+    sym[1] = '\0';
+    return HMElementFromSymbol(sym);
+  }
+  if ((c13 == ' ' || isdigit(c13)) && isalpha(c14)) {
+    sym[0] = (char)c14;
+    sym[1] = '\0';
+    return HMElementFromSymbol(sym);
+  }
+  return 0;
+}
+
+static PetscBool SameResidue(const PDBTag *a, const PDBTag *b)
+{
+  return (PetscBool)(a->chain == b->chain && a->icode == b->icode && !strcmp(a->resseq, b->resseq));
+}
+
+/* Alternate locations: the first one seen of each atom is kept. A record is a duplicate when its
+   residue already holds an alternate-located atom of the same name, or one of a different
+   residue name (microheterogeneity: altLoc A is SER, B is THR; B's extra atoms must go too).
+   Residues are contiguous in a PDB file, so the search stops at the residue's first atom. */
+static PetscBool IsOtherAltLoc(const PDBReader *r, const PDBTag *tag)
+{
+  if (tag->alt == ' ') return PETSC_FALSE;
+  for (PetscInt k = r->n - 1; k >= 0 && SameResidue(&r->tag[k], tag); k--) {
+    const PDBTag *o = &r->tag[k];
+
+    if (o->alt == ' ' || o->alt == tag->alt) continue;
+    if (!strcmp(o->name, tag->name) || strcmp(o->resname, tag->resname)) return PETSC_TRUE;
+  }
+  return PETSC_FALSE;
+}
+
+static PetscErrorCode ParseAtom(PDBReader *r, const char *s, size_t len)
+{
+  PDBTag tag;
+  char   elem[3], *e;
+  int    Z;
+  double x[3];
+
+  PetscFunctionBegin;
+  PetscCheck(len >= 54, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %.6s record has %zu characters; coordinates need columns 31-54", r->t.path, r->t.line, s, len);
+  Columns(s, len, 13, 16, tag.name);
+  Columns(s, len, 18, 20, tag.resname);
+  Columns(s, len, 23, 26, tag.resseq);
+  tag.alt   = s[16];
+  tag.chain = s[21];
+  tag.icode = s[26];
+  if (IsOtherAltLoc(r, &tag)) PetscFunctionReturn(PETSC_SUCCESS);
+
+  PetscCall(ColumnReal(r, s, len, 31, 38, "x coordinate", &x[0]));
+  PetscCall(ColumnReal(r, s, len, 39, 46, "y coordinate", &x[1]));
+  PetscCall(ColumnReal(r, s, len, 47, 54, "z coordinate", &x[2]));
+  Columns(s, len, 77, 78, elem);
+  e = HMTextTrim(elem);
+  if (*e) {
+    Z = HMElementFromSymbol(e);
+    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element '%s' in columns 77-78", r->t.path, r->t.line, e);
+  } else {
+    Z = ElementFromName(tag.name);
+    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": columns 77-78 give no element and atom name '%s' names no known element", r->t.path, r->t.line, tag.name);
+  }
+  /* capacity is the number of ATOM/HETATM lines, counted before parsing */
+  r->Z[r->n] = Z;
+  for (int d = 0; d < 3; d++) r->pos[3 * r->n + d] = x[d];
+  r->tag[r->n] = tag;
+  r->n++;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Exact values at right angles, so orthorhombic cells have exact zero off-diagonal entries. */
+static double CosDeg(double a)
+{
+  return a == 90.0 ? 0.0 : cos(a * PETSC_PI / 180.0);
+}
+
+static double SinDeg(double a)
+{
+  return a == 90.0 ? 1.0 : sin(a * PETSC_PI / 180.0);
+}
+
+/* CRYST1 a b c alpha beta gamma -> lattice vectors as rows, a along x, b in the xy plane.
+   *hascell is false for the 1 x 1 x 1 placeholder that programs write for non-crystals. */
+static PetscErrorCode ParseCryst1(PDBReader *r, const char *s, size_t len, PetscBool *hascell, double cell[9])
+{
+  static const int   col[6][2] = {
+    {7,  15},
+    {16, 24},
+    {25, 33},
+    {34, 40},
+    {41, 47},
+    {48, 54}
+  };
+  static const char *what[6] = {"cell length a", "cell length b", "cell length c", "cell angle alpha", "cell angle beta", "cell angle gamma"};
+  double             v[6], ca, cb, cg, sg, t, cz2;
+
+  PetscFunctionBegin;
+  PetscCheck(len >= 54, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 record has %zu characters; the cell needs columns 7-54", r->t.path, r->t.line, len);
+  for (int k = 0; k < 6; k++) PetscCall(ColumnReal(r, s, len, col[k][0], col[k][1], what[k], &v[k]));
+  *hascell = PETSC_FALSE;
+  if (v[0] == 1.0 && v[1] == 1.0 && v[2] == 1.0 && v[3] == 90.0 && v[4] == 90.0 && v[5] == 90.0) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int k = 0; k < 3; k++) PetscCheck(v[k] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 %s %.10g must be positive", r->t.path, r->t.line, what[k], v[k]);
+  for (int k = 3; k < 6; k++) PetscCheck(v[k] > 0 && v[k] < 180, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 %s %.10g is not in (0, 180) degrees", r->t.path, r->t.line, what[k], v[k]);
+  ca  = CosDeg(v[3]);
+  cb  = CosDeg(v[4]);
+  cg  = CosDeg(v[5]);
+  sg  = SinDeg(v[5]);
+  t   = (ca - cb * cg) / sg;
+  cz2 = 1.0 - cb * cb - t * t;
+  PetscCheck(cz2 > 1e-12, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 angles %.10g %.10g %.10g do not form a cell", r->t.path, r->t.line, v[3], v[4], v[5]);
+  cell[0]  = v[0];
+  cell[1]  = 0;
+  cell[2]  = 0;
+  cell[3]  = v[1] * cg;
+  cell[4]  = v[1] * sg;
+  cell[5]  = 0;
+  cell[6]  = v[2] * cb;
+  cell[7]  = v[2] * t;
+  cell[8]  = v[2] * sqrt(cz2);
+  *hascell = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscBool IsAtomRecord(const char *s)
+{
+  return (PetscBool)(!strncmp(s, "ATOM  ", 6) || !strncmp(s, "HETATM", 6) || !strcmp(s, "ATOM") || !strcmp(s, "HETATM"));
+}
+
+static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
+{
+  PetscInt   want = 1;
+  PetscBool  wantset, inmodel = PETSC_FALSE, selected = PETSC_FALSE, found = PETSC_FALSE, hascell = PETSC_FALSE, seencryst = PETSC_FALSE;
+  PetscInt   nmodels = 0, nlines = 0;
+  PetscInt64 crystline = 0;
+  double     cell[9]   = {0};
+  char      *s;
+
+  PetscFunctionBegin;
+  PetscCall(HMTextCheckNul(&r->t));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-pdb_model", &want, &wantset));
+
+  /* one allocation sized by the ATOM/HETATM lines; alternate locations and other models only
+     make the final count smaller */
+  for (const char *p = r->t.buf; p < r->t.end;) {
+    const char *nl = memchr(p, '\n', (size_t)(r->t.end - p));
+
+    if (!strncmp(p, "ATOM", 4) || !strncmp(p, "HETATM", 6)) r->cap++;
+    nlines++;
+    p = nl ? nl + 1 : r->t.end;
+  }
+  PetscCheck(r->cap > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt_FMT ": no ATOM/HETATM records", r->t.path, nlines);
+  PetscCheck(r->cap <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s: %" PetscInt_FMT " atom records are too many for this PetscInt build", r->t.path, r->cap);
+  PetscCall(PetscMalloc3(r->cap, &r->Z, 3 * r->cap, &r->pos, r->cap, &r->tag));
+
+  while ((s = HMTextNextLine(&r->t))) {
+    const size_t len = strlen(s);
+    char         rec[7];
+
+    Columns(s, len, 1, 6, rec);
+    if (IsAtomRecord(s)) {
+      PetscCheck(inmodel || nmodels == 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s record outside MODEL/ENDMDL in a file with models", r->t.path, r->t.line, HMTextTrim(rec));
+      if (!inmodel || selected) PetscCall(ParseAtom(r, s, len));
+    } else if (!strcmp(rec, "MODEL ")) {
+      char      num[80], *t;
+      long long serial;
+
+      PetscCheck(!inmodel, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": MODEL inside a MODEL (missing ENDMDL)", r->t.path, r->t.line);
+      PetscCheck(r->n == 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": MODEL after ATOM/HETATM records that belong to no model", r->t.path, r->t.line);
+      snprintf(num, sizeof(num), "%s", s + 6);
+      t = HMTextTrim(num);
+      PetscCheck(HMTextParseLong(t, &serial), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": MODEL serial number '%s' is not an integer", r->t.path, r->t.line, t);
+      inmodel  = PETSC_TRUE;
+      selected = (PetscBool)(wantset ? serial == (long long)want : nmodels == 0);
+      found    = (PetscBool)(found || selected);
+      nmodels++;
+    } else if (!strcmp(rec, "ENDMDL")) {
+      PetscCheck(inmodel, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": ENDMDL without MODEL", r->t.path, r->t.line);
+      inmodel = PETSC_FALSE;
+      if (selected) break; /* the chosen model is complete; later models are not read */
+    } else if (!strcmp(rec, "END   ")) {
+      break;
+    } else if (!strcmp(rec, "CRYST1")) {
+      PetscCheck(!seencryst, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": second CRYST1 record (first on line %" PetscInt64_FMT ")", r->t.path, r->t.line, crystline);
+      PetscCall(ParseCryst1(r, s, len, &hascell, cell));
+      seencryst = PETSC_TRUE;
+      crystline = r->t.line;
+    }
+    /* TER (end of a chain), REMARK, CONECT, ANISOU, ... carry nothing the engine uses */
+  }
+
+  if (nmodels == 0) PetscCheck(!wantset || want == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": -pdb_model %" PetscInt_FMT " requested but the file has no MODEL records", r->t.path, r->t.line, want);
+  else PetscCheck(found, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": MODEL %" PetscInt_FMT " requested by -pdb_model not found (the file has %" PetscInt_FMT " models)", r->t.path, r->t.line, want, nmodels);
+  if (nmodels) PetscCheck(r->n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": the selected MODEL has no ATOM/HETATM records", r->t.path, r->t.line);
+  else PetscCheck(r->n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": no ATOM/HETATM records before END", r->t.path, r->t.line);
+
+  {
+    const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+
+    if (hascell) {
+      char where[PETSC_MAX_PATH_LEN + 32];
+
+      snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, crystline);
+      PetscCall(HMSystemCheckCell_Private(r->t.comm, where, cell, pbc));
+    }
+    PetscCall(HMSystemCreate(r->t.comm, r->n, r->Z, r->pos, hascell ? cell : NULL, hascell ? pbc : NULL, out));
+  }
+  PetscCall(PetscFree((*out)->source));
+  PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemLoadPDB_Private(MPI_Comm comm, const char path[], HMSystem *out)
+{
+  PDBReader      r;
+  size_t         len;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  *out = NULL;
+  PetscCall(PetscMemzero(&r, sizeof(r)));
+  r.t.comm = comm;
+  r.t.path = path;
+  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
+  if (!ierr) {
+    r.t.p   = r.t.buf;
+    r.t.end = r.t.buf + len;
+    ierr    = PDBParse(&r, out);
+  }
+  PetscCall(PetscFree3(r.Z, r.pos, r.tag));
+  PetscCall(PetscFree(r.t.buf));
+  if (PetscUnlikely(ierr)) {
+    PetscCall(HMSystemDestroy(out));
+    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

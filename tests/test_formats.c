@@ -1,0 +1,568 @@
+/* Structure formats: PDB and LAMMPS data readers (fields, options, round trips, malformed files)
+   and an end-to-end run of the driver on a PDB file. */
+#include "hmtest.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hipmace/io.h>
+
+/* ---- scratch folder, data files, expected failures ---- */
+
+static char tmpdir[64];
+
+static void remove_tmpdir(void)
+{
+  DIR           *d;
+  struct dirent *ent;
+  char           path[PETSC_MAX_PATH_LEN];
+
+  if (!tmpdir[0] || !(d = opendir(tmpdir))) return;
+  while ((ent = readdir(d))) {
+    if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, ent->d_name);
+    unlink(path);
+  }
+  closedir(d);
+  rmdir(tmpdir);
+}
+
+static const char *tmp_path(const char *name)
+{
+  static char path[4][PETSC_MAX_PATH_LEN];
+  static int  slot = 0;
+
+  if (!tmpdir[0]) {
+    strcpy(tmpdir, "/tmp/hm_test_formats_XXXXXX");
+    if (!mkdtemp(tmpdir)) fail_msg("mkdtemp failed");
+    atexit(remove_tmpdir);
+  }
+  slot = (slot + 1) % 4;
+  snprintf(path[slot], sizeof(path[slot]), "%s/%s", tmpdir, name);
+  return path[slot];
+}
+
+static const char *write_bytes(const char *name, const void *data, size_t len)
+{
+  const char *path = tmp_path(name);
+  FILE       *f    = fopen(path, "wb");
+
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+  return path;
+}
+
+static const char *write_text(const char *name, const char *text)
+{
+  return write_bytes(name, text, strlen(text));
+}
+
+/* tests/data, found from the inputs folder that meson test points at */
+static const char *data_path(const char *name)
+{
+  static char path[PETSC_MAX_PATH_LEN];
+  const char *in = getenv("HIPMACE_INPUTS_DIR");
+
+  if (in) snprintf(path, sizeof(path), "%s/../tests/data/%s", in, name);
+  else snprintf(path, sizeof(path), "tests/data/%s", name);
+  return path;
+}
+
+/* The load must fail, and PETSc's message must contain "<file name>:<line>:" and `want`. */
+static void expect_fail(const char *path, int line, const char *want)
+{
+  HMSystem       sys = NULL;
+  PetscErrorCode ierr;
+  const char    *text, *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  char          *msg = NULL, where[PETSC_MAX_PATH_LEN];
+
+  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+  ierr = HMSystemLoad(PETSC_COMM_SELF, path, &sys);
+  PetscPopErrorHandler();
+  if (!ierr) {
+    HMSystemDestroy(&sys);
+    fail_msg("HMSystemLoad(%s) succeeded but should fail with '%s'", path, want);
+  }
+  assert_null(sys);
+  PetscErrorMessage(ierr, &text, &msg);
+  if (!msg) fail_msg("%s: no error message", path);
+  if (line > 0) snprintf(where, sizeof(where), "%s:%d: ", base, line);
+  else snprintf(where, sizeof(where), "%s", base);
+  if (!strstr(msg, where)) fail_msg("%s: message '%s' does not name '%s'", path, msg, where);
+  if (!strstr(msg, want)) fail_msg("%s: message '%s' does not contain '%s'", path, msg, want);
+  /* one line: the message must not run over several lines */
+  if (strchr(msg, '\n')) fail_msg("%s: message '%s' spans several lines", path, msg);
+}
+
+static void check_cell(HMSystem sys, PetscBool want_cell, const double want[9], double tol)
+{
+  PetscBool hc, pbc[3];
+  double    cell[9];
+
+  HM_T(HMSystemGetCell(sys, &hc, cell, pbc));
+  assert_int_equal(hc, want_cell);
+  for (int d = 0; d < 3; d++) assert_int_equal(pbc[d], want_cell);
+  if (!want_cell) return;
+  for (int k = 0; k < 9; k++)
+    if (fabs(cell[k] - want[k]) > tol) fail_msg("cell[%d] = %.17g, expected %.17g (tolerance %g)", k, cell[k], want[k], tol);
+}
+
+/* Writes the system as extended XYZ, reads it back and demands identical bits. */
+static void round_trip(HMSystem sys, const char *name)
+{
+  HMSystem      back;
+  PetscInt      n, n2;
+  const int    *Z, *Z2;
+  const double *x, *x2, *m, *m2;
+  PetscBool     hc, hc2, p[3], p2[3];
+  double        c[9], c2[9];
+  const char   *path = tmp_path(name);
+
+  HM_T(HMSystemWriteXYZ(sys, path));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, path, &back));
+  HM_T(HMSystemGetSize(sys, &n));
+  HM_T(HMSystemGetSize(back, &n2));
+  assert_int_equal(n, n2);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetAtomicNumbers(back, &Z2));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetPositions(back, &x2));
+  HM_T(HMSystemGetMasses(sys, &m));
+  HM_T(HMSystemGetMasses(back, &m2));
+  HM_T(HMSystemGetCell(sys, &hc, c, p));
+  HM_T(HMSystemGetCell(back, &hc2, c2, p2));
+  assert_memory_equal(Z, Z2, sizeof(int) * (size_t)n);
+  assert_memory_equal(x, x2, sizeof(double) * 3 * (size_t)n);
+  assert_memory_equal(m, m2, sizeof(double) * (size_t)n);
+  assert_int_equal(hc, hc2);
+  assert_memory_equal(c, c2, sizeof(c));
+  assert_memory_equal(p, p2, sizeof(p));
+  HM_T(HMSystemDestroy(&back));
+}
+
+/* ---- PDB ---- */
+
+/* model 1 of tests/data/fragment.pdb after dropping the second alternate locations
+   (serials 6, 10, 14, 15): serial, Z, x, y, z */
+static const struct {
+  int    serial, Z;
+  double x[3];
+} frag1[] = {
+  {1,  7,  {-0.525, 1.362, 0.000}  },
+  {2,  6,  {0.000, 0.000, 0.000}   }, /* " CA " without element columns: alpha carbon */
+  {3,  6,  {1.525, 0.000, 0.000}   },
+  {4,  8,  {2.155, 1.057, 0.000}   },
+  {5,  6,  {-0.507, -0.774, -1.206}}, /* altLoc A kept, B dropped */
+  {7,  1,  {-1.516, 1.431, 0.112}  },
+  {8,  1,  {-0.371, -0.521, 0.884} },
+  {9,  1,  {-1.597, -0.764, -1.199}}, /* "1HB " */
+  {11, 7,  {2.095, -1.200, 0.000}  },
+  {12, 6,  {3.550, -1.340, 0.000}  }, /* SER (A); THR (B) microheterogeneity dropped */
+  {13, 8,  {4.100, -2.600, 0.500}  },
+  {17, 8,  {5.000, 5.000, 5.000}   }, /* HETATM water */
+  {18, 1,  {5.957, 5.000, 5.000}   },
+  {19, 1,  {4.760, 5.927, 5.000}   },
+  {20, 20, {8.000, 0.000, 0.000}   }, /* calcium from columns 77-78 */
+  {21, 30, {0.000, 8.000, 0.000}   }, /* "ZN  " name only: zinc */
+  {22, 1,  {0.000, 0.000, 8.000}   }, /* "HG11": four-character hydrogen name, not mercury */
+  {23, 17, {1.000, 0.000, 8.000}   }, /* "CL1 " */
+  {24, 6,  {2.000, 0.000, 8.000}   }, /* " CA " */
+  {25, 20, {3.000, 0.000, 8.000}   }, /* "CA  " name only: calcium */
+};
+
+static void test_pdb_fragment(void **state)
+{
+  HMSystem      sys;
+  PetscInt      n;
+  const int    *Z;
+  const double *x, *m;
+  const char   *src;
+  double        cell[9];
+  (void)state;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, sizeof(frag1) / sizeof(frag1[0]));
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetMasses(sys, &m));
+  for (PetscInt i = 0; i < n; i++) {
+    if (Z[i] != frag1[i].Z) fail_msg("atom %d (serial %d): Z %d, expected %d", (int)i, frag1[i].serial, Z[i], frag1[i].Z);
+    /* both sides are strtod of the same 3-decimal text: exact */
+    for (int d = 0; d < 3; d++)
+      if (x[3 * i + d] != frag1[i].x[d]) fail_msg("atom %d (serial %d): coordinate %d = %.17g, expected %.17g", (int)i, frag1[i].serial, d, x[3 * i + d], frag1[i].x[d]);
+    assert_true(m[i] == HMElementMass(Z[i])); /* PDB has no masses: standard weights */
+  }
+  HM_T(HMSystemGetSource(sys, &src));
+  assert_non_null(strstr(src, "fragment.pdb"));
+  /* CRYST1 20 21 22 90 90 120: a along x, b in the xy plane; right angles give exact zeros,
+     the 120 degree entries go through cos/sin (1e-12: a few ulps of 21) */
+  cell[0] = 20;
+  cell[1] = 0;
+  cell[2] = 0;
+  cell[3] = -10.5;
+  cell[4] = 21 * sqrt(3.0) / 2;
+  cell[5] = 0;
+  cell[6] = 0;
+  cell[7] = 0;
+  cell[8] = 22;
+  check_cell(sys, PETSC_TRUE, cell, 1e-12);
+  {
+    double c[9];
+
+    HM_T(HMSystemGetCell(sys, NULL, c, NULL));
+    assert_true(c[0] == 20 && c[1] == 0 && c[2] == 0 && c[5] == 0 && c[6] == 0 && c[7] == 0 && c[8] == 22);
+  }
+  round_trip(sys, "fragment_rt.xyz");
+  HM_T(HMSystemDestroy(&sys));
+}
+
+static void test_pdb_model_option(void **state)
+{
+  static const double want[3][3] = {
+    {-0.500, 1.300, 0.100 },
+    {0.010,  0.020, -0.030},
+    {1.500,  0.000, 0.050 }
+  };
+  HMSystem      sys;
+  PetscInt      n;
+  const int    *Z;
+  const double *x;
+  (void)state;
+
+  HM_T(PetscOptionsSetValue(NULL, "-pdb_model", "2"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &sys));
+  HM_T(PetscOptionsClearValue(NULL, "-pdb_model"));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, 3);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  assert_int_equal(Z[0], 7);
+  assert_int_equal(Z[1], 6);
+  assert_int_equal(Z[2], 6);
+  for (int i = 0; i < 3; i++)
+    for (int d = 0; d < 3; d++) assert_true(x[3 * i + d] == want[i][d]);
+  HM_T(HMSystemDestroy(&sys));
+
+  /* explicit -pdb_model 1 is the default model */
+  HM_T(PetscOptionsSetValue(NULL, "-pdb_model", "1"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &sys));
+  HM_T(PetscOptionsClearValue(NULL, "-pdb_model"));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, sizeof(frag1) / sizeof(frag1[0]));
+  HM_T(HMSystemDestroy(&sys));
+}
+
+/* No MODEL records, the 1x1x1 placeholder cell, .ent extension, CRLF line ends, no END. */
+static void test_pdb_placeholder_cell(void **state)
+{
+  const char *text = "CRYST1    1.000    1.000    1.000  90.00  90.00  90.00 P 1           1\r\n"
+                     "ATOM      1  O   HOH A   1       0.000   0.000   0.118  1.00  0.00           O\r\n"
+                     "ATOM      2  H1  HOH A   1       0.000   0.757  -0.471  1.00  0.00           H\r\n"
+                     "ATOM      3  H2  HOH A   1       0.000  -0.757  -0.471  1.00  0.00           H\r\n"
+                     "TER\r\n";
+  HMSystem      sys;
+  PetscInt      n;
+  const int    *Z;
+  const double *x;
+  (void)state;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("water.ent", text), &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, 3);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  assert_int_equal(Z[0], 8);
+  assert_int_equal(Z[1], 1);
+  assert_int_equal(Z[2], 1);
+  assert_true(x[2] == 0.118 && x[4] == 0.757 && x[7] == -0.757 && x[8] == -0.471);
+  check_cell(sys, PETSC_FALSE, NULL, 0);
+  round_trip(sys, "water_rt.xyz");
+  HM_T(HMSystemDestroy(&sys));
+}
+
+#define PDB_O   "ATOM      1  O   HOH A   1       0.000   0.000   0.000  1.00  0.00           O\n"
+#define PDB_H   "ATOM      2  H1  HOH A   1       0.957   0.000   0.000  1.00  0.00           H\n"
+#define PDB_CRY "CRYST1   10.000   10.000   10.000  90.00  90.00  90.00 P 1           1\n"
+
+static void test_pdb_malformed(void **state)
+{
+  (void)state;
+  expect_fail(write_text("bad_number.pdb", PDB_CRY PDB_O "ATOM      2  H1  HOH A   1       0.9x7   0.000   0.000  1.00  0.00           H\nEND\n"), 3, "x coordinate '0.9x7' (columns 31-38) is not a number");
+  expect_fail(write_text("blank_z.pdb", PDB_O "ATOM      2  H1  HOH A   1       0.957   0.000           1.00  0.00           H\n"), 2, "z coordinate (columns 47-54) is blank");
+  expect_fail(write_text("bad_element.pdb", PDB_O "ATOM      2  H1  HOH A   1       0.957   0.000   0.000  1.00  0.00          QQ\n"), 2, "unknown element 'QQ' in columns 77-78");
+  expect_fail(write_text("bad_name.pdb", PDB_O "ATOM      2  XX  HOH A   1       0.957   0.000   0.000  1.00  0.00\n"), 2, "atom name ' XX ' names no known element");
+  expect_fail(write_text("no_atoms.pdb", "HEADER    NOTHING\nREMARK   1 EMPTY\nEND\n"), 3, "no ATOM/HETATM records");
+  expect_fail(write_text("atoms_after_end.pdb", "END\n" PDB_O), 1, "no ATOM/HETATM records before END");
+  expect_fail(write_text("short.pdb", PDB_O "ATOM      2  H1  HOH A   1       0.957   0.0\n"), 2, "coordinates need columns 31-54");
+  expect_fail(write_text("bad_cryst.pdb", "CRYST1   10.000   10.000   10.000  90.00  90.00 180.00 P 1           1\n" PDB_O), 1, "cell angle gamma 180 is not in (0, 180)");
+  expect_fail(write_text("cryst_a.pdb", "CRYST1   10.000    ab.c   10.000  90.00  90.00  90.00 P 1           1\n" PDB_O), 1, "cell length b 'ab.c' (columns 16-24) is not a number");
+  expect_fail(write_text("flat_cell.pdb", "CRYST1   10.000   10.000   10.000  60.00  60.00 179.00 P 1           1\n" PDB_O), 1, "do not form a cell");
+  expect_fail(write_text("nested.pdb", "MODEL        1\n" PDB_O "MODEL        2\n" PDB_H "ENDMDL\n"), 3, "MODEL inside a MODEL (missing ENDMDL)");
+  expect_fail(write_text("endmdl.pdb", PDB_O "ENDMDL\n"), 2, "ENDMDL without MODEL");
+  expect_fail(write_text("model_serial.pdb", "MODEL        x\n" PDB_O "ENDMDL\n"), 1, "MODEL serial number 'x' is not an integer");
+  expect_fail(write_bytes("nul.pdb", PDB_O "AT\0M", sizeof(PDB_O "AT\0M") - 1), 2, "NUL byte");
+
+  /* the requested MODEL is missing: the error points at the end of the file */
+  HM_T(PetscOptionsSetValue(NULL, "-pdb_model", "5"));
+  expect_fail(write_text("model5.pdb", "MODEL        1\n" PDB_O "ENDMDL\nMODEL        2\n" PDB_O "ENDMDL\nEND\n"), 7, "MODEL 5 requested by -pdb_model not found (the file has 2 models)");
+  expect_fail(write_text("nomodels.pdb", PDB_O PDB_H), 2, "-pdb_model 5 requested but the file has no MODEL records");
+  /* reading on past an unselected model finds an atom that belongs to no model */
+  expect_fail(write_text("outside.pdb", "MODEL        1\n" PDB_O "ENDMDL\n" PDB_H), 4, "outside MODEL/ENDMDL");
+  HM_T(PetscOptionsClearValue(NULL, "-pdb_model"));
+  expect_fail(tmp_path("missing.pdb"), 0, "cannot open");
+}
+
+/* ---- LAMMPS data files ---- */
+
+static void test_lammps_atomic(void **state)
+{
+  /* ids 1..4 after sorting; image flags unwrap: atom 4 = (2, 0.5, -0.25) + 1 a - 1 b + 2 c */
+  static const int    wantZ[4]    = {6, 6, 1, 1};
+  static const double wantx[4][3] = {
+    {0.0,  0.0,  0.0  },
+    {0.75, 2.0,  12.0 },
+    {1.0,  1.0,  1.0  },
+    {9.5,  -5.5, 23.75}
+  };
+  static const double cell[9] = {10, 0, 0, 1.5, 10, 0, -0.5, 2.0, 12.0};
+  HMSystem            sys;
+  PetscInt            n;
+  const int          *Z;
+  const double       *x, *m;
+  (void)state;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("triclinic_atomic.data"), &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, 4);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetMasses(sys, &m));
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(Z[i], wantZ[i]);
+    /* every value and image shift here is a short binary fraction: exact */
+    for (int d = 0; d < 3; d++)
+      if (x[3 * i + d] != wantx[i][d]) fail_msg("atom id %d coordinate %d = %.17g, expected %.17g", i + 1, d, x[3 * i + d], wantx[i][d]);
+    assert_true(m[i] == (wantZ[i] == 6 ? 12.011 : 1.008));
+  }
+  check_cell(sys, PETSC_TRUE, cell, 0); /* differences of exact decimals: exact */
+  round_trip(sys, "atomic_rt.xyz");
+  HM_T(HMSystemDestroy(&sys));
+
+  /* -lammps_types overrides the mass mapping; the file's masses stay the masses */
+  HM_T(PetscOptionsSetValue(NULL, "-lammps_types", "N, O"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("triclinic_atomic.data"), &sys));
+  HM_T(PetscOptionsClearValue(NULL, "-lammps_types"));
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetMasses(sys, &m));
+  assert_int_equal(Z[0], 7);
+  assert_int_equal(Z[1], 7);
+  assert_int_equal(Z[2], 8);
+  assert_int_equal(Z[3], 8);
+  assert_true(m[0] == 12.011 && m[3] == 1.008);
+  HM_T(HMSystemDestroy(&sys));
+}
+
+static void test_lammps_full(void **state)
+{
+  static const int    wantZ[7]    = {8, 1, 1, 6, 1, 1, 1};
+  static const double wantm[7]    = {15.9994, 1.00794, 1.00794, 12.0107, 1.00794, 1.00794, 1.00794};
+  static const double wantx[7][3] = {
+    {0.0,         0.0,         0.0  },
+    {0.9572,      0.0,         0.0  },
+    {-0.24,       0.9266,      0.0  },
+    {3.0 - 10.0,  0.0,         0.0  },
+    {4.09 - 10.0, 0.0,         0.0  },
+    {2.64 - 10.0, 1.03 + 12.0, -14.0},
+    {4.5 - 10.0,  -1.0,        0.5  }
+  };
+  static const double cell[9] = {10, 0, 0, 0, 12, 0, 0, 0, 14};
+  HMSystem            sys;
+  PetscInt            n;
+  const int          *Z;
+  const double       *x, *m;
+  (void)state;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("water_methyl_full.lmp"), &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, 7);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetMasses(sys, &m));
+  for (int i = 0; i < 7; i++) {
+    if (Z[i] != wantZ[i]) fail_msg("atom id %d: Z %d, expected %d", i + 1, Z[i], wantZ[i]);
+    /* one image shift of an exact box length: one correctly rounded addition on both sides */
+    for (int d = 0; d < 3; d++)
+      if (x[3 * i + d] != wantx[i][d]) fail_msg("atom id %d coordinate %d = %.17g, expected %.17g", i + 1, d, x[3 * i + d], wantx[i][d]);
+    assert_true(m[i] == wantm[i]); /* Masses kept, not replaced by standard weights */
+  }
+  check_cell(sys, PETSC_TRUE, cell, 0);
+  round_trip(sys, "full_rt.xyz");
+  HM_T(HMSystemDestroy(&sys));
+}
+
+/* Style inferred from the column count, no Masses but -lammps_types, .lammps extension. */
+static void test_lammps_inferred(void **state)
+{
+  const char *text = "title\n\n 2 atoms\n 1 atom types\n 0 5 xlo xhi\n 0 5 ylo yhi\n 0 5 zlo zhi\n\nAtoms\n\n2 1 1.0 0 0\n1 1 0 0 0\n";
+  HMSystem      sys;
+  const int    *Z;
+  const double *x, *m;
+  (void)state;
+
+  HM_T(PetscOptionsSetValue(NULL, "-lammps_types", "Si"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("si.lammps", text), &sys));
+  HM_T(PetscOptionsClearValue(NULL, "-lammps_types"));
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetMasses(sys, &m));
+  assert_int_equal(Z[0], 14);
+  assert_int_equal(Z[1], 14);
+  assert_true(x[0] == 0.0 && x[3] == 1.0);
+  assert_true(m[0] == HMElementMass(14)); /* no Masses section: standard weights */
+  HM_T(HMSystemDestroy(&sys));
+}
+
+#define LMP_HEAD  "title line\n\n2 atoms\n2 atom types\n0 10 xlo xhi\n0 10 ylo yhi\n0 10 zlo zhi\n\n"
+#define LMP_MASS  "Masses\n\n1 12.011\n2 1.008\n\n" /* lines 9-13 */
+#define LMP_ATOMS "Atoms # atomic\n\n"              /* lines 14-15 */
+
+static void test_lammps_malformed(void **state)
+{
+  (void)state;
+  expect_fail(write_text("no_count.data", "title\n\n2 atom types\n0 10 xlo xhi\n0 10 ylo yhi\n0 10 zlo zhi\n\n" LMP_MASS LMP_ATOMS "1 1 0 0 0\n"), 8, "header has no 'N atoms' line");
+  expect_fail(write_text("columns.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n2 2 1 0 0 7\n"), 17, "atom style atomic needs 5 columns (8 with image flags), found 6");
+  expect_fail(write_text("coord.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 abc 0\n2 2 1 0 0\n"), 16, "coordinate 'abc' is not a number");
+  expect_fail(write_text("type.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n2 3 1 0 0\n"), 17, "atom type '3' is not in 1..2");
+  expect_fail(write_text("dup.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n1 2 1 0 0\n"), 17, "atom id 1 already used on line 16");
+  expect_fail(write_text("image.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0 0 0 0\n2 2 1 0 0 0 1.5 0\n"), 17, "image flag '1.5' is not an integer");
+  expect_fail(write_text("mass.data", LMP_HEAD "Masses\n\n1 12.011\n2 13.5\n\n" LMP_ATOMS "1 1 0 0 0\n2 2 1 0 0\n"), 12, "mass 13.5 of atom type 2 is no element's standard weight");
+  expect_fail(write_text("nomass.data", LMP_HEAD "Atoms # atomic\n\n1 1 0 0 0\n2 2 1 0 0\n"), 9, "no mass for atom type 1");
+  expect_fail(write_text("section.data", LMP_HEAD LMP_MASS "Foo Bar\n\n1 2\n"), 14, "unknown section 'Foo Bar'");
+  expect_fail(write_text("truncated.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n"), 16, "file ends inside section 'Atoms' after 1 of 2 lines");
+  expect_fail(write_text("toomany.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n2 2 1 0 0\n3 2 2 0 0\n"), 18, "data line '3 2 2 0 0' after the 2 lines of section 'Atoms'");
+  expect_fail(write_text("early.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n\nVelocities\n\n1 0 0 0\n2 0 0 0\n"), 18, "section 'Atoms' has 1 of the 2 lines");
+  expect_fail(write_text("box.data", "title\n\n2 atoms\n2 atom types\n0 10 xlo xhi\n5 -5 ylo yhi\n"), 6, "yhi -5 must be larger than ylo 5");
+  expect_fail(write_text("nobox.data", "title\n\n2 atoms\n2 atom types\n0 10 xlo xhi\n0 10 ylo yhi\n\n" LMP_MASS), 8, "header has no 'zlo zhi' line");
+  expect_fail(write_text("header.data", "title\n\n2 atoms\n2 atom kinds\n"), 4, "unrecognised header line");
+  expect_fail(write_text("style.data", LMP_HEAD LMP_MASS "Atoms # sphere\n\n1 1 1.0 1.0 0 0 0\n"), 14, "atom style 'sphere' is not supported");
+  expect_fail(write_text("ambiguous.data", LMP_HEAD LMP_MASS "Atoms\n\n1 1 0.0 0 0 0\n2 2 0.0 1 0 0\n"), 16, "6 columns fit neither");
+  expect_fail(write_text("nobonds.data", LMP_HEAD LMP_MASS "Bonds\n\n1 1 1 2\n"), 14, "section 'Bonds' but the header declares none of its entries");
+  expect_fail(write_text("noatoms.data", LMP_HEAD LMP_MASS), 13, "no Atoms section");
+  expect_fail(write_bytes("nul.data", "title\n\n2 at\0ms\n", 16), 3, "NUL byte");
+
+  HM_T(PetscOptionsSetValue(NULL, "-lammps_types", "C,H,O"));
+  expect_fail(write_text("types.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n2 2 1 0 0\n"), 4, "-lammps_types names 3 elements but the file has 2 atom types");
+  HM_T(PetscOptionsClearValue(NULL, "-lammps_types"));
+  HM_T(PetscOptionsSetValue(NULL, "-lammps_types", "C,Qq"));
+  expect_fail(write_text("types2.data", LMP_HEAD LMP_MASS LMP_ATOMS "1 1 0 0 0\n2 2 1 0 0\n"), 0, "-lammps_types entry 2 'Qq' is not a known element symbol");
+  HM_T(PetscOptionsClearValue(NULL, "-lammps_types"));
+}
+
+/* ---- end to end: the driver on a PDB file and on the equivalent XYZ ---- */
+
+static int run(const char *args, const char *log)
+{
+  const char *bin = getenv("HIPMACE_BIN");
+  char        cmd[8 * PETSC_MAX_PATH_LEN];
+  int         st;
+
+  if ((size_t)snprintf(cmd, sizeof(cmd), "%s %s > %s 2>&1", bin ? bin : "./drivers/hipmace", args, log) >= sizeof(cmd)) fail_msg("command line too long");
+  st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+static double summary_energy(const char *path, PetscInt natoms)
+{
+  json_error_t err;
+  json_t      *root = json_load_file(path, 0, &err);
+  double       e;
+
+  if (!root) fail_msg("%s: %s", path, err.text);
+  assert_true(json_is_number(json_object_get(root, "energy")));
+  assert_int_equal(json_integer_value(json_object_get(root, "natoms")), natoms);
+  e = json_number_value(json_object_get(root, "energy"));
+  json_decref(root);
+  return e;
+}
+
+static void test_driver_pdb(void **state)
+{
+  const char   *in = getenv("HIPMACE_INPUTS_DIR");
+  char          xyz[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], args[4 * PETSC_MAX_PATH_LEN], pdbp[PETSC_MAX_PATH_LEN], xyzp[PETSC_MAX_PATH_LEN], s1[PETSC_MAX_PATH_LEN], s2[PETSC_MAX_PATH_LEN], lg[PETSC_MAX_PATH_LEN];
+  HMSystem      sys, rounded;
+  PetscInt      n;
+  const int    *Z;
+  const double *x;
+  double       *xr;
+  FILE         *f;
+  double        e_pdb, e_xyz;
+  (void)state;
+
+  snprintf(xyz, sizeof(xyz), "%s/default.xyz", in ? in : "inputs");
+  snprintf(model, sizeof(model), "%s/demo_hipmace.safetensors", in ? in : "inputs");
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, xyz, &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  xr = malloc(sizeof(double) * 3 * (size_t)n);
+  assert_non_null(xr);
+
+  /* the PDB carries 3 decimals; the XYZ gets exactly those rounded values at full precision */
+  snprintf(pdbp, sizeof(pdbp), "%s", tmp_path("mol.pdb"));
+  f = fopen(pdbp, "w");
+  assert_non_null(f);
+  fprintf(f, "REMARK   1 inputs/default.xyz rounded to PDB precision\n");
+  for (PetscInt i = 0; i < n; i++) {
+    char c[3][16];
+
+    for (int d = 0; d < 3; d++) {
+      snprintf(c[d], sizeof(c[d]), "%8.3f", x[3 * i + d]);
+      xr[3 * i + d] = strtod(c[d], NULL);
+    }
+    fprintf(f, "HETATM%5d %-4s MOL A   1    %s%s%s  1.00  0.00          %2s\n", (int)i + 1, HMElementSymbol(Z[i]), c[0], c[1], c[2], HMElementSymbol(Z[i]));
+  }
+  fprintf(f, "END\n");
+  assert_int_equal(fclose(f), 0);
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, xr, NULL, NULL, &rounded));
+  snprintf(xyzp, sizeof(xyzp), "%s", tmp_path("mol.xyz"));
+  HM_T(HMSystemWriteXYZ(rounded, xyzp));
+  {
+    /* the reader sees the PDB exactly as the rounded XYZ */
+    HMSystem      back;
+    const double *xb;
+
+    HM_T(HMSystemLoad(PETSC_COMM_SELF, pdbp, &back));
+    HM_T(HMSystemGetPositions(back, &xb));
+    assert_memory_equal(xb, xr, sizeof(double) * 3 * (size_t)n);
+    HM_T(HMSystemDestroy(&back));
+  }
+
+  snprintf(s1, sizeof(s1), "%s", tmp_path("s_pdb.json"));
+  snprintf(lg, sizeof(lg), "%s", tmp_path("log_pdb.txt"));
+  snprintf(args, sizeof(args), "-structure %s -model %s -modes none -summary %s", pdbp, model, s1);
+  if (run(args, lg)) fail_msg("hipmace %s failed (log %s)", args, lg);
+  snprintf(s2, sizeof(s2), "%s", tmp_path("s_xyz.json"));
+  snprintf(lg, sizeof(lg), "%s", tmp_path("log_xyz.txt"));
+  snprintf(args, sizeof(args), "-structure %s -model %s -modes none -summary %s", xyzp, model, s2);
+  if (run(args, lg)) fail_msg("hipmace %s failed (log %s)", args, lg);
+  e_pdb = summary_energy(s1, n);
+  e_xyz = summary_energy(s2, n);
+  /* same atoms, same bits, same code path after reading: identical energies */
+  if (e_pdb != e_xyz) fail_msg("energy from the PDB %.17g differs from the XYZ %.17g", e_pdb, e_xyz);
+  assert_true(isfinite(e_pdb) && e_pdb < 0);
+  free(xr);
+  HM_T(HMSystemDestroy(&rounded));
+  HM_T(HMSystemDestroy(&sys));
+}
+
+static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_pdb_fragment), cmocka_unit_test(test_pdb_model_option), cmocka_unit_test(test_pdb_placeholder_cell), cmocka_unit_test(test_pdb_malformed), cmocka_unit_test(test_lammps_atomic),
+  cmocka_unit_test(test_lammps_full),  cmocka_unit_test(test_lammps_inferred),  cmocka_unit_test(test_lammps_malformed),     cmocka_unit_test(test_driver_pdb),
+};
+
+HM_TEST_MAIN(tests)
