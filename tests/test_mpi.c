@@ -167,7 +167,26 @@ static void test_periodic(void **state)
   compare(m, 20, Z, pos, tric, slab, MATSBAIJ);
 }
 
+/* More ranks than atoms (empty ranks), and the Cartesian rank-grid partition. */
+static void test_empty_ranks_and_grid(void **state)
+{
+  const int    Z[3]   = {8, 1, 1};
+  const double pos[9] = {0.0, 0.0, 0.1173, 0.0, 0.7572, -0.4692, 0.0, -0.7572, -0.4692};
+  int          Zc[40];
+  double       pc[120];
+  const double box[9] = {9, 0, 0, 0, 8, 0, 0, 0, 10};
+  char         m[PETSC_MAX_PATH_LEN];
+  (void)state;
+  hm_golden_path("model_small.safetensors", m, sizeof(m));
+  compare(m, 3, Z, pos, NULL, NULL, MATBAIJ);
+  random_atoms(40, box, PETSC_FALSE, 1.1, Zc, pc);
+  HM_T(PetscOptionsSetValue(NULL, "-partition", "grid"));
+  compare(m, 40, Zc, pc, NULL, NULL, MATBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-partition"));
+}
+
 static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_empty_ranks_and_grid),
   cmocka_unit_test(test_fixture_molecule),
   cmocka_unit_test(test_cluster),
   cmocka_unit_test(test_periodic),
