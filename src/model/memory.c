@@ -2,6 +2,7 @@
    memory a rank may use. */
 #include "model/modelimpl.h"
 #include <stdio.h>
+#include "hessian/folded.h"
 
 /* Resident set size of this process (bytes), from /proc/self/status; 0 if unknown. */
 static double current_rss(void)
@@ -58,7 +59,14 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_
     if (input_order_copy) mat += (double)blocks * (9 * (d + 4)) + n * 3 * 16; /* AIJ-like copy in input order */
   }
   /* HIP head: per-atom kernel inputs of owned atoms and ghosts, node blocks, the work list of pairs */
-  hip = m->hnl * nl * m->dimH * d + 18 * n * d + (double)blocks * 0.5 * 80;
+  if (ev->kernel == HM_EDGE_KERNEL_FOLDED) {
+    /* per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays */
+    HMFolded f;
+    PetscCall(HMFoldedCreate(m, &f));
+    hip = nl * (double)HMFoldedNodeDim(f) * d + 2.0 * 1048576.0;
+    PetscCall(HMFoldedDestroy(&f));
+  } else hip = m->hnl * nl * m->dimH * d;
+  hip += 18 * n * d + (double)blocks * 0.5 * 80;
   *now  = rss;
   *peak = rss + feats + PetscMax(layer, hip + mat);
   PetscFunctionReturn(PETSC_SUCCESS);
