@@ -3,6 +3,10 @@
 #include <hipmace/eigen.h>
 #include <jansson.h>
 #include <unistd.h>
+#include <errno.h>
+#include <ctype.h>
+#include <time.h>
+#include <signal.h>
 
 static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PETSc.\n\n"
                            "  hipmace -structure FILE.xyz -model FILE.safetensors [options]\n\n"
@@ -18,12 +22,107 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -modes_molden F, -modes_nmd F, -modes_xyz F, -modes_table F   normal-mode files\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
-                           "  -log_view              PETSc performance report, one stage per phase\n\n";
+                           "  -log_view              PETSc performance report, one stage per phase\n"
+                           "  -hm_traceback          on errors, PETSc's full traceback instead of one line\n\n";
 
 typedef struct {
   const char *name;
   double      t;
 } Timing;
+
+/* Private duplicate of PETSC_COMM_WORLD for the error handler's barrier: it can never be matched
+   against a collective that other ranks are inside of when the error strikes. */
+static MPI_Comm err_comm = MPI_COMM_NULL;
+
+/* An error waits this long for every other rank to meet an error too before it is treated as one
+   rank's error (a message with the rank, then MPI_Abort). */
+#define HM_ERROR_WAIT_SECONDS 5.0
+
+/* PETSc's messages for unparsable option values ("Input string abc has no numeric value") do not say
+   which option: prefix the option that was given that value. */
+static void name_option(const char *msg, char *out, size_t len)
+{
+  const char *pre = "Input string ";
+  char       *all = NULL, val[256], *tok, *save = NULL, *prev = NULL;
+  size_t      k   = 0;
+
+  snprintf(out, len, "%s", msg);
+  if (strncmp(msg, pre, strlen(pre))) return;
+  for (const char *c = msg + strlen(pre); *c && *c != ' ' && k < sizeof(val) - 1; c++) val[k++] = *c;
+  val[k] = '\0';
+  if (PetscOptionsGetAll(NULL, &all) || !all) return;
+  for (tok = strtok_r(all, " ", &save); tok; prev = tok, tok = strtok_r(NULL, " ", &save))
+    if (prev && prev[0] == '-' && !strcmp(tok, val)) {
+      /* a message cut short at len is still one line */
+      if (snprintf(out, len, "%s %s: %s", prev, val, msg) < 0) snprintf(out, len, "%s", msg);
+      break;
+    }
+  PetscFree(all);
+}
+
+/* One-line errors ending every rank: replaces PETSc's multi-line traceback (kept with -hm_traceback).
+   Called at the point of the error; never returns. If every rank meets an error (a collective check,
+   or a file that each rank reads and finds wrong on its own), rank 0 prints its message once and all
+   finalize quietly. Otherwise (one rank, or ranks that never arrive because they wait in a collective)
+   the message is printed with the rank and MPI_Abort ends the job. */
+static PetscErrorCode OneLineErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  PetscMPIInt wsize = 1, wrank = 0;
+  const char *text  = mess;
+  char        msg[1024];
+  int         code = (n > 0 && n < 256) ? (int)n : 1, done = 0;
+  size_t      k = 0;
+
+  (void)comm, (void)line, (void)func, (void)file, (void)p, (void)ctx;
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  while (text && isspace((unsigned char)*text)) text++;
+  if (!text || !*text) PetscErrorMessage(n, &text, NULL);
+  /* one line: newlines inside the message become spaces */
+  for (const char *c = text ? text : "unknown error"; *c && k < sizeof(msg) - 1; c++) msg[k++] = (*c == '\n' || *c == '\r') ? ' ' : *c;
+  while (k > 0 && isspace((unsigned char)msg[k - 1])) k--;
+  msg[k] = '\0';
+  {
+    char named[sizeof(msg)];
+    name_option(msg, named, sizeof(named));
+    memcpy(msg, named, sizeof(msg));
+  }
+  if (wsize > 1 && err_comm != MPI_COMM_NULL) {
+    MPI_Request     req;
+    const double    t0 = MPI_Wtime();
+    struct timespec nap = {0, 1000000};
+    MPI_Ibarrier(err_comm, &req);
+    while (!done && MPI_Wtime() - t0 < HM_ERROR_WAIT_SECONDS) {
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (!done) nanosleep(&nap, NULL);
+    }
+  }
+  if (wsize == 1 || done) {
+    if (wrank == 0) fprintf(stderr, "hipmace: error: %s\n", msg);
+    fflush(stderr);
+    MPI_Finalize();
+    exit(code);
+  }
+  fprintf(stderr, "[rank %d] hipmace: error: %s\n", (int)wrank, msg);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  exit(code);
+}
+
+/* A crash (SEGV, FPE, ...) is a bug, not an input error: one line, then _exit without touching MPI in a
+   process whose memory may be corrupt (PETSc's MPI_Abort from the signal handler can wedge Open MPI's
+   singleton daemon); mpiexec ends the other ranks when one exits without MPI_Finalize. */
+static PetscErrorCode OneLineSignalHandler(int sig, void *ctx)
+{
+  PetscMPIInt wrank = 0;
+  char        line[160];
+  int         len;
+  (void)ctx;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  len = snprintf(line, sizeof(line), "[rank %d] hipmace: error: internal error: caught signal %d (%s); please report it with the input files\n", (int)wrank, sig, sig == SIGSEGV ? "segmentation violation" : sig == SIGFPE ? "floating-point exception" : sig == SIGBUS ? "bus error" : "signal");
+  if (len > 0 && write(STDERR_FILENO, line, (size_t)PetscMin(len, (int)sizeof(line) - 1)) < 0) len = 0;
+  _exit(128 + sig);
+}
 
 /* Writes text to path atomically: temporary file in the same folder, then rename. */
 static PetscErrorCode write_atomic(const char path[], const char *text)
@@ -105,19 +204,57 @@ static PetscErrorCode check_writable(const char opt[], const char path[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* -hessian_view VIEWER. A binary file (binary:FILE[:FORMAT]) is written under a temporary name, with
+   its .info companion, and renamed into place only when complete; other viewers are used as given. */
 static PetscErrorCode hessian_view(Mat H, const char opt[])
 {
+  MPI_Comm          comm = PetscObjectComm((PetscObject)H);
+  char              spec[PETSC_MAX_PATH_LEN], tmp[PETSC_MAX_PATH_LEN + 32], a[PETSC_MAX_PATH_LEN + 40], b[PETSC_MAX_PATH_LEN + 8], *file, *fmt;
   PetscViewer       viewer;
-  PetscViewerFormat fmt;
+  PetscViewerFormat format = PETSC_VIEWER_DEFAULT;
   PetscBool         set;
+  PetscMPIInt       rank;
+  int               pid = (int)getpid(), err = 0;
+
   PetscFunctionBegin;
-  PetscCall(PetscOptionsGetViewer(PetscObjectComm((PetscObject)H), NULL, NULL, opt, &viewer, &fmt, &set));
-  if (set) {
-    PetscCall(PetscViewerPushFormat(viewer, fmt));
+  PetscCall(PetscOptionsGetString(NULL, NULL, opt, spec, sizeof(spec), &set));
+  if (!set) PetscFunctionReturn(PETSC_SUCCESS);
+  if (strncmp(spec, "binary:", 7)) {
+    PetscCall(PetscOptionsGetViewer(comm, NULL, NULL, opt, &viewer, &format, &set));
+    PetscCall(PetscViewerPushFormat(viewer, format));
     PetscCall(MatView(H, viewer));
     PetscCall(PetscViewerPopFormat(viewer));
     PetscCall(PetscOptionsRestoreViewer(&viewer));
+    PetscFunctionReturn(PETSC_SUCCESS);
   }
+  file = spec + 7;
+  fmt  = strchr(file, ':');
+  if (fmt) *fmt++ = '\0';
+  if (fmt && *fmt) {
+    PetscBool found;
+    PetscCall(PetscEnumFind(PetscViewerFormats, fmt, (PetscEnum *)&format, &found));
+    PetscCheck(found, comm, PETSC_ERR_USER_INPUT, "%s binary:%s:%s: unknown viewer format '%s'", opt, file, fmt, fmt);
+  }
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Bcast(&pid, 1, MPI_INT, 0, comm));
+  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", file, pid));
+  PetscCall(PetscViewerBinaryOpen(comm, tmp, FILE_MODE_WRITE, &viewer));
+  PetscCall(PetscViewerPushFormat(viewer, format));
+  PetscCall(MatView(H, viewer));
+  PetscCall(PetscViewerPopFormat(viewer));
+  PetscCall(PetscViewerDestroy(&viewer));
+  if (rank == 0) {
+    PetscCall(PetscSNPrintf(a, sizeof(a), "%s.info", tmp));
+    PetscCall(PetscSNPrintf(b, sizeof(b), "%s.info", file));
+    if (rename(tmp, file)) err = errno;
+    else if (access(a, F_OK) == 0 && rename(a, b)) err = errno;
+    if (err) {
+      remove(tmp);
+      remove(a);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
+  PetscCheck(!err, comm, PETSC_ERR_FILE_WRITE, "%s binary:%s: cannot rename the temporary file into place: %s", opt, file, strerror(err));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -143,6 +280,15 @@ int main(int argc, char **argv)
   PetscBool     view_set;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  {
+    PetscBool tb = PETSC_FALSE;
+    PetscCall(PetscOptionsHasName(NULL, NULL, "-hm_traceback", &tb));
+    if (!tb) {
+      PetscCallMPI(MPI_Comm_dup(PETSC_COMM_WORLD, &err_comm));
+      PetscCall(PetscPushErrorHandler(OneLineErrorHandler, NULL));
+      PetscCall(PetscPushSignalHandler(OneLineSignalHandler, NULL));
+    }
+  }
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace options", NULL);
@@ -155,9 +301,20 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, mem_limit, &mem_limit, NULL));
   PetscOptionsEnd();
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
+  PetscCheck(mem_limit >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-memory_limit %g: must be >= 0 (MB; 0 = what the node has available)", mem_limit);
   PetscCheck(!strcmp(htype, "baij") || !strcmp(htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", htype);
   PetscCheck(model_info || has_structure, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -structure FILE (see -help)");
   if (has_summary && rank == 0) PetscCall(check_writable("-summary", summary));
+  {
+    char      spec[PETSC_MAX_PATH_LEN];
+    PetscBool hv;
+    PetscCall(PetscOptionsGetString(NULL, NULL, "-hessian_view", spec, sizeof(spec), &hv));
+    if (hv && rank == 0 && !strncmp(spec, "binary:", 7)) {
+      char *colon = strchr(spec + 7, ':');
+      if (colon) *colon = '\0';
+      PetscCall(check_writable("-hessian_view", spec + 7));
+    }
+  }
 
   PetscCall(PetscLogStageRegister("Read", &st_read));
   PetscCall(PetscLogStageRegister("Neighbours", &st_graph));
@@ -195,13 +352,15 @@ int main(int argc, char **argv)
   PetscCall(PetscLogStagePop());
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &view_set));
   PetscCall(HMEvalCheckMemory(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, (PetscBool)(view_set && size > 1), mem_limit * 1048576.0, &mem_max, &mem_tot));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  memory estimate   %.1f MB on the largest rank, %.1f MB in total\n", mem_max / 1048576.0, mem_tot / 1048576.0));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace: %s, memory estimate %.1f MB on the largest rank, %.1f MB in total (Hessian; the mode analysis comes on top)\n", structure, mem_max / 1048576.0, mem_tot / 1048576.0));
+
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"neighbours", t1 - t0};
 
   t0 = t1;
   PetscCall(PetscLogStagePush(st_layers));
   PetscCall(HMEvalForward(ev));
+  PetscCall(HMEvalCheckFinite(ev)); /* node features of every layer, node energies */
   PetscCall(PetscLogStagePop());
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"layers", t1 - t0};
@@ -209,6 +368,8 @@ int main(int argc, char **argv)
   t0 = t1;
   PetscCall(PetscLogStagePush(st_hip));
   PetscCall(HMEvalAssembleHessian(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, &H));
+  PetscCall(HMEvalCheckFinite(ev));        /* now also the HIP head's per-atom inputs */
+  PetscCall(HMEvalCheckHessianFinite(ev, H)); /* every stored block */
   PetscCall(PetscLogStagePop());
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"hessian", t1 - t0};

@@ -20,6 +20,8 @@ struct _p_HMDecomp {
 };
 
 #define REC 10 /* doubles per ghost record: gid, pidx, Z, owner index, shift[3], pos[3] */
+/* periodic images of one atom scanned for ghosts; beyond this the input is certainly wrong */
+#define HM_MAX_IMAGES 1e6
 
 static inline void shift_vector(const double cell[9], const int n[3], double out[3])
 {
@@ -132,13 +134,16 @@ static PetscErrorCode build_graph(HMDecomp dd, double rc, HMGraph *g)
   }
   h = rc;
   for (;;) {
-    ncell = 1;
-    for (int a = 0; a < 3; a++) {
-      dims[a] = PetscMax(1, (PetscInt)((hi[a] - lo[a]) / h) + 1);
-      ncell *= dims[a];
-    }
-    if (ncell <= 4 * nl + 64) break;
+    /* in double: extents of far-apart atoms overflow any integer */
+    double nc = 1;
+    for (int a = 0; a < 3; a++) nc *= PetscFloorReal((hi[a] - lo[a]) / h) + 1;
+    if (nc <= 4.0 * nl + 64) break;
     h *= 1.26; /* sparse systems: fewer, larger cells */
+  }
+  ncell = 1;
+  for (int a = 0; a < 3; a++) {
+    dims[a] = PetscMax(1, (PetscInt)((hi[a] - lo[a]) / h) + 1);
+    ncell *= dims[a];
   }
   PetscCall(PetscMalloc2(ncell, &head, nl, &next));
   for (PetscInt c = 0; c < ncell; c++) head[c] = -1;
@@ -286,11 +291,16 @@ static PetscErrorCode setup_ghosts(HMDecomp dd, double R)
   PetscCall(PetscMalloc1(cap, &gs));
   for (PetscInt i = 0; i < dd->nowned; i++) {
     int nlo[3] = {0, 0, 0}, nhi[3] = {0, 0, 0}, n[3];
+    double nimg = 1;
     for (int k = 0; k < 3; k++)
       if (dd->hascell && dd->pbc[k]) {
         const double f = dd->pos[3 * i] * Linv[k] + dd->pos[3 * i + 1] * Linv[3 + k] + dd->pos[3 * i + 2] * Linv[6 + k];
-        nlo[k]         = (int)PetscCeilReal(fmin[k] - f);
-        nhi[k]         = (int)PetscFloorReal(fmax[k] - f);
+        const double a = PetscCeilReal(fmin[k] - f), b = PetscFloorReal(fmax[k] - f);
+        nimg *= PetscMax(0.0, b - a + 1);
+        /* images to visit: a cell far thinner than the cutoff, or atoms far outside the cell */
+        PetscCheck(nimg <= HM_MAX_IMAGES, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "atom %" PetscInt_FMT ": more than %g periodic images within %g A (cell too thin for the cutoff, or atoms lie far outside the cell; wrap them)", dd->gid[i] + 1, (double)HM_MAX_IMAGES, R);
+        nlo[k] = (int)a;
+        nhi[k] = (int)b;
       }
     for (n[0] = nlo[0]; n[0] <= nhi[0]; n[0]++)
       for (n[1] = nlo[1]; n[1] <= nhi[1]; n[1]++)
