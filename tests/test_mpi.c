@@ -2,6 +2,7 @@
    one-rank result bit for bit, on molecules, a cluster and periodic cells (with images). */
 #include "hmtest.h"
 #include <hipmace/model.h>
+#include <hipmace/builder.h>
 #include <petscmat.h>
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -185,7 +186,36 @@ static void test_empty_ranks_and_grid(void **state)
   HM_T(PetscOptionsClearValue(NULL, "-partition"));
 }
 
+/* Every system builder's output (water box, diamond crystal, packed cluster, peptide): bitwise equal
+   to one rank. Sizes are kept small: 2 cores run up to 8 ranks here. */
+static void test_builder_systems(void **state)
+{
+  const char *kinds[4] = {"water", "diamond", "cluster", "peptide"};
+  const int   sizes[4] = {60, 64, 50, 40};
+  char        m[PETSC_MAX_PATH_LEN], mol[PETSC_MAX_PATH_LEN];
+  (void)state;
+  snprintf(m, sizeof(m), "%s/demo_hipmace.safetensors", hm_models_dir());
+  snprintf(mol, sizeof(mol), "%s/default.xyz", getenv("HIPMACE_INPUTS_DIR") ? getenv("HIPMACE_INPUTS_DIR") : "inputs");
+  for (int k = 0; k < 4; k++) {
+    HMSystem      sys;
+    PetscInt      n;
+    const int    *Z;
+    const double *pos;
+    double        cell[9];
+    PetscBool     hc, pbc[3];
+    HM_T(HMBuildSystem(PETSC_COMM_SELF, kinds[k], sizes[k], 7, mol, &sys));
+    HM_T(HMSystemGetSize(sys, &n));
+    HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+    HM_T(HMSystemGetPositions(sys, &pos));
+    HM_T(HMSystemGetCell(sys, &hc, cell, pbc));
+    print_message("builder system %s: %d atoms\n", kinds[k], (int)n);
+    compare(m, n, Z, pos, hc ? cell : NULL, hc ? pbc : NULL, k % 2 ? MATSBAIJ : MATBAIJ);
+    HM_T(HMSystemDestroy(&sys));
+  }
+}
+
 static const struct CMUnitTest tests[] = {
+  cmocka_unit_test(test_builder_systems),
   cmocka_unit_test(test_empty_ranks_and_grid),
   cmocka_unit_test(test_fixture_molecule),
   cmocka_unit_test(test_cluster),
