@@ -1,5 +1,6 @@
 /* hipmace-bench: repeated whole-Hessian evaluations of one structure, with per-stage medians and rates. */
 #include <hipmace/model.h>
+#include <hipmace/log.h>
 #include <jansson.h>
 #include <unistd.h>
 
@@ -22,18 +23,6 @@ static double median(int n, const double *v)
   for (int i = 0; i < n; i++) s[i] = v[i];
   qsort(s, (size_t)n, sizeof(double), cmp_double);
   return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static double peak_rss_mb(void)
-{
-  FILE  *f = fopen("/proc/self/status", "r");
-  char   line[256];
-  double kb = 0;
-  if (!f) return 0;
-  while (fgets(line, sizeof(line), f))
-    if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
-  fclose(f);
-  return kb / 1024.0;
 }
 
 int main(int argc, char **argv)
@@ -108,7 +97,7 @@ int main(int argc, char **argv)
   }
   {
     const double mn = median((int)K, tn), ml = median((int)K, tl), mh = median((int)K, th), mt = median((int)K, tt), mk = median((int)K, tk);
-    double       rss = peak_rss_mb(), rssmax;
+    double       rss = HMMemoryRSS(PETSC_TRUE) / 1048576.0, rssmax;
     PetscCall(MPIU_Allreduce(&rss, &rssmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", natoms, structure, model_path, (int)size, K));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));

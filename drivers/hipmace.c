@@ -1,6 +1,7 @@
 /* hipmace: HIP-MACE Hessian of a structure (energy, Hessian, summary) from the command line. */
 #include <hipmace/model.h>
 #include <hipmace/eigen.h>
+#include <hipmace/log.h>
 #include <jansson.h>
 #include <unistd.h>
 #include <errno.h>
@@ -415,17 +416,10 @@ int main(int argc, char **argv)
   /* per-rank figures for scaling studies: gathered on rank 0 (P numbers each) */
   json_t *par = NULL;
   if (has_summary) {
-    double     tmax[10], tmin[10], rss_kb = 0, mine[6], *all = NULL;
+    double     tmax[10], tmin[10], rss_kb = HMMemoryRSS(PETSC_TRUE) / 1024.0, mine[6], *all = NULL;
     HMDecomp   dd;
     PetscInt   no, ng[2], widths[16], hipw;
     PetscInt64 lblocks;
-    FILE      *f = fopen("/proc/self/status", "r");
-    char       line[256];
-    if (f) {
-      while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmHWM:", 6)) rss_kb = atof(line + 6);
-      fclose(f);
-    }
     for (int k = 0; k < ntm; k++) tmax[k] = tmin[k] = tm[k].t;
     PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmax, ntm, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
     PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmin, ntm, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
@@ -490,17 +484,7 @@ int main(int argc, char **argv)
     json_object_set_new(root, "ranks", json_integer(size));
     json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(mem_max / 1048576.0));
     json_object_set_new(root, "memory_estimate_mb_total", json_real(mem_tot / 1048576.0));
-    {
-      double rss_kb = 0;
-      FILE  *f      = fopen("/proc/self/status", "r");
-      char   line[256];
-      if (f) {
-        while (fgets(line, sizeof(line), f))
-          if (!strncmp(line, "VmHWM:", 6)) rss_kb = atof(line + 6);
-        fclose(f);
-      }
-      json_object_set_new(root, "peak_rss_mb_rank0", json_real(rss_kb / 1024.0));
-    }
+    json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
     if (modes) PetscCall(HMModesToJSON(modes, root));
     json_object_set_new(root, "parallel", par);
     for (int k = 0; k < ntm; k++) json_object_set_new(jt, tm[k].name, json_real(tm[k].t));

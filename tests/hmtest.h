@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <math.h>
 #include <cmocka.h>
-#include <hipmace/sys.h>
+#include <hipmace/model.h>
+#include <petscmat.h>
 
 /* A library call inside a test: any PETSc error code fails the test (PETSc prints the trace). */
 #define HM_T(call) \
@@ -50,6 +51,43 @@ static inline double hm_max_abs(PetscInt n, const double *a)
   double m = 0;
   for (PetscInt i = 0; i < n; i++) m = PetscMax(m, PetscAbsReal(a[i]));
   return m;
+}
+
+/* Dense row-major copy (N3 x N3) of an assembled Hessian of any supported storage type. */
+static inline double *hm_dense_of(Mat H, PetscInt N3)
+{
+  Mat                Ha, Hd;
+  const PetscScalar *a;
+  double            *out = malloc(sizeof(double) * (size_t)(N3 * N3));
+  HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
+  HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
+  HM_T(MatDenseGetArrayRead(Hd, &a));
+  /* PETSc dense is column-major */
+  for (PetscInt i = 0; i < N3; i++)
+    for (PetscInt j = 0; j < N3; j++) out[i * N3 + j] = a[j * N3 + i];
+  HM_T(MatDenseRestoreArrayRead(Hd, &a));
+  HM_T(MatDestroy(&Hd));
+  HM_T(MatDestroy(&Ha));
+  return out;
+}
+
+/* Energy and dense Hessian of a structure on one rank (cell/pbc may be NULL). */
+static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, double *E)
+{
+  HMSystem sys;
+  HMEval   ev;
+  Mat      H;
+  double  *out;
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, cell, pbc, &sys));
+  HM_T(HMEvalCreate(m, sys, &ev));
+  HM_T(HMEvalForward(ev));
+  HM_T(HMEvalGetEnergy(ev, E, NULL));
+  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+  out = hm_dense_of(H, 3 * n);
+  HM_T(MatDestroy(&H));
+  HM_T(HMEvalDestroy(&ev));
+  HM_T(HMSystemDestroy(&sys));
+  return out;
 }
 
 /* Runs a cmocka group inside PetscInitialize/PetscFinalize; returns the number of failures. */

@@ -43,23 +43,6 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
   return (const double *)info->data;
 }
 
-/* Dense copy (3N x 3N, row-major) of an assembled Hessian of any supported type. */
-static double *dense_of(Mat H, PetscInt N3)
-{
-  Mat                Ha, Hd;
-  const PetscScalar *a;
-  double            *out = malloc(sizeof(double) * (size_t)(N3 * N3));
-  HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
-  HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
-  HM_T(MatDenseGetArrayRead(Hd, &a));
-  /* PETSc dense is column-major */
-  for (PetscInt i = 0; i < N3; i++)
-    for (PetscInt j = 0; j < N3; j++) out[i * N3 + j] = a[j * N3 + i];
-  HM_T(MatDenseRestoreArrayRead(Hd, &a));
-  HM_T(MatDestroy(&Hd));
-  HM_T(MatDestroy(&Ha));
-  return out;
-}
 
 static void check_model(const char *model)
 {
@@ -151,7 +134,7 @@ static void check_model(const char *model)
     for (int sym = 0; sym < 2; sym++) {
       PetscInt64 nb;
       HM_T(HMEvalAssembleHessian(ev, sym ? MATSBAIJ : MATBAIJ, &H));
-      double       *Hd = dense_of(H, 3 * n);
+      double       *Hd = hm_dense_of(H, 3 * n);
       const double *Hr = ref(fx, "hessian", 9 * n * n);
       scale            = PetscMax(1.0, hm_max_abs(9 * n * n, Hr));
       err              = hm_max_abs_diff(9 * n * n, Hd, Hr) / scale;

@@ -49,31 +49,6 @@ static void random_rotation(double R[9])
   R[6] = 2 * (x * z - y * w), R[7] = 2 * (y * z + x * w), R[8] = 1 - 2 * (x * x + y * y);
 }
 
-static double *hessian_dense(HMModel m, PetscInt n, const int *Z, const double *pos, double *E)
-{
-  HMSystem           sys;
-  HMEval             ev;
-  Mat                H, Ha, Hd;
-  const PetscScalar *a;
-  double            *out = malloc(sizeof(double) * (size_t)(9 * n * n));
-  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
-  HM_T(HMEvalCreate(m, sys, &ev));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMEvalGetEnergy(ev, E, NULL));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
-  HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
-  HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
-  HM_T(MatDenseGetArrayRead(Hd, &a));
-  for (PetscInt i = 0; i < 3 * n; i++)
-    for (PetscInt j = 0; j < 3 * n; j++) out[i * 3 * n + j] = a[j * 3 * n + i];
-  HM_T(MatDenseRestoreArrayRead(Hd, &a));
-  HM_T(MatDestroy(&Hd));
-  HM_T(MatDestroy(&Ha));
-  HM_T(MatDestroy(&H));
-  HM_T(HMEvalDestroy(&ev));
-  HM_T(HMSystemDestroy(&sys));
-  return out;
-}
 
 static void check_invariance(const char *model_path, PetscInt n, double box, double rot_tol)
 {
@@ -84,7 +59,7 @@ static void check_invariance(const char *model_path, PetscInt n, double box, dou
 
   HM_T(HMModelLoad(PETSC_COMM_SELF, model_path, &m));
   random_structure(n, box, 1.0, Z, pos);
-  double *H = hessian_dense(m, n, Z, pos, &E);
+  double *H = hm_hessian_dense(m, n, Z, pos, NULL, NULL, &E);
   scale     = PetscMax(1.0, hm_max_abs(9 * n * n, H));
   /* exact symmetry, bit for bit, by construction */
   for (PetscInt i = 0; i < 3 * n; i++)
@@ -96,7 +71,7 @@ static void check_invariance(const char *model_path, PetscInt n, double box, dou
   random_rotation(R);
   for (PetscInt i = 0; i < n; i++)
     for (int a = 0; a < 3; a++) pos2[3 * i + a] = R[3 * a] * pos[3 * i] + R[3 * a + 1] * pos[3 * i + 1] + R[3 * a + 2] * pos[3 * i + 2];
-  double *Hr = hessian_dense(m, n, Z, pos2, &E2);
+  double *Hr = hm_hessian_dense(m, n, Z, pos2, NULL, NULL, &E2);
   assert_true(PetscAbsReal(E2 - E) <= 1e-12 * PetscAbsReal(E));
   err = 0;
   for (PetscInt i = 0; i < n; i++)
@@ -114,7 +89,7 @@ static void check_invariance(const char *model_path, PetscInt n, double box, dou
   /* translation: identical up to the round-off of the shifted coordinates */
   for (PetscInt i = 0; i < n; i++)
     for (int a = 0; a < 3; a++) pos2[3 * i + a] = pos[3 * i + a] + t[a];
-  double *Ht = hessian_dense(m, n, Z, pos2, &E2);
+  double *Ht = hm_hessian_dense(m, n, Z, pos2, NULL, NULL, &E2);
   err        = hm_max_abs_diff(9 * n * n, H, Ht) / scale;
   print_message("  translation err %.1e, energy diff %.1e\n", err, PetscAbsReal(E2 - E));
   assert_true(err <= 1e-12);

@@ -26,32 +26,6 @@ static PetscInt diamond(int nrep, int *Z, double *pos, double cell[9])
   return n;
 }
 
-static double *dense_hessian(HMModel m, PetscInt n, const int *Z, const double *pos, const double *cell, double *E)
-{
-  const PetscBool    pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
-  HMSystem           sys;
-  HMEval             ev;
-  Mat                H, Ha, Hd;
-  const PetscScalar *a;
-  double            *out = malloc(sizeof(double) * (size_t)(9 * n * n));
-  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, cell, pbc, &sys));
-  HM_T(HMEvalCreate(m, sys, &ev));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMEvalGetEnergy(ev, E, NULL));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
-  HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
-  HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
-  HM_T(MatDenseGetArrayRead(Hd, &a));
-  for (PetscInt i = 0; i < 3 * n; i++)
-    for (PetscInt j = 0; j < 3 * n; j++) out[i * 3 * n + j] = a[j * 3 * n + i];
-  HM_T(MatDenseRestoreArrayRead(Hd, &a));
-  HM_T(MatDestroy(&Hd));
-  HM_T(MatDestroy(&Ha));
-  HM_T(MatDestroy(&H));
-  HM_T(HMEvalDestroy(&ev));
-  HM_T(HMSystemDestroy(&sys));
-  return out;
-}
 
 static void test_diamond(void **state)
 {
@@ -67,8 +41,9 @@ static void test_diamond(void **state)
   n1 = diamond(1, Z1, p1, c1);
   n2 = diamond(2, Z2, p2, c2);
   /* the unit cell (3.567 A) is much thinner than 2 x hessian_r_max (14 A): each block sums many images */
-  double *H1 = dense_hessian(m, n1, Z1, p1, c1, &E1);
-  double *H2 = dense_hessian(m, n2, Z2, p2, c2, &E2);
+  const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  double         *H1     = hm_hessian_dense(m, n1, Z1, p1, c1, pbc, &E1);
+  double         *H2     = hm_hessian_dense(m, n2, Z2, p2, c2, pbc, &E2);
   scale      = hm_max_abs(9 * n1 * n1, H1);
   print_message("diamond: E(unit) %.12f, E(2x2x2)/8 %.12f, max|H| %.4f\n", E1, E2 / 8, scale);
   assert_true(scale > 1e-3);

@@ -1,5 +1,6 @@
 /* Registration of hipmace's log stages and events; progress messages for long loops. */
 #include <hipmace/log.h>
+#include <stdio.h>
 
 HMLogIds         HMLog;
 static PetscBool registered = PETSC_FALSE;
@@ -53,4 +54,17 @@ PetscErrorCode HMProgress(MPI_Comm comm, const char what[], double done, double 
     *last = now;
   }
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+double HMMemoryRSS(PetscBool peak)
+{
+  FILE       *f   = fopen("/proc/self/status", "r");
+  const char *key = peak ? "VmHWM:" : "VmRSS:";
+  char        line[256];
+  double      kb = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof(line), f))
+    if (!strncmp(line, key, 6)) kb = atof(line + 6);
+  fclose(f);
+  return kb * 1024.0;
 }

@@ -1,21 +1,9 @@
 /* Memory estimate of an evaluation, made before any large allocation, and the check against the
    memory a rank may use. */
 #include "model/modelimpl.h"
+#include <hipmace/log.h>
 #include <stdio.h>
 #include "hessian/folded.h"
-
-/* Resident set size of this process (bytes), from /proc/self/status; 0 if unknown. */
-static double current_rss(void)
-{
-  FILE  *f = fopen("/proc/self/status", "r");
-  char   line[256];
-  double kb = 0;
-  if (!f) return 0;
-  while (fgets(line, sizeof(line), f))
-    if (!strncmp(line, "VmRSS:", 6)) kb = atof(line + 6);
-  fclose(f);
-  return kb * 1024.0;
-}
 
 static double mem_available(void)
 {
@@ -33,7 +21,7 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_
 {
   HMModel    m = ev->model;
   const double n = (double)ev->n, nl = (double)ev->nl, d = 8.0;
-  double     feats, layer = 0, hip, mat, rss = current_rss();
+  double     feats, layer = 0, hip, mat, rss = HMMemoryRSS(PETSC_FALSE);
   PetscInt64 blocks;
   PetscBool  sym = PETSC_FALSE;
 
