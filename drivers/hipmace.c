@@ -428,7 +428,8 @@ int main(int argc, char **argv)
     PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &ng[0]));
     PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &ng[1]));
     PetscCall(HMEvalGetHessianBlockCount(ev, &lblocks, NULL));
-    PetscCall(HMModelGetHaloWidths(model, widths, &hipw));
+    PetscCall(HMModelGetHaloWidths(model, widths, NULL));
+    PetscCall(HMEvalGetHIPHaloWidth(ev, &hipw));
     mine[0] = (double)no;
     mine[1] = (double)lblocks;
     mine[2] = (double)ng[0];

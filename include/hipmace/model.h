@@ -55,6 +55,9 @@ PETSC_EXTERN PetscErrorCode HMEvalPrepareHIP(HMEval);
 /* HIP head, edge part, for ne directed edges given by sender (local atom index) and edge vector (r - s):
    e9 [ne][9] (hessian_proj_edges output) and M [ne][3][3]; either may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlocks(HMEval, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[]);
+/* Doubles per ghost atom moved by the HIP head's halo exchange with the kernel in use (after
+   HMEvalPrepareHIP; the direct kernel's width before). */
+PETSC_EXTERN PetscErrorCode HMEvalGetHIPHaloWidth(HMEval, PetscInt *);
 /* Both directions of np atom pairs: M12 = block of s1 -> s2 (edge vector v), M21 = block of s2 -> s1
    (vector -v); with the folded kernel the radial network runs once per pair. */
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlockPairs(HMEval, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[]);

@@ -426,3 +426,13 @@ PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+PetscErrorCode HMEvalGetHIPHaloWidth(HMEval e, PetscInt *width)
+{
+  PetscFunctionBegin;
+  /* what the HIP head's halo exchange moves per ghost: the folded tensor G, or every used layer's
+     hessian_interaction.linear_up features */
+  if (e->kernel == HM_EDGE_KERNEL_FOLDED && e->folded) *width = HMFoldedNodeDim(e->folded);
+  else *width = e->model->hnl * e->model->dimH;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
