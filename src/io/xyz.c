@@ -11,6 +11,13 @@
 #include <unistd.h>
 
 #include "ioimpl.h"
+#include "textimpl.h"
+
+/* the line helpers shared with the PDB and LAMMPS readers */
+#define Trim        HMTextTrim
+#define SplitTokens HMTextSplit
+#define ParseReal   HMTextParseReal
+#define ParseLong   HMTextParseLong
 
 /* Properties columns wider than this are certainly not a structure file. */
 #define XYZ_MAX_COLUMNS 100000
@@ -53,58 +60,6 @@ static char *NextLine(XYZReader *r)
   if (len && s[len - 1] == '\r') s[len - 1] = '\0';
   r->line++;
   return s;
-}
-
-static char *Trim(char *s)
-{
-  char *e;
-
-  while (*s && isspace((unsigned char)*s)) s++;
-  e = s + strlen(s);
-  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-  return s;
-}
-
-/* Whitespace-separated tokens cut in place; only the first maxtok are stored, all are counted. */
-static int SplitTokens(char *s, char **tok, int maxtok)
-{
-  int count = 0;
-
-  for (;;) {
-    char *start;
-
-    while (*s && isspace((unsigned char)*s)) s++;
-    if (!*s) break;
-    start = s;
-    while (*s && !isspace((unsigned char)*s)) s++;
-    if (count < maxtok) {
-      tok[count] = start;
-      if (*s) *s++ = '\0';
-    }
-    if (count < INT_MAX) count++;
-  }
-  return count;
-}
-
-/* The whole token must be a finite number (no trailing junk, no NaN/Inf). */
-static PetscBool ParseReal(const char *tok, double *v)
-{
-  char *end;
-
-  errno = 0;
-  *v    = strtod(tok, &end);
-  return (PetscBool)(end != tok && *end == '\0' && isfinite(*v));
-}
-
-/* Decimal integer with optional sign, nothing else. */
-static PetscBool ParseLong(const char *tok, long long *v)
-{
-  char *end;
-
-  if (!*tok) return PETSC_FALSE;
-  errno = 0;
-  *v    = strtoll(tok, &end, 10);
-  return (PetscBool)(end != tok && *end == '\0' && errno != ERANGE && !isspace((unsigned char)tok[0]));
 }
 
 static PetscBool ParseBool(const char *tok, PetscBool *b)
