@@ -16,6 +16,9 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -model_info            print the model's architecture and exit (no -structure needed)\n"
                            "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
                            "  -hessian_type baij|sbaij  storage of the Hessian (default baij; sbaij keeps the upper triangle)\n"
+                           "  -hessian_kernel folded|direct  HIP edge kernel (default folded)\n"
+                           "  -hessian_prune <bool>  leave out Hessian edges beyond r_max, which are exactly zero without a separate\n"
+                           "                         Hessian radial network (default true; false builds them up to hessian_r_max)\n"
                            "  -summary FILE.json     write natoms, energy, hessian_blocks, ranks, timings as JSON\n"
                            "  -modes none|lowest|window|full  normal modes of the mass-weighted, Eckart-projected Hessian (default lowest)\n"
                            "  -nmodes K              number of lowest modes (default 20); -window_cm1 LO,HI for -modes window\n"
@@ -401,7 +404,8 @@ int main(int argc, char **argv)
     PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
   }
   PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &nblocks));
-  PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
+  PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, NULL));
+  PetscCall(HMEvalGetHessianCutoff(ev, &hcut)); /* the one in force (-hessian_prune false: hessian_r_max) */
   PetscCall(HMModelGetNumInteractions(model, &nlayers));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, natoms, structure, model_path));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  energy            %.10f eV\n", energy));

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
+#include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <hipmace/model.h>
 #include <petscmat.h>
 
@@ -88,6 +90,72 @@ static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, cons
   HM_T(HMEvalDestroy(&ev));
   HM_T(HMSystemDestroy(&sys));
   return out;
+}
+
+/* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
+   (if given) are left out, so a model that still read them would fail to load. */
+static inline void hm_write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)
+{
+  HMSafetensors st;
+  const char   *fmt, *cfgtxt;
+  json_t       *cfg, *edits, *hdr, *meta;
+  json_error_t  jerr;
+  const char   *key;
+  json_t       *val;
+  PetscInt      nt;
+  uint64_t      off = 0, hlen;
+  char         *htxt;
+  size_t        len;
+  FILE         *fp;
+
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
+  HM_T(HMSafetensorsGetMetadata(st, "format", &fmt));
+  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
+  cfg   = json_loads(cfgtxt, 0, &jerr);
+  edits = json_loads(edits_json, 0, &jerr);
+  assert_non_null(cfg);
+  assert_non_null(edits);
+  json_object_foreach(edits, key, val) json_object_set(cfg, key, val);
+  hdr  = json_object();
+  meta = json_object();
+  json_object_set_new(meta, "format", json_string(fmt));
+  htxt = json_dumps(cfg, JSON_COMPACT);
+  json_object_set_new(meta, "config", json_string(htxt));
+  free(htxt);
+  json_object_set_new(hdr, "__metadata__", meta);
+  HM_T(HMSafetensorsGetNumTensors(st, &nt));
+  for (PetscInt i = 0; i < nt; i++) {
+    const HMTensorInfo *t;
+    json_t             *ti = json_object(), *shape = json_array();
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
+    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+    json_object_set_new(ti, "dtype", json_string(t->dtype == HM_DTYPE_F64 ? "F64" : "I64"));
+    json_object_set_new(ti, "shape", shape);
+    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * t->numel)));
+    json_object_set_new(hdr, t->name, ti);
+    off += 8 * (uint64_t)t->numel;
+  }
+  htxt = json_dumps(hdr, JSON_COMPACT);
+  len  = strlen(htxt);
+  hlen = (len + 7) / 8 * 8;
+  fp   = fopen(dst, "wb");
+  assert_non_null(fp);
+  fwrite(&hlen, 8, 1, fp); /* little-endian host (x86-64) */
+  fwrite(htxt, 1, len, fp);
+  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
+  for (PetscInt i = 0; i < nt; i++) {
+    const HMTensorInfo *t;
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
+    if (t->numel) fwrite(t->data, 8, (size_t)t->numel, fp);
+  }
+  assert_int_equal(fclose(fp), 0);
+  free(htxt);
+  json_decref(hdr);
+  json_decref(cfg);
+  json_decref(edits);
+  HM_T(HMSafetensorsClose(&st));
 }
 
 /* Runs a cmocka group inside PetscInitialize/PetscFinalize; returns the number of failures. */

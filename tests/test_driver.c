@@ -114,8 +114,47 @@ static void test_end_to_end(void **state)
   free(Z);
 }
 
+/* The summary's hessian_cutoff is the cutoff in force: with a shared Hessian radial network (the small
+   golden model edited) r_max by default, hessian_r_max with -hessian_prune false; same energy. */
+static void test_prune_summary(void **state)
+{
+  char        dir[] = "/tmp/hm_driver_XXXXXX", src[PETSC_MAX_PATH_LEN], mp[512], xyz[PETSC_MAX_PATH_LEN], sj[2][512], args[8192], log[512];
+  double      cut[2], E[2];
+  json_int_t  blocks[2];
+  (void)state;
+
+  assert_non_null(mkdtemp(dir));
+  hm_golden_path("model_small.safetensors", src, sizeof(src));
+  hm_golden_path("mol13.xyz", xyz, sizeof(xyz)); /* 5 of its pairs are 5.0-6.0 A apart */
+  snprintf(mp, sizeof(mp), "%s/shared.safetensors", dir);
+  hm_write_variant(src, mp, "{\"hessian_separate_radial_network\": false}", "hessian_radial_embedding.");
+  snprintf(log, sizeof(log), "%s/log.txt", dir);
+  for (int k = 0; k < 2; k++) {
+    json_error_t je;
+    json_t      *root;
+    snprintf(sj[k], sizeof(sj[k]), "%s/s%d.json", dir, k);
+    snprintf(args, sizeof(args), "-structure %s -model %s -modes none -summary %s -hessian_prune %s", xyz, mp, sj[k], k ? "false" : "true");
+    assert_int_equal(run(args, log), 0);
+    root = json_load_file(sj[k], 0, &je);
+    assert_non_null(root);
+    cut[k]    = json_real_value(json_object_get(root, "hessian_cutoff"));
+    E[k]      = json_real_value(json_object_get(root, "energy"));
+    blocks[k] = json_integer_value(json_object_get(root, "hessian_blocks"));
+    json_decref(root);
+    assert_int_equal(unlink(sj[k]), 0);
+  }
+  print_message("driver -hessian_prune true/false: cutoff %g / %g A, %lld / %lld blocks\n", cut[0], cut[1], (long long)blocks[0], (long long)blocks[1]);
+  assert_true(cut[0] == 5.0 && cut[1] == 7.0);
+  assert_true(blocks[1] == blocks[0] + 10);
+  assert_true(E[0] == E[1]);
+  assert_int_equal(unlink(mp), 0);
+  assert_int_equal(unlink(log), 0);
+  assert_int_equal(rmdir(dir), 0);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_end_to_end),
+  cmocka_unit_test(test_prune_summary),
 };
 
 HM_TEST_MAIN(tests)

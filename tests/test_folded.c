@@ -4,7 +4,6 @@
 #include <hipmace/so3.h>
 #include "model/modelimpl.h"
 #include "hessian/folded.h"
-#include <jansson.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -254,72 +253,6 @@ static void test_demo(void **state)
 
 /* ---- model files with an edited config (every tensor copied, shapes unchanged) ---- */
 
-/* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
-   (if given) are left out, so a model that still read them would fail to load. */
-static void write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)
-{
-  HMSafetensors st;
-  const char   *fmt, *cfgtxt;
-  json_t       *cfg, *edits, *hdr, *meta;
-  json_error_t  jerr;
-  const char   *key;
-  json_t       *val;
-  PetscInt      nt;
-  uint64_t      off = 0, hlen;
-  char         *htxt;
-  size_t        len;
-  FILE         *fp;
-
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
-  HM_T(HMSafetensorsGetMetadata(st, "format", &fmt));
-  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
-  cfg   = json_loads(cfgtxt, 0, &jerr);
-  edits = json_loads(edits_json, 0, &jerr);
-  assert_non_null(cfg);
-  assert_non_null(edits);
-  json_object_foreach(edits, key, val) json_object_set(cfg, key, val);
-  hdr  = json_object();
-  meta = json_object();
-  json_object_set_new(meta, "format", json_string(fmt));
-  htxt = json_dumps(cfg, JSON_COMPACT);
-  json_object_set_new(meta, "config", json_string(htxt));
-  free(htxt);
-  json_object_set_new(hdr, "__metadata__", meta);
-  HM_T(HMSafetensorsGetNumTensors(st, &nt));
-  for (PetscInt i = 0; i < nt; i++) {
-    const HMTensorInfo *t;
-    json_t             *ti = json_object(), *shape = json_array();
-    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
-    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
-    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
-    json_object_set_new(ti, "dtype", json_string(t->dtype == HM_DTYPE_F64 ? "F64" : "I64"));
-    json_object_set_new(ti, "shape", shape);
-    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * t->numel)));
-    json_object_set_new(hdr, t->name, ti);
-    off += 8 * (uint64_t)t->numel;
-  }
-  htxt = json_dumps(hdr, JSON_COMPACT);
-  len  = strlen(htxt);
-  hlen = (len + 7) / 8 * 8;
-  fp   = fopen(dst, "wb");
-  assert_non_null(fp);
-  fwrite(&hlen, 8, 1, fp); /* little-endian host (x86-64) */
-  fwrite(htxt, 1, len, fp);
-  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
-  for (PetscInt i = 0; i < nt; i++) {
-    const HMTensorInfo *t;
-    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
-    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
-    if (t->numel) fwrite(t->data, 8, (size_t)t->numel, fp);
-  }
-  assert_int_equal(fclose(fp), 0);
-  free(htxt);
-  json_decref(hdr);
-  json_decref(cfg);
-  json_decref(edits);
-  HM_T(HMSafetensorsClose(&st));
-}
-
 static void test_variants(void **state)
 {
   struct {
@@ -343,7 +276,7 @@ static void test_variants(void **state)
     snprintf(name, sizeof(name), "model_%s.safetensors", v[i].model);
     hm_golden_path(name, src, sizeof(src));
     snprintf(dst, sizeof(dst), "%s/variant%d.safetensors", dir, (int)i);
-    write_variant(src, dst, v[i].edits, v[i].drop);
+    hm_write_variant(src, dst, v[i].edits, v[i].drop);
     /* the edit took effect (else the variant would silently repeat the golden case) */
     HM_T(HMModelLoad(PETSC_COMM_SELF, dst, &m));
     assert_int_equal(m->hnl, v[i].hnl);
@@ -537,88 +470,8 @@ static void test_synthetic(void **state)
 
 /* ---- timing: default model, fixture mol21 ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static void test_timing(void **state)
-{
-  char           path[PETSC_MAX_PATH_LEN];
-  HMModel        m;
-  HMSafetensors  fx;
-  HMSystem       sys;
-  HMEval         ev;
-  HMFolded       f;
-  PetscInt      *snd, *rcv, Eh, n;
-  double        *vec, *G, *e9, *e9r, fl_edge, fl_node, tf[41], tb[41], td[5], tn[11], t0, t1;
-  const int      nf = 41, nd = 5, nn = 11;
-  (void)state;
-
-  hm_golden_path("model_default.safetensors", path, sizeof(path));
-  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-  load_fixture("default", "mol21", &fx, &sys);
-  HM_T(HMEvalCreate(m, sys, &ev));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMSystemGetSize(sys, &n));
-  Eh  = fixture_edges(fx, sys, &snd, &rcv, &vec);
-  e9  = malloc(sizeof(double) * 9 * (size_t)Eh);
-  e9r = malloc(sizeof(double) * 9 * (size_t)Eh);
-  HM_T(HMFoldedCreate(m, &f));
-  HM_T(HMFoldedGetFlops(f, &fl_edge, &fl_node));
-  for (int r = 0; r < nn; r++) {
-    HM_T(PetscTime(&t0));
-    G = node_tensor(m, ev, n, f);
-    HM_T(PetscTime(&t1));
-    tn[r] = t1 - t0;
-    free(G);
-  }
-  G = node_tensor(m, ev, n, f);
-  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_DIRECT));
-  HM_T(HMEvalEdgeBlocks(ev, Eh, snd, vec, e9, NULL)); /* warm-up: caches linear_up of the features */
-  for (int r = 0; r < nd; r++) {
-    HM_T(PetscTime(&t0));
-    HM_T(HMEvalEdgeBlocks(ev, Eh, snd, vec, e9, NULL));
-    HM_T(PetscTime(&t1));
-    td[r] = t1 - t0;
-  }
-  for (int r = 0; r < nf; r++) {
-    HM_T(PetscTime(&t0));
-    HM_T(HMFoldedEdges(f, Eh, snd, vec, G, e9));
-    HM_T(PetscTime(&t1));
-    tf[r] = t1 - t0;
-    HM_T(PetscTime(&t0));
-    HM_T(HMFoldedEdgesBoth(f, Eh, snd, rcv, vec, G, e9, e9r));
-    HM_T(PetscTime(&t1));
-    tb[r] = t1 - t0;
-  }
-  qsort(td, nd, sizeof(double), cmp_double);
-  qsort(tf, nf, sizeof(double), cmp_double);
-  qsort(tb, nf, sizeof(double), cmp_double);
-  qsort(tn, nn, sizeof(double), cmp_double);
-  print_message("default/mol21, %d edges, %d nodes (median of %d / %d runs):\n", (int)Eh, (int)n, nd, nf);
-  print_message("  direct HMEvalEdgeBlocks  %10.3f us/edge\n", 1e6 * td[nd / 2] / Eh);
-  print_message("  folded HMFoldedEdges     %10.3f us/edge  (%.0f flop/edge, %.2f GFlop/s)  speed-up %.0fx\n", 1e6 * tf[nf / 2] / Eh, fl_edge, fl_edge * Eh / tf[nf / 2] * 1e-9, td[nd / 2] / tf[nf / 2]);
-  print_message("  folded HMFoldedEdgesBoth %10.3f us/directed edge (both directions of each edge)\n", 1e6 * tb[nf / 2] / (2.0 * Eh));
-  print_message("  node tensor              %10.3f us/node  (%.0f flop/node, %d doubles/node)\n", 1e6 * tn[nn / 2] / n, fl_node, (int)HMFoldedNodeDim(f));
-  /* a ~100x algorithmic gap: even a loaded machine keeps the folded kernel ahead */
-  assert_true(tf[nf / 2] < td[nd / 2]);
-  HM_T(HMFoldedDestroy(&f));
-  free(G);
-  free(e9);
-  free(e9r);
-  free(snd);
-  free(rcv);
-  free(vec);
-  HM_T(HMEvalDestroy(&ev));
-  HM_T(HMSystemDestroy(&sys));
-  HM_T(HMSafetensorsClose(&fx));
-  HM_T(HMModelDestroy(&m));
-}
-
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants), cmocka_unit_test(test_timing),
+  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants),
 };
 
 HM_TEST_MAIN(tests)

@@ -4,6 +4,7 @@
 #include <hipmace/model.h>
 #include <hipmace/builder.h>
 #include <petscmat.h>
+#include <unistd.h>
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double   urand(void)
@@ -48,6 +49,12 @@ static void assert_all(int ok, const char *what)
   if (!all) fail_msg("%s", what);
 }
 
+/* Set by test_unpruned: the distributed evaluation runs with -hessian_prune false and must still equal
+   the pruned one-rank result bit for bit (every block beyond r_max is exactly zero); compare() leaves
+   the two block counts in last_blocks (distributed, one rank). */
+static PetscBool  dist_unpruned = PETSC_FALSE;
+static PetscInt64 last_blocks[2];
+
 static void compare(const char *model_path, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, const char *mtype)
 {
   HMModel     mw, ms;
@@ -72,7 +79,9 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HM_T(HMEvalGetHessianBlockCount(es, NULL, &nbs));
   /* distributed */
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model_path, &mw));
+  if (dist_unpruned) HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", "false"));
   HM_T(HMEvalCreate(mw, rank == 0 ? sys : NULL, &ew));
+  if (dist_unpruned) HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
   HM_T(HMEvalForward(ew));
   HM_T(HMEvalGetEnergy(ew, &Ew, NULL));
   HM_T(HMEvalAssembleHessian(ew, mtype, &Hw));
@@ -80,7 +89,15 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HM_T(HMEvalHessianInputOrder(ew, Hw, &Hin));
   print_message("[%d/%d] %s N=%d %s: energy %.15g vs %.15g, blocks %lld vs %lld\n", rank, size, model_path, (int)n, mtype, Ew, Es, (long long)nbw, (long long)nbs);
   assert_all(Ew == Es, "energy differs from the one-rank value");
-  assert_all(nbw == nbs, "block count differs from the one-rank value");
+  last_blocks[0] = nbw;
+  last_blocks[1] = nbs;
+  if (dist_unpruned) {
+    double hw, hs, hrmax;
+    HM_T(HMEvalGetHessianCutoff(ew, &hw));
+    HM_T(HMEvalGetHessianCutoff(es, &hs));
+    HM_T(HMModelGetCutoffs(mw, NULL, &hrmax, NULL));
+    assert_all(hw == hrmax && hs < hw && nbw >= nbs, "unpruned: cutoff or block count not as expected");
+  } else assert_all(nbw == nbs, "block count differs from the one-rank value");
   /* bitwise comparison of every owned row of the input-ordered matrix with the one-rank matrix */
   {
     Mat A = Hs;
@@ -214,12 +231,54 @@ static void test_builder_systems(void **state)
   }
 }
 
+/* Exact-zero pruning across ranks: a model without a separate Hessian radial network (the small golden
+   model edited), its Hessian built up to hessian_r_max (7 A) on k ranks, against the one built up to
+   r_max (5 A) on one rank: equal entry for entry, although the distributed graph, far halo and matrix
+   hold the extra pairs. */
+static void test_unpruned(void **state)
+{
+  const PetscInt  n = 90;
+  const double    box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
+  const PetscBool all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  int             Z[90];
+  double          pos[270];
+  char            src[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN] = "/tmp/hm_test_mpi_XXXXXX";
+  PetscMPIInt     rank;
+  (void)state;
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  hm_golden_path("model_small.safetensors", src, sizeof(src));
+  if (rank == 0) {
+    assert_non_null(mkdtemp(dst));
+    strcat(dst, "/small_shared.safetensors");
+    hm_write_variant(src, dst, "{\"hessian_separate_radial_network\": false}", "hessian_radial_embedding.");
+  }
+  HM_T(MPI_Bcast(dst, sizeof(dst), MPI_CHAR, 0, PETSC_COMM_WORLD));
+  dist_unpruned = PETSC_TRUE;
+  random_atoms(n, box, PETSC_FALSE, 1.1, Z, pos);
+  compare(dst, n, Z, pos, NULL, NULL, MATBAIJ);
+  assert_all(last_blocks[0] > last_blocks[1], "unpruned: no extra blocks, the comparison would be vacuous");
+  HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "direct"));
+  compare(dst, n, Z, pos, NULL, NULL, MATSBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
+  random_atoms(24, ortho, PETSC_TRUE, 1.2, Z, pos);
+  compare(dst, 24, Z, pos, ortho, all, MATBAIJ);
+  dist_unpruned = PETSC_FALSE;
+  MPI_Barrier(PETSC_COMM_WORLD);
+  if (rank == 0) {
+    assert_int_equal(unlink(dst), 0);
+    *strrchr(dst, '/') = '\0';
+    assert_int_equal(rmdir(dst), 0);
+  }
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_builder_systems),
   cmocka_unit_test(test_empty_ranks_and_grid),
   cmocka_unit_test(test_fixture_molecule),
   cmocka_unit_test(test_cluster),
   cmocka_unit_test(test_periodic),
+  cmocka_unit_test(test_unpruned),
 };
 
 HM_TEST_MAIN(tests)

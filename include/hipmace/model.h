@@ -39,9 +39,14 @@ typedef enum {
 } HMEdgeKernel;
 PETSC_EXTERN const char *const HMEdgeKernels[];
 
-/* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere). Option -partition rcb|grid. */
+/* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere). Options -partition rcb|grid;
+   -hessian_prune <bool> (default true): false builds the Hessian graph at hessian_r_max even where the
+   effective cutoff is smaller (the extra blocks are exactly zero; for checking the pruning). */
 PETSC_EXTERN PetscErrorCode HMEvalCreate(HMModel, HMSystem, HMEval *);
 PETSC_EXTERN PetscErrorCode HMEvalGetDecomp(HMEval, HMDecomp *);
+/* The cutoff the Hessian graph was built with: HMModelGetCutoffs' effective cutoff, or hessian_r_max
+   with -hessian_prune false. */
+PETSC_EXTERN PetscErrorCode HMEvalGetHessianCutoff(HMEval, double *);
 PETSC_EXTERN PetscErrorCode HMEvalDestroy(HMEval *);
 /* Graph, embeddings, interaction layers, readouts: energy and node features. */
 PETSC_EXTERN PetscErrorCode HMEvalForward(HMEval);
@@ -63,8 +68,9 @@ PETSC_EXTERN PetscErrorCode HMEvalGetHIPHaloWidth(HMEval, PetscInt *);
 PETSC_EXTERN PetscErrorCode HMEvalEdgeBlockPairs(HMEval, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[]);
 PETSC_EXTERN PetscErrorCode HMEvalSetEdgeKernel(HMEval, HMEdgeKernel);
 /* The edge kernel in use, the directed edges it evaluated on this rank so far, the seconds it took, and
-   its floating-point operations per directed edge (multiplies and adds counted separately). */
-PETSC_EXTERN PetscErrorCode HMEvalGetEdgeKernelStats(HMEval, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge);
+   the floating-point operations it performed (multiplies and adds counted separately; with the folded
+   kernel the two directions of a pair share one radial network, counted once). */
+PETSC_EXTERN PetscErrorCode HMEvalGetEdgeKernelStats(HMEval, const char **name, PetscInt64 *evals, double *seconds, double *flops);
 /* Assembles the Hessian (eV/A^2), block size 3, block row/column = partition index of the atom (equal to
    the input index on one rank); each rank writes the rows of its own atoms only.
    type: MATBAIJ (default when NULL) or MATSBAIJ (upper triangle). */

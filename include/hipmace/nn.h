@@ -4,9 +4,13 @@
 #include <hipmace/so3.h>
 #include <hipmace/io.h>
 
-/* C = alpha A B + beta C (row-major), computed row by row in a fixed order: a row's result does not
-   depend on the other rows (unlike BLAS kernels, whose edge cases depend on the row position). */
+/* C = alpha A B + beta C (row-major), each element a sum in ascending order of fused multiply-adds: a
+   row's result does not depend on the other rows (unlike BLAS kernels, whose edge cases depend on the
+   row position). */
 PETSC_EXTERN void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc);
+/* C[rows[i]] = A[rows[i]] B for i < m (row-major, row strides lda and ldc): rows of A that share one B,
+   with the same per-element arithmetic as HMGemmRows. */
+PETSC_EXTERN void HMGemmRowsIndexed(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const double *A, PetscInt lda, const double *B, PetscInt ldb, double *C, PetscInt ldc);
 
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {

@@ -1,22 +1,28 @@
 /* Folded HIP edge kernel: the linear tail of the HIP head folded into per-node tensors G (DESIGN.md). */
 #include "hessian/folded.h"
 #include <hipmace/so3.h>
+#include "nn/simd.h"
 #include <cblas.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__)
+  #include <immintrin.h>
+#endif
 
-/* Edges per chunk: the hidden radial layers of a chunk are one dgemm each; 256 rows fill a dgemm well
-   and keep the chunk's work arrays (z, Y, T) in L2. */
-#define FOLD_EDGE_CHUNK 256
+/* Edges per chunk: the hidden radial layers of a chunk are one row-blocked product each, and a chunk
+   spans several senders, so the reversed direction finds each receiver a few times (one read of its G
+   for all). 512 keeps the chunk's work arrays (z, Y, T: about 400 kB for the default model) in L2. */
+#define FOLD_EDGE_CHUNK 2048
+/* Edges per block of the Clebsch-Gordan contraction (its transposed operands stay in L1). */
+#define FOLD_CG_BLOCK 64
 /* Nodes per chunk of HMFoldedNodeTensor (bounds its work arrays, independent of the node count). */
 #define FOLD_NODE_CHUNK 64
-/* Consecutive edges of one sender at least this many: their contraction with G_s is one dgemm, else a
-   hand-written loop (a dgemm call costs more than a short run's arithmetic). */
 
-/* The two vectorised per-edge loops are compiled for AVX-512, AVX2 and the baseline, picked at load time
-   (GCC function multi-versioning): the build targets baseline x86-64 (2-wide vectors), and these loops
-   are about half of the kernel's time. No sum is reordered and C11 mode does not contract a*b+c into an
-   FMA, so every version gives the same bits. */
+/* The portable per-edge loops are compiled for AVX-512, AVX2 and the baseline, picked at load time
+   (GCC function multi-versioning) when the build targets baseline x86-64. No sum is reordered and C11
+   mode does not contract a*b+c into an FMA, so every version gives the same bits. With AVX-512 at
+   compile time (the default -march=native build on this project's machines) the hottest loops use
+   intrinsics instead. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FOLD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -42,8 +48,9 @@ struct _p_HMFolded {
   int      *cg_j, *cg_b, *cg_o;
   double   *cg_c, *cg_crev;
   /* work arrays, sized once */
-  double *rb, *zw, *tw, *Y, *T, *Tr, *fbar, *xbar;
-  double  flops_edge, flops_node;
+  double   *rb, *zw, *tw, *Y, *T, *Tt, *Yt, *Ot, *fbar, *xbar;
+  PetscInt *perm; /* [2 * FOLD_EDGE_CHUNK]: sort of a chunk's receivers and its scratch */
+  double  flops_edge, flops_pair, flops_node;
 };
 
 /* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
@@ -191,12 +198,14 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
   PetscCall(PetscFree(keep_q));
   PetscCall(PetscFree5(rOUT, rO, rH, rM, Omega));
 
-  PetscCall(PetscMalloc5(FOLD_EDGE_CHUNK * f->nb, &f->rb, 2 * FOLD_EDGE_CHUNK * f->maxw, &f->zw, FOLD_EDGE_CHUNK * f->nsh, &f->Y, FOLD_EDGE_CHUNK * f->nka + 1, &f->T, FOLD_EDGE_CHUNK * f->nka + 1, &f->Tr));
+  PetscCall(PetscMalloc5(FOLD_EDGE_CHUNK * f->nb, &f->rb, 2 * FOLD_EDGE_CHUNK * f->maxw, &f->zw, FOLD_EDGE_CHUNK * f->nsh, &f->Y, FOLD_EDGE_CHUNK * f->nka + 1, &f->T, 2 * FOLD_EDGE_CHUNK, &f->perm));
+  PetscCall(PetscMalloc3(FOLD_CG_BLOCK * f->nka + 1, &f->Tt, FOLD_CG_BLOCK * f->nsh, &f->Yt, FOLD_CG_BLOCK * f->nout, &f->Ot));
   PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK * f->maxw, &f->tw));
 
   /* operation counts: silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
   f->flops_edge = 0;
   for (int i = 0; i < f->nhid; i++) f->flops_edge += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
+  f->flops_pair = f->flops_edge + 2.0 * (2.0 * f->K * f->nka + 3.0 * f->ncg);
   f->flops_edge += 2.0 * f->K * f->nka + 3.0 * f->ncg;
   f->flops_node = 2.0 * m->hnl * f->dimH;
   for (int k = 0; k < m->hi_linear_up.ninstr; k++) {
@@ -216,7 +225,8 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
   PetscCall(PetscFree5(f->xoff, f->mul, f->d1, f->ja, f->poff));
   PetscCall(PetscFree(f->P));
   PetscCall(PetscFree5(f->cg_j, f->cg_b, f->cg_o, f->cg_c, f->cg_crev));
-  PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->Tr));
+  PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->perm));
+  PetscCall(PetscFree3(f->Tt, f->Yt, f->Ot));
   PetscCall(PetscFree3(f->fbar, f->xbar, f->tw));
   PetscCall(PetscFree(f));
   *fp = NULL;
@@ -226,6 +236,13 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
 PetscInt HMFoldedNodeDim(HMFolded f)
 {
   return f->nodedim;
+}
+
+PetscErrorCode HMFoldedGetPairFlops(HMFolded f, double *per_pair)
+{
+  PetscFunctionBegin;
+  *per_pair = f->flops_pair;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMFoldedGetFlops(HMFolded f, double *per_edge, double *per_node)
@@ -270,8 +287,66 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
    and took a third of the kernel's time). exp(t) = 2^k exp(r), k = round(t / ln 2), |r| <= ln2 / 2,
    r from a two-part ln 2 (k ln2_hi is exact), exp(r) by its Taylor series to r^13 (truncation
    < 2e-16 relative), 2^k assembled in the exponent bits: within 2 ulp of exp. Arguments are clamped to
-   [-708, 708], where silu is 0 or x far below round-off; NaN passes through. The clamp is a loop of its
-   own: with trapping math, GCC does not if-convert it in a loop that also divides. */
+   [-708, 708], where silu is 0 or x far below round-off; NaN passes through (x is a factor). */
+#if defined(__AVX512F__)
+/* AVX-512: the division is a 14-bit reciprocal estimate refined by two Newton steps (relative error
+   below 2^-52 before the last rounding; a divide would cost as much as the rest together). The tail
+   of the array goes through the same instructions under a mask, so an element's bits do not depend on
+   its position (bitwise rank invariance). */
+static inline __attribute__((always_inline)) __m512d silu_norm8(__m512d xv)
+{
+  const __m512d log2e = _mm512_set1_pd(1.4426950408889634), ln2hi = _mm512_set1_pd(6.93147180369123816490e-01), ln2lo = _mm512_set1_pd(1.90821492927058770002e-10);
+  const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
+  const __m512d t  = _mm512_min_pd(_mm512_max_pd(_mm512_sub_pd(_mm512_setzero_pd(), xv), _mm512_set1_pd(-708.0)), _mm512_set1_pd(708.0));
+  __m512d       kd = _mm512_fmadd_pd(t, log2e, shifter), r, p, e, d, q;
+  const __m512i ki = _mm512_castpd_si512(kd);
+  kd               = _mm512_sub_pd(kd, shifter);
+  r                = _mm512_fnmadd_pd(kd, ln2hi, t);
+  r                = _mm512_fnmadd_pd(kd, ln2lo, r);
+  p                = _mm512_set1_pd(1.0 / 6227020800.0);
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 479001600.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 39916800.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 3628800.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 362880.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 40320.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 5040.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 720.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 120.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
+  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
+  p                = _mm512_fmadd_pd(p, r, one);
+  p                = _mm512_fmadd_pd(p, r, one);
+  /* the low bits of kd held k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
+  e = _mm512_mul_pd(p, _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(ki, _mm512_set1_epi64(1023)), 52)));
+  d = _mm512_add_pd(one, e);
+  q = _mm512_rcp14_pd(d);
+  q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
+  q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
+  return _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(HM_SILU_NORM), xv), q);
+}
+
+/* Four vectors per iteration: independent chains that hide the latency of the polynomial. */
+static void silu_norm_array(PetscInt n, double *restrict x, double *restrict work)
+{
+  PetscInt i = 0;
+  (void)work;
+  for (; i + 32 <= n; i += 32) {
+    const __m512d a = silu_norm8(_mm512_loadu_pd(x + i)), b = silu_norm8(_mm512_loadu_pd(x + i + 8));
+    const __m512d c = silu_norm8(_mm512_loadu_pd(x + i + 16)), d = silu_norm8(_mm512_loadu_pd(x + i + 24));
+    _mm512_storeu_pd(x + i, a);
+    _mm512_storeu_pd(x + i + 8, b);
+    _mm512_storeu_pd(x + i + 16, c);
+    _mm512_storeu_pd(x + i + 24, d);
+  }
+  for (; i < n; i += 8) {
+    const __mmask8 mk = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_pd(x + i, mk, silu_norm8(_mm512_maskz_loadu_pd(mk, x + i)));
+  }
+}
+#else
+/* Portable: the same exp in plain loops (the clamp is a loop of its own: with trapping math, GCC does
+   not if-convert it in a loop that also divides). */
 FOLD_CLONES static void silu_norm_array(PetscInt n, double *restrict x, double *restrict t)
 {
   const double log2e = 1.4426950408889634, ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
@@ -302,11 +377,75 @@ FOLD_CLONES static void silu_norm_array(PetscInt n, double *restrict x, double *
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    /* the low bits of u hold k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
     u = (u + 1023) << 52;
     memcpy(&sc, &u, sizeof(sc));
     x[i] = HM_SILU_NORM * x[i] / (1.0 + sc * p);
   }
+}
+#endif
+
+#if defined(__AVX512F__)
+/* sin of 8 arguments of moderate size (here |x| < nbessel pi): x = k pi/2 + r with a two-part pi/2
+   (the FMA makes k C1 exact), |r| <= pi/4, then the Taylor series of sin r to r^15 or of cos r to r^16
+   by quadrant (truncation below 1e-16 relative). Within 2 ulp of libm's sin for these arguments. */
+static inline __attribute__((always_inline)) __m512d sin8(__m512d x)
+{
+  const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
+  __m512d       kd = _mm512_fmadd_pd(x, _mm512_set1_pd(0.63661977236758134308), shifter), r, z, ps, pc, sr, cr, res;
+  const __m512i ki = _mm512_castpd_si512(kd);
+  __mmask8      useCos, neg;
+  kd     = _mm512_sub_pd(kd, shifter);
+  r      = _mm512_fnmadd_pd(kd, _mm512_set1_pd(1.57079632679489655800e+00), x);
+  r      = _mm512_fnmadd_pd(kd, _mm512_set1_pd(6.12323399573676603587e-17), r);
+  z      = _mm512_mul_pd(r, r);
+  ps     = _mm512_set1_pd(-1.0 / 1307674368000.0);
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 6227020800.0));
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 39916800.0));
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 362880.0));
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 5040.0));
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 120.0));
+  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 6.0));
+  sr     = _mm512_fmadd_pd(_mm512_mul_pd(r, z), ps, r);
+  pc     = _mm512_set1_pd(1.0 / 20922789888000.0);
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 87178291200.0));
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 479001600.0));
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 3628800.0));
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 40320.0));
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 720.0));
+  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 24.0));
+  cr     = _mm512_fmadd_pd(_mm512_mul_pd(z, z), pc, _mm512_fnmadd_pd(z, _mm512_set1_pd(0.5), one));
+  useCos = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(1));
+  neg    = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(2));
+  res    = _mm512_mask_blend_pd(useCos, sr, cr);
+  return _mm512_mask_sub_pd(res, neg, _mm512_setzero_pd(), res);
+}
+#endif
+
+/* Bessel basis of nc edges into f->rb: prefactor (sin(w_k d) / d) env(d), the formula of
+   HMRadialBasisEval with a vectorised sine on AVX-512 (one edge's nbessel values per vector, the same
+   instructions for every edge). */
+static void radial_basis(HMFolded f, PetscInt nc, const double vec[])
+{
+  const HMRadialBasis *rb = &f->m->hradial;
+#if defined(__AVX512F__)
+  const PetscInt nb = f->nb;
+  const __m512d  pref = _mm512_set1_pd(rb->prefactor);
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    const double  d = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), env = HMPolynomialCutoff(d, rb->rc, rb->p);
+    const __m512d dv = _mm512_set1_pd(d), ev = _mm512_set1_pd(env);
+    for (PetscInt b = 0; b < nb; b += 8) {
+      const __mmask8 mk = nb - b >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (nb - b)) - 1u);
+      const __m512d  s  = sin8(_mm512_mul_pd(_mm512_maskz_loadu_pd(mk, rb->freq + b), dv));
+      _mm512_mask_storeu_pd(f->rb + k * nb + b, mk, _mm512_mul_pd(_mm512_mul_pd(pref, _mm512_div_pd(s, dv)), ev));
+    }
+  }
+#else
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    HMRadialBasisEval(rb, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), f->rb + k * f->nb);
+  }
+#endif
 }
 
 /* Hidden radial layers of nc edges: returns z[nc][K] (a work array, or rb without hidden layers). */
@@ -318,10 +457,7 @@ static const double *radial_hidden(HMFolded f, PetscInt nc, const double vec[])
 
   buf[0] = f->zw;
   buf[1] = f->zw + FOLD_EDGE_CHUNK * f->maxw;
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    HMRadialBasisEval(&f->m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), f->rb + k * f->nb);
-  }
+  radial_basis(f, nc, vec);
   for (int i = 0; i < f->nhid; i++) {
     const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
     double        *dst = buf[i % 2];
@@ -333,46 +469,81 @@ static const double *radial_hidden(HMFolded f, PetscInt nc, const double vec[])
   return cur;
 }
 
-/* T[e][j] = sum_kappa z[e][kappa] G[node[e]][kappa][j]: runs of one node are a dgemm, the rest a loop
-   over kappa with a contiguous (vectorisable) inner loop over j. */
-FOLD_CLONES static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], const double *z, const double *G, double *T)
+/* Stable sort of 0 .. n-1 by key (non-negative): least-significant-digit radix sort, 8 bits a pass. */
+static void sort_by_key(PetscInt n, const PetscInt key[], PetscInt perm[], PetscInt tmp[])
+{
+  PetscInt kmax = 0, *src = perm, *dst = tmp;
+  for (PetscInt i = 0; i < n; i++) {
+    perm[i] = i;
+    kmax    = PetscMax(kmax, key[i]);
+  }
+  for (int sh = 0; sh == 0 || (kmax >> sh) > 0; sh += 8) {
+    PetscInt cnt[257] = {0}, *t;
+    for (PetscInt i = 0; i < n; i++) cnt[((key[src[i]] >> sh) & 255) + 1]++;
+    for (int b = 0; b < 256; b++) cnt[b + 1] += cnt[b];
+    for (PetscInt i = 0; i < n; i++) dst[cnt[(key[src[i]] >> sh) & 255]++] = src[i];
+    t   = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != perm) memcpy(perm, src, sizeof(PetscInt) * (size_t)n);
+}
+
+/* T[e][j] = sum_kappa z[e][kappa] G[node[e]][kappa][j]. Edges are grouped by node so that a node's G
+   (K x nka) is read once for the whole group and the product runs at the speed of the FMA units; the
+   groups are formed from a sort of the chunk's nodes when they are not consecutive (the reversed
+   direction). An edge's arithmetic is the same in any group (HMGemmRows*), so the grouping leaves no
+   trace in the bits. */
+static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool sorted, const double *z, const double *G, double *T)
 {
   const PetscInt K = f->K, nka = f->nka, nd = f->nodedim;
 
   if (nka == 0) return;
-  for (PetscInt e = 0; e < nc;) {
-    PetscInt e1 = e + 1;
-    while (e1 < nc && node[e1] == node[e]) e1++;
-    /* always the same loop (no BLAS for long runs of one sender): the arithmetic of an edge must not
-       depend on how many edges of its sender share the batch (bitwise rank invariance) */
-    {
-      for (PetscInt i = e; i < e1; i++) {
-        double *restrict       t  = T + i * nka;
-        const double *restrict zi = z + i * K;
-        const double *restrict Gs = G + node[i] * nd;
-        for (PetscInt j = 0; j < nka; j++) t[j] = zi[0] * Gs[j];
-        for (PetscInt kap = 1; kap < K; kap++) {
-          const double          zk = zi[kap];
-          const double *restrict g  = Gs + kap * nka;
-          for (PetscInt j = 0; j < nka; j++) t[j] += zk * g[j];
-        }
-      }
+  if (sorted) {
+    for (PetscInt e = 0; e < nc;) {
+      PetscInt e1 = e + 1;
+      while (e1 < nc && node[e1] == node[e]) e1++;
+      HMGemmRows(e1 - e, nka, K, 1.0, z + e * K, K, G + node[e] * nd, nka, 0.0, T + e * nka, nka);
+      e = e1;
     }
-    e = e1;
+  } else {
+    PetscInt *perm = f->perm;
+    sort_by_key(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
+    for (PetscInt i = 0; i < nc;) {
+      PetscInt i1 = i + 1;
+      while (i1 < nc && node[perm[i1]] == node[perm[i]]) i1++;
+      HMGemmRowsIndexed(i1 - i, perm + i, nka, K, z, K, G + node[perm[i]] * nd, nka, T, nka);
+      i = i1;
+    }
   }
 }
 
-/* e9[e][o] = sum over the CG list of c Y[e][b] T[e][j]. */
-static void contract_CG(HMFolded f, PetscInt nc, const double *c, const double *T, double *e9)
+/* e9[e][o] = sum over the CG list of (c Y[e][b]) T[e][j], terms in list order. Vectorised over edges:
+   T, Y and the outputs are transposed to [component][edge] for blocks of FOLD_CG_BLOCK edges (kept in
+   L1); each lane runs the same fused multiply-adds as a scalar loop would. */
+FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *c, const double *T, double *e9)
 {
   const PetscInt nka = f->nka, nsh = f->nsh, nout = f->nout, ncg = f->ncg;
   const int     *cj = f->cg_j, *cb = f->cg_b, *co = f->cg_o;
+  double        *Tt = f->Tt, *Yt = f->Yt, *Ot = f->Ot;
 
-  for (PetscInt e = 0; e < nc; e++) {
-    const double *t = T + e * nka, *y = f->Y + e * nsh;
-    double       *o = e9 + e * nout;
-    for (PetscInt q = 0; q < nout; q++) o[q] = 0.0;
-    for (PetscInt i = 0; i < ncg; i++) o[co[i]] += c[i] * y[cb[i]] * t[cj[i]];
+  for (PetscInt e0 = 0; e0 < nc; e0 += FOLD_CG_BLOCK) {
+    const PetscInt nb = PetscMin(FOLD_CG_BLOCK, nc - e0);
+    for (PetscInt e = 0; e < nb; e++) {
+      const double *t = T + (e0 + e) * nka, *y = f->Y + (e0 + e) * nsh;
+      for (PetscInt j = 0; j < nka; j++) Tt[j * FOLD_CG_BLOCK + e] = t[j];
+      for (PetscInt b = 0; b < nsh; b++) Yt[b * FOLD_CG_BLOCK + e] = y[b];
+    }
+    for (PetscInt q = 0; q < nout * FOLD_CG_BLOCK; q++) Ot[q] = 0.0;
+    for (PetscInt i = 0; i < ncg; i++) {
+      const double           ci = c[i];
+      double *restrict       o  = Ot + co[i] * FOLD_CG_BLOCK;
+      const double *restrict y  = Yt + cb[i] * FOLD_CG_BLOCK;
+      const double *restrict t  = Tt + cj[i] * FOLD_CG_BLOCK;
+      for (PetscInt e = 0; e < nb; e++) o[e] = HM_FMA(ci * y[e], t[e], o[e]);
+    }
+    for (PetscInt e = 0; e < nb; e++)
+      for (PetscInt q = 0; q < nout; q++) e9[(e0 + e) * nout + q] = Ot[q * FOLD_CG_BLOCK + e];
   }
 }
 
@@ -387,12 +558,12 @@ PetscErrorCode HMFoldedEdgesBoth(HMFolded f, PetscInt ne, const PetscInt sender[
        the reversed CG list */
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
     if (e9) {
-      contract_G(f, nc, sender + e0, z, G, f->T);
+      contract_G(f, nc, sender + e0, PETSC_TRUE, z, G, f->T);
       contract_CG(f, nc, f->cg_c, f->T, e9 + e0 * f->nout);
     }
     if (e9rev) {
-      contract_G(f, nc, receiver + e0, z, G, f->Tr);
-      contract_CG(f, nc, f->cg_crev, f->Tr, e9rev + e0 * f->nout);
+      contract_G(f, nc, receiver + e0, PETSC_FALSE, z, G, f->T);
+      contract_CG(f, nc, f->cg_crev, f->T, e9rev + e0 * f->nout);
     }
   }
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -30,3 +30,5 @@ PETSC_EXTERN PetscErrorCode HMFoldedEdgesBoth(HMFolded, PetscInt ne, const Petsc
    multiply-add counts 2, a normalised SiLU 4; the radial basis (nbessel sines) and the spherical
    harmonics are not counted. */
 PETSC_EXTERN PetscErrorCode HMFoldedGetFlops(HMFolded, double *per_edge, double *per_node);
+/* Floating-point operations of HMFoldedEdgesBoth per pair: one radial network, two contractions. */
+PETSC_EXTERN PetscErrorCode HMFoldedGetPairFlops(HMFolded, double *per_pair);

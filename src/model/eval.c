@@ -31,6 +31,14 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
   if (rank == 0 && sys) PetscCall(HMSystemGetSource(sys, &src));
   PetscCall(HMModelGetCutoffs(m, NULL, NULL, &hcut));
   {
+    /* -hessian_prune false builds the Hessian graph at hessian_r_max even where every edge beyond the
+       effective cutoff is exactly zero (a check that pruning changes nothing; the matrix gets denser) */
+    PetscBool prune = PETSC_TRUE;
+    PetscCall(PetscOptionsGetBool(NULL, NULL, "-hessian_prune", &prune, NULL));
+    if (!prune) hcut = m->hessian_r_max;
+  }
+  e->hcut = hcut;
+  {
     const char *const ptypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
     PetscEnum         pt       = (PetscEnum)HM_PARTITION_RCB;
     PetscCall(PetscOptionsGetEnum(NULL, NULL, "-partition", ptypes, &pt, NULL));
@@ -101,6 +109,13 @@ PetscErrorCode HMEvalGetDecomp(HMEval e, HMDecomp *dd)
 {
   PetscFunctionBegin;
   *dd = e->dd;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetHessianCutoff(HMEval e, double *hcut)
+{
+  PetscFunctionBegin;
+  *hcut = e->hcut;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -311,28 +326,38 @@ PetscErrorCode HMEvalPrepareHIP(HMEval e)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Folded kernel in chunks: e9/M of s -> r and, when s2 is given, M21 of the reversed edges. */
-#define HM_FOLD_BATCH 512
+/* Folded kernel: e9/M of s -> r and, when s2 is given, M21 of the reversed edges. The kernel writes the
+   irreps form into the output arrays, converted to Cartesian blocks in place (9 doubles either way). */
 static PetscErrorCode HMEvalEdgeBlockPairs_Folded(HMEval e, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
 {
-  double z[9 * HM_FOLD_BATCH], zr[9 * HM_FOLD_BATCH];
+  double *out = e9 ? e9 : M;
+  double  fedge, fpair;
+
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
   const double tstart = MPI_Wtime();
-  for (PetscInt e0 = 0; e0 < ne; e0 += HM_FOLD_BATCH) {
-    const PetscInt nc = PetscMin(HM_FOLD_BATCH, ne - e0);
-    PetscCall(HMFoldedEdgesBoth(e->folded, nc, s1 + e0, s2 ? s2 + e0 : NULL, vec + 3 * e0, e->G, z, s2 ? zr : NULL));
-    for (PetscInt k = 0; k < nc; k++) {
-      if (e9) PetscCall(PetscArraycpy(e9 + 9 * (e0 + k), z + 9 * k, 9));
-      if (M) HMIrreps9ToCartesian(z + 9 * k, M + 9 * (e0 + k));
-      if (M21) HMIrreps9ToCartesian(zr + 9 * k, M21 + 9 * (e0 + k));
+  PetscCall(HMFoldedEdgesBoth(e->folded, ne, s1, s2, vec, e->G, out, s2 ? M21 : NULL));
+  for (PetscInt k = 0; k < ne; k++) {
+    double t[9];
+    if (M) {
+      PetscCall(PetscArraycpy(t, out + 9 * k, 9));
+      HMIrreps9ToCartesian(t, M + 9 * k);
+    }
+    if (s2 && M21) {
+      PetscCall(PetscArraycpy(t, M21 + 9 * k, 9));
+      HMIrreps9ToCartesian(t, M21 + 9 * k);
     }
   }
+  PetscCall(HMFoldedGetFlops(e->folded, &fedge, NULL));
+  PetscCall(HMFoldedGetPairFlops(e->folded, &fpair));
   e->edge_evals += s2 ? 2 * ne : ne;
+  e->edge_flops += s2 ? ne * fpair : ne * fedge;
   e->edge_seconds += MPI_Wtime() - tstart;
   PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+static double direct_edge_flops(HMModel);
 
 PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
 {
@@ -374,6 +399,7 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
   PetscCall(PetscFree4(lin, off, offt, z));
   PetscCall(PetscFree6(rb, w, Y, mlpw, cy, raw));
   e->edge_evals += ne;
+  e->edge_flops += ne * direct_edge_flops(m);
   e->edge_seconds += MPI_Wtime() - tstart;
   PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -414,16 +440,13 @@ PetscErrorCode HMEvalEdgeBlockPairs(HMEval e, PetscInt np, const PetscInt s1[], 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 *evals, double *seconds, double *flops_per_edge)
+PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 *evals, double *seconds, double *flops)
 {
   PetscFunctionBegin;
   if (name) *name = HMEdgeKernels[e->kernel];
   if (evals) *evals = e->edge_evals;
   if (seconds) *seconds = e->edge_seconds;
-  if (flops_per_edge) {
-    if (e->kernel == HM_EDGE_KERNEL_FOLDED && e->folded) PetscCall(HMFoldedGetFlops(e->folded, flops_per_edge, NULL));
-    else *flops_per_edge = direct_edge_flops(e->model);
-  }
+  if (flops) *flops = e->edge_flops;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

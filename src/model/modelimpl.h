@@ -54,7 +54,8 @@ struct _p_HMEval {
   PetscInt       N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
   const PetscInt *gid, *pidx;
   int           *elem;             /* [nl] model element index of every local atom */
-  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (effective cutoff); owned senders */
+  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (hcut); owned senders */
+  double         hcut;             /* cutoff of gh: the effective one, or hessian_r_max with -hessian_prune false */
   PetscBool      forward_done;
   double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms */
   double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
@@ -64,4 +65,5 @@ struct _p_HMEval {
   double        *G;            /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
   PetscInt64     edge_evals;   /* directed edges evaluated by the HIP edge kernel so far */
   double         edge_seconds; /* time spent in the edge kernel */
+  double         edge_flops;   /* floating-point operations it performed (radial network once per pair) */
 };

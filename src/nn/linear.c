@@ -1,6 +1,44 @@
-/* e3nn o3.Linear and the one-hot FullyConnectedTensorProduct (skip_tp), as BLAS calls. */
+/* e3nn o3.Linear and the one-hot FullyConnectedTensorProduct (skip_tp), as row-blocked products. */
 #include <hipmace/nn.h>
 #include <cblas.h>
+
+/* Doubles in each of the two transposition buffers of apply_block (on the stack). */
+#define HM_LIN_BUF 4096
+/* Rows per scan of HMSkipTPApply's grouping by element. */
+#define HM_SKIP_ROWS 256
+
+/* Y_z[w, m] += alpha sum_u W[u, w] X_z[u, m] for the rows z of zlist (or 0 .. nz-1): X_z is ma x d and
+   Y_z mb x d inside each row (m fastest). The rows (z, m) are copied out transposed so that the product
+   is one HMGemmRows over all of them, with W read once per tile instead of once per row (a BLAS call
+   per row repacks W every time, which cost as much as the arithmetic). Row-independent like
+   HMGemmRows. */
+static void apply_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *x, PetscInt ldx, double *y, PetscInt ldy)
+{
+  double         xt[HM_LIN_BUF], yt[HM_LIN_BUF];
+  const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
+
+  if (wide > HM_LIN_BUF) {
+    for (PetscInt i = 0; i < nz; i++) {
+      const PetscInt z = zlist ? zlist[i] : i;
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, mb, d, ma, alpha, W, (int)ldw, x + z * ldx, d, 1.0, y + z * ldy, d);
+    }
+    return;
+  }
+  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LIN_BUF / wide) {
+    const PetscInt nc = PetscMin(HM_LIN_BUF / wide, nz - z0);
+    for (PetscInt i = 0; i < nc; i++) {
+      const double *xz = x + (zlist ? zlist[z0 + i] : z0 + i) * ldx;
+      for (int u = 0; u < ma; u++)
+        for (int mm = 0; mm < d; mm++) xt[(i * d + mm) * ma + u] = xz[u * d + mm];
+    }
+    HMGemmRows(nc * d, mb, ma, alpha, xt, ma, W, ldw, 0.0, yt, mb);
+    for (PetscInt i = 0; i < nc; i++) {
+      double *yz = y + (zlist ? zlist[z0 + i] : z0 + i) * ldy;
+      for (int w = 0; w < mb; w++)
+        for (int mm = 0; mm < d; mm++) yz[w * d + mm] += yt[(i * d + mm) * mb + w];
+    }
+  }
+}
 
 PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
 {
@@ -67,8 +105,7 @@ void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ld
       /* scalars: Y[z,w] += alpha X[z,u] W[u,w] over all rows */
       HMGemmRows(n, b->mul, a->mul, lin->alpha[k], xa, ldx, W, b->mul, 1.0, yb, ldy);
     } else {
-      /* Y_z[w,m] += alpha sum_u W[u,w] X_z[u,m] per row: X_z is mul_a x d, row-major */
-      for (PetscInt z = 0; z < n; z++) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b->mul, d, a->mul, lin->alpha[k], W, b->mul, xa + z * ldx, d, 1.0, yb + z * ldy, d);
+      apply_block(n, NULL, d, a->mul, b->mul, lin->alpha[k], W, b->mul, xa, ldx, yb, ldy);
     }
   }
 }
@@ -125,9 +162,15 @@ void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double
     const int      ldw = s->nel * b->mul; /* W[u, e, w]: row stride over u */
 
     if (a->mul == 0 || b->mul == 0) continue;
-    for (PetscInt z = 0; z < n; z++) {
-      const double *W = s->W + s->woff[k] + (PetscInt)elem[z] * b->mul;
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b->mul, d, a->mul, s->alpha[k], W, ldw, x + z * ldx + xo, d, 1.0, y + z * ldy + yo, d);
+    /* rows of one element share W_e: one product per element and block of rows */
+    for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIP_ROWS) {
+      const PetscInt nc = PetscMin(HM_SKIP_ROWS, n - z0);
+      for (int el = 0; el < s->nel; el++) {
+        PetscInt zl[HM_SKIP_ROWS], nl = 0;
+        for (PetscInt i = 0; i < nc; i++)
+          if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+        if (nl) apply_block(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, x + xo, ldx, y + yo, ldy);
+      }
     }
   }
 }
