@@ -470,8 +470,136 @@ static void test_synthetic(void **state)
 
 /* ---- timing: default model, fixture mol21 ---- */
 
+/* ---- the tabulated kernel: table error propagated to every edge block and Hessian entry ---- */
+
+/* Tabulated against exact z on one structure (edges snd -> rcv, vectors vec): every e9 component within
+   the propagated bound (HMFoldedEdgesErrorBound with zerr = tol), plus round-off; and the assembled
+   Hessian of the tabulated kernel within the bound carried through the Cartesian map and the sum of the
+   two directions of each pair. Returns the largest |difference| / bound. */
+static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval ev, PetscInt n, PetscInt ne, const PetscInt *snd, const PetscInt *rcv, const double *vec, double tol)
+{
+  HMFolded f, ft;
+  double  *G, *e9, *e9t, *b, A[9][9], worst = 0, dmax = 0, *Hf, *Ht, *Hb;
+  PetscInt N3 = 3 * n;
+  Mat      H;
+  HMEval   evt;
+
+  HM_T(HMFoldedCreate(m, &f));
+  HM_T(HMFoldedCreate(m, &ft));
+  HM_T(HMFoldedSetRadialTable(ft, 0.1, tol));
+  G   = node_tensor(m, ev, n, f);
+  e9  = malloc(sizeof(double) * 9 * (size_t)ne);
+  e9t = malloc(sizeof(double) * 9 * (size_t)ne);
+  b   = malloc(sizeof(double) * 9 * (size_t)ne);
+  HM_T(HMFoldedEdges(f, ne, snd, vec, G, e9));
+  HM_T(HMFoldedEdges(ft, ne, snd, vec, G, e9t));
+  HM_T(HMFoldedEdgesErrorBound(f, ne, snd, vec, G, tol, b));
+  for (PetscInt k = 0; k < 9 * ne; k++) {
+    /* round-off of the two evaluations: a few ulp of |e9| (the bound itself is ~1e4 times larger) */
+    const double d = PetscAbsReal(e9t[k] - e9[k]), slack = 1e-14 * PetscMax(1.0, PetscAbsReal(e9[k]));
+    assert_true(d <= b[k] + slack);
+    dmax  = PetscMax(dmax, d);
+    worst = PetscMax(worst, d / (b[k] + slack));
+  }
+  /* the table is really in use: the results differ (by far less than the bound) */
+  assert_true(dmax > 0.0);
+
+  /* Hessian: H_sr = M(s -> r) + M(r -> s)^T with M = A e9, so |dH_sr[a][b]| <= sum_o |A_ab,o| b_o over
+     both directions; node blocks do not depend on z */
+  for (int o = 0; o < 9; o++) {
+    double u[9] = {0}, c[9];
+    u[o] = 1.0;
+    HMIrreps9ToCartesian(u, c);
+    for (int ab = 0; ab < 9; ab++) A[ab][o] = PetscAbsReal(c[ab]);
+  }
+  Hb = calloc((size_t)(N3 * N3), sizeof(double));
+  for (PetscInt e = 0; e < ne; e++)
+    for (int a = 0; a < 3; a++)
+      for (int c = 0; c < 3; c++) {
+        double s = 0;
+        for (int o = 0; o < 9; o++) s += A[3 * a + c][o] * b[9 * e + o];
+        Hb[(3 * snd[e] + a) * N3 + 3 * rcv[e] + c] += s;
+        Hb[(3 * rcv[e] + c) * N3 + 3 * snd[e] + a] += s;
+      }
+  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+  Hf = hm_dense_of(H, N3);
+  HM_T(MatDestroy(&H));
+  HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "tabulated"));
+  {
+    char t[32];
+    snprintf(t, sizeof(t), "%g", tol);
+    HM_T(PetscOptionsSetValue(NULL, "-hessian_table_tol", t));
+  }
+  HM_T(HMEvalCreate(m, sys, &evt));
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_table_tol"));
+  HM_T(HMEvalAssembleHessian(evt, MATBAIJ, &H));
+  Ht = hm_dense_of(H, N3);
+  {
+    const char *kname;
+    HM_T(HMEvalGetEdgeKernelStats(evt, &kname, NULL, NULL, NULL));
+    assert_string_equal(kname, "tabulated");
+  }
+  {
+    double hmax = 0, hd = 0;
+    for (PetscInt k = 0; k < N3 * N3; k++) {
+      const double d = PetscAbsReal(Ht[k] - Hf[k]), slack = 1e-14 * PetscMax(1.0, PetscAbsReal(Hf[k]));
+      assert_true(d <= Hb[k] + slack);
+      hd   = PetscMax(hd, d);
+      hmax = PetscMax(hmax, Hb[k]);
+    }
+    print_message("%s tol %g: edge blocks max|diff| %.2e (largest diff/bound %.3f); Hessian max|diff| %.2e, bound <= %.2e\n", label, tol, dmax, worst, hd, hmax);
+  }
+  HM_T(MatDestroy(&H));
+  HM_T(HMEvalDestroy(&evt));
+  HM_T(HMFoldedDestroy(&f));
+  HM_T(HMFoldedDestroy(&ft));
+  free(G);
+  free(e9);
+  free(e9t);
+  free(b);
+  free(Hf);
+  free(Ht);
+  free(Hb);
+  return worst;
+}
+
+static void test_tabulated(void **state)
+{
+  const char *models[] = {"small", "default"};
+  const double tols[]  = {1e-8, 1e-10};
+  (void)state;
+  for (int i = 0; i < 2; i++) {
+    char          path[PETSC_MAX_PATH_LEN], name[64], lab[64];
+    HMModel       m;
+    HMSafetensors fx;
+    HMSystem      sys;
+    HMEval        ev;
+    PetscInt     *snd, *rcv, Eh, n;
+    double       *vec;
+
+    snprintf(name, sizeof(name), "model_%s.safetensors", models[i]);
+    hm_golden_path(name, path, sizeof(path));
+    HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
+    load_fixture(models[i], "mol21", &fx, &sys);
+    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalForward(ev));
+    HM_T(HMSystemGetSize(sys, &n));
+    Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);
+    snprintf(lab, sizeof(lab), "%s/mol21", models[i]);
+    for (int t = 0; t < 2; t++) check_tabulated(lab, m, sys, ev, n, Eh, snd, rcv, vec, tols[t]);
+    free(snd);
+    free(rcv);
+    free(vec);
+    HM_T(HMEvalDestroy(&ev));
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(HMSafetensorsClose(&fx));
+    HM_T(HMModelDestroy(&m));
+  }
+}
+
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants),
+  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants), cmocka_unit_test(test_tabulated),
 };
 
 HM_TEST_MAIN(tests)

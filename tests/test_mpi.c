@@ -263,6 +263,13 @@ static void test_unpruned(void **state)
   HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
   random_atoms(24, ortho, PETSC_TRUE, 1.2, Z, pos);
   compare(dst, 24, Z, pos, ortho, all, MATBAIJ);
+  /* the tabulated kernel: the table is built identically on every rank, and an edge's z does not
+     depend on its batch */
+  HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "tabulated"));
+  compare(dst, 24, Z, pos, ortho, all, MATBAIJ);
+  random_atoms(n, box, PETSC_FALSE, 1.1, Z, pos);
+  compare(dst, n, Z, pos, NULL, NULL, MATBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
   dist_unpruned = PETSC_FALSE;
   MPI_Barrier(PETSC_COMM_WORLD);
   if (rank == 0) {

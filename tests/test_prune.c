@@ -138,7 +138,7 @@ static void compare_pruning(const char *label, HMModel m, HMSystem sys, const ch
 static void test_pruned_equals_unpruned(void **state)
 {
   const char *models[]  = {"small", "default"};
-  const char *kernels[] = {"folded", "direct"};
+  const char *kernels[] = {"folded", "direct", "tabulated"};
   char        dir[] = "/tmp/hm_test_prune_XXXXXX", mol[PETSC_MAX_PATH_LEN];
   HMSystem    mol21, dimer, water;
   (void)state;
@@ -172,7 +172,7 @@ static void test_pruned_equals_unpruned(void **state)
     snprintf(dst, sizeof(dst), "%s/%s_shared.safetensors", dir, models[i]);
     hm_write_variant(src, dst, "{\"hessian_separate_radial_network\": false}", "hessian_radial_embedding.");
     HM_T(HMModelLoad(PETSC_COMM_SELF, dst, &m));
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
       snprintf(name, sizeof(name), "%s-shared/mol21", models[i]);
       compare_pruning(name, m, mol21, kernels[k], PETSC_FALSE);
       snprintf(name, sizeof(name), "%s-shared/2xmol21", models[i]);

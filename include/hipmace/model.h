@@ -31,11 +31,14 @@ PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
 typedef struct _p_HMEval *HMEval;
 
 /* The HIP edge kernel: direct = the reference's sequence of operations per edge; folded = every linear
-   map after the tensor product folded into one per-atom tensor G (DESIGN.md), ~10^2 fewer flops. Both
-   agree to round-off; option -hessian_kernel direct|folded (default folded). */
+   map after the tensor product folded into one per-atom tensor G (DESIGN.md), ~10^2 fewer flops; both
+   agree to round-off. tabulated = folded with the hidden radial layers z(r) interpolated from a table
+   (opt-in: |z_table - z| <= -hessian_table_tol per component, default 1e-10; src/hessian/radtable.h).
+   Option -hessian_kernel direct|folded|tabulated (default folded). */
 typedef enum {
-  HM_EDGE_KERNEL_DIRECT = 0,
-  HM_EDGE_KERNEL_FOLDED = 1
+  HM_EDGE_KERNEL_DIRECT    = 0,
+  HM_EDGE_KERNEL_FOLDED    = 1,
+  HM_EDGE_KERNEL_TABULATED = 2
 } HMEdgeKernel;
 PETSC_EXTERN const char *const HMEdgeKernels[];
 

@@ -1,5 +1,6 @@
 /* Folded HIP edge kernel: the linear tail of the HIP head folded into per-node tensors G (DESIGN.md). */
 #include "hessian/folded.h"
+#include "hessian/radtable.h"
 #include <hipmace/so3.h>
 #include "nn/simd.h"
 #include <cblas.h>
@@ -48,9 +49,12 @@ struct _p_HMFolded {
   int      *cg_j, *cg_b, *cg_o;
   double   *cg_c, *cg_crev;
   /* work arrays, sized once */
-  double   *rb, *zw, *tw, *Y, *T, *Tt, *Yt, *Ot, *fbar, *xbar;
+  double   *rb, *zw, *tw, *Y, *T, *Tr, *Tt, *Yt, *Ot, *fbar, *xbar;
   PetscInt *perm; /* [2 * FOLD_EDGE_CHUNK]: sort of a chunk's receivers and its scratch */
   double  flops_edge, flops_pair, flops_node;
+  /* optional table of the hidden radial layers (the tabulated kernel) and the chunk's distances */
+  HMRadialTable table;
+  double       *dist;
 };
 
 /* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
@@ -199,7 +203,7 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
   PetscCall(PetscFree5(rOUT, rO, rH, rM, Omega));
 
   PetscCall(PetscMalloc5(FOLD_EDGE_CHUNK * f->nb, &f->rb, 2 * FOLD_EDGE_CHUNK * f->maxw, &f->zw, FOLD_EDGE_CHUNK * f->nsh, &f->Y, FOLD_EDGE_CHUNK * f->nka + 1, &f->T, 2 * FOLD_EDGE_CHUNK, &f->perm));
-  PetscCall(PetscMalloc3(FOLD_CG_BLOCK * f->nka + 1, &f->Tt, FOLD_CG_BLOCK * f->nsh, &f->Yt, FOLD_CG_BLOCK * f->nout, &f->Ot));
+  PetscCall(PetscMalloc4(FOLD_CG_BLOCK * f->nka + 1, &f->Tt, FOLD_CG_BLOCK * f->nsh, &f->Yt, FOLD_CG_BLOCK * f->nout, &f->Ot, FOLD_EDGE_CHUNK * f->nka + 1, &f->Tr));
   PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK * f->maxw, &f->tw));
 
   /* operation counts: silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
@@ -226,10 +230,29 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
   PetscCall(PetscFree(f->P));
   PetscCall(PetscFree5(f->cg_j, f->cg_b, f->cg_o, f->cg_c, f->cg_crev));
   PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->perm));
-  PetscCall(PetscFree3(f->Tt, f->Yt, f->Ot));
+  PetscCall(PetscFree4(f->Tt, f->Yt, f->Ot, f->Tr));
   PetscCall(PetscFree3(f->fbar, f->xbar, f->tw));
+  PetscCall(HMRadialTableDestroy(&f->table));
+  PetscCall(PetscFree(f->dist));
   PetscCall(PetscFree(f));
   *fp = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFoldedSetRadialTable(HMFolded f, double rmin, double tol)
+{
+  const HMRadialMLP *mlp = &f->m->hi_mlp;
+  double             rad = 0, tab;
+
+  PetscFunctionBegin;
+  PetscCall(HMRadialTableDestroy(&f->table));
+  PetscCall(HMRadialTableCreate(&f->m->hradial, mlp, rmin, tol, &f->table));
+  if (!f->dist) PetscCall(PetscMalloc1(FOLD_EDGE_CHUNK, &f->dist));
+  /* flops: the hidden layers are replaced by a degree-5 Horner sum per component */
+  for (int i = 0; i < f->nhid; i++) rad += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
+  tab = 10.0 * f->K;
+  f->flops_edge += tab - rad;
+  f->flops_pair += tab - rad;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -448,13 +471,24 @@ static void radial_basis(HMFolded f, PetscInt nc, const double vec[])
 #endif
 }
 
-/* Hidden radial layers of nc edges: returns z[nc][K] (a work array, or rb without hidden layers). */
-static const double *radial_hidden(HMFolded f, PetscInt nc, const double vec[])
+/* Hidden radial layers of nc edges: *z = z[nc][K] (a work array, or rb without hidden layers), from
+   the table when there is one. */
+static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[], const double **z)
 {
   const HMRadialMLP *mlp = &f->m->hi_mlp;
   const double      *cur = f->rb;
   double            *buf[2];
 
+  PetscFunctionBegin;
+  if (f->table) {
+    for (PetscInt k = 0; k < nc; k++) {
+      const double *v = vec + 3 * k;
+      f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    }
+    PetscCall(HMRadialTableEval(f->table, nc, f->dist, f->zw));
+    *z = f->zw;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   buf[0] = f->zw;
   buf[1] = f->zw + FOLD_EDGE_CHUNK * f->maxw;
   radial_basis(f, nc, vec);
@@ -466,7 +500,8 @@ static const double *radial_hidden(HMFolded f, PetscInt nc, const double vec[])
     silu_norm_array(nc * ho, dst, f->tw);
     cur = dst;
   }
-  return cur;
+  *z = cur;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Stable sort of 0 .. n-1 by key (non-negative): least-significant-digit radix sort, 8 bits a pass. */
@@ -518,10 +553,11 @@ static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool
   }
 }
 
-/* e9[e][o] = sum over the CG list of (c Y[e][b]) T[e][j], terms in list order. Vectorised over edges:
-   T, Y and the outputs are transposed to [component][edge] for blocks of FOLD_CG_BLOCK edges (kept in
-   L1); each lane runs the same fused multiply-adds as a scalar loop would. */
-FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *c, const double *T, double *e9)
+/* e9[e][o] = sum over the CG list of (c Y[e][b]) T[e][j], terms in list order, and the same with crev
+   and Tr for the reversed edges (either may be skipped). Vectorised over edges: T, Y and the outputs
+   are transposed to [component][edge] for blocks of FOLD_CG_BLOCK edges (kept in L1, Y once for both
+   directions); each lane runs the same fused multiply-adds as a scalar loop would. */
+FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *T, double *e9, const double *Tr, double *e9rev)
 {
   const PetscInt nka = f->nka, nsh = f->nsh, nout = f->nout, ncg = f->ncg;
   const int     *cj = f->cg_j, *cb = f->cg_b, *co = f->cg_o;
@@ -530,20 +566,28 @@ FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *c, co
   for (PetscInt e0 = 0; e0 < nc; e0 += FOLD_CG_BLOCK) {
     const PetscInt nb = PetscMin(FOLD_CG_BLOCK, nc - e0);
     for (PetscInt e = 0; e < nb; e++) {
-      const double *t = T + (e0 + e) * nka, *y = f->Y + (e0 + e) * nsh;
-      for (PetscInt j = 0; j < nka; j++) Tt[j * FOLD_CG_BLOCK + e] = t[j];
+      const double *y = f->Y + (e0 + e) * nsh;
       for (PetscInt b = 0; b < nsh; b++) Yt[b * FOLD_CG_BLOCK + e] = y[b];
     }
-    for (PetscInt q = 0; q < nout * FOLD_CG_BLOCK; q++) Ot[q] = 0.0;
-    for (PetscInt i = 0; i < ncg; i++) {
-      const double           ci = c[i];
-      double *restrict       o  = Ot + co[i] * FOLD_CG_BLOCK;
-      const double *restrict y  = Yt + cb[i] * FOLD_CG_BLOCK;
-      const double *restrict t  = Tt + cj[i] * FOLD_CG_BLOCK;
-      for (PetscInt e = 0; e < nb; e++) o[e] = HM_FMA(ci * y[e], t[e], o[e]);
+    for (int dir = 0; dir < 2; dir++) {
+      const double *TT  = dir ? Tr : T, *c = dir ? f->cg_crev : f->cg_c;
+      double       *out = dir ? e9rev : e9;
+      if (!out) continue;
+      for (PetscInt e = 0; e < nb; e++) {
+        const double *t = TT + (e0 + e) * nka;
+        for (PetscInt j = 0; j < nka; j++) Tt[j * FOLD_CG_BLOCK + e] = t[j];
+      }
+      for (PetscInt q = 0; q < nout * FOLD_CG_BLOCK; q++) Ot[q] = 0.0;
+      for (PetscInt i = 0; i < ncg; i++) {
+        const double           ci = c[i];
+        double *restrict       o  = Ot + co[i] * FOLD_CG_BLOCK;
+        const double *restrict y  = Yt + cb[i] * FOLD_CG_BLOCK;
+        const double *restrict t  = Tt + cj[i] * FOLD_CG_BLOCK;
+        for (PetscInt e = 0; e < nb; e++) o[e] = HM_FMA(ci * y[e], t[e], o[e]);
+      }
+      for (PetscInt e = 0; e < nb; e++)
+        for (PetscInt q = 0; q < nout; q++) out[(e0 + e) * nout + q] = Ot[q * FOLD_CG_BLOCK + e];
     }
-    for (PetscInt e = 0; e < nb; e++)
-      for (PetscInt q = 0; q < nout; q++) e9[(e0 + e) * nout + q] = Ot[q * FOLD_CG_BLOCK + e];
   }
 }
 
@@ -553,19 +597,40 @@ PetscErrorCode HMFoldedEdgesBoth(HMFolded f, PetscInt ne, const PetscInt sender[
   PetscCheck(!e9rev || receiver, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "receivers are needed for the reversed edges");
   for (PetscInt e0 = 0; e0 < ne; e0 += FOLD_EDGE_CHUNK) {
     const PetscInt nc = PetscMin(FOLD_EDGE_CHUNK, ne - e0);
-    const double  *z  = radial_hidden(f, nc, vec + 3 * e0);
+    const double  *z  = NULL;
+    PetscCall(radial_hidden(f, nc, vec + 3 * e0, &z));
     /* Y(-v) = (-1)^l Y(v) exactly (each component is a product of l coordinates): the sign sits in
        the reversed CG list */
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
-    if (e9) {
-      contract_G(f, nc, sender + e0, PETSC_TRUE, z, G, f->T);
-      contract_CG(f, nc, f->cg_c, f->T, e9 + e0 * f->nout);
-    }
-    if (e9rev) {
-      contract_G(f, nc, receiver + e0, PETSC_FALSE, z, G, f->T);
-      contract_CG(f, nc, f->cg_crev, f->T, e9rev + e0 * f->nout);
+    if (e9) contract_G(f, nc, sender + e0, PETSC_TRUE, z, G, f->T);
+    if (e9rev) contract_G(f, nc, receiver + e0, PETSC_FALSE, z, G, f->Tr);
+    contract_CG(f, nc, f->T, e9 ? e9 + e0 * f->nout : NULL, f->Tr, e9rev ? e9rev + e0 * f->nout : NULL);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFoldedEdgesErrorBound(HMFolded f, PetscInt ne, const PetscInt sender[], const double vec[], const double G[], double zerr, double bound[])
+{
+  double *gabs;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(f->nka + 1, &gabs));
+  for (PetscInt e0 = 0; e0 < ne; e0 += FOLD_EDGE_CHUNK) {
+    const PetscInt nc = PetscMin(FOLD_EDGE_CHUNK, ne - e0);
+    PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
+    for (PetscInt k = 0; k < nc; k++) {
+      const double *Gs = G + sender[e0 + k] * f->nodedim, *y = f->Y + k * f->nsh;
+      double       *b  = bound + (e0 + k) * f->nout;
+      for (PetscInt j = 0; j < f->nka; j++) {
+        gabs[j] = 0;
+        for (PetscInt kap = 0; kap < f->K; kap++) gabs[j] += PetscAbsReal(Gs[kap * f->nka + j]);
+      }
+      for (PetscInt q = 0; q < f->nout; q++) b[q] = 0;
+      for (PetscInt i = 0; i < f->ncg; i++) b[f->cg_o[i]] += PetscAbsReal(f->cg_c[i]) * PetscAbsReal(y[f->cg_b[i]]) * gabs[f->cg_j[i]];
+      for (PetscInt q = 0; q < f->nout; q++) b[q] *= zerr;
     }
   }
+  PetscCall(PetscFree(gabs));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

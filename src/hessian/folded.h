@@ -15,6 +15,14 @@ typedef struct _p_HMFolded *HMFolded;
 /* Folds the constants of the model's HIP head (cheap: a few backward passes through the linear maps). */
 PETSC_EXTERN PetscErrorCode HMFoldedCreate(HMModel, HMFolded *);
 PETSC_EXTERN PetscErrorCode HMFoldedDestroy(HMFolded *);
+/* Replaces the hidden radial layers by a table of z(r) on [rmin, rc] with |z_table - z| <= tol per
+   component (HMRadialTableCreate; the tabulated edge kernel). Edges shorter than rmin are an error. */
+PETSC_EXTERN PetscErrorCode HMFoldedSetRadialTable(HMFolded, double rmin, double tol);
+/* Bound on the error of e9 (as HMFoldedEdges computes it) caused by an error of at most zerr in every
+   component of z: bound[e][o] = zerr sum over the CG terms of output o of |c| |Y[b]| sum_kappa |G_s[kappa][j]|
+   (e9 is linear in z). With the table's tolerance this bounds what tabulation changes in each edge
+   block, before round-off. */
+PETSC_EXTERN PetscErrorCode HMFoldedEdgesErrorBound(HMFolded, PetscInt ne, const PetscInt sender[], const double vec[], const double G[], double zerr, double bound[]);
 /* Doubles of G per node. */
 PETSC_EXTERN PetscInt HMFoldedNodeDim(HMFolded);
 /* G[n][nodedim] from the used layers' node features: feats[k] is [n][dimH] of layer hl0 + k, k < hnl. */

@@ -8,7 +8,7 @@
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
 
-const char *const HMEdgeKernels[] = {"direct", "folded", "HMEdgeKernel", "HM_EDGE_KERNEL_", NULL};
+const char *const HMEdgeKernels[] = {"direct", "folded", "tabulated", "HMEdgeKernel", "HM_EDGE_KERNEL_", NULL};
 
 /* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d). */
 #define HM_MIN_DISTANCE 0.1
@@ -50,7 +50,9 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
   {
     PetscEnum k = (PetscEnum)HM_EDGE_KERNEL_FOLDED;
     PetscCall(PetscOptionsGetEnum(NULL, NULL, "-hessian_kernel", HMEdgeKernels, &k, NULL));
-    e->kernel = (HMEdgeKernel)k;
+    e->kernel    = (HMEdgeKernel)k;
+    e->table_tol = 1e-10;
+    PetscCall(PetscOptionsGetReal(NULL, NULL, "-hessian_table_tol", &e->table_tol, NULL));
   }
   PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
   for (PetscInt i = 0; i < e->nl; i++) {
@@ -302,11 +304,12 @@ PetscErrorCode HMEvalPrepareHIP(HMEval e)
   const PetscInt dH = m->dimH;
   PetscFunctionBegin;
   PetscCall(HMEvalForward(e));
-  if (e->kernel == HM_EDGE_KERNEL_FOLDED) {
+  if (e->kernel != HM_EDGE_KERNEL_DIRECT) {
     if (!e->G) {
       const double *f[HM_MAX_LAYERS];
       PetscInt      nd;
       PetscCall(HMFoldedCreate(m, &e->folded));
+      if (e->kernel == HM_EDGE_KERNEL_TABULATED) PetscCall(HMFoldedSetRadialTable(e->folded, HM_MIN_DISTANCE, e->table_tol));
       nd = HMFoldedNodeDim(e->folded);
       for (int k = 0; k < m->hnl; k++) f[k] = e->feats[m->hl0 + k];
       PetscCall(PetscMalloc1(e->nl * nd + 1, &e->G));
@@ -368,7 +371,7 @@ PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], 
 
   PetscFunctionBegin;
   PetscCall(HMEvalPrepareHIP(e));
-  if (e->kernel == HM_EDGE_KERNEL_FOLDED) {
+  if (e->kernel != HM_EDGE_KERNEL_DIRECT) {
     PetscCall(HMEvalEdgeBlockPairs_Folded(e, ne, sender, NULL, vec, e9, M, NULL));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
@@ -428,7 +431,7 @@ PetscErrorCode HMEvalEdgeBlockPairs(HMEval e, PetscInt np, const PetscInt s1[], 
 {
   PetscFunctionBegin;
   PetscCall(HMEvalPrepareHIP(e));
-  if (e->kernel == HM_EDGE_KERNEL_FOLDED) PetscCall(HMEvalEdgeBlockPairs_Folded(e, np, s1, s2, v, NULL, M12, M21));
+  if (e->kernel != HM_EDGE_KERNEL_DIRECT) PetscCall(HMEvalEdgeBlockPairs_Folded(e, np, s1, s2, v, NULL, M12, M21));
   else {
     double *vr;
     PetscCall(PetscMalloc1(3 * np + 1, &vr));
@@ -455,7 +458,7 @@ PetscErrorCode HMEvalGetHIPHaloWidth(HMEval e, PetscInt *width)
   PetscFunctionBegin;
   /* what the HIP head's halo exchange moves per ghost: the folded tensor G, or every used layer's
      hessian_interaction.linear_up features */
-  if (e->kernel == HM_EDGE_KERNEL_FOLDED && e->folded) *width = HMFoldedNodeDim(e->folded);
+  if (e->kernel != HM_EDGE_KERNEL_DIRECT && e->folded) *width = HMFoldedNodeDim(e->folded);
   else *width = e->model->hnl * e->model->dimH;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -47,8 +47,9 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_
     if (input_order_copy) mat += (double)blocks * (9 * (d + 4)) + n * 3 * 16; /* AIJ-like copy in input order */
   }
   /* HIP head: per-atom kernel inputs of owned atoms and ghosts, node blocks, the work list of pairs */
-  if (ev->kernel == HM_EDGE_KERNEL_FOLDED) {
-    /* per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays */
+  if (ev->kernel != HM_EDGE_KERNEL_DIRECT) {
+    /* per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays (and the
+       radial table, about 1 MB at the tightest tolerances) */
     HMFolded f;
     PetscCall(HMFoldedCreate(m, &f));
     hip = nl * (double)HMFoldedNodeDim(f) * d + 2.0 * 1048576.0;

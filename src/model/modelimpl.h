@@ -65,5 +65,6 @@ struct _p_HMEval {
   double        *G;            /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
   PetscInt64     edge_evals;   /* directed edges evaluated by the HIP edge kernel so far */
   double         edge_seconds; /* time spent in the edge kernel */
+  double         table_tol;    /* tolerance of the radial table of the tabulated kernel */
   double         edge_flops;   /* floating-point operations it performed (radial network once per pair) */
 };
