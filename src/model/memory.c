@@ -48,11 +48,11 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_
   }
   /* HIP head: per-atom kernel inputs of owned atoms and ghosts, node blocks, the work list of pairs */
   if (ev->kernel != HM_EDGE_KERNEL_DIRECT) {
-    /* per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays (and the
-       radial table, about 1 MB at the tightest tolerances) */
+    /* per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays (2.2 MB at
+       the default model's widths) and the tabulated kernel's radial table (0.4-1.2 MB at 1e-8 .. 1e-12) */
     HMFolded f;
     PetscCall(HMFoldedCreate(m, &f));
-    hip = nl * (double)HMFoldedNodeDim(f) * d + 2.0 * 1048576.0;
+    hip = nl * (double)HMFoldedNodeDim(f) * d + 4.0 * 1048576.0;
     PetscCall(HMFoldedDestroy(&f));
   } else hip = m->hnl * nl * m->dimH * d;
   hip += 18 * n * d + (double)blocks * 0.5 * 80;
