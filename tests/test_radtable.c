@@ -1,4 +1,5 @@
 /* The tabulated radial features z(r) meet their tolerance against the exact hidden radial layers. */
+#include "nn/simd.h"
 #include "hmtest.h"
 #include <hipmace/model.h>
 #include <hipmace/so3.h>
@@ -13,7 +14,7 @@
 #define NUNIFORM 100000
 #define NLOG 50000
 /* Exact path against the independent evaluation in this file: both sum the products of a layer in
-   ascending order with fused multiply-adds (as HMGemmRows documents) and form t^p by binary powering
+   ascending order with HM_FMA (fused where the build targets FMA hardware, as HMGemmRows) and form t^p by binary powering
    (as PetscPowRealInt does), so they agree bitwise (measured: 0 on all three models); 1e-15 absolute,
    a few ulps of z = O(1), allows only for a libm or compiler rounding one operation differently. The
    order has to match: unfused products alone already move z by 1.3e-15 (small model). */
@@ -74,7 +75,7 @@ static void z_independent(const HMRadialBasis *rb, const HMRadialMLP *mlp, doubl
     const PetscInt hi = mlp->h[l], ho = mlp->h[l + 1];
     for (PetscInt j = 0; j < ho; j++) {
       double s = 0.0;
-      for (PetscInt i = 0; i < hi; i++) s = fma(a[i], mlp->W[l][i * ho + j], s);
+      for (PetscInt i = 0; i < hi; i++) s = HM_FMA(a[i], mlp->W[l][i * ho + j], s);
       b[j] = 1.6791767923989418 * s / (1.0 + exp(-s));
     }
     memcpy(a, b, sizeof(double) * (size_t)ho);
