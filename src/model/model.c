@@ -269,15 +269,15 @@ static PetscErrorCode setup_hip(HMModel m, Cfg *c)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
+/* Everything HMModelLoad does after allocating m; the parsed config is returned in *cfg (freed by the
+   caller, also on error). */
+static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], json_t **cfg)
 {
-  HMModel       m;
   const char   *fmt = NULL, *cfgtxt = NULL, *s = NULL;
   json_error_t  jerr;
   Cfg           c;
   json_t       *v;
   PetscFunctionBegin;
-  PetscCall(PetscNew(&m));
   m->comm = comm;
   PetscCall(PetscStrallocpy(path, &m->path));
   PetscCall(HMSafetensorsOpen(comm, path, &m->st));
@@ -287,6 +287,7 @@ PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
   PetscCheck(cfgtxt, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is missing", path);
   c.cfg  = json_loads(cfgtxt, 0, &jerr);
   c.path = path;
+  *cfg   = c.cfg;
   PetscCheck(c.cfg && json_is_object(c.cfg), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is not a JSON object (%s at column %d)", path, c.cfg ? "not an object" : jerr.text, jerr.column);
 
   /* architecture choices the engine implements; everything else is refused by name */
@@ -417,7 +418,25 @@ PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
   }
   PetscCall(setup_layers(m, &c));
   PetscCall(setup_hip(m, &c));
-  json_decref(c.cfg);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
+{
+  HMModel        m;
+  json_t        *cfg = NULL;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  *model = NULL;
+  PetscCall(PetscNew(&m));
+  /* a model file refused half-way must not leak what was set up so far (library callers go on) */
+  ierr = ModelLoad(m, comm, path, &cfg);
+  if (cfg) json_decref(cfg);
+  if (ierr) {
+    PetscCall(HMModelDestroy(&m));
+    PetscFunctionReturn(ierr);
+  }
   *model = m;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
