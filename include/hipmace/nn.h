@@ -107,15 +107,16 @@ typedef struct {
   const double *W[8];             /* [nel][K_nu][C] */
   PetscInt  maxstate;             /* (2L+1) Q^(corr-1) */
   /* U contracted with the weights once per element (as the reference does before touching the
-     features): for each distinct row r of U_nu with a non-zero entry, Uw[nu][(e npair + p) C + c] =
-     sum_k U_nu[r, k] W_nu[e, k, c] */
+     features): for each distinct row r = prow[p] of U_nu with a non-zero entry, Uw_nu[e][p][c] =
+     sum_k U_nu[r, k] W_nu[e, k, c], stored in blocks of channels (see symcontract.c) */
   PetscInt  npair[8];
   PetscInt *prow[8];              /* [npair] row index r */
   int      *pM[8];                /* [npair] output component M of the row */
   int      *pq[8];                /* [npair][nu] coupling indices q1..q_nu of the row */
   PetscInt  ngroup[8];            /* runs of rows sharing (M, q1..q_{nu-1}) */
   PetscInt *gstart[8];            /* [ngroup+1] first pair of each run */
-  double   *Uw[8];                /* [nel][npair][C] */
+  double   *Uw[8];                /* [nel][channel block][npair][channel in the block], 64-byte aligned */
+  double   *Uwmem[8];             /* allocations holding Uw */
 } HMContraction;
 
 typedef struct {

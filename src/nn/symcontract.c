@@ -1,5 +1,15 @@
 /* MACE symmetric contraction with the generalised Clebsch-Gordan U matrices stored sparse. */
 #include <hipmace/nn.h>
+#include <stdint.h>
+#if defined(__AVX512F__)
+  #include <immintrin.h>
+#endif
+
+/* Nodes per batch and channels per block of the contraction (see contract_block); the portable kernel
+   goes through a batch HM_SC_PT nodes at a time, whose accumulators fit in the registers of SSE/AVX2. */
+#define HM_SC_BATCH 8
+#define HM_SC_CW    16
+#define HM_SC_PT    2
 
 static PetscInt ipow(PetscInt b, int e)
 {
@@ -81,7 +91,9 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
         PetscCall(PetscMalloc1(np + 1, &c->prow[nu]));
         PetscCall(PetscMalloc1(np + 1, &c->pM[nu]));
         PetscCall(PetscMalloc1(nu * np + 1, &c->pq[nu]));
-        PetscCall(PetscCalloc1(nel * np * C + 1, &c->Uw[nu]));
+        /* 64-byte aligned, so that the vector loads of a row never straddle cache lines */
+        PetscCall(PetscCalloc1(nel * np * C + 8, &c->Uwmem[nu]));
+        c->Uw[nu] = (double *)(((uintptr_t)c->Uwmem[nu] + 63) & ~(uintptr_t)63);
         np = -1;
         for (PetscInt t = 0; t < c->nnz[nu]; t++) {
           /* (rows of one run share everything but the last index q_nu: their sum over q_nu is one
@@ -96,9 +108,12 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
             c->pM[nu][np] = (int)r;
           }
           for (int e = 0; e < nel; e++) {
-            double       *u = c->Uw[nu] + ((PetscInt)e * c->npair[nu] + np) * C;
             const double *w = W + ((PetscInt)e * c->K[nu] + c->kk[nu][t]) * C;
-            for (PetscInt cc = 0; cc < C; cc++) u[cc] += c->val[nu][t] * w[cc];
+            for (PetscInt c0 = 0; c0 < C; c0 += HM_SC_CW) {
+              const PetscInt cw = PetscMin(HM_SC_CW, C - c0);
+              double        *u  = c->Uw[nu] + (PetscInt)e * c->npair[nu] * C + c0 * c->npair[nu] + np * cw;
+              for (PetscInt cc = 0; cc < cw; cc++) u[cc] += c->val[nu][t] * w[c0 + cc];
+            }
           }
         }
         {
@@ -130,64 +145,217 @@ PetscErrorCode HMSymContractionDestroy(HMSymContraction *sc)
       PetscCall(PetscFree(sc->c[k].pM[nu]));
       PetscCall(PetscFree(sc->c[k].pq[nu]));
       PetscCall(PetscFree(sc->c[k].gstart[nu]));
-      PetscCall(PetscFree(sc->c[k].Uw[nu]));
+      PetscCall(PetscFree(sc->c[k].Uwmem[nu]));
     }
   PetscCall(PetscFree(sc->c));
   PetscCall(PetscMemzero(sc, sizeof(*sc)));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Batching. Node by node, the contraction streams all of Uw[e] (4 MB per element for 128 channels at
+   correlation 3, far beyond L2) for a few flops per loaded double, so it is bound by the memory
+   bandwidth. Instead the nodes go in batches of up to HM_SC_BATCH nodes of one element (gathered
+   element by element over the call's nodes), and a batch is contracted one block of HM_SC_CW channels
+   at a time: every vector of Uw[e] is loaded once per batch and multiplied into the accumulators of
+   all its nodes, held in registers, while the block's features of the batch, Xt[q][b][c] (Q
+   HM_SC_BATCH HM_SC_CW doubles, 16 KB), stay in L1. Uw is stored block by block so that this stream
+   is contiguous, and Uw, Xt and acc are 64-byte aligned, so that no vector load straddles two cache
+   lines (misaligned, the kernel ran 1.5 times slower).
+
+   Bitwise reproducibility. hipmace must give the same bits on any number of ranks, so a node's result
+   must not depend on which nodes share its batch. Channels never mix, and for each (node, channel)
+   the operations are exactly those of the node-by-node loop, in the same order: per run s = 0, then
+   s += Uw[p] X[q_nu(p)] over the run in ascending p, s *= X[q1], ..., X[q_{nu-1}], acc[M] += s over the
+   runs in ascending nu and g, acc starting at 0; one rounding each (no FMA, in the vector kernel as
+   in the portable one). Only loops across nodes and channel blocks are reordered. The padding nodes
+   of a short batch have their own accumulators, which are never stored. */
+
+/* The portable kernel: batch of B nodes, channels c0 .. c0 + cw - 1, output acc[M][b][c]. */
+static inline __attribute__((always_inline)) void contract_block(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
+{
+  const PetscInt C = ct->C, ldq = HM_SC_BATCH * HM_SC_CW;
+
+  for (PetscInt q = 0; q < (2 * ct->L + 1) * ldq; q++) acc[q] = 0.0;
+  for (int nu = 1; nu <= ct->corr; nu++) {
+    const PetscInt np = ct->npair[nu];
+    const double  *Uw = ct->Uw[nu] + (PetscInt)e * np * C + c0 * np;
+    const int     *pq = ct->pq[nu];
+    for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
+      const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
+      const int     *q  = pq + p0 * nu;
+      double        *a  = acc + (PetscInt)ct->pM[nu][p0] * ldq;
+
+      for (int b0 = 0; b0 < B; b0 += HM_SC_PT) {
+        const int BT = PetscMin(HM_SC_PT, B - b0);
+        double    s[HM_SC_PT][HM_SC_CW];
+        for (int b = 0; b < BT; b++)
+          for (PetscInt c = 0; c < cw; c++) s[b][c] = 0.0;
+        for (PetscInt p = p0; p < p1; p++) {
+          const double *u = Uw + p * cw, *xl = Xt + (PetscInt)pq[p * nu + nu - 1] * ldq + b0 * HM_SC_CW;
+          for (int b = 0; b < BT; b++)
+            for (PetscInt c = 0; c < cw; c++) s[b][c] += u[c] * xl[b * HM_SC_CW + c];
+        }
+        for (int i = 0; i < nu - 1; i++) {
+          const double *xi = Xt + (PetscInt)q[i] * ldq + b0 * HM_SC_CW;
+          for (int b = 0; b < BT; b++)
+            for (PetscInt c = 0; c < cw; c++) s[b][c] *= xi[b * HM_SC_CW + c];
+        }
+        for (int b = 0; b < BT; b++)
+          for (PetscInt c = 0; c < cw; c++) a[(b0 + b) * HM_SC_CW + c] += s[b][c];
+      }
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+/* contract_block for blocks of NV vectors of 8 channels with the accumulators in registers (B x NV <=
+   16 of them): the same multiplies and adds, one rounding each (no FMA), so the same bits. */
+static inline __attribute__((always_inline)) void contract_block_avx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
+{
+  const PetscInt C = ct->C, ldq = HM_SC_BATCH * HM_SC_CW;
+
+  for (PetscInt q = 0; q < (2 * ct->L + 1) * ldq; q++) acc[q] = 0.0;
+  for (int nu = 1; nu <= ct->corr; nu++) {
+    const PetscInt np = ct->npair[nu];
+    const double  *Uw = ct->Uw[nu] + (PetscInt)e * np * C + c0 * np;
+    const int     *pq = ct->pq[nu];
+    for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
+      const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
+      const int     *q  = pq + p0 * nu;
+      double        *a  = acc + (PetscInt)ct->pM[nu][p0] * ldq;
+      __m512d        s[HM_SC_BATCH][HM_SC_CW / 8];
+
+      for (int b = 0; b < B; b++)
+        for (int v = 0; v < NV; v++) s[b][v] = _mm512_setzero_pd();
+      for (PetscInt p = p0; p < p1; p++) {
+        const double *u = Uw + p * 8 * NV, *xl = Xt + (PetscInt)pq[p * nu + nu - 1] * ldq;
+        __m512d       uv[HM_SC_CW / 8];
+        for (int v = 0; v < NV; v++) uv[v] = _mm512_loadu_pd(u + 8 * v);
+        for (int b = 0; b < B; b++)
+          for (int v = 0; v < NV; v++) s[b][v] = _mm512_add_pd(s[b][v], _mm512_mul_pd(uv[v], _mm512_loadu_pd(xl + b * HM_SC_CW + 8 * v)));
+      }
+      for (int i = 0; i < nu - 1; i++) {
+        const double *xi = Xt + (PetscInt)q[i] * ldq;
+        for (int b = 0; b < B; b++)
+          for (int v = 0; v < NV; v++) s[b][v] = _mm512_mul_pd(s[b][v], _mm512_loadu_pd(xi + b * HM_SC_CW + 8 * v));
+      }
+      for (int b = 0; b < B; b++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_pd(a + b * HM_SC_CW + 8 * v, _mm512_add_pd(_mm512_loadu_pd(a + b * HM_SC_CW + 8 * v), s[b][v]));
+    }
+  }
+}
+
+  /* full blocks as 2 vectors, blocks of 8 channels (C = 8) as 1, anything else portably */
+  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc) \
+    do { \
+      if (cw == HM_SC_CW) contract_block_avx512(B, HM_SC_CW / 8, ct, e, c0, Xt, acc); \
+      else if (cw == 8) contract_block_avx512(B, 1, ct, e, c0, Xt, acc); \
+      else contract_block(B, cw, ct, e, c0, Xt, acc); \
+    } while (0)
+#else
+  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc) \
+    do { \
+      if (cw == HM_SC_CW) contract_block(B, HM_SC_CW, ct, e, c0, Xt, acc); \
+      else if (cw == 8) contract_block(B, 8, ct, e, c0, Xt, acc); \
+      else contract_block(B, cw, ct, e, c0, Xt, acc); \
+    } while (0)
+#endif
+
+/* The kernels with the batch size and the (full) block width as compile-time constants, so that the
+   accumulators of a run stay in registers. A batch of another size is padded up to the next of 1, 2,
+   4, 8 with nodes of zero features, whose results are computed and dropped. */
+#define HM_SC_BATCH_KERNEL(B) \
+  static void contract_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc) \
+  { \
+    HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc); \
+  }
+HM_SC_BATCH_KERNEL(1)
+HM_SC_BATCH_KERNEL(2)
+HM_SC_BATCH_KERNEL(4)
+HM_SC_BATCH_KERNEL(8)
+
+typedef void (*ContractFn)(PetscInt, const HMContraction *, int, PetscInt, const double *, double *);
+
+static int padded_batch(int B, ContractFn *f)
+{
+  static const ContractFn fn[] = {contract_block_1, contract_block_2, contract_block_4, contract_block_8};
+  int                     i    = 0;
+
+  while ((1 << i) < B) i++;
+  *f = fn[i];
+  return 1 << i;
+}
+
+static PetscInt max_out_dim(const HMSymContraction *sc)
+{
+  PetscInt d = 1;
+  for (int k = 0; k < sc->nout; k++) d = PetscMax(d, 2 * sc->c[k].L + 1);
+  return d;
+}
+
 PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
 {
-  return sc->C * (sc->Q + 2 * 7 + 2);
+  const PetscInt nblk = (sc->C + HM_SC_CW - 1) / HM_SC_CW;
+  /* Xt and acc of a batch, plus room to align them to 64 bytes */
+  return HM_SC_BATCH * HM_SC_CW * (nblk * sc->Q + max_out_dim(sc)) + 8;
+}
+
+/* The nodes zb[0..B-1] (all of element e): features to Xt[block][q][b][c], then block by block. */
+static void contract_nodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
+{
+  const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SC_BATCH * HM_SC_CW, nblk = (C + HM_SC_CW - 1) / HM_SC_CW;
+  double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *acc = Xt + nblk * Q * ldq;
+  ContractFn     f;
+  const int      Bp = padded_batch(B, &f);
+
+  for (int b = 0; b < B; b++) {
+    const double *x  = X + zb[b] * ldx;
+    PetscInt      q0 = 0, xo = 0;
+    for (int k = 0; k < target->n; k++) {
+      const int d = 2 * target->b[k].l + 1;
+      for (PetscInt c = 0; c < C; c++) {
+        double *xt = Xt + (c / HM_SC_CW) * Q * ldq + b * HM_SC_CW + c % HM_SC_CW;
+        for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
+      }
+      q0 += d;
+      xo += C * d;
+    }
+  }
+  for (PetscInt r = 0; r < nblk * Q; r++)
+    for (PetscInt c = B * HM_SC_CW; c < Bp * HM_SC_CW; c++) Xt[r * ldq + c] = 0.0;
+  for (PetscInt c0 = 0; c0 < C; c0 += HM_SC_CW) {
+    const PetscInt cw = PetscMin(HM_SC_CW, C - c0);
+    const double  *xt = Xt + (c0 / HM_SC_CW) * Q * ldq;
+    PetscInt       oo = 0;
+    for (int k = 0; k < sc->nout; k++) {
+      const HMContraction *ct = &sc->c[k];
+      const int            d  = 2 * ct->L + 1;
+      f(cw, ct, e, c0, xt, acc);
+      /* out[c d + M] = acc[M][c] (e3nn channel-major layout of the block) */
+      for (int b = 0; b < B; b++)
+        for (PetscInt c = 0; c < cw; c++)
+          for (int M = 0; M < d; M++) out[zb[b] * ldo + oo + (c0 + c) * d + M] = acc[M * ldq + b * HM_SC_CW + c];
+      oo += C * d;
+    }
+  }
 }
 
 void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
 {
-  const PetscInt C = sc->C, Q = sc->Q;
-  double        *Xt = work, *acc = work + Q * C, *prod = acc + 7 * C;
+  const int nel = sc->nout > 0 ? sc->c[0].nel : 0;
 
-  for (PetscInt z = 0; z < n; z++) {
-    const double *x = X + z * ldx;
-    const int     e = elem[z];
-    PetscInt      q0 = 0, xo = 0, oo = 0;
-
-    /* Xt[q][c]: channel-innermost copy of the node's features (q runs over the coupling irreps) */
-    for (int k = 0; k < target->n; k++) {
-      const int d = 2 * target->b[k].l + 1;
-      for (PetscInt c = 0; c < C; c++)
-        for (int m = 0; m < d; m++) Xt[(q0 + m) * C + c] = x[xo + c * d + m];
-      q0 += d;
-      xo += C * d;
-    }
-    for (int k = 0; k < sc->nout; k++) {
-      const HMContraction *ct = &sc->c[k];
-      const int            d  = 2 * ct->L + 1;
-      for (PetscInt q = 0; q < d * C; q++) acc[q] = 0.0;
-      for (int nu = 1; nu <= ct->corr; nu++) {
-        const double *Uw = ct->Uw[nu] + (PetscInt)e * ct->npair[nu] * C;
-        for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
-          const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
-          const int     *q  = ct->pq[nu] + p0 * nu;
-          double        *a  = acc + (PetscInt)ct->pM[nu][p0] * C;
-          /* s = sum over the run of Uw[p] X[q_nu(p)] */
-          for (PetscInt c = 0; c < C; c++) prod[c] = 0.0;
-          for (PetscInt p = p0; p < p1; p++) {
-            const double *u = Uw + p * C, *xl = Xt + (PetscInt)ct->pq[nu][p * nu + nu - 1] * C;
-            for (PetscInt c = 0; c < C; c++) prod[c] += u[c] * xl[c];
-          }
-          /* times the shared prefix X[q1] ... X[q_{nu-1}] */
-          for (int i = 0; i < nu - 1; i++) {
-            const double *xi = Xt + (PetscInt)q[i] * C;
-            for (PetscInt c = 0; c < C; c++) prod[c] *= xi[c];
-          }
-          for (PetscInt c = 0; c < C; c++) a[c] += prod[c];
-        }
+  /* batches of nodes of one element, element by element */
+  for (int e = 0; e < nel; e++) {
+    PetscInt zb[HM_SC_BATCH];
+    int      B = 0;
+    for (PetscInt z = 0; z < n; z++) {
+      if (elem[z] != e) continue;
+      zb[B++] = z;
+      if (B == HM_SC_BATCH) {
+        contract_nodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
+        B = 0;
       }
-      /* out[c*d + M] = acc[M][c] (e3nn channel-major layout of the block) */
-      for (PetscInt c = 0; c < C; c++)
-        for (int M = 0; M < d; M++) out[z * ldo + oo + c * d + M] = acc[M * C + c];
-      oo += C * d;
     }
+    if (B > 0) contract_nodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
   }
 }
