@@ -327,20 +327,22 @@ static inline __attribute__((always_inline)) __m512d silu_norm8(__m512d xv)
   kd               = _mm512_sub_pd(kd, shifter);
   r                = _mm512_fnmadd_pd(kd, ln2hi, t);
   r                = _mm512_fnmadd_pd(kd, ln2lo, r);
-  p                = _mm512_set1_pd(1.0 / 6227020800.0);
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 479001600.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 39916800.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 3628800.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 362880.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 40320.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 5040.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 720.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 120.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
-  p                = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
-  p                = _mm512_fmadd_pd(p, r, one);
-  p                = _mm512_fmadd_pd(p, r, one);
+  {
+    /* exp(r) - the Taylor polynomial to r^13 - by Estrin's scheme: the same terms as Horner's rule in a
+       tree of depth 5 instead of a chain of 13 dependent FMAs (the chain, not the FMA count, limited
+       the loop) */
+    const __m512d r2 = _mm512_mul_pd(r, r), r4 = _mm512_mul_pd(r2, r2), r8 = _mm512_mul_pd(r4, r4);
+    const __m512d a0 = _mm512_fmadd_pd(r, one, one);
+    const __m512d a1 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6.0), _mm512_set1_pd(0.5));
+    const __m512d a2 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 120.0), _mm512_set1_pd(1.0 / 24.0));
+    const __m512d a3 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 5040.0), _mm512_set1_pd(1.0 / 720.0));
+    const __m512d a4 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 362880.0), _mm512_set1_pd(1.0 / 40320.0));
+    const __m512d a5 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 39916800.0), _mm512_set1_pd(1.0 / 3628800.0));
+    const __m512d a6 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6227020800.0), _mm512_set1_pd(1.0 / 479001600.0));
+    const __m512d b0 = _mm512_fmadd_pd(a1, r2, a0), b1 = _mm512_fmadd_pd(a3, r2, a2), b2 = _mm512_fmadd_pd(a5, r2, a4);
+    const __m512d d0 = _mm512_fmadd_pd(b1, r4, b0), d1 = _mm512_fmadd_pd(a6, r4, b2);
+    p                = _mm512_fmadd_pd(d1, r8, d0);
+  }
   /* the low bits of kd held k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
   e = _mm512_mul_pd(p, _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(ki, _mm512_set1_epi64(1023)), 52)));
   d = _mm512_add_pd(one, e);
