@@ -1,6 +1,7 @@
 /* Rank-count invariance of the distributed engine (run under mpiexec -n k): energy and Hessian equal the
-   one-rank result bit for bit, on molecules, a cluster and periodic cells (with images). */
+   one-rank result bit for bit, on molecules, a cluster and periodic cells (with images); so do exact sums. */
 #include "hmtest.h"
+#include <hipmace/decomp.h>
 #include <hipmace/model.h>
 #include <hipmace/builder.h>
 #include <petscmat.h>
@@ -279,6 +280,70 @@ static void test_unpruned(void **state)
   }
 }
 
+/* HMDecompSumExact over the ranks, RCB and grid partitions (empty ranks with the 5-atom set): bitwise the
+   one-rank sum and, where known, the exact value, on sets where a naive sum depends on the order. */
+static void sum_exact_check(PetscInt n, PetscInt nv, const double *vals, const double *expect)
+{
+  HMSystem    sys;
+  int        *Z   = malloc(sizeof(int) * (size_t)n);
+  double     *pos = malloc(sizeof(double) * (size_t)(3 * n)), ref[8], got[8];
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  for (PetscInt i = 0; i < n; i++) {
+    Z[i]           = 1;
+    pos[3 * i]     = 3.0 * (double)(i % 10);
+    pos[3 * i + 1] = 3.0 * (double)((i / 10) % 10);
+    pos[3 * i + 2] = 3.0 * (double)(i / 100);
+  }
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
+  for (int t = 0; t < 3; t++) {
+    /* t = 0: the one-rank reference, every rank alone; 1, 2: distributed by RCB and by the rank grid */
+    const MPI_Comm  comm = t ? PETSC_COMM_WORLD : PETSC_COMM_SELF;
+    HMDecomp        dd;
+    PetscInt        no;
+    const PetscInt *gid;
+    double         *own;
+    HM_T(HMDecompCreate(comm, t == 0 || rank == 0 ? sys : NULL, t == 2 ? HM_PARTITION_GRID : HM_PARTITION_RCB, 1.0, 1.0, &dd));
+    HM_T(HMDecompGetSizes(dd, NULL, &no, NULL, NULL));
+    HM_T(HMDecompGetLocalAtoms(dd, &gid, NULL, NULL, NULL, NULL));
+    own = malloc(sizeof(double) * (size_t)(no * nv + 1));
+    for (PetscInt i = 0; i < no; i++)
+      for (PetscInt c = 0; c < nv; c++) own[i * nv + c] = vals[gid[i] * nv + c];
+    HM_T(HMDecompSumExact(dd, nv, own, t ? got : ref));
+    if (t) {
+      print_message("[%d] sum of %d values, %s partition, %d owned: %a ... (one rank: %a)\n", rank, (int)n, t == 2 ? "grid" : "RCB", (int)no, got[nv - 1], ref[nv - 1]);
+      assert_all(!memcmp(got, ref, sizeof(double) * (size_t)nv), "exact sum differs from the one-rank sum");
+    }
+    free(own);
+    HM_T(HMDecompDestroy(&dd));
+  }
+  for (PetscInt c = 0; c < nv; c++)
+    if (expect && expect[c] == expect[c]) assert_all(ref[c] == expect[c], "exact sum differs from the known value");
+  HM_T(HMSystemDestroy(&sys));
+  free(pos);
+  free(Z);
+}
+
+static void test_sum_exact(void **state)
+{
+  const PetscInt n = 600, nv = 4;
+  double        *v = malloc(sizeof(double) * (size_t)(n * nv)), expect[4] = {300, NAN, NAN, NAN};
+  const double   few[5] = {1e308, 1, 1e308, -1e308, -1e308}, one = 1;
+  (void)state;
+  for (PetscInt i = 0; i < n; i++) {
+    const double quad[4] = {1e16, 1, -1e16, 1};
+    const double m = (double)(uint64_t)(urand() * 9007199254740992.0), r = urand();
+    v[i * nv]     = quad[i % 4]; /* exactly 2 per group of four */
+    v[i * nv + 1] = ldexp(m, (int)(r * 2000) - 1053) * (urand() < 0.5 ? -1 : 1); /* 2^-1053 .. 2^1000 */
+    /* x in the first half, -(x + k 2^-19) in the second: the sum is 11 digits below the terms */
+    v[i * nv + 2] = i < n / 2 ? ldexp(m, -19) : -v[(i - n / 2) * nv + 2] - ldexp(floor(r * 2001) - 1000, -19);
+    v[i * nv + 3] = ldexp(floor(r * 4503599627370496.0) - 2251799813685248.0, -1074); /* subnormals */
+  }
+  sum_exact_check(n, nv, v, expect);
+  sum_exact_check(5, 1, few, &one); /* fewer atoms than ranks at 8; a naive sum overflows */
+  free(v);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_builder_systems),
   cmocka_unit_test(test_empty_ranks_and_grid),
@@ -286,6 +351,7 @@ static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_cluster),
   cmocka_unit_test(test_periodic),
   cmocka_unit_test(test_unpruned),
+  cmocka_unit_test(test_sum_exact),
 };
 
 HM_TEST_MAIN(tests)

@@ -42,7 +42,17 @@ PETSC_EXTERN PetscErrorCode HMDecompHaloExchange(HMDecomp, HMHaloType, PetscInt 
 PETSC_EXTERN PetscErrorCode HMDecompGetHaloSize(HMDecomp, HMHaloType, PetscInt *nghost);
 /* Application ordering: input index <-> partition index. */
 PETSC_EXTERN PetscErrorCode HMDecompGetAO(HMDecomp, AO *);
-/* Sum over all atoms of per-owned-atom values, in input order (bitwise independent of the rank count). */
-PETSC_EXTERN PetscErrorCode HMDecompSumOrdered(HMDecomp, PetscInt nvals, const double owned[], double sums[]);
+/* int64 words per column that HMDecompSumExact reduces: 68 fixed-point digits spanning every finite double,
+   plus counts of NaN, +Inf and -Inf (the scaling model charges this message). */
+#define HM_DECOMP_SUM_EXACT_WORDS 71
+/* Collective; nv must be the same on every rank. owned[nowned][nv]: per-owned-atom values; sums[nv]: for each
+   column the sum over all owned atoms of all ranks, the same on every rank. The sum is accumulated EXACTLY
+   in fixed point (one integer all-reduce of nv * HM_DECOMP_SUM_EXACT_WORDS words) and rounded once: the
+   result is the correctly rounded (to nearest, ties to even) double of the exact sum, so it depends only
+   on the multiset of values, never on their order or on the partition — bitwise the same on any number of
+   ranks. An exact zero gives +0; a sum beyond the double range gives +-Inf, as IEEE rounding would. Any
+   NaN, or both +Inf and -Inf, gives NaN; otherwise an infinite input gives that infinity. Cost per rank
+   O(nowned nv) and one all-reduce of 568 nv bytes (O(log P) latencies), independent of the atom count. */
+PETSC_EXTERN PetscErrorCode HMDecompSumExact(HMDecomp, PetscInt nv, const double owned[], double sums[]);
 /* Cell of the system (for output). */
 PETSC_EXTERN PetscErrorCode HMDecompGetCell(HMDecomp, PetscBool *hascell, double cell[9], PetscBool pbc[3]);

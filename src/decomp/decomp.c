@@ -1,5 +1,8 @@
 /* Domain decomposition: RCB/grid partition on rank 0, scatter, ghost atoms and periodic images within the
-   largest cutoff, canonical local graphs, and PetscSF halo exchanges. All communication lives here. */
+   largest cutoff, canonical local graphs, PetscSF halo exchanges, exact sums. All communication lives here. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <hipmace/decomp.h>
 #include <hipmace/log.h>
 
@@ -654,41 +657,116 @@ PetscErrorCode HMDecompHaloExchange(HMDecomp dd, HMHaloType t, PetscInt width, d
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMDecompSumOrdered(HMDecomp dd, PetscInt nv, const double owned[], double sums[])
+/* ---------------------------------------------------------------- exact sums */
+/* A finite double is +-m 2^(p - 1074) with integers 0 <= m < 2^53 and 0 <= p <= 2045: an integer number of
+   units 2^-1074, below 2^2098 of them. Sums are kept as such integers, in base-2^32 digits held in int64
+   words: each value adds less than 2^33 to a digit, so 2^28 values fit between carry passes, and after a
+   pass every digit but the top one is in [0, 2^32), so the all-reduce can add 2^31 ranks' digits without
+   overflow. Integer addition is exact and associative: nothing depends on the order. 68 digits (2^2176)
+   hold the sum of 2^63 values below 2^2098 units. */
+#define HM_SUMX_DIGITS 68
+#define HM_SUMX_WORDS  (HM_SUMX_DIGITS + 3) /* + counts of NaN, +Inf, -Inf */
+#define HM_SUMX_BATCH  ((PetscInt)1 << 28)
+_Static_assert(HM_SUMX_WORDS == HM_DECOMP_SUM_EXACT_WORDS, "HM_DECOMP_SUM_EXACT_WORDS (decomp.h) must match the accumulator");
+
+static inline void sumx_add(PetscInt64 d[], double x)
 {
-  PetscMPIInt *cnt = NULL, *disp = NULL, mine = (PetscMPIInt)(dd->nowned * (nv + 1));
-  double      *buf, *all = NULL;
+  uint64_t b, m;
+  int      ef, p;
+  memcpy(&b, &x, sizeof(b));
+  ef = (int)((b >> 52) & 0x7ff);
+  m  = b & (((uint64_t)1 << 52) - 1);
+  if (ef == 0x7ff) {
+    d[HM_SUMX_DIGITS + (m ? 0 : (b >> 63) ? 2 : 1)]++;
+    return;
+  }
+  if (ef) m |= (uint64_t)1 << 52; /* normal: implicit bit; the exponent of the lowest bit is ef - 1075 */
+  p = ef ? ef - 1 : 0;
+  {
+    const int        k = p >> 5, s = p & 31;
+    const uint64_t   lo = (m & 0xffffffffu) << s, hi = (m >> 32) << s; /* < 2^63 and < 2^52 */
+    const PetscInt64 a0 = (PetscInt64)(lo & 0xffffffffu), a1 = (PetscInt64)((lo >> 32) + (hi & 0xffffffffu)), a2 = (PetscInt64)(hi >> 32);
+    if (b >> 63) {
+      d[k] -= a0;
+      d[k + 1] -= a1;
+      d[k + 2] -= a2;
+    } else {
+      d[k] += a0;
+      d[k + 1] += a1;
+      d[k + 2] += a2;
+    }
+  }
+}
+
+/* Carries: digits 0..D-2 into [0, 2^32), the sign left in the top digit. */
+static inline void sumx_carry(PetscInt64 d[])
+{
+  for (int k = 0; k < HM_SUMX_DIGITS - 1; k++) {
+    /* low 32 bits of the two's complement = d mod 2^32; the rest is an exact multiple of 2^32 (no right
+       shift of a negative number, whose result C leaves to the implementation) */
+    const PetscInt64 lo = (PetscInt64)((uint64_t)d[k] & 0xffffffffu);
+    d[k + 1] += (d[k] - lo) / ((PetscInt64)1 << 32);
+    d[k]      = lo;
+  }
+}
+
+/* The double nearest to the exact sum held in d (ties to even), built from its bits rather than by libm
+   arithmetic, so that the rounding is the only one. d is destroyed. */
+static double sumx_round(PetscInt64 d[])
+{
+  const PetscInt64 *cnt = d + HM_SUMX_DIGITS;
+  uint64_t          bits, mant, shift = 0;
+  PetscBool         neg = PETSC_FALSE;
+  int               h, t = 0;
+  double            x;
+
+  if (cnt[0] || (cnt[1] && cnt[2])) return (double)NAN;
+  if (cnt[1]) return (double)INFINITY;
+  if (cnt[2]) return -(double)INFINITY;
+  sumx_carry(d);
+  if (d[HM_SUMX_DIGITS - 1] < 0) {
+    neg = PETSC_TRUE;
+    for (int k = 0; k < HM_SUMX_DIGITS; k++) d[k] = -d[k];
+    sumx_carry(d);
+  }
+  for (h = HM_SUMX_DIGITS - 1; h >= 0 && !d[h]; h--) {}
+  if (h < 0) return 0.0;
+  while (t < 64 && ((uint64_t)d[h] >> t)) t++; /* bit length of the leading digit */
+  if (32 * h + t <= 53) mant = (uint64_t)d[0] | (h ? (uint64_t)d[1] << 32 : 0); /* below 2^53 units: exact */
+  else {
+    /* the 64 bits from the leading one down, then round to 53 of them; everything lower is sticky */
+    const uint64_t d1 = (uint64_t)d[h - 1], d2 = h >= 2 ? (uint64_t)d[h - 2] : 0;
+    const uint64_t w  = ((uint64_t)d[h] << (64 - t)) | (d1 << (32 - t)) | (d2 >> t);
+    PetscBool      sticky = (PetscBool)((w & 0x3ff) || (d2 & (((uint64_t)1 << t) - 1)));
+    for (int k = 0; k < h - 2 && !sticky; k++) sticky = (PetscBool)(d[k] != 0);
+    shift = (uint64_t)(32 * h + t - 53);
+    mant  = w >> 11;
+    if (((w >> 10) & 1) && (sticky || (mant & 1))) mant++;
+  }
+  /* exponent field shift + 1 and the implicit bit of mant add up; a carry to 2^53 moves to the next binade,
+     and below 2^52 (shift 0) this is the subnormal encoding */
+  bits = (shift << 52) + mant;
+  if (bits >= (uint64_t)0x7ff << 52) bits = (uint64_t)0x7ff << 52; /* beyond DBL_MAX rounds to Inf */
+  if (neg) bits |= (uint64_t)1 << 63;
+  memcpy(&x, &bits, sizeof(x));
+  return x;
+}
+
+PetscErrorCode HMDecompSumExact(HMDecomp dd, PetscInt nv, const double owned[], double sums[])
+{
+  PetscInt64 *acc;
   PetscFunctionBegin;
-  /* gathered on rank 0 and summed in input order, so the result does not depend on the partition */
-  PetscCall(PetscMalloc1(mine + 1, &buf));
-  for (PetscInt i = 0; i < dd->nowned; i++) {
-    buf[i * (nv + 1)] = (double)dd->gid[i];
-    for (PetscInt k = 0; k < nv; k++) buf[i * (nv + 1) + 1 + k] = owned[i * nv + k];
+  PetscCheck(nv >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMDecompSumExact: %" PetscInt_FMT " columns", nv);
+  if (nv == 0) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscCalloc1(nv * HM_SUMX_WORDS, &acc));
+  for (PetscInt i0 = 0, i1; i0 < dd->nowned; i0 = i1) {
+    i1 = dd->nowned - i0 > HM_SUMX_BATCH ? i0 + HM_SUMX_BATCH : dd->nowned;
+    for (PetscInt i = i0; i < i1; i++)
+      for (PetscInt c = 0; c < nv; c++) sumx_add(acc + c * HM_SUMX_WORDS, owned[i * nv + c]);
+    for (PetscInt c = 0; c < nv; c++) sumx_carry(acc + c * HM_SUMX_WORDS);
   }
-  if (dd->rank == 0) PetscCall(PetscMalloc2(dd->size, &cnt, dd->size + 1, &disp));
-  PetscCallMPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, dd->comm));
-  if (dd->rank == 0) {
-    disp[0] = 0;
-    for (PetscMPIInt q = 0; q < dd->size; q++) disp[q + 1] = disp[q] + cnt[q];
-    PetscCall(PetscMalloc1(disp[dd->size] + 1, &all));
-  }
-  PetscCallMPI(MPI_Gatherv(buf, mine, MPI_DOUBLE, all, cnt, disp, MPI_DOUBLE, 0, dd->comm));
-  if (dd->rank == 0) {
-    double *ord;
-    PetscCall(PetscMalloc1(dd->N * nv + 1, &ord));
-    for (PetscInt r = 0; r < dd->N; r++) {
-      const PetscInt g = (PetscInt)all[r * (nv + 1)];
-      for (PetscInt k = 0; k < nv; k++) ord[g * nv + k] = all[r * (nv + 1) + 1 + k];
-    }
-    for (PetscInt k = 0; k < nv; k++) {
-      sums[k] = 0;
-      for (PetscInt g = 0; g < dd->N; g++) sums[k] += ord[g * nv + k];
-    }
-    PetscCall(PetscFree(ord));
-    PetscCall(PetscFree(all));
-    PetscCall(PetscFree2(cnt, disp));
-  }
-  PetscCallMPI(MPI_Bcast(sums, (PetscMPIInt)nv, MPI_DOUBLE, 0, dd->comm));
-  PetscCall(PetscFree(buf));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, (PetscMPIInt)(nv * HM_SUMX_WORDS), MPIU_INT64, MPI_SUM, dd->comm));
+  for (PetscInt c = 0; c < nv; c++) sums[c] = sumx_round(acc + c * HM_SUMX_WORDS);
+  PetscCall(PetscFree(acc));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -231,8 +231,8 @@ PetscErrorCode HMEvalForward(HMEval e)
       parts[2 * i]      = e0;
       parts[2 * i + 1]  = ni;
     }
-    /* sum(e0) + sum(interaction), each in input order: independent of the rank count */
-    PetscCall(HMDecompSumOrdered(e->dd, 2, parts, sums));
+    /* sum(e0) + sum(interaction), each summed exactly and rounded once: independent of the rank count */
+    PetscCall(HMDecompSumExact(e->dd, 2, parts, sums));
     e->energy = sums[0] + sums[1];
     PetscCall(PetscFree(parts));
   }
