@@ -606,6 +606,14 @@ static void test_option_modes(void **state)
 {
   OPTION(state, "-modes some", "some", "-modes");
 }
+static void test_option_kernel(void **state)
+{
+  OPTION(state, "-hessian_kernel fast", "fast", "-hessian_kernel");
+}
+static void test_option_table_tol(void **state)
+{
+  OPTION(state, "-hessian_kernel tabulated -hessian_table_tol 1e-20", "-hessian_table_tol", "1e-20");
+}
 static void test_memory_refused(void **state)
 {
   /* 1 MB per rank cannot hold the model's features: refused before the forward pass */
@@ -883,7 +891,7 @@ static const struct CMUnitTest driver_tests[] = {
   T(test_structure_missing), T(test_structure_unreadable), T(test_structure_count), T(test_structure_not_number), T(test_structure_nan), T(test_structure_inf),
   T(test_structure_unknown_symbol), T(test_structure_absent_element), T(test_structure_same_position), T(test_structure_too_close), T(test_structure_zero_atoms),
   T(test_structure_empty_file), T(test_structure_zero_volume), T(test_structure_inverted_cell), T(test_structure_bad_pbc), T(test_structure_binary),
-  T(test_option_hessian_type), T(test_option_partition), T(test_option_memory_limit_text), T(test_option_nmodes), T(test_option_modes), T(test_memory_refused),
+  T(test_option_hessian_type), T(test_option_partition), T(test_option_memory_limit_text), T(test_option_nmodes), T(test_option_modes), T(test_option_kernel), T(test_option_table_tol), T(test_memory_refused),
   T(test_missing_model_option), T(test_output_unwritable), T(test_output_rename_fails), T(test_one_atom_is_valid), T(test_nan_features_driver),
 };
 

@@ -53,6 +53,8 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
     e->kernel    = (HMEdgeKernel)k;
     e->table_tol = 1e-10;
     PetscCall(PetscOptionsGetReal(NULL, NULL, "-hessian_table_tol", &e->table_tol, NULL));
+    /* every rank reads the same options: the check is collective */
+    PetscCheck(e->kernel != HM_EDGE_KERNEL_TABULATED || (PetscIsNormalReal(e->table_tol) && e->table_tol >= 1e-13), m->comm, PETSC_ERR_USER_INPUT, "-hessian_table_tol %g: expected a number >= 1e-13 (below that the round-off of the exact radial network dominates)", e->table_tol);
   }
   PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
   for (PetscInt i = 0; i < e->nl; i++) {
