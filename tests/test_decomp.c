@@ -1,7 +1,9 @@
 /* HMDecompSumExact on one rank: correctly rounded sums where naive summation fails, against independent
-   references (integer sums, a two-sum expansion), and bitwise the same for every order of the values. */
+   references (integer sums, a two-sum expansion), and bitwise the same for every order of the values.
+   HMDecompPartition: the selection-based RCB gives exactly the partition of a full sort at every level. */
 #include "hmtest.h"
 #include <float.h>
+#include <hipmace/builder.h>
 #include <hipmace/decomp.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -315,10 +317,133 @@ static void test_permutation(void **state)
   free(v);
 }
 
+/* ---------------------------------------------------------------- RCB partition */
+/* The RCB that sorted all atoms of a box at every level (qsort, comparator through globals), kept as the
+   reference: the selection must put every atom on the same side of every cut. */
+static const double *ref_pos;
+static int           ref_axis;
+static int           ref_cmp(const void *a, const void *b)
+{
+  const PetscInt i = *(const PetscInt *)a, j = *(const PetscInt *)b;
+  const double   x = ref_pos[3 * i + ref_axis], y = ref_pos[3 * j + ref_axis];
+  if (x < y) return -1;
+  if (x > y) return 1;
+  return (i > j) - (i < j);
+}
+
+static void ref_rcb(const double *pos, PetscInt *idx, PetscInt n, int p0, int np, int *part)
+{
+  double lo[3] = {DBL_MAX, DBL_MAX, DBL_MAX}, hi[3] = {-DBL_MAX, -DBL_MAX, -DBL_MAX};
+  int    axis  = 0;
+  if (np == 1 || n == 0) {
+    for (PetscInt k = 0; k < n; k++) part[idx[k]] = p0;
+    return;
+  }
+  for (PetscInt k = 0; k < n; k++)
+    for (int a = 0; a < 3; a++) {
+      lo[a] = PetscMin(lo[a], pos[3 * idx[k] + a]);
+      hi[a] = PetscMax(hi[a], pos[3 * idx[k] + a]);
+    }
+  for (int a = 1; a < 3; a++)
+    if (hi[a] - lo[a] > hi[axis] - lo[axis]) axis = a;
+  ref_pos  = pos;
+  ref_axis = axis;
+  qsort(idx, (size_t)n, sizeof(PetscInt), ref_cmp);
+  {
+    const int      nl  = np / 2;
+    const PetscInt cut = (PetscInt)(((PetscInt64)n * nl) / np);
+    ref_rcb(pos, idx, cut, p0, nl, part);
+    ref_rcb(pos, idx + cut, n - cut, p0 + nl, np - nl, part);
+  }
+}
+
+/* part arrays of HMDecompPartition and the reference, equal for each part count (more parts than atoms too) */
+static void check_partition(const char *what, PetscInt n, const double *pos)
+{
+  static const int nps[] = {1, 2, 3, 5, 7, 8, 13, 64, 100, 1024, 5000};
+  int             *part = malloc(sizeof(int) * (size_t)(n + 1)), *ref = malloc(sizeof(int) * (size_t)(n + 1));
+  PetscInt        *idx  = malloc(sizeof(PetscInt) * (size_t)(n + 1));
+  for (size_t t = 0; t < sizeof(nps) / sizeof(nps[0]); t++) {
+    PetscInt diff = 0;
+    for (PetscInt i = 0; i < n; i++) {
+      idx[i]  = i;
+      part[i] = -1;
+    }
+    ref_rcb(pos, idx, n, 0, nps[t], ref);
+    HM_T(HMDecompPartition(n, pos, HM_PARTITION_RCB, nps[t], part));
+    for (PetscInt i = 0; i < n; i++) diff += part[i] != ref[i];
+    if (diff) print_message("%s, %" PetscInt_FMT " atoms, %d parts: %" PetscInt_FMT " atoms in another part than the sort puts them\n", what, n, nps[t], diff);
+    assert_int_equal(diff, 0);
+  }
+  free(idx);
+  free(ref);
+  free(part);
+}
+
+static void check_system(const char *what, HMSystem sys)
+{
+  PetscInt      n;
+  const double *pos;
+  HM_T(HMSystemGetSize(sys, &n));
+  HM_T(HMSystemGetPositions(sys, &pos));
+  check_partition(what, n, pos);
+}
+
+static void test_partition(void **state)
+{
+  const PetscInt n   = 6000;
+  double        *pos = malloc(sizeof(double) * (size_t)(3 * n));
+  HMSystem       sys;
+  (void)state;
+  /* random cloud in an elongated box */
+  for (PetscInt i = 0; i < 3 * n; i++) pos[i] = (double)(urand64() >> 11) * 0x1p-53 * (i % 3 ? 10.0 : 30.0);
+  check_partition("random cloud", n, pos);
+  /* random cloud of few distinct values: ties decided by the input index */
+  for (PetscInt i = 0; i < 3 * n; i++) pos[i] = (double)(urand64() % 7);
+  check_partition("7 values per axis", n, pos);
+  /* flat slab (z = 0) on a square grid, in input order, reversed and shuffled */
+  for (PetscInt i = 0; i < n; i++) {
+    pos[3 * i]     = 1.5 * (double)(i % 80);
+    pos[3 * i + 1] = 1.5 * (double)(i / 80);
+    pos[3 * i + 2] = 0.0;
+  }
+  check_partition("slab", n, pos);
+  for (PetscInt i = 0; i < n; i++) {
+    pos[3 * i]     = 1.5 * (double)((n - 1 - i) % 80);
+    pos[3 * i + 1] = 1.5 * (double)((n - 1 - i) / 80);
+  }
+  check_partition("slab, reversed", n, pos);
+  /* all atoms at the same x (longest axis y or z), and all at one point */
+  for (PetscInt i = 0; i < n; i++) {
+    pos[3 * i]     = 2.0;
+    pos[3 * i + 1] = (double)(urand64() >> 11) * 0x1p-53 * 20.0;
+    pos[3 * i + 2] = (double)(urand64() >> 11) * 0x1p-53 * 20.0;
+  }
+  check_partition("same x", n, pos);
+  for (PetscInt i = 0; i < 3 * n; i++) pos[i] = -1.25;
+  check_partition("one point", n, pos);
+  /* organ pipe along x: a classic bad case for median-of-3 pivots */
+  for (PetscInt i = 0; i < n; i++) {
+    pos[3 * i]     = (double)(i < n / 2 ? i : n - 1 - i);
+    pos[3 * i + 1] = 0.01 * (double)(i % 3);
+    pos[3 * i + 2] = 0.0;
+  }
+  check_partition("organ pipe", n, pos);
+  free(pos);
+  /* lattices with massive coordinate ties: an ideal diamond crystal, and liquid water */
+  HM_T(HMBuildDiamond(PETSC_COMM_SELF, 6, 7, 12, 0.0, 1, &sys));
+  check_system("ideal diamond", sys);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(HMBuildWaterBox(PETSC_COMM_SELF, 2000, 1, &sys));
+  check_system("water", sys);
+  HM_T(HMSystemDestroy(&sys));
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_adversarial),
   cmocka_unit_test(test_random),
   cmocka_unit_test(test_permutation),
+  cmocka_unit_test(test_partition),
 };
 
 HM_TEST_MAIN(tests)

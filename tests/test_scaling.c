@@ -12,7 +12,7 @@ static HMScalingModel test_model(void)
   m.bandwidth = 12e9;
   m.rate      = 1e-3;
   m.read_rate = 5e-7;
-  m.sort_rate = 1e-8;
+  m.rcb_rate  = 1e-8;
   m.density   = 0.1;
   m.r_near    = 5.0;
   m.r_far     = 7.0;
@@ -259,13 +259,24 @@ static void test_model_limits(void **state)
     HM_T(HMScalingModelPredict(&m, HM_SCALING_STRONG, 1e6, HMScalingModelRanks[k - 1], &q));
     assert_true(p.efficiency < q.efficiency);
   }
-  /* serial setup: read N atoms, RCB levels ceil(log2 P), scatter */
+  /* serial setup: read N atoms, ceil(log2 P) RCB levels each linear in N, scatter */
   {
-    double t;
+    double t, t2;
     HM_T(HMScalingSerialSetup(&m, 1000, 1, &t));
     assert_float_equal(t, 5e-7 * 1000, 1e-15);
     HM_T(HMScalingSerialSetup(&m, 1024, 4, &t));
-    assert_float_equal(t, 5e-7 * 1024 + 1e-8 * 1024 * 10 * 2 + 2e-6 * 3 + HM_SC_SCATTER_BYTES_PER_ATOM * 1024 / 12e9, 1e-15);
+    assert_float_equal(t, 5e-7 * 1024 + 1e-8 * 1024 * 2 + 2e-6 * 3 + HM_SC_SCATTER_BYTES_PER_ATOM * 1024 / 12e9, 1e-15);
+    HM_T(HMScalingSerialSetup(&m, 1024, 5, &t)); /* 3 levels */
+    assert_float_equal(t, 5e-7 * 1024 + 1e-8 * 1024 * 3 + 2e-6 * 4 + HM_SC_SCATTER_BYTES_PER_ATOM * 1024 / 12e9, 1e-15);
+    /* the partition's part is linear in N at fixed P: no log N factor */
+    m.read_rate = 0;
+    m.latency   = 0;
+    m.bandwidth = INFINITY;
+    HM_T(HMScalingSerialSetup(&m, 1024, 1024, &t));
+    HM_T(HMScalingSerialSetup(&m, 1024 * 1024, 1024, &t2));
+    assert_float_equal(t, 1e-8 * 1024 * 10, 1e-15);
+    assert_float_equal(t2 / t, 1024.0, 1e-9);
+    m = test_model();
   }
 }
 
@@ -397,6 +408,13 @@ static void test_study(void **state)
   {
     const double e = json_number_value(json_object_get(model, "efficiency_1024"));
     assert_true(e > 0 && e <= 1);
+  }
+  /* rank 0's partition timed per atom and level (the real HMDecompPartition, not a sort) */
+  {
+    json_t *jp = json_object_get(model, "parameters");
+    assert_true(json_number_value(json_object_get(jp, "serial_rcb_s_per_atom_level")) > 0);
+    assert_null(json_object_get(jp, "serial_rcb_s_per_atom_log2N_level"));
+    assert_non_null(strstr(json_string_value(json_object_get(model, "serial_setup_formula")), "rcb N ceil(log2 P)"));
   }
   json_decref(root);
 

@@ -22,6 +22,12 @@ typedef enum {
    partitioned and scattered, so afterwards every rank holds only its own atoms and their ghosts.
    rcut_main / rcut_hessian: cutoffs of the two graphs. */
 PETSC_EXTERN PetscErrorCode HMDecompCreate(MPI_Comm, HMSystem sys, HMPartitionType, double rcut_main, double rcut_hessian, HMDecomp *);
+/* Not collective: the partition HMDecompCreate computes on rank 0 for nparts ranks, part[i] the part of atom
+   i (pos[n][3]). RCB gives the first floor(m (p/2) / p) of a box's m atoms along its longest side, ordered
+   by (coordinate, input index), to the lower half of its p parts; a selection finds them: O(n log nparts)
+   expected, O(n log n log nparts) at worst. Exposed for tests and the scaling model, which time it for any
+   part count on one process. */
+PETSC_EXTERN PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
 PETSC_EXTERN PetscErrorCode HMDecompDestroy(HMDecomp *);
 PETSC_EXTERN PetscErrorCode HMDecompGetComm(HMDecomp, MPI_Comm *);
 /* N: global atoms; nowned: atoms of this rank; nlocal: owned + ghosts; rstart: partition index of the
