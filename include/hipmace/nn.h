@@ -63,6 +63,11 @@ typedef struct {
   double       *pw;           /* [ninstr] sqrt(2 l_out + 1) */
   const double **C;           /* [ninstr] 3j tensors [2l1+1][2l2+1][2lo+1] */
   PetscInt      maxcy;
+  /* the non-zero entries of each C[k] (most of a 3j tensor is zero), by slot a (2lo+1) + c, then b:
+     entries cnz_off[k] .. cnz_off[k+1]-1 */
+  PetscInt     *cnz_off;
+  int          *cnz_slot, *cnz_b;
+  double       *cnz_val;
 } HMConvTP;
 
 /* The 3j constants are taken from prefix._compiled_main_left_right._w3j_l1_l2_l3 in st when present

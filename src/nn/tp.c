@@ -67,6 +67,34 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
     }
     tp->maxcy = PetscMax(tp->maxcy, (PetscInt)(2 * l1 + 1) * (2 * lo + 1));
   }
+  /* sparse copy of the 3j tensors: summing only the non-zero terms in the same order gives the same
+     bits as the dense loop for finite y (the skipped terms are +-0 and cannot change a sum that starts
+     at +0), at a fraction of the cost when the channels are few */
+  {
+    PetscInt nnz = 0;
+    for (int k = 0; k < n; k++) {
+      const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
+      for (int q = 0; q < d1 * d2 * dO; q++)
+        if (tp->C[k][q] != 0.0) nnz++;
+    }
+    PetscCall(PetscMalloc4(n + 1, &tp->cnz_off, nnz + 1, &tp->cnz_slot, nnz + 1, &tp->cnz_b, nnz + 1, &tp->cnz_val));
+    nnz = 0;
+    for (int k = 0; k < n; k++) {
+      const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
+      tp->cnz_off[k] = nnz;
+      for (int ia = 0; ia < d1; ia++)
+        for (int c = 0; c < dO; c++)
+          for (int b = 0; b < d2; b++) {
+            const double v = tp->C[k][(ia * d2 + b) * dO + c];
+            if (v == 0.0) continue;
+            tp->cnz_slot[nnz] = ia * dO + c;
+            tp->cnz_b[nnz]    = b;
+            tp->cnz_val[nnz]  = v;
+            nnz++;
+          }
+    }
+    tp->cnz_off[n] = nnz;
+  }
   tp->weight_numel = off;
   tp->dim_in1      = HMIrrepsDim(in1);
   tp->dim_in2      = HMIrrepsDim(in2);
@@ -74,10 +102,18 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* cy[a][c] = sum_b C_k[a][b][c] y[b] over the non-zero entries, in the order of b */
+static inline void contract_y(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
+{
+  for (int q = 0; q < nslot; q++) cy[q] = 0.0;
+  for (PetscInt i = tp->cnz_off[k]; i < tp->cnz_off[k + 1]; i++) cy[tp->cnz_slot[i]] += tp->cnz_val[i] * y[tp->cnz_b[i]];
+}
+
 PetscErrorCode HMConvTPDestroy(HMConvTP *tp)
 {
   PetscFunctionBegin;
   PetscCall(PetscFree6(tp->i1, tp->i2, tp->io, tp->woff, tp->pw, tp->C));
+  PetscCall(PetscFree4(tp->cnz_off, tp->cnz_slot, tp->cnz_b, tp->cnz_val));
   PetscCall(PetscMemzero(tp, sizeof(*tp)));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -87,20 +123,13 @@ void HMConvTPApply(const HMConvTP *tp, const double *x1, const double *x2, const
   PetscInt mo = 0;
   for (int k = 0; k < tp->ninstr; k++) {
     const HMIrrep *a = &tp->in1.b[tp->i1[k]];
-    const int      d1 = 2 * a->l + 1, d2 = 2 * tp->in2.b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
-    const double  *C  = tp->C[k];
+    const int      d1 = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1;
     const double  *xa = x1 + HMIrrepsOffset(&tp->in1, tp->i1[k]);
     const double  *y  = x2 + HMIrrepsOffset(&tp->in2, tp->i2[k]);
     const double  *wk = w + tp->woff[k];
     double        *o  = mid + mo;
 
-    /* cy[a][c] = sum_b C[a][b][c] y[b] */
-    for (int ia = 0; ia < d1; ia++)
-      for (int c = 0; c < dO; c++) {
-        double s = 0;
-        for (int b = 0; b < d2; b++) s += C[(ia * d2 + b) * dO + c] * y[b];
-        cy[ia * dO + c] = s;
-      }
+    contract_y(tp, k, d1 * dO, y, cy);
     for (int u = 0; u < a->mul; u++) {
       const double  f = tp->pw[k] * wk[u];
       const double *xu = xa + u * d1;
@@ -143,20 +172,14 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
   PetscInt mo = 0;
   for (int k = 0; k < tp->ninstr; k++) {
     const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
-    const int      d1 = 2 * a->l + 1, d2 = 2 * tp->in2.b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
-    const double  *C  = tp->C[k];
+    const int      d1 = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
     const double  *xa = x1T + HMIrrepsOffset(&tp->in1, tp->i1[k]);
     const double  *y  = x2 + HMIrrepsOffset(&tp->in2, tp->i2[k]);
     const double  *wk = w + tp->woff[k];
     const double   pw = tp->pw[k];
     double        *o  = midT + mo;
 
-    for (int ia = 0; ia < d1; ia++)
-      for (int c = 0; c < dO; c++) {
-        double s = 0;
-        for (int b = 0; b < d2; b++) s += C[(ia * d2 + b) * dO + c] * y[b];
-        cy[ia * dO + c] = s;
-      }
+    contract_y(tp, k, d1 * dO, y, cy);
     for (int c = 0; c < dO; c++) {
       double *oc = o + c * mul;
       for (int u = 0; u < mul; u++) t[u] = 0.0;
