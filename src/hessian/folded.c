@@ -50,12 +50,11 @@ struct _p_HMFolded {
   int      *cg_j, *cg_b, *cg_o;
   double   *cg_c, *cg_crev;
   /* work arrays, sized once */
-  double   *rb, *zw, *tw, *Y, *T, *Tr, *Tt, *Yt, *Ot, *fbar, *xbar;
+  double   *rb, *zw, *dist, *Y, *T, *Tr, *Tt, *Yt, *Ot, *fbar, *xbar;
   PetscInt *perm; /* [2 * FOLD_EDGE_CHUNK]: sort of a chunk's receivers and its scratch */
   double  flops_edge, flops_pair, flops_node;
-  /* optional table of the hidden radial layers (the tabulated kernel) and the chunk's distances */
+  /* optional table of the hidden radial layers (the tabulated kernel) */
   HMRadialTable table;
-  double       *dist;
 };
 
 /* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
@@ -205,7 +204,7 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
 
   PetscCall(PetscMalloc5(FOLD_EDGE_CHUNK * f->nb, &f->rb, 2 * FOLD_EDGE_CHUNK * f->maxw, &f->zw, FOLD_EDGE_CHUNK * f->nsh, &f->Y, FOLD_EDGE_CHUNK * f->nka + 1, &f->T, 2 * FOLD_EDGE_CHUNK, &f->perm));
   PetscCall(PetscMalloc4(FOLD_CG_BLOCK * f->nka + 1, &f->Tt, FOLD_CG_BLOCK * f->nsh, &f->Yt, FOLD_CG_BLOCK * f->nout, &f->Ot, FOLD_EDGE_CHUNK * f->nka + 1, &f->Tr));
-  PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK * f->maxw, &f->tw));
+  PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK, &f->dist));
 
   /* operation counts: silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
   f->flops_edge = 0;
@@ -232,9 +231,8 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
   PetscCall(PetscFree5(f->cg_j, f->cg_b, f->cg_o, f->cg_c, f->cg_crev));
   PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->perm));
   PetscCall(PetscFree4(f->Tt, f->Yt, f->Ot, f->Tr));
-  PetscCall(PetscFree3(f->fbar, f->xbar, f->tw));
+  PetscCall(PetscFree3(f->fbar, f->xbar, f->dist));
   PetscCall(HMRadialTableDestroy(&f->table));
-  PetscCall(PetscFree(f->dist));
   PetscCall(PetscFree(f));
   *fp = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -248,7 +246,6 @@ PetscErrorCode HMFoldedSetRadialTable(HMFolded f, double rmin, double tol)
   PetscFunctionBegin;
   PetscCall(HMRadialTableDestroy(&f->table));
   PetscCall(HMRadialTableCreate(&f->m->hradial, mlp, rmin, tol, &f->table));
-  if (!f->dist) PetscCall(PetscMalloc1(FOLD_EDGE_CHUNK, &f->dist));
   /* flops: the hidden layers are replaced by a degree-5 Horner sum per component */
   for (int i = 0; i < f->nhid; i++) rad += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
   tab = 10.0 * f->K;
@@ -307,173 +304,6 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* silu_n over an array, with an exp written so the loops vectorise (libm's exp is a call per element
-   and took a third of the kernel's time). exp(t) = 2^k exp(r), k = round(t / ln 2), |r| <= ln2 / 2,
-   r from a two-part ln 2 (k ln2_hi is exact), exp(r) by its Taylor series to r^13 (truncation
-   < 2e-16 relative), 2^k assembled in the exponent bits: within 2 ulp of exp. Arguments are clamped to
-   [-708, 708], where silu is 0 or x far below round-off; NaN passes through (x is a factor). */
-#if defined(__AVX512F__)
-/* AVX-512: the division is a 14-bit reciprocal estimate refined by two Newton steps (relative error
-   below 2^-52 before the last rounding; a divide would cost as much as the rest together). The tail
-   of the array goes through the same instructions under a mask, so an element's bits do not depend on
-   its position (bitwise rank invariance). */
-static inline __attribute__((always_inline)) __m512d silu_norm8(__m512d xv)
-{
-  const __m512d log2e = _mm512_set1_pd(1.4426950408889634), ln2hi = _mm512_set1_pd(6.93147180369123816490e-01), ln2lo = _mm512_set1_pd(1.90821492927058770002e-10);
-  const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
-  const __m512d t  = _mm512_min_pd(_mm512_max_pd(_mm512_sub_pd(_mm512_setzero_pd(), xv), _mm512_set1_pd(-708.0)), _mm512_set1_pd(708.0));
-  __m512d       kd = _mm512_fmadd_pd(t, log2e, shifter), r, p, e, d, q;
-  const __m512i ki = _mm512_castpd_si512(kd);
-  kd               = _mm512_sub_pd(kd, shifter);
-  r                = _mm512_fnmadd_pd(kd, ln2hi, t);
-  r                = _mm512_fnmadd_pd(kd, ln2lo, r);
-  {
-    /* exp(r) - the Taylor polynomial to r^13 - by Estrin's scheme: the same terms as Horner's rule in a
-       tree of depth 5 instead of a chain of 13 dependent FMAs (the chain, not the FMA count, limited
-       the loop) */
-    const __m512d r2 = _mm512_mul_pd(r, r), r4 = _mm512_mul_pd(r2, r2), r8 = _mm512_mul_pd(r4, r4);
-    const __m512d a0 = _mm512_fmadd_pd(r, one, one);
-    const __m512d a1 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6.0), _mm512_set1_pd(0.5));
-    const __m512d a2 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 120.0), _mm512_set1_pd(1.0 / 24.0));
-    const __m512d a3 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 5040.0), _mm512_set1_pd(1.0 / 720.0));
-    const __m512d a4 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 362880.0), _mm512_set1_pd(1.0 / 40320.0));
-    const __m512d a5 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 39916800.0), _mm512_set1_pd(1.0 / 3628800.0));
-    const __m512d a6 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6227020800.0), _mm512_set1_pd(1.0 / 479001600.0));
-    const __m512d b0 = _mm512_fmadd_pd(a1, r2, a0), b1 = _mm512_fmadd_pd(a3, r2, a2), b2 = _mm512_fmadd_pd(a5, r2, a4);
-    const __m512d d0 = _mm512_fmadd_pd(b1, r4, b0), d1 = _mm512_fmadd_pd(a6, r4, b2);
-    p                = _mm512_fmadd_pd(d1, r8, d0);
-  }
-  /* the low bits of kd held k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
-  e = _mm512_mul_pd(p, _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(ki, _mm512_set1_epi64(1023)), 52)));
-  d = _mm512_add_pd(one, e);
-  q = _mm512_rcp14_pd(d);
-  q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
-  q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
-  return _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(HM_SILU_NORM), xv), q);
-}
-
-/* Four vectors per iteration: independent chains that hide the latency of the polynomial. */
-static void silu_norm_array(PetscInt n, double *restrict x, double *restrict work)
-{
-  PetscInt i = 0;
-  (void)work;
-  for (; i + 32 <= n; i += 32) {
-    const __m512d a = silu_norm8(_mm512_loadu_pd(x + i)), b = silu_norm8(_mm512_loadu_pd(x + i + 8));
-    const __m512d c = silu_norm8(_mm512_loadu_pd(x + i + 16)), d = silu_norm8(_mm512_loadu_pd(x + i + 24));
-    _mm512_storeu_pd(x + i, a);
-    _mm512_storeu_pd(x + i + 8, b);
-    _mm512_storeu_pd(x + i + 16, c);
-    _mm512_storeu_pd(x + i + 24, d);
-  }
-  for (; i < n; i += 8) {
-    const __mmask8 mk = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1u);
-    _mm512_mask_storeu_pd(x + i, mk, silu_norm8(_mm512_maskz_loadu_pd(mk, x + i)));
-  }
-}
-#else
-/* Portable: the same exp in plain loops (the clamp is a loop of its own: with trapping math, GCC does
-   not if-convert it in a loop that also divides). */
-FOLD_CLONES static void silu_norm_array(PetscInt n, double *restrict x, double *restrict t)
-{
-  const double log2e = 1.4426950408889634, ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
-  const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer kept in the low bits */
-  for (PetscInt i = 0; i < n; i++) {
-    double ti = -x[i];
-    ti        = ti > 708.0 ? 708.0 : ti;
-    t[i]      = ti < -708.0 ? -708.0 : ti;
-  }
-  for (PetscInt i = 0; i < n; i++) {
-    const double ti = t[i];
-    double       kd = ti * log2e + shifter, r, p, sc;
-    uint64_t     u;
-    memcpy(&u, &kd, sizeof(u));
-    kd -= shifter;
-    r = (ti - kd * ln2hi) - kd * ln2lo;
-    p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    u = (u + 1023) << 52;
-    memcpy(&sc, &u, sizeof(sc));
-    x[i] = HM_SILU_NORM * x[i] / (1.0 + sc * p);
-  }
-}
-#endif
-
-#if defined(__AVX512F__)
-/* sin of 8 arguments of moderate size (here |x| < nbessel pi): x = k pi/2 + r with a two-part pi/2
-   (the FMA makes k C1 exact), |r| <= pi/4, then the Taylor series of sin r to r^15 or of cos r to r^16
-   by quadrant (truncation below 1e-16 relative). Within 2 ulp of libm's sin for these arguments. */
-static inline __attribute__((always_inline)) __m512d sin8(__m512d x)
-{
-  const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
-  __m512d       kd = _mm512_fmadd_pd(x, _mm512_set1_pd(0.63661977236758134308), shifter), r, z, ps, pc, sr, cr, res;
-  const __m512i ki = _mm512_castpd_si512(kd);
-  __mmask8      useCos, neg;
-  kd     = _mm512_sub_pd(kd, shifter);
-  r      = _mm512_fnmadd_pd(kd, _mm512_set1_pd(1.57079632679489655800e+00), x);
-  r      = _mm512_fnmadd_pd(kd, _mm512_set1_pd(6.12323399573676603587e-17), r);
-  z      = _mm512_mul_pd(r, r);
-  ps     = _mm512_set1_pd(-1.0 / 1307674368000.0);
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 6227020800.0));
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 39916800.0));
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 362880.0));
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 5040.0));
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(1.0 / 120.0));
-  ps     = _mm512_fmadd_pd(ps, z, _mm512_set1_pd(-1.0 / 6.0));
-  sr     = _mm512_fmadd_pd(_mm512_mul_pd(r, z), ps, r);
-  pc     = _mm512_set1_pd(1.0 / 20922789888000.0);
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 87178291200.0));
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 479001600.0));
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 3628800.0));
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 40320.0));
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(-1.0 / 720.0));
-  pc     = _mm512_fmadd_pd(pc, z, _mm512_set1_pd(1.0 / 24.0));
-  cr     = _mm512_fmadd_pd(_mm512_mul_pd(z, z), pc, _mm512_fnmadd_pd(z, _mm512_set1_pd(0.5), one));
-  useCos = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(1));
-  neg    = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(2));
-  res    = _mm512_mask_blend_pd(useCos, sr, cr);
-  return _mm512_mask_sub_pd(res, neg, _mm512_setzero_pd(), res);
-}
-#endif
-
-/* Bessel basis of nc edges into f->rb: prefactor (sin(w_k d) / d) env(d), the formula of
-   HMRadialBasisEval with a vectorised sine on AVX-512 (one edge's nbessel values per vector, the same
-   instructions for every edge). */
-static void radial_basis(HMFolded f, PetscInt nc, const double vec[])
-{
-  const HMRadialBasis *rb = &f->m->hradial;
-#if defined(__AVX512F__)
-  const PetscInt nb = f->nb;
-  const __m512d  pref = _mm512_set1_pd(rb->prefactor);
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    const double  d = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), env = HMPolynomialCutoff(d, rb->rc, rb->p);
-    const __m512d dv = _mm512_set1_pd(d), ev = _mm512_set1_pd(env);
-    for (PetscInt b = 0; b < nb; b += 8) {
-      const __mmask8 mk = nb - b >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (nb - b)) - 1u);
-      const __m512d  s  = sin8(_mm512_mul_pd(_mm512_maskz_loadu_pd(mk, rb->freq + b), dv));
-      _mm512_mask_storeu_pd(f->rb + k * nb + b, mk, _mm512_mul_pd(_mm512_mul_pd(pref, _mm512_div_pd(s, dv)), ev));
-    }
-  }
-#else
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    HMRadialBasisEval(rb, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), f->rb + k * f->nb);
-  }
-#endif
-}
-
 /* Hidden radial layers of nc edges: *z = z[nc][K] (a work array, or rb without hidden layers), from
    the table when there is one. */
 static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[], const double **z)
@@ -494,13 +324,17 @@ static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[],
   }
   buf[0] = f->zw;
   buf[1] = f->zw + FOLD_EDGE_CHUNK * f->maxw;
-  radial_basis(f, nc, vec);
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  }
+  HMRadialBasisEvalBatch(&f->m->hradial, nc, f->dist, f->rb);
   for (int i = 0; i < f->nhid; i++) {
     const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
     double        *dst = buf[i % 2];
     /* row-independent product: an edge's result must not depend on its batch (bitwise rank invariance) */
     HMGemmRows(nc, ho, hi, 1.0, cur, hi, mlp->W[i], ho, 0.0, dst, ho);
-    silu_norm_array(nc * ho, dst, f->tw);
+    HMSiLUNormArray(nc * ho, dst);
     cur = dst;
   }
   *z = cur;

@@ -153,10 +153,9 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
     const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
-    for (PetscInt k = 0; k < ne; k++) {
+    for (PetscInt k = 0; k < ne; k++)
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
-      HMRadialBasisEval(&m->radial, g->len[e0 + k], rb + k * m->num_bessel);
-    }
+    HMRadialBasisEvalBatch(&m->radial, ne, g->len + e0, rb);
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));

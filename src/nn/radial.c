@@ -78,8 +78,7 @@ void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, doubl
     const int last = i == mlp->nlayers - 1;
     double   *dst  = last ? out : buf[i % 2];
     HMGemmRows(n, mlp->h[i + 1], mlp->h[i], 1.0, cur, mlp->h[i], mlp->W[i], mlp->h[i + 1], 0.0, dst, mlp->h[i + 1]);
-    if (!last)
-      for (PetscInt k = 0; k < n * mlp->h[i + 1]; k++) dst[k] = HMSiLUNorm(dst[k]);
+    if (!last) HMSiLUNormArray(n * mlp->h[i + 1], dst);
     cur = dst;
   }
 }
