@@ -74,6 +74,7 @@ typedef struct {
   PetscInt     *cnz_off;
   int          *cnz_slot, *cnz_b;
   double       *cnz_val;
+  PetscInt     *x1off, *x2off; /* [ninstr] offsets of each instruction's input blocks */
 } HMConvTP;
 
 /* The 3j constants are taken from prefix._compiled_main_left_right._w3j_l1_l2_l3 in st when present
