@@ -1,4 +1,4 @@
-/* Line-oriented text scanning shared by the PDB and LAMMPS readers (whole file in memory). */
+/* Line-oriented text scanning shared by the XYZ, PDB and LAMMPS readers (whole file in memory). */
 #pragma once
 
 #include <ctype.h>

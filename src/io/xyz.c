@@ -23,12 +23,8 @@
 #define XYZ_MAX_COLUMNS 100000
 
 typedef struct {
-  MPI_Comm    comm;
-  const char *path;
-  char       *buf; /* whole file, NUL-terminated; lines are cut in place */
-  char       *p, *end;
-  PetscInt64  line; /* number of the line last returned by NextLine() */
-  char      **tok;  /* scratch for the columns of one atom line */
+  HMTextReader t;   /* the file and the line position (textimpl.h) */
+  char       **tok; /* scratch for the columns of one atom line */
 } XYZReader;
 
 /* Column layout of the atom lines, from Properties= or the plain "symbol x y z" default. */
@@ -43,24 +39,6 @@ typedef struct {
   int       colpos;     /* first of the three R columns */
   int       colmass;    /* R:1; -1 if absent */
 } XYZLayout;
-
-static char *NextLine(XYZReader *r)
-{
-  char  *s, *nl;
-  size_t len;
-
-  if (r->p >= r->end) return NULL;
-  s  = r->p;
-  nl = memchr(s, '\n', (size_t)(r->end - s));
-  if (nl) {
-    *nl  = '\0';
-    r->p = nl + 1;
-  } else r->p = r->end; /* the buffer carries a terminating NUL */
-  len = strlen(s);
-  if (len && s[len - 1] == '\r') s[len - 1] = '\0';
-  r->line++;
-  return s;
-}
 
 static PetscBool ParseBool(const char *tok, PetscBool *b)
 {
@@ -144,32 +122,32 @@ static PetscErrorCode ParseProperties(XYZReader *r, char *val, XYZLayout *L)
     long long width;
     char      t;
 
-    PetscCheck(name && type && cnt, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties must be name:type:count triples", r->path, r->line);
-    PetscCheck(strlen(type) == 1 && strchr("SRILsril", type[0]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has type '%s' (expected S, R, I or L)", r->path, r->line, name, type);
-    PetscCheck(ParseLong(cnt, &width) && width >= 1 && width <= XYZ_MAX_COLUMNS, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has column count '%s' (expected a positive integer)", r->path, r->line, name, cnt);
+    PetscCheck(name && type && cnt, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties must be name:type:count triples", r->t.path, r->t.line);
+    PetscCheck(strlen(type) == 1 && strchr("SRILsril", type[0]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has type '%s' (expected S, R, I or L)", r->t.path, r->t.line, name, type);
+    PetscCheck(ParseLong(cnt, &width) && width >= 1 && width <= XYZ_MAX_COLUMNS, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has column count '%s' (expected a positive integer)", r->t.path, r->t.line, name, cnt);
     t = (char)toupper((unsigned char)type[0]);
     if (!strcmp(name, "species")) {
-      PetscCheck(L->colspecies < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' appears twice", r->path, r->line);
-      PetscCheck(t == 'S' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' must be S:1, found %s:%s", r->path, r->line, type, cnt);
+      PetscCheck(L->colspecies < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' appears twice", r->t.path, r->t.line);
+      PetscCheck(t == 'S' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' must be S:1, found %s:%s", r->t.path, r->t.line, type, cnt);
       L->colspecies = (int)cols;
     } else if (!strcmp(name, "Z")) {
-      PetscCheck(L->colZ < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' appears twice", r->path, r->line);
-      PetscCheck(t == 'I' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' must be I:1, found %s:%s", r->path, r->line, type, cnt);
+      PetscCheck(L->colZ < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' appears twice", r->t.path, r->t.line);
+      PetscCheck(t == 'I' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' must be I:1, found %s:%s", r->t.path, r->t.line, type, cnt);
       L->colZ = (int)cols;
     } else if (!strcmp(name, "pos")) {
-      PetscCheck(L->colpos < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' appears twice", r->path, r->line);
-      PetscCheck(t == 'R' && width == 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' must be R:3, found %s:%s", r->path, r->line, type, cnt);
+      PetscCheck(L->colpos < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' appears twice", r->t.path, r->t.line);
+      PetscCheck(t == 'R' && width == 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' must be R:3, found %s:%s", r->t.path, r->t.line, type, cnt);
       L->colpos = (int)cols;
     } else if (!strcmp(name, "masses")) {
-      PetscCheck(L->colmass < 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' appears twice", r->path, r->line);
-      PetscCheck(t == 'R' && width == 1, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' must be R:1, found %s:%s", r->path, r->line, type, cnt);
+      PetscCheck(L->colmass < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' appears twice", r->t.path, r->t.line);
+      PetscCheck(t == 'R' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' must be R:1, found %s:%s", r->t.path, r->t.line, type, cnt);
       L->colmass = (int)cols;
     }
     cols += width;
-    PetscCheck(cols <= XYZ_MAX_COLUMNS, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties declare more than %d columns", r->path, r->line, XYZ_MAX_COLUMNS);
+    PetscCheck(cols <= XYZ_MAX_COLUMNS, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties declare more than %d columns", r->t.path, r->t.line, XYZ_MAX_COLUMNS);
   }
-  PetscCheck(L->colspecies >= 0 || L->colZ >= 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'species' (S:1) or 'Z' (I:1) column", r->path, r->line);
-  PetscCheck(L->colpos >= 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'pos' (R:3) column", r->path, r->line);
+  PetscCheck(L->colspecies >= 0 || L->colZ >= 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'species' (S:1) or 'Z' (I:1) column", r->t.path, r->t.line);
+  PetscCheck(L->colpos >= 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no 'pos' (R:3) column", r->t.path, r->t.line);
   L->ncols     = (int)cols;
   L->exactcols = PETSC_TRUE;
   L->hasprops  = PETSC_TRUE;
@@ -187,27 +165,27 @@ static PetscErrorCode ParseComment(XYZReader *r, char *comment, XYZLayout *L)
       char *tok[10];
       int   ntok;
 
-      PetscCheck(!L->haslattice, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice given twice", r->path, r->line);
-      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice has no value", r->path, r->line);
+      PetscCheck(!L->haslattice, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice given twice", r->t.path, r->t.line);
+      PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice has no value", r->t.path, r->t.line);
       BlankSeparators(val);
       ntok = SplitTokens(val, tok, 10);
-      PetscCheck(ntok == 9, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice needs 9 numbers, found %d", r->path, r->line, ntok);
-      for (int k = 0; k < 9; k++) PetscCheck(ParseReal(tok[k], &L->cell[k]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice entry '%s' is not a finite number", r->path, r->line, tok[k]);
+      PetscCheck(ntok == 9, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice needs 9 numbers, found %d", r->t.path, r->t.line, ntok);
+      for (int k = 0; k < 9; k++) PetscCheck(ParseReal(tok[k], &L->cell[k]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice entry '%s' is not a finite number", r->t.path, r->t.line, tok[k]);
       L->haslattice = PETSC_TRUE;
     } else if (!strcasecmp(key, "pbc")) {
       char *tok[4];
       int   ntok;
 
-      PetscCheck(!L->haspbc, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc given twice", r->path, r->line);
-      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc has no value", r->path, r->line);
+      PetscCheck(!L->haspbc, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc given twice", r->t.path, r->t.line);
+      PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc has no value", r->t.path, r->t.line);
       BlankSeparators(val);
       ntok = SplitTokens(val, tok, 4);
-      PetscCheck(ntok == 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc needs 3 flags, found %d", r->path, r->line, ntok);
-      for (int d = 0; d < 3; d++) PetscCheck(ParseBool(tok[d], &L->pbc[d]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc flag '%s' is not T/F/True/False/1/0", r->path, r->line, tok[d]);
+      PetscCheck(ntok == 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc needs 3 flags, found %d", r->t.path, r->t.line, ntok);
+      for (int d = 0; d < 3; d++) PetscCheck(ParseBool(tok[d], &L->pbc[d]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc flag '%s' is not T/F/True/False/1/0", r->t.path, r->t.line, tok[d]);
       L->haspbc = PETSC_TRUE;
     } else if (!strcasecmp(key, "Properties")) {
-      PetscCheck(!L->hasprops, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties given twice", r->path, r->line);
-      PetscCheck(val, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no value", r->path, r->line);
+      PetscCheck(!L->hasprops, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties given twice", r->t.path, r->t.line);
+      PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no value", r->t.path, r->t.line);
       PetscCall(ParseProperties(r, val, L));
     }
   }
@@ -216,12 +194,12 @@ static PetscErrorCode ParseComment(XYZReader *r, char *comment, XYZLayout *L)
     for (int d = 0; d < 3; d++) L->pbc[d] = L->haslattice;
   }
   if (!L->haslattice)
-    for (int d = 0; d < 3; d++) PetscCheck(!L->pbc[d], r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc marks axis %d periodic but no Lattice is given", r->path, r->line, d);
+    for (int d = 0; d < 3; d++) PetscCheck(!L->pbc[d], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc marks axis %d periodic but no Lattice is given", r->t.path, r->t.line, d);
   if (L->haslattice) {
     char where[PETSC_MAX_PATH_LEN + 32];
 
-    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->path, r->line);
-    PetscCall(HMSystemCheckCell_Private(r->comm, where, L->cell, L->pbc));
+    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, r->t.line);
+    PetscCall(HMSystemCheckCell_Private(r->t.comm, where, L->cell, L->pbc));
   }
   if (!L->hasprops) {
     L->ncols      = 4;
@@ -241,12 +219,12 @@ static PetscErrorCode ParseSpecies(XYZReader *r, const char *tok, PetscBool nume
 
   PetscFunctionBegin;
   if (isdigit((unsigned char)tok[0]) || tok[0] == '+' || tok[0] == '-') {
-    PetscCheck(ParseLong(tok, &z) && z >= 1 && z <= HM_MAX_Z, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atomic number '%s' is not in 1..%d", r->path, r->line, tok, HM_MAX_Z);
+    PetscCheck(ParseLong(tok, &z) && z >= 1 && z <= HM_MAX_Z, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atomic number '%s' is not in 1..%d", r->t.path, r->t.line, tok, HM_MAX_Z);
     *Z = (int)z;
   } else {
-    PetscCheck(!numeric_only, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Z column entry '%s' is not an integer", r->path, r->line, tok);
+    PetscCheck(!numeric_only, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Z column entry '%s' is not an integer", r->t.path, r->t.line, tok);
     *Z = HMElementFromSymbol(tok);
-    PetscCheck(*Z > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element symbol '%s'", r->path, r->line, tok);
+    PetscCheck(*Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element symbol '%s'", r->t.path, r->t.line, tok);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -260,32 +238,23 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
   int        maxtok;
 
   PetscFunctionBegin;
-  {
-    const char *nul = memchr(r->buf, '\0', (size_t)(r->end - r->buf));
-
-    if (nul) {
-      PetscInt64 line = 1;
-
-      for (const char *c = r->buf; c < nul; c++) line += *c == '\n';
-      SETERRQ(r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": NUL byte in a text file", r->path, line);
-    }
-  }
-  s = NextLine(r);
-  PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file (expected the number of atoms)", r->path);
+  PetscCall(HMTextCheckNul(&r->t));
+  s = HMTextNextLine(&r->t);
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file (expected the number of atoms)", r->t.path);
   s = Trim(s);
-  PetscCheck(isdigit((unsigned char)s[0]) && ParseLong(s, &n), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: '%s' is not an atom count (a positive integer alone on the line)", r->path, s);
-  PetscCheck(n > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld must be positive", r->path, n);
-  PetscCheck(n <= PETSC_MAX_INT / 3, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld is too large for this PetscInt build", r->path, n);
+  PetscCheck(isdigit((unsigned char)s[0]) && ParseLong(s, &n), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: '%s' is not an atom count (a positive integer alone on the line)", r->t.path, s);
+  PetscCheck(n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld must be positive", r->t.path, n);
+  PetscCheck(n <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld is too large for this PetscInt build", r->t.path, n);
 
-  s = NextLine(r);
-  PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:2: missing comment line", r->path);
+  s = HMTextNextLine(&r->t);
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:2: missing comment line", r->t.path);
   PetscCall(PetscMemzero(&L, sizeof(L)));
   PetscCall(ParseComment(r, s, &L));
 
   /* refuse an absurd count before allocating for it */
-  for (const char *c = r->p; c < r->end; c++) remaining += *c == '\n';
-  if (r->p < r->end && r->end[-1] != '\n') remaining++;
-  PetscCheck(remaining >= n, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt64_FMT " atom lines but line 1 announces %lld atoms", r->path, r->line + remaining, remaining, n);
+  for (const char *c = r->t.p; c < r->t.end; c++) remaining += *c == '\n';
+  if (r->t.p < r->t.end && r->t.end[-1] != '\n') remaining++;
+  PetscCheck(remaining >= n, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt64_FMT " atom lines but line 1 announces %lld atoms", r->t.path, r->t.line + remaining, remaining, n);
 
   maxtok = L.exactcols ? L.ncols : 4;
   PetscCall(PetscMalloc1(maxtok, &r->tok));
@@ -294,24 +263,24 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
   for (PetscInt i = 0; i < sys->n; i++) {
     int ntok;
 
-    s = NextLine(r);
-    PetscCheck(s, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt_FMT " of %lld atoms", r->path, r->line, i, n);
+    s = HMTextNextLine(&r->t);
+    PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends after %" PetscInt_FMT " of %lld atoms", r->t.path, r->t.line, i, n);
     ntok = SplitTokens(s, r->tok, maxtok);
-    PetscCheck(ntok > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": blank line where atom %" PetscInt_FMT " of %lld was expected", r->path, r->line, i + 1, n);
-    if (L.exactcols) PetscCheck(ntok == L.ncols, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %d columns but Properties declares %d", r->path, r->line, ntok, L.ncols);
-    else PetscCheck(ntok >= 4, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": expected 'symbol x y z', found %d column(s)", r->path, r->line, ntok);
+    PetscCheck(ntok > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": blank line where atom %" PetscInt_FMT " of %lld was expected", r->t.path, r->t.line, i + 1, n);
+    if (L.exactcols) PetscCheck(ntok == L.ncols, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %d columns but Properties declares %d", r->t.path, r->t.line, ntok, L.ncols);
+    else PetscCheck(ntok >= 4, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": expected 'symbol x y z', found %d column(s)", r->t.path, r->t.line, ntok);
     if (L.colspecies >= 0) PetscCall(ParseSpecies(r, r->tok[L.colspecies], PETSC_FALSE, &sys->Z[i]));
     else PetscCall(ParseSpecies(r, r->tok[L.colZ], PETSC_TRUE, &sys->Z[i]));
     for (int d = 0; d < 3; d++) {
       const char *t = r->tok[L.colpos + d];
 
-      PetscCheck(ParseReal(t, &sys->pos[3 * i + d]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": coordinate '%s' is not a finite number", r->path, r->line, t);
+      PetscCheck(ParseReal(t, &sys->pos[3 * i + d]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": coordinate '%s' is not a finite number", r->t.path, r->t.line, t);
     }
     if (L.colmass >= 0) {
       const char *t = r->tok[L.colmass];
 
-      PetscCheck(ParseReal(t, &sys->mass[i]), r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass '%s' is not a finite number", r->path, r->line, t);
-      PetscCheck(sys->mass[i] > 0, r->comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %s must be positive", r->path, r->line, t);
+      PetscCheck(ParseReal(t, &sys->mass[i]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass '%s' is not a finite number", r->t.path, r->t.line, t);
+      PetscCheck(sys->mass[i] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %s must be positive", r->t.path, r->t.line, t);
     } else sys->mass[i] = HMElementMass(sys->Z[i]);
   }
   /* later frames of a trajectory are ignored: the engine evaluates one structure */
@@ -363,21 +332,21 @@ PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm comm, const char path[], HMSyste
   PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
   *out = NULL;
   PetscCall(PetscMemzero(&r, sizeof(r)));
-  r.comm = comm;
-  r.path = path;
-  ierr   = HMReadTextFile_Private(comm, path, &r.buf, &len);
+  r.t.comm = comm;
+  r.t.path = path;
+  ierr   = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
   if (PetscUnlikely(ierr)) {
-    PetscCall(PetscFree(r.buf));
+    PetscCall(PetscFree(r.t.buf));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
   }
-  r.p   = r.buf;
-  r.end = r.buf + len;
+  r.t.p   = r.t.buf;
+  r.t.end = r.t.buf + len;
   PetscCall(PetscNew(&sys));
   sys->comm = comm;
   PetscCall(PetscStrallocpy(path, &sys->source));
   ierr = XYZParse(&r, sys);
   PetscCall(PetscFree(r.tok));
-  PetscCall(PetscFree(r.buf));
+  PetscCall(PetscFree(r.t.buf));
   if (PetscUnlikely(ierr)) {
     PetscCall(HMSystemDestroy(&sys));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
