@@ -20,11 +20,11 @@
 /* Nodes per chunk of HMFoldedNodeTensor (bounds its work arrays, independent of the node count). */
 #define FOLD_NODE_CHUNK 64
 
-/* The portable per-edge loops are compiled for AVX-512, AVX2 and the baseline, picked at load time
-   (GCC function multi-versioning) when the build targets baseline x86-64. No sum is reordered and C11
-   mode does not contract a*b+c into an FMA, so every version gives the same bits. With AVX-512 at
-   compile time (the default -march=native build on this project's machines) the hottest loops use
-   intrinsics instead. */
+/* The Clebsch-Gordan loop (vectorised by the compiler) is compiled for AVX-512, AVX2 and the baseline,
+   picked at load time (GCC function multi-versioning), for builds that target baseline x86-64. It
+   reorders no sum and uses HM_FMA, exactly rounded or a plain multiply-add in every version of one
+   build, so all versions give the same bits. The products, SiLU and sines use AVX-512 intrinsics when
+   the build targets it (nn/gemm.c, nn/vecmath.c). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FOLD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -313,21 +313,17 @@ static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[],
   double            *buf[2];
 
   PetscFunctionBegin;
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  }
   if (f->table) {
-    for (PetscInt k = 0; k < nc; k++) {
-      const double *v = vec + 3 * k;
-      f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-    }
     PetscCall(HMRadialTableEval(f->table, nc, f->dist, f->zw));
     *z = f->zw;
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   buf[0] = f->zw;
   buf[1] = f->zw + FOLD_EDGE_CHUNK * f->maxw;
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  }
   HMRadialBasisEvalBatch(&f->m->hradial, nc, f->dist, f->rb);
   for (int i = 0; i < f->nhid; i++) {
     const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
