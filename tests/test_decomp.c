@@ -1,6 +1,8 @@
 /* HMDecompSumExact on one rank: correctly rounded sums where naive summation fails, against independent
    references (integer sums, a two-sum expansion), and bitwise the same for every order of the values.
-   HMDecompPartition: the selection-based RCB gives exactly the partition of a full sort at every level. */
+   HMDecompPartition: the selection-based RCB gives exactly the partition of a full sort at every level.
+   Halo reversal (HMDecompEdgeReverse, HMDecompHaloAccumulate) on every rank count from 1 to the size of
+   the run (sub-communicators), with per-atom edge sums bitwise the same on all of them. */
 #include "hmtest.h"
 #include <float.h>
 #include <hipmace/builder.h>
@@ -439,11 +441,151 @@ static void test_partition(void **state)
   HM_T(HMSystemDestroy(&sys));
 }
 
+
+/* ---------------------------------------------------------------- reverse halo */
+/* a partition-independent value of an edge (sender, receiver input index, its vec) */
+static void edge_value(PetscInt gs, PetscInt gr, const double v[3], double out[2])
+{
+  out[0] = v[0] * (1.0 + 1e-3 * (double)gs) + v[2] / (3.0 + (double)gr);
+  out[1] = v[1] * v[1] - 0.1 * v[2] * (double)(gs % 7);
+}
+
+/* On a decomposition over comm: checks HMDecompEdgeReverse edge by edge and HMDecompHaloAccumulate
+   against copy counts, and returns on rank 0 of comm the per-atom sums F[N][2] of (rev - edge) over
+   each atom's row, in input order. */
+static void reverse_on(MPI_Comm comm, HMSystem sys0, HMHaloType t, double *F)
+{
+  HMDecomp        dd;
+  const HMGraph  *g[2], *G;
+  const PetscInt *gid;
+  PetscInt        N, no, nl;
+  double         *a, *r, *own, *row, *all = NULL;
+  int            *cnt, *cntsum;
+  PetscMPIInt     rank, size;
+
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  HM_T(HMDecompCreate(comm, rank ? NULL : sys0, HM_PARTITION_RCB, 3.0, 5.0, &dd));
+  HM_T(HMDecompGetSizes(dd, &N, &no, &nl, NULL));
+  HM_T(HMDecompGetLocalAtoms(dd, &gid, NULL, NULL, NULL, NULL));
+  HM_T(HMDecompGetGraphs(dd, &g[0], &g[1]));
+  G = g[t];
+  a = malloc(sizeof(double) * (size_t)(2 * G->nedges + 2));
+  r = malloc(sizeof(double) * (size_t)(2 * G->nedges + 2));
+  for (PetscInt e = 0; e < G->nedges; e++) edge_value(gid[G->sender[e]], gid[G->receiver[e]], G->vec + 3 * e, a + 2 * e);
+  HM_T(HMDecompEdgeReverse(dd, t, 2, a, r));
+  HM_T(HMDecompEdgeReverse(dd, t, 2, a, r)); /* set up once, used twice */
+  for (PetscInt e = 0; e < G->nedges; e++) {
+    const double mv[3] = {-G->vec[3 * e], -G->vec[3 * e + 1], -G->vec[3 * e + 2]};
+    double       want[2];
+    edge_value(gid[G->receiver[e]], gid[G->sender[e]], mv, want);
+    /* equal as numbers: a zero component of vec is +0 both ways, its negation -0 */
+    assert_true(want[0] == r[2 * e] && want[1] == r[2 * e + 1]);
+  }
+  /* per owned atom, in row order; gathered to rank 0 in input order */
+  own = calloc((size_t)(3 * no + 3), sizeof(double));
+  for (PetscInt i = 0; i < no; i++) {
+    own[3 * i] = (double)gid[i];
+    for (PetscInt e = G->offset[i]; e < G->offset[i + 1]; e++)
+      for (int c = 0; c < 2; c++) own[3 * i + 1 + c] += r[2 * e + c] - a[2 * e + c];
+  }
+  {
+    int  n3 = (int)(3 * no), *rc = malloc(sizeof(int) * (size_t)size), *rd = malloc(sizeof(int) * (size_t)(size + 1));
+    (void)MPI_Gather(&n3, 1, MPI_INT, rc, 1, MPI_INT, 0, comm);
+    if (!rank) {
+      rd[0] = 0;
+      for (int q = 0; q < size; q++) rd[q + 1] = rd[q] + rc[q];
+      all = malloc(sizeof(double) * (size_t)(3 * N + 1));
+    }
+    (void)MPI_Gatherv(own, n3, MPI_DOUBLE, all, rc, rd, MPI_DOUBLE, 0, comm);
+    if (!rank)
+      for (PetscInt k = 0; k < N; k++)
+        for (int c = 0; c < 2; c++) F[2 * (PetscInt)all[3 * k] + c] = all[3 * k + 1 + c];
+    free(rc);
+    free(rd);
+    free(all);
+  }
+  /* accumulate: ghost rows 1 and owned rows 0 count the copies in the halo (ghosts some edge reads) */
+  row    = malloc(sizeof(double) * (size_t)(2 * nl + 2));
+  cnt    = calloc((size_t)N + 1, sizeof(int));
+  cntsum = calloc((size_t)N + 1, sizeof(int));
+  for (PetscInt j = 0; j < nl; j++) row[2 * j] = row[2 * j + 1] = j < no ? 0.0 : 1.0;
+  for (PetscInt e = 0; e < G->nedges; e++) {
+    const PetscInt j = G->receiver[e];
+    if (j >= no && row[2 * j + 1] == 1.0) {
+      cnt[gid[j]]++;
+      row[2 * j + 1] = 2.0; /* counted */
+    }
+  }
+  for (PetscInt j = no; j < nl; j++) row[2 * j] = row[2 * j + 1] = 1.0;
+  (void)MPI_Allreduce(cnt, cntsum, (int)N, MPI_INT, MPI_SUM, comm);
+  HM_T(HMDecompHaloAccumulate(dd, t, 2, row));
+  for (PetscInt i = 0; i < no; i++) assert_true(row[2 * i] == (double)cntsum[gid[i]] && row[2 * i + 1] == (double)cntsum[gid[i]]);
+  for (PetscInt j = no; j < nl; j++) assert_true(row[2 * j] == 1.0 && row[2 * j + 1] == 1.0);
+  free(row);
+  free(cnt);
+  free(cntsum);
+  free(own);
+  free(a);
+  free(r);
+  HM_T(HMDecompDestroy(&dd));
+}
+
+/* Every rank count k = 1 .. size on the first k ranks: the same per-atom sums to the bit. */
+static void check_reverse(const char *what, HMSystem sys0, PetscInt N)
+{
+  PetscMPIInt size, rank;
+  double     *ref = calloc((size_t)(4 * N), sizeof(double)), *got = calloc((size_t)(2 * N), sizeof(double));
+
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  for (PetscMPIInt k = 1; k <= size; k++)
+    for (int t = 0; t < 2; t++) {
+      MPI_Comm sub;
+      (void)MPI_Comm_split(PETSC_COMM_WORLD, rank < k ? 0 : MPI_UNDEFINED, rank, &sub);
+      if (sub != MPI_COMM_NULL) {
+        reverse_on(sub, sys0, (HMHaloType)t, k == 1 ? ref + 2 * N * t : got);
+        if (k > 1 && !rank && memcmp(ref + 2 * N * t, got, sizeof(double) * (size_t)(2 * N))) fail_msg("%s: halo %d per-atom edge sums on %d ranks differ from 1 rank", what, t, (int)k);
+        (void)MPI_Comm_free(&sub);
+      }
+    }
+  free(ref);
+  free(got);
+}
+
+/* atoms of the system on rank 0 of the world, on every rank */
+static PetscInt system_size(HMSystem sys)
+{
+  PetscInt n = 0;
+  if (sys) HM_T(HMSystemGetSize(sys, &n));
+  (void)MPI_Bcast(&n, 1, MPIU_INT, 0, PETSC_COMM_WORLD);
+  return n;
+}
+
+static void test_reverse(void **state)
+{
+  HMSystem    sys = NULL;
+  PetscInt    N;
+  PetscMPIInt rank;
+  (void)state;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  /* liquid water (periodic) and a diamond cell thinner than twice the cutoff (atoms meet their own images) */
+  if (!rank) HM_T(HMBuildWaterBox(PETSC_COMM_SELF, 120, 3, &sys));
+  N = system_size(sys);
+  check_reverse("water", sys, N);
+  if (!rank) HM_T(HMSystemDestroy(&sys));
+  if (!rank) HM_T(HMBuildDiamond(PETSC_COMM_SELF, 1, 1, 2, 0.05, 5, &sys));
+  N = system_size(sys);
+  check_reverse("thin diamond", sys, N);
+  if (!rank) HM_T(HMSystemDestroy(&sys));
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_adversarial),
   cmocka_unit_test(test_random),
   cmocka_unit_test(test_permutation),
   cmocka_unit_test(test_partition),
+  cmocka_unit_test(test_reverse),
 };
 
 HM_TEST_MAIN(tests)

@@ -1,4 +1,5 @@
-/* Spatial domain decomposition: partition, ghosts (with periodic images), local graphs, halo exchange. */
+/* Spatial domain decomposition: partition, ghosts (with periodic images), local graphs, halo exchanges
+   (forward broadcast, reverse accumulate, edge reversal). */
 #pragma once
 
 #include <hipmace/io.h>
@@ -39,26 +40,36 @@ PETSC_EXTERN PetscErrorCode HMDecompGetLocalAtoms(HMDecomp, const PetscInt **gid
 /* Masses (amu) of the owned atoms. */
 PETSC_EXTERN PetscErrorCode HMDecompGetMasses(HMDecomp, const double **mass);
 /* Graphs over owned senders: edges i -> j (j local, owned or ghost) sorted by (input index of j, image),
-   vec = (pos_j - pos_i) + shift.cell computed so that the reversed edge has exactly -vec. */
+   vec = (pos_j - pos_i) + shift.cell computed so that the reversed edge has exactly -vec. Built by the one
+   neighbour search, HMGraphBuildWithImages (hipmace/graph.h), with the ghosts as explicit images. */
 PETSC_EXTERN PetscErrorCode HMDecompGetGraphs(HMDecomp, const HMGraph **main, const HMGraph **hessian);
 /* Halo exchange of per-atom rows data[nlocal][width]: owned rows are sent to the ranks that hold them
    as ghosts. */
 PETSC_EXTERN PetscErrorCode HMDecompHaloExchange(HMDecomp, HMHaloType, PetscInt width, double data[]);
+/* Reverse of HMDecompHaloExchange, collective: the rows of the ghosts in the halo are added into the rows of
+   their owned atoms on the owning ranks; ghost rows are left as they were. The order is fixed: the owner's
+   row first, then its ghost copies sorted by (image, rank holding the copy), so the result is the same on
+   every run with the same partition. It is bitwise invariant across rank counts only when that order does
+   not matter (e.g. integer-valued data); the copies that exist, and what each holds, depend on the
+   partition. For rank-count invariant sums of edge terms (forces) use HMDecompEdgeReverse. */
+PETSC_EXTERN PetscErrorCode HMDecompHaloAccumulate(HMDecomp, HMHaloType, PetscInt width, double data[]);
+/* Collective. edge[nedges][width]: rows on the edges of the graph of the halo type (HMDecompGetGraphs);
+   rev[e] = edge[reverse(e)], the row of the reversed edge (j -> i with image -shift, which exists because the
+   neighbour relation is exactly symmetric), wherever its sender is owned. A term of atom i summed over
+   its row as sum_e (rev[e] - edge[e]) is then in the canonical order (input index of the neighbour,
+   image) with partition-independent values: bitwise the same on any rank count. The first call per
+   halo type sets up the star forest (one all-to-all). edge and rev must not overlap. */
+PETSC_EXTERN PetscErrorCode HMDecompEdgeReverse(HMDecomp, HMHaloType, PetscInt width, const double edge[], double rev[]);
 /* Number of ghosts in each halo and the bytes one exchange of width w moves into this rank. */
 PETSC_EXTERN PetscErrorCode HMDecompGetHaloSize(HMDecomp, HMHaloType, PetscInt *nghost);
 /* Application ordering: input index <-> partition index. */
 PETSC_EXTERN PetscErrorCode HMDecompGetAO(HMDecomp, AO *);
-/* int64 words per column that HMDecompSumExact reduces: 68 fixed-point digits spanning every finite double,
-   plus counts of NaN, +Inf and -Inf (the scaling model charges this message). */
-#define HM_DECOMP_SUM_EXACT_WORDS 71
+/* int64 words per column that HMDecompSumExact reduces (HMSumExact of hipmace/sys.h). */
+#define HM_DECOMP_SUM_EXACT_WORDS HM_SUM_EXACT_WORDS
 /* Collective; nv must be the same on every rank. owned[nowned][nv]: per-owned-atom values; sums[nv]: for each
-   column the sum over all owned atoms of all ranks, the same on every rank. The sum is accumulated EXACTLY
-   in fixed point (one integer all-reduce of nv * HM_DECOMP_SUM_EXACT_WORDS words) and rounded once: the
-   result is the correctly rounded (to nearest, ties to even) double of the exact sum, so it depends only
-   on the multiset of values, never on their order or on the partition — bitwise the same on any number of
-   ranks. An exact zero gives +0; a sum beyond the double range gives +-Inf, as IEEE rounding would. Any
-   NaN, or both +Inf and -Inf, gives NaN; otherwise an infinite input gives that infinity. Cost per rank
-   O(nowned nv) and one all-reduce of 568 nv bytes (O(log P) latencies), independent of the atom count. */
+   column the sum over all owned atoms of all ranks, the same on every rank: HMSumExact (hipmace/sys.h) on
+   the decomposition's communicator, so the correctly rounded exact sum, bitwise the same on any number of
+   ranks. Cost per rank O(nowned nv) and one all-reduce of 568 nv bytes, independent of the atom count. */
 PETSC_EXTERN PetscErrorCode HMDecompSumExact(HMDecomp, PetscInt nv, const double owned[], double sums[]);
 /* Cell of the system (for output). */
 PETSC_EXTERN PetscErrorCode HMDecompGetCell(HMDecomp, PetscBool *hascell, double cell[9], PetscBool pbc[3]);

@@ -1,4 +1,5 @@
-/* Neighbour lists (cell lists, O(N)), open or periodic boundaries. */
+/* The one neighbour search of hipmace: cell lists (O(N)), open or periodic boundaries, or explicit
+   periodic images (the decomposition's ghosts). */
 #pragma once
 
 #include <hipmace/sys.h>
@@ -7,7 +8,7 @@
    atom with itself at zero shift; both directions present. Edges are sorted by sender, then
    receiver, then shift (lexicographic), so summation order is canonical. */
 typedef struct {
-  PetscInt  n;        /* number of atoms the graph was built on */
+  PetscInt  n;        /* number of senders (HMGraphBuild: all atoms the graph was built on) */
   PetscInt  nedges;
   PetscInt *sender;   /* [nedges] */
   PetscInt *receiver; /* [nedges] */
@@ -26,3 +27,14 @@ typedef struct {
    edge exists iff vx*vx + vy*vy + vz*vz < cutoff*cutoff in double precision. */
 PETSC_EXTERN PetscErrorCode HMGraphBuild(PetscInt n, const double pos[], const double cell[9], const PetscBool pbc[3], double cutoff, HMGraph *g);
 PETSC_EXTERN PetscErrorCode HMGraphDestroy(HMGraph *g);
+/* The same search over explicit images, for a rank's local atoms (owned atoms, then ghost copies):
+   atom i stands at pos[i] + image[i].cell (image NULL: all zero; no other images are searched, the
+   caller supplies every copy it wants). Senders are atoms 0 .. nsenders-1 (PETSC_DECIDE: all), so g->n
+   = nsenders; receivers are all n atoms. Edge s -> r exists iff vx*vx + vy*vy + vz*vz < cutoff*cutoff
+   for shift = image[r] - image[s] and
+     vec[d] = (pos[r][d] - pos[s][d]) + (shift[0]*cell[0][d] + shift[1]*cell[3][d] + shift[2]*cell[6][d])
+   (vec[d] = pos[r][d] - pos[s][d] when shift == 0; no edge of an atom with itself), so the reversed
+   edge has exactly -vec; len = sqrt(vx*vx + vy*vy + vz*vz). The edges of a sender are sorted by
+   (key[r], shift) (key NULL: by r), which the caller makes canonical by passing a rank-independent key
+   such as the input index; no two atoms may have the same key and the same image. */
+PETSC_EXTERN PetscErrorCode HMGraphBuildWithImages(PetscInt n, const double pos[], const int image[], const double cell[9], PetscInt nsenders, const PetscInt key[], double cutoff, HMGraph *g);

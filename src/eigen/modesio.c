@@ -1,48 +1,6 @@
 /* Mode files (Molden, NMD, extended XYZ, text table): streamed one mode at a time through rank 0, written atomically. */
 #include "eigenimpl.h"
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Rank 0 opens path.tmp.<pid>; every rank learns whether that worked. */
-static PetscErrorCode HMModesOpen_Private(HMModes m, const char path[], char tmp[], size_t len, FILE **fp)
-{
-  PetscMPIInt rank;
-  int         ok = 1, err = 0;
-
-  PetscFunctionBegin;
-  *fp = NULL;
-  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
-  PetscCall(PetscSNPrintf(tmp, len, "%s.tmp.%d", path, (int)getpid()));
-  if (rank == 0) {
-    *fp = fopen(tmp, "w");
-    ok  = *fp != NULL;
-    err = errno;
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, m->comm));
-  PetscCheck(ok, m->comm, PETSC_ERR_FILE_OPEN, "%s: cannot create the temporary file '%s' (%s)", path, tmp, strerror(err));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* Close and rename on rank 0; on any write error remove the temporary file. Collective. */
-static PetscErrorCode HMModesClose_Private(HMModes m, const char path[], const char tmp[], FILE *fp)
-{
-  PetscMPIInt rank;
-  int         ok = 1;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
-  if (rank == 0) {
-    ok = !ferror(fp);
-    ok = (fclose(fp) == 0) && ok;
-    if (ok) ok = rename(tmp, path) == 0;
-    if (!ok) (void)remove(tmp);
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
-  PetscCheck(ok, m->comm, PETSC_ERR_FILE_WRITE, "%s: writing or renaming the file failed", path);
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
 
 /* Streams per-atom data to rank 0 through one scatter: only this rank's atoms are read from the system, so the
    writers keep working once the system is distributed. */
@@ -154,12 +112,12 @@ PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
 {
   HMModeStream s;
   FILE        *fp;
-  char         tmp[PETSC_MAX_PATH_LEN + 32];
+  HMAtomicFile h;
   PetscInt     na = m->ndof / 3;
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
-  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
   if (fp) {
     fprintf(fp, "[Molden Format]\n[Title]\n hipmace normal modes: %s\n[Atoms] Angs\n", m->method);
     for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %6" PetscInt_FMT " %3d %22.14f %22.14f %22.14f\n", HMElementSymbol(s.Z0[a]), a + 1, s.Z0[a], s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2]);
@@ -178,7 +136,7 @@ PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
     }
     PetscCall(HMModeStreamRestore_Private(&s, &d));
   }
-  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMFileCommitAtomic(&h));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -187,12 +145,12 @@ PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
 {
   HMModeStream s;
   FILE        *fp;
-  char         tmp[PETSC_MAX_PATH_LEN + 32];
+  HMAtomicFile h;
   PetscInt     na = m->ndof / 3;
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
-  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
   if (fp) {
     fprintf(fp, "title hipmace normal modes\nnames");
     for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", HMElementSymbol(s.Z0[a]));
@@ -215,7 +173,7 @@ PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
     }
     PetscCall(HMModeStreamRestore_Private(&s, &d));
   }
-  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMFileCommitAtomic(&h));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -224,7 +182,8 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
 {
   HMModeStream s;
   FILE        *fp;
-  char         tmp[PETSC_MAX_PATH_LEN + 32], lattice[512] = "";
+  HMAtomicFile h;
+  char         lattice[512] = "";
   PetscInt     na = m->ndof / 3;
   PetscBool    hascell, pbc[3];
   double       cell[9];
@@ -233,7 +192,7 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
   PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
   if (hascell) PetscCall(PetscSNPrintf(lattice, sizeof(lattice), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
-  PetscCall(HMModesOpen_Private(m, path, tmp, sizeof(tmp), &fp));
+  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
     PetscCall(HMModeStreamGet_Private(&s, j, &d));
@@ -243,31 +202,25 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
     }
     PetscCall(HMModeStreamRestore_Private(&s, &d));
   }
-  PetscCall(HMModesClose_Private(m, path, tmp, fp));
+  PetscCall(HMFileCommitAtomic(&h));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMModesWriteTable(HMModes m, const char path[])
 {
-  PetscViewer v;
-  PetscMPIInt rank;
-  char        tmp[PETSC_MAX_PATH_LEN + 32];
-  int         ok = 1;
+  PetscViewer  v;
+  HMAtomicFile h;
+  const char  *tmp;
 
   PetscFunctionBegin;
   PetscCall(HMModesCheckComputed_Private(m));
-  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
-  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()));
+  PetscCall(HMFileOpenAtomic(m->comm, path, NULL, &h));
+  PetscCall(HMFileGetTempNameAtomic(h, &tmp));
   PetscCall(PetscViewerASCIIOpen(m->comm, tmp, &v));
   PetscCall(HMModesView(m, v));
   PetscCall(PetscViewerDestroy(&v));
-  if (rank == 0) {
-    ok = rename(tmp, path) == 0;
-    if (!ok) (void)remove(tmp);
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, m->comm));
-  PetscCheck(ok, m->comm, PETSC_ERR_FILE_WRITE, "%s: renaming the finished table into place failed", path);
+  PetscCall(HMFileCommitAtomic(&h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -13,15 +13,22 @@
 #define GRAPH_MAX_IMAGE 536870912.0
 
 typedef struct {
+  PetscInt k; /* sort key of the receiver */
   PetscInt r;
   int      s[3];
   PetscInt e; /* slot of the edge's vec/len in the bin scratch */
 } EdgeKey;
 
 typedef struct {
-  PetscInt      n;
-  const double *pos;
+  PetscInt        n, nsend; /* atoms; senders are atoms 0 .. nsend-1 */
+  const double   *pos;      /* [n][3] positions binned: input positions, or their explicit images */
+  const double   *orig;     /* [n][3] input positions (the exact formula's) */
+  const int      *image;    /* [n][3] explicit images, or NULL */
+  const PetscInt *key;      /* [n] receiver sort keys, or NULL (atom index) */
+  PetscBool       anti;     /* vec = (pos[r] - pos[s]) + shift.cell (explicit images) */
   double        cell[9]; /* lattice rows (identity without periodic axes) */
+  double        lat[9];  /* lattice rows of the explicit images (zero without) */
+  double       *ipos;    /* [n][3] owned image positions (explicit images) */
   PetscBool     per[3];
   int           nb[3]; /* bins per axis */
   int           m[3];  /* neighbour bins searched on each side */
@@ -48,7 +55,7 @@ typedef struct {
 
 static inline PetscBool KeyLess(const EdgeKey *a, const EdgeKey *b)
 {
-  if (a->r != b->r) return (PetscBool)(a->r < b->r);
+  if (a->k != b->k) return (PetscBool)(a->k < b->k);
   if (a->s[0] != b->s[0]) return (PetscBool)(a->s[0] < b->s[0]);
   if (a->s[1] != b->s[1]) return (PetscBool)(a->s[1] < b->s[1]);
   return (PetscBool)(a->s[2] < b->s[2]);
@@ -93,6 +100,108 @@ static void SortKeys(EdgeKey *a, EdgeKey *tmp, PetscInt64 n)
   if (src != a) memcpy(a, src, (size_t)n * sizeof(EdgeKey));
 }
 
+/* Candidates of the sender bin atoms [sbeg, send) in the neighbour bin [rbeg, rend) seen through image t
+   (offset tc): counted (g == NULL) or recorded in the bin scratch. */
+static inline PetscErrorCode PairBins(Grid *G, HMGraph *g, PetscInt sbeg, PetscInt send, PetscInt rbeg, PetscInt rend, const int t[3], const double tc[3])
+{
+  const int    *bimg = G->bimg;
+  const double *opos = G->opos, *wpos = G->wpos, *O = G->anti ? G->lat : G->cell;
+  const double  rc2 = G->rc2, rc2loose = G->rc2loose;
+  PetscInt     *cand = G->cand;
+
+  PetscFunctionBegin;
+  for (PetscInt js = sbeg; js < send; js++) {
+    const PetscInt s     = G->atoms[js];
+    const double  *ps    = opos + 3 * js;
+    const double   q0    = wpos[3 * js] - tc[0], q1 = wpos[3 * js + 1] - tc[1], q2 = wpos[3 * js + 2] - tc[2];
+    const int      ts[3] = {t[0] + bimg[3 * js], t[1] + bimg[3 * js + 1], t[2] + bimg[3 * js + 2]};
+    PetscInt       nc    = 0;
+
+    if (s >= G->nsend) continue;
+    /* branch-free compaction: most candidates fail, unpredictably */
+    for (PetscInt jr = rbeg; jr < rend; jr++) {
+      const double a0 = wpos[3 * jr] - q0, a1 = wpos[3 * jr + 1] - q1, a2 = wpos[3 * jr + 2] - q2;
+
+      cand[nc] = jr;
+      nc += (a0 * a0 + a1 * a1 + a2 * a2 < rc2loose);
+    }
+    for (PetscInt k = 0; k < nc; k++) {
+      const PetscInt jr = cand[k], r = G->atoms[jr];
+      const double  *pr = opos + 3 * jr;
+      const int      s0 = ts[0] - bimg[3 * jr], s1 = ts[1] - bimg[3 * jr + 1], s2 = ts[2] - bimg[3 * jr + 2];
+      double         v0, v1, v2, dist2;
+
+      if (s0 | s1 | s2) {
+        const double o0 = s0 * O[0] + s1 * O[3] + s2 * O[6];
+        const double o1 = s0 * O[1] + s1 * O[4] + s2 * O[7];
+        const double o2 = s0 * O[2] + s1 * O[5] + s2 * O[8];
+
+        if (G->anti) {
+          v0 = (pr[0] - ps[0]) + o0;
+          v1 = (pr[1] - ps[1]) + o1;
+          v2 = (pr[2] - ps[2]) + o2;
+        } else {
+          v0 = (pr[0] + o0) - ps[0];
+          v1 = (pr[1] + o1) - ps[1];
+          v2 = (pr[2] + o2) - ps[2];
+        }
+      } else {
+        if (r == s) continue;
+        v0 = pr[0] - ps[0];
+        v1 = pr[1] - ps[1];
+        v2 = pr[2] - ps[2];
+      }
+      dist2 = v0 * v0 + v1 * v1 + v2 * v2;
+      if (!(dist2 < rc2)) continue;
+      if (!g) G->deg[s]++;
+      else {
+        const PetscInt e = G->lcur[js - sbeg]++;
+
+        PetscCheck(e < G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
+        G->keys[e].k    = G->key ? G->key[r] : r;
+        G->keys[e].r    = r;
+        G->keys[e].s[0] = s0;
+        G->keys[e].s[1] = s1;
+        G->keys[e].s[2] = s2;
+        G->keys[e].e    = e;
+        G->svec[3 * e]     = v0;
+        G->svec[3 * e + 1] = v1;
+        G->svec[3 * e + 2] = v2;
+        G->slen[e]         = sqrt(dist2);
+      }
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The edges gathered for the sender bin [sbeg, send), sorted per sender and written to their final place. */
+static PetscErrorCode WriteBin(Grid *G, HMGraph *g, PetscInt sbeg, PetscInt send)
+{
+  PetscFunctionBegin;
+  for (PetscInt js = sbeg; js < send; js++) {
+    const PetscInt s = G->atoms[js], l0 = G->lstart[js - sbeg], cnt = G->lstart[js - sbeg + 1] - l0;
+    const EdgeKey *key = G->keys + l0;
+    PetscInt       off;
+
+    if (s >= G->nsend) continue;
+    off = g->offset[s];
+    PetscCheck(G->lcur[js - sbeg] == G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
+    SortKeys(G->keys + l0, G->ktmp, cnt);
+    for (PetscInt j = 0; j < cnt; j++) {
+      const PetscInt e = off + j, src = key[j].e;
+
+      g->sender[e]   = s;
+      g->receiver[e] = key[j].r;
+      for (int d = 0; d < 3; d++) {
+        g->shift[3 * e + d] = key[j].s[d];
+        g->vec[3 * e + d]   = G->svec[3 * src + d];
+      }
+      g->len[e] = G->slen[src];
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* One pass over all bin pairs. Counting (g == NULL) and filling run the very same arithmetic, so
    both passes accept exactly the same edges. A loose test on wrapped coordinates rejects most
    candidates cheaply; survivors are decided by the exact formula of graph.h on the input
@@ -101,10 +210,7 @@ static void SortKeys(EdgeKey *a, EdgeKey *tmp, PetscInt64 n)
 static PetscErrorCode Sweep(Grid *G, HMGraph *g)
 {
   const int    *nb = G->nb, *m = G->m;
-  const int    *bimg = G->bimg;
-  const double *opos = G->opos, *wpos = G->wpos, *C = G->cell;
-  const double  rc2 = G->rc2, rc2loose = G->rc2loose;
-  PetscInt     *cand = G->cand;
+  const double *C  = G->cell;
 
   PetscFunctionBegin;
   for (int b2 = 0; b2 < nb[2]; b2++) {
@@ -121,7 +227,7 @@ static PetscErrorCode Sweep(Grid *G, HMGraph *g)
           for (PetscInt js = sbeg; js < send; js++) {
             const PetscInt s = G->atoms[js];
 
-            G->lstart[js - sbeg + 1] = G->lstart[js - sbeg] + g->offset[s + 1] - g->offset[s];
+            G->lstart[js - sbeg + 1] = G->lstart[js - sbeg] + (s < G->nsend ? g->offset[s + 1] - g->offset[s] : 0);
             G->lcur[js - sbeg]       = G->lstart[js - sbeg];
           }
         }
@@ -150,96 +256,32 @@ static PetscErrorCode Sweep(Grid *G, HMGraph *g)
               rend = G->binstart[nbin + 1];
               if (rbeg == rend) continue;
               for (int d = 0; d < 3; d++) tc[d] = t[0] * C[d] + t[1] * C[3 + d] + t[2] * C[6 + d];
-              for (PetscInt js = sbeg; js < send; js++) {
-                const PetscInt s     = G->atoms[js];
-                const double  *ps    = opos + 3 * js;
-                const double   q0    = wpos[3 * js] - tc[0], q1 = wpos[3 * js + 1] - tc[1], q2 = wpos[3 * js + 2] - tc[2];
-                const int      ts[3] = {t[0] + bimg[3 * js], t[1] + bimg[3 * js + 1], t[2] + bimg[3 * js + 2]};
-                PetscInt       nc    = 0;
-
-                /* branch-free compaction: most candidates fail, unpredictably */
-                for (PetscInt jr = rbeg; jr < rend; jr++) {
-                  const double a0 = wpos[3 * jr] - q0, a1 = wpos[3 * jr + 1] - q1, a2 = wpos[3 * jr + 2] - q2;
-
-                  cand[nc] = jr;
-                  nc += (a0 * a0 + a1 * a1 + a2 * a2 < rc2loose);
-                }
-                for (PetscInt k = 0; k < nc; k++) {
-                  const PetscInt jr = cand[k], r = G->atoms[jr];
-                  const double  *pr = opos + 3 * jr;
-                  const int      s0 = ts[0] - bimg[3 * jr], s1 = ts[1] - bimg[3 * jr + 1], s2 = ts[2] - bimg[3 * jr + 2];
-                  double         v0, v1, v2, dist2;
-
-                  if (s0 | s1 | s2) {
-                    const double o0 = s0 * C[0] + s1 * C[3] + s2 * C[6];
-                    const double o1 = s0 * C[1] + s1 * C[4] + s2 * C[7];
-                    const double o2 = s0 * C[2] + s1 * C[5] + s2 * C[8];
-
-                    v0 = (pr[0] + o0) - ps[0];
-                    v1 = (pr[1] + o1) - ps[1];
-                    v2 = (pr[2] + o2) - ps[2];
-                  } else {
-                    if (r == s) continue;
-                    v0 = pr[0] - ps[0];
-                    v1 = pr[1] - ps[1];
-                    v2 = pr[2] - ps[2];
-                  }
-                  dist2 = v0 * v0 + v1 * v1 + v2 * v2;
-                  if (!(dist2 < rc2)) continue;
-                  if (!g) G->deg[s]++;
-                  else {
-                    const PetscInt e = G->lcur[js - sbeg]++;
-
-                    PetscCheck(e < G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
-                    G->keys[e].r    = r;
-                    G->keys[e].s[0] = s0;
-                    G->keys[e].s[1] = s1;
-                    G->keys[e].s[2] = s2;
-                    G->keys[e].e    = e;
-                    G->svec[3 * e]     = v0;
-                    G->svec[3 * e + 1] = v1;
-                    G->svec[3 * e + 2] = v2;
-                    G->slen[e]         = sqrt(dist2);
-                  }
-                }
-              }
+              PetscCall(PairBins(G, g, sbeg, send, rbeg, rend, t, tc));
             }
           }
         }
-        if (g) {
-          for (PetscInt js = sbeg; js < send; js++) {
-            const PetscInt s = G->atoms[js], l0 = G->lstart[js - sbeg], cnt = G->lstart[js - sbeg + 1] - l0, off = g->offset[s];
-            const EdgeKey *key = G->keys + l0;
-
-            PetscCheck(G->lcur[js - sbeg] == G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
-            SortKeys(G->keys + l0, G->ktmp, cnt);
-            for (PetscInt j = 0; j < cnt; j++) {
-              const PetscInt e = off + j, src = key[j].e;
-
-              g->sender[e]   = s;
-              g->receiver[e] = key[j].r;
-              for (int d = 0; d < 3; d++) {
-                g->shift[3 * e + d] = key[j].s[d];
-                g->vec[3 * e + d]   = G->svec[3 * src + d];
-              }
-              g->len[e] = G->slen[src];
-            }
-          }
-        }
+        if (g) PetscCall(WriteBin(G, g, sbeg, send));
       }
     }
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Bins atoms in fractional coordinates of the cell (or of the Cartesian frame without periodic
-   axes); periodic axes are wrapped into [0,1), open axes binned over their bounding box. */
-static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
+/* What binning needs to know about the frame: dual vectors D (fractional coordinate f_d = pos . D_d),
+   thickness of the cell across each axis, range of fractional coordinates, largest magnitudes. */
+typedef struct {
+  double    D[9], thick[3], lo[3], hi[3], maxf[3], maxpos;
+  int       maximg;
+  PetscBool anyper;
+} Frame;
+
+/* The frame (the cell, or the Cartesian frame without periodic axes) and every atom's fractional
+   coordinates; periodic axes are wrapped into [0,1). */
+static PetscErrorCode GridFrame(Grid *G, const double cell[9], Frame *F)
 {
   const PetscInt n = G->n;
-  double        *M = G->cell, D[9], thick[3], lo[3], hi[3], maxf[3] = {0, 0, 0}, maxpos = 0;
+  double        *M = G->cell, *D = F->D, *thick = F->thick, *lo = F->lo, *hi = F->hi, *maxf = F->maxf, maxpos = 0;
   PetscBool      anyper = PETSC_FALSE;
-  PetscInt64     cap, stencil = 1;
   int            maximg = 0;
 
   PetscFunctionBegin;
@@ -285,7 +327,7 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
       double f = x[0] * D[3 * d] + x[1] * D[3 * d + 1] + x[2] * D[3 * d + 2];
 
       maxf[d] = PetscMax(maxf[d], fabs(f));
-      maxpos  = PetscMax(maxpos, fabs(x[d]));
+      maxpos  = PetscMax(maxpos, PetscMax(fabs(x[d]), fabs(G->orig[3 * i + d])));
       if (G->per[d]) {
         const double fl = floor(f);
 
@@ -304,6 +346,20 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
   if (n == 0)
     for (int d = 0; d < 3; d++) lo[d] = hi[d] = 0;
 
+  F->maxpos = maxpos;
+  F->maximg = maximg;
+  F->anyper = anyper;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Bin counts per axis and the neighbour bins to search on each side. */
+static PetscErrorCode GridBins(Grid *G, double cutoff, const Frame *F)
+{
+  const PetscInt n = G->n;
+  const double  *thick = F->thick, *lo = F->lo, *hi = F->hi, *maxf = F->maxf;
+  PetscInt64     cap, stencil = 1;
+
+  PetscFunctionBegin;
   /* Bins a little wider than cutoff/2 (a 5^3 stencil visits less volume than 3^3 bins of width
      cutoff); the 1e-6 keeps the stencil at 2 when the cell is an exact multiple of cutoff/2.
      Capped so that sparse systems cannot blow up the grid. */
@@ -341,6 +397,18 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
   }
   PetscCheck(stencil <= GRAPH_MAX_STENCIL, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: cutoff %g needs %" PetscInt64_FMT " neighbour bins (or periodic images) per bin; the cell is too thin for this cutoff", cutoff, stencil);
 
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Atoms sorted into their bins with their data alongside, and the loose cutoff of the first test. */
+static PetscErrorCode GridSort(Grid *G, double cutoff, const Frame *F)
+{
+  const PetscInt  n = G->n;
+  const double   *M = G->cell, *lo = F->lo, *hi = F->hi, maxpos = F->maxpos;
+  const PetscBool anyper = F->anyper;
+  int             maximg = F->maximg;
+
+  PetscFunctionBegin;
   for (PetscInt i = 0; i < n; i++) {
     PetscInt c[3];
 
@@ -367,15 +435,17 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
   PetscCall(PetscMalloc1(G->maxbin, &G->cand));
 
   PetscCall(PetscMalloc2(3 * n, &G->opos, 3 * n, &G->bimg));
-  if (anyper) PetscCall(PetscMalloc1(3 * n, &G->wpos));
+  if (anyper || G->image) PetscCall(PetscMalloc1(3 * n, &G->wpos));
   else G->wpos = G->opos;
   for (PetscInt j = 0; j < n; j++) {
     const PetscInt i = G->atoms[j];
     const int     *k = G->img + 3 * i;
 
     for (int d = 0; d < 3; d++) {
-      G->opos[3 * j + d] = G->pos[3 * i + d];
-      G->bimg[3 * j + d] = k[d];
+      /* explicit images: the binned position is the image, opos = wpos + bimg . lat */
+      G->opos[3 * j + d] = G->orig[3 * i + d];
+      G->bimg[3 * j + d] = G->image ? -G->image[3 * i + d] : k[d];
+      if (G->image) G->wpos[3 * j + d] = G->pos[3 * i + d];
     }
     if (anyper)
       for (int d = 0; d < 3; d++) G->wpos[3 * j + d] = G->pos[3 * i + d] - (k[0] * M[d] + k[1] * M[3 + d] + k[2] * M[6 + d]);
@@ -390,6 +460,10 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
 
     if (anyper)
       for (int k = 0; k < 9; k++) maxcell = PetscMax(maxcell, fabs(M[k]));
+    if (G->image) {
+      for (int k = 0; k < 9; k++) maxcell = PetscMax(maxcell, fabs(G->lat[k]));
+      for (PetscInt i = 0; i < 3 * n; i++) maximg = PetscMax(maximg, abs(G->image[i]));
+    }
     for (int d = 0; d < 3; d++) maxt = PetscMax(maxt, (double)G->m[d] / G->nb[d] + 1);
     delta       = 1e-13 * (2 * maxpos + (2.0 * maximg + maxt + 2) * 3 * maxcell);
     G->rc2      = cutoff * cutoff;
@@ -398,10 +472,25 @@ static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Bins atoms in fractional coordinates of the cell (or of the Cartesian frame without periodic
+   axes); periodic axes are wrapped into [0,1), open axes binned over their bounding box. */
+static PetscErrorCode GridSetUp(Grid *G, const double cell[9], double cutoff)
+{
+  Frame F;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(&F, sizeof(F)));
+  PetscCall(GridFrame(G, cell, &F));
+  PetscCall(GridBins(G, cutoff, &F));
+  PetscCall(GridSort(G, cutoff, &F));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode GridDestroy(Grid *G)
 {
   PetscFunctionBegin;
   if (G->wpos != G->opos) PetscCall(PetscFree(G->wpos));
+  PetscCall(PetscFree(G->ipos));
   PetscCall(PetscFree2(G->opos, G->bimg));
   PetscCall(PetscFree(G->binstart));
   PetscCall(PetscFree(G->atoms));
@@ -449,30 +538,71 @@ static PetscErrorCode GraphFill(Grid *G, HMGraph *g)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMGraphBuild(PetscInt n, const double pos[], const double cell[9], const PetscBool pbc[3], double cutoff, HMGraph *g)
+/* Checks, sets up the grid and fills g; on error g is left empty. */
+static PetscErrorCode Build(Grid *G, const double cell[9], const PetscBool pbc[3], double cutoff, HMGraph *g)
 {
-  Grid           G;
   PetscErrorCode ierr;
 
   PetscFunctionBegin;
   PetscCheck(g, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMGraphBuild: NULL graph");
   PetscCall(PetscMemzero(g, sizeof(*g)));
-  PetscCheck(n >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: number of atoms %" PetscInt_FMT " is negative", n);
-  PetscCheck(n == 0 || pos, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "graph: positions are NULL");
+  PetscCheck(G->n >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: number of atoms %" PetscInt_FMT " is negative", G->n);
+  PetscCheck(G->n == 0 || G->orig, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "graph: positions are NULL");
   PetscCheck(isfinite(cutoff) && cutoff > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: cutoff %g must be positive and finite", cutoff);
-  PetscCheck(n <= PETSC_MAX_INT / 3, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: %" PetscInt_FMT " atoms is too many for 32-bit PetscInt", n);
-  PetscCall(PetscMemzero(&G, sizeof(G)));
-  G.n   = n;
-  G.pos = pos;
-  for (int d = 0; d < 3; d++) G.per[d] = (pbc && pbc[d]) ? PETSC_TRUE : PETSC_FALSE;
-  g->n = n;
-  ierr = GridSetUp(&G, cell, cutoff);
-  if (!ierr) ierr = GraphFill(&G, g);
-  PetscCall(GridDestroy(&G));
+  PetscCheck(G->n <= PETSC_MAX_INT / 3, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: %" PetscInt_FMT " atoms is too many for 32-bit PetscInt", G->n);
+  PetscCheck(G->nsend >= 0 && G->nsend <= G->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: %" PetscInt_FMT " senders among %" PetscInt_FMT " atoms", G->nsend, G->n);
+  for (int d = 0; d < 3; d++) G->per[d] = (pbc && pbc[d]) ? PETSC_TRUE : PETSC_FALSE;
+  g->n = G->nsend;
+  ierr = PETSC_SUCCESS;
+  if (G->image) {
+    /* the images are binned where they stand; the exact formula starts from the input positions */
+    ierr = PetscMalloc1(3 * G->n, &G->ipos);
+    for (PetscInt i = 0; !ierr && i < G->n; i++)
+      for (int d = 0; d < 3; d++) {
+        const int *k = G->image + 3 * i;
+        G->ipos[3 * i + d] = G->orig[3 * i + d] + ((k[0] * G->lat[d] + k[1] * G->lat[3 + d]) + k[2] * G->lat[6 + d]);
+      }
+    G->pos = G->ipos;
+  }
+  if (!ierr) ierr = GridSetUp(G, cell, cutoff);
+  if (!ierr) ierr = GraphFill(G, g);
+  PetscCall(GridDestroy(G));
   if (PetscUnlikely(ierr)) {
     PetscCall(HMGraphDestroy(g));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMGraphBuild(PetscInt n, const double pos[], const double cell[9], const PetscBool pbc[3], double cutoff, HMGraph *g)
+{
+  Grid G;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(&G, sizeof(G)));
+  G.n = G.nsend = n;
+  G.pos = G.orig = pos;
+  PetscCall(Build(&G, cell, pbc, cutoff, g));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMGraphBuildWithImages(PetscInt n, const double pos[], const int image[], const double cell[9], PetscInt nsenders, const PetscInt key[], double cutoff, HMGraph *g)
+{
+  Grid G;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(&G, sizeof(G)));
+  PetscCheck(!image || n == 0 || cell, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "graph: explicit images need the cell");
+  G.n     = n;
+  G.nsend = nsenders == PETSC_DECIDE ? n : nsenders;
+  G.pos = G.orig = pos;
+  G.key         = key;
+  if (image) {
+    G.image = image;
+    G.anti  = PETSC_TRUE;
+    for (int k = 0; k < 9; k++) G.lat[k] = cell[k];
+  }
+  PetscCall(Build(&G, NULL, NULL, cutoff, g));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -355,14 +355,9 @@ PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm comm, const char path[], HMSyste
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Writes the file with stdio; returns 0 or an errno value (no PETSc errors, so the caller can
-   remove the temporary file on any failure). */
-static int WriteXYZFile(HMSystem sys, const char tmp[])
+/* The file body with stdio; a failure sets the stream's error flag, which HMFileCommitAtomic reports. */
+static void WriteXYZStream(HMSystem sys, FILE *f)
 {
-  FILE *f = fopen(tmp, "w");
-  int   bad;
-
-  if (!f) return errno ? errno : EIO;
   fprintf(f, "%" PetscInt_FMT "\n", sys->n);
   if (sys->hascell) {
     fprintf(f, "Lattice=\"");
@@ -379,38 +374,17 @@ static int WriteXYZFile(HMSystem sys, const char tmp[])
     if (sys->massgiven) fprintf(f, " %.17g", sys->mass[i]);
     fputc('\n', f);
   }
-  /* flush to disk before the rename so a crash never leaves a truncated file under the final name */
-  bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
-  if (bad) {
-    int err = errno ? errno : EIO;
-
-    fclose(f);
-    return err;
-  }
-  if (fclose(f) != 0) return errno ? errno : EIO;
-  return 0;
 }
 
 PetscErrorCode HMSystemWriteXYZ(HMSystem sys, const char path[])
 {
-  PetscMPIInt rank;
-  int         err = 0;
+  HMAtomicFile h;
+  FILE        *f;
 
   PetscFunctionBegin;
   PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemWriteXYZ: NULL argument");
-  PetscCallMPI(MPI_Comm_rank(sys->comm, &rank));
-  if (rank == 0) {
-    char *tmp;
-
-    PetscCall(PetscMalloc1(strlen(path) + 32, &tmp));
-    snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
-    errno = 0;
-    err   = WriteXYZFile(sys, tmp);
-    if (!err && rename(tmp, path) != 0) err = errno ? errno : EIO;
-    if (err) remove(tmp);
-    PetscCall(PetscFree(tmp));
-  }
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, sys->comm));
-  PetscCheck(!err, sys->comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: %s", path, strerror(err));
+  PetscCall(HMFileOpenAtomic(sys->comm, path, &f, &h));
+  if (f) WriteXYZStream(sys, f);
+  PetscCall(HMFileCommitAtomic(&h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -5,18 +5,6 @@
 #include <stdio.h>
 #include "hessian/folded.h"
 
-static double mem_available(void)
-{
-  FILE  *f = fopen("/proc/meminfo", "r");
-  char   line[256];
-  double kb = 0;
-  if (!f) return 0;
-  while (fgets(line, sizeof(line), f))
-    if (!strncmp(line, "MemAvailable:", 13)) kb = atof(line + 13);
-  fclose(f);
-  return kb * 1024.0;
-}
-
 PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_order_copy, double *now, double *peak)
 {
   HMModel    m = ev->model;
@@ -79,7 +67,7 @@ PetscErrorCode HMEvalCheckMemory(HMEval ev, MatType type, PetscBool input_order_
   PetscCall(MPIU_Allreduce(&extra, &node_extra, 1, MPI_DOUBLE, MPI_SUM, node));
   PetscCallMPI(MPI_Comm_size(node, &nrank));
   PetscCallMPI(MPI_Comm_free(&node));
-  avail = mem_available();
+  avail = HMMemoryAvailable();
   {
     int bad = (avail > 0 && node_extra > avail) || (limit_per_rank > 0 && peak > limit_per_rank), anybad;
     PetscCallMPI(MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_LOR, comm));
