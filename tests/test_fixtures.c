@@ -2,6 +2,7 @@
 #include "hmtest.h"
 #include <hipmace/model.h>
 #include <petscmat.h>
+#include "model/modelimpl.h"
 
 typedef struct {
   const char *model;
@@ -9,6 +10,8 @@ typedef struct {
 } Case;
 
 static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
+/* molecules of the models of MODEL_FORMAT_headopts.md */
+static const char *mols_headopts[] = {"mol08", "mol13", "mol21"};
 
 /* Loads a fixture as a system. */
 static void load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
@@ -44,7 +47,47 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
 }
 
 
-static void check_model(const char *model)
+/* Extra Hessian layers (num_interactions_hessian): their node features and the HIP head's per-layer
+   and aggregated node inputs (hess_diag_feats_layer{k}, hess_diag_agg); the edge-side intermediates
+   are checked through the edge blocks. */
+static void check_hessian_layers(HMModel m, HMEval ev, HMSafetensors fx, PetscInt n)
+{
+  const PetscInt dO = HMIrrepsDim(&m->O), dH = m->dimH;
+  double        *dt = malloc(sizeof(double) * (size_t)(n * dO)), *agg = calloc((size_t)(n * dO), sizeof(double));
+  for (int k = 0; k < m->nhx; k++) {
+    char          fn[48];
+    PetscInt      dim;
+    const double *f, *fr;
+    snprintf(fn, sizeof(fn), "node_feats_hessian_extra%d", k);
+    HM_T(HMEvalGetNodeFeatures(ev, m->nlayers + k, &dim, &f));
+    fr               = ref(fx, fn, n * dim);
+    const double err = hm_max_abs_diff(n * dim, f, fr) / PetscMax(1.0, hm_max_abs(n * dim, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  for (int k = 0; k < m->hnl; k++) {
+    char          fn[48];
+    const double *f, *fr;
+    HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
+    HMLinearApply(&m->proj_nodes_layerwise, n, f, dH, 0.0, dt, dO);
+    for (PetscInt i = 0; i < n * dO; i++) agg[i] += m->hw[k] * dt[i];
+    snprintf(fn, sizeof(fn), "hess_diag_feats_layer%d", k); /* k-th used layer, as the reference's hook list */
+    fr               = ref(fx, fn, n * dO);
+    const double err = hm_max_abs_diff(n * dO, dt, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  {
+    const double *fr  = ref(fx, "hess_diag_agg", n * dO);
+    const double  err = hm_max_abs_diff(n * dO, agg, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
+    print_message("  hess_diag_agg max err %.1e\n", err);
+    assert_true(err <= 1e-11);
+  }
+  free(dt);
+  free(agg);
+}
+
+static void check_model(const char *model, const char *const *mols, size_t nmols)
 {
   char    path[PETSC_MAX_PATH_LEN], name[64];
   HMModel m;
@@ -54,7 +97,7 @@ static void check_model(const char *model)
   hm_golden_path(name, path, sizeof(path));
   HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
   HM_T(HMModelGetNumInteractions(m, &nl));
-  for (size_t k = 0; k < sizeof(mols) / sizeof(mols[0]); k++) {
+  for (size_t k = 0; k < nmols; k++) {
     HMSafetensors       fx;
     HMSystem            sys;
     HMEval              ev;
@@ -91,6 +134,7 @@ static void check_model(const char *model)
       print_message("  %s max err %.1e (scale %.2f)\n", fn, err, scale);
       assert_true(err <= 1e-11);
     }
+    if (m->nhx) check_hessian_layers(m, ev, fx, n);
     /* node blocks */
     {
       double *n9 = malloc(sizeof(double) * 9 * (size_t)n), *D = malloc(sizeof(double) * 9 * (size_t)n);
@@ -168,18 +212,26 @@ static void check_model(const char *model)
 static void test_small(void **state)
 {
   (void)state;
-  check_model("small");
+  check_model("small", mols, sizeof(mols) / sizeof(mols[0]));
 }
 
 static void test_default(void **state)
 {
   (void)state;
-  check_model("default");
+  check_model("default", mols, sizeof(mols) / sizeof(mols[0]));
+}
+
+/* num_interactions_hessian = 1 (MODEL_FORMAT_headopts.md) */
+static void test_hoextra(void **state)
+{
+  (void)state;
+  check_model("hoextra", mols_headopts, sizeof(mols_headopts) / sizeof(mols_headopts[0]));
 }
 
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_small),
   cmocka_unit_test(test_default),
+  cmocka_unit_test(test_hoextra),
 };
 
 HM_TEST_MAIN(tests)
