@@ -614,6 +614,9 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n  r_max %g A, %d Bessel functions, polynomial cutoff p = %d\n", m->r_max, m->num_bessel, m->p_cut));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  HIP head: feature dim %d, hessian_r_max %g A, edge lmax %d, aggregation %s over %d layer(s), %s radial network\n", m->F, m->hessian_r_max, m->hedge_lmax, m->learnable ? "learnable" : "mean", m->hnl,
                                    m->separate_radial ? "separate" : "shared"));
+  if (m->nhx) /* hoextra */
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %d extra Hessian interaction layer(s) (num_interactions_hessian) on the Hessian graph, correlation %d, %s radial network, %s\n", m->nhx, m->hx[0].corr, m->separate_radial ? "separate" : "shared",
+                                     m->last_layer_only ? "computed but not used (hessian_use_last_layer_only, as the reference)" : "aggregated with the main layers"));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  effective Hessian cutoff %g A\n", hcut));
   {
     const HMTensorInfo *dead;
@@ -622,6 +625,6 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
     if (dead) PetscCall(PetscViewerASCIIPrintf(viewer, " (+%lld in hessian_interaction.skip_tp, which the reference computes and discards)", (long long)dead->numel));
     PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * m->nlayers * 8.0 / 1024.0));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * (m->nlayers + m->nhx) * 8.0 / 1024.0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
