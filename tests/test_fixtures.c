@@ -47,9 +47,66 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
 }
 
 
+/* The per-layer edge features of the HIP head (hess_offdiag_feats_layer{k}, the reference's sequence:
+   hessian_message_proj(hessian_interaction.linear(conv_tp(linear_up(x_k)[s], Y, R(r)))) and their
+   softmax-weighted sum hess_offdiag_agg, on the reference's Hessian edge list (one rank: all atoms). */
+static void check_offdiag_feats(HMModel m, HMEval ev, HMSafetensors fx, PetscInt n, const double *pos)
+{
+  const HMTensorInfo *hei;
+  const PetscInt64   *ei;
+  const PetscInt      dO = HMIrrepsDim(&m->O), dH = m->dimH, dmid = m->hi_tp.dim_mid, nw = m->hi_tp.weight_numel;
+  const PetscInt      nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1);
+  PetscInt            Eh;
+  HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
+  Eh = (PetscInt)hei->shape[1];
+  ei = (const PetscInt64 *)hei->data;
+  double *x = malloc(sizeof(double) * (size_t)(n * dH)), *agg = calloc((size_t)(Eh * dO + 1), sizeof(double)), *off = malloc(sizeof(double) * (size_t)(Eh * dO + 1));
+  double *rb = malloc(sizeof(double) * (size_t)m->num_bessel), *w = malloc(sizeof(double) * (size_t)nw), *mlpw = malloc(sizeof(double) * (size_t)(2 * m->hi_mlp.maxw));
+  double *Y = malloc(sizeof(double) * (size_t)nsh), *cy = malloc(sizeof(double) * (size_t)(m->hi_tp.maxcy + 1)), *raw = malloc(sizeof(double) * (size_t)dmid), *lin = malloc(sizeof(double) * (size_t)dH);
+  for (int k = 0; k < m->hnl; k++) {
+    char          fn[48];
+    const double *f, *fr;
+    HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
+    HMLinearApply(&m->hi_linear_up, n, f, dH, 0.0, x, dH);
+    for (PetscInt e = 0; e < Eh; e++) {
+      const PetscInt s = (PetscInt)ei[e], r = (PetscInt)ei[Eh + e];
+      double         v[3];
+      for (int a = 0; a < 3; a++) v[a] = pos[3 * r + a] - pos[3 * s + a];
+      HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb);
+      HMRadialMLPApply(&m->hi_mlp, 1, rb, w, mlpw);
+      HM_T(HMSphericalHarmonics(m->hedge_lmax, 1, v, Y));
+      HMConvTPApply(&m->hi_tp, x + s * dH, Y, w, 0.0, raw, cy);
+      HMLinearApply(&m->hi_linear, 1, raw, dmid, 0.0, lin, dH);
+      HMLinearApply(&m->message_proj, 1, lin, dH, 0.0, off + e * dO, dO);
+    }
+    for (PetscInt i = 0; i < Eh * dO; i++) agg[i] += m->hw[k] * off[i];
+    snprintf(fn, sizeof(fn), "hess_offdiag_feats_layer%d", k);
+    fr               = ref(fx, fn, Eh * dO);
+    const double err = hm_max_abs_diff(Eh * dO, off, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  {
+    const double *fr  = ref(fx, "hess_offdiag_agg", Eh * dO);
+    const double  err = hm_max_abs_diff(Eh * dO, agg, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
+    print_message("  hess_offdiag_agg max err %.1e\n", err);
+    assert_true(err <= 1e-11);
+  }
+  free(x);
+  free(agg);
+  free(off);
+  free(rb);
+  free(w);
+  free(mlpw);
+  free(Y);
+  free(cy);
+  free(raw);
+  free(lin);
+}
+
 /* Extra Hessian layers (num_interactions_hessian): their node features and the HIP head's per-layer
-   and aggregated node inputs (hess_diag_feats_layer{k}, hess_diag_agg); the edge-side intermediates
-   are checked through the edge blocks. */
+   and aggregated node inputs (hess_diag_feats_layer{k}, hess_diag_agg); the edge-side ones in
+   check_offdiag_feats. */
 static void check_hessian_layers(HMModel m, HMEval ev, HMSafetensors fx, PetscInt n)
 {
   const PetscInt dO = HMIrrepsDim(&m->O), dH = m->dimH;
@@ -134,7 +191,12 @@ static void check_model(const char *model, const char *const *mols, size_t nmols
       print_message("  %s max err %.1e (scale %.2f)\n", fn, err, scale);
       assert_true(err <= 1e-11);
     }
-    if (m->nhx) check_hessian_layers(m, ev, fx, n);
+    if (m->nhx) {
+      const double *pos;
+      HM_T(HMSystemGetPositions(sys, &pos));
+      check_hessian_layers(m, ev, fx, n);
+      check_offdiag_feats(m, ev, fx, n, pos);
+    }
     /* node blocks */
     {
       double *n9 = malloc(sizeof(double) * 9 * (size_t)n), *D = malloc(sizeof(double) * 9 * (size_t)n);
