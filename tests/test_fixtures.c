@@ -2,6 +2,7 @@
 #include "hmtest.h"
 #include <hipmace/model.h>
 #include <petscmat.h>
+#include <math.h>
 #include "model/modelimpl.h"
 
 typedef struct {
@@ -144,6 +145,32 @@ static void check_hessian_layers(HMModel m, HMEval ev, HMSafetensors fx, PetscIn
   free(agg);
 }
 
+/* The numerical guard covers the extra layers' features: a NaN there is reported by layer and atom. */
+static char guard_msg[1024];
+
+static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
+  if (p == PETSC_ERROR_INITIAL) snprintf(guard_msg, sizeof(guard_msg), "%s", mess ? mess : "");
+  return n;
+}
+
+static void check_guard_extra(HMModel m, HMEval ev)
+{
+  double        *f = ev->feats[m->nlayers + m->nhx - 1], keep = f[2 * m->dimH + 5];
+  PetscErrorCode ierr;
+  char           want[96];
+  f[2 * m->dimH + 5] = NAN;
+  HM_T(PetscPushErrorHandler(CaptureError, NULL));
+  ierr = HMEvalCheckFinite(ev);
+  HM_T(PetscPopErrorHandler());
+  f[2 * m->dimH + 5] = keep;
+  assert_int_equal(ierr, PETSC_ERR_FP);
+  snprintf(want, sizeof(want), "atom 3: node features after extra Hessian interaction layer %d", m->nhx);
+  print_message("  guard: %s\n", guard_msg);
+  assert_non_null(strstr(guard_msg, want));
+}
+
 static void check_model(const char *model, const char *const *mols, size_t nmols)
 {
   char    path[PETSC_MAX_PATH_LEN], name[64];
@@ -264,6 +291,7 @@ static void check_model(const char *model, const char *const *mols, size_t nmols
       free(Hd);
       HM_T(MatDestroy(&H));
     }
+    if (m->nhx) check_guard_extra(m, ev);
     HM_T(HMEvalDestroy(&ev));
     HM_T(HMSystemDestroy(&sys));
     HM_T(HMSafetensorsClose(&fx));
