@@ -385,6 +385,13 @@ def _recoverers(model, tensors):
         except Missing:
             return "hessian_proj_nodes.weight" in tensors
 
+    def num_interactions_hessian():
+        try:
+            return int(_attr(model, "num_interactions_hessian"))
+        except Missing:
+            # the extra Hessian layers are the hessian_interactions.k.* tensors (none: 0)
+            return len({k.split(".")[1] for k in tensors if k.startswith("hessian_interactions.")})
+
     def model_class():
         if model is None:
             raise Missing("a bare state_dict does not name its model class")
@@ -438,7 +445,7 @@ def _recoverers(model, tensors):
         "hessian_separate_radial_network": separate,
         "hessian_radial_MLP": hessian_radial_mlp,
         "hessian_use_edge_gates": attr("hessian_use_edge_gates", bool),
-        "num_interactions_hessian": attr("num_interactions_hessian", int),
+        "num_interactions_hessian": num_interactions_hessian,
         "hessian_diag_norm": attr("hessian_diag_norm", bool),
         "hessian_off_diag_norm": attr("hessian_off_diag_norm", bool),
         "model_class": model_class,

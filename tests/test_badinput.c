@@ -449,6 +449,54 @@ static void test_config_unsupported(void **state)
   EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'pair_repulsion'", "not supported");
 }
 
+/* HIP head options the reference cannot evaluate (MODEL_FORMAT_headopts.md): refused, saying so */
+static void cfg_gates(json_t *cfg)
+{
+  json_object_set_new(cfg, "hessian_use_edge_gates", json_true());
+}
+static void mut_cfg_gates(json_t *h)
+{
+  with_config(h, cfg_gates);
+}
+static void cfg_norm(json_t *cfg)
+{
+  json_object_set_new(cfg, "hessian_off_diag_norm", json_true());
+}
+static void mut_cfg_norm(json_t *h)
+{
+  with_config(h, cfg_norm);
+}
+/* extra Hessian layers announced by the config without their tensors; or with edge lmax != max_ell */
+static void cfg_hessian_layers(json_t *cfg)
+{
+  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
+}
+static void mut_cfg_hessian_layers(json_t *h)
+{
+  with_config(h, cfg_hessian_layers);
+}
+static void cfg_hessian_layers_lmax(json_t *cfg)
+{
+  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
+  json_object_set_new(cfg, "hessian_edge_lmax", json_integer(1));
+}
+static void mut_cfg_hessian_layers_lmax(json_t *h)
+{
+  with_config(h, cfg_hessian_layers_lmax);
+}
+
+static void test_config_head_options(void **state)
+{
+  model_variant(*state, "m.safetensors", mut_cfg_gates);
+  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'hessian_use_edge_gates'", "not supported", "reference", "72 values where it needs 88");
+  model_variant(*state, "m.safetensors", mut_cfg_norm);
+  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'hessian_off_diag_norm'", "not supported", "reference", "no LayerNorm");
+  model_variant(*state, "m.safetensors", mut_cfg_hessian_layers);
+  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'hessian_interactions.0.linear_up.weight' not found");
+  model_variant(*state, "m.safetensors", mut_cfg_hessian_layers_lmax);
+  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "num_interactions_hessian = 1", "hessian_edge_lmax (1) = max_ell (2)");
+}
+
 static void test_config_out_of_range(void **state)
 {
   model_variant(*state, "m.safetensors", mut_cfg_range);
@@ -887,7 +935,7 @@ static void test_guards_library(void **state)
 static const struct CMUnitTest driver_tests[] = {
   T(test_model_missing), T(test_model_unreadable), T(test_model_tiny), T(test_model_truncated), T(test_model_header_beyond_file), T(test_model_header_not_json),
   T(test_model_offsets_out_of_range), T(test_model_overlap), T(test_model_dtype), T(test_model_dtype_unknown), T(test_model_shape), T(test_model_missing_tensor),
-  T(test_config_missing_key), T(test_config_unsupported), T(test_config_out_of_range), T(test_config_not_json), T(test_model_format),
+  T(test_config_missing_key), T(test_config_unsupported), T(test_config_head_options), T(test_config_out_of_range), T(test_config_not_json), T(test_model_format),
   T(test_structure_missing), T(test_structure_unreadable), T(test_structure_count), T(test_structure_not_number), T(test_structure_nan), T(test_structure_inf),
   T(test_structure_unknown_symbol), T(test_structure_absent_element), T(test_structure_same_position), T(test_structure_too_close), T(test_structure_zero_atoms),
   T(test_structure_empty_file), T(test_structure_zero_volume), T(test_structure_inverted_cell), T(test_structure_bad_pbc), T(test_structure_binary),

@@ -287,6 +287,29 @@ class ExportTests(unittest.TestCase):
         mol = os.path.join(GOLDEN, "mol08.xyz")
         self.assertEqual(summary_energy(path, mol, self.tmp, "exported"), summary_energy(SMALL, mol, self.tmp, "golden"))
 
+    def test_export_hessian_layers(self):
+        """num_interactions_hessian: the extra layers' tensors and the key are carried, also from a bare
+        state_dict (counted from the hessian_interactions.k tensors), and the engine lists them."""
+        src = os.path.join(GOLDEN, "model_hoextra.safetensors")
+        tensors, meta = spec.load(src)
+        gcfg = json.loads(meta["config"])
+        gheader, _, gdata = raw_file(src)
+        model = fake_model(gcfg, tensors)
+        path = self.path("hoextra_exported.safetensors")
+        cfg = exporter.export(model, model.state_dict(), path)
+        self.assertEqual(cfg["num_interactions_hessian"], 1)
+        header, data = self.check_layout(path)
+        for k in tensors:
+            self.assertEqual(tensor_bytes(header, data, k), tensor_bytes(gheader, gdata, k), k)
+        self.assertTrue(any(k.startswith("hessian_products.0.") for k in header))
+        del model.num_interactions_hessian
+        self.assertEqual(exporter.assemble_config(model, exporter.convert_state_dict(model.state_dict()))["num_interactions_hessian"], 1)
+        r = run_hipmace("-model", path, "-model_info")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("1 extra Hessian interaction layer(s)", r.stdout)
+        mol = os.path.join(GOLDEN, "mol08.xyz")
+        self.assertEqual(summary_energy(path, mol, self.tmp, "hoextra_exported"), summary_energy(src, mol, self.tmp, "hoextra"))
+
     def test_missing_attribute_needs_flag(self):
         model = fake_model(self.golden_cfg, self.golden_tensors)
         del model.interactions[0].avg_num_neighbors

@@ -2,6 +2,8 @@
 #include "hmtest.h"
 #include <hipmace/model.h>
 #include <petscmat.h>
+#include <math.h>
+#include "model/modelimpl.h"
 
 typedef struct {
   const char *model;
@@ -9,6 +11,8 @@ typedef struct {
 } Case;
 
 static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
+/* molecules of the models of MODEL_FORMAT_headopts.md */
+static const char *mols_headopts[] = {"mol08", "mol13", "mol21"};
 
 /* Loads a fixture as a system. */
 static void load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
@@ -44,7 +48,130 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
 }
 
 
-static void check_model(const char *model)
+/* The per-layer edge features of the HIP head (hess_offdiag_feats_layer{k}, the reference's sequence:
+   hessian_message_proj(hessian_interaction.linear(conv_tp(linear_up(x_k)[s], Y, R(r)))) and their
+   softmax-weighted sum hess_offdiag_agg, on the reference's Hessian edge list (one rank: all atoms). */
+static void check_offdiag_feats(HMModel m, HMEval ev, HMSafetensors fx, PetscInt n, const double *pos)
+{
+  const HMTensorInfo *hei;
+  const PetscInt64   *ei;
+  const PetscInt      dO = HMIrrepsDim(&m->O), dH = m->dimH, dmid = m->hi_tp.dim_mid, nw = m->hi_tp.weight_numel;
+  const PetscInt      nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1);
+  PetscInt            Eh;
+  HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
+  Eh = (PetscInt)hei->shape[1];
+  ei = (const PetscInt64 *)hei->data;
+  double *x = malloc(sizeof(double) * (size_t)(n * dH)), *agg = calloc((size_t)(Eh * dO + 1), sizeof(double)), *off = malloc(sizeof(double) * (size_t)(Eh * dO + 1));
+  double *rb = malloc(sizeof(double) * (size_t)m->num_bessel), *w = malloc(sizeof(double) * (size_t)nw), *mlpw = malloc(sizeof(double) * (size_t)(2 * m->hi_mlp.maxw));
+  double *Y = malloc(sizeof(double) * (size_t)nsh), *cy = malloc(sizeof(double) * (size_t)(m->hi_tp.maxcy + 1)), *raw = malloc(sizeof(double) * (size_t)dmid), *lin = malloc(sizeof(double) * (size_t)dH);
+  for (int k = 0; k < m->hnl; k++) {
+    char          fn[48];
+    const double *f, *fr;
+    HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
+    HMLinearApply(&m->hi_linear_up, n, f, dH, 0.0, x, dH);
+    for (PetscInt e = 0; e < Eh; e++) {
+      const PetscInt s = (PetscInt)ei[e], r = (PetscInt)ei[Eh + e];
+      double         v[3];
+      for (int a = 0; a < 3; a++) v[a] = pos[3 * r + a] - pos[3 * s + a];
+      HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb);
+      HMRadialMLPApply(&m->hi_mlp, 1, rb, w, mlpw);
+      HM_T(HMSphericalHarmonics(m->hedge_lmax, 1, v, Y));
+      HMConvTPApply(&m->hi_tp, x + s * dH, Y, w, 0.0, raw, cy);
+      HMLinearApply(&m->hi_linear, 1, raw, dmid, 0.0, lin, dH);
+      HMLinearApply(&m->message_proj, 1, lin, dH, 0.0, off + e * dO, dO);
+    }
+    for (PetscInt i = 0; i < Eh * dO; i++) agg[i] += m->hw[k] * off[i];
+    snprintf(fn, sizeof(fn), "hess_offdiag_feats_layer%d", k);
+    fr               = ref(fx, fn, Eh * dO);
+    const double err = hm_max_abs_diff(Eh * dO, off, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  {
+    const double *fr  = ref(fx, "hess_offdiag_agg", Eh * dO);
+    const double  err = hm_max_abs_diff(Eh * dO, agg, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
+    print_message("  hess_offdiag_agg max err %.1e\n", err);
+    assert_true(err <= 1e-11);
+  }
+  free(x);
+  free(agg);
+  free(off);
+  free(rb);
+  free(w);
+  free(mlpw);
+  free(Y);
+  free(cy);
+  free(raw);
+  free(lin);
+}
+
+/* Extra Hessian layers (num_interactions_hessian): their node features and the HIP head's per-layer
+   and aggregated node inputs (hess_diag_feats_layer{k}, hess_diag_agg); the edge-side ones in
+   check_offdiag_feats. */
+static void check_hessian_layers(HMModel m, HMEval ev, HMSafetensors fx, PetscInt n)
+{
+  const PetscInt dO = HMIrrepsDim(&m->O), dH = m->dimH;
+  double        *dt = malloc(sizeof(double) * (size_t)(n * dO)), *agg = calloc((size_t)(n * dO), sizeof(double));
+  for (int k = 0; k < m->nhx; k++) {
+    char          fn[48];
+    PetscInt      dim;
+    const double *f, *fr;
+    snprintf(fn, sizeof(fn), "node_feats_hessian_extra%d", k);
+    HM_T(HMEvalGetNodeFeatures(ev, m->nlayers + k, &dim, &f));
+    fr               = ref(fx, fn, n * dim);
+    const double err = hm_max_abs_diff(n * dim, f, fr) / PetscMax(1.0, hm_max_abs(n * dim, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  for (int k = 0; k < m->hnl; k++) {
+    char          fn[48];
+    const double *f, *fr;
+    HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
+    HMLinearApply(&m->proj_nodes_layerwise, n, f, dH, 0.0, dt, dO);
+    for (PetscInt i = 0; i < n * dO; i++) agg[i] += m->hw[k] * dt[i];
+    snprintf(fn, sizeof(fn), "hess_diag_feats_layer%d", k); /* k-th used layer, as the reference's hook list */
+    fr               = ref(fx, fn, n * dO);
+    const double err = hm_max_abs_diff(n * dO, dt, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
+    print_message("  %s max err %.1e\n", fn, err);
+    assert_true(err <= 1e-11);
+  }
+  {
+    const double *fr  = ref(fx, "hess_diag_agg", n * dO);
+    const double  err = hm_max_abs_diff(n * dO, agg, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
+    print_message("  hess_diag_agg max err %.1e\n", err);
+    assert_true(err <= 1e-11);
+  }
+  free(dt);
+  free(agg);
+}
+
+/* The numerical guard covers the extra layers' features: a NaN there is reported by layer and atom. */
+static char guard_msg[1024];
+
+static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
+  if (p == PETSC_ERROR_INITIAL) snprintf(guard_msg, sizeof(guard_msg), "%s", mess ? mess : "");
+  return n;
+}
+
+static void check_guard_extra(HMModel m, HMEval ev)
+{
+  double        *f = ev->feats[m->nlayers + m->nhx - 1], keep = f[2 * m->dimH + 5];
+  PetscErrorCode ierr;
+  char           want[96];
+  f[2 * m->dimH + 5] = NAN;
+  HM_T(PetscPushErrorHandler(CaptureError, NULL));
+  ierr = HMEvalCheckFinite(ev);
+  HM_T(PetscPopErrorHandler());
+  f[2 * m->dimH + 5] = keep;
+  assert_int_equal(ierr, PETSC_ERR_FP);
+  snprintf(want, sizeof(want), "atom 3: node features after extra Hessian interaction layer %d", m->nhx);
+  print_message("  guard: %s\n", guard_msg);
+  assert_non_null(strstr(guard_msg, want));
+}
+
+static void check_model(const char *model, const char *const *mols, size_t nmols)
 {
   char    path[PETSC_MAX_PATH_LEN], name[64];
   HMModel m;
@@ -54,7 +181,7 @@ static void check_model(const char *model)
   hm_golden_path(name, path, sizeof(path));
   HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
   HM_T(HMModelGetNumInteractions(m, &nl));
-  for (size_t k = 0; k < sizeof(mols) / sizeof(mols[0]); k++) {
+  for (size_t k = 0; k < nmols; k++) {
     HMSafetensors       fx;
     HMSystem            sys;
     HMEval              ev;
@@ -90,6 +217,12 @@ static void check_model(const char *model)
       err              = hm_max_abs_diff(n * dim, f, fr) / scale;
       print_message("  %s max err %.1e (scale %.2f)\n", fn, err, scale);
       assert_true(err <= 1e-11);
+    }
+    if (m->nhx) {
+      const double *pos;
+      HM_T(HMSystemGetPositions(sys, &pos));
+      check_hessian_layers(m, ev, fx, n);
+      check_offdiag_feats(m, ev, fx, n, pos);
     }
     /* node blocks */
     {
@@ -158,6 +291,7 @@ static void check_model(const char *model)
       free(Hd);
       HM_T(MatDestroy(&H));
     }
+    if (m->nhx) check_guard_extra(m, ev);
     HM_T(HMEvalDestroy(&ev));
     HM_T(HMSystemDestroy(&sys));
     HM_T(HMSafetensorsClose(&fx));
@@ -168,18 +302,26 @@ static void check_model(const char *model)
 static void test_small(void **state)
 {
   (void)state;
-  check_model("small");
+  check_model("small", mols, sizeof(mols) / sizeof(mols[0]));
 }
 
 static void test_default(void **state)
 {
   (void)state;
-  check_model("default");
+  check_model("default", mols, sizeof(mols) / sizeof(mols[0]));
+}
+
+/* num_interactions_hessian = 1 (MODEL_FORMAT_headopts.md) */
+static void test_hoextra(void **state)
+{
+  (void)state;
+  check_model("hoextra", mols_headopts, sizeof(mols_headopts) / sizeof(mols_headopts[0]));
 }
 
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_small),
   cmocka_unit_test(test_default),
+  cmocka_unit_test(test_hoextra),
 };
 
 HM_TEST_MAIN(tests)

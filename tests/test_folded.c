@@ -200,6 +200,12 @@ static void test_golden(void **state)
     hm_golden_path(name, path, sizeof(path));
     check_model_file(path, models[i], models[i], 5, PETSC_TRUE);
   }
+  {
+    /* extra Hessian layers (num_interactions_hessian): three used layers in the fold */
+    char path[PETSC_MAX_PATH_LEN];
+    hm_golden_path("model_hoextra.safetensors", path, sizeof(path));
+    check_model_file(path, "hoextra", "hoextra", 2, PETSC_TRUE);
+  }
 }
 
 /* The demo model (shared radial network, edge lmax 2) on a test structure with edges from HMGraphBuild. */
@@ -566,10 +572,10 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
 
 static void test_tabulated(void **state)
 {
-  const char *models[] = {"small", "default"};
+  const char *models[] = {"small", "default", "hoextra"};
   const double tols[]  = {1e-8, 1e-10};
   (void)state;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     char          path[PETSC_MAX_PATH_LEN], name[64], lab[64];
     HMModel       m;
     HMSafetensors fx;

@@ -6,6 +6,7 @@
 #include <hipmace/builder.h>
 #include <petscmat.h>
 #include <unistd.h>
+#include <math.h>
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double   urand(void)
@@ -280,6 +281,172 @@ static void test_unpruned(void **state)
   }
 }
 
+/* A variant of model_hoextra (num_interactions_hessian): a separate Hessian radial network (the extra
+   layers then see the edges between r_max and hessian_r_max, sent over the far halo) and two extra
+   layers (the second a copy of the first with its weights scaled), with a fourth aggregation logit. */
+typedef struct {
+  char       name[160];
+  HMDType    dtype;
+  int        ndim;
+  PetscInt64 shape[8], numel;
+  double    *data; /* 8-byte words, I64 or F64 */
+} VarTensor;
+
+static void add_tensor(VarTensor *T, int *nt, const HMTensorInfo *t, const char *name, double scale)
+{
+  VarTensor *v = &T[(*nt)++];
+  snprintf(v->name, sizeof(v->name), "%s", name);
+  v->dtype = t->dtype;
+  v->ndim  = t->ndim;
+  v->numel = t->numel;
+  for (int d = 0; d < t->ndim; d++) v->shape[d] = t->shape[d];
+  v->data = malloc(8 * (size_t)(t->numel + 1));
+  if (t->numel) memcpy(v->data, t->data, 8 * (size_t)t->numel);
+  if (t->dtype == HM_DTYPE_F64)
+    for (PetscInt64 k = 0; k < t->numel; k++) v->data[k] *= scale;
+}
+
+static void write_hoextra_variant(const char *src, const char *dst)
+{
+  HMSafetensors st;
+  const char   *cfgtxt;
+  json_t       *cfg, *hdr = json_object(), *meta = json_object();
+  PetscInt      n;
+  int           nt = 0;
+  VarTensor    *T;
+  char         *htxt;
+  uint64_t      off = 0, hlen;
+  size_t        len;
+  FILE         *fp;
+  json_error_t  jerr;
+  const double  hr = 6.0;
+
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
+  HM_T(HMSafetensorsGetNumTensors(st, &n));
+  T = calloc((size_t)(2 * n + 8), sizeof(VarTensor));
+  for (PetscInt i = 0; i < n; i++) {
+    const HMTensorInfo *t;
+    char                nm[160];
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    add_tensor(T, &nt, t, t->name, 1.0);
+    if (!strcmp(t->name, "hessian_layer_weights_param")) {
+      VarTensor *v = &T[nt - 1];
+      v->data      = realloc(v->data, 8 * (size_t)(v->numel + 1));
+      v->data[v->numel++] = 0.35;
+      v->shape[0]++;
+    }
+    if (!strncmp(t->name, "radial_embedding.", 17)) {
+      snprintf(nm, sizeof(nm), "hessian_%s", t->name);
+      add_tensor(T, &nt, t, nm, 1.0);
+      if (strstr(nm, "r_max")) T[nt - 1].data[0] = hr;
+      if (strstr(nm, "prefactor")) T[nt - 1].data[0] = sqrt(2.0 / hr);
+      if (strstr(nm, "bessel_weights"))
+        for (PetscInt64 k = 0; k < t->numel; k++) T[nt - 1].data[k] = PETSC_PI * (double)(k + 1) / hr;
+    }
+    if (!strncmp(t->name, "hessian_interactions.0.", 23) || !strncmp(t->name, "hessian_products.0.", 19)) {
+      const char *rest = strstr(t->name, ".0.") + 3;
+      const int   w    = strlen(t->name) >= 6 && (!strcmp(t->name + strlen(t->name) - 6, "weight") || strstr(rest, "weights"));
+      snprintf(nm, sizeof(nm), "%s.1.%s", !strncmp(t->name, "hessian_products", 16) ? "hessian_products" : "hessian_interactions", rest);
+      add_tensor(T, &nt, t, nm, w ? 0.8 : 1.0);
+    }
+  }
+  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
+  cfg = json_loads(cfgtxt, 0, &jerr);
+  assert_non_null(cfg);
+  json_object_set_new(cfg, "hessian_separate_radial_network", json_true());
+  json_object_set_new(cfg, "num_interactions_hessian", json_integer(2));
+  htxt = json_dumps(cfg, JSON_COMPACT);
+  json_object_set_new(meta, "format", json_string("hip-mace-safetensors-1"));
+  json_object_set_new(meta, "config", json_string(htxt));
+  free(htxt);
+  json_object_set_new(hdr, "__metadata__", meta);
+  for (int i = 0; i < nt; i++) {
+    json_t *ti = json_object(), *shape = json_array();
+    for (int d = 0; d < T[i].ndim; d++) json_array_append_new(shape, json_integer(T[i].shape[d]));
+    json_object_set_new(ti, "dtype", json_string(T[i].dtype == HM_DTYPE_F64 ? "F64" : "I64"));
+    json_object_set_new(ti, "shape", shape);
+    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * T[i].numel)));
+    json_object_set_new(hdr, T[i].name, ti);
+    off += 8 * (uint64_t)T[i].numel;
+  }
+  htxt = json_dumps(hdr, JSON_COMPACT);
+  len  = strlen(htxt);
+  hlen = (len + 7) / 8 * 8;
+  fp   = fopen(dst, "wb");
+  assert_non_null(fp);
+  fwrite(&hlen, 8, 1, fp);
+  fwrite(htxt, 1, len, fp);
+  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
+  for (int i = 0; i < nt; i++) {
+    if (T[i].numel) fwrite(T[i].data, 8, (size_t)T[i].numel, fp);
+    free(T[i].data);
+  }
+  assert_int_equal(fclose(fp), 0);
+  free(T);
+  free(htxt);
+  json_decref(hdr);
+  json_decref(cfg);
+  HM_T(HMSafetensorsClose(&st));
+}
+
+/* num_interactions_hessian: the extra layers on the Hessian graph run on owned atoms with their
+   senders' inputs over the far halo; everything bitwise equal to one rank, with both edge kernels,
+   for the golden model (shared radial network: pruned at r_max, and unpruned) and for the variant
+   whose extra layers see edges up to hessian_r_max. */
+static void test_hoextra(void **state)
+{
+  const PetscInt      n = 90;
+  const double        box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
+  const PetscBool     all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  char                p[PETSC_MAX_PATH_LEN], m[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN] = "/tmp/hm_test_mpi_XXXXXX";
+  HMSafetensors       fx;
+  const HMTensorInfo *zi, *pi;
+  int                 Z[90], Zf[64];
+  double              pos[270];
+  PetscMPIInt         rank;
+  (void)state;
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  hm_golden_path("fixture_hoextra_mol21.safetensors", p, sizeof(p));
+  hm_golden_path("model_hoextra.safetensors", m, sizeof(m));
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, p, &fx));
+  HM_T(HMSafetensorsGetInfo(fx, "atomic_numbers", HM_DTYPE_I64, &zi));
+  HM_T(HMSafetensorsGetInfo(fx, "positions", HM_DTYPE_F64, &pi));
+  for (PetscInt i = 0; i < zi->numel; i++) Zf[i] = (int)((const PetscInt64 *)zi->data)[i];
+  compare(m, (PetscInt)zi->numel, Zf, (const double *)pi->data, NULL, NULL, MATBAIJ);
+  random_atoms(n, box, PETSC_FALSE, 1.1, Z, pos);
+  compare(m, n, Z, pos, NULL, NULL, MATSBAIJ);
+  HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "direct"));
+  compare(m, (PetscInt)zi->numel, Zf, (const double *)pi->data, NULL, NULL, MATSBAIJ);
+  compare(m, n, Z, pos, NULL, NULL, MATBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
+  /* exact-zero pruning holds for the extra layers too: their messages beyond r_max are exactly zero */
+  dist_unpruned = PETSC_TRUE;
+  compare(m, n, Z, pos, NULL, NULL, MATBAIJ);
+  assert_all(last_blocks[0] > last_blocks[1], "unpruned: no extra blocks, the comparison would be vacuous");
+  dist_unpruned = PETSC_FALSE;
+  HM_T(HMSafetensorsClose(&fx));
+
+  if (rank == 0) {
+    assert_non_null(mkdtemp(dst));
+    strcat(dst, "/hoextra_sep2.safetensors");
+    write_hoextra_variant(m, dst);
+  }
+  HM_T(MPI_Bcast(dst, sizeof(dst), MPI_CHAR, 0, PETSC_COMM_WORLD));
+  compare(dst, n, Z, pos, NULL, NULL, MATBAIJ);
+  HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "direct"));
+  compare(dst, n, Z, pos, NULL, NULL, MATSBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
+  random_atoms(24, ortho, PETSC_TRUE, 1.2, Z, pos);
+  compare(dst, 24, Z, pos, ortho, all, MATBAIJ);
+  MPI_Barrier(PETSC_COMM_WORLD);
+  if (rank == 0) {
+    assert_int_equal(unlink(dst), 0);
+    *strrchr(dst, '/') = '\0';
+    assert_int_equal(rmdir(dst), 0);
+  }
+}
+
 /* HMDecompSumExact over the ranks, RCB and grid partitions (empty ranks with the 5-atom set): bitwise the
    one-rank sum and, where known, the exact value, on sets where a naive sum depends on the order. */
 static void sum_exact_check(PetscInt n, PetscInt nv, const double *vals, const double *expect)
@@ -351,6 +518,7 @@ static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_cluster),
   cmocka_unit_test(test_periodic),
   cmocka_unit_test(test_unpruned),
+  cmocka_unit_test(test_hoextra),
   cmocka_unit_test(test_sum_exact),
 };
 

@@ -54,6 +54,8 @@ PETSC_EXTERN PetscErrorCode HMEvalDestroy(HMEval *);
 /* Graph, embeddings, interaction layers, readouts: energy and node features. */
 PETSC_EXTERN PetscErrorCode HMEvalForward(HMEval);
 PETSC_EXTERN PetscErrorCode HMEvalGetEnergy(HMEval, double *energy, const double **node_energy);
+/* Node features of the owned atoms after a layer: 0 .. num_interactions-1 the main layers, then the
+   extra Hessian layers (num_interactions_hessian), num_interactions + k. */
 PETSC_EXTERN PetscErrorCode HMEvalGetNodeFeatures(HMEval, PetscInt layer, PetscInt *dim, const double **feats);
 PETSC_EXTERN PetscErrorCode HMEvalGetGraph(HMEval, const HMGraph **main, const HMGraph **hessian);
 /* HIP head, node part: n9 [N][9] (hessian_proj_nodes output) and D_i [N][3][3]; either may be NULL. */

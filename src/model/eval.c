@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <hipmace/log.h>
 #include "hessian/folded.h"
+#include "model/hessextra.h" /* hoextra */
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
@@ -123,12 +124,13 @@ PetscErrorCode HMEvalGetHessianCutoff(HMEval e, double *hcut)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH). */
-static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *out)
+/* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH). hoextra: generalised to any
+   layer L on graph g with its halo and radial basis (the extra Hessian layers run on the Hessian graph,
+   src/model/hessextra.c); residual = a layer t >= 1 (skip from the layer input). */
+PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out)
 {
   HMModel        m = e->model;
-  HMLayer       *L = &m->layer[t];
-  const HMGraph *g = e->g;
+  const int      t = residual ? 1 : 0;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
   double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *xT, *aggT;
@@ -146,7 +148,7 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
   }
   HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
   /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
-  PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_NEAR, din, x));
+  PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
   for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
   PetscCall(PetscArrayzero(aggT, n * dmid));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
@@ -155,7 +157,7 @@ static PetscErrorCode layer_forward(HMEval e, int t, const double *h, double *ou
     const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
     for (PetscInt k = 0; k < ne; k++)
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
-    HMRadialBasisEvalBatch(&m->radial, ne, g->len + e0, rb);
+    HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
@@ -206,9 +208,10 @@ PetscErrorCode HMEvalForward(HMEval e)
   for (int t = 0; t < m->nlayers; t++) {
     PetscCall(PetscMalloc1(n * m->dimH + 1, &e->feats[t]));
     PetscCall(PetscLogStagePush(HMLog.layer[PetscMin(t, HM_LOG_MAX_LAYERS - 1)]));
-    PetscCall(layer_forward(e, t, t == 0 ? h0 : e->feats[t - 1], e->feats[t]));
+    PetscCall(HMEvalLayerForward(e, &m->layer[t], t > 0 ? PETSC_TRUE : PETSC_FALSE, e->g, HM_HALO_NEAR, &m->radial, t == 0 ? h0 : e->feats[t - 1], e->feats[t]));
     PetscCall(PetscLogStagePop());
   }
+  PetscCall(HMEvalHessExtraForward(e)); /* hoextra: extra Hessian layers (num_interactions_hessian), src/model/hessextra.c */
   /* readouts: linear on every layer but the last, gated MLP on the last */
   PetscCall(PetscCalloc1(n + 1, &inter));
   PetscCall(PetscMalloc1(n * m->MLP.b[0].mul + 1, &tmp));
@@ -258,7 +261,7 @@ PetscErrorCode HMEvalGetNodeFeatures(HMEval e, PetscInt t, PetscInt *dim, const 
 {
   PetscFunctionBegin;
   PetscCheck(e->forward_done, PETSC_COMM_SELF, PETSC_ERR_ORDER, "HMEvalForward() must be called first");
-  PetscCheck(t >= 0 && t < e->model->nlayers, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "layer %" PetscInt_FMT " out of range", t);
+  PetscCheck(t >= 0 && t < e->model->nlayers + e->model->nhx, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "layer %" PetscInt_FMT " out of range", t);
   if (dim) *dim = e->model->dimH;
   if (f) *f = e->feats[t];
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -34,7 +34,7 @@ PetscErrorCode HMEvalCheckFinite(HMEval e)
 
   PetscFunctionBegin;
   if (e->forward_done) {
-    for (int t = 0; t < m->nlayers && bad.v == GUARD_NONE; t++) {
+    for (int t = 0; t < m->nlayers + m->nhx && bad.v == GUARD_NONE; t++) { /* hoextra: and the extra Hessian layers */
       const int a = lowest_bad_atom(e, m->dimH, e->feats[t]);
       if (a != INT_MAX) bad.v = GUARD_FEATURES + t, bad.i = a;
     }
@@ -52,6 +52,8 @@ PetscErrorCode HMEvalCheckFinite(HMEval e)
   /* MINLOC compares v first, then the index: the earliest stage, then the lowest atom */
   PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
   if (gbad.v == GUARD_NONE) PetscFunctionReturn(PETSC_SUCCESS);
+  if (gbad.v < GUARD_ENERGY && gbad.v - GUARD_FEATURES >= m->nlayers)
+    SETERRQ(m->comm, PETSC_ERR_FP, "atom %d: node features after extra Hessian interaction layer %d are not finite (NaN or Inf); model %s", gbad.i + 1, gbad.v - GUARD_FEATURES - m->nlayers + 1, m->path);
   if (gbad.v < GUARD_ENERGY)
     SETERRQ(m->comm, PETSC_ERR_FP, "atom %d: node features after interaction layer %d are not finite (NaN or Inf); model %s", gbad.i + 1, gbad.v - GUARD_FEATURES + 1, m->path);
   if (gbad.v == GUARD_ENERGY) SETERRQ(m->comm, PETSC_ERR_FP, "atom %d: node energy is not finite (NaN or Inf); model %s", gbad.i + 1, m->path);

@@ -21,7 +21,7 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval ev, MatType type, PetscBool input_
     PetscCall(PetscStrcmp(type, MATMPISBAIJ, &s2));
     sym = (PetscBool)(s1 || s2);
   }
-  feats = m->nlayers * n * m->dimH * d + 4 * n * d; /* features, energies */
+  feats = (m->nlayers + m->nhx) * n * m->dimH * d + 4 * n * d; /* features (hoextra: and the extra Hessian layers'), energies */
   for (int t = 0; t < m->nlayers; t++) {
     const HMLayer *L   = &m->layer[t];
     const double   din = (double)HMIrrepsDim(&L->in_ir), dtg = (double)HMIrrepsDim(&L->target);

@@ -251,7 +251,7 @@ static PetscErrorCode setup_hip(HMModel m, Cfg *c)
   PetscCall(get_linear(m, "hessian_interaction.linear.weight", &m->hi_tp.mid, &m->H, &m->hi_linear));
   /* layers entering the HIP head and their aggregation weights */
   m->hl0 = m->last_layer_only ? m->nlayers - 1 : 0;
-  m->hnl = m->last_layer_only ? 1 : m->nlayers;
+  m->hnl = m->last_layer_only ? 1 : m->nlayers + m->nhx; /* hoextra: the extra Hessian layers enter the aggregation */
   if (m->learnable && m->hnl > 1) {
     PetscInt64    shape[1] = {-1};
     const double *lg;
@@ -266,6 +266,70 @@ static PetscErrorCode setup_hip(HMModel m, Cfg *c)
     m->nparams += info->numel;
   } else
     for (int t = 0; t < m->hnl; t++) m->hw[t] = 1.0 / m->hnl;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* hoextra: the num_interactions_hessian extra layers hessian_interactions.k / hessian_products.k
+   (MODEL_FORMAT_headopts.md section 3): residual interaction blocks of the main layers' shapes (input
+   and output hidden_irreps, the main spherical harmonics and radial_MLP, the target irreps of the main
+   layers t >= 1) and products of correlation correlation[-1]. */
+static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
+{
+  PetscInt radial_hidden[16];
+  int      nrh;
+  json_t  *v;
+  char     name[256], pre[128];
+  HMIrreps target;
+  PetscFunctionBegin;
+  v = json_object_get(c->cfg, "num_interactions_hessian");
+  if (v && !json_is_null(v)) PetscCall(cfg_int(c, "num_interactions_hessian", 0, HM_MAX_LAYERS - m->nlayers, &m->nhx));
+  if (!m->nhx) PetscFunctionReturn(PETSC_SUCCESS);
+  /* the reference feeds the Hessian edge attributes and radial features into blocks built for the main
+     ones, without checking the sizes */
+  PetscCheck(m->hedge_lmax == m->max_ell, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: num_interactions_hessian = %d needs hessian_edge_lmax (%d) = max_ell (%d)", m->path, m->nhx, m->hedge_lmax, m->max_ell);
+  PetscCall(cfg_get(c, "radial_MLP", &v));
+  PetscCall(cfg_int_list(c, v, "radial_MLP", 16, &nrh, radial_hidden));
+  /* the target irreps of the main layers t >= 1: (sh x C), both parities when hidden_irreps has 0o */
+  {
+    HMIrreps tmp;
+    int      has0o = 0;
+    for (int k = 0; k < m->H.n; k++)
+      if (m->H.b[k].l == 0 && m->H.b[k].p == -1) has0o = 1;
+    tmp.n = 0;
+    for (int l = 0; l <= m->max_ell; l++) {
+      if (has0o || l % 2 == 0) tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, 1};
+      if (has0o || l % 2 == 1) tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, -1};
+    }
+    if (has0o) HMIrrepsSort(&tmp, &target, NULL);
+    else {
+      HMIrrepsSort(&tmp, &tmp, NULL);
+      HMIrrepsSimplify(&tmp, &target);
+    }
+  }
+  for (int k = 0; k < m->nhx; k++) {
+    HMLayer *L = &m->hx[k];
+    L->in_ir   = m->H;
+    L->target  = target;
+    L->corr    = m->layer[m->nlayers - 1].corr;
+    PetscCall(PetscSNPrintf(pre, sizeof(pre), "hessian_interactions.%d", k));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", pre));
+    PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", pre));
+    PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, &m->sh, &L->target, m->st, name));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", pre));
+    PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
+    for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
+    PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", pre));
+    PetscCall(get_skip(m, name, &m->H, &m->H, &L->skip));
+    PetscCall(PetscSNPrintf(pre, sizeof(pre), "hessian_products.%d", k));
+    PetscCall(HMSymContractionSetUp(&L->prod, m->st, pre, &L->target, &m->H, L->corr, m->nel));
+    for (int q = 0; q < L->prod.nout; q++)
+      for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[q].K[nu] * L->prod.C;
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
+    PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -306,10 +370,12 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
   PetscCall(cfg_refuse(&c, "use_embedding_readout", "embedding readout"));
   PetscCall(cfg_refuse(&c, "embedding_specs", "extra embeddings"));
   PetscCall(cfg_refuse(&c, "edge_irreps", "edge_irreps different from hidden_irreps"));
-  PetscCall(cfg_refuse(&c, "hessian_use_edge_gates", "Hessian edge gates"));
-  PetscCall(cfg_refuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer"));
-  PetscCall(cfg_refuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer"));
-  PetscCall(cfg_refuse(&c, "num_interactions_hessian", "extra Hessian interaction layers"));
+  /* the reference implementation (hip-mace 932fee5, e3nn 0.4.4) cannot evaluate these either
+     (MODEL_FORMAT_headopts.md): its edge gate receives 72 values where it needs 88, and e3nn 0.4.4 has
+     no LayerNorm, so no trained model can carry them */
+  PetscCall(cfg_refuse(&c, "hessian_use_edge_gates", "Hessian edge gates; the reference hip-mace cannot evaluate them either: its gate gets 72 values where it needs 88"));
+  PetscCall(cfg_refuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
+  PetscCall(cfg_refuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
   {
     int b;
     PetscCall(cfg_bool(&c, "apply_cutoff", &b));
@@ -417,6 +483,7 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
     PetscCall(get_linear(m, "node_embedding.linear.weight", &in, &out, &m->embedding));
   }
   PetscCall(setup_layers(m, &c));
+  PetscCall(setup_hessian_layers(m, &c)); /* hoextra */
   PetscCall(setup_hip(m, &c));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -458,6 +525,16 @@ PetscErrorCode HMModelDestroy(HMModel *model)
     PetscCall(HMLinearDestroy(&L->prod_linear));
     PetscCall(HMLinearDestroy(&L->readout));
     if (t == m->nlayers - 1) PetscCall(HMLinearDestroy(&L->readout2));
+  }
+  for (int k = 0; k < m->nhx; k++) { /* hoextra */
+    HMLayer *L = &m->hx[k];
+    PetscCall(HMLinearDestroy(&L->linear_up));
+    PetscCall(HMRadialMLPDestroy(&L->mlp));
+    PetscCall(HMConvTPDestroy(&L->tp));
+    PetscCall(HMLinearDestroy(&L->linear));
+    PetscCall(HMSkipTPDestroy(&L->skip));
+    PetscCall(HMSymContractionDestroy(&L->prod));
+    PetscCall(HMLinearDestroy(&L->prod_linear));
   }
   PetscCall(HMLinearDestroy(&m->proj_nodes_layerwise));
   PetscCall(HMLinearDestroy(&m->proj_nodes));
@@ -537,6 +614,9 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n  r_max %g A, %d Bessel functions, polynomial cutoff p = %d\n", m->r_max, m->num_bessel, m->p_cut));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  HIP head: feature dim %d, hessian_r_max %g A, edge lmax %d, aggregation %s over %d layer(s), %s radial network\n", m->F, m->hessian_r_max, m->hedge_lmax, m->learnable ? "learnable" : "mean", m->hnl,
                                    m->separate_radial ? "separate" : "shared"));
+  if (m->nhx) /* hoextra */
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %d extra Hessian interaction layer(s) (num_interactions_hessian) on the Hessian graph, correlation %d, %s radial network, %s\n", m->nhx, m->hx[0].corr, m->separate_radial ? "separate" : "shared",
+                                     m->last_layer_only ? "computed but not used (hessian_use_last_layer_only, as the reference)" : "aggregated with the main layers"));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  effective Hessian cutoff %g A\n", hcut));
   {
     const HMTensorInfo *dead;
@@ -545,6 +625,6 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
     if (dead) PetscCall(PetscViewerASCIIPrintf(viewer, " (+%lld in hessian_interaction.skip_tp, which the reference computes and discards)", (long long)dead->numel));
     PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * m->nlayers * 8.0 / 1024.0));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  node features %" PetscInt_FMT " doubles per atom per layer (%.1f kB per atom for all layers)\n", m->dimH, (double)m->dimH * (m->nlayers + m->nhx) * 8.0 / 1024.0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -37,6 +37,10 @@ struct _p_HMModel {
   double        radial_freq[32], hradial_freq[32];
   HMLinear      embedding;
   HMLayer       layer[HM_MAX_LAYERS];
+  /* hoextra: num_interactions_hessian extra residual layers on the Hessian graph (model/hessextra.c);
+     nlayers + nhx <= HM_MAX_LAYERS, their features are HMEval feats[nlayers + k] */
+  int           nhx;
+  HMLayer       hx[HM_MAX_LAYERS];
   /* HIP head */
   int           F, hedge_lmax, separate_radial, last_layer_only, learnable;
   int           hl0, hnl;             /* first used layer and number of used layers */
@@ -57,7 +61,7 @@ struct _p_HMEval {
   const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (hcut); owned senders */
   double         hcut;             /* cutoff of gh: the effective one, or hessian_r_max with -hessian_prune false */
   PetscBool      forward_done;
-  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms */
+  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
   double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
   double        *node_energy, energy;
   HMEdgeKernel   kernel;       /* direct (unfolded) or folded HIP edge kernel */
