@@ -1,4 +1,5 @@
 /* hipmace-bench: repeated whole-Hessian evaluations of one structure, with per-stage medians and rates. */
+#include <hipmace/app.h>
 #include <hipmace/model.h>
 #include <hipmace/log.h>
 #include <jansson.h>
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
   PetscInt64  hedges = 0, evals = 0, blocks = 0;
   const char *kname = "";
 
-  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  PetscCall(HMInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace-bench options", NULL);
@@ -183,6 +184,6 @@ int main(int argc, char **argv)
   }
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(HMModelDestroy(&model));
-  PetscCall(PetscFinalize());
+  PetscCall(HMFinalize());
   return 0;
 }

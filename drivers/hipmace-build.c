@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hipmace/builder.h>
+#include <hipmace.h>
 
 static const char help[] = "hipmace-build: test systems of any size for weak-scaling studies.\n\n"
                            "  hipmace-build -system water|diamond|cluster|peptide (-atoms N | size option) [-o OUT.xyz]\n\n"
@@ -22,25 +22,6 @@ static const char help[] = "hipmace-build: test systems of any size for weak-sca
                            "  -residue ala|gly       peptide: alanine (default) or glycine\n"
                            "  -seed S                random seed, integer >= 0 (default 1); same seed, same system\n"
                            "  -o OUT.xyz             extended XYZ output (without it only the summary is printed)\n\n";
-
-/* One line per error (no PETSc traceback): the option or file at fault is named in the message. */
-static PetscErrorCode OneLineErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  PetscMPIInt rank = 0;
-  (void)comm;
-  (void)line;
-  (void)func;
-  (void)file;
-  (void)ctx;
-  if (p != PETSC_ERROR_INITIAL) return n;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank == 0) {
-    const char *text = mess;
-    if (!text || !text[0]) PetscErrorMessage(n, &text, NULL);
-    fprintf(stderr, "hipmace-build: error: %s\n", text ? text : "unknown error");
-  }
-  return n;
-}
 
 static PetscErrorCode ParseSeed(const char str[], unsigned long *seed)
 {
@@ -235,10 +216,9 @@ int main(int argc, char **argv)
 {
   PetscErrorCode ierr;
 
-  if (PetscInitialize(&argc, &argv, NULL, help)) return 1;
-  if (PetscPushErrorHandler(OneLineErrorHandler, NULL)) return 1;
+  if (HMInitialize(&argc, &argv, NULL, help)) return 1;
+  if (HMPushErrorHandler("hipmace-build", PETSC_FALSE)) return 1;
   ierr = Run();
-  PetscPopErrorHandler();
-  if (PetscFinalize()) return 1;
+  if (HMFinalize()) return 1;
   return ierr ? 1 : 0;
 }

@@ -152,9 +152,59 @@ static void test_prune_summary(void **state)
   assert_int_equal(rmdir(dir), 0);
 }
 
+/* drivers/hipmace-example (public API only, <hipmace.h>) gives the driver's energy to the bit, the same
+   block count and the same lowest modes as the driver's summary. */
+static void test_example(void **state)
+{
+  char         dir[] = "/tmp/hm_example_XXXXXX", sj[512], log[512], elog[512], args[4096], cmd[8192], line[512];
+  const char  *ex = getenv("HIPMACE_EXAMPLE_BIN"), *inputs = getenv("HIPMACE_INPUTS_DIR");
+  double       e_ex = 0, e_drv, cm1[10];
+  long long    nb_ex = -1;
+  int          nmodes = 0, st;
+  FILE        *f;
+  json_error_t err;
+  json_t      *root, *freq;
+  (void)state;
+  if (!ex || !inputs) skip();
+  assert_non_null(mkdtemp(dir));
+  snprintf(sj, sizeof(sj), "%s/summary.json", dir);
+  snprintf(log, sizeof(log), "%s/log.txt", dir);
+  snprintf(elog, sizeof(elog), "%s/example.txt", dir);
+  snprintf(args, sizeof(args), "-structure %s/default.xyz -model %s/demo_hipmace.safetensors -nmodes 10 -summary %s", inputs, inputs, sj);
+  assert_int_equal(run(args, log), 0);
+  snprintf(cmd, sizeof(cmd), "%s -structure %s/default.xyz -model %s/demo_hipmace.safetensors -nmodes 10 > %s 2>&1", ex, inputs, inputs, elog);
+  st = system(cmd);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  f = fopen(elog, "r");
+  assert_non_null(f);
+  while (fgets(line, sizeof(line), f)) {
+    int k;
+    if (sscanf(line, "energy %lf eV", &e_ex) == 1) continue;
+    if (sscanf(line, "hessian %*d x %*d, %lld stored", &nb_ex) == 1) continue;
+    if (nmodes < 10 && sscanf(line, "mode %d eigenvalue %*e eV/A^2/amu %lf cm-1", &k, &cm1[nmodes]) == 2) nmodes++;
+  }
+  fclose(f);
+  root = json_load_file(sj, 0, &err);
+  assert_non_null(root);
+  e_drv = json_real_value(json_object_get(root, "energy"));
+  print_message("example energy %.17g eV, driver %.17g eV\n", e_ex, e_drv);
+  assert_true(e_ex == e_drv); /* both printed with 17 significant digits: bitwise */
+  assert_int_equal(nb_ex, json_integer_value(json_object_get(root, "hessian_blocks")));
+  freq = json_object_get(root, "frequencies_cm1");
+  assert_int_equal(nmodes, 10);
+  assert_int_equal(json_array_size(freq), 10);
+  for (int k = 0; k < nmodes; k++) assert_float_equal(cm1[k], json_number_value(json_array_get(freq, (size_t)k)), 1e-4); /* printed to 4 decimals */
+  json_decref(root);
+  assert_int_equal(unlink(sj), 0);
+  assert_int_equal(unlink(log), 0);
+  assert_int_equal(unlink(elog), 0);
+  assert_int_equal(rmdir(dir), 0);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_end_to_end),
   cmocka_unit_test(test_prune_summary),
+  cmocka_unit_test(test_example),
 };
 
 HM_TEST_MAIN(tests)

@@ -1,6 +1,9 @@
 /* Tests of hipmace-scaling: efficiencies, CSV, halo geometry and fit, the performance model, one small study. */
-#define HM_SCALING_NO_MAIN
-#include "../drivers/hipmace-scaling.c"
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "scaling/scaling.h"
 #include "hmtest.h"
 
 /* A model with made-up but plausible figures (small model on water). */
@@ -420,7 +423,7 @@ static void test_study(void **state)
 
   snprintf(path, sizeof(path), "%s/system_2.xyz", dir);
   assert_int_equal(access(path, R_OK), 0);
-  FindOnPath("gnuplot", gnuplot, sizeof(gnuplot));
+  HMScalingFindOnPath("gnuplot", gnuplot, sizeof(gnuplot));
   if (gnuplot[0]) {
     unsigned char magic[8] = {0};
     FILE         *f;

@@ -11,7 +11,8 @@
   #define PetscOptionsRestoreViewer(v) PetscViewerDestroy(v)
 #endif
 
-#define HM_VERSION "0.1.0"
+/* HM_VERSION: the meson project version (generated into the build folder by include/hipmace/meson.build) */
+#include <hipmace/version.h>
 
 /* Largest angular momentum the engine supports in features and spherical harmonics. */
 #define HM_LMAX 4

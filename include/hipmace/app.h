@@ -1,0 +1,33 @@
+/* What programs built on hipmace use around the computation: start/stop, one-line errors, output files. */
+#pragma once
+
+#include <hipmace/sys.h>
+#include <petscmat.h>
+
+/* Starts PETSc (with the options file and help text, as PetscInitialize does) and SLEPc on top of it,
+   and registers hipmace's log stages and events. Call once; HMFinalize ends both. A program that calls
+   PetscInitialize itself may still use every hipmace object: SLEPc is then started when first needed. */
+PETSC_EXTERN PetscErrorCode HMInitialize(int *argc, char ***argv, const char file[], const char help[]);
+PETSC_EXTERN PetscErrorCode HMFinalize(void);
+/* SLEPc and the log stages/events if not yet started (HMInitialize calls it; the library's entry points
+   too, for programs that only called PetscInitialize). */
+PETSC_EXTERN PetscErrorCode HMInitializePackage(void);
+
+/* Replaces PETSc's multi-line traceback with one line "program: error: <message>" (kept with
+   -hm_traceback). end_run PETSC_TRUE: the run ends at the point of the error on every rank (MPI programs
+   whose ranks may be inside different collectives; crashes give one line too); PETSC_FALSE: the first
+   error is printed once by rank 0 and propagates to the caller. */
+PETSC_EXTERN PetscErrorCode HMPushErrorHandler(const char program[], PetscBool end_run);
+PETSC_EXTERN PetscErrorCode HMPopErrorHandler(void);
+
+/* Output files, written to a temporary name and renamed when complete. (To be served by the src/sys
+   atomic-write API when it lands; the drivers call only these.) */
+/* Fails early (before any work) if path cannot be created; opt names the option in the message. */
+PETSC_EXTERN PetscErrorCode HMFileCheckWritable(const char opt[], const char path[]);
+/* The file of viewer option opt (e.g. -hessian_view binary:H.bin), checked on rank 0 of comm, if set. */
+PETSC_EXTERN PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char opt[]);
+/* text into path atomically (one process). */
+PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(const char path[], const char text[]);
+/* Views A with viewer option opt if set; binary:FILE[:FORMAT] goes through a temporary name (with its
+   .info companion), other viewers are used as given. */
+PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);

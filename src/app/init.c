@@ -1,0 +1,49 @@
+/* Package initialiser: PETSc, SLEPc, hipmace's log stages and events, once per process. */
+#include <hipmace/app.h>
+#include <hipmace/log.h>
+#include <slepcsys.h>
+
+static PetscBool began_petsc = PETSC_FALSE;
+
+PetscErrorCode HMInitializePackage(void)
+{
+  PetscBool slepc;
+
+  PetscFunctionBegin;
+  /* SLEPc started on top of a running PETSc needs no SlepcFinalize of its own (PETSc's finalize ends it) */
+  PetscCall(SlepcInitialized(&slepc));
+  if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(HMLogInitialize());
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMInitialize(int *argc, char ***argv, const char file[], const char help[])
+{
+  PetscBool petsc;
+
+  PetscFunctionBegin;
+  PetscCall(PetscInitialized(&petsc));
+  /* PETSc first, with the program's help text: its -help and -version output stay PETSc's */
+  if (!petsc) {
+    PetscCall(PetscInitialize(argc, argv, file, help));
+    began_petsc = PETSC_TRUE;
+  }
+  PetscCall(HMInitializePackage());
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* No PetscFunctionBegin here: the stack it pushes would outlive PetscFinalize. */
+PetscErrorCode HMFinalize(void)
+{
+  PetscBool      slepc = PETSC_FALSE;
+  PetscErrorCode ierr;
+
+  ierr = HMPopErrorHandler();
+  if (!ierr) ierr = SlepcInitialized(&slepc);
+  if (!ierr && slepc) ierr = SlepcFinalize();
+  if (!ierr && began_petsc) {
+    began_petsc = PETSC_FALSE;
+    ierr        = PetscFinalize();
+  }
+  return ierr;
+}

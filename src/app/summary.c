@@ -1,0 +1,239 @@
+/* HMSummary: the results lines of a run and its -summary JSON file (natoms, energy, timings, per-rank
+   figures for scaling studies, normal modes). */
+#include <hipmace/summary.h>
+#include <hipmace/app.h>
+#include <hipmace/log.h>
+#include <jansson.h>
+
+#define HM_SUMMARY_MAXTIMINGS 16
+
+struct _p_HMSummary {
+  MPI_Comm   comm;
+  char       structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], htype[16];
+  double     mem_max, mem_tot;
+  double     tstart, tlast;
+  int        ntm;
+  char       tname[HM_SUMMARY_MAXTIMINGS][32];
+  double     t[HM_SUMMARY_MAXTIMINGS];
+  /* results (this rank's share where it says so) */
+  PetscBool  have_results;
+  PetscInt   natoms, nlayers, nowned, nnear, nfar, hipw, widths[16];
+  PetscInt64 nblocks, lblocks;
+  double     energy, rmax, hrmax, hcut;
+  HMModes    modes;
+};
+
+PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
+{
+  HMSummary s;
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&s));
+  s->comm = comm;
+  *out    = s;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryDestroy(HMSummary *s)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(*s));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummarySetInputs(HMSummary s, const char structure[], const char model[], const char htype[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(s->structure, structure, sizeof(s->structure)));
+  PetscCall(PetscStrncpy(s->model, model, sizeof(s->model)));
+  PetscCall(PetscStrncpy(s->htype, htype, sizeof(s->htype)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummarySetMemoryEstimate(HMSummary s, double max_bytes, double total_bytes)
+{
+  PetscFunctionBegin;
+  s->mem_max = max_bytes;
+  s->mem_tot = total_bytes;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryTimingBegin(HMSummary s)
+{
+  PetscFunctionBegin;
+  s->tstart = s->tlast = MPI_Wtime();
+  s->ntm               = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode AddTiming(HMSummary s, const char name[], double t)
+{
+  PetscFunctionBegin;
+  PetscCheck(s->ntm < HM_SUMMARY_MAXTIMINGS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "summary: at most %d timings", HM_SUMMARY_MAXTIMINGS);
+  PetscCall(PetscStrncpy(s->tname[s->ntm], name, sizeof(s->tname[0])));
+  s->t[s->ntm++] = t;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryTimingLap(HMSummary s, const char name[])
+{
+  const double now = MPI_Wtime();
+  PetscFunctionBegin;
+  PetscCall(AddTiming(s, name, now - s->tlast));
+  s->tlast = now;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryTimingEnd(HMSummary s)
+{
+  PetscFunctionBegin;
+  PetscCall(AddTiming(s, "total", s->tlast - s->tstart));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The one place that reads the evaluation's results. */
+PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev)
+{
+  HMDecomp dd;
+  PetscFunctionBegin;
+  PetscCall(HMEvalGetEnergy(ev, &s->energy, NULL));
+  PetscCall(HMEvalGetDecomp(ev, &dd));
+  PetscCall(HMDecompGetSizes(dd, &s->natoms, &s->nowned, NULL, NULL));
+  PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &s->nnear));
+  PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &s->nfar));
+  PetscCall(HMEvalGetHessianBlockCount(ev, &s->lblocks, &s->nblocks));
+  PetscCall(HMModelGetCutoffs(model, &s->rmax, &s->hrmax, NULL));
+  PetscCall(HMEvalGetHessianCutoff(ev, &s->hcut)); /* the one in force (-hessian_prune false: hessian_r_max) */
+  PetscCall(HMModelGetNumInteractions(model, &s->nlayers));
+  PetscCheck(s->nlayers <= 16, PETSC_COMM_SELF, PETSC_ERR_SUP, "summary: %" PetscInt_FMT " interaction layers; at most 16 supported", s->nlayers);
+  PetscCall(HMModelGetHaloWidths(model, s->widths, NULL));
+  PetscCall(HMEvalGetHIPHaloWidth(ev, &s->hipw));
+  s->have_results = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummarySetModes(HMSummary s, HMModes modes)
+{
+  PetscFunctionBegin;
+  s->modes = modes;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryView(HMSummary s, PetscViewer v)
+{
+  PetscFunctionBegin;
+  PetscCheck(s->have_results, s->comm, PETSC_ERR_ORDER, "HMSummarySetResults() first");
+  PetscCall(PetscViewerASCIIPrintf(v, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, s->natoms, s->structure, s->model));
+  PetscCall(PetscViewerASCIIPrintf(v, "  energy            %.10f eV\n", s->energy));
+  PetscCall(PetscViewerASCIIPrintf(v, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * s->natoms, 3 * s->natoms, (long long)s->nblocks, s->htype, s->hcut, s->hrmax));
+  if (s->modes) PetscCall(HMModesView(s->modes, v));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryViewTimings(HMSummary s, PetscViewer v)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscViewerASCIIPrintf(v, "  timings [s]      "));
+  for (int k = 0; k < s->ntm; k++) PetscCall(PetscViewerASCIIPrintf(v, " %s %.3f", s->tname[k], s->t[k]));
+  PetscCall(PetscViewerASCIIPrintf(v, "\n"));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static double Timing(HMSummary s, const char name[])
+{
+  for (int k = 0; k < s->ntm; k++)
+    if (!strcmp(s->tname[k], name)) return s->t[k];
+  return 0.0;
+}
+
+/* The "parallel" object (rank 0; NULL elsewhere): per-rank atoms, blocks, ghosts and peak RSS, halo
+   bytes, per-stage max/min over ranks and the load imbalance of the distributed work. */
+static PetscErrorCode ParallelJSON(HMSummary s, json_t **out)
+{
+  double      tmax[HM_SUMMARY_MAXTIMINGS], tmin[HM_SUMMARY_MAXTIMINGS], rss_kb = HMMemoryRSS(PETSC_TRUE) / 1024.0, mine[6], *all = NULL;
+  PetscMPIInt size, rank;
+  PetscFunctionBegin;
+  *out = NULL;
+  PetscCallMPI(MPI_Comm_size(s->comm, &size));
+  PetscCallMPI(MPI_Comm_rank(s->comm, &rank));
+  for (int k = 0; k < s->ntm; k++) tmax[k] = tmin[k] = s->t[k];
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmax, s->ntm, MPI_DOUBLE, MPI_MAX, s->comm));
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, tmin, s->ntm, MPI_DOUBLE, MPI_MIN, s->comm));
+  mine[0] = (double)s->nowned;
+  mine[1] = (double)s->lblocks;
+  mine[2] = (double)s->nnear;
+  mine[3] = (double)s->nfar;
+  mine[4] = rss_kb / 1024.0;
+  mine[5] = Timing(s, "layers") + Timing(s, "hessian"); /* the work that is spread over the ranks */
+  if (rank == 0) PetscCall(PetscMalloc1(6 * size, &all));
+  PetscCallMPI(MPI_Gather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, 0, s->comm));
+  if (rank == 0) {
+    const char *names[5] = {"atoms_per_rank", "hessian_blocks_per_rank", "halo_atoms_near_per_rank", "halo_atoms_far_per_rank", "peak_rss_mb_per_rank"};
+    json_t     *par = json_object(), *tx = json_object(), *tn = json_object(), *hb = json_array();
+    double      wmax = 0, wsum = 0, nearmax = 0, farmax = 0;
+    for (int c = 0; c < 5; c++) {
+      json_t *a = json_array();
+      for (PetscMPIInt q = 0; q < size; q++) json_array_append_new(a, c == 4 ? json_real(all[6 * q + c]) : json_integer((json_int_t)all[6 * q + c]));
+      json_object_set_new(par, names[c], a);
+    }
+    for (PetscMPIInt q = 0; q < size; q++) {
+      wmax = PetscMax(wmax, all[6 * q + 5]);
+      wsum += all[6 * q + 5];
+      nearmax = PetscMax(nearmax, all[6 * q + 2]);
+      farmax  = PetscMax(farmax, all[6 * q + 3]);
+    }
+    /* load imbalance of the distributed work: slowest rank / mean */
+    json_object_set_new(par, "load_imbalance", json_real(wsum > 0 ? wmax / (wsum / size) : 1.0));
+    for (PetscInt t = 0; t < s->nlayers; t++) json_array_append_new(hb, json_real(nearmax * s->widths[t] * 8.0));
+    json_object_set_new(par, "halo_bytes_per_layer_max_rank", hb);
+    json_object_set_new(par, "halo_bytes_hip_max_rank", json_real(farmax * s->hipw * 8.0));
+    for (int k = 0; k < s->ntm; k++) {
+      json_object_set_new(tx, s->tname[k], json_real(tmax[k]));
+      json_object_set_new(tn, s->tname[k], json_real(tmin[k]));
+    }
+    json_object_set_new(par, "timings_max", tx);
+    json_object_set_new(par, "timings_min", tn);
+    PetscCall(PetscFree(all));
+    *out = par;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
+{
+  json_t     *par, *root, *jt;
+  char       *text;
+  PetscMPIInt size, rank;
+  PetscFunctionBegin;
+  PetscCheck(s->have_results, s->comm, PETSC_ERR_ORDER, "HMSummarySetResults() first");
+  PetscCallMPI(MPI_Comm_size(s->comm, &size));
+  PetscCallMPI(MPI_Comm_rank(s->comm, &rank));
+  PetscCall(ParallelJSON(s, &par));
+  if (rank) PetscFunctionReturn(PETSC_SUCCESS);
+  root = json_object();
+  jt   = json_object();
+  json_object_set_new(root, "program", json_string("hipmace " HM_VERSION));
+  json_object_set_new(root, "structure", json_string(s->structure));
+  json_object_set_new(root, "model", json_string(s->model));
+  json_object_set_new(root, "natoms", json_integer(s->natoms));
+  json_object_set_new(root, "energy", json_real(s->energy));
+  json_object_set_new(root, "energy_unit", json_string("eV"));
+  json_object_set_new(root, "hessian_blocks", json_integer(s->nblocks));
+  json_object_set_new(root, "hessian_type", json_string(s->htype));
+  json_object_set_new(root, "hessian_cutoff", json_real(s->hcut));
+  json_object_set_new(root, "hessian_r_max", json_real(s->hrmax));
+  json_object_set_new(root, "r_max", json_real(s->rmax));
+  json_object_set_new(root, "ranks", json_integer(size));
+  json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(s->mem_max / 1048576.0));
+  json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));
+  json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
+  if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
+  json_object_set_new(root, "parallel", par);
+  for (int k = 0; k < s->ntm; k++) json_object_set_new(jt, s->tname[k], json_real(s->t[k]));
+  json_object_set_new(root, "timings", jt);
+  text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+  json_decref(root);
+  PetscCheck(text, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot format the summary JSON");
+  PetscCall(HMFileWriteAtomic(path, text));
+  free(text);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
