@@ -158,7 +158,7 @@ PetscErrorCode HMScalingWriteJSON(const HMScalingOptions *o, PetscInt nruns, con
   text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
   json_decref(root);
   PetscCheck(text, PETSC_COMM_SELF, PETSC_ERR_MEM, "%s: cannot format the JSON", path);
-  PetscCall(HMFileWriteAtomic(path, text));
+  PetscCall(HMFileWriteAtomic(PETSC_COMM_SELF, path, text));
   free(text);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

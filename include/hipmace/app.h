@@ -20,14 +20,12 @@ PETSC_EXTERN PetscErrorCode HMInitializePackage(void);
 PETSC_EXTERN PetscErrorCode HMPushErrorHandler(const char program[], PetscBool end_run);
 PETSC_EXTERN PetscErrorCode HMPopErrorHandler(void);
 
-/* Output files, written to a temporary name and renamed when complete. (To be served by the src/sys
-   atomic-write API when it lands; the drivers call only these.) */
+/* Output files of programs, written to a temporary name and renamed when complete (through the atomic
+   file writes of hipmace/sys.h). */
 /* Fails early (before any work) if path cannot be created; opt names the option in the message. */
 PETSC_EXTERN PetscErrorCode HMFileCheckWritable(const char opt[], const char path[]);
 /* The file of viewer option opt (e.g. -hessian_view binary:H.bin), checked on rank 0 of comm, if set. */
 PETSC_EXTERN PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char opt[]);
-/* text into path atomically (one process). */
-PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(const char path[], const char text[]);
 /* Views A with viewer option opt if set; binary:FILE[:FORMAT] goes through a temporary name (with its
    .info companion), other viewers are used as given. */
 PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);

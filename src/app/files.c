@@ -32,35 +32,17 @@ PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char opt[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMFileWriteAtomic(const char path[], const char text[])
-{
-  char  tmp[PETSC_MAX_PATH_LEN];
-  FILE *f;
-  int   ok;
-  PetscFunctionBegin;
-  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()));
-  f = fopen(tmp, "w");
-  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s: cannot open for writing (%s)", path, strerror(errno));
-  ok = fputs(text, f) >= 0;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok) remove(tmp);
-  PetscCheck(ok, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: write failed (disk full?)", path);
-  if (rename(tmp, path)) {
-    remove(tmp);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot rename the temporary file into place", path);
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 PetscErrorCode HMMatViewFromOptionAtomic(Mat H, const char opt[])
 {
   MPI_Comm          comm = PetscObjectComm((PetscObject)H);
-  char              spec[PETSC_MAX_PATH_LEN], tmp[PETSC_MAX_PATH_LEN + 32], a[PETSC_MAX_PATH_LEN + 40], b[PETSC_MAX_PATH_LEN + 8], *file, *fmt;
+  char              spec[PETSC_MAX_PATH_LEN], a[PETSC_MAX_PATH_LEN + 40], b[PETSC_MAX_PATH_LEN + 8], *file, *fmt;
+  const char       *tmp;
+  HMAtomicFile      h;
   PetscViewer       viewer;
   PetscViewerFormat format = PETSC_VIEWER_DEFAULT;
   PetscBool         set;
   PetscMPIInt       rank;
-  int               pid = (int)getpid(), err = 0;
+  int               err = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscOptionsGetString(NULL, NULL, opt, spec, sizeof(spec), &set));
@@ -81,25 +63,24 @@ PetscErrorCode HMMatViewFromOptionAtomic(Mat H, const char opt[])
     PetscCall(PetscEnumFind(PetscViewerFormats, fmt, (PetscEnum *)&format, &found));
     PetscCheck(found, comm, PETSC_ERR_USER_INPUT, "%s binary:%s:%s: unknown viewer format '%s'", opt, file, fmt, fmt);
   }
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Bcast(&pid, 1, MPI_INT, 0, comm));
-  PetscCall(PetscSNPrintf(tmp, sizeof(tmp), "%s.tmp.%d", file, pid));
+  /* the binary viewer writes the matrix and its .info companion under the temporary name; the matrix
+     file is renamed by the atomic commit, the companion after it */
+  PetscCall(HMFileOpenAtomic(comm, file, NULL, &h));
+  PetscCall(HMFileGetTempNameAtomic(h, &tmp));
+  PetscCall(PetscSNPrintf(a, sizeof(a), "%s.info", tmp));
+  PetscCall(PetscSNPrintf(b, sizeof(b), "%s.info", file));
   PetscCall(PetscViewerBinaryOpen(comm, tmp, FILE_MODE_WRITE, &viewer));
   PetscCall(PetscViewerPushFormat(viewer, format));
   PetscCall(MatView(H, viewer));
   PetscCall(PetscViewerPopFormat(viewer));
   PetscCall(PetscViewerDestroy(&viewer));
-  if (rank == 0) {
-    PetscCall(PetscSNPrintf(a, sizeof(a), "%s.info", tmp));
-    PetscCall(PetscSNPrintf(b, sizeof(b), "%s.info", file));
-    if (rename(tmp, file)) err = errno;
-    else if (access(a, F_OK) == 0 && rename(a, b)) err = errno;
-    if (err) {
-      remove(tmp);
-      remove(a);
-    }
+  PetscCall(HMFileCommitAtomic(&h));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0 && access(a, F_OK) == 0 && rename(a, b)) {
+    err = errno;
+    remove(a);
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
-  PetscCheck(!err, comm, PETSC_ERR_FILE_WRITE, "%s binary:%s: cannot rename the temporary file into place: %s", opt, file, strerror(err));
+  PetscCheck(!err, comm, PETSC_ERR_FILE_WRITE, "%s binary:%s: cannot rename %s into place: %s", opt, file, a, strerror(err));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -233,7 +233,7 @@ PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
   text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   json_decref(root);
   PetscCheck(text, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot format the summary JSON");
-  PetscCall(HMFileWriteAtomic(path, text));
+  PetscCall(HMFileWriteAtomic(PETSC_COMM_SELF, path, text));
   free(text);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
