@@ -11,7 +11,8 @@
 
 static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PETSc.\n\n"
                            "  hipmace -structure FILE.xyz -model FILE.safetensors [options]\n\n"
-                           "  -structure FILE        XYZ or extended XYZ (Lattice=, pbc=, masses column)\n"
+                           "  -structure FILE        XYZ/extended XYZ, PDB or LAMMPS data (by name or content; .gz read);\n"
+                           "                   -structure_format, -frame, -pdb_model, -lammps_types, -pbc (docs/FORMATS.md)\n"
                            "  -model FILE            HIP-MACE model (safetensors, hip-mace-safetensors-1)\n"
                            "  -model_info            print the model's architecture and exit (no -structure needed)\n"
                            "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
@@ -270,6 +271,7 @@ int main(int argc, char **argv)
   PetscBool     has_structure, has_model, has_summary, model_info = PETSC_FALSE;
   HMModel       model = NULL;
   HMSystem      sys   = NULL;
+  HMReader      reader = NULL;
   HMEval        ev    = NULL;
   Mat           H     = NULL;
   PetscMPIInt   size, rank;
@@ -297,7 +299,7 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace options", NULL);
-  PetscCall(PetscOptionsString("-structure", "structure file (XYZ / extended XYZ)", NULL, structure, structure, sizeof(structure), &has_structure));
+  PetscCall(PetscOptionsString("-structure", "structure file (XYZ / extended XYZ, PDB, LAMMPS data; see -structure_format)", NULL, structure, structure, sizeof(structure), &has_structure));
   PetscCall(PetscOptionsString("-model", "HIP-MACE model file (.safetensors)", NULL, model_path, model_path, sizeof(model_path), &has_model));
   PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, model_info, &model_info, NULL));
   PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, summary, summary, sizeof(summary), &has_summary));
@@ -305,6 +307,9 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsString("-modes", "none, lowest, window or full", NULL, modes_type, modes_type, sizeof(modes_type), NULL));
   PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, mem_limit, &mem_limit, NULL));
   PetscOptionsEnd();
+  /* the reader's options (-structure_format, -frame, -pdb_model, -lammps_types, -pbc): checked and in -help on every rank */
+  PetscCall(HMReaderCreate(PETSC_COMM_WORLD, &reader));
+  PetscCall(HMReaderSetFromOptions(reader));
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
   PetscCheck(mem_limit >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-memory_limit %g: must be >= 0 (MB; 0 = what the node has available)", mem_limit);
   PetscCheck(!strcmp(htype, "baij") || !strcmp(htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", htype);
@@ -335,11 +340,13 @@ int main(int argc, char **argv)
     PetscCall(HMModelView(model, PETSC_VIEWER_STDOUT_WORLD));
     PetscCall(PetscLogStagePop());
     PetscCall(HMModelDestroy(&model));
+    PetscCall(HMReaderDestroy(&reader));
     PetscCall(PetscFinalize());
     return 0;
   }
   /* rank 0 reads the structure; HMEvalCreate partitions and scatters it */
-  if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
+  if (rank == 0) PetscCall(HMReaderLoad(reader, PETSC_COMM_SELF, structure, &sys));
+  PetscCall(HMReaderDestroy(&reader));
   PetscCall(PetscLogStagePop());
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"read", t1 - t0};
