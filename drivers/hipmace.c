@@ -3,7 +3,8 @@
 
 static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PETSc.\n\n"
                            "  hipmace -structure FILE.xyz -model FILE.safetensors [options]\n\n"
-                           "  -structure FILE        XYZ or extended XYZ (Lattice=, pbc=, masses column)\n"
+                           "  -structure FILE        XYZ/extended XYZ, PDB or LAMMPS data (by name or content; .gz read);\n"
+                           "                   -structure_format, -frame, -pdb_model, -lammps_types, -pbc (docs/FORMATS.md)\n"
                            "  -model FILE            HIP-MACE model (safetensors, hip-mace-safetensors-1)\n"
                            "  -model_info            print the model's architecture and exit (no -structure needed)\n"
                            "  -hessian_view VIEWER   write the Hessian (eV/A^2, rows 3i+a in input atom order), e.g. binary:H.bin\n"
@@ -73,6 +74,7 @@ typedef struct {
   char      htype[16], modes[16];
   PetscBool has_summary, model_info, view;
   double    mem_limit;
+  HMReader  reader; /* the structure reader with its options (-structure_format, -frame, ...) */
 } Options;
 
 static PetscErrorCode GetOptions(Options *o)
@@ -85,7 +87,7 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscStrncpy(o->modes, "lowest", sizeof(o->modes)));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace options", NULL);
-  PetscCall(PetscOptionsString("-structure", "structure file (XYZ / extended XYZ)", NULL, o->structure, o->structure, sizeof(o->structure), &has_structure));
+  PetscCall(PetscOptionsString("-structure", "structure file (XYZ / extended XYZ, PDB, LAMMPS data; see -structure_format)", NULL, o->structure, o->structure, sizeof(o->structure), &has_structure));
   PetscCall(PetscOptionsString("-model", "HIP-MACE model file (.safetensors)", NULL, o->model, o->model, sizeof(o->model), &has_model));
   PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, o->model_info, &o->model_info, NULL));
   PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, o->summary, o->summary, sizeof(o->summary), &o->has_summary));
@@ -93,6 +95,9 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscOptionsString("-modes", "none, lowest, window or full", NULL, o->modes, o->modes, sizeof(o->modes), NULL));
   PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, o->mem_limit, &o->mem_limit, NULL));
   PetscOptionsEnd();
+  /* the reader's options (-structure_format, -frame, -pdb_model, -lammps_types, -pbc): checked and in -help on every rank */
+  PetscCall(HMReaderCreate(PETSC_COMM_WORLD, &o->reader));
+  PetscCall(HMReaderSetFromOptions(o->reader));
   PetscCheck(has_model, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -model FILE.safetensors (see -help)");
   PetscCheck(o->mem_limit >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-memory_limit %g: must be >= 0 (MB; 0 = what the node has available)", o->mem_limit);
   PetscCheck(!strcmp(o->htype, "baij") || !strcmp(o->htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", o->htype);
@@ -161,11 +166,13 @@ int main(int argc, char **argv)
     PetscCall(PetscLogStagePop());
     PetscCall(HMModelDestroy(&model));
     PetscCall(HMSummaryDestroy(&sum));
+    PetscCall(HMReaderDestroy(&o.reader));
     PetscCall(HMFinalize());
     return 0;
   }
   /* rank 0 reads the structure; HMEvalCreate partitions and scatters it */
-  if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, o.structure, &sys));
+  if (rank == 0) PetscCall(HMReaderLoad(o.reader, PETSC_COMM_SELF, o.structure, &sys));
+  PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
 

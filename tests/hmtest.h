@@ -92,6 +92,37 @@ static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, cons
   return out;
 }
 
+/* One structure k of a demo-model fixture file (demo_test_fixtures, protein_demo_test_fixtures): atom
+   count, atomic numbers (malloc'ed, caller frees), positions, the model's reference energy and Hessian,
+   and the label Hessian s{k}_{label}_hessian (label "dft" or "xtb"; NULL skips it). Data point into fx. */
+static inline PetscInt hm_fixture_get(HMSafetensors fx, int k, const char *label, int **Z, const double **pos, double *Eref, const double **Href, const double **Hlabel)
+{
+  char                name[64];
+  const HMTensorInfo *zi, *ei;
+  PetscInt64          shp[2] = {-1, 3}, hs[2];
+  PetscInt            n;
+
+  snprintf(name, sizeof(name), "s%d_atomic_numbers", k);
+  HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_I64, &zi));
+  n      = (PetscInt)zi->numel;
+  shp[0] = n;
+  *Z     = malloc(sizeof(int) * (size_t)n);
+  for (PetscInt i = 0; i < n; i++) (*Z)[i] = (int)((const PetscInt64 *)zi->data)[i];
+  snprintf(name, sizeof(name), "s%d_positions", k);
+  HM_T(HMSafetensorsGetF64(fx, name, 2, shp, pos));
+  snprintf(name, sizeof(name), "s%d_ref_energy", k);
+  HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_F64, &ei));
+  *Eref = ((const double *)ei->data)[0];
+  hs[0] = hs[1] = 3 * n;
+  snprintf(name, sizeof(name), "s%d_ref_hessian", k);
+  HM_T(HMSafetensorsGetF64(fx, name, 2, hs, Href));
+  if (Hlabel) {
+    snprintf(name, sizeof(name), "s%d_%s_hessian", k, label);
+    HM_T(HMSafetensorsGetF64(fx, name, 2, hs, Hlabel));
+  }
+  return n;
+}
+
 /* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
    (if given) are left out, so a model that still read them would fail to load. */
 static inline void hm_write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)

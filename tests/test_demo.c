@@ -17,39 +17,16 @@ static void test_demo_fixtures(void **state)
   snprintf(path, sizeof(path), "%s/demo_test_fixtures.safetensors", hm_models_dir());
   HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &fx));
   for (int k = 0; k < 10; k++) {
-    char                name[64];
-    const HMTensorInfo *zi;
-    const double       *pos, *Eref, *Href, *Hdft;
-    PetscInt64          shp[2] = {-1, 3};
-    PetscInt            n;
-    int                *Z;
-    HMSystem            sys;
-    HMEval              ev;
-    Mat                 H, Ha, Hd;
-    const PetscScalar  *a;
-    double              E, err = 0, hmax, m1 = 0, m2 = 0;
+    const double      *pos, *Href, *Hdft;
+    PetscInt           n;
+    int               *Z;
+    HMSystem           sys;
+    HMEval             ev;
+    Mat                H, Ha, Hd;
+    const PetscScalar *a;
+    double             Eref[1], E, err = 0, hmax, m1 = 0, m2 = 0;
 
-    snprintf(name, sizeof(name), "s%d_atomic_numbers", k);
-    HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_I64, &zi));
-    n      = (PetscInt)zi->numel;
-    shp[0] = n;
-    Z      = malloc(sizeof(int) * (size_t)n);
-    for (PetscInt i = 0; i < n; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
-    snprintf(name, sizeof(name), "s%d_positions", k);
-    HM_T(HMSafetensorsGetF64(fx, name, 2, shp, &pos));
-    snprintf(name, sizeof(name), "s%d_ref_energy", k);
-    {
-      const HMTensorInfo *ei;
-      HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_F64, &ei));
-      Eref = (const double *)ei->data;
-    }
-    {
-      PetscInt64 hs[2] = {3 * n, 3 * n};
-      snprintf(name, sizeof(name), "s%d_ref_hessian", k);
-      HM_T(HMSafetensorsGetF64(fx, name, 2, hs, &Href));
-      snprintf(name, sizeof(name), "s%d_dft_hessian", k);
-      HM_T(HMSafetensorsGetF64(fx, name, 2, hs, &Hdft));
-    }
+    n = hm_fixture_get(fx, k, "dft", &Z, &pos, Eref, &Href, &Hdft);
     HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
     HM_T(HMEvalCreate(m, sys, &ev));
     HM_T(HMEvalForward(ev));

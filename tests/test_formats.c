@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <hipmace/io.h>
+#include <zlib.h>
 
 /* ---- scratch folder, data files, expected failures ---- */
 
@@ -560,9 +561,250 @@ static void test_driver_pdb(void **state)
   HM_T(HMSystemDestroy(&sys));
 }
 
+
+/* ---- format choice, compressed input, frames, -pbc, CRYST1 rule, notes ---- */
+
+#define LMP_SMALL "title\n\n 2 atoms\n 2 atom types\n 0 6 xlo xhi\n 0 6 ylo yhi\n 0 6 zlo zhi\n\nMasses\n\n1 12.011\n2 1.008\n\nAtoms # atomic\n\n1 1 0 0 0\n2 2 1.09 0 0\n"
+#define PDB_TWO   PDB_O PDB_H "END\n"
+
+static PetscInt load_size(const char *path, const char *notes_want)
+{
+  HMSystem    sys;
+  PetscInt    n;
+  const char *notes;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, path, &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  HM_T(HMSystemGetNotes(sys, &notes));
+  if (notes_want && !strstr(notes, notes_want)) fail_msg("%s: notes '%s' do not contain '%s'", path, notes, notes_want);
+  if (!notes_want && notes[0]) fail_msg("%s: unexpected notes '%s'", path, notes);
+  HM_T(HMSystemDestroy(&sys));
+  return n;
+}
+
+static void test_format_detection(void **state)
+{
+  HMSystem  sys;
+  PetscBool hc, pbc[3];
+  (void)state;
+
+  /* LAMMPS's own naming (data.NAME), by content under another name, and the element guess is said */
+  assert_int_equal(load_size(write_text("data.methane", LMP_SMALL), "elements guessed from the Masses section (type=element (mass)): 1=C (12.01), 2=H (1.008)"), 2);
+  assert_int_equal(load_size(write_text("box.in", LMP_SMALL), "elements guessed"), 2);
+  HM_T(PetscOptionsSetValue(NULL, "-lammps_types", "C,H"));
+  assert_int_equal(load_size(write_text("data.typed", LMP_SMALL), NULL), 2);
+  HM_T(PetscOptionsClearValue(NULL, "-lammps_types"));
+  /* PDB by content (a record name on line 1), and forced over a misleading name */
+  assert_int_equal(load_size(write_text("mol.txt", "REMARK   1 no extension\n" PDB_TWO), NULL), 2);
+  assert_int_equal(load_size(write_text("mol.dat", PDB_TWO), NULL), 2);
+  HM_T(PetscOptionsSetValue(NULL, "-structure_format", "pdb"));
+  assert_int_equal(load_size(write_text("pdb_named.xyz", PDB_TWO), NULL), 2);
+  HM_T(PetscOptionsClearValue(NULL, "-structure_format"));
+  expect_fail(write_text("pdb_named2.xyz", PDB_TWO), 1, "is not an atom count");
+  /* the API does the same without the options database */
+  {
+    HMReader r;
+    HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
+    HM_T(HMReaderSetFormat(r, HM_FORMAT_LAMMPS));
+    HM_T(HMReaderSetLAMMPSTypes(r, "N,H"));
+    HM_T(HMReaderLoad(r, PETSC_COMM_SELF, write_text("lmp.xyz", LMP_SMALL), &sys));
+    HM_T(HMSystemGetCell(sys, &hc, NULL, pbc));
+    assert_true(hc && pbc[0] && pbc[1] && pbc[2]);
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(HMReaderDestroy(&r));
+  }
+  /* mmCIF is refused by name and by content, not handed to the XYZ reader */
+  expect_fail(write_text("1abc.cif", "data_1ABC\nloop_\n_atom_site.group_PDB\n"), 0, "unsupported format: mmCIF");
+  expect_fail(write_text("entry.txt", "data_1ABC\n#\nloop_\n_atom_site.group_PDB\n"), 0, "unsupported format: mmCIF");
+  expect_fail(write_text("nodata", "# a comment\n_atom_site.id\n"), 0, "unsupported format: mmCIF");
+  HM_T(PetscOptionsSetValue(NULL, "-structure_format", "cif"));
+  {
+    HMReader       r;
+    PetscErrorCode ierr;
+    HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    ierr = HMReaderSetFromOptions(r);
+    PetscPopErrorHandler();
+    assert_true(ierr != 0);
+    HM_T(HMReaderDestroy(&r));
+  }
+  HM_T(PetscOptionsClearValue(NULL, "-structure_format"));
+}
+
+static const char *write_gz(const char *name, const char *text)
+{
+  const char *path = tmp_path(name);
+  gzFile      f    = gzopen(path, "wb");
+
+  assert_non_null(f);
+  assert_int_equal(gzwrite(f, text, (unsigned)strlen(text)), (int)strlen(text));
+  assert_int_equal(gzclose(f), Z_OK);
+  return path;
+}
+
+static void test_gzip(void **state)
+{
+  HMSystem      a, b;
+  PetscInt      n;
+  const double *xa, *xb;
+  (void)state;
+
+  /* the same bits as the plain file, by name (.pdb.gz) and by content (.gz of a LAMMPS file) */
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &a));
+  {
+    FILE  *f = fopen(data_path("fragment.pdb"), "rb");
+    char   buf[16384];
+    size_t k;
+    assert_non_null(f);
+    k      = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[k] = '\0';
+    fclose(f);
+    HM_T(HMSystemLoad(PETSC_COMM_SELF, write_gz("fragment.pdb.gz", buf), &b));
+  }
+  HM_T(HMSystemGetSize(b, &n));
+  HM_T(HMSystemGetPositions(a, &xa));
+  HM_T(HMSystemGetPositions(b, &xb));
+  assert_memory_equal(xa, xb, sizeof(double) * 3 * (size_t)n);
+  HM_T(HMSystemDestroy(&a));
+  HM_T(HMSystemDestroy(&b));
+  assert_int_equal(load_size(write_gz("data.small.gz", LMP_SMALL), "elements guessed"), 2);
+  assert_int_equal(load_size(write_gz("w.xyz.gz", "1\n\nO 0 0 0\n"), NULL), 1);
+  /* a truncated stream is an error naming the file */
+  {
+    const char *p = write_gz("cut.xyz.gz", "3\ncomment\nO 0 0 0\nH 0.96 0 0\nH 0 0.96 0\n");
+    FILE       *f = fopen(p, "r+b");
+    long        len;
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fclose(f);
+    assert_int_equal(truncate(p, len - 12), 0);
+    expect_fail(p, 0, "cut.xyz.gz");
+  }
+}
+
+#define XYZ_FRAMES "2\nframe 0\nO 0 0 0\nH 0.96 0 0\n3\nframe 1\nO 0 0 0\nH 0.96 0 0\nH 0 0.96 0\n1\nframe 2\nO 1 2 3\n"
+
+static void test_xyz_frames(void **state)
+{
+  HMSystem      sys;
+  const double *x;
+  (void)state;
+
+  assert_int_equal(load_size(write_text("traj.xyz", XYZ_FRAMES), "the file has 3 frames; frame 0 read"), 2);
+  HM_T(PetscOptionsSetValue(NULL, "-frame", "1"));
+  assert_int_equal(load_size(write_text("traj1.xyz", XYZ_FRAMES), "frame 1 of 3 read"), 3);
+  HM_T(PetscOptionsSetValue(NULL, "-frame", "-1"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("traj2.xyz", XYZ_FRAMES), &sys));
+  HM_T(HMSystemGetPositions(sys, &x));
+  assert_true(x[0] == 1 && x[1] == 2 && x[2] == 3);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(PetscOptionsSetValue(NULL, "-frame", "3"));
+  expect_fail(write_text("traj3.xyz", XYZ_FRAMES), 0, "-frame 3 requested but the file has 3 complete frame(s)");
+  /* a bad atom line in a later frame names its own line */
+  HM_T(PetscOptionsSetValue(NULL, "-frame", "1"));
+  expect_fail(write_text("traj4.xyz", "1\n\nO 0 0 0\n2\n\nO 0 0 0\nH 0.9x 0 0\n"), 7, "coordinate '0.9x' is not a finite number");
+  /* -frame is for XYZ; PDB has -pdb_model */
+  expect_fail(write_text("frame.pdb", PDB_TWO), 0, "-frame 1 applies to XYZ files only");
+  HM_T(PetscOptionsClearValue(NULL, "-frame"));
+  /* one frame and trailing blank lines: no note */
+  assert_int_equal(load_size(write_text("one.xyz", "1\n\nO 0 0 0\n\n\n"), NULL), 1);
+}
+
+static void test_pbc_override(void **state)
+{
+  HMSystem  sys;
+  PetscBool hc, pbc[3];
+  (void)state;
+
+  HM_T(PetscOptionsSetValue(NULL, "-pbc", "T,T,F"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("cell.xyz", "1\nLattice=\"5 0 0 0 5 0 0 0 5\"\nO 0 0 0\n"), &sys));
+  HM_T(HMSystemGetCell(sys, &hc, NULL, pbc));
+  assert_true(hc && pbc[0] && pbc[1] && !pbc[2]);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(PetscOptionsSetValue(NULL, "-pbc", "false"));
+  assert_int_equal(load_size(write_text("cell2.xyz", "1\nLattice=\"5 0 0 0 5 0 0 0 5\"\nO 0 0 0\n"), "periodic axes F,F,F set by -pbc (the file says T,T,T)"), 1);
+  HM_T(PetscOptionsSetValue(NULL, "-pbc", "true"));
+  expect_fail(write_text("nocell.xyz", "1\n\nO 0 0 0\n"), 0, "makes the system periodic but the file gives no cell");
+  HM_T(PetscOptionsSetValue(NULL, "-pbc", "T,F"));
+  {
+    HMReader       r;
+    PetscErrorCode ierr;
+    HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    ierr = HMReaderSetFromOptions(r);
+    PetscPopErrorHandler();
+    assert_true(ierr != 0);
+    HM_T(HMReaderDestroy(&r));
+  }
+  HM_T(PetscOptionsClearValue(NULL, "-pbc"));
+}
+
+/* A protein's CRYST1 is a crystal's cell: periodic only as a P 1 box that holds the atoms. */
+static void test_pdb_cryst1_rule(void **state)
+{
+  HMSystem  sys;
+  PetscBool hc, pbc[3];
+  char      text[4096];
+  (void)state;
+
+  /* a 13.5 A chain in a 10 A P 1 cell: images would overlap */
+  snprintf(text, sizeof(text), "%s", PDB_CRY);
+  for (int i = 0; i < 10; i++)
+    snprintf(text + strlen(text), sizeof(text) - strlen(text), "ATOM  %5d  C   ALA A%4d    %8.3f   0.000   0.000  1.00  0.00           C\n", i + 1, i + 1, 1.5 * i);
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("long.pdb", text), &sys));
+  HM_T(HMSystemGetCell(sys, &hc, NULL, pbc));
+  assert_true(hc && !pbc[0] && !pbc[1] && !pbc[2]);
+  HM_T(HMSystemDestroy(&sys));
+  assert_int_equal(load_size(write_text("long2.pdb", text), "the atoms span 13.50 A along cell axis a but the cell is 10.00 A wide"), 10);
+  HM_T(PetscOptionsSetValue(NULL, "-pbc", "true"));
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("long3.pdb", text), &sys));
+  HM_T(PetscOptionsClearValue(NULL, "-pbc"));
+  HM_T(HMSystemGetCell(sys, &hc, NULL, pbc));
+  assert_true(hc && pbc[0] && pbc[1] && pbc[2]);
+  HM_T(HMSystemDestroy(&sys));
+  /* a crystal's space group: not periodic */
+  assert_int_equal(load_size(write_text("p212121.pdb", "CRYST1   40.960   18.650   22.520  90.00  90.00  90.00 P 21 21 21    4\n" PDB_TWO), "has space group 'P 21 21 21'"), 2);
+  /* the placeholder cell is said to be one */
+  assert_int_equal(load_size(write_text("placeholder.pdb", "CRYST1    1.000    1.000    1.000  90.00  90.00  90.00 P 1           1\n" PDB_TWO), "1 x 1 x 1 placeholder"), 2);
+  /* a P 1 box holding the atoms stays periodic, without a note */
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("box.pdb", PDB_CRY PDB_TWO), &sys));
+  HM_T(HMSystemGetCell(sys, &hc, NULL, pbc));
+  assert_true(hc && pbc[0] && pbc[1] && pbc[2]);
+  HM_T(HMSystemDestroy(&sys));
+  assert_int_equal(load_size(write_text("box2.pdb", PDB_CRY PDB_TWO), NULL), 2);
+  /* refusals name serial, atom, residue and chain */
+  expect_fail(write_text("ctx.pdb", PDB_O "ATOM     17  SG  CYS B  42       0.9x7   0.000   0.000  1.00  0.00           S\n"), 2, "is not a number (atom serial 17 'SG', residue CYS 42, chain B)");
+  expect_fail(write_text("ctx2.pdb", PDB_O "HETATM  205  XX  LIG C 301       0.957   0.000   0.000  1.00  0.00\n"), 2, "names no known element (atom serial 205 'XX', residue LIG 301, chain C)");
+}
+
+/* Notes reach stdout once, however many ranks run. */
+static void test_driver_notes(void **state)
+{
+  const char *in = getenv("HIPMACE_INPUTS_DIR"), *bin = getenv("HIPMACE_BIN");
+  char        model[PETSC_MAX_PATH_LEN], cmd[8 * PETSC_MAX_PATH_LEN], line[4096];
+  const char *traj = write_text("drv_traj.xyz", "3\nf0\nO 0 0 0.118\nH 0 0.757 -0.471\nH 0 -0.757 -0.471\n3\nf1\nO 0 0 0.119\nH 0 0.757 -0.471\nH 0 -0.757 -0.471\n");
+  const char *lg   = tmp_path("drv_notes.txt");
+  FILE       *f;
+  int         notes = 0, st;
+  (void)state;
+
+  snprintf(model, sizeof(model), "%s/demo_hipmace.safetensors", in ? in : "inputs");
+  /* a clean environment: this test's own singleton MPI variables would make mpiexec try to join it */
+  snprintf(cmd, sizeof(cmd), "env -i PATH=\"$PATH\" HOME=\"$HOME\" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n 2 --oversubscribe %s -structure %s -model %s -modes none > %s 2>&1", bin ? bin : "./drivers/hipmace", traj, model, lg);
+  st = system(cmd);
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("%s failed (log %s)", cmd, lg);
+  f = fopen(lg, "r");
+  assert_non_null(f);
+  while (fgets(line, sizeof(line), f)) notes += strstr(line, "note: the file has 2 frames; frame 0 read") != NULL;
+  fclose(f);
+  assert_int_equal(notes, 1);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_pdb_fragment), cmocka_unit_test(test_pdb_model_option), cmocka_unit_test(test_pdb_placeholder_cell), cmocka_unit_test(test_pdb_malformed), cmocka_unit_test(test_lammps_atomic),
   cmocka_unit_test(test_lammps_full),  cmocka_unit_test(test_lammps_inferred),  cmocka_unit_test(test_lammps_malformed),     cmocka_unit_test(test_driver_pdb),
+  cmocka_unit_test(test_format_detection), cmocka_unit_test(test_gzip), cmocka_unit_test(test_xyz_frames), cmocka_unit_test(test_pbc_override), cmocka_unit_test(test_pdb_cryst1_rule), cmocka_unit_test(test_driver_notes),
 };
 
 HM_TEST_MAIN(tests)

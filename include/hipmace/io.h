@@ -48,11 +48,8 @@ PETSC_EXTERN double HMElementMass(int Z);
 /* ---- atomic structures ---- */
 typedef struct _p_HMSystem *HMSystem;
 
-/* Reads a structure; the extension picks the format: .pdb/.ent PDB (ATOM/HETATM, CRYST1 cell,
-   option -pdb_model K), .data/.lmp/.lammps LAMMPS data file (atomic/full/... atom styles, option
-   -lammps_types C,H,O, Masses kept as masses), anything else XYZ / extended XYZ (Lattice=, pbc=,
-   Properties= with species, pos, optional masses). Errors name the file and the line. Every rank
-   reads the file (serial engine). See docs/FORMATS.md. */
+/* Reads a structure with the reader options from the options database (HMReaderSetFromOptions,
+   no prefix): an HMReader created, set from options, used once and destroyed. See HMReaderLoad. */
 PETSC_EXTERN PetscErrorCode HMSystemLoad(MPI_Comm, const char path[], HMSystem *);
 /* cell: 3 lattice vectors as rows (a = cell[0..2], ...) or NULL; pbc: per axis or NULL */
 PETSC_EXTERN PetscErrorCode HMSystemCreate(MPI_Comm, PetscInt n, const int Z[], const double pos[], const double cell[9], const PetscBool pbc[3], HMSystem *);
@@ -70,3 +67,41 @@ PETSC_EXTERN PetscErrorCode HMSystemGetSource(HMSystem, const char **path); /* f
 PETSC_EXTERN PetscErrorCode HMSystemWriteXYZ(HMSystem, const char path[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */
 PETSC_EXTERN PetscErrorCode HMSystemSetMasses(HMSystem, const double m[]);
+/* Notes the reader made about what it inferred (frame chosen, CRYST1 not taken as periodic, element
+   guessed from a mass, -pbc override), one per line; "" when none. Printed by HMReaderLoad as well. */
+PETSC_EXTERN PetscErrorCode HMSystemGetNotes(HMSystem, const char **notes);
+
+/* ---- structure readers ---- */
+/* Formats; AUTO picks one from the file name (.xyz/.extxyz, .pdb/.ent, .data/.lmp/.lammps or a name
+   starting "data.", each optionally + .gz), else from the content (first lines). */
+typedef enum {
+  HM_FORMAT_AUTO = 0,
+  HM_FORMAT_XYZ,
+  HM_FORMAT_EXTXYZ,
+  HM_FORMAT_PDB,
+  HM_FORMAT_LAMMPS
+} HMStructureFormat;
+PETSC_EXTERN const char *const HMStructureFormats[]; /* "auto", "xyz", "extxyz", "pdb", "lammps" (PetscOptionsEnum layout) */
+
+/* Reader options, kept apart from any one file: -structure_format, -frame (XYZ), -pdb_model (PDB),
+   -lammps_types (LAMMPS), -pbc (all formats), each with the reader's options prefix. */
+typedef struct _p_HMReader *HMReader;
+
+PETSC_EXTERN PetscErrorCode HMReaderCreate(MPI_Comm, HMReader *);
+PETSC_EXTERN PetscErrorCode HMReaderDestroy(HMReader *);
+PETSC_EXTERN PetscErrorCode HMReaderSetOptionsPrefix(HMReader, const char prefix[]);
+/* Collective on the reader's communicator; every option shows in -help. */
+PETSC_EXTERN PetscErrorCode HMReaderSetFromOptions(HMReader);
+PETSC_EXTERN PetscErrorCode HMReaderSetFormat(HMReader, HMStructureFormat);
+/* XYZ frame, counted from 0 as ASE does; negative counts from the end (-1 is the last frame). */
+PETSC_EXTERN PetscErrorCode HMReaderSetFrame(HMReader, PetscInt);
+/* PDB MODEL serial number (default: the first model in the file). */
+PETSC_EXTERN PetscErrorCode HMReaderSetPDBModel(HMReader, PetscInt);
+/* LAMMPS: elements of atom types 1..n, comma separated ("C,H,O"); NULL clears. */
+PETSC_EXTERN PetscErrorCode HMReaderSetLAMMPSTypes(HMReader, const char types[]);
+/* Periodic axes overriding the file's; pbc NULL restores the file's choice. Periodic axes need a cell. */
+PETSC_EXTERN PetscErrorCode HMReaderSetPBC(HMReader, const PetscBool pbc[3]);
+/* Reads path into a system on comm (e.g. PETSC_COMM_SELF on the reading rank). gzip-compressed files are
+   read through zlib; mmCIF and unknown binary formats are refused by name. Errors name the file and the
+   line (for PDB also serial, residue and chain); notes on what was inferred go to stdout once. */
+PETSC_EXTERN PetscErrorCode HMReaderLoad(HMReader, MPI_Comm comm, const char path[], HMSystem *);

@@ -26,6 +26,21 @@ struct _p_HMSystem {
   double    cell[9];
   PetscBool pbc[3];
   char     *source;
+  char     *notes;     /* what the reader inferred, one note per line; NULL when none */
+};
+
+struct _p_HMReader {
+  MPI_Comm          comm;
+  char             *prefix;
+  HMStructureFormat format;
+  PetscInt          frame;
+  PetscBool         frameset;
+  PetscInt          pdbmodel;
+  PetscBool         pdbmodelset;
+  char             *lammpstypes; /* NULL: elements from the Masses section */
+  PetscBool         pbc[3];
+  PetscBool         pbcset;
+  char             *notes; /* notes of the file being read, moved into the system */
 };
 
 /* Checks a cell and its periodic axes; `where` prefixes the message (e.g. "mol.xyz:2"). */
@@ -33,7 +48,9 @@ PETSC_INTERN PetscErrorCode HMSystemCheckCell_Private(MPI_Comm, const char where
 
 /* Whole file into a NUL-terminated buffer (freed by the caller with PetscFree, also on error). */
 PETSC_INTERN PetscErrorCode HMReadTextFile_Private(MPI_Comm, const char path[], char **buf, size_t *len);
-/* Format readers behind HMSystemLoad, which picks one by the file extension. */
-PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm, const char path[], HMSystem *);
-PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(MPI_Comm, const char path[], HMSystem *);
-PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(MPI_Comm, const char path[], HMSystem *);
+/* Format readers behind HMReaderLoad, which picks one by -structure_format, the name or the content. */
+PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+/* Appends one note (printf format, no newline) to the reader's notes of the current file. */
+PETSC_INTERN PetscErrorCode HMReaderNote_Private(HMReader, const char fmt[], ...) PETSC_ATTRIBUTE_FORMAT(2, 3);

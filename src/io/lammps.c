@@ -118,6 +118,7 @@ typedef struct {
   PetscInt64  *massline; /* [ntypes + 1] */
   int         *typeZ;    /* [ntypes + 1] */
   PetscBool   *used;     /* [ntypes + 1] */
+  HMReader     opt;      /* -lammps_types; NULL: defaults */
   int         *Z;        /* [natoms]: the system, in id order */
   double      *pos, *m;
 } LmpReader;
@@ -324,24 +325,23 @@ static int CompareId(const void *pa, const void *pb)
 static PetscErrorCode MapTypes(LmpReader *r)
 {
   const long long ntypes = r->count[CNT_ATOM_TYPES];
-  char            list[1024];
-  PetscBool       given;
 
   PetscFunctionBegin;
   for (PetscInt i = 0; i < r->natoms; i++) r->used[r->atoms[i].type] = PETSC_TRUE;
-  PetscCall(PetscOptionsGetString(NULL, NULL, "-lammps_types", list, sizeof(list), &given));
-  if (given) {
-    char     *p = list;
-    long long k = 0;
+  if (r->opt && r->opt->lammpstypes) {
+    const char *p = r->opt->lammpstypes;
+    long long   k = 0;
 
     for (;;) {
-      char *comma = strchr(p, ','), *sym;
-      int   Z;
+      const char *comma = strchr(p, ',');
+      size_t      w     = comma ? (size_t)(comma - p) : strlen(p);
+      char        buf[16], *sym;
+      int         Z;
 
-      if (comma) *comma = '\0';
-      sym = HMTextTrim(p);
+      snprintf(buf, sizeof(buf), "%.*s", (int)PetscMin(w, sizeof(buf) - 1), p);
+      sym = HMTextTrim(buf);
       if (++k <= ntypes) {
-        Z = HMElementFromSymbol(sym);
+        Z = w < sizeof(buf) ? HMElementFromSymbol(sym) : 0;
         PetscCheck(Z > 0, r->t.comm, PETSC_ERR_USER_INPUT, "%s: -lammps_types entry %lld '%s' is not a known element symbol", r->t.path, k, sym);
         r->typeZ[k] = Z;
       }
@@ -350,6 +350,8 @@ static PetscErrorCode MapTypes(LmpReader *r)
     }
     PetscCheck(k == ntypes, r->t.comm, PETSC_ERR_USER_INPUT, "%s:%" PetscInt64_FMT ": -lammps_types names %lld elements but the file has %lld atom types", r->t.path, r->countline[CNT_ATOM_TYPES], k, ntypes);
   } else {
+    char guessed[512] = "";
+
     for (long long t = 1; t <= ntypes; t++) {
       int    best = 0;
       double err  = PETSC_MAX_REAL;
@@ -366,7 +368,15 @@ static PetscErrorCode MapTypes(LmpReader *r)
       }
       PetscCheck(err <= 0.1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %.10g of atom type %lld is no element's standard weight (nearest %s %.10g); give the elements with -lammps_types", r->t.path, r->massline[t], r->mass[t], t, HMElementSymbol(best), HMElementMass(best));
       r->typeZ[t] = best;
+      {
+        const size_t used = strlen(guessed);
+
+        if (used < sizeof(guessed) - 40) snprintf(guessed + used, sizeof(guessed) - used, "%s%lld=%s (%.4g)", used ? ", " : "", t, HMElementSymbol(best), r->mass[t]);
+        else if (!strstr(guessed, "...")) snprintf(guessed + used, sizeof(guessed) - used, ", ...");
+      }
     }
+    /* a mass is not an element: a coarse-grained bead of mass 32 would pass for sulfur */
+    if (r->opt && guessed[0]) PetscCall(HMReaderNote_Private(r->opt, "elements guessed from the Masses section (type=element (mass)): %s; give them with -lammps_types if this is wrong", guessed));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -486,7 +496,7 @@ static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemLoadLAMMPS_Private(MPI_Comm comm, const char path[], HMSystem *out)
+PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader opt, MPI_Comm comm, const char path[], HMSystem *out)
 {
   LmpReader      r;
   size_t         len;
@@ -498,6 +508,7 @@ PetscErrorCode HMSystemLoadLAMMPS_Private(MPI_Comm comm, const char path[], HMSy
   PetscCall(PetscMemzero(&r, sizeof(r)));
   r.t.comm = comm;
   r.t.path = path;
+  r.opt    = opt;
   ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
   if (!ierr) {
     r.t.p   = r.t.buf;

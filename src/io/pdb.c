@@ -19,6 +19,8 @@ typedef struct {
   int         *Z;
   double      *pos;
   PDBTag      *tag;
+  HMReader     opt;        /* -pdb_model, -pbc; NULL: defaults */
+  char         sgroup[12]; /* CRYST1 columns 56-66, trimmed */
 } PDBReader;
 
 /* Columns c0..c1 (1-based, inclusive) of a line of length len; columns past its end are blanks,
@@ -31,16 +33,33 @@ static void Columns(const char *s, size_t len, int c0, int c1, char *out)
   out[k] = '\0';
 }
 
-static PetscErrorCode ColumnReal(PDBReader *r, const char *s, size_t len, int c0, int c1, const char *what, double *v)
+/* ctx ("" or " (atom ...)") names the atom for a user who searches the file by serial, residue and chain. */
+static PetscErrorCode ColumnReal(PDBReader *r, const char *s, size_t len, int c0, int c1, const char *what, const char *ctx, double *v)
 {
   char buf[32], *t;
 
   PetscFunctionBegin;
   Columns(s, len, c0, c1, buf);
   t = HMTextTrim(buf);
-  PetscCheck(*t, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s (columns %d-%d) is blank", r->t.path, r->t.line, what, c0, c1);
-  PetscCheck(HMTextParseReal(t, v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s '%s' (columns %d-%d) is not a number", r->t.path, r->t.line, what, t, c0, c1);
+  PetscCheck(*t, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s (columns %d-%d) is blank%s", r->t.path, r->t.line, what, c0, c1, ctx);
+  PetscCheck(HMTextParseReal(t, v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s '%s' (columns %d-%d) is not a number%s", r->t.path, r->t.line, what, t, c0, c1, ctx);
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* " (atom serial 12 'CA', residue CYS 5, chain A)" from columns 7-11, 13-16, 18-20, 23-27 and 22. */
+static void AtomContext(const char *s, size_t len, const PDBTag *tag, char *out, size_t cap)
+{
+  char serial[6], name[5], res[4], seq[6], *ts, *tn, *tr, *tq;
+
+  Columns(s, len, 7, 11, serial);
+  Columns(s, len, 23, 27, seq);
+  memcpy(name, tag->name, sizeof(name));
+  memcpy(res, tag->resname, sizeof(res));
+  ts = HMTextTrim(serial);
+  tn = HMTextTrim(name);
+  tr = HMTextTrim(res);
+  tq = HMTextTrim(seq);
+  snprintf(out, cap, " (atom serial %s '%s', residue %s %s, chain %c)", *ts ? ts : "?", tn, *tr ? tr : "?", *tq ? tq : "?", tag->chain == ' ' ? '-' : tag->chain);
 }
 
 /* Element from the atom name (columns 13-16) when columns 77-78 are blank. The PDB convention
@@ -100,7 +119,7 @@ static PetscBool IsOtherAltLoc(const PDBReader *r, const PDBTag *tag)
 static PetscErrorCode ParseAtom(PDBReader *r, const char *s, size_t len)
 {
   PDBTag tag;
-  char   elem[3], *e;
+  char   elem[3], *e, ctx[128];
   int    Z;
   double x[3];
 
@@ -113,18 +132,19 @@ static PetscErrorCode ParseAtom(PDBReader *r, const char *s, size_t len)
   tag.chain = s[21];
   tag.icode = s[26];
   if (IsOtherAltLoc(r, &tag)) PetscFunctionReturn(PETSC_SUCCESS);
+  AtomContext(s, len, &tag, ctx, sizeof(ctx));
 
-  PetscCall(ColumnReal(r, s, len, 31, 38, "x coordinate", &x[0]));
-  PetscCall(ColumnReal(r, s, len, 39, 46, "y coordinate", &x[1]));
-  PetscCall(ColumnReal(r, s, len, 47, 54, "z coordinate", &x[2]));
+  PetscCall(ColumnReal(r, s, len, 31, 38, "x coordinate", ctx, &x[0]));
+  PetscCall(ColumnReal(r, s, len, 39, 46, "y coordinate", ctx, &x[1]));
+  PetscCall(ColumnReal(r, s, len, 47, 54, "z coordinate", ctx, &x[2]));
   Columns(s, len, 77, 78, elem);
   e = HMTextTrim(elem);
   if (*e) {
     Z = HMElementFromSymbol(e);
-    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element '%s' in columns 77-78", r->t.path, r->t.line, e);
+    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown element '%s' in columns 77-78%s", r->t.path, r->t.line, e, ctx);
   } else {
     Z = ElementFromName(tag.name);
-    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": columns 77-78 give no element and atom name '%s' names no known element", r->t.path, r->t.line, tag.name);
+    PetscCheck(Z > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": columns 77-78 give no element and atom name '%s' names no known element%s", r->t.path, r->t.line, tag.name, ctx);
   }
   /* capacity is the number of ATOM/HETATM lines, counted before parsing */
   r->Z[r->n] = Z;
@@ -162,7 +182,13 @@ static PetscErrorCode ParseCryst1(PDBReader *r, const char *s, size_t len, Petsc
 
   PetscFunctionBegin;
   PetscCheck(len >= 54, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 record has %zu characters; the cell needs columns 7-54", r->t.path, r->t.line, len);
-  for (int k = 0; k < 6; k++) PetscCall(ColumnReal(r, s, len, col[k][0], col[k][1], what[k], &v[k]));
+  for (int k = 0; k < 6; k++) PetscCall(ColumnReal(r, s, len, col[k][0], col[k][1], what[k], "", &v[k]));
+  {
+    char sg[12];
+
+    Columns(s, len, 56, 66, sg);
+    snprintf(r->sgroup, sizeof(r->sgroup), "%s", HMTextTrim(sg));
+  }
   *hascell = PETSC_FALSE;
   if (v[0] == 1.0 && v[1] == 1.0 && v[2] == 1.0 && v[3] == 90.0 && v[4] == 90.0 && v[5] == 90.0) PetscFunctionReturn(PETSC_SUCCESS);
   for (int k = 0; k < 3; k++) PetscCheck(v[k] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": CRYST1 %s %.10g must be positive", r->t.path, r->t.line, what[k], v[k]);
@@ -192,6 +218,48 @@ static PetscBool IsAtomRecord(const char *s)
   return (PetscBool)(!strncmp(s, "ATOM  ", 6) || !strncmp(s, "HETATM", 6) || !strcmp(s, "ATOM") || !strcmp(s, "HETATM"));
 }
 
+/* Whether a CRYST1 cell makes the system periodic. A crystallographic cell of another space group
+   holds several copies of the molecule, and a molecule wider than its cell would overlap its own
+   images (a hydrogenated ubiquitin 36.6 A long in a 28.95 A cell: images 1.41 A apart); both are read
+   as a molecule in vacuum, with a note. Periodic: space group P 1 (or blank) and, along each cell
+   axis, the atoms' extent at most the cell's width + 2 A (molecules kept whole across the faces of
+   a simulation box stick out by about a bond). -pbc overrides this in both directions. */
+static PetscErrorCode Cryst1Periodic(PDBReader *r, PetscInt64 line, const double cell[9], PetscBool pbc[3])
+{
+  char sg[12];
+  int  k = 0;
+
+  PetscFunctionBegin;
+  for (const char *c = r->sgroup; *c; c++)
+    if (*c != ' ') sg[k++] = *c;
+  sg[k] = '\0';
+  if (sg[0] && strcmp(sg, "P1")) {
+    for (int d = 0; d < 3; d++) pbc[d] = PETSC_FALSE;
+    if (r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT " has space group '%s' (a crystal of several copies): read as a molecule in vacuum, not periodic (-pbc true uses the cell as a P 1 box)", line, r->sgroup));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  for (int d = 0; d < 3; d++) {
+    const double *u = cell + 3 * ((d + 1) % 3), *w = cell + 3 * ((d + 2) % 3), *a = cell + 3 * d;
+    double        nrm[3] = {u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]};
+    double        nn = sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]), width, lo = PETSC_MAX_REAL, hi = -PETSC_MAX_REAL;
+
+    for (int c = 0; c < 3; c++) nrm[c] /= nn;
+    width = PetscAbsReal(a[0] * nrm[0] + a[1] * nrm[1] + a[2] * nrm[2]);
+    for (PetscInt i = 0; i < r->n; i++) {
+      const double h = r->pos[3 * i] * nrm[0] + r->pos[3 * i + 1] * nrm[1] + r->pos[3 * i + 2] * nrm[2];
+
+      lo = PetscMin(lo, h);
+      hi = PetscMax(hi, h);
+    }
+    if (hi - lo > width + 2.0) {
+      for (int e = 0; e < 3; e++) pbc[e] = PETSC_FALSE;
+      if (r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT ": the atoms span %.2f A along cell axis %c but the cell is %.2f A wide, so periodic images would overlap: read as a molecule in vacuum, not periodic (-pbc true forces the cell)", line, hi - lo, "abc"[d], width));
+      PetscFunctionReturn(PETSC_SUCCESS);
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
 {
   PetscInt   want = 1;
@@ -203,7 +271,8 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
 
   PetscFunctionBegin;
   PetscCall(HMTextCheckNul(&r->t));
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-pdb_model", &want, &wantset));
+  wantset = r->opt ? r->opt->pdbmodelset : PETSC_FALSE;
+  if (wantset) want = r->opt->pdbmodel;
 
   /* one allocation sized by the ATOM/HETATM lines; alternate locations and other models only
      make the final count smaller */
@@ -260,14 +329,16 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
   else PetscCheck(r->n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": no ATOM/HETATM records before END", r->t.path, r->t.line);
 
   {
-    const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+    PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
 
     if (hascell) {
       char where[PETSC_MAX_PATH_LEN + 32];
 
       snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, crystline);
       PetscCall(HMSystemCheckCell_Private(r->t.comm, where, cell, pbc));
-    }
+      /* -pbc decides when given (HMReaderLoad applies it); else the CRYST1 rule */
+      if (!(r->opt && r->opt->pbcset)) PetscCall(Cryst1Periodic(r, crystline, cell, pbc));
+    } else if (seencryst && r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT " is the 1 x 1 x 1 placeholder: not periodic", crystline));
     PetscCall(HMSystemCreate(r->t.comm, r->n, r->Z, r->pos, hascell ? cell : NULL, hascell ? pbc : NULL, out));
   }
   PetscCall(PetscFree((*out)->source));
@@ -275,7 +346,7 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemLoadPDB_Private(MPI_Comm comm, const char path[], HMSystem *out)
+PetscErrorCode HMSystemLoadPDB_Private(HMReader opt, MPI_Comm comm, const char path[], HMSystem *out)
 {
   PDBReader      r;
   size_t         len;
@@ -287,6 +358,7 @@ PetscErrorCode HMSystemLoadPDB_Private(MPI_Comm comm, const char path[], HMSyste
   PetscCall(PetscMemzero(&r, sizeof(r)));
   r.t.comm = comm;
   r.t.path = path;
+  r.opt    = opt;
   ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
   if (!ierr) {
     r.t.p   = r.t.buf;

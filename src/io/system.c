@@ -28,22 +28,6 @@ PetscErrorCode HMSystemCheckCell_Private(MPI_Comm comm, const char where[], cons
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The extension picks the format (case-insensitive); anything unrecognised is read as XYZ,
-   the historical default, so files named "mol.txt" or "POSITIONS" keep working. */
-PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
-{
-  const char *dot;
-
-  PetscFunctionBegin;
-  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
-  dot = strrchr(path, '.');
-  if (dot && strchr(dot, '/')) dot = NULL; /* a dot in a folder name, not an extension */
-  if (dot && (!strcasecmp(dot, ".pdb") || !strcasecmp(dot, ".ent"))) PetscCall(HMSystemLoadPDB_Private(comm, path, out));
-  else if (dot && (!strcasecmp(dot, ".data") || !strcasecmp(dot, ".lmp") || !strcasecmp(dot, ".lammps"))) PetscCall(HMSystemLoadLAMMPS_Private(comm, path, out));
-  else PetscCall(HMSystemLoadXYZ_Private(comm, path, out));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 PetscErrorCode HMSystemCreate(MPI_Comm comm, PetscInt n, const int Z[], const double pos[], const double cell[9], const PetscBool pbc[3], HMSystem *out)
 {
   HMSystem sys;
@@ -91,6 +75,7 @@ PetscErrorCode HMSystemDestroy(HMSystem *psys)
   if (!psys || !*psys) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFree3((*psys)->Z, (*psys)->pos, (*psys)->mass));
   PetscCall(PetscFree((*psys)->source));
+  PetscCall(PetscFree((*psys)->notes));
   PetscCall(PetscFree(*psys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -144,5 +129,13 @@ PetscErrorCode HMSystemGetSource(HMSystem sys, const char **path)
   PetscFunctionBegin;
   PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetSource: NULL argument");
   *path = sys->source;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetNotes(HMSystem sys, const char **notes)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && notes, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetNotes: NULL argument");
+  *notes = sys->notes ? sys->notes : "";
   PetscFunctionReturn(PETSC_SUCCESS);
 }

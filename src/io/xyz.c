@@ -1,4 +1,4 @@
-/* XYZ / extended-XYZ reader and writer for HMSystem (first frame only, full double precision). */
+/* XYZ / extended-XYZ reader (one frame of a file of frames, -frame) and writer for HMSystem (full double precision). */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -229,6 +229,65 @@ static PetscErrorCode ParseSpecies(XYZReader *r, const char *tok, PetscBool nume
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* A complete frame at p (count line, comment line, count atom lines), looked at without cutting
+   lines: *next is where the following frame would start, *nlines the lines it spans. */
+static PetscBool FrameAt(const char *p, const char *end, const char **next, PetscInt64 *nlines)
+{
+  char       num[32], *t;
+  const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  size_t      k  = nl ? (size_t)(nl - p) : (size_t)(end - p);
+  long long   n;
+
+  if (p >= end || k >= sizeof(num)) return PETSC_FALSE;
+  memcpy(num, p, k);
+  num[k] = '\0';
+  t      = Trim(num);
+  if (!isdigit((unsigned char)t[0]) || !ParseLong(t, &n) || n <= 0) return PETSC_FALSE;
+  p = nl ? nl + 1 : end;
+  for (long long i = 0; i < n + 1; i++) {
+    if (p >= end) return PETSC_FALSE;
+    nl = memchr(p, '\n', (size_t)(end - p));
+    p  = nl ? nl + 1 : end;
+  }
+  *next   = p;
+  *nlines = n + 2;
+  return PETSC_TRUE;
+}
+
+/* Frames from p to the end; counting stops at anything that is not a complete frame. */
+static PetscInt CountFrames(const char *p, const char *end)
+{
+  PetscInt   n = 0;
+  PetscInt64 nl;
+
+  while (FrameAt(p, end, &p, &nl)) n++;
+  return n;
+}
+
+/* Positions the reader on the frame asked for (-frame) and notes the choice when the file has several. */
+static PetscErrorCode SelectFrame(XYZReader *r, HMReader rd, PetscInt *frame, PetscInt *nframes)
+{
+  PetscInt want = rd && rd->frameset ? rd->frame : 0;
+
+  PetscFunctionBegin;
+  *nframes = CountFrames(r->t.p, r->t.end);
+  if (want < 0) {
+    PetscCheck(*nframes + want >= 0, r->t.comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " requested but the file has %" PetscInt_FMT " complete frame(s)", r->t.path, want, *nframes);
+    want += *nframes;
+  }
+  PetscCheck(want == 0 || want < *nframes, r->t.comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " requested but the file has %" PetscInt_FMT " complete frame(s) (frames count from 0)", r->t.path, want, *nframes);
+  for (PetscInt f = 0; f < want; f++) {
+    const char *next;
+    PetscInt64  nl;
+
+    (void)FrameAt(r->t.p, r->t.end, &next, &nl);
+    r->t.p = (char *)next;
+    r->t.line += nl;
+  }
+  *frame = want;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
 {
   XYZLayout  L;
@@ -238,16 +297,15 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
   int        maxtok;
 
   PetscFunctionBegin;
-  PetscCall(HMTextCheckNul(&r->t));
   s = HMTextNextLine(&r->t);
-  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file (expected the number of atoms)", r->t.path);
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": empty file (expected the number of atoms)", r->t.path, r->t.line + 1);
   s = Trim(s);
-  PetscCheck(isdigit((unsigned char)s[0]) && ParseLong(s, &n), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: '%s' is not an atom count (a positive integer alone on the line)", r->t.path, s);
-  PetscCheck(n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld must be positive", r->t.path, n);
-  PetscCheck(n <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: atom count %lld is too large for this PetscInt build", r->t.path, n);
+  PetscCheck(isdigit((unsigned char)s[0]) && ParseLong(s, &n), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": '%s' is not an atom count (a positive integer alone on the line)", r->t.path, r->t.line, s);
+  PetscCheck(n > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom count %lld must be positive", r->t.path, r->t.line, n);
+  PetscCheck(n <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom count %lld is too large for this PetscInt build", r->t.path, r->t.line, n);
 
   s = HMTextNextLine(&r->t);
-  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:2: missing comment line", r->t.path);
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": missing comment line", r->t.path, r->t.line + 1);
   PetscCall(PetscMemzero(&L, sizeof(L)));
   PetscCall(ParseComment(r, s, &L));
 
@@ -283,7 +341,6 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
       PetscCheck(sys->mass[i] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": mass %s must be positive", r->t.path, r->t.line, t);
     } else sys->mass[i] = HMElementMass(sys->Z[i]);
   }
-  /* later frames of a trajectory are ignored: the engine evaluates one structure */
   sys->massgiven = L.colmass >= 0 ? PETSC_TRUE : PETSC_FALSE;
   sys->hascell   = L.haslattice;
   for (int k = 0; k < 9; k++) sys->cell[k] = L.haslattice ? L.cell[k] : 0.0;
@@ -291,42 +348,13 @@ static PetscErrorCode XYZParse(XYZReader *r, HMSystem sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMReadTextFile_Private(MPI_Comm comm, const char path[], char **buf, size_t *len)
-{
-  FILE       *f;
-  struct stat sb;
-  size_t      got;
-  int         err;
-
-  PetscFunctionBegin;
-  *buf = NULL;
-  *len = 0;
-  f    = fopen(path, "rb");
-  PetscCheck(f, comm, PETSC_ERR_FILE_OPEN, "%s: cannot open: %s", path, strerror(errno));
-  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    err = errno;
-    fclose(f);
-    SETERRQ(comm, PETSC_ERR_FILE_READ, "%s: not a regular file (%s)", path, strerror(err));
-  }
-  if (PetscMalloc1((size_t)sb.st_size + 1, buf)) {
-    fclose(f);
-    SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot allocate %lld bytes to read the file", path, (long long)sb.st_size);
-  }
-  got = fread(*buf, 1, (size_t)sb.st_size, f);
-  err = ferror(f) ? errno : 0;
-  fclose(f);
-  (*buf)[got] = '\0';
-  *len        = got;
-  PetscCheck(got == (size_t)sb.st_size, comm, PETSC_ERR_FILE_READ, "%s: read %zu of %lld bytes (%s)", path, got, (long long)sb.st_size, err ? strerror(err) : "file changed while reading");
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm comm, const char path[], HMSystem *out)
+PetscErrorCode HMSystemLoadXYZ_Private(HMReader rd, MPI_Comm comm, const char path[], HMSystem *out)
 {
   XYZReader      r;
   HMSystem       sys;
   size_t         len;
   PetscErrorCode ierr;
+  PetscInt       frame = 0, nframes = 0;
 
   PetscFunctionBegin;
   PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
@@ -344,7 +372,13 @@ PetscErrorCode HMSystemLoadXYZ_Private(MPI_Comm comm, const char path[], HMSyste
   PetscCall(PetscNew(&sys));
   sys->comm = comm;
   PetscCall(PetscStrallocpy(path, &sys->source));
-  ierr = XYZParse(&r, sys);
+  ierr = HMTextCheckNul(&r.t);
+  if (!ierr) ierr = SelectFrame(&r, rd, &frame, &nframes);
+  if (!ierr) ierr = XYZParse(&r, sys);
+  if (!ierr && rd && nframes > 1) {
+    if (rd->frameset) ierr = HMReaderNote_Private(rd, "frame %" PetscInt_FMT " of %" PetscInt_FMT " read (-frame)", frame, nframes);
+    else ierr = HMReaderNote_Private(rd, "the file has %" PetscInt_FMT " frames; frame 0 read (choose another with -frame K, counted from 0)", nframes);
+  }
   PetscCall(PetscFree(r.tok));
   PetscCall(PetscFree(r.t.buf));
   if (PetscUnlikely(ierr)) {

@@ -1,0 +1,422 @@
+/* Structure readers: options (HMReader), format choice by option, name or content, gzip input, notes. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "textimpl.h"
+
+const char *const HMStructureFormats[] = {"auto", "xyz", "extxyz", "pdb", "lammps", "HMStructureFormat", "HM_FORMAT_", NULL};
+
+/* Bytes of the file's start looked at when neither option nor name decides the format. */
+#define SNIFF_BYTES 8192
+
+PetscErrorCode HMReaderCreate(MPI_Comm comm, HMReader *out)
+{
+  HMReader r;
+
+  PetscFunctionBegin;
+  PetscCheck(out, comm, PETSC_ERR_ARG_NULL, "HMReaderCreate: NULL output");
+  PetscCall(PetscNew(&r));
+  r->comm     = comm;
+  r->format   = HM_FORMAT_AUTO;
+  r->pdbmodel = 1;
+  *out        = r;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderDestroy(HMReader *pr)
+{
+  PetscFunctionBegin;
+  if (!pr || !*pr) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFree((*pr)->prefix));
+  PetscCall(PetscFree((*pr)->lammpstypes));
+  PetscCall(PetscFree((*pr)->notes));
+  PetscCall(PetscFree(*pr));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetOptionsPrefix(HMReader r, const char prefix[])
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetOptionsPrefix: NULL reader");
+  PetscCall(PetscFree(r->prefix));
+  if (prefix && prefix[0]) PetscCall(PetscStrallocpy(prefix, &r->prefix));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetFormat(HMReader r, HMStructureFormat f)
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetFormat: NULL reader");
+  PetscCheck(f >= HM_FORMAT_AUTO && f <= HM_FORMAT_LAMMPS, r->comm, PETSC_ERR_ARG_OUTOFRANGE, "HMReaderSetFormat: unknown format %d", (int)f);
+  r->format = f;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetFrame(HMReader r, PetscInt k)
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetFrame: NULL reader");
+  r->frame    = k;
+  r->frameset = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetPDBModel(HMReader r, PetscInt k)
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetPDBModel: NULL reader");
+  r->pdbmodel    = k;
+  r->pdbmodelset = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetLAMMPSTypes(HMReader r, const char types[])
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetLAMMPSTypes: NULL reader");
+  PetscCall(PetscFree(r->lammpstypes));
+  if (types) PetscCall(PetscStrallocpy(types, &r->lammpstypes));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetPBC(HMReader r, const PetscBool pbc[3])
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetPBC: NULL reader");
+  r->pbcset = pbc ? PETSC_TRUE : PETSC_FALSE;
+  for (int d = 0; d < 3; d++) r->pbc[d] = pbc ? pbc[d] : PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscBool ParseFlag(const char *s, PetscBool *b)
+{
+  if (!strcasecmp(s, "t") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcmp(s, "1")) *b = PETSC_TRUE;
+  else if (!strcasecmp(s, "f") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcmp(s, "0")) *b = PETSC_FALSE;
+  else return PETSC_FALSE;
+  return PETSC_TRUE;
+}
+
+/* "-pbc true", "-pbc false" or one flag per axis "-pbc T,T,F". */
+static PetscErrorCode ParsePBC(HMReader r, char *val, PetscBool pbc[3])
+{
+  char *tok[4];
+  int   n;
+
+  PetscFunctionBegin;
+  for (char *c = val; *c; c++)
+    if (*c == ',') *c = ' ';
+  n = HMTextSplit(val, tok, 4);
+  PetscCheck(n == 1 || n == 3, r->comm, PETSC_ERR_USER_INPUT, "-%spbc: expected true, false or three flags such as T,T,F (found %d values)", r->prefix ? r->prefix : "", n);
+  for (int d = 0; d < 3; d++) PetscCheck(ParseFlag(tok[n == 1 ? 0 : d], &pbc[d]), r->comm, PETSC_ERR_USER_INPUT, "-%spbc: '%s' is not T/F/true/false/1/0", r->prefix ? r->prefix : "", tok[n == 1 ? 0 : d]);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetFromOptions(HMReader r)
+{
+  PetscEnum fmt = (PetscEnum)r->format;
+  PetscInt  k;
+  char      buf[1024] = "";
+  PetscBool flg;
+
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetFromOptions: NULL reader");
+  PetscOptionsBegin(r->comm, r->prefix, "Structure file reader", "HMReader");
+  PetscCall(PetscOptionsEnum("-structure_format", "Structure file format (auto: by the file name, then by its content)", "HMReaderSetFormat", HMStructureFormats, fmt, &fmt, &flg));
+  if (flg) PetscCall(HMReaderSetFormat(r, (HMStructureFormat)fmt));
+  k = r->frame;
+  PetscCall(PetscOptionsInt("-frame", "XYZ: frame to read, from 0 (negative: from the end, -1 = last)", "HMReaderSetFrame", k, &k, &flg));
+  if (flg) PetscCall(HMReaderSetFrame(r, k));
+  k = r->pdbmodel;
+  PetscCall(PetscOptionsInt("-pdb_model", "PDB: MODEL serial number to read (default: the first model)", "HMReaderSetPDBModel", k, &k, &flg));
+  if (flg) PetscCall(HMReaderSetPDBModel(r, k));
+  if (r->lammpstypes) PetscCall(PetscStrncpy(buf, r->lammpstypes, sizeof(buf)));
+  PetscCall(PetscOptionsString("-lammps_types", "LAMMPS: elements of atom types 1..n, e.g. C,H,O (default: from the Masses section)", "HMReaderSetLAMMPSTypes", buf, buf, sizeof(buf), &flg));
+  if (flg) PetscCall(HMReaderSetLAMMPSTypes(r, buf));
+  buf[0] = '\0';
+  PetscCall(PetscOptionsString("-pbc", "Periodic axes overriding the file: true, false or T,T,F", "HMReaderSetPBC", buf, buf, sizeof(buf), &flg));
+  if (flg) {
+    PetscBool pbc[3];
+
+    PetscCall(ParsePBC(r, buf, pbc));
+    PetscCall(HMReaderSetPBC(r, pbc));
+  }
+  PetscOptionsEnd();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderNote_Private(HMReader r, const char fmt[], ...)
+{
+  char    line[1024];
+  size_t  old = r->notes ? strlen(r->notes) : 0, add;
+  char   *n;
+  va_list ap;
+
+  PetscFunctionBegin;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  add = strlen(line);
+  PetscCall(PetscMalloc1(old + add + 2, &n));
+  if (old) PetscCall(PetscArraycpy(n, r->notes, old));
+  PetscCall(PetscArraycpy(n + old, line, add));
+  n[old + add]     = '\n';
+  n[old + add + 1] = '\0';
+  PetscCall(PetscFree(r->notes));
+  r->notes = n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* gzip input (magic bytes 1f 8b) through zlib into a growing buffer. */
+static PetscErrorCode ReadGzip(MPI_Comm comm, const char path[], char **buf, size_t *len)
+{
+  gzFile f = gzopen(path, "rb");
+  size_t cap = 1 << 16, n = 0;
+  int    got;
+
+  PetscFunctionBegin;
+  PetscCheck(f, comm, PETSC_ERR_FILE_OPEN, "%s: cannot open: %s", path, strerror(errno));
+  if (PetscMalloc1(cap + 1, buf)) {
+    gzclose(f);
+    SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot allocate a buffer to decompress the file", path);
+  }
+  for (;;) {
+    if (n == cap) {
+      char *nb;
+
+      if (cap > ((size_t)1 << 40) || PetscMalloc1(2 * cap + 1, &nb)) {
+        gzclose(f);
+        SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot allocate %zu bytes to decompress the file", path, 2 * cap);
+      }
+      memcpy(nb, *buf, n);
+      if (PetscFree(*buf)) {
+        gzclose(f);
+        SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot free a buffer", path);
+      }
+      *buf = nb;
+      cap *= 2;
+    }
+    got = gzread(f, *buf + n, (unsigned)PetscMin(cap - n, (size_t)1 << 30));
+    if (got <= 0) break;
+    n += (size_t)got;
+  }
+  if (got < 0) {
+    int         zerr;
+    const char *msg = gzerror(f, &zerr);
+    char        copy[256];
+
+    snprintf(copy, sizeof(copy), "%s", msg ? msg : "unknown error");
+    gzclose(f);
+    SETERRQ(comm, PETSC_ERR_FILE_READ, "%s: corrupt gzip data after %zu bytes (%s)", path, n, copy);
+  }
+  gzclose(f);
+  (*buf)[n] = '\0';
+  *len      = n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReadTextFile_Private(MPI_Comm comm, const char path[], char **buf, size_t *len)
+{
+  FILE         *f;
+  struct stat   sb;
+  size_t        got;
+  int           err;
+  unsigned char magic[2] = {0, 0};
+
+  PetscFunctionBegin;
+  *buf = NULL;
+  *len = 0;
+  f    = fopen(path, "rb");
+  PetscCheck(f, comm, PETSC_ERR_FILE_OPEN, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    err = errno;
+    fclose(f);
+    SETERRQ(comm, PETSC_ERR_FILE_READ, "%s: not a regular file (%s)", path, strerror(err));
+  }
+  if (fread(magic, 1, 2, f) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    fclose(f);
+    PetscCall(ReadGzip(comm, path, buf, len));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  rewind(f);
+  if (PetscMalloc1((size_t)sb.st_size + 1, buf)) {
+    fclose(f);
+    SETERRQ(comm, PETSC_ERR_MEM, "%s: cannot allocate %lld bytes to read the file", path, (long long)sb.st_size);
+  }
+  got = fread(*buf, 1, (size_t)sb.st_size, f);
+  err = ferror(f) ? errno : 0;
+  fclose(f);
+  (*buf)[got] = '\0';
+  *len        = got;
+  PetscCheck(got == (size_t)sb.st_size, comm, PETSC_ERR_FILE_READ, "%s: read %zu of %lld bytes (%s)", path, got, (long long)sb.st_size, err ? strerror(err) : "file changed while reading");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscBool EndsWith(const char *s, size_t len, const char *suffix)
+{
+  const size_t k = strlen(suffix);
+
+  return (PetscBool)(len >= k && !strncasecmp(s + len - k, suffix, k));
+}
+
+typedef enum {
+  NAME_UNKNOWN,
+  NAME_XYZ,
+  NAME_PDB,
+  NAME_LAMMPS,
+  NAME_MMCIF
+} NameGuess;
+
+/* The usual names: .xyz/.extxyz, .pdb/.ent, .data/.lmp/.lammps endings and LAMMPS's data.NAME,
+   .cif/.mmcif; a trailing .gz is looked through. */
+static NameGuess GuessByName(const char path[])
+{
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  size_t      len  = strlen(base);
+
+  if (EndsWith(base, len, ".gz")) len -= 3;
+  if (EndsWith(base, len, ".pdb") || EndsWith(base, len, ".ent")) return NAME_PDB;
+  if (EndsWith(base, len, ".data") || EndsWith(base, len, ".lmp") || EndsWith(base, len, ".lammps") || !strncmp(base, "data.", 5)) return NAME_LAMMPS;
+  if (EndsWith(base, len, ".xyz") || EndsWith(base, len, ".extxyz")) return NAME_XYZ;
+  if (EndsWith(base, len, ".cif") || EndsWith(base, len, ".mmcif") || EndsWith(base, len, ".bcif")) return NAME_MMCIF;
+  return NAME_UNKNOWN;
+}
+
+/* The first bytes of the file, decompressed if gzipped (gzread passes plain files through). */
+static PetscErrorCode Sniff(MPI_Comm comm, const char path[], char head[], size_t cap)
+{
+  gzFile f;
+  int    got;
+
+  PetscFunctionBegin;
+  head[0] = '\0';
+  f       = gzopen(path, "rb");
+  if (!f) PetscFunctionReturn(PETSC_SUCCESS); /* the reader reports why it cannot open it */
+  got = gzread(f, head, (unsigned)(cap - 1));
+  gzclose(f);
+  head[got > 0 ? got : 0] = '\0';
+  (void)comm;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Content: a PDB record name, an mmCIF data block, a LAMMPS "N atoms" header line in the first
+   lines, else XYZ (the historical default, whose messages explain what an XYZ file needs). */
+static NameGuess GuessByContent(char *head)
+{
+  static const char *pdbrec[] = {"HEADER", "TITLE ", "COMPND", "REMARK", "CRYST1", "ATOM  ", "HETATM", "MODEL ", "SEQRES", "EXPDTA", "AUTHOR", "SOURCE", "KEYWDS"};
+  char              *line = head;
+  int                nline = 0;
+
+  while (line && *line && nline < 40) {
+    char *nl = strchr(line, '\n'), *t;
+
+    if (nl) *nl = '\0';
+    t = HMTextTrim(line);
+    if (nline == 0 && *t) {
+      if (!strncmp(t, "data_", 5)) return NAME_MMCIF;
+      for (size_t k = 0; k < sizeof(pdbrec) / sizeof(pdbrec[0]); k++)
+        if (!strncmp(line, pdbrec[k], strlen(pdbrec[k]))) return NAME_PDB;
+    }
+    if (!strncmp(t, "_atom_site.", 11)) return NAME_MMCIF;
+    if (nline > 0) {
+      char     *tok[4];
+      long long v;
+      int       ntok = HMTextSplit(t, tok, 4);
+
+      if (ntok == 2 && HMTextParseLong(tok[0], &v) && !strcmp(tok[1], "atoms")) return NAME_LAMMPS;
+    }
+    if (*t || nline) nline++; /* leading blank lines do not count */
+    line = nl ? nl + 1 : NULL;
+  }
+  return NAME_XYZ;
+}
+
+static PetscErrorCode ApplyPBC(HMReader r, HMSystem sys)
+{
+  PetscBool any = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  for (int d = 0; d < 3; d++) any = (PetscBool)(any || r->pbc[d]);
+  PetscCheck(!any || sys->hascell, sys->comm, PETSC_ERR_USER_INPUT, "%s: -%spbc %c,%c,%c makes the system periodic but the file gives no cell", sys->source, r->prefix ? r->prefix : "", r->pbc[0] ? 'T' : 'F', r->pbc[1] ? 'T' : 'F', r->pbc[2] ? 'T' : 'F');
+  if (any) PetscCall(HMSystemCheckCell_Private(sys->comm, sys->source, sys->cell, r->pbc));
+  if (sys->pbc[0] != r->pbc[0] || sys->pbc[1] != r->pbc[1] || sys->pbc[2] != r->pbc[2])
+    PetscCall(HMReaderNote_Private(r, "periodic axes %c,%c,%c set by -pbc (the file says %c,%c,%c)", r->pbc[0] ? 'T' : 'F', r->pbc[1] ? 'T' : 'F', r->pbc[2] ? 'T' : 'F', sys->pbc[0] ? 'T' : 'F', sys->pbc[1] ? 'T' : 'F', sys->pbc[2] ? 'T' : 'F'));
+  for (int d = 0; d < 3; d++) sys->pbc[d] = r->pbc[d];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
+{
+  HMStructureFormat fmt;
+  NameGuess         g;
+
+  PetscFunctionBegin;
+  PetscCheck(r && path && out, comm, PETSC_ERR_ARG_NULL, "HMReaderLoad: reader, path and output must not be NULL");
+  *out = NULL;
+  PetscCall(PetscFree(r->notes));
+  fmt = r->format;
+  if (fmt == HM_FORMAT_AUTO) {
+    g = GuessByName(path);
+    if (g == NAME_UNKNOWN) {
+      char *head;
+
+      PetscCall(PetscMalloc1(SNIFF_BYTES, &head));
+      PetscCall(Sniff(comm, path, head, SNIFF_BYTES));
+      g = GuessByContent(head);
+      PetscCall(PetscFree(head));
+    }
+    PetscCheck(g != NAME_MMCIF, comm, PETSC_ERR_SUP, "%s: unsupported format: mmCIF (PDBx/mmCIF); convert it to PDB, e.g. with 'obabel -icif FILE -opdb -O FILE.pdb' or 'gemmi convert FILE FILE.pdb'", path);
+    fmt = g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS : HM_FORMAT_XYZ;
+  }
+  PetscCheck(!r->frameset || fmt == HM_FORMAT_XYZ || fmt == HM_FORMAT_EXTXYZ || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
+  switch (fmt) {
+  case HM_FORMAT_PDB:
+    PetscCall(HMSystemLoadPDB_Private(r, comm, path, out));
+    break;
+  case HM_FORMAT_LAMMPS:
+    PetscCall(HMSystemLoadLAMMPS_Private(r, comm, path, out));
+    break;
+  default:
+    PetscCall(HMSystemLoadXYZ_Private(r, comm, path, out));
+    break;
+  }
+  if (r->pbcset) {
+    PetscErrorCode ierr = ApplyPBC(r, *out);
+
+    if (ierr) {
+      PetscCall(HMSystemDestroy(out));
+      return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+    }
+  }
+  if (r->notes) {
+    /* one "file: note: ..." line per note, on the first rank of comm */
+    for (char *p = r->notes; *p;) {
+      char *nl = strchr(p, '\n');
+
+      PetscCall(PetscPrintf(comm, "%s: note: %.*s\n", path, (int)(nl - p), p));
+      p = nl + 1;
+    }
+    (*out)->notes = r->notes;
+    r->notes      = NULL;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemLoad(MPI_Comm comm, const char path[], HMSystem *out)
+{
+  HMReader       r;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  PetscCall(HMReaderCreate(comm, &r));
+  ierr = HMReaderSetFromOptions(r);
+  if (!ierr) ierr = HMReaderLoad(r, comm, path, out);
+  PetscCall(HMReaderDestroy(&r));
+  if (PetscUnlikely(ierr)) return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
