@@ -337,6 +337,14 @@ static void check_routes(MPI_Comm comm, Mol *mol, PetscInt K)
       if (fabs(lo[i] - full[i]) > 1e-9 * scale) fail_msg("LOBPCG mode %d: %.15g vs full %.15g", (int)i, lo[i], full[i]);
     free(lo);
   }
+  {
+    /* factorisation-free: LOBPCG + GAMG on the same projected operator (near-zero modes of relaxed molecules) */
+    double *it = run_route(comm, mol, MATBAIJ, HM_MODES_LOWEST, HM_MODES_SOLVER_ITERATIVE, K, NULL, &n, &k, PETSC_FALSE);
+    assert_int_equal(n, K);
+    for (PetscInt i = 0; i < n; i++)
+      if (fabs(it[i] - full[i]) > 1e-8 * scale) fail_msg("iterative mode %d: %.15g vs full %.15g", (int)i, it[i], full[i]);
+    free(it);
+  }
   /* window between modes 2 and K+4 (ends at midpoints so the count is unambiguous) */
   {
     PetscInt i0 = 1, i1 = K + 3;
@@ -756,6 +764,7 @@ static void test_thermo_json_files(void **state)
       assert_true(json_real_value(json_array_get(e, i)) == lam[i]);
     }
     assert_int_equal(json_integer_value(json_object_get(mo, "n_imaginary")), 1);
+    assert_true(json_is_true(json_object_get(mo, "n_imaginary_exact")));
     assert_int_equal(json_integer_value(json_object_get(mo, "n_rigid_projected")), 6);
     assert_true(fabs(json_real_value(json_object_get(json_object_get(mo, "thermo"), "zpe_eV")) - th.zpe) == 0);
     json_decref(root);
@@ -850,6 +859,76 @@ static void test_thermo_json_files(void **state)
   mol_free(&m);
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* imaginary-mode counts over the whole spectrum, not only over the reported modes                    */
+
+static void count_route(MPI_Comm comm, const Mol *mol, HMModesType type, HMModesSolver solver, PetscInt K, const char *icntl14, PetscInt *nimag, PetscBool *exact)
+{
+  HMModes  m;
+  Mat      H   = mol_matrix(comm, mol, MATBAIJ);
+  HMSystem sys = mol_system(comm, mol, PETSC_FALSE);
+
+  HM_T(HMModesCreate(comm, &m));
+  HM_T(HMModesSetType(m, type));
+  HM_T(HMModesSetSolver(m, solver));
+  HM_T(HMModesSetNumModes(m, K));
+  if (icntl14) {
+    HM_T(PetscOptionsSetValue(NULL, "-modes_mumps_icntl_14", icntl14));
+    HM_T(HMModesSetFromOptions(m));
+    HM_T(PetscOptionsClearValue(NULL, "-modes_mumps_icntl_14"));
+  }
+  HM_T(HMModesCompute(m, H, sys));
+  HM_T(HMModesGetNumImaginary(m, nimag, exact));
+  HM_T(HMModesDestroy(&m));
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(MatDestroy(&H));
+}
+
+/* H - s M shifts every projected eigenvalue by -s: with s between modes 7 and 8 exactly 7 are imaginary. Asking
+   for 3 lowest modes, the direct route still counts all 7 (MUMPS inertia, also with the smallest starting
+   workspace), LOBPCG says "at least 3"; asking for 10, the list itself reaches lambda >= 0. */
+static void test_imaginary_count(void **state)
+{
+  Mol           m;
+  PetscInt      nf, k, N3, ni;
+  PetscBool     ex;
+  double       *full, s;
+  const double *mass;
+  HMSystem      sys;
+
+  (void)state;
+  golden_mol("small", "mol21", &m);
+  full = run_route(PETSC_COMM_WORLD, &m, MATBAIJ, HM_MODES_FULL, 0, 0, NULL, &nf, &k, PETSC_FALSE);
+  assert_true(nf > 12 && full[7] > full[6]);
+  s   = 0.5 * (full[6] + full[7]);
+  N3  = 3 * m.n;
+  sys = mol_system(PETSC_COMM_SELF, &m, PETSC_FALSE);
+  mass = sys_masses(sys);
+  for (PetscInt i = 0; i < N3; i++) m.H[i * N3 + i] -= s * mass[i / 3];
+  HM_T(HMSystemDestroy(&sys));
+
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_FULL, 0, 1, NULL, &ni, &ex);
+  assert_int_equal(ni, 7);
+  assert_true(ex);
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_LOWEST, HM_MODES_SOLVER_KRYLOVSCHUR, 3, NULL, &ni, &ex);
+  assert_int_equal(ni, 7);
+  assert_true(ex);
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_LOWEST, HM_MODES_SOLVER_KRYLOVSCHUR, 3, "0", &ni, &ex);
+  assert_int_equal(ni, 7);
+  assert_true(ex);
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_LOWEST, HM_MODES_SOLVER_KRYLOVSCHUR, 10, NULL, &ni, &ex);
+  assert_int_equal(ni, 7);
+  assert_true(ex);
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_LOWEST, HM_MODES_SOLVER_LOBPCG, 3, NULL, &ni, &ex);
+  assert_int_equal(ni, 3);
+  assert_false(ex);
+  count_route(PETSC_COMM_WORLD, &m, HM_MODES_LOWEST, HM_MODES_SOLVER_LOBPCG, 10, NULL, &ni, &ex);
+  assert_int_equal(ni, 7);
+  assert_true(ex);
+  free(full);
+  mol_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_constant),
   cmocka_unit_test(test_full_golden),
@@ -860,6 +939,7 @@ static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_rank_invariance),
   cmocka_unit_test(test_window_cm1_and_single_atom),
   cmocka_unit_test(test_thermo_json_files),
+  cmocka_unit_test(test_imaginary_count),
 };
 
 HM_TEST_MAIN(tests)

@@ -22,6 +22,8 @@
     just below zero, or, when that count shows imaginary modes, below the lowest mode (verified by inertia), so
     the modes nearest the target are the lowest ones.
   - lowest, LOBPCG: matrix-free shell P Ht P + alpha V V^T (alpha above the spectrum) with V as deflation space.
+  - lowest, iterative: the same LOBPCG preconditioned by P (GAMG on Ht + mu I) P, V as GAMG's near-null space;
+    no factorisation, memory O(N/P). auto picks direct (Krylov-Schur) below -modes_auto_crossover dof.
   - window: Krylov-Schur spectrum slicing on the same bordered pencil, MUMPS inertia (ICNTL(13)=ICNTL(24)=1).
   - full: P Ht P + alpha V V^T = Ht + U S U^T (U = [V, Ht V], rank 2k) assembled block-cyclically, ScaLAPACK
     pdsyevd; the k rigid directions are the eigenvalues at alpha and are dropped.
@@ -53,7 +55,10 @@ PETSC_EXTERN const char *const HMModesTypes[];
 
 typedef enum {
   HM_MODES_SOLVER_KRYLOVSCHUR = 0, /* shift-and-invert Krylov-Schur with MUMPS (lowest modes) */
-  HM_MODES_SOLVER_LOBPCG      = 1  /* LOBPCG on the projected operator (matrix-free, lowest modes) */
+  HM_MODES_SOLVER_LOBPCG      = 1, /* LOBPCG on the projected operator (matrix-free, no preconditioner) */
+  HM_MODES_SOLVER_ITERATIVE   = 2, /* LOBPCG on the projected operator, GAMG preconditioner: no factorisation */
+  HM_MODES_SOLVER_AUTO        = 3, /* direct below -modes_auto_crossover degrees of freedom, iterative above */
+  HM_MODES_SOLVER_DIRECT      = 4  /* the same as krylovschur */
 } HMModesSolver;
 PETSC_EXTERN const char *const HMModesSolvers[];
 
@@ -82,7 +87,8 @@ PETSC_EXTERN PetscErrorCode HMModesSetWindowEigenvalues(HMModes, double lo, doub
 PETSC_EXTERN PetscErrorCode HMModesSetTemperature(HMModes, double);
 PETSC_EXTERN PetscErrorCode HMModesSetTolerance(HMModes, double);
 /* Options: -modes lowest|window|full, -nmodes K, -window_cm1 LO,HI, -window_eigenvalue LO,HI,
-   -modes_solver krylovschur|lobpcg, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
+   -modes_solver auto|direct|iterative|krylovschur|lobpcg, -modes_auto_crossover NDOF, -modes_amg_shift MU,
+   -modes_mumps_icntl_14 PERCENT, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
    -modes_xyz FILE, -modes_table FILE. The eigensolver still reads the usual -eps_* / -st_* options. */
 PETSC_EXTERN PetscErrorCode HMModesSetFromOptions(HMModes);
 
@@ -99,6 +105,9 @@ PETSC_EXTERN PetscErrorCode HMModesGetNumRigid(HMModes, PetscInt *nrigid);
 /* The mass-weighted orthonormal modes as a MATDENSE 3N x n with H's row layout (borrowed reference). */
 PETSC_EXTERN PetscErrorCode HMModesGetVectors(HMModes, Mat *X);
 PETSC_EXTERN PetscErrorCode HMModesGetThermo(HMModes, HMThermo *);
+/* Imaginary modes (lambda < 0) of the whole projected spectrum, not only of the reported modes: exact (MUMPS inertia
+   of the bordered pencil, or every negative mode reported) or, when exact is PETSC_FALSE, a lower bound. */
+PETSC_EXTERN PetscErrorCode HMModesGetNumImaginary(HMModes, PetscInt *n, PetscBool *exact);
 
 /* Human-readable table (rank 0 writes). */
 PETSC_EXTERN PetscErrorCode HMModesView(HMModes, PetscViewer);

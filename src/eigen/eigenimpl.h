@@ -3,6 +3,7 @@
 
 #include <hipmace/eigen.h>
 #include <petscksp.h>
+#include <slepceps.h>
 
 #define HM_MAX_RIGID 6
 
@@ -15,6 +16,10 @@ struct _p_HMModes {
   PetscBool     win_set;
   double        temperature; /* K */
   double        tol;         /* eigensolver relative tolerance */
+  PetscInt      crossover;   /* auto: direct below this many degrees of freedom, iterative from it */
+  double        amg_shift;   /* iterative: shift of the GAMG matrix Ht + mu I */
+  PetscBool     amg_shift_set;
+  PetscInt      icntl14;     /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
   char          molden[PETSC_MAX_PATH_LEN], nmd[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], table[PETSC_MAX_PATH_LEN];
 
   /* results */
@@ -23,6 +28,8 @@ struct _p_HMModes {
   PetscInt  natoms, ndof, nrigid;
   PetscBool linear, periodic;
   PetscInt  n;           /* reported modes */
+  PetscInt  nimag;       /* imaginary modes (lambda < 0) of the whole projected spectrum, or a lower bound */
+  PetscBool nimag_exact; /* nimag counts all of them (inertia, or every negative mode is among the reported) */
   double   *lambda, *cm1, *resid;
   Mat       X;           /* MATDENSE ndof x n, H's row layout, mass-weighted unit vectors orthogonal to V */
   PetscBool complete;    /* the whole vibrational spectrum is known */
@@ -43,6 +50,8 @@ typedef struct {
   double    lb, ub;         /* Gershgorin bounds of Ht (hence of the projected spectrum) */
   double    alpha;          /* where the shell operator places the rigid-body directions (above ub) */
   Vec       wx, wy;         /* work vectors with Ht's layout */
+  PetscInt  icntl14;        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
+  PetscInt  nretry;         /* workspace enlargements so far */
 } HMProj;
 
 PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);
@@ -56,9 +65,18 @@ PETSC_INTERN PetscErrorCode HMProjCreateShell(HMProj *, double alpha, Mat *A);
    P Ht P on range(P), and inertia(K - sigma B) = inertia(P Ht P - sigma on range(P)) + (k, k, 0). */
 PETSC_INTERN PetscErrorCode HMProjCreateBordered(HMProj *, Mat *K, Mat *B);
 /* Negative eigenvalue count of K - sigma B minus k (= projected eigenvalues below sigma), via MUMPS. */
+/* MUMPS controls for factors of the bordered pencil (exact parallel inertia, null pivots, remembered workspace),
+   and the check after a factorisation: retry = enlarge the workspace and factor again (INFO(1) = -8/-9/-11/-17). */
+PETSC_INTERN PetscErrorCode HMProjMumpsPrepare(HMProj *, Mat F);
+PETSC_INTERN PetscErrorCode HMProjMumpsCheck(HMProj *, Mat F, PetscBool *retry);
 PETSC_INTERN PetscErrorCode HMProjCountBelow(HMProj *, Mat K, Mat B, double sigma, PetscInt *count);
 
-/* Solvers: each fills m->n, m->lambda (ascending) and m->X. */
+/* Solvers: each fills m->n, m->lambda (ascending) and m->X; registered by name (HMModesSolverRegister). */
+typedef PetscErrorCode (*HMModesSolveFn)(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesSolveIterative_Private(HMModes, HMProj *);
+/* Shared pieces of the iterative routes. */
+PETSC_INTERN PetscErrorCode HMModesEstimateLowest_Private(HMProj *, double *lmin, double *err);
+PETSC_INTERN PetscErrorCode HMModesCollect_Private(HMModes, HMProj *, EPS, PetscInt nkeep);
 PETSC_INTERN PetscErrorCode HMModesSolveDense_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveLOBPCG_Private(HMModes, HMProj *);

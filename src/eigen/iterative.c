@@ -38,7 +38,7 @@ static int HMPairCompare(const void *a, const void *b)
 }
 
 /* Takes the nkeep lowest of the converged eigenpairs of eps; xr has the layout of eps's operators. */
-static PetscErrorCode HMModesCollect_Private(HMModes m, HMProj *p, EPS eps, PetscInt nkeep)
+PetscErrorCode HMModesCollect_Private(HMModes m, HMProj *p, EPS eps, PetscInt nkeep)
 {
   PetscInt nconv;
   HMPair  *pairs;
@@ -70,7 +70,7 @@ static PetscErrorCode HMModesCollect_Private(HMModes m, HMProj *p, EPS eps, Pets
 }
 
 /* A rough lowest eigenvalue of P Ht P (rigid directions parked at alpha): a few Lanczos steps, no factorisation. */
-static PetscErrorCode HMModesEstimateLowest_Private(HMProj *p, double *lmin, double *err)
+PetscErrorCode HMModesEstimateLowest_Private(HMProj *p, double *lmin, double *err)
 {
   Mat         A;
   EPS         eps;
@@ -155,6 +155,15 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PetscCall(KSPGetPC(ksp, &pc));
   PetscCall(PCSetType(pc, PCCHOLESKY));
   PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  if (p->icntl14 >= 0) {
+    /* the inertia counts needed a larger MUMPS workspace for this pencil: the shift-and-invert factor will too */
+    Mat F;
+    /* a placeholder operator so the factor object exists now; the ST replaces it by K - sigma B before set-up */
+    PetscCall(KSPSetOperators(ksp, K, K));
+    PetscCall(PCFactorSetUpMatSolverType(pc));
+    PetscCall(PCFactorGetMatrix(pc, &F));
+    PetscCall(MatMumpsSetIcntl(F, 14, p->icntl14));
+  }
   PetscCall(EPSSetTarget(eps, sigma));
   PetscCall(EPSSetWhichEigenpairs(eps, EPS_TARGET_MAGNITUDE));
   /* the pencil has only nvib finite eigenvalues: the Krylov space cannot grow beyond them */
@@ -164,6 +173,12 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
   PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  if (m->lambda[nev - 1] < 0) {
+    /* every reported mode is imaginary: the pencil's inertia at 0 counts the ones beyond them */
+    PetscInt n0;
+    PetscCall(HMProjCountBelow(p, K, B, 0.0, &n0));
+    m->nimag = n0;
+  }
   PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", Krylov-Schur shift-and-invert (MUMPS, bordered Eckart pencil, target %.3g)", nev, sigma));
   PetscCall(EPSDestroy(&eps));
   PetscCall(MatDestroy(&K));
@@ -268,8 +283,7 @@ PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
      root), and an end of the window on an eigenvalue needs null pivots detected (ICNTL(24)=1) */
   PetscCall(PCFactorSetUpMatSolverType(pc));
   PetscCall(PCFactorGetMatrix(pc, &F));
-  PetscCall(MatMumpsSetIcntl(F, 13, 1));
-  PetscCall(MatMumpsSetIcntl(F, 24, 1));
+  PetscCall(HMProjMumpsPrepare(p, F));
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
   PetscCall(EPSGetConverged(eps, &nconv));

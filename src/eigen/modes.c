@@ -5,7 +5,36 @@
 #include <slepcsys.h>
 
 const char *const HMModesTypes[]   = {"lowest", "window", "full", "HMModesType", "HM_MODES_", NULL};
-const char *const HMModesSolvers[] = {"krylovschur", "lobpcg", "HMModesSolver", "HM_MODES_SOLVER_", NULL};
+const char *const HMModesSolvers[] = {"krylovschur", "lobpcg", "iterative", "auto", "direct", "HMModesSolver", "HM_MODES_SOLVER_", NULL};
+
+/* Lowest-mode solvers by name, as PETSc's XxxSetType registries; "auto" is resolved before the look-up. */
+static PetscFunctionList HMModesSolverList = NULL;
+static PetscBool         HMModesSolverRegistered = PETSC_FALSE;
+
+static PetscErrorCode HMModesSolverFinalize_Private(void)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFunctionListDestroy(&HMModesSolverList));
+  HMModesSolverRegistered = PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Adds a lowest-mode solver under a name (a new solver is one file and one line here). */
+static PetscErrorCode HMModesSolverRegisterAll_Private(void)
+{
+  PetscFunctionBegin;
+  if (HMModesSolverRegistered) PetscFunctionReturn(PETSC_SUCCESS);
+  HMModesSolverRegistered = PETSC_TRUE;
+  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "krylovschur", HMModesSolveKrylovSchur_Private));
+  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "direct", HMModesSolveKrylovSchur_Private));
+  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "lobpcg", HMModesSolveLOBPCG_Private));
+  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "iterative", HMModesSolveIterative_Private));
+  PetscCall(PetscRegisterFinalize(HMModesSolverFinalize_Private));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Default crossover of -modes_solver auto, in degrees of freedom (3N): see docs/MODES.md for the measurement. */
+#define HM_MODES_AUTO_CROSSOVER 6000
 
 double HMModesWavenumberFactor(void)
 {
@@ -35,13 +64,16 @@ PetscErrorCode HMModesCreate(MPI_Comm comm, HMModes *out)
   /* the driver may have started PETSc only; SLEPc can be started on top of it (and needs no finalize then) */
   PetscCall(SlepcInitialized(&slepc));
   if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(HMModesSolverRegisterAll_Private());
   PetscCall(PetscNew(&m));
   m->comm        = comm;
   m->type        = HM_MODES_LOWEST;
-  m->solver      = HM_MODES_SOLVER_KRYLOVSCHUR;
+  m->solver      = HM_MODES_SOLVER_AUTO;
+  m->crossover   = HM_MODES_AUTO_CROSSOVER;
   m->nreq        = 20;
   m->temperature = 298.15;
   m->tol         = 1e-10;
+  m->icntl14     = -1;
   *out           = m;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -54,6 +86,8 @@ static PetscErrorCode HMModesReset_Private(HMModes m)
   m->n        = 0;
   m->computed = PETSC_FALSE;
   m->complete = PETSC_FALSE;
+  m->nimag    = -1;
+  m->nimag_exact = PETSC_FALSE;
   PetscCall(PetscMemzero(&m->thermo, sizeof(m->thermo)));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -132,7 +166,9 @@ PetscErrorCode HMModesSetFromOptions(HMModes m)
   PetscFunctionBegin;
   PetscOptionsBegin(m->comm, NULL, "Normal-mode analysis", "HMModes");
   PetscCall(PetscOptionsEList("-modes", "Which modes: lowest K, all in a window, or the full spectrum", "HMModesSetType", HMModesTypes, 3, HMModesTypes[t], &t, NULL));
-  PetscCall(PetscOptionsEList("-modes_solver", "Solver for -modes lowest", "HMModesSetSolver", HMModesSolvers, 2, HMModesSolvers[s], &s, NULL));
+  PetscCall(PetscOptionsEList("-modes_solver", "Solver for -modes lowest: auto (direct below -modes_auto_crossover), direct = krylovschur (MUMPS shift-and-invert, exact imaginary count), iterative (LOBPCG + GAMG, no factorisation), lobpcg (no preconditioner)", "HMModesSetSolver", HMModesSolvers, 5, HMModesSolvers[s], &s, NULL));
+  PetscCall(PetscOptionsBoundedInt("-modes_auto_crossover", "-modes_solver auto: direct below this many degrees of freedom (3N), iterative from it", "HMModesSetSolver", m->crossover, &m->crossover, NULL, 0));
+  PetscCall(PetscOptionsReal("-modes_amg_shift", "-modes_solver iterative: shift mu of the GAMG preconditioner matrix Ht + mu I (default: from a Lanczos estimate of the lowest mode)", "HMModesSetFromOptions", m->amg_shift, &m->amg_shift, &m->amg_shift_set));
   PetscCall(PetscOptionsInt("-nmodes", "Number of lowest modes", "HMModesSetNumModes", k, &k, &flg));
   if (flg) PetscCall(HMModesSetNumModes(m, k));
   PetscCall(PetscOptionsRealArray("-window_cm1", "Wavenumber window LO,HI in cm^-1 (negative = imaginary)", "HMModesSetWindowWavenumbers", w, &nw, &flg));
@@ -150,6 +186,7 @@ PetscErrorCode HMModesSetFromOptions(HMModes m)
   if (flg) PetscCall(HMModesSetTemperature(m, T));
   PetscCall(PetscOptionsReal("-modes_tol", "Relative tolerance of the iterative eigensolvers", "HMModesSetTolerance", tol, &tol, &flg));
   if (flg) PetscCall(HMModesSetTolerance(m, tol));
+  PetscCall(PetscOptionsBoundedInt("-modes_mumps_icntl_14", "Starting MUMPS workspace increase (percent, ICNTL(14)) for the bordered pencil; enlarged automatically when MUMPS reports INFO(1)=-8/-9", "HMModesSetFromOptions", m->icntl14, &m->icntl14, NULL, -1));
   PetscCall(PetscOptionsString("-modes_molden", "Write the modes in Molden format", "HMModesWriteMolden", m->molden, m->molden, sizeof(m->molden), NULL));
   PetscCall(PetscOptionsString("-modes_nmd", "Write the modes in NMD format (VMD NMWiz)", "HMModesWriteNMD", m->nmd, m->nmd, sizeof(m->nmd), NULL));
   PetscCall(PetscOptionsString("-modes_xyz", "Write the modes as extended XYZ frames", "HMModesWriteXYZ", m->xyz, m->xyz, sizeof(m->xyz), NULL));
@@ -230,6 +267,37 @@ static PetscErrorCode HMModesThermo_Private(HMModes m)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Imaginary modes of the whole projected spectrum. A solver with a factorisation may have counted them by inertia
+   (m->nimag >= 0). Otherwise the reported list knows them all when it is the whole spectrum, when it holds the lowest
+   modes and reaches lambda >= 0, or when a window covers everything from the Gershgorin bound up to 0; else the
+   list count is only a lower bound. */
+static PetscErrorCode HMModesCountImaginary_Private(HMModes m, HMProj *p)
+{
+  PetscInt nlist = 0;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < m->n; i++) nlist += m->lambda[i] < 0;
+  if (m->nimag >= 0) {
+    m->nimag_exact = PETSC_TRUE;
+    m->nimag       = PetscMax(m->nimag, nlist);
+  } else {
+    m->nimag       = nlist;
+    m->nimag_exact = m->complete;
+    if (m->type == HM_MODES_LOWEST && m->n > 0 && m->lambda[m->n - 1] >= 0) m->nimag_exact = PETSC_TRUE;
+    if (m->type == HM_MODES_WINDOW && m->win[0] <= p->lb && m->win[1] >= 0) m->nimag_exact = PETSC_TRUE;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetNumImaginary(HMModes m, PetscInt *n, PetscBool *exact)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  if (n) *n = m->nimag;
+  if (exact) *exact = m->nimag_exact;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
 {
   HMProj *p = NULL;
@@ -237,6 +305,7 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
   PetscFunctionBegin;
   PetscCall(HMModesReset_Private(m));
   PetscCall(HMProjCreate(H, sys, &p));
+  p->icntl14  = m->icntl14;
   m->natoms   = p->ndof / 3;
   m->ndof     = p->ndof;
   m->nrigid   = p->k;
@@ -250,13 +319,20 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
     PetscCall(HMModesSolveWindow_Private(m, p));
     break;
   case HM_MODES_LOWEST:
-    if (m->solver == HM_MODES_SOLVER_LOBPCG) PetscCall(HMModesSolveLOBPCG_Private(m, p));
-    else PetscCall(HMModesSolveKrylovSchur_Private(m, p));
+    {
+      HMModesSolver  s = m->solver;
+      HMModesSolveFn solve;
+      if (s == HM_MODES_SOLVER_AUTO) s = p->ndof < m->crossover ? HM_MODES_SOLVER_DIRECT : HM_MODES_SOLVER_ITERATIVE;
+      PetscCall(PetscFunctionListFind(HMModesSolverList, HMModesSolvers[s], &solve));
+      PetscCheck(solve, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "-modes_solver %s: no such lowest-mode solver", HMModesSolvers[s]);
+      PetscCall((*solve)(m, p));
+    }
     break;
   }
   for (PetscInt i = 0; i < m->n; i++) m->cm1[i] = HMModesEigenvalueToWavenumber(m->lambda[i]);
   PetscCall(HMModesResiduals_Private(m, p));
   m->complete = (PetscBool)(m->n == p->ndof - p->k);
+  PetscCall(HMModesCountImaginary_Private(m, p));
   PetscCall(HMModesThermo_Private(m));
   m->computed = PETSC_TRUE;
   PetscCall(HMProjDestroy(&p));
@@ -327,6 +403,7 @@ PetscErrorCode HMModesView(HMModes m, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "Normal modes: %s\n", m->method));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " atoms, %" PetscInt_FMT " rigid-body directions projected out (%s), %" PetscInt_FMT " modes reported\n", m->natoms, m->nrigid, m->periodic ? "periodic: translations" : (m->linear ? "linear molecule" : "translations and rotations"), m->n));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  %6s %22s %16s %12s\n", "mode", "eigenvalue/(eV/A^2/amu)", "wavenumber/cm-1", "residual"));
+  if (m->nimag > 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  %s%" PetscInt_FMT " imaginary mode(s) in the whole spectrum%s\n", m->nimag_exact ? "" : "at least ", m->nimag, m->nimag_exact ? "" : " (no factorisation to count them all)"));
   for (PetscInt i = 0; i < m->n; i++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %6" PetscInt_FMT " %22.12e %15.4f%s %12.3e\n", i + 1, m->lambda[i], m->cm1[i], m->cm1[i] < 0 ? "i" : " ", m->resid[i]));
   if (m->thermo.available) {
     const HMThermo *t = &m->thermo;
@@ -371,11 +448,9 @@ PetscErrorCode HMModesToJSON(HMModes m, void *jobj)
   bad |= json_object_set_new(o, "linear", json_boolean(m->linear));
   bad |= json_object_set_new(o, "periodic", json_boolean(m->periodic));
   bad |= json_object_set_new(o, "complete", json_boolean(m->complete));
-  {
-    PetscInt nimag = 0;
-    for (PetscInt i = 0; i < m->n; i++) nimag += m->lambda[i] < 0;
-    bad |= json_object_set_new(o, "n_imaginary", json_integer((json_int_t)nimag));
-  }
+  /* over the whole projected spectrum, not just the reported modes; a lower bound when n_imaginary_exact is false */
+  bad |= json_object_set_new(o, "n_imaginary", json_integer((json_int_t)m->nimag));
+  bad |= json_object_set_new(o, "n_imaginary_exact", json_boolean(m->nimag_exact));
   bad |= json_object_set_new(o, "residual_norms", r);
   if (m->thermo.available) {
     const HMThermo *t  = &m->thermo;

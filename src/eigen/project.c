@@ -126,7 +126,8 @@ PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
 
   PetscFunctionBegin;
   PetscCall(PetscNew(&p));
-  p->comm = PetscObjectComm((PetscObject)H);
+  p->comm    = PetscObjectComm((PetscObject)H);
+  p->icntl14 = -1;
   PetscCall(MatGetSize(H, &M, &N));
   PetscCall(HMSystemGetSize(sys, &natoms));
   PetscCheck(M == N && M == 3 * natoms, p->comm, PETSC_ERR_ARG_WRONG, "Hessian is %" PetscInt_FMT " x %" PetscInt_FMT " but the system has %" PetscInt_FMT " atoms (expected %" PetscInt_FMT " x %" PetscInt_FMT ")", M, N, natoms, 3 * natoms, 3 * natoms);
@@ -432,26 +433,69 @@ PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMProjCountBelow(HMProj *p, Mat K, Mat B, double sigma, PetscInt *count)
-{
-  Mat      T, F;
-  PC       pc;
-  PetscInt nneg, nzero, npos;
+/* MUMPS sizes its numerical workspace from the analysis estimate plus ICNTL(14) percent. Delayed pivots of the
+   indefinite bordered matrix (more of them on more ranks) can outgrow it: INFO(1) = -8 / -9 (-11, -17 for the
+   parallel buffers). Then enlarge ICNTL(14) and factor again; p->icntl14 remembers what worked so that later
+   factorisations of the same pattern (the eigensolver's) start there. */
+#define HM_MUMPS_MAX_RETRY 6
 
+static PetscBool HMMumpsWorkspaceError(PetscInt infog1)
+{
+  return (PetscBool)(infog1 == -8 || infog1 == -9 || infog1 == -11 || infog1 == -17);
+}
+
+PetscErrorCode HMProjMumpsPrepare(HMProj *p, Mat F)
+{
   PetscFunctionBegin;
-  PetscCall(MatDuplicate(K, MAT_COPY_VALUES, &T));
-  PetscCall(MatAXPY(T, -sigma, B, SUBSET_NONZERO_PATTERN));
-  PetscCall(PCCreate(p->comm, &pc));
-  PetscCall(PCSetOperators(pc, T, T));
-  PetscCall(PCSetType(pc, PCCHOLESKY));
-  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
-  PetscCall(PCFactorSetUpMatSolverType(pc));
-  PetscCall(PCFactorGetMatrix(pc, &F));
   /* ICNTL(13)=1 keeps the root node off ScaLAPACK so the pivot signs (inertia) are exact in parallel;
      ICNTL(24)=1 turns exact singularity (sigma on an eigenvalue) into counted null pivots instead of a failure. */
   PetscCall(MatMumpsSetIcntl(F, 13, 1));
   PetscCall(MatMumpsSetIcntl(F, 24, 1));
-  PetscCall(PCSetUp(pc));
+  if (p->icntl14 >= 0) PetscCall(MatMumpsSetIcntl(F, 14, p->icntl14));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjMumpsCheck(HMProj *p, Mat F, PetscBool *retry)
+{
+  PetscInt infog1, infog2, i14;
+
+  PetscFunctionBegin;
+  *retry = PETSC_FALSE;
+  PetscCall(MatMumpsGetInfog(F, 1, &infog1));
+  if (infog1 >= 0) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(MatMumpsGetInfog(F, 2, &infog2));
+  PetscCall(MatMumpsGetIcntl(F, 14, &i14));
+  PetscCheck(HMMumpsWorkspaceError(infog1), p->comm, PETSC_ERR_LIB, "MUMPS factorisation of the bordered Hessian failed: INFOG(1)=%" PetscInt_FMT ", INFOG(2)=%" PetscInt_FMT, infog1, infog2);
+  PetscCheck(p->nretry < HM_MUMPS_MAX_RETRY && i14 < 100000, p->comm, PETSC_ERR_MEM, "MUMPS workspace still too small after %" PetscInt_FMT " enlargements (INFOG(1)=%" PetscInt_FMT ", ICNTL(14)=%" PetscInt_FMT "); raise -mat_mumps_icntl_14 or use -modes_solver iterative", p->nretry, infog1, i14);
+  p->icntl14 = PetscMax(2 * i14, PetscMax(p->icntl14, 40));
+  p->nretry++;
+  PetscCall(PetscInfo(F, "MUMPS INFOG(1)=%" PetscInt_FMT " (workspace): factoring again with ICNTL(14)=%" PetscInt_FMT "\n", infog1, p->icntl14));
+  *retry = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjCountBelow(HMProj *p, Mat K, Mat B, double sigma, PetscInt *count)
+{
+  Mat       T, F;
+  PC        pc;
+  PetscInt  nneg, nzero, npos;
+  PetscBool retry = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  PetscCall(MatDuplicate(K, MAT_COPY_VALUES, &T));
+  PetscCall(MatAXPY(T, -sigma, B, SUBSET_NONZERO_PATTERN));
+  while (retry) {
+    PetscCall(PCCreate(p->comm, &pc));
+    PetscCall(PCSetOperators(pc, T, T));
+    PetscCall(PCSetType(pc, PCCHOLESKY));
+    PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+    PetscCall(PCFactorSetUpMatSolverType(pc));
+    PetscCall(PCFactorGetMatrix(pc, &F));
+    PetscCall(HMProjMumpsPrepare(p, F));
+    PetscCall(PCSetUp(pc));
+    PetscCall(HMProjMumpsCheck(p, F, &retry));
+    if (retry) PetscCall(PCDestroy(&pc));
+  }
   PetscCall(MatGetInertia(F, &nneg, &nzero, &npos));
   PetscCall(PCDestroy(&pc));
   PetscCall(MatDestroy(&T));
