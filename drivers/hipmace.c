@@ -1,5 +1,5 @@
 /* hipmace: HIP-MACE Hessian of a structure (energy, Hessian, summary) from the command line. */
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
 #include <hipmace/log.h>
 #include <jansson.h>
@@ -271,6 +271,7 @@ int main(int argc, char **argv)
   HMModel       model = NULL;
   HMSystem      sys   = NULL;
   HMEval        ev    = NULL;
+  HMHessian     hs    = NULL;
   Mat           H     = NULL;
   PetscMPIInt   size, rank;
   PetscLogStage st_read, st_graph, st_layers, st_hip, st_eigen, st_out;
@@ -346,7 +347,11 @@ int main(int argc, char **argv)
 
   t0 = t1;
   PetscCall(PetscLogStagePush(st_graph));
-  PetscCall(HMEvalCreate(model, sys, &ev));
+  PetscCall(HMEvalCreate(model, &ev));
+  PetscCall(HMEvalSetFromOptions(ev));
+  PetscCall(HMHessianCreate(ev, &hs));
+  PetscCall(HMHessianSetFromOptions(hs));
+  PetscCall(HMEvalSetSystem(ev, sys));
   if (strcmp(modes_type, "none")) {
     /* the mode analysis and its files still read the whole structure on every rank */
     HMSystem all;
@@ -356,7 +361,7 @@ int main(int argc, char **argv)
   } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
   PetscCall(PetscLogStagePop());
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &view_set));
-  PetscCall(HMEvalCheckMemory(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, (PetscBool)(view_set && size > 1), mem_limit * 1048576.0, &mem_max, &mem_tot));
+  PetscCall(HMHessianCheckMemory(hs, (PetscBool)(view_set && size > 1), mem_limit * 1048576.0, &mem_max, &mem_tot));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace: %s, memory estimate %.1f MB on the largest rank, %.1f MB in total (Hessian; the mode analysis comes on top)\n", structure, mem_max / 1048576.0, mem_tot / 1048576.0));
 
   t1          = MPI_Wtime();
@@ -372,9 +377,9 @@ int main(int argc, char **argv)
 
   t0 = t1;
   PetscCall(PetscLogStagePush(st_hip));
-  PetscCall(HMEvalAssembleHessian(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, &H));
-  PetscCall(HMEvalCheckFinite(ev));        /* now also the HIP head's per-atom inputs */
-  PetscCall(HMEvalCheckHessianFinite(ev, H)); /* every stored block */
+  PetscCall(HMHessianAssemble(hs, &H));
+  PetscCall(HMEvalCheckFinite(ev));       /* node features and energies first */
+  PetscCall(HMHessianCheckFinite(hs, H)); /* the HIP head's per-atom inputs, then every stored block */
   PetscCall(PetscLogStagePop());
   t1          = MPI_Wtime();
   tm[ntm++] = (Timing){"hessian", t1 - t0};
@@ -385,7 +390,7 @@ int main(int argc, char **argv)
     /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
        per rank it costs a tenth of the run) */
     PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &view));
-    if (view || strcmp(modes_type, "none")) PetscCall(HMEvalHessianInputOrder(ev, H, &Hin));
+    if (view || strcmp(modes_type, "none")) PetscCall(HMHessianInputOrder(hs, H, &Hin));
     if (strcmp(modes_type, "none")) {
       t0 = t1;
       PetscCall(PetscLogStagePush(st_eigen));
@@ -408,7 +413,7 @@ int main(int argc, char **argv)
     PetscCall(HMEvalGetDecomp(ev, &dd));
     PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
   }
-  PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &nblocks));
+  PetscCall(HMHessianGetBlockCount(hs, NULL, &nblocks));
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, NULL));
   PetscCall(HMEvalGetHessianCutoff(ev, &hcut)); /* the one in force (-hessian_prune false: hessian_r_max) */
   PetscCall(HMModelGetNumInteractions(model, &nlayers));
@@ -436,9 +441,9 @@ int main(int argc, char **argv)
     PetscCall(HMDecompGetSizes(dd, NULL, &no, NULL, NULL));
     PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &ng[0]));
     PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &ng[1]));
-    PetscCall(HMEvalGetHessianBlockCount(ev, &lblocks, NULL));
+    PetscCall(HMHessianGetBlockCount(hs, &lblocks, NULL));
     PetscCall(HMModelGetHaloWidths(model, widths, NULL));
-    PetscCall(HMEvalGetHIPHaloWidth(ev, &hipw));
+    PetscCall(HMHessianGetHaloWidth(hs, &hipw));
     mine[0] = (double)no;
     mine[1] = (double)lblocks;
     mine[2] = (double)ng[0];
@@ -510,6 +515,7 @@ int main(int argc, char **argv)
   PetscCall(HMModesDestroy(&modes));
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(MatDestroy(&H));
+  PetscCall(HMHessianDestroy(&hs));
   PetscCall(HMEvalDestroy(&ev));
   PetscCall(HMModelDestroy(&model));
   PetscCall(PetscFinalize());

@@ -1,0 +1,35 @@
+/* Tabulated HIP edge kernel: the folded kernel with the hidden radial layers read from a table (hessian/radtable.h). */
+#include "hessian/hessianimpl.h"
+
+/* Every rank reads the same options: the check is collective. */
+static PetscErrorCode check_tolerance(HMHessian h)
+{
+  PetscFunctionBegin;
+  PetscCheck(PetscIsNormalReal(h->table_tol) && h->table_tol >= 1e-13, h->model->comm, PETSC_ERR_USER_INPUT, "-hessian_table_tol %g: expected a number >= 1e-13 (below that the round-off of the exact radial network dominates)", h->table_tol);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode SetFromOptions_Tabulated(HMHessian h, PetscOptionItems *PetscOptionsObject)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsReal("-hessian_table_tol", "tabulated kernel: bound on |z_table - z| per radial feature (>= 1e-13)", "HMHessianSetTableTolerance", h->table_tol, &h->table_tol, NULL));
+  PetscCall(check_tolerance(h));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode Prepare_Tabulated(HMHessian h)
+{
+  PetscFunctionBegin;
+  PetscCall(check_tolerance(h));
+  PetscCall(HMHessianFoldedPrepare(h));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianCreate_Tabulated(HMHessian h)
+{
+  PetscFunctionBegin;
+  PetscCall(HMHessianFoldedSetUp(h, PETSC_TRUE));
+  h->ops->setfromoptions = SetFromOptions_Tabulated;
+  h->ops->prepare        = Prepare_Tabulated;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
