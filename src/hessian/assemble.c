@@ -81,29 +81,15 @@ static void transpose3(const double *A, double *B)
     for (int b = 0; b < 3; b++) B[3 * a + b] = A[3 * b + a];
 }
 
-PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
+/* Matrix with exact preallocation of the owned block rows: diagonal + one block per distinct neighbour. */
+static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym, Mat *Hout)
 {
-  Atoms          A, *ev = &A;
-  const HMGraph *g;
-  PetscInt       n;
-  MatType        type = h->mattype;
-  PetscBool      sym;
-  Mat            H;
+  const HMGraph *g = ev->gh;
+  const PetscInt n = ev->n;
   PetscInt      *dnnz, *onnz, *dnnzu, *onnzu;
-  double        *D, *diag, *M, *vec, acc[9], blk[9];
-  PetscInt      *snd, nw = 0, capw = 1024;
-  Work          *w;
+  Mat            H;
 
   PetscFunctionBegin;
-  PetscCall(get_atoms(h, ev));
-  g   = ev->gh;
-  n   = ev->n;
-  sym = is_sym_type(type);
-  PetscCall(HMEvalForward(h->ev));
-  PetscCall(PetscLogStagePush(HMLog.hip));
-  PetscCall(HMHessianSetUp(h));
-
-  /* exact preallocation of the owned block rows: diagonal + one block per distinct neighbour */
   PetscCall(PetscCalloc4(n + 1, &dnnz, n + 1, &onnz, n + 1, &dnnzu, n + 1, &onnzu));
   for (PetscInt i = 0; i < n; i++) {
     dnnz[i] = dnnzu[i] = 1;
@@ -128,12 +114,19 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
   if (sym) PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(PetscFree4(dnnz, onnz, dnnzu, onnzu));
 
-  PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
-  PetscCall(HMHessianNodeBlocks(h, NULL, D));
-  for (PetscInt i = 0; i < n; i++)
-    for (int a = 0; a < 3; a++)
-      for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
+  *Hout = H;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
+/* The work list of directed-edge pairs this rank evaluates. */
+static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+{
+  const HMGraph *g = ev->gh;
+  const PetscInt n = ev->n;
+  PetscInt       nw = 0, capw = 1024;
+  Work          *w;
+
+  PetscFunctionBegin;
   /* Work list, in the canonical order that makes every block independent of the partition: a pair
      (a, b) with input index a < b is summed over the images of b seen from a, in ascending image order,
      as M(a -> b) + M(b -> a)^T; whichever rank evaluates it (the owner of a, of b, or both) does exactly
@@ -185,6 +178,18 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
     }
   }
 
+  *wout  = w;
+  *nwout = nw;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Evaluates the work list in batches and inserts the finished off-diagonal blocks; self images go to diag. */
+static PetscErrorCode evaluate_work(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H)
+{
+  PetscInt *snd;
+  double   *M, *vec, acc[9];
+
+  PetscFunctionBegin;
   PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 3 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
   {
     PetscInt  k0 = 0;
@@ -232,14 +237,41 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
       k0 += nb;
     }
   }
+  PetscCall(PetscFree3(snd, vec, M));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
+{
+  Atoms     A, *ev = &A;
+  PetscInt  n, nw;
+  MatType   type = h->mattype;
+  PetscBool sym;
+  Mat       H    = NULL;
+  double   *D, *diag;
+  Work     *w = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(get_atoms(h, ev));
+  n   = ev->n;
+  sym = is_sym_type(type);
+  PetscCall(HMEvalForward(h->ev));
+  PetscCall(PetscLogStagePush(HMLog.hip));
+  PetscCall(HMHessianSetUp(h));
+  PetscCall(create_matrix(ev, type, sym, &H));
+  PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
+  PetscCall(HMHessianNodeBlocks(h, NULL, D));
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
+  PetscCall(build_work(ev, sym, &w, &nw));
+  PetscCall(evaluate_work(h, ev, sym, w, nw, diag, H));
   for (PetscInt i = 0; i < n; i++) {
     const PetscInt pi = ev->pidx[i];
     PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));
   }
-  (void)blk;
   PetscCall(PetscLogStagePop());
   PetscCall(PetscLogStagePush(HMLog.assembly));
-  PetscCall(PetscFree3(snd, vec, M));
   PetscCall(PetscFree(w));
   PetscCall(PetscFree2(D, diag));
   PetscCall(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));

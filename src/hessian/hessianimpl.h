@@ -6,8 +6,6 @@
 
 /* Directed edges per chunk of the direct kernel (per-edge radial weights never exist for the whole graph). */
 #define HM_EDGE_CHUNK 256
-/* Minimum distance between two atoms (HMEvalSetSystem refuses closer pairs): the tabulated kernel's table starts here. */
-#define HM_MIN_DISTANCE 0.1
 
 /* An edge kernel. The interface (hessian.c) checks arguments, times the calls and logs the event, then
    calls through the table; a kernel counts its own evaluations and flops (h->edge_evals, h->edge_flops).

@@ -9,8 +9,6 @@
 
 static const char *const HMPartitionTypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
 
-/* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d). */
-#define HM_MIN_DISTANCE 0.1
 
 PetscErrorCode HMEvalCreate(HMModel m, HMEval *ev)
 {

@@ -6,6 +6,9 @@
 
 #define HM_MAX_LAYERS 8
 #define HM_MAX_ELEMENTS 128
+/* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d).
+   HMEvalSetSystem refuses them; the tabulated kernel's radial table starts here. */
+#define HM_MIN_DISTANCE 0.1
 
 typedef struct {
   HMIrreps         in_ir, target;     /* node features in; interaction target (X irreps) */
