@@ -151,6 +151,7 @@ static void check_model_kernel(const char *model, const char *kernel)
       for (PetscInt i = 0; i < 3 * n; i++)
         for (PetscInt j = 0; j < 3 * n; j++) assert_true(Hd[i * 3 * n + j] == Hd[j * 3 * n + i]);
       HM_T(HMHessianGetBlockCount(hs, NULL, &nb));
+      if (k == 0 && sym == 1) HM_T(HMHessianView(hs, PETSC_VIEWER_STDOUT_SELF));
       {
         /* stored blocks = nonzero 3x3 blocks of the reference (all pairs within the cutoff) */
         PetscInt64 cnt = 0;

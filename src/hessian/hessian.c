@@ -192,6 +192,7 @@ PetscErrorCode HMHessianSetFromOptions(HMHessian h)
   if (set) PetscCall(HMHessianSetPrune(h, prune));
   PetscCall(PetscOptionsString("-hessian_type", "storage of the Hessian: baij, or sbaij (upper triangle)", "HMHessianSetMatType", mtype, mtype, sizeof(mtype), &set));
   if (set) PetscCall(HMHessianSetMatType(h, mtype));
+  PetscCall(PetscOptionsReal("-hessian_table_tol", "tabulated kernel: bound on |z_table - z| per radial feature (>= 1e-13)", "HMHessianSetTableTolerance", h->table_tol, &h->table_tol, NULL));
   if (h->ops->setfromoptions) PetscCall((*h->ops->setfromoptions)(h, PetscOptionsObject));
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -9,10 +9,12 @@ static PetscErrorCode check_tolerance(HMHessian h)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* -hessian_table_tol is read by HMHessianSetFromOptions (listed in -help whatever the kernel); a bad
+   value is refused as soon as the options are read, before any work. */
 static PetscErrorCode SetFromOptions_Tabulated(HMHessian h, PetscOptionItems *PetscOptionsObject)
 {
   PetscFunctionBegin;
-  PetscCall(PetscOptionsReal("-hessian_table_tol", "tabulated kernel: bound on |z_table - z| per radial feature (>= 1e-13)", "HMHessianSetTableTolerance", h->table_tol, &h->table_tol, NULL));
+  (void)PetscOptionsObject;
   PetscCall(check_tolerance(h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
