@@ -1,6 +1,6 @@
 /* hipmace-bench: repeated whole-Hessian evaluations of one structure, with per-stage medians and rates. */
 #include <hipmace/app.h>
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/log.h>
 #include <jansson.h>
 #include <unistd.h>
@@ -94,19 +94,25 @@ int main(int argc, char **argv)
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
   for (PetscInt r = 0; r < K; r++) {
     HMEval         ev;
+    HMHessian      hs;
     Mat            H;
     const HMGraph *gh;
     double         t0, t1, t2, t3, ks, fl;
     PetscInt64     ne;
     PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
     t0 = MPI_Wtime();
-    PetscCall(HMEvalCreate(model, sys, &ev));
+    PetscCall(HMEvalCreate(model, &ev));
+    PetscCall(HMEvalSetFromOptions(ev));
+    PetscCall(HMHessianCreate(ev, &hs));
+    PetscCall(HMHessianSetFromOptions(hs));
+    PetscCall(HMHessianSetMatType(hs, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ));
+    PetscCall(HMEvalSetSystem(ev, sys));
     t1 = MPI_Wtime();
     PetscCall(HMEvalForward(ev));
     t2 = MPI_Wtime();
-    PetscCall(HMEvalAssembleHessian(ev, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ, &H));
+    PetscCall(HMHessianAssemble(hs, &H));
     t3 = MPI_Wtime();
-    PetscCall(HMEvalGetEdgeKernelStats(ev, &kname, &ne, &ks, &fl));
+    PetscCall(HMHessianGetKernelStats(hs, &kname, &ne, &ks, &fl));
     PetscCall(HMEvalGetGraph(ev, NULL, &gh));
     {
       double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
@@ -124,13 +130,14 @@ int main(int argc, char **argv)
       evals  = sum[1];
       PetscCall(MPIU_Allreduce(&fl, &flops, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
     }
-    PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &blocks));
+    PetscCall(HMHessianGetBlockCount(hs, NULL, &blocks));
     {
       HMDecomp dd;
       PetscCall(HMEvalGetDecomp(ev, &dd));
       PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
     }
     PetscCall(MatDestroy(&H));
+    PetscCall(HMHessianDestroy(&hs));
     PetscCall(HMEvalDestroy(&ev));
   }
   {

@@ -14,6 +14,7 @@ int main(int argc, char **argv)
   HMModel       model;
   HMSystem      sys;
   HMEval        ev;
+  HMHessian     hs;
   HMModes       modes;
   Mat           H, Hin;
   double        energy;
@@ -31,12 +32,16 @@ int main(int argc, char **argv)
   PetscCall(HMSystemGetSize(sys, &natoms));
 
   /* energy and the distributed Hessian (eV/A^2), then the same matrix in input atom order */
-  PetscCall(HMEvalCreate(model, sys, &ev));
+  PetscCall(HMEvalCreate(model, &ev));
+  PetscCall(HMEvalSetFromOptions(ev)); /* -partition */
+  PetscCall(HMHessianCreate(ev, &hs));
+  PetscCall(HMHessianSetFromOptions(hs)); /* -hessian_kernel, -hessian_type, ... */
+  PetscCall(HMEvalSetSystem(ev, sys));    /* partitions the structure over the ranks */
   PetscCall(HMEvalForward(ev));
   PetscCall(HMEvalGetEnergy(ev, &energy, NULL));
-  PetscCall(HMEvalAssembleHessian(ev, MATBAIJ, &H));
-  PetscCall(HMEvalGetHessianBlockCount(ev, NULL, &nblocks));
-  PetscCall(HMEvalHessianInputOrder(ev, H, &Hin));
+  PetscCall(HMHessianAssemble(hs, &H));
+  PetscCall(HMHessianGetBlockCount(hs, NULL, &nblocks));
+  PetscCall(HMHessianInputOrder(hs, H, &Hin));
 
   /* lowest normal modes of the mass-weighted, Eckart-projected Hessian */
   PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));
@@ -53,6 +58,7 @@ int main(int argc, char **argv)
   PetscCall(HMModesDestroy(&modes));
   PetscCall(MatDestroy(&Hin));
   PetscCall(MatDestroy(&H));
+  PetscCall(HMHessianDestroy(&hs));
   PetscCall(HMEvalDestroy(&ev));
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(HMModelDestroy(&model));

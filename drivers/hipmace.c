@@ -114,7 +114,7 @@ static const char *const stage_names[NSTAGES] = {"Read", "Neighbours", "Layers",
 
 /* Energy and Hessian: the interaction layers, then the HIP head and the assembly, each checked for
    non-finite values and timed. */
-static PetscErrorCode ComputeHessian(HMEval ev, MatType mtype, const PetscLogStage st[], HMSummary sum, Mat *H)
+static PetscErrorCode ComputeHessian(HMEval ev, HMHessian hs, const PetscLogStage st[], HMSummary sum, Mat *H)
 {
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(st[LAYERS]));
@@ -123,9 +123,9 @@ static PetscErrorCode ComputeHessian(HMEval ev, MatType mtype, const PetscLogSta
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "layers"));
   PetscCall(PetscLogStagePush(st[HIP]));
-  PetscCall(HMEvalAssembleHessian(ev, mtype, H));
-  PetscCall(HMEvalCheckFinite(ev));            /* now also the HIP head's per-atom inputs */
-  PetscCall(HMEvalCheckHessianFinite(ev, *H)); /* every stored block */
+  PetscCall(HMHessianAssemble(hs, H));
+  PetscCall(HMEvalCheckFinite(ev));        /* node features and energies first */
+  PetscCall(HMHessianCheckFinite(hs, *H)); /* the HIP head's per-atom inputs, then every stored block */
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "hessian"));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -137,10 +137,10 @@ int main(int argc, char **argv)
   HMModel       model = NULL;
   HMSystem      sys   = NULL;
   HMEval        ev    = NULL;
+  HMHessian     hs    = NULL;
   HMModes       modes = NULL;
   HMSummary     sum   = NULL;
   Mat           H = NULL, Hin = NULL;
-  MatType       mtype;
   PetscBool     want_modes;
   PetscMPIInt   size, rank;
   PetscLogStage st[NSTAGES];
@@ -151,7 +151,6 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCall(GetOptions(&o));
-  mtype      = !strcmp(o.htype, "sbaij") ? MATSBAIJ : MATBAIJ;
   want_modes = (PetscBool)(strcmp(o.modes, "none") != 0);
 
   for (int k = 0; k < NSTAGES; k++) PetscCall(PetscLogStageRegister(stage_names[k], &st[k]));
@@ -170,14 +169,18 @@ int main(int argc, char **argv)
     PetscCall(HMFinalize());
     return 0;
   }
-  /* rank 0 reads the structure; HMEvalCreate partitions and scatters it */
+  /* rank 0 reads the structure; HMEvalSetSystem partitions and scatters it */
   if (rank == 0) PetscCall(HMReaderLoad(o.reader, PETSC_COMM_SELF, o.structure, &sys));
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
 
   PetscCall(PetscLogStagePush(st[NEIGHBOURS]));
-  PetscCall(HMEvalCreate(model, sys, &ev));
+  PetscCall(HMEvalCreate(model, &ev));
+  PetscCall(HMEvalSetFromOptions(ev));
+  PetscCall(HMHessianCreate(ev, &hs));
+  PetscCall(HMHessianSetFromOptions(hs));
+  PetscCall(HMEvalSetSystem(ev, sys));
   if (want_modes) {
     /* the mode analysis and its files still read the whole structure on every rank */
     HMSystem all;
@@ -186,16 +189,16 @@ int main(int argc, char **argv)
     sys = all;
   } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
   PetscCall(PetscLogStagePop());
-  PetscCall(HMEvalCheckMemory(ev, mtype, (PetscBool)(o.view && size > 1), o.mem_limit * 1048576.0, &mem_max, &mem_tot));
+  PetscCall(HMHessianCheckMemory(hs, (PetscBool)(o.view && size > 1), o.mem_limit * 1048576.0, &mem_max, &mem_tot));
   PetscCall(HMSummarySetMemoryEstimate(sum, mem_max, mem_tot));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace: %s, memory estimate %.1f MB on the largest rank, %.1f MB in total (Hessian; the mode analysis comes on top)\n", o.structure, mem_max / 1048576.0, mem_tot / 1048576.0));
   PetscCall(HMSummaryTimingLap(sum, "neighbours"));
 
-  PetscCall(ComputeHessian(ev, mtype, st, sum, &H));
+  PetscCall(ComputeHessian(ev, hs, st, sum, &H));
 
   /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
      per rank it costs a tenth of the run) */
-  if (o.view || want_modes) PetscCall(HMEvalHessianInputOrder(ev, H, &Hin));
+  if (o.view || want_modes) PetscCall(HMHessianInputOrder(hs, H, &Hin));
   if (want_modes) {
     PetscCall(PetscLogStagePush(st[EIGEN]));
     PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));
@@ -208,7 +211,7 @@ int main(int argc, char **argv)
   if (Hin) PetscCall(HMMatViewFromOptionAtomic(Hin, "-hessian_view"));
   PetscCall(MatDestroy(&Hin));
   if (modes) PetscCall(HMModesWriteFiles(modes, sys));
-  PetscCall(HMSummarySetResults(sum, model, ev));
+  PetscCall(HMSummarySetResults(sum, model, ev, hs));
   PetscCall(HMSummarySetModes(sum, modes));
   PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
   PetscCall(HMSummaryTimingLap(sum, "output"));
@@ -221,6 +224,7 @@ int main(int argc, char **argv)
   PetscCall(HMModesDestroy(&modes));
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(MatDestroy(&H));
+  PetscCall(HMHessianDestroy(&hs));
   PetscCall(HMEvalDestroy(&ev));
   PetscCall(HMModelDestroy(&model));
   PetscCall(HMFinalize());

@@ -9,6 +9,8 @@
 #include <hipmace/decomp.h>
 #include <hipmace/log.h>
 #include <hipmace/model.h>
+#include <hipmace/eval.h>
+#include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
 #include <hipmace/builder.h>
 #include <hipmace/summary.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <petscmat.h>
 
 /* A library call inside a test: any PETSc error code fails the test (PETSc prints the trace). */
@@ -73,20 +73,38 @@ static inline double *hm_dense_of(Mat H, PetscInt N3)
   return out;
 }
 
+/* An evaluation of sys and its Hessian, with the options read as the driver reads them (-partition,
+   -hessian_kernel, -hessian_prune, -hessian_table_tol, -hessian_type); kernel, if not NULL, overrides
+   -hessian_kernel. */
+static inline PetscErrorCode hm_eval_create(HMModel m, HMSystem sys, const char *kernel, HMEval *ev, HMHessian *h)
+{
+  PetscFunctionBegin;
+  PetscCall(HMEvalCreate(m, ev));
+  PetscCall(HMEvalSetFromOptions(*ev));
+  PetscCall(HMHessianCreate(*ev, h));
+  PetscCall(HMHessianSetFromOptions(*h));
+  if (kernel) PetscCall(HMHessianSetType(*h, kernel));
+  PetscCall(HMEvalSetSystem(*ev, sys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Energy and dense Hessian of a structure on one rank (cell/pbc may be NULL). */
 static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, double *E)
 {
   HMSystem sys;
-  HMEval   ev;
-  Mat      H;
-  double  *out;
+  HMEval    ev;
+  HMHessian h;
+  Mat       H;
+  double   *out;
   HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, cell, pbc, &sys));
-  HM_T(HMEvalCreate(m, sys, &ev));
+  HM_T(hm_eval_create(m, sys, NULL, &ev, &h));
   HM_T(HMEvalForward(ev));
   HM_T(HMEvalGetEnergy(ev, E, NULL));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+  HM_T(HMHessianSetMatType(h, MATBAIJ));
+  HM_T(HMHessianAssemble(h, &H));
   out = hm_dense_of(H, 3 * n);
   HM_T(MatDestroy(&H));
+  HM_T(HMHessianDestroy(&h));
   HM_T(HMEvalDestroy(&ev));
   HM_T(HMSystemDestroy(&sys));
   return out;

@@ -1,7 +1,7 @@
 /* Bad inputs end the hipmace driver at once: non-zero exit, one error line naming the file and the
    line / tensor / field, no output file left behind, no hang (also under mpiexec); numerical guards. */
 #include "hmtest.h"
-#include "model/modelimpl.h"
+#include "model/evalimpl.h"
 #include <hipmace/model.h>
 #include <jansson.h>
 #include <dirent.h>
@@ -834,6 +834,7 @@ static void test_guards_library(void **state)
   HMModel       m;
   HMSystem      sys = NULL;
   HMEval        ev;
+  HMHessian     hs;
   Mat           H;
   PetscMPIInt   rank, size;
   PetscInt      target = -1, gtarget;
@@ -846,15 +847,16 @@ static void test_guards_library(void **state)
   snprintf(xyz, sizeof(xyz), "%s/default.xyz", getenv("HIPMACE_INPUTS_DIR") ? getenv("HIPMACE_INPUTS_DIR") : "inputs");
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model, &m));
   if (rank == 0) HM_T(HMSystemLoad(PETSC_COMM_SELF, xyz, &sys));
-  HM_T(HMEvalCreate(m, sys, &ev));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+  HM_T(hm_eval_create(m, sys, NULL, &ev, &hs));
+  HM_T(HMHessianAssemble(hs, &H));
   /* clean evaluation: both guards pass, on either storage of the Hessian */
   HM_T(HMEvalCheckFinite(ev));
-  HM_T(HMEvalCheckHessianFinite(ev, H));
+  HM_T(HMHessianCheckFinite(hs, H));
   {
     Mat Hs;
-    HM_T(HMEvalAssembleHessian(ev, MATSBAIJ, &Hs));
-    HM_T(HMEvalCheckHessianFinite(ev, Hs));
+    HM_T(HMHessianSetMatType(hs, MATSBAIJ));
+    HM_T(HMHessianAssemble(hs, &Hs));
+    HM_T(HMHessianCheckFinite(hs, Hs));
     HM_T(MatDestroy(&Hs));
   }
 
@@ -887,7 +889,7 @@ static void test_guards_library(void **state)
   HM_T(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
   HM_T(PetscPushErrorHandler(CaptureError, NULL));
   guard_msg[0] = '\0';
-  ierr         = HMEvalCheckHessianFinite(ev, H);
+  ierr         = HMHessianCheckFinite(hs, H);
   HM_T(PetscPopErrorHandler());
   assert_int_equal(ierr, PETSC_ERR_FP);
   print_message("[%d] %s\n", rank, guard_msg);
@@ -916,7 +918,7 @@ static void test_guards_library(void **state)
     HM_T(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
     HM_T(PetscPushErrorHandler(CaptureError, NULL));
     guard_msg[0] = '\0';
-    ierr         = HMEvalCheckHessianFinite(ev, H);
+    ierr         = HMHessianCheckFinite(hs, H);
     HM_T(PetscPopErrorHandler());
     assert_int_equal(ierr, PETSC_ERR_FP);
     print_message("[%d] %s\n", rank, guard_msg);
@@ -925,6 +927,7 @@ static void test_guards_library(void **state)
   }
 
   HM_T(MatDestroy(&H));
+  HM_T(HMHessianDestroy(&hs));
   HM_T(HMEvalDestroy(&ev));
   HM_T(HMSystemDestroy(&sys));
   HM_T(HMModelDestroy(&m));

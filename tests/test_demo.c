@@ -1,6 +1,6 @@
 /* The bundled demo model reproduces its reference predictions; its error against DFT is reported. */
 #include "hmtest.h"
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <petscmat.h>
 
 static void test_demo_fixtures(void **state)
@@ -22,16 +22,17 @@ static void test_demo_fixtures(void **state)
     int               *Z;
     HMSystem           sys;
     HMEval             ev;
+    HMHessian          hs;
     Mat                H, Ha, Hd;
     const PetscScalar *a;
     double             Eref[1], E, err = 0, hmax, m1 = 0, m2 = 0;
 
     n = hm_fixture_get(fx, k, "dft", &Z, &pos, Eref, &Href, &Hdft);
     HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
-    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(hm_eval_create(m, sys, NULL, &ev, &hs));
     HM_T(HMEvalForward(ev));
     HM_T(HMEvalGetEnergy(ev, &E, NULL));
-    HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+    HM_T(HMHessianAssemble(hs, &H));
     HM_T(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
     HM_T(MatConvert(Ha, MATDENSE, MAT_INITIAL_MATRIX, &Hd));
     HM_T(MatDenseGetArrayRead(Hd, &a));
@@ -55,6 +56,7 @@ static void test_demo_fixtures(void **state)
     HM_T(MatDestroy(&Hd));
     HM_T(MatDestroy(&Ha));
     HM_T(MatDestroy(&H));
+    HM_T(HMHessianDestroy(&hs));
     HM_T(HMEvalDestroy(&ev));
     HM_T(HMSystemDestroy(&sys));
     free(Z);

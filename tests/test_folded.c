@@ -1,6 +1,6 @@
 /* The folded HIP edge kernel agrees with the direct path and the reference on every model variant. */
 #include "hmtest.h"
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/so3.h>
 #include "model/modelimpl.h"
 #include "hessian/folded.h"
@@ -84,12 +84,14 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   double   *ep = malloc(sizeof(double) * 9 * (size_t)(ne + 1)), *vp = malloc(sizeof(double) * 3 * (size_t)(ne + 1));
   PetscInt *sp = malloc(sizeof(PetscInt) * (size_t)(ne + 1)), *perm = malloc(sizeof(PetscInt) * (size_t)(ne + 1));
   double    scale, err, errb, errr, errp, erre, erref = 0;
+  HMHessian hd, hf;
 
   HM_T(HMFoldedCreate(m, &f));
   G = node_tensor(m, ev, n, f);
   /* the engine's default kernel is the folded one: the reference point here is the direct kernel */
-  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_DIRECT));
-  HM_T(HMEvalEdgeBlocks(ev, ne, snd, vec, ed, NULL));
+  HM_T(HMHessianCreate(ev, &hd));
+  HM_T(HMHessianSetType(hd, HMHESSIANDIRECT));
+  HM_T(HMHessianEdgeBlocks(hd, ne, snd, vec, ed, NULL));
   HM_T(HMFoldedEdges(f, ne, snd, vec, G, ef));
   scale = PetscMax(hm_max_abs(9 * ne, ed), 1e-300);
   err   = hm_max_abs_diff(9 * ne, ef, ed) / scale;
@@ -97,7 +99,7 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   /* both directions: the forward half is the same computation as HMFoldedEdges (bitwise), the reverse
      half is compared with the direct path on the reversed edges */
   for (PetscInt e = 0; e < 3 * ne; e++) vr[e] = -vec[e];
-  HM_T(HMEvalEdgeBlocks(ev, ne, rcv, vr, edr, NULL));
+  HM_T(HMHessianEdgeBlocks(hd, ne, rcv, vr, edr, NULL));
   HM_T(HMFoldedEdgesBoth(f, ne, snd, rcv, vec, G, eb, er));
   errb = hm_max_abs_diff(9 * ne, eb, ef);
   errr = hm_max_abs_diff(9 * ne, er, edr) / PetscMax(hm_max_abs(9 * ne, edr), 1e-300);
@@ -124,8 +126,9 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   errp /= scale;
 
   /* the kernel as wired into the engine (its own batching and G) */
-  HM_T(HMEvalSetEdgeKernel(ev, HM_EDGE_KERNEL_FOLDED));
-  HM_T(HMEvalEdgeBlocks(ev, ne, snd, vec, ep, NULL));
+  HM_T(HMHessianCreate(ev, &hf));
+  HM_T(HMHessianSetType(hf, HMHESSIANFOLDED));
+  HM_T(HMHessianEdgeBlocks(hf, ne, snd, vec, ep, NULL));
   erre = hm_max_abs_diff(9 * ne, ep, ed) / scale;
 
   if (e9ref) erref = hm_max_abs_diff(9 * ne, ef, e9ref) / PetscMax(hm_max_abs(9 * ne, e9ref), 1e-300);
@@ -138,6 +141,8 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   assert_true(erre <= TOL_DIRECT);
   assert_true(errb == 0.0);
   assert_true(erref <= TOL_REF);
+  HM_T(HMHessianDestroy(&hd));
+  HM_T(HMHessianDestroy(&hf));
   HM_T(HMFoldedDestroy(&f));
   free(G);
   free(ed);
@@ -168,7 +173,8 @@ static void check_model_file(const char *path, const char *label, const char *fi
     char          lab[96];
 
     load_fixture(fixture_model, mols[mk], &fx, &sys);
-    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalCreate(m, &ev));
+    HM_T(HMEvalSetSystem(ev, sys));
     HM_T(HMEvalForward(ev));
     Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);
     if (use_ref) {
@@ -242,7 +248,8 @@ static void test_demo(void **state)
     snprintf(name, sizeof(name), "s%d_positions", k);
     HM_T(HMSafetensorsGetF64(fx, name, 2, shp, &pos));
     HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
-    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalCreate(m, &ev));
+    HM_T(HMEvalSetSystem(ev, sys));
     HM_T(HMEvalForward(ev));
     HM_T(HMGraphBuild(n, pos, NULL, NULL, hcut, &g));
     rcv = g.receiver;
@@ -325,7 +332,7 @@ static void rnd_linear(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, u
   HM_T(HMLinearSetUp(lin, in, out, rnd_array(n, 1.7, s), n, "synthetic"));
 }
 
-/* e9 of one edge by the direct formula, as HMEvalEdgeBlocks computes it, from x_t = linear_up(feats_t). */
+/* e9 of one edge by the direct formula, as the direct kernel computes it, from x_t = linear_up(feats_t). */
 static void direct_edge(HMModel m, double *const xh[], PetscInt s, const double v[3], double e9[])
 {
   const HMConvTP *tp = &m->hi_tp;
@@ -487,8 +494,9 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
   HMFolded f, ft;
   double  *G, *e9, *e9t, *b, A[9][9], worst = 0, dmax = 0, *Hf, *Ht, *Hb;
   PetscInt N3 = 3 * n;
-  Mat      H;
-  HMEval   evt;
+  Mat       H;
+  HMEval    evt;
+  HMHessian hf, ht;
 
   HM_T(HMFoldedCreate(m, &f));
   HM_T(HMFoldedCreate(m, &ft));
@@ -527,7 +535,9 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
         Hb[(3 * snd[e] + a) * N3 + 3 * rcv[e] + c] += s;
         Hb[(3 * rcv[e] + c) * N3 + 3 * snd[e] + a] += s;
       }
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &H));
+  HM_T(HMHessianCreate(ev, &hf));
+  HM_T(HMHessianAssemble(hf, &H));
+  HM_T(HMHessianDestroy(&hf));
   Hf = hm_dense_of(H, N3);
   HM_T(MatDestroy(&H));
   HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "tabulated"));
@@ -536,14 +546,14 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
     snprintf(t, sizeof(t), "%g", tol);
     HM_T(PetscOptionsSetValue(NULL, "-hessian_table_tol", t));
   }
-  HM_T(HMEvalCreate(m, sys, &evt));
+  HM_T(hm_eval_create(m, sys, NULL, &evt, &ht));
   HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
   HM_T(PetscOptionsClearValue(NULL, "-hessian_table_tol"));
-  HM_T(HMEvalAssembleHessian(evt, MATBAIJ, &H));
+  HM_T(HMHessianAssemble(ht, &H));
   Ht = hm_dense_of(H, N3);
   {
     const char *kname;
-    HM_T(HMEvalGetEdgeKernelStats(evt, &kname, NULL, NULL, NULL));
+    HM_T(HMHessianGetKernelStats(ht, &kname, NULL, NULL, NULL));
     assert_string_equal(kname, "tabulated");
   }
   {
@@ -557,6 +567,7 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
     print_message("%s tol %g: edge blocks max|diff| %.2e (largest diff/bound %.3f); Hessian max|diff| %.2e, bound <= %.2e\n", label, tol, dmax, worst, hd, hmax);
   }
   HM_T(MatDestroy(&H));
+  HM_T(HMHessianDestroy(&ht));
   HM_T(HMEvalDestroy(&evt));
   HM_T(HMFoldedDestroy(&f));
   HM_T(HMFoldedDestroy(&ft));
@@ -588,7 +599,8 @@ static void test_tabulated(void **state)
     hm_golden_path(name, path, sizeof(path));
     HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
     load_fixture(models[i], "mol21", &fx, &sys);
-    HM_T(HMEvalCreate(m, sys, &ev));
+    HM_T(HMEvalCreate(m, &ev));
+    HM_T(HMEvalSetSystem(ev, sys));
     HM_T(HMEvalForward(ev));
     HM_T(HMSystemGetSize(sys, &n));
     Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);

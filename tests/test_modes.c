@@ -17,6 +17,7 @@ static void model_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *), Mat *H,
   HMModel     model;
   HMSystem    sys = NULL;
   HMEval      ev;
+  HMHessian   hs;
   Mat         Hp;
   PetscMPIInt rank;
 
@@ -24,12 +25,13 @@ static void model_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *), Mat *H,
   demo_model_path(path, sizeof(path));
   HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &model));
   if (rank == 0) HM_T(build(PETSC_COMM_SELF, &sys));
-  HM_T(HMEvalCreate(model, sys, &ev));
+  HM_T(hm_eval_create(model, sys, NULL, &ev, &hs));
   HM_T(HMEvalForward(ev));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &Hp));
-  HM_T(HMEvalHessianInputOrder(ev, Hp, H));
+  HM_T(HMHessianAssemble(hs, &Hp));
+  HM_T(HMHessianInputOrder(hs, Hp, H));
   HM_T(build(PETSC_COMM_SELF, all));
   HM_T(MatDestroy(&Hp));
+  HM_T(HMHessianDestroy(&hs));
   HM_T(HMEvalDestroy(&ev));
   HM_T(HMSystemDestroy(&sys));
   HM_T(HMModelDestroy(&model));

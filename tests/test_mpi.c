@@ -2,7 +2,7 @@
    one-rank result bit for bit, on molecules, a cluster and periodic cells (with images); so do exact sums. */
 #include "hmtest.h"
 #include <hipmace/decomp.h>
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/builder.h>
 #include <petscmat.h>
 #include <unistd.h>
@@ -62,6 +62,7 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HMModel     mw, ms;
   HMSystem    sys = NULL;
   HMEval      ew, es;
+  HMHessian   hw_, hs_;
   Mat         Hw, Hin, Hs;
   double      Ew, Es;
   PetscMPIInt rank, size;
@@ -74,21 +75,23 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, cell, pbc, &sys));
   /* reference: one rank (every rank computes it alone) */
   HM_T(HMModelLoad(PETSC_COMM_SELF, model_path, &ms));
-  HM_T(HMEvalCreate(ms, sys, &es));
+  HM_T(hm_eval_create(ms, sys, NULL, &es, &hs_));
   HM_T(HMEvalForward(es));
   HM_T(HMEvalGetEnergy(es, &Es, NULL));
-  HM_T(HMEvalAssembleHessian(es, mtype, &Hs));
-  HM_T(HMEvalGetHessianBlockCount(es, NULL, &nbs));
+  HM_T(HMHessianSetMatType(hs_, mtype));
+  HM_T(HMHessianAssemble(hs_, &Hs));
+  HM_T(HMHessianGetBlockCount(hs_, NULL, &nbs));
   /* distributed */
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model_path, &mw));
   if (dist_unpruned) HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", "false"));
-  HM_T(HMEvalCreate(mw, rank == 0 ? sys : NULL, &ew));
+  HM_T(hm_eval_create(mw, rank == 0 ? sys : NULL, NULL, &ew, &hw_));
   if (dist_unpruned) HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
   HM_T(HMEvalForward(ew));
   HM_T(HMEvalGetEnergy(ew, &Ew, NULL));
-  HM_T(HMEvalAssembleHessian(ew, mtype, &Hw));
-  HM_T(HMEvalGetHessianBlockCount(ew, NULL, &nbw));
-  HM_T(HMEvalHessianInputOrder(ew, Hw, &Hin));
+  HM_T(HMHessianSetMatType(hw_, mtype));
+  HM_T(HMHessianAssemble(hw_, &Hw));
+  HM_T(HMHessianGetBlockCount(hw_, NULL, &nbw));
+  HM_T(HMHessianInputOrder(hw_, Hw, &Hin));
   print_message("[%d/%d] %s N=%d %s: energy %.15g vs %.15g, blocks %lld vs %lld\n", rank, size, model_path, (int)n, mtype, Ew, Es, (long long)nbw, (long long)nbs);
   assert_all(Ew == Es, "energy differs from the one-rank value");
   last_blocks[0] = nbw;
@@ -130,6 +133,8 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HM_T(MatDestroy(&Hin));
   HM_T(MatDestroy(&Hw));
   HM_T(MatDestroy(&Hs));
+  HM_T(HMHessianDestroy(&hw_));
+  HM_T(HMHessianDestroy(&hs_));
   HM_T(HMEvalDestroy(&ew));
   HM_T(HMEvalDestroy(&es));
   HM_T(HMModelDestroy(&mw));

@@ -1,6 +1,6 @@
 /* Radial basis, envelope and SiLU against primitives.safetensors; the batch independence of HMGemmRows. */
 #include "hmtest.h"
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 
 static void test_radial(void **state)
 {

@@ -1,7 +1,7 @@
 /* Exact-zero pruning: without a separate Hessian radial network the Hessian built up to hessian_r_max
    (-hessian_prune false) equals the pruned one (graph at r_max) entry for entry, with either kernel. */
 #include "hmtest.h"
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/builder.h>
 #include <petscmat.h>
 #include <petsctime.h>
@@ -14,10 +14,11 @@ typedef struct {
   Mat        A;                     /* the assembled matrix, for its block structure */
 } Run;
 
-/* One evaluation with -hessian_kernel and -hessian_prune set for HMEvalCreate (where they are read). */
+/* One evaluation with -hessian_kernel and -hessian_prune set for HMHessianSetFromOptions (where they are read). */
 static void run(HMModel m, HMSystem sys, const char *kernel, PetscBool prune, Run *r)
 {
   HMEval         ev;
+  HMHessian      hs;
   const HMGraph *gh;
   const char    *kname;
   PetscInt       n;
@@ -25,25 +26,26 @@ static void run(HMModel m, HMSystem sys, const char *kernel, PetscBool prune, Ru
 
   HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", kernel));
   HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", prune ? "true" : "false"));
-  HM_T(HMEvalCreate(m, sys, &ev));
+  HM_T(hm_eval_create(m, sys, NULL, &ev, &hs));
   HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
   HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
   HM_T(HMEvalGetHessianCutoff(ev, &r->hcut));
   HM_T(HMEvalGetGraph(ev, NULL, &gh));
   r->hedges = gh->nedges;
-  HM_T(HMEvalGetMemoryEstimate(ev, MATBAIJ, PETSC_FALSE, &now, &r->mem));
+  HM_T(HMHessianGetMemoryEstimate(hs, PETSC_FALSE, &now, &r->mem));
   r->mem -= now;
   HM_T(HMEvalForward(ev));
   HM_T(HMEvalGetEnergy(ev, &r->E, NULL));
   HM_T(PetscTime(&t0));
-  HM_T(HMEvalAssembleHessian(ev, MATBAIJ, &r->A));
+  HM_T(HMHessianAssemble(hs, &r->A));
   HM_T(PetscTime(&t1));
   r->seconds = t1 - t0;
-  HM_T(HMEvalGetHessianBlockCount(ev, NULL, &r->blocks));
-  HM_T(HMEvalGetEdgeKernelStats(ev, &kname, &r->evals, NULL, NULL));
+  HM_T(HMHessianGetBlockCount(hs, NULL, &r->blocks));
+  HM_T(HMHessianGetKernelStats(hs, &kname, &r->evals, NULL, NULL));
   assert_string_equal(kname, kernel); /* the option took effect */
   HM_T(HMSystemGetSize(sys, &n));
   r->H = hm_dense_of(r->A, 3 * n);
+  HM_T(HMHessianDestroy(&hs));
   HM_T(HMEvalDestroy(&ev));
 }
 
@@ -151,8 +153,9 @@ static void test_pruned_equals_unpruned(void **state)
   for (int i = 0; i < 2; i++) {
     char    src[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN], name[64];
     HMModel m;
-    HMEval  ev;
-    double  hrmax, c;
+    HMEval    ev;
+    HMHessian hs;
+    double    hrmax, c;
 
     snprintf(name, sizeof(name), "model_%s.safetensors", models[i]);
     hm_golden_path(name, src, sizeof(src));
@@ -161,10 +164,11 @@ static void test_pruned_equals_unpruned(void **state)
     HM_T(HMModelGetCutoffs(m, NULL, &hrmax, NULL));
     for (int pr = 0; pr < 2; pr++) {
       HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", pr ? "true" : "false"));
-      HM_T(HMEvalCreate(m, mol21, &ev));
+      HM_T(hm_eval_create(m, mol21, NULL, &ev, &hs));
       HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
       HM_T(HMEvalGetHessianCutoff(ev, &c));
       assert_true(c == hrmax);
+      HM_T(HMHessianDestroy(&hs));
       HM_T(HMEvalDestroy(&ev));
     }
     HM_T(HMModelDestroy(&m));

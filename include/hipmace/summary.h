@@ -1,7 +1,7 @@
 /* HMSummary: what a hipmace run reports — the results lines on stdout and the -summary JSON file. */
 #pragma once
 
-#include <hipmace/model.h>
+#include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
 
 typedef struct _p_HMSummary *HMSummary;
@@ -10,7 +10,7 @@ PETSC_EXTERN PetscErrorCode HMSummaryCreate(MPI_Comm, HMSummary *);
 PETSC_EXTERN PetscErrorCode HMSummaryDestroy(HMSummary *);
 /* The input files and the Hessian's storage type (as given on the command line). */
 PETSC_EXTERN PetscErrorCode HMSummarySetInputs(HMSummary, const char structure[], const char model[], const char hessian_type[]);
-/* Estimated peak bytes: largest rank and all ranks (HMEvalCheckMemory). */
+/* Estimated peak bytes: largest rank and all ranks (HMHessianCheckMemory). */
 PETSC_EXTERN PetscErrorCode HMSummarySetMemoryEstimate(HMSummary, double max_bytes, double total_bytes);
 /* Wall-clock stages: Begin starts the clock; each Lap records the time since the previous lap (or the
    start) under name; End records "total" since Begin. */
@@ -19,7 +19,7 @@ PETSC_EXTERN PetscErrorCode HMSummaryTimingLap(HMSummary, const char name[]);
 PETSC_EXTERN PetscErrorCode HMSummaryTimingEnd(HMSummary);
 /* Energy, sizes, cutoffs and this rank's share of the work, read from an evaluated model (after the
    Hessian is assembled). */
-PETSC_EXTERN PetscErrorCode HMSummarySetResults(HMSummary, HMModel, HMEval);
+PETSC_EXTERN PetscErrorCode HMSummarySetResults(HMSummary, HMModel, HMEval, HMHessian);
 /* Normal modes to report (referenced, not owned; keep them alive until the summary is written). */
 PETSC_EXTERN PetscErrorCode HMSummarySetModes(HMSummary, HMModes);
 /* The results lines (atoms, energy, Hessian, then the modes if set). */

@@ -91,7 +91,7 @@ PetscErrorCode HMSummaryTimingEnd(HMSummary s)
 }
 
 /* The one place that reads the evaluation's results. */
-PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev)
+PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev, HMHessian hs)
 {
   HMDecomp dd;
   PetscFunctionBegin;
@@ -100,13 +100,13 @@ PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev)
   PetscCall(HMDecompGetSizes(dd, &s->natoms, &s->nowned, NULL, NULL));
   PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &s->nnear));
   PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &s->nfar));
-  PetscCall(HMEvalGetHessianBlockCount(ev, &s->lblocks, &s->nblocks));
+  PetscCall(HMHessianGetBlockCount(hs, &s->lblocks, &s->nblocks));
   PetscCall(HMModelGetCutoffs(model, &s->rmax, &s->hrmax, NULL));
   PetscCall(HMEvalGetHessianCutoff(ev, &s->hcut)); /* the one in force (-hessian_prune false: hessian_r_max) */
   PetscCall(HMModelGetNumInteractions(model, &s->nlayers));
   PetscCheck(s->nlayers <= 16, PETSC_COMM_SELF, PETSC_ERR_SUP, "summary: %" PetscInt_FMT " interaction layers; at most 16 supported", s->nlayers);
   PetscCall(HMModelGetHaloWidths(model, s->widths, NULL));
-  PetscCall(HMEvalGetHIPHaloWidth(ev, &s->hipw));
+  PetscCall(HMHessianGetHaloWidth(hs, &s->hipw));
   s->have_results = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

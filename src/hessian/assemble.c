@@ -1,6 +1,6 @@
 /* Assembly of the HIP Hessian into a distributed PETSc block matrix (bs 3): every rank writes the block
    rows of its own atoms, with exact preallocation and no off-process entries. */
-#include "model/modelimpl.h"
+#include "hessian/hessianimpl.h"
 #include <hipmace/so3.h>
 #include <hipmace/log.h>
 
@@ -23,23 +23,44 @@ static PetscBool shift_positive(const int *s)
   return (PetscBool)(s[2] > 0);
 }
 
-static inline PetscBool owned(HMEval ev, PetscInt p)
+/* What the assembly reads of the evaluation (eval.h accessors). */
+typedef struct {
+  PetscInt        N, n, rstart;
+  const PetscInt *gid, *pidx;
+  const HMGraph  *gh;
+  MPI_Comm        comm;
+} Atoms;
+
+static PetscErrorCode get_atoms(HMHessian h, Atoms *a)
+{
+  PetscFunctionBegin;
+  PetscCall(HMEvalGetSizes(h->ev, &a->N, &a->n, NULL, &a->rstart));
+  PetscCall(HMEvalGetLocalAtoms(h->ev, &a->gid, &a->pidx));
+  PetscCall(HMEvalGetGraph(h->ev, NULL, &a->gh));
+  a->comm = h->model->comm;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static inline PetscBool owned(const Atoms *ev, PetscInt p)
 {
   return (PetscBool)(p >= ev->rstart && p < ev->rstart + ev->n);
 }
 
-PetscErrorCode HMEvalGetHessianBlockCount(HMEval ev, PetscInt64 *local, PetscInt64 *total)
+PetscErrorCode HMHessianGetBlockCount(HMHessian h, PetscInt64 *local, PetscInt64 *total)
 {
-  const HMGraph *g = ev->gh;
+  Atoms          A, *ev = &A;
+  const HMGraph *g;
   PetscInt64     cnt = 0, tot;
   PetscFunctionBegin;
+  PetscCall(get_atoms(h, ev));
+  g = ev->gh;
   for (PetscInt i = 0; i < g->n; i++) {
     cnt++;
     for (PetscInt e = g->offset[i]; e < g->offset[i + 1]; e++)
       if (ev->gid[g->receiver[e]] != ev->gid[i] && (e == g->offset[i] || ev->gid[g->receiver[e - 1]] != ev->gid[g->receiver[e]])) cnt++;
   }
   if (local) *local = cnt;
-  PetscCallMPI(MPI_Allreduce(&cnt, &tot, 1, MPIU_INT64, MPI_SUM, ev->model->comm));
+  PetscCallMPI(MPI_Allreduce(&cnt, &tot, 1, MPIU_INT64, MPI_SUM, ev->comm));
   if (total) *total = tot;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -60,25 +81,15 @@ static void transpose3(const double *A, double *B)
     for (int b = 0; b < 3; b++) B[3 * a + b] = A[3 * b + a];
 }
 
-PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
+/* Matrix with exact preallocation of the owned block rows: diagonal + one block per distinct neighbour. */
+static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym, Mat *Hout)
 {
   const HMGraph *g = ev->gh;
   const PetscInt n = ev->n;
-  PetscBool      sym;
-  Mat            H;
   PetscInt      *dnnz, *onnz, *dnnzu, *onnzu;
-  double        *D, *diag, *M, *vec, acc[9], blk[9];
-  PetscInt      *snd, nw = 0, capw = 1024;
-  Work          *w;
+  Mat            H;
 
   PetscFunctionBegin;
-  if (!type) type = MATBAIJ;
-  sym = is_sym_type(type);
-  PetscCall(HMEvalForward(ev));
-  PetscCall(PetscLogStagePush(HMLog.hip));
-  PetscCall(HMEvalPrepareHIP(ev));
-
-  /* exact preallocation of the owned block rows: diagonal + one block per distinct neighbour */
   PetscCall(PetscCalloc4(n + 1, &dnnz, n + 1, &onnz, n + 1, &dnnzu, n + 1, &onnzu));
   for (PetscInt i = 0; i < n; i++) {
     dnnz[i] = dnnzu[i] = 1;
@@ -93,7 +104,7 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
       }
     }
   }
-  PetscCall(MatCreate(ev->model->comm, &H));
+  PetscCall(MatCreate(ev->comm, &H));
   PetscCall(MatSetSizes(H, 3 * n, 3 * n, 3 * ev->N, 3 * ev->N));
   PetscCall(MatSetBlockSize(H, 3));
   PetscCall(MatSetType(H, type));
@@ -103,12 +114,19 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
   if (sym) PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(PetscFree4(dnnz, onnz, dnnzu, onnzu));
 
-  PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
-  PetscCall(HMEvalNodeBlocks(ev, NULL, D));
-  for (PetscInt i = 0; i < n; i++)
-    for (int a = 0; a < 3; a++)
-      for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
+  *Hout = H;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
+/* The work list of directed-edge pairs this rank evaluates. */
+static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+{
+  const HMGraph *g = ev->gh;
+  const PetscInt n = ev->n;
+  PetscInt       nw = 0, capw = 1024;
+  Work          *w;
+
+  PetscFunctionBegin;
   /* Work list, in the canonical order that makes every block independent of the partition: a pair
      (a, b) with input index a < b is summed over the images of b seen from a, in ascending image order,
      as M(a -> b) + M(b -> a)^T; whichever rank evaluates it (the owner of a, of b, or both) does exactly
@@ -160,6 +178,18 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
     }
   }
 
+  *wout  = w;
+  *nwout = nw;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Evaluates the work list in batches and inserts the finished off-diagonal blocks; self images go to diag. */
+static PetscErrorCode evaluate_work(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H)
+{
+  PetscInt *snd;
+  double   *M, *vec, acc[9];
+
+  PetscFunctionBegin;
   PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 3 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
   {
     PetscInt  k0 = 0;
@@ -174,7 +204,7 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
         snd[HM_PAIR_BATCH + k] = x->s2;
         for (int a = 0; a < 3; a++) vec[3 * k + a] = x->v[a];
       }
-      PetscCall(HMEvalEdgeBlockPairs(ev, nb, snd, snd + HM_PAIR_BATCH, vec, M, M + 9 * HM_PAIR_BATCH));
+      PetscCall(HMHessianEdgeBlockPairs(h, nb, snd, snd + HM_PAIR_BATCH, vec, M, M + 9 * HM_PAIR_BATCH));
       for (PetscInt k = 0; k < nb; k++) {
         const Work   *x = &w[k0 + k];
         const double *M1 = M + 9 * k, *M2 = M + 9 * HM_PAIR_BATCH + 9 * k;
@@ -207,14 +237,41 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
       k0 += nb;
     }
   }
+  PetscCall(PetscFree3(snd, vec, M));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
+{
+  Atoms     A, *ev = &A;
+  PetscInt  n, nw;
+  MatType   type = h->mattype;
+  PetscBool sym;
+  Mat       H    = NULL;
+  double   *D, *diag;
+  Work     *w = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(get_atoms(h, ev));
+  n   = ev->n;
+  sym = is_sym_type(type);
+  PetscCall(HMEvalForward(h->ev));
+  PetscCall(PetscLogStagePush(HMLog.hip));
+  PetscCall(HMHessianSetUp(h));
+  PetscCall(create_matrix(ev, type, sym, &H));
+  PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
+  PetscCall(HMHessianNodeBlocks(h, NULL, D));
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
+  PetscCall(build_work(ev, sym, &w, &nw));
+  PetscCall(evaluate_work(h, ev, sym, w, nw, diag, H));
   for (PetscInt i = 0; i < n; i++) {
     const PetscInt pi = ev->pidx[i];
     PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));
   }
-  (void)blk;
   PetscCall(PetscLogStagePop());
   PetscCall(PetscLogStagePush(HMLog.assembly));
-  PetscCall(PetscFree3(snd, vec, M));
   PetscCall(PetscFree(w));
   PetscCall(PetscFree2(D, diag));
   PetscCall(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
@@ -224,11 +281,15 @@ PetscErrorCode HMEvalAssembleHessian(HMEval ev, MatType type, Mat *Hout)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalHessianInputOrder(HMEval ev, Mat H, Mat *Hin)
+PetscErrorCode HMHessianInputOrder(HMHessian h, Mat H, Mat *Hin)
 {
   PetscMPIInt size, rank;
-  MPI_Comm    comm = ev->model->comm;
+  MPI_Comm    comm = h->model->comm;
+  PetscInt    N;
+  HMDecomp    dd;
   PetscFunctionBegin;
+  PetscCall(HMEvalGetSizes(h->ev, &N, NULL, NULL, NULL));
+  PetscCall(HMEvalGetDecomp(h->ev, &dd));
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (size == 1) {
@@ -249,9 +310,9 @@ PetscErrorCode HMEvalHessianInputOrder(HMEval ev, Mat H, Mat *Hin)
     Mat       A = H;
     PetscBool sym;
     MatType   type;
-    const PetscInt lo = (PetscInt)(((PetscInt64)ev->N * rank) / size), hi = (PetscInt)(((PetscInt64)ev->N * (rank + 1)) / size);
+    const PetscInt lo = (PetscInt)(((PetscInt64)N * rank) / size), hi = (PetscInt)(((PetscInt64)N * (rank + 1)) / size);
     PetscInt *idx;
-    PetscCall(HMDecompGetAO(ev->dd, &ao));
+    PetscCall(HMDecompGetAO(dd, &ao));
     PetscCall(PetscMalloc1(hi - lo + 1, &idx));
     for (PetscInt k = lo; k < hi; k++) idx[k - lo] = k;
     PetscCall(AOApplicationToPetsc(ao, hi - lo, idx));
@@ -264,5 +325,37 @@ PetscErrorCode HMEvalHessianInputOrder(HMEval ev, Mat H, Mat *Hin)
     if (sym) PetscCall(MatDestroy(&A));
     PetscCall(ISDestroy(&is));
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianNodeBlocks(HMHessian h, double n9[], double D[])
+{
+  HMModel        m  = h->model;
+  const PetscInt dO = HMIrrepsDim(&m->O);
+  PetscInt       n;
+  double        *diag, *z;
+
+  PetscFunctionBegin;
+  PetscCall(HMEvalForward(h->ev));
+  PetscCall(HMEvalGetSizes(h->ev, NULL, &n, NULL, NULL));
+  PetscCall(PetscCalloc1(n * dO + 1, &diag));
+  PetscCall(PetscMalloc1(n * 9 + 1, &z));
+  {
+    double *dt;
+    PetscCall(PetscMalloc1(n * dO + 1, &dt));
+    for (int k = 0; k < m->hnl; k++) {
+      const double *f;
+      PetscCall(HMEvalGetNodeFeatures(h->ev, m->hl0 + k, NULL, &f));
+      HMLinearApply(&m->proj_nodes_layerwise, n, f, m->dimH, 0.0, dt, dO);
+      for (PetscInt i = 0; i < n * dO; i++) diag[i] += m->hw[k] * dt[i];
+    }
+    PetscCall(PetscFree(dt));
+  }
+  HMLinearApply(&m->proj_nodes, n, diag, dO, 0.0, z, 9);
+  if (n9) PetscCall(PetscArraycpy(n9, z, n * 9));
+  if (D)
+    for (PetscInt i = 0; i < n; i++) HMIrreps9ToCartesian(z + 9 * i, D + 9 * i);
+  PetscCall(PetscFree(z));
+  PetscCall(PetscFree(diag));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,7 +1,7 @@
 /* Tabulated hidden radial features z(r) of the HIP head, for the folded edge kernel (private to the library). */
 #pragma once
 
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 
 /* z(r) in R^K is the output of the hidden layers of a radial network: the basis b(r) (HMRadialBasisEval)
    followed by layers i = 0 .. nlayers-2 of the MLP, each a product with W[i] and a normalised SiLU;

@@ -1,23 +1,81 @@
-/* Evaluation of a HIP-MACE model on one structure: MACE layers, energy, and the HIP head blocks. */
-#include "model/modelimpl.h"
+/* Evaluation of a HIP-MACE model on one structure: partition, graphs, MACE layers, energy and node features. */
+#include "model/evalimpl.h"
 #include <hipmace/so3.h>
 #include <limits.h>
 #include <hipmace/log.h>
-#include "hessian/folded.h"
 #include "model/hessextra.h" /* hoextra */
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
 
-const char *const HMEdgeKernels[] = {"direct", "folded", "tabulated", "HMEdgeKernel", "HM_EDGE_KERNEL_", NULL};
+static const char *const HMPartitionTypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
 
-/* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d). */
-#define HM_MIN_DISTANCE 0.1
 
-PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
+PetscErrorCode HMEvalCreate(HMModel m, HMEval *ev)
 {
-  HMEval      e;
-  double      hcut;
+  HMEval e;
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&e));
+  e->model = m;
+  e->ptype = HM_PARTITION_RCB;
+  *ev      = e;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetModel(HMEval e, HMModel *m)
+{
+  PetscFunctionBegin;
+  *m = e->model;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetPartitionType(HMEval e, HMPartitionType t)
+{
+  PetscFunctionBegin;
+  PetscCheck(!e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetPartitionType() must come before HMEvalSetSystem()");
+  e->ptype = t;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetPartitionType(HMEval e, HMPartitionType *t)
+{
+  PetscFunctionBegin;
+  *t = e->ptype;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetHessianCutoff(HMEval e, double hcut)
+{
+  PetscFunctionBegin;
+  if (hcut <= 0) PetscCall(HMModelGetCutoffs(e->model, NULL, NULL, &hcut));
+  PetscCheck(!e->dd || hcut == e->hcut, e->model->comm, PETSC_ERR_ORDER, "the Hessian graph's cutoff (-hessian_prune) must be set before HMEvalSetSystem()");
+  e->hcut = hcut;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetOptionsPrefix(HMEval e, const char prefix[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(e->prefix));
+  if (prefix) PetscCall(PetscStrallocpy(prefix, &e->prefix));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetFromOptions(HMEval e)
+{
+  PetscEnum pt = (PetscEnum)e->ptype;
+  PetscBool set;
+  PetscFunctionBegin;
+  PetscOptionsBegin(e->model->comm, e->prefix, "HIP-MACE evaluation options", "HMEval");
+  PetscCall(PetscOptionsEnum("-partition", "spatial decomposition over the MPI ranks", "HMEvalSetPartitionType", HMPartitionTypes, pt, &pt, &set));
+  if (set) PetscCall(HMEvalSetPartitionType(e, (HMPartitionType)pt));
+  PetscOptionsEnd();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
+{
+  HMModel     m = e->model;
   const int  *Z;
   PetscMPIInt rank;
   const char *src = "(structure)";
@@ -26,37 +84,14 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
   } bad = {INT_MAX, 0}, gbad;
 
   PetscFunctionBegin;
-  PetscCall(PetscNew(&e));
-  e->model = m;
+  PetscCheck(!e->dd, m->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() was called already (one structure per HMEval)");
   PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
   if (rank == 0 && sys) PetscCall(HMSystemGetSource(sys, &src));
-  PetscCall(HMModelGetCutoffs(m, NULL, NULL, &hcut));
-  {
-    /* -hessian_prune false builds the Hessian graph at hessian_r_max even where every edge beyond the
-       effective cutoff is exactly zero (a check that pruning changes nothing; the matrix gets denser) */
-    PetscBool prune = PETSC_TRUE;
-    PetscCall(PetscOptionsGetBool(NULL, NULL, "-hessian_prune", &prune, NULL));
-    if (!prune) hcut = m->hessian_r_max;
-  }
-  e->hcut = hcut;
-  {
-    const char *const ptypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
-    PetscEnum         pt       = (PetscEnum)HM_PARTITION_RCB;
-    PetscCall(PetscOptionsGetEnum(NULL, NULL, "-partition", ptypes, &pt, NULL));
-    PetscCall(HMDecompCreate(m->comm, sys, (HMPartitionType)pt, m->r_max, hcut, &e->dd));
-  }
+  if (e->hcut <= 0) PetscCall(HMModelGetCutoffs(m, NULL, NULL, &e->hcut));
+  PetscCall(HMDecompCreate(m->comm, sys, e->ptype, m->r_max, e->hcut, &e->dd));
   PetscCall(HMDecompGetSizes(e->dd, &e->N, &e->n, &e->nl, &e->rstart));
   PetscCall(HMDecompGetLocalAtoms(e->dd, &e->gid, &e->pidx, &Z, NULL, NULL));
   PetscCall(HMDecompGetGraphs(e->dd, &e->g, &e->gh));
-  {
-    PetscEnum k = (PetscEnum)HM_EDGE_KERNEL_FOLDED;
-    PetscCall(PetscOptionsGetEnum(NULL, NULL, "-hessian_kernel", HMEdgeKernels, &k, NULL));
-    e->kernel    = (HMEdgeKernel)k;
-    e->table_tol = 1e-10;
-    PetscCall(PetscOptionsGetReal(NULL, NULL, "-hessian_table_tol", &e->table_tol, NULL));
-    /* every rank reads the same options: the check is collective */
-    PetscCheck(e->kernel != HM_EDGE_KERNEL_TABULATED || (PetscIsNormalReal(e->table_tol) && e->table_tol >= 1e-13), m->comm, PETSC_ERR_USER_INPUT, "-hessian_table_tol %g: expected a number >= 1e-13 (below that the round-off of the exact radial network dominates)", e->table_tol);
-  }
   PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
   for (PetscInt i = 0; i < e->nl; i++) {
     e->elem[i] = HMModelElementIndex(m, Z[i]);
@@ -79,7 +114,6 @@ PetscErrorCode HMEvalCreate(HMModel m, HMSystem sys, HMEval *ev)
     }
   PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
   PetscCheck(gbad.v == INT_MAX, m->comm, PETSC_ERR_ARG_WRONG, "%s: atoms %d and %d (or a periodic image) are closer than %g A", src, gbad.v + 1, gbad.i + 1, HM_MIN_DISTANCE);
-  *ev = e;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -88,14 +122,10 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
   HMEval e = *ev;
   PetscFunctionBegin;
   if (!e) PetscFunctionReturn(PETSC_SUCCESS);
-  for (int t = 0; t < HM_MAX_LAYERS; t++) {
-    PetscCall(PetscFree(e->feats[t]));
-    PetscCall(PetscFree(e->xh[t]));
-  }
+  for (int t = 0; t < HM_MAX_LAYERS; t++) PetscCall(PetscFree(e->feats[t]));
   PetscCall(PetscFree(e->node_energy));
   PetscCall(PetscFree(e->elem));
-  PetscCall(PetscFree(e->G));
-  PetscCall(HMFoldedDestroy(&e->folded));
+  PetscCall(PetscFree(e->prefix));
   PetscCall(HMDecompDestroy(&e->dd));
   PetscCall(PetscFree(e));
   *ev = NULL;
@@ -110,6 +140,26 @@ PetscErrorCode HMEvalGetGraph(HMEval e, const HMGraph **g, const HMGraph **gh)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMEvalGetSizes(HMEval e, PetscInt *N, PetscInt *n, PetscInt *nl, PetscInt *rstart)
+{
+  PetscFunctionBegin;
+  PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
+  if (N) *N = e->N;
+  if (n) *n = e->n;
+  if (nl) *nl = e->nl;
+  if (rstart) *rstart = e->rstart;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalGetLocalAtoms(HMEval e, const PetscInt **gid, const PetscInt **pidx)
+{
+  PetscFunctionBegin;
+  PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
+  if (gid) *gid = e->gid;
+  if (pidx) *pidx = e->pidx;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalGetDecomp(HMEval e, HMDecomp *dd)
 {
   PetscFunctionBegin;
@@ -120,6 +170,7 @@ PetscErrorCode HMEvalGetDecomp(HMEval e, HMDecomp *dd)
 PetscErrorCode HMEvalGetHessianCutoff(HMEval e, double *hcut)
 {
   PetscFunctionBegin;
+  if (e->hcut <= 0) PetscCall(HMModelGetCutoffs(e->model, NULL, NULL, &e->hcut));
   *hcut = e->hcut;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -201,6 +252,7 @@ PetscErrorCode HMEvalForward(HMEval e)
 
   PetscFunctionBegin;
   if (e->forward_done) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
   PetscCall(PetscCalloc1(n * m->nel + 1, &A));
   PetscCall(PetscMalloc1(n * m->C + 1, &h0));
   for (PetscInt i = 0; i < n; i++) A[i * m->nel + e->elem[i]] = 1.0;
@@ -267,202 +319,20 @@ PetscErrorCode HMEvalGetNodeFeatures(HMEval e, PetscInt t, PetscInt *dim, const 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalNodeBlocks(HMEval e, double n9[], double D[])
+PetscErrorCode HMEvalGetMemoryEstimate(HMEval e, double *persistent, double *layer)
 {
-  HMModel        m = e->model;
-  const PetscInt n = e->n, dO = HMIrrepsDim(&m->O);
-  double        *diag, *z;
+  HMModel      m = e->model;
+  const double n = (double)e->n, nl = (double)e->nl, d = 8.0;
 
   PetscFunctionBegin;
-  PetscCall(HMEvalForward(e));
-  PetscCall(PetscCalloc1(n * dO + 1, &diag));
-  PetscCall(PetscMalloc1(n * 9 + 1, &z));
-  {
-    double *dt;
-    PetscCall(PetscMalloc1(n * dO + 1, &dt));
-    for (int k = 0; k < m->hnl; k++) {
-      HMLinearApply(&m->proj_nodes_layerwise, n, e->feats[m->hl0 + k], m->dimH, 0.0, dt, dO);
-      for (PetscInt i = 0; i < n * dO; i++) diag[i] += m->hw[k] * dt[i];
-    }
-    PetscCall(PetscFree(dt));
+  PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
+  *persistent = (m->nlayers + m->nhx) * n * m->dimH * d + 4 * n * d; /* features (and the extra Hessian layers'), energies */
+  *layer      = 0;
+  for (int t = 0; t < m->nlayers; t++) {
+    const HMLayer *L   = &m->layer[t];
+    const double   din = (double)HMIrrepsDim(&L->in_ir), dtg = (double)HMIrrepsDim(&L->target);
+    const double   lt  = (nl * din + n * L->tp.dim_mid + 2 * n * dtg + 2 * n * m->dimH) * d + HMSymContractionWorkSize(&L->prod) * d;
+    *layer             = PetscMax(*layer, lt);
   }
-  HMLinearApply(&m->proj_nodes, n, diag, dO, 0.0, z, 9);
-  if (n9) PetscCall(PetscArraycpy(n9, z, n * 9));
-  if (D)
-    for (PetscInt i = 0; i < n; i++) HMIrreps9ToCartesian(z + 9 * i, D + 9 * i);
-  PetscCall(PetscFree(z));
-  PetscCall(PetscFree(diag));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMEvalSetEdgeKernel(HMEval e, HMEdgeKernel k)
-{
-  PetscFunctionBegin;
-  e->kernel = k;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMEvalPrepareHIP(HMEval e)
-{
-  HMModel        m  = e->model;
-  const PetscInt dH = m->dimH;
-  PetscFunctionBegin;
-  PetscCall(HMEvalForward(e));
-  if (e->kernel != HM_EDGE_KERNEL_DIRECT) {
-    if (!e->G) {
-      const double *f[HM_MAX_LAYERS];
-      PetscInt      nd;
-      PetscCall(HMFoldedCreate(m, &e->folded));
-      if (e->kernel == HM_EDGE_KERNEL_TABULATED) PetscCall(HMFoldedSetRadialTable(e->folded, HM_MIN_DISTANCE, e->table_tol));
-      nd = HMFoldedNodeDim(e->folded);
-      for (int k = 0; k < m->hnl; k++) f[k] = e->feats[m->hl0 + k];
-      PetscCall(PetscMalloc1(e->nl * nd + 1, &e->G));
-      PetscCall(HMFoldedNodeTensor(e->folded, e->n, f, e->G));
-      /* ghosts within the Hessian cutoff send their G instead of every layer's features */
-      PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_FAR, nd, e->G));
-    }
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
-  for (int k = 0; k < m->hnl; k++)
-    if (!e->xh[k]) {
-      PetscCall(PetscMalloc1(e->nl * dH + 1, &e->xh[k]));
-      HMLinearApply(&m->hi_linear_up, e->n, e->feats[m->hl0 + k], dH, 0.0, e->xh[k], dH);
-      /* edges of owned atoms start at ghosts within the Hessian cutoff too */
-      PetscCall(HMDecompHaloExchange(e->dd, HM_HALO_FAR, dH, e->xh[k]));
-    }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* Folded kernel: e9/M of s -> r and, when s2 is given, M21 of the reversed edges. The kernel writes the
-   irreps form into the output arrays, converted to Cartesian blocks in place (9 doubles either way). */
-static PetscErrorCode HMEvalEdgeBlockPairs_Folded(HMEval e, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
-{
-  double *out = e9 ? e9 : M;
-  double  fedge, fpair;
-
-  PetscFunctionBegin;
-  PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
-  const double tstart = MPI_Wtime();
-  PetscCall(HMFoldedEdgesBoth(e->folded, ne, s1, s2, vec, e->G, out, s2 ? M21 : NULL));
-  for (PetscInt k = 0; k < ne; k++) {
-    double t[9];
-    if (M) {
-      PetscCall(PetscArraycpy(t, out + 9 * k, 9));
-      HMIrreps9ToCartesian(t, M + 9 * k);
-    }
-    if (s2 && M21) {
-      PetscCall(PetscArraycpy(t, M21 + 9 * k, 9));
-      HMIrreps9ToCartesian(t, M21 + 9 * k);
-    }
-  }
-  PetscCall(HMFoldedGetFlops(e->folded, &fedge, NULL));
-  PetscCall(HMFoldedGetPairFlops(e->folded, &fpair));
-  e->edge_evals += s2 ? 2 * ne : ne;
-  e->edge_flops += s2 ? ne * fpair : ne * fedge;
-  e->edge_seconds += MPI_Wtime() - tstart;
-  PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static double direct_edge_flops(HMModel);
-
-PetscErrorCode HMEvalEdgeBlocks(HMEval e, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
-{
-  HMModel        m = e->model;
-  const PetscInt dH = m->dimH, dmid = m->hi_tp.dim_mid, dO = HMIrrepsDim(&m->O);
-  const PetscInt nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1), nw = m->hi_tp.weight_numel;
-  double        *rb, *w, *Y, *mlpw, *cy, *raw, *lin, *off, *offt, *z;
-
-  PetscFunctionBegin;
-  PetscCall(HMEvalPrepareHIP(e));
-  if (e->kernel != HM_EDGE_KERNEL_DIRECT) {
-    PetscCall(HMEvalEdgeBlockPairs_Folded(e, ne, sender, NULL, vec, e9, M, NULL));
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
-  PetscCall(PetscLogEventBegin(HMLog.edge_kernel, 0, 0, 0, 0));
-  const double tstart = MPI_Wtime();
-  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, 2 * HM_EDGE_CHUNK * m->hi_mlp.maxw, &mlpw, m->hi_tp.maxcy + 1, &cy, HM_EDGE_CHUNK * dmid, &raw));
-  PetscCall(PetscMalloc4(HM_EDGE_CHUNK * dH, &lin, HM_EDGE_CHUNK * dO, &off, HM_EDGE_CHUNK * dO, &offt, HM_EDGE_CHUNK * 9, &z));
-  for (PetscInt e0 = 0; e0 < ne; e0 += HM_EDGE_CHUNK) {
-    const PetscInt nc = PetscMin(HM_EDGE_CHUNK, ne - e0);
-    for (PetscInt k = 0; k < nc; k++) {
-      const double *v = vec + 3 * (e0 + k);
-      HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb + k * m->num_bessel);
-    }
-    HMRadialMLPApply(&m->hi_mlp, nc, rb, w, mlpw);
-    PetscCall(HMSphericalHarmonics(m->hedge_lmax, nc, vec + 3 * e0, Y));
-    PetscCall(PetscArrayzero(off, nc * dO));
-    for (int l = 0; l < m->hnl; l++) {
-      for (PetscInt k = 0; k < nc; k++) HMConvTPApply(&m->hi_tp, e->xh[l] + sender[e0 + k] * dH, Y + k * nsh, w + k * nw, 0.0, raw + k * dmid, cy);
-      HMLinearApply(&m->hi_linear, nc, raw, dmid, 0.0, lin, dH);
-      HMLinearApply(&m->message_proj, nc, lin, dH, 0.0, offt, dO);
-      for (PetscInt k = 0; k < nc * dO; k++) off[k] += m->hw[l] * offt[k];
-    }
-    HMLinearApply(&m->proj_edges, nc, off, dO, 0.0, z, 9);
-    if (e9) PetscCall(PetscArraycpy(e9 + 9 * e0, z, nc * 9));
-    if (M)
-      for (PetscInt k = 0; k < nc; k++) HMIrreps9ToCartesian(z + 9 * k, M + 9 * (e0 + k));
-  }
-  PetscCall(PetscFree4(lin, off, offt, z));
-  PetscCall(PetscFree6(rb, w, Y, mlpw, cy, raw));
-  e->edge_evals += ne;
-  e->edge_flops += ne * direct_edge_flops(m);
-  e->edge_seconds += MPI_Wtime() - tstart;
-  PetscCall(PetscLogEventEnd(HMLog.edge_kernel, 0, 0, 0, 0));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* Floating-point operations of one directed-edge evaluation by the direct kernel (multiply and add
-   counted separately), from the model's dimensions. */
-static double direct_edge_flops(HMModel m)
-{
-  double f = 0;
-  for (int i = 0; i < m->hi_mlp.nlayers; i++) f += 2.0 * m->hi_mlp.h[i] * m->hi_mlp.h[i + 1];
-  for (int k = 0; k < m->hi_tp.ninstr; k++) {
-    const int d1 = 2 * m->hi_tp.in1.b[m->hi_tp.i1[k]].l + 1, d2 = 2 * m->hi_tp.in2.b[m->hi_tp.i2[k]].l + 1, dO = 2 * m->hi_tp.mid.b[k].l + 1;
-    f += m->hnl * (2.0 * d1 * d2 * dO + m->hi_tp.in1.b[m->hi_tp.i1[k]].mul * (2.0 * d1 * dO + 2.0 * dO));
-  }
-  {
-    const HMLinear *lins[2] = {&m->hi_linear, &m->message_proj};
-    for (int q = 0; q < 2; q++)
-      for (int k = 0; k < lins[q]->ninstr; k++) f += m->hnl * 2.0 * lins[q]->in.b[lins[q]->ia[k]].mul * lins[q]->out.b[lins[q]->ib[k]].mul * (2 * lins[q]->in.b[lins[q]->ia[k]].l + 1);
-  }
-  for (int k = 0; k < m->proj_edges.ninstr; k++) f += 2.0 * m->proj_edges.in.b[m->proj_edges.ia[k]].mul * (2 * m->proj_edges.in.b[m->proj_edges.ia[k]].l + 1);
-  return f;
-}
-
-PetscErrorCode HMEvalEdgeBlockPairs(HMEval e, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[])
-{
-  PetscFunctionBegin;
-  PetscCall(HMEvalPrepareHIP(e));
-  if (e->kernel != HM_EDGE_KERNEL_DIRECT) PetscCall(HMEvalEdgeBlockPairs_Folded(e, np, s1, s2, v, NULL, M12, M21));
-  else {
-    double *vr;
-    PetscCall(PetscMalloc1(3 * np + 1, &vr));
-    for (PetscInt k = 0; k < 3 * np; k++) vr[k] = -v[k];
-    PetscCall(HMEvalEdgeBlocks(e, np, s1, v, NULL, M12));
-    PetscCall(HMEvalEdgeBlocks(e, np, s2, vr, NULL, M21));
-    PetscCall(PetscFree(vr));
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMEvalGetEdgeKernelStats(HMEval e, const char **name, PetscInt64 *evals, double *seconds, double *flops)
-{
-  PetscFunctionBegin;
-  if (name) *name = HMEdgeKernels[e->kernel];
-  if (evals) *evals = e->edge_evals;
-  if (seconds) *seconds = e->edge_seconds;
-  if (flops) *flops = e->edge_flops;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMEvalGetHIPHaloWidth(HMEval e, PetscInt *width)
-{
-  PetscFunctionBegin;
-  /* what the HIP head's halo exchange moves per ghost: the folded tensor G, or every used layer's
-     hessian_interaction.linear_up features */
-  if (e->kernel != HM_EDGE_KERNEL_DIRECT && e->folded) *width = HMFoldedNodeDim(e->folded);
-  else *width = e->model->hnl * e->model->dimH;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

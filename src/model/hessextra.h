@@ -1,7 +1,7 @@
 /* Extra interaction + product layers on the Hessian graph (num_interactions_hessian; private). */
 #pragma once
 
-#include "model/modelimpl.h"
+#include "model/evalimpl.h"
 
 /* One interaction + product layer (eval.c): layer L on graph g (owned receivers), the input features of
    the senders fetched over halo, radial features from radial; residual: skip from the layer input (the

@@ -1,12 +1,14 @@
-/* Private layout of HMModel and HMEval (shared by the model and hessian modules). */
+/* Private layout of HMModel: read-only model internals for the model module and the Hessian edge kernels. */
 #pragma once
 
 #include <hipmace/model.h>
-#include <hipmace/nn.h>
-#include <hipmace/decomp.h>
+#include "nn/nnimpl.h"
 
 #define HM_MAX_LAYERS 8
 #define HM_MAX_ELEMENTS 128
+/* Minimum distance between two atoms; closer pairs are an input error (the radial basis divides by d).
+   HMEvalSetSystem refuses them; the tabulated kernel's radial table starts here. */
+#define HM_MIN_DISTANCE 0.1
 
 typedef struct {
   HMIrreps         in_ir, target;     /* node features in; interaction target (X irreps) */
@@ -37,7 +39,7 @@ struct _p_HMModel {
   double        radial_freq[32], hradial_freq[32];
   HMLinear      embedding;
   HMLayer       layer[HM_MAX_LAYERS];
-  /* hoextra: num_interactions_hessian extra residual layers on the Hessian graph (model/hessextra.c);
+  /* num_interactions_hessian extra residual layers on the Hessian graph (model/hessextra.c);
      nlayers + nhx <= HM_MAX_LAYERS, their features are HMEval feats[nlayers + k] */
   int           nhx;
   HMLayer       hx[HM_MAX_LAYERS];
@@ -50,25 +52,4 @@ struct _p_HMModel {
   HMRadialMLP   hi_mlp;
   HMConvTP      hi_tp;
   PetscInt64    nparams;
-};
-
-struct _p_HMEval {
-  HMModel        model;
-  HMDecomp       dd;
-  PetscInt       N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
-  const PetscInt *gid, *pidx;
-  int           *elem;             /* [nl] model element index of every local atom */
-  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (hcut); owned senders */
-  double         hcut;             /* cutoff of gh: the effective one, or hessian_r_max with -hessian_prune false */
-  PetscBool      forward_done;
-  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
-  double        *xh[HM_MAX_LAYERS];    /* hessian_interaction.linear_up(feats[t]) of the used layers, [nl][dimH] */
-  double        *node_energy, energy;
-  HMEdgeKernel   kernel;       /* direct (unfolded) or folded HIP edge kernel */
-  struct _p_HMFolded *folded;  /* folded constants of the model's HIP head */
-  double        *G;            /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
-  PetscInt64     edge_evals;   /* directed edges evaluated by the HIP edge kernel so far */
-  double         edge_seconds; /* time spent in the edge kernel */
-  double         table_tol;    /* tolerance of the radial table of the tabulated kernel */
-  double         edge_flops;   /* floating-point operations it performed (radial network once per pair) */
 };

@@ -1,6 +1,6 @@
 /* Row-wise matrix product whose result for a row never depends on the other rows: the rank-count
    invariance of hipmace (bitwise) rests on it, since edge and atom batches differ between partitions. */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 #include "nn/simd.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>

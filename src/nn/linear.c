@@ -1,5 +1,5 @@
 /* e3nn o3.Linear and the one-hot FullyConnectedTensorProduct (skip_tp), as row-blocked products. */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 #include <cblas.h>
 
 /* Doubles in each of the two transposition buffers of apply_block (on the stack). */

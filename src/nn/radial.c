@@ -1,5 +1,5 @@
 /* Radial features: Bessel basis with polynomial envelope, and the radial MLP (FullyConnectedNet). */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 
 double HMPolynomialCutoff(double d, double rc, int p)
 {

@@ -1,5 +1,5 @@
 /* MACE symmetric contraction with the generalised Clebsch-Gordan U matrices stored sparse. */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 #include <stdint.h>
 #if defined(__AVX512F__)
   #include <immintrin.h>

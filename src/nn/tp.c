@@ -1,5 +1,5 @@
 /* The "uvu" convolution tensor product of MACE with per-edge weights (one 3j contraction per path). */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 #if defined(__AVX512F__)
   #include <immintrin.h>
 #endif

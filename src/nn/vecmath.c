@@ -1,6 +1,6 @@
 /* Vectorised elementary functions of the radial features: normalised SiLU over arrays and the Bessel
    basis of many edges (the per-element libm calls were a tenth of a Hessian evaluation). */
-#include <hipmace/nn.h>
+#include "nn/nnimpl.h"
 #include <hipmace/so3.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Neural-network building blocks of MACE in e3nn 0.4.4 numerics (weights point into the model file). */
+/* Neural-network building blocks of MACE in e3nn 0.4.4 numerics (weights point into the model file); private to the library. */
 #pragma once
 
 #include <hipmace/so3.h>

@@ -1,0 +1,49 @@
+/* Evaluation of a model on one structure: partition, graphs, interaction layers, energy and node features. */
+#pragma once
+
+#include <hipmace/model.h>
+#include <hipmace/graph.h>
+#include <hipmace/decomp.h>
+
+/* Distributed over the ranks of the model's communicator. Owned atoms come first in every per-atom
+   array (in input order within the rank), then ghosts. Life cycle: HMEvalCreate, setters and
+   HMEvalSetFromOptions, HMEvalSetSystem (partitions the structure and builds the graphs), then
+   HMEvalForward and the getters. The Hessian of an evaluation is an HMHessian (hessian.h). */
+typedef struct _p_HMEval *HMEval;
+
+PETSC_EXTERN PetscErrorCode HMEvalCreate(HMModel, HMEval *);
+PETSC_EXTERN PetscErrorCode HMEvalDestroy(HMEval *);
+PETSC_EXTERN PetscErrorCode HMEvalGetModel(HMEval, HMModel *);
+/* Spatial decomposition over the ranks (default HM_PARTITION_RCB); before HMEvalSetSystem. */
+PETSC_EXTERN PetscErrorCode HMEvalSetPartitionType(HMEval, HMPartitionType);
+PETSC_EXTERN PetscErrorCode HMEvalGetPartitionType(HMEval, HMPartitionType *);
+/* Cutoff of the Hessian graph, before HMEvalSetSystem. Default (or hcut <= 0): HMModelGetCutoffs'
+   effective cutoff, beyond which every edge block is exactly zero. HMHessianSetPrune(PETSC_FALSE)
+   sets hessian_r_max here (the extra blocks are exactly zero; for checking the pruning). */
+PETSC_EXTERN PetscErrorCode HMEvalSetHessianCutoff(HMEval, double hcut);
+PETSC_EXTERN PetscErrorCode HMEvalGetHessianCutoff(HMEval, double *);
+PETSC_EXTERN PetscErrorCode HMEvalSetOptionsPrefix(HMEval, const char[]);
+/* Option -[prefix]partition rcb|grid. */
+PETSC_EXTERN PetscErrorCode HMEvalSetFromOptions(HMEval);
+/* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere); not referenced afterwards.
+   Partitions it, builds the main graph (r_max) and the Hessian graph (HMEvalGetHessianCutoff) and
+   refuses unknown elements and atoms closer than 0.1 A (errors name the structure and the atoms). */
+PETSC_EXTERN PetscErrorCode HMEvalSetSystem(HMEval, HMSystem);
+PETSC_EXTERN PetscErrorCode HMEvalGetDecomp(HMEval, HMDecomp *);
+/* Global atoms, owned atoms, owned + ghosts, first partition index of the owned atoms; any may be NULL. */
+PETSC_EXTERN PetscErrorCode HMEvalGetSizes(HMEval, PetscInt *N, PetscInt *n, PetscInt *nl, PetscInt *rstart);
+/* Per local atom (owned, then ghosts): input index, partition index; either may be NULL. */
+PETSC_EXTERN PetscErrorCode HMEvalGetLocalAtoms(HMEval, const PetscInt **gid, const PetscInt **pidx);
+PETSC_EXTERN PetscErrorCode HMEvalGetGraph(HMEval, const HMGraph **main, const HMGraph **hessian);
+/* Graph, embeddings, interaction layers, readouts: energy and node features. */
+PETSC_EXTERN PetscErrorCode HMEvalForward(HMEval);
+PETSC_EXTERN PetscErrorCode HMEvalGetEnergy(HMEval, double *energy, const double **node_energy);
+/* Node features [n][dim] of the owned atoms after a layer: 0 .. num_interactions-1 the main layers, then the
+   extra Hessian layers (num_interactions_hessian), num_interactions + k. */
+PETSC_EXTERN PetscErrorCode HMEvalGetNodeFeatures(HMEval, PetscInt layer, PetscInt *dim, const double **feats);
+/* Bytes the forward pass keeps (features, energies: `persistent`) and the largest transient work of
+   one interaction layer (`layer`), estimated from the sizes before any large allocation. */
+PETSC_EXTERN PetscErrorCode HMEvalGetMemoryEstimate(HMEval, double *persistent, double *layer);
+/* Collective numerical guard (PETSC_ERR_FP, same message on every rank, naming the lowest input atom):
+   node features of every layer and node energies, after HMEvalForward. */
+PETSC_EXTERN PetscErrorCode HMEvalCheckFinite(HMEval);

@@ -1,0 +1,152 @@
+/* Folded HIP edge kernel: per-atom tensors G and a cheap per-edge contraction (hessian/folded.h); also the tabulated kernel's body. */
+#include "hessian/hessianimpl.h"
+#include "hessian/folded.h"
+#include <hipmace/so3.h>
+#include <limits.h>
+
+typedef struct {
+  HMFolded folded; /* folded constants of the model's HIP head */
+  double  *G;      /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
+  PetscBool tabulated;
+} Folded;
+
+PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
+{
+  Folded        *d = (Folded *)h->data;
+  HMModel        m = h->model;
+  const double  *f[HM_MAX_LAYERS];
+  PetscInt       nd, n, nl;
+  HMDecomp       dd;
+
+  PetscFunctionBegin;
+  if (d->G) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(HMEvalGetSizes(h->ev, NULL, &n, &nl, NULL));
+  PetscCall(HMEvalGetDecomp(h->ev, &dd));
+  PetscCall(HMFoldedCreate(m, &d->folded));
+  if (d->tabulated) PetscCall(HMFoldedSetRadialTable(d->folded, HM_MIN_DISTANCE, h->table_tol));
+  nd = HMFoldedNodeDim(d->folded);
+  for (int k = 0; k < m->hnl; k++) PetscCall(HMEvalGetNodeFeatures(h->ev, m->hl0 + k, NULL, &f[k]));
+  PetscCall(PetscMalloc1(nl * nd + 1, &d->G));
+  PetscCall(HMFoldedNodeTensor(d->folded, n, f, d->G));
+  /* ghosts within the Hessian cutoff send their G instead of every layer's features */
+  PetscCall(HMDecompHaloExchange(dd, HM_HALO_FAR, nd, d->G));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* e9/M of s -> r and, when s2 is given, M21 of the reversed edges. The kernel writes the irreps form
+   into the output arrays, converted to Cartesian blocks in place (9 doubles either way). */
+static PetscErrorCode blocks_folded(HMHessian h, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
+{
+  Folded *d   = (Folded *)h->data;
+  double *out = e9 ? e9 : M;
+  double  fedge, fpair;
+
+  PetscFunctionBegin;
+  PetscCall(HMFoldedEdgesBoth(d->folded, ne, s1, s2, vec, d->G, out, s2 ? M21 : NULL));
+  for (PetscInt k = 0; k < ne; k++) {
+    double t[9];
+    if (M) {
+      PetscCall(PetscArraycpy(t, out + 9 * k, 9));
+      HMIrreps9ToCartesian(t, M + 9 * k);
+    }
+    if (s2 && M21) {
+      PetscCall(PetscArraycpy(t, M21 + 9 * k, 9));
+      HMIrreps9ToCartesian(t, M21 + 9 * k);
+    }
+  }
+  PetscCall(HMFoldedGetFlops(d->folded, &fedge, NULL));
+  PetscCall(HMFoldedGetPairFlops(d->folded, &fpair));
+  h->edge_evals += s2 ? 2 * ne : ne;
+  h->edge_flops += s2 ? ne * fpair : ne * fedge;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode EdgeBlocks_Folded(HMHessian h, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
+{
+  PetscFunctionBegin;
+  PetscCall(blocks_folded(h, ne, sender, NULL, vec, e9, M, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One radial network per pair. */
+static PetscErrorCode Pairs_Folded(HMHessian h, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[])
+{
+  PetscFunctionBegin;
+  PetscCall(blocks_folded(h, np, s1, s2, v, NULL, M12, M21));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The folded tensor G. */
+static PetscErrorCode HaloWidth_Folded(HMHessian h, PetscInt *width)
+{
+  Folded *d = (Folded *)h->data;
+  PetscFunctionBegin;
+  *width = HMFoldedNodeDim(d->folded);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays (2.2 MB at the
+   default model's widths) and the tabulated kernel's radial table (0.4-1.2 MB at 1e-8 .. 1e-12). */
+static PetscErrorCode Memory_Folded(HMHessian h, double *bytes)
+{
+  HMFolded f;
+  PetscInt nl;
+  PetscFunctionBegin;
+  PetscCall(HMEvalGetSizes(h->ev, NULL, NULL, &nl, NULL));
+  PetscCall(HMFoldedCreate(h->model, &f));
+  *bytes = (double)nl * (double)HMFoldedNodeDim(f) * 8.0 + 4.0 * 1048576.0;
+  PetscCall(HMFoldedDestroy(&f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode Flops_Folded(HMHessian h, double *per_edge, double *per_pair)
+{
+  Folded *d = (Folded *)h->data;
+  PetscFunctionBegin;
+  PetscCall(HMFoldedGetFlops(d->folded, per_edge, NULL));
+  PetscCall(HMFoldedGetPairFlops(d->folded, per_pair));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* G is not scanned: a non-finite feature is caught by HMEvalCheckFinite and reaches every block. */
+static PetscErrorCode CheckFinite_Folded(HMHessian h, int *atom, int *k)
+{
+  PetscFunctionBegin;
+  (void)h, (void)atom, (void)k;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode Destroy_Folded(HMHessian h)
+{
+  Folded *d = (Folded *)h->data;
+  PetscFunctionBegin;
+  PetscCall(PetscFree(d->G));
+  PetscCall(HMFoldedDestroy(&d->folded));
+  PetscCall(PetscFree(h->data));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianFoldedSetUp(HMHessian h, PetscBool tabulated)
+{
+  Folded *d;
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&d));
+  d->tabulated        = tabulated;
+  h->data             = d;
+  h->ops->prepare     = HMHessianFoldedPrepare;
+  h->ops->edgeblocks  = EdgeBlocks_Folded;
+  h->ops->pairs       = Pairs_Folded;
+  h->ops->halowidth   = HaloWidth_Folded;
+  h->ops->memory      = Memory_Folded;
+  h->ops->flops       = Flops_Folded;
+  h->ops->checkfinite = CheckFinite_Folded;
+  h->ops->destroy     = Destroy_Folded;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMHessianCreate_Folded(HMHessian h)
+{
+  PetscFunctionBegin;
+  PetscCall(HMHessianFoldedSetUp(h, PETSC_FALSE));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,20 @@
+/* Private layout of HMEval (the model module only; the Hessian reads an evaluation through eval.h). */
+#pragma once
+
+#include "model/modelimpl.h"
+#include <hipmace/eval.h>
+
+struct _p_HMEval {
+  HMModel        model;
+  HMDecomp       dd;
+  PetscInt       N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
+  const PetscInt *gid, *pidx;
+  int           *elem;             /* [nl] model element index of every local atom */
+  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (hcut); owned senders */
+  double         hcut;             /* cutoff of gh: the effective one unless HMEvalSetHessianCutoff chose another */
+  HMPartitionType ptype;
+  char          *prefix;
+  PetscBool      forward_done;
+  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
+  double        *node_energy, energy;
+};
