@@ -1,17 +1,6 @@
 /* Radial features: Bessel basis with polynomial envelope, and the radial MLP (FullyConnectedNet). */
 #include "nn/nnimpl.h"
 
-double HMPolynomialCutoff(double d, double rc, int p)
-{
-  const double t = d / rc;
-  double       tp, env;
-
-  if (!(d < rc)) return 0.0;
-  tp  = PetscPowRealInt(t, p);
-  env = 1.0 - (p + 1.0) * (p + 2.0) / 2.0 * tp + p * (p + 2.0) * tp * t - p * (p + 1.0) / 2.0 * tp * t * t;
-  return env;
-}
-
 void HMRadialBasisEval(const HMRadialBasis *rb, double d, double out[])
 {
   const double env = HMPolynomialCutoff(d, rb->rc, rb->p);

@@ -1,5 +1,5 @@
-/* Vectorised elementary functions of the radial features: normalised SiLU over arrays and the Bessel
-   basis of many edges (the per-element libm calls were a tenth of a Hessian evaluation). */
+/* Vectorised elementary functions of the radial features: normalised SiLU over arrays, the polynomial envelope
+   and the Bessel basis of many edges (the per-element libm calls were a tenth of a Hessian evaluation). */
 #include "nn/nnimpl.h"
 #include <hipmace/so3.h>
 #include <stdint.h>
@@ -7,6 +7,18 @@
 #if defined(__AVX512F__)
   #include <immintrin.h>
 #endif
+
+/* The polynomial envelope of the radial basis (one value; the batch loops below and radial.c use it). */
+double HMPolynomialCutoff(double d, double rc, int p)
+{
+  const double t = d / rc;
+  double       tp, env;
+
+  if (!(d < rc)) return 0.0;
+  tp  = PetscPowRealInt(t, p);
+  env = 1.0 - (p + 1.0) * (p + 2.0) / 2.0 * tp + p * (p + 2.0) * tp * t - p * (p + 1.0) / 2.0 * tp * t * t;
+  return env;
+}
 
 /* silu_n over an array, with an exp written so the loops vectorise (libm's exp is a call per element
    and took a third of the kernel's time). exp(t) = 2^k exp(r), k = round(t / ln 2), |r| <= ln2 / 2,

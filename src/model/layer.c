@@ -1,0 +1,76 @@
+/* The MACE interaction + product layer, on any graph with its halo and radial basis. */
+#include "model/layer.h"
+#include <hipmace/so3.h>
+#include <hipmace/log.h>
+
+/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
+#define HM_EDGE_CHUNK 256
+
+/* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
+   halo and radial basis (the extra Hessian layers run on the Hessian graph, src/model/hessextra.c);
+   residual = a layer t >= 1 (skip from the layer input). */
+PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out)
+{
+  HMModel        m = e->model;
+  const int      t = residual ? 1 : 0;
+  const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
+  double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *xT, *aggT;
+  PetscInt       maxmul = 0;
+
+  PetscFunctionBegin;
+  for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
+  PetscCall(PetscMalloc4(nl * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
+  PetscCall(PetscMalloc2(nl * din + 1, &xT, n * dmid + 1, &aggT));
+  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
+  PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
+  if (t > 0) {
+    PetscCall(PetscMalloc1(n * m->dimH, &sc));
+    HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+  }
+  HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
+  /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
+  PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
+  for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
+  PetscCall(PetscArrayzero(aggT, n * dmid));
+  /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
+     graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
+  for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
+    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
+    for (PetscInt k = 0; k < ne; k++)
+      for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
+    HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
+    PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
+    HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+    PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
+    PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
+    PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
+    for (PetscInt k = 0; k < ne; k++) {
+      const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
+      HMConvTPApplyT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, aggT + r * dmid, cy);
+    }
+    PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
+  }
+  for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOut(&L->tp, aggT + i * dmid, agg + i * dmid);
+  HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
+  for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
+  if (t == 0) {
+    double *tmp;
+    PetscCall(PetscMalloc1(n * dtg, &tmp));
+    HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
+    PetscCall(PetscArraycpy(X, tmp, n * dtg));
+    PetscCall(PetscFree(tmp));
+  }
+  PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
+  HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+  PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
+  HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
+  if (sc)
+    for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
+  PetscCall(PetscFree(sc));
+  PetscCall(PetscFree(scw));
+  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
+  PetscCall(PetscFree4(x, agg, X, prod));
+  PetscCall(PetscFree2(xT, aggT));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,9 @@
+/* One MACE interaction + product layer on a graph (private to src/model: the main layers and the extra Hessian layers). */
+#pragma once
+
+#include "model/evalimpl.h"
+
+/* One interaction + product layer (layer.c): layer L on graph g (owned receivers), the input features of
+   the senders fetched over halo, radial features from radial; residual: skip from the layer input (the
+   residual interaction block of layers t >= 1), else the first layer's skip on the message. */
+PETSC_INTERN PetscErrorCode HMEvalLayerForward(HMEval, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out);
