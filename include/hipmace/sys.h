@@ -76,3 +76,13 @@ PETSC_EXTERN PetscErrorCode HMFileCommitAtomic(HMAtomicFile *);
 PETSC_EXTERN PetscErrorCode HMFileAbortAtomic(HMAtomicFile *);
 /* Open, write text, commit: a whole small file (a summary) in one call. Collective; text used on rank 0. */
 PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(MPI_Comm, const char path[], const char text[]);
+
+/* ---------------------------------------------------------------- errors */
+/* The message of a PETSc error on one line: newlines become spaces, surrounding blanks are cut, and an
+   empty message becomes the text of the error code. out[len] is always terminated. */
+PETSC_EXTERN void HMErrorMessageOneLine(PetscErrorCode n, const char mess[], char out[], size_t len);
+/* A PETSc error handler for programs: at the first (initial) error, rank 0 of MPI_COMM_WORLD prints
+   "<ctx>: error: <message on one line>" to stderr; the code is returned, so the error propagates as
+   usual. ctx is the program name (const char *, NULL: "hipmace"):
+     PetscCall(PetscPushErrorHandler(HMErrorHandlerOneLine, (void *)"hipmace-build")); */
+PETSC_EXTERN PetscErrorCode HMErrorHandlerOneLine(MPI_Comm, int line, const char *func, const char *file, PetscErrorCode, PetscErrorType, const char *mess, void *ctx);
