@@ -11,7 +11,7 @@
 #define HM_SC_MAXRANKS 64
 #define HM_SC_MAXARGS  128
 /* the energy is one exact all-reduce of two columns (HMDecompSumExact): a fixed message whatever N and P */
-#define HM_SC_ENERGY_BYTES (2.0 * HM_DECOMP_SUM_EXACT_WORDS * sizeof(PetscInt64))
+#define HM_SC_ENERGY_BYTES (2.0 * HM_SUM_EXACT_WORDS * sizeof(PetscInt64))
 /* rank 0 scatters gid, pidx (PetscInt), Z (int), mass and position (doubles) per atom */
 #define HM_SC_SCATTER_BYTES_PER_ATOM (2.0 * sizeof(PetscInt) + sizeof(int) + 4.0 * sizeof(double))
 /* open systems: density from occupied cubic voxels of this edge (A) */

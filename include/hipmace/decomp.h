@@ -64,8 +64,6 @@ PETSC_EXTERN PetscErrorCode HMDecompEdgeReverse(HMDecomp, HMHaloType, PetscInt w
 PETSC_EXTERN PetscErrorCode HMDecompGetHaloSize(HMDecomp, HMHaloType, PetscInt *nghost);
 /* Application ordering: input index <-> partition index. */
 PETSC_EXTERN PetscErrorCode HMDecompGetAO(HMDecomp, AO *);
-/* int64 words per column that HMDecompSumExact reduces (HMSumExact of hipmace/sys.h). */
-#define HM_DECOMP_SUM_EXACT_WORDS HM_SUM_EXACT_WORDS
 /* Collective; nv must be the same on every rank. owned[nowned][nv]: per-owned-atom values; sums[nv]: for each
    column the sum over all owned atoms of all ranks, the same on every rank: HMSumExact (hipmace/sys.h) on
    the decomposition's communicator, so the correctly rounded exact sum, bitwise the same on any number of

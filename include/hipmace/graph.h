@@ -34,7 +34,7 @@ PETSC_EXTERN PetscErrorCode HMGraphDestroy(HMGraph *g);
    for shift = image[r] - image[s] and
      vec[d] = (pos[r][d] - pos[s][d]) + (shift[0]*cell[0][d] + shift[1]*cell[3][d] + shift[2]*cell[6][d])
    (vec[d] = pos[r][d] - pos[s][d] when shift == 0; no edge of an atom with itself), so the reversed
-   edge has exactly -vec; len = sqrt(vx*vx + vy*vy + vz*vz). The edges of a sender are sorted by
+   edge has exactly -vec (as numbers: a zero component is +0 both ways); len = sqrt(vx*vx + vy*vy + vz*vz). The edges of a sender are sorted by
    (key[r], shift) (key NULL: by r), which the caller makes canonical by passing a rank-independent key
    such as the input index; no two atoms may have the same key and the same image. */
 PETSC_EXTERN PetscErrorCode HMGraphBuildWithImages(PetscInt n, const double pos[], const int image[], const double cell[9], PetscInt nsenders, const PetscInt key[], double cutoff, HMGraph *g);

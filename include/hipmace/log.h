@@ -12,5 +12,3 @@ typedef struct {
 
 /* Filled by HMSysInitializePackage (hipmace/sys.h). */
 PETSC_EXTERN HMLogIds HMLog;
-/* Former name of the package initialiser, kept so that callers written before src/sys still build. */
-#define HMLogInitialize() HMSysInitializePackage()

@@ -77,3 +77,9 @@ PETSC_EXTERN PetscErrorCode HMFileCommitAtomic(HMAtomicFile *);
 PETSC_EXTERN PetscErrorCode HMFileAbortAtomic(HMAtomicFile *);
 /* Open, write text, commit: a whole small file (a summary) in one call. Collective; text used on rank 0. */
 PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(MPI_Comm, const char path[], const char text[]);
+
+/* ---------------------------------------------------------------- errors */
+/* The message of a PETSc error on one line: newlines become spaces, surrounding blanks are cut, and an
+   empty message becomes the text of the error code. out[len] is always terminated. The error handlers
+   of programs (HMPushErrorHandler, hipmace/app.h) print it. */
+PETSC_EXTERN void HMErrorMessageOneLine(PetscErrorCode n, const char mess[], char out[], size_t len);

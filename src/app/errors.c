@@ -41,15 +41,9 @@ static void NameOption(const char *msg, char *out, size_t len)
 /* The message on one line (newlines become spaces), with the option named. */
 static void OneLine(PetscErrorCode n, const char *mess, char msg[], size_t len)
 {
-  const char *text = mess;
-  char        named[1024];
-  size_t      k = 0;
+  char named[1024];
 
-  while (text && isspace((unsigned char)*text)) text++;
-  if (!text || !*text) PetscErrorMessage(n, &text, NULL);
-  for (const char *c = text ? text : "unknown error"; *c && k < len - 1; c++) msg[k++] = (*c == '\n' || *c == '\r') ? ' ' : *c;
-  while (k > 0 && isspace((unsigned char)msg[k - 1])) k--;
-  msg[k] = '\0';
+  HMErrorMessageOneLine(n, mess, msg, len);
   NameOption(msg, named, sizeof(named));
   snprintf(msg, len, "%s", named);
 }

@@ -13,7 +13,7 @@ PetscErrorCode HMInitializePackage(void)
   /* SLEPc started on top of a running PETSc needs no SlepcFinalize of its own (PETSc's finalize ends it) */
   PetscCall(SlepcInitialized(&slepc));
   if (!slepc) PetscCall(SlepcInitializeNoArguments());
-  PetscCall(HMLogInitialize());
+  PetscCall(HMSysInitializePackage()); /* log stages and events, -progress_interval */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
