@@ -62,17 +62,78 @@ static double median(int n, const double *v)
   return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
+/* The figures of all repetitions: per-run maxima over ranks of the phase times, and the sizes. */
+typedef struct {
+  double      tn[256], tl[256], th[256], tt[256], tk[256], flops;
+  PetscInt64  hedges, evals, blocks;
+  PetscInt    natoms;
+  const char *kname;
+} BenchRuns;
+
+/* One repetition r: structure -> assembled matrix, timed phase by phase. */
+static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b)
+{
+  HMEval         ev;
+  HMHessian      hs;
+  Mat            H;
+  const HMGraph *gh;
+  double         t0, t1, t2, t3, ks, fl;
+  PetscInt64     ne;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  t0 = MPI_Wtime();
+  PetscCall(HMEvalCreate(model, &ev));
+  PetscCall(HMEvalSetFromOptions(ev));
+  PetscCall(HMHessianCreate(ev, &hs));
+  PetscCall(HMHessianSetFromOptions(hs));
+  PetscCall(HMHessianSetMatType(hs, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ));
+  PetscCall(HMEvalSetSystem(ev, sys));
+  t1 = MPI_Wtime();
+  PetscCall(HMEvalForward(ev));
+  t2 = MPI_Wtime();
+  PetscCall(HMHessianAssemble(hs, &H));
+  t3 = MPI_Wtime();
+  PetscCall(HMHessianGetKernelStats(hs, &b->kname, &ne, &ks, &fl));
+  PetscCall(HMEvalGetGraph(ev, NULL, &gh));
+  {
+    double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
+    PetscCall(MPIU_Allreduce(loc, mx, 4, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+    b->tn[r] = mx[0];
+    b->tl[r] = mx[1];
+    b->th[r] = mx[2];
+    b->tk[r] = mx[3];
+    b->tt[r] = mx[0] + mx[1] + mx[2];
+  }
+  {
+    PetscInt64 loc[2] = {gh->nedges, ne}, sum[2];
+    PetscCall(MPIU_Allreduce(loc, sum, 2, MPIU_INT64, MPI_SUM, PETSC_COMM_WORLD));
+    b->hedges = sum[0];
+    b->evals  = sum[1];
+    PetscCall(MPIU_Allreduce(&fl, &b->flops, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
+  }
+  PetscCall(HMHessianGetBlockCount(hs, NULL, &b->blocks));
+  {
+    HMDecomp dd;
+    PetscCall(HMEvalGetDecomp(ev, &dd));
+    PetscCall(HMDecompGetSizes(dd, &b->natoms, NULL, NULL, NULL));
+  }
+  PetscCall(MatDestroy(&H));
+  PetscCall(HMHessianDestroy(&hs));
+  PetscCall(HMEvalDestroy(&ev));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
   PetscBool   has_s, has_m, has_j;
-  PetscInt    K = 5, natoms = 0;
+  PetscInt    K = 5;
   HMModel     model;
   HMSystem    sys = NULL;
   PetscMPIInt rank, size;
-  double      tn[256], tl[256], th[256], tt[256], tk[256], rmax, hrmax, hcut, flops = 0, read_s, peak;
-  PetscInt64  hedges = 0, evals = 0, blocks = 0;
-  const char *kname = "";
+  double      rmax, hrmax, hcut, read_s, peak;
+  BenchRuns   runs = {.flops = 0, .hedges = 0, .evals = 0, .blocks = 0, .natoms = 0, .kname = ""};
 
   PetscCall(HMInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
@@ -92,79 +153,32 @@ int main(int argc, char **argv)
   if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
   read_s = MPI_Wtime() - read_s;
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
-  for (PetscInt r = 0; r < K; r++) {
-    HMEval         ev;
-    HMHessian      hs;
-    Mat            H;
-    const HMGraph *gh;
-    double         t0, t1, t2, t3, ks, fl;
-    PetscInt64     ne;
-    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-    t0 = MPI_Wtime();
-    PetscCall(HMEvalCreate(model, &ev));
-    PetscCall(HMEvalSetFromOptions(ev));
-    PetscCall(HMHessianCreate(ev, &hs));
-    PetscCall(HMHessianSetFromOptions(hs));
-    PetscCall(HMHessianSetMatType(hs, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ));
-    PetscCall(HMEvalSetSystem(ev, sys));
-    t1 = MPI_Wtime();
-    PetscCall(HMEvalForward(ev));
-    t2 = MPI_Wtime();
-    PetscCall(HMHessianAssemble(hs, &H));
-    t3 = MPI_Wtime();
-    PetscCall(HMHessianGetKernelStats(hs, &kname, &ne, &ks, &fl));
-    PetscCall(HMEvalGetGraph(ev, NULL, &gh));
-    {
-      double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
-      PetscCall(MPIU_Allreduce(loc, mx, 4, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-      tn[r] = mx[0];
-      tl[r] = mx[1];
-      th[r] = mx[2];
-      tk[r] = mx[3];
-      tt[r] = mx[0] + mx[1] + mx[2];
-    }
-    {
-      PetscInt64 loc[2] = {gh->nedges, ne}, sum[2];
-      PetscCall(MPIU_Allreduce(loc, sum, 2, MPIU_INT64, MPI_SUM, PETSC_COMM_WORLD));
-      hedges = sum[0];
-      evals  = sum[1];
-      PetscCall(MPIU_Allreduce(&fl, &flops, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
-    }
-    PetscCall(HMHessianGetBlockCount(hs, NULL, &blocks));
-    {
-      HMDecomp dd;
-      PetscCall(HMEvalGetDecomp(ev, &dd));
-      PetscCall(HMDecompGetSizes(dd, &natoms, NULL, NULL, NULL));
-    }
-    PetscCall(MatDestroy(&H));
-    PetscCall(HMHessianDestroy(&hs));
-    PetscCall(HMEvalDestroy(&ev));
-  }
+  for (PetscInt r = 0; r < K; r++) PetscCall(bench_run(model, sys, htype, r, &runs));
   {
     double p = fma_peak_gflops();
     PetscCall(MPIU_Allreduce(&p, &peak, 1, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
   }
   {
-    const double mn = median((int)K, tn), ml = median((int)K, tl), mh = median((int)K, th), mt = median((int)K, tt), mk = median((int)K, tk);
+    const double mn = median((int)K, runs.tn), ml = median((int)K, runs.tl), mh = median((int)K, runs.th), mt = median((int)K, runs.tt), mk = median((int)K, runs.tk);
     double       rss = HMMemoryRSS(PETSC_TRUE) / 1048576.0, rssmax;
-    const double rate = mk > 0 ? flops / (mk * size) * 1e-9 : 0.0; /* the slowest rank's time for everyone's work */
+    const double rate = mk > 0 ? runs.flops / (mk * size) * 1e-9 : 0.0; /* the slowest rank's time for everyone's work */
     PetscCall(MPIU_Allreduce(&rss, &rssmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", natoms, structure, model_path, (int)size, K));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", runs.natoms, structure, model_path, (int)size, K));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  partition+neighbours   %10.4f s\n", mn));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  interaction layers     %10.4f s\n", ml));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  HIP head + assembly    %10.4f s   (edge kernel %s: %.4f s)\n", mh, kname, mk));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  HIP head + assembly    %10.4f s   (edge kernel %s: %.4f s)\n", mh, runs.kname, mk));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  total (structure -> assembled matrix) %10.4f s\n", mt));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian graph          %lld directed edges within %g A (hessian_r_max %g A), %lld stored blocks\n", (long long)hedges, hcut, hrmax, (long long)blocks));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  rates                  %.4g Hessian edges/s, %.4g atoms/s\n", hedges / mt, natoms / mt));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  edge kernel            %lld directed-edge evaluations, %.4g GFLOP, %.3g GFLOP/s per rank = %.1f%% of the FMA peak\n", (long long)evals, flops * 1e-9, rate, 100.0 * rate / peak));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian graph          %lld directed edges within %g A (hessian_r_max %g A), %lld stored blocks\n", (long long)runs.hedges, hcut, hrmax, (long long)runs.blocks));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  rates                  %.4g Hessian edges/s, %.4g atoms/s\n", runs.hedges / mt, runs.natoms / mt));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  edge kernel            %lld directed-edge evaluations, %.4g GFLOP, %.3g GFLOP/s per rank = %.1f%% of the FMA peak\n", (long long)runs.evals, runs.flops * 1e-9, rate, 100.0 * rate / peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FMA peak               %.3g GFLOP/s per core (measured: independent FMA chains, slowest rank)\n", peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS               %.1f MB (largest rank)\n", rssmax));
     if (has_j && rank == 0) {
       json_t *root = json_object();
       json_object_set_new(root, "structure", json_string(structure));
       json_object_set_new(root, "model", json_string(model_path));
-      json_object_set_new(root, "natoms", json_integer(natoms));
+      json_object_set_new(root, "natoms", json_integer(runs.natoms));
       json_object_set_new(root, "ranks", json_integer(size));
       json_object_set_new(root, "repeat", json_integer(K));
       json_object_set_new(root, "read_s", json_real(read_s));
@@ -173,16 +187,16 @@ int main(int argc, char **argv)
       json_object_set_new(root, "hessian_s", json_real(mh));
       json_object_set_new(root, "edge_kernel_s", json_real(mk));
       json_object_set_new(root, "total_s", json_real(mt));
-      json_object_set_new(root, "edge_kernel", json_string(kname));
-      json_object_set_new(root, "hessian_edges", json_integer(hedges));
-      json_object_set_new(root, "edge_evaluations", json_integer(evals));
-      json_object_set_new(root, "edge_kernel_flop", json_real(flops));
+      json_object_set_new(root, "edge_kernel", json_string(runs.kname));
+      json_object_set_new(root, "hessian_edges", json_integer(runs.hedges));
+      json_object_set_new(root, "edge_evaluations", json_integer(runs.evals));
+      json_object_set_new(root, "edge_kernel_flop", json_real(runs.flops));
       json_object_set_new(root, "edge_kernel_gflops_per_rank", json_real(rate));
       json_object_set_new(root, "fma_peak_gflops", json_real(peak));
       json_object_set_new(root, "edge_kernel_fraction_of_peak", json_real(rate / peak));
-      json_object_set_new(root, "edges_per_s", json_real(hedges / mt));
-      json_object_set_new(root, "atoms_per_s", json_real(natoms / mt));
-      json_object_set_new(root, "hessian_blocks", json_integer(blocks));
+      json_object_set_new(root, "edges_per_s", json_real(runs.hedges / mt));
+      json_object_set_new(root, "atoms_per_s", json_real(runs.natoms / mt));
+      json_object_set_new(root, "hessian_blocks", json_integer(runs.blocks));
       json_object_set_new(root, "hessian_cutoff", json_real(hcut));
       json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
       PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);

@@ -217,3 +217,75 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
     if (PetscFinalize()) return 1; \
     return hm_fail; \
   }
+
+/* Loads golden fixture_<model>_<mol>.safetensors (kept open in *fx) and its structure as a system. */
+static inline void hm_load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
+{
+  char                path[PETSC_MAX_PATH_LEN], name[64];
+  const HMTensorInfo *zi;
+  const PetscInt64   *z64;
+  const double       *pos;
+  PetscInt64          shp[2] = {-1, 3};
+  int                *Z;
+  PetscInt            n;
+
+  snprintf(name, sizeof(name), "fixture_%s_%s.safetensors", model, mol);
+  hm_golden_path(name, path, sizeof(path));
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, fx));
+  HM_T(HMSafetensorsGetInfo(*fx, "atomic_numbers", HM_DTYPE_I64, &zi));
+  n      = (PetscInt)zi->numel;
+  z64    = (const PetscInt64 *)zi->data;
+  shp[0] = n;
+  HM_T(HMSafetensorsGetF64(*fx, "positions", 2, shp, &pos));
+  Z = malloc(sizeof(int) * (size_t)n);
+  for (PetscInt i = 0; i < n; i++) Z[i] = (int)z64[i];
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, sys));
+  free(Z);
+}
+
+/* The fixture's Hessian edge list as senders, receivers and edge vectors r - s
+   (malloc'd, caller frees); returns the edge count. */
+static inline PetscInt hm_fixture_edges(HMSafetensors fx, HMSystem sys, PetscInt **snd, PetscInt **rcv, double **vec)
+{
+  const HMTensorInfo *hei;
+  const PetscInt64   *ei;
+  const double       *pos;
+  PetscInt            Eh;
+  HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
+  Eh = (PetscInt)hei->shape[1];
+  ei = (const PetscInt64 *)hei->data;
+  HM_T(HMSystemGetPositions(sys, &pos));
+  *snd = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
+  *rcv = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
+  *vec = malloc(sizeof(double) * 3 * (size_t)(Eh + 1));
+  for (PetscInt e = 0; e < Eh; e++) {
+    (*snd)[e] = (PetscInt)ei[e];
+    (*rcv)[e] = (PetscInt)ei[Eh + e];
+    for (int a = 0; a < 3; a++) (*vec)[3 * e + a] = pos[3 * ei[Eh + e] + a] - pos[3 * ei[e] + a];
+  }
+  return Eh;
+}
+
+/* ierr = call, run under PETSc's return-error handler (no trace printed); the call must fail: if it
+   succeeds, `cleanup` releases what it made and the test fails with the printf-style message. */
+#define HM_MUST_FAIL(ierr, call, cleanup, ...) \
+  do { \
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL); \
+    (ierr) = (call); \
+    PetscPopErrorHandler(); \
+    if (!(ierr)) { \
+      cleanup; \
+      fail_msg(__VA_ARGS__); \
+    } \
+  } while (0)
+
+/* HMSystemLoad(path) must fail and leave no system; returns PETSc's error code (for the message). */
+static inline PetscErrorCode hm_system_load_fails(const char *path, const char *want)
+{
+  HMSystem       sys = NULL;
+  PetscErrorCode ierr;
+
+  HM_MUST_FAIL(ierr, HMSystemLoad(PETSC_COMM_SELF, path, &sys), HMSystemDestroy(&sys), "HMSystemLoad(%s) succeeded but should fail with '%s'", path, want);
+  assert_null(sys);
+  return ierr;
+}

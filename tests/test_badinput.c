@@ -235,9 +235,25 @@ static void expect_error(Case *c, int np, const char *args, const char *const wa
 
 /* ------------------------------------------------------------------ model files */
 
-/* Copies the demo model with its header changed by mutate(header); the data section is unchanged, the
-   new header is padded to a multiple of 8 bytes so tensors stay aligned. */
-static void model_variant(Case *c, const char *name, void (*mutate)(json_t *))
+/* mutate the config JSON string inside __metadata__ */
+static void with_config(json_t *h, void (*f)(json_t *cfg))
+{
+  json_t      *meta = json_object_get(h, "__metadata__");
+  json_error_t je;
+  json_t      *cfg = json_loads(json_string_value(json_object_get(meta, "config")), 0, &je);
+  char        *s;
+  assert_non_null(cfg);
+  f(cfg);
+  s = json_dumps(cfg, JSON_COMPACT);
+  json_object_set_new(meta, "config", json_string(s));
+  free(s);
+  json_decref(cfg);
+}
+
+/* Copies the demo model with its header changed by mutate(header) and/or its config by cfg(config)
+   (either may be NULL); the data section is unchanged, the new header is padded to a multiple of 8
+   bytes so tensors stay aligned. */
+static void model_variant(Case *c, const char *name, void (*mutate)(json_t *), void (*cfg)(json_t *))
 {
   size_t         n, hlen = 0, nh, pad;
   unsigned char *b = read_all(c->model, &n), *out;
@@ -247,7 +263,8 @@ static void model_variant(Case *c, const char *name, void (*mutate)(json_t *))
   for (int i = 0; i < 8; i++) hlen |= (size_t)b[i] << (8 * i);
   h = json_loadb((const char *)b + 8, hlen, 0, &je);
   assert_non_null(h);
-  mutate(h);
+  if (mutate) mutate(h);
+  if (cfg) with_config(h, cfg);
   text = json_dumps(h, JSON_COMPACT);
   assert_non_null(text);
   nh  = strlen(text);
@@ -263,21 +280,6 @@ static void model_variant(Case *c, const char *name, void (*mutate)(json_t *))
   free(text);
   json_decref(h);
   free(b);
-}
-
-/* mutate the config JSON string inside __metadata__ */
-static void with_config(json_t *h, void (*f)(json_t *cfg))
-{
-  json_t      *meta = json_object_get(h, "__metadata__");
-  json_error_t je;
-  json_t      *cfg = json_loads(json_string_value(json_object_get(meta, "config")), 0, &je);
-  char        *s;
-  assert_non_null(cfg);
-  f(cfg);
-  s = json_dumps(cfg, JSON_COMPACT);
-  json_object_set_new(meta, "config", json_string(s));
-  free(s);
-  json_decref(cfg);
 }
 
 static void mut_offsets_out_of_range(json_t *h)
@@ -308,25 +310,32 @@ static void cfg_del_rmax(json_t *cfg)
 {
   assert_int_equal(json_object_del(cfg, "r_max"), 0);
 }
-static void mut_cfg_missing_key(json_t *h)
-{
-  with_config(h, cfg_del_rmax);
-}
 static void cfg_zbl(json_t *cfg)
 {
   json_object_set_new(cfg, "pair_repulsion", json_true());
-}
-static void mut_cfg_unsupported(json_t *h)
-{
-  with_config(h, cfg_zbl);
 }
 static void cfg_max_ell(json_t *cfg)
 {
   json_object_set_new(cfg, "max_ell", json_integer(9));
 }
-static void mut_cfg_range(json_t *h)
+/* HIP head options the reference cannot evaluate (MODEL_FORMAT_headopts.md): refused, saying so */
+static void cfg_gates(json_t *cfg)
 {
-  with_config(h, cfg_max_ell);
+  json_object_set_new(cfg, "hessian_use_edge_gates", json_true());
+}
+static void cfg_norm(json_t *cfg)
+{
+  json_object_set_new(cfg, "hessian_off_diag_norm", json_true());
+}
+/* extra Hessian layers announced by the config without their tensors; or with edge lmax != max_ell */
+static void cfg_hessian_layers(json_t *cfg)
+{
+  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
+}
+static void cfg_hessian_layers_lmax(json_t *cfg)
+{
+  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
+  json_object_set_new(cfg, "hessian_edge_lmax", json_integer(1));
 }
 static void mut_cfg_not_json(json_t *h)
 {
@@ -401,118 +410,37 @@ static void test_model_header_not_json(void **state)
   EXPECT(c, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "header is not valid JSON");
 }
 
-static void test_model_offsets_out_of_range(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_offsets_out_of_range);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'scale_shift.scale'", "beyond the data section");
-}
+/* Header and config mutations of the demo model, each with the pieces its error message must hold. */
+typedef struct {
+  void (*mutate)(json_t *h);
+  void (*cfg)(json_t *cfg);
+  const char *const want[6]; /* NULL-terminated */
+} ModelCase;
 
-static void test_model_overlap(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_overlap);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "overlaps", "r_max'");
-}
+static const ModelCase model_cases[] = {
+  {mut_offsets_out_of_range, NULL, {"m.safetensors", "tensor 'scale_shift.scale'", "beyond the data section"}},
+  {mut_overlap, NULL, {"m.safetensors", "overlaps", "r_max'"}},
+  {mut_dtype_f32, NULL, {"m.safetensors", "tensor 'r_max'", "dtype F32 not supported"}},
+  {mut_dtype_unknown, NULL, {"m.safetensors", "tensor 'r_max'", "unknown dtype 'Q7'"}},
+  {mut_shape, NULL, {"m.safetensors", "tensor 'atomic_energies_fn.atomic_energies' has shape [5, 1] but [1, 5] was expected"}},
+  {mut_missing_tensor, NULL, {"m.safetensors", "tensor 'scale_shift.scale' not found"}},
+  {NULL, cfg_del_rmax, {"m.safetensors", "config is missing the key 'r_max'"}},
+  {NULL, cfg_zbl, {"m.safetensors", "'pair_repulsion'", "not supported"}},
+  {NULL, cfg_gates, {"m.safetensors", "'hessian_use_edge_gates'", "not supported", "reference", "72 values where it needs 88"}},
+  {NULL, cfg_norm, {"m.safetensors", "'hessian_off_diag_norm'", "not supported", "reference", "no LayerNorm"}},
+  {NULL, cfg_hessian_layers, {"m.safetensors", "tensor 'hessian_interactions.0.linear_up.weight' not found"}},
+  {NULL, cfg_hessian_layers_lmax, {"m.safetensors", "num_interactions_hessian = 1", "hessian_edge_lmax (1) = max_ell (2)"}},
+  {NULL, cfg_max_ell, {"m.safetensors", "'max_ell' = 9"}},
+  {mut_cfg_not_json, NULL, {"m.safetensors", "metadata 'config' is not a JSON object"}},
+  {mut_format, NULL, {"m.safetensors", "metadata 'format'", "pytorch-pickle"}},
+};
 
-static void test_model_dtype(void **state)
+static void test_model_header_variants(void **state)
 {
-  model_variant(*state, "m.safetensors", mut_dtype_f32);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'r_max'", "dtype F32 not supported");
-}
-
-static void test_model_dtype_unknown(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_dtype_unknown);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'r_max'", "unknown dtype 'Q7'");
-}
-
-static void test_model_shape(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_shape);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'atomic_energies_fn.atomic_energies' has shape [5, 1] but [1, 5] was expected");
-}
-
-static void test_model_missing_tensor(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_missing_tensor);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'scale_shift.scale' not found");
-}
-
-static void test_config_missing_key(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_cfg_missing_key);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "config is missing the key 'r_max'");
-}
-
-static void test_config_unsupported(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_cfg_unsupported);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'pair_repulsion'", "not supported");
-}
-
-/* HIP head options the reference cannot evaluate (MODEL_FORMAT_headopts.md): refused, saying so */
-static void cfg_gates(json_t *cfg)
-{
-  json_object_set_new(cfg, "hessian_use_edge_gates", json_true());
-}
-static void mut_cfg_gates(json_t *h)
-{
-  with_config(h, cfg_gates);
-}
-static void cfg_norm(json_t *cfg)
-{
-  json_object_set_new(cfg, "hessian_off_diag_norm", json_true());
-}
-static void mut_cfg_norm(json_t *h)
-{
-  with_config(h, cfg_norm);
-}
-/* extra Hessian layers announced by the config without their tensors; or with edge lmax != max_ell */
-static void cfg_hessian_layers(json_t *cfg)
-{
-  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
-}
-static void mut_cfg_hessian_layers(json_t *h)
-{
-  with_config(h, cfg_hessian_layers);
-}
-static void cfg_hessian_layers_lmax(json_t *cfg)
-{
-  json_object_set_new(cfg, "num_interactions_hessian", json_integer(1));
-  json_object_set_new(cfg, "hessian_edge_lmax", json_integer(1));
-}
-static void mut_cfg_hessian_layers_lmax(json_t *h)
-{
-  with_config(h, cfg_hessian_layers_lmax);
-}
-
-static void test_config_head_options(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_cfg_gates);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'hessian_use_edge_gates'", "not supported", "reference", "72 values where it needs 88");
-  model_variant(*state, "m.safetensors", mut_cfg_norm);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'hessian_off_diag_norm'", "not supported", "reference", "no LayerNorm");
-  model_variant(*state, "m.safetensors", mut_cfg_hessian_layers);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "tensor 'hessian_interactions.0.linear_up.weight' not found");
-  model_variant(*state, "m.safetensors", mut_cfg_hessian_layers_lmax);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "num_interactions_hessian = 1", "hessian_edge_lmax (1) = max_ell (2)");
-}
-
-static void test_config_out_of_range(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_cfg_range);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "'max_ell' = 9");
-}
-
-static void test_config_not_json(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_cfg_not_json);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "metadata 'config' is not a JSON object");
-}
-
-static void test_model_format(void **state)
-{
-  model_variant(*state, "m.safetensors", mut_format);
-  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "metadata 'format'", "pytorch-pickle");
+  for (size_t k = 0; k < sizeof(model_cases) / sizeof(model_cases[0]); k++) {
+    model_variant(*state, "m.safetensors", model_cases[k].mutate, model_cases[k].cfg);
+    expect_error(*state, 0, "-structure good.xyz -model m.safetensors", model_cases[k].want);
+  }
 }
 
 /* ------------------------------------------------------------------ structures */
@@ -727,7 +655,7 @@ static void test_mpi_bad_structure_rank0(void **state)
 
 static void test_mpi_bad_model(void **state)
 {
-  model_variant(*state, "m.safetensors", mut_cfg_unsupported);
+  model_variant(*state, "m.safetensors", NULL, cfg_zbl);
   EXPECT(*state, 4, "-structure good.xyz -model m.safetensors", "m.safetensors", "'pair_repulsion'");
 }
 
@@ -755,11 +683,6 @@ static void test_mpi_bad_option(void **state)
 
 /* ------------------------------------------------------------------ numerical guards */
 
-static void mut_none(json_t *h)
-{
-  (void)h;
-}
-
 /* The demo model with huge (finite) embedding weights for F (element 5 of 5): messages from an F atom
    overflow its neighbours' features to Inf/NaN, while 0 * weight stays 0 for the other elements (a NaN
    weight would poison every atom through 0 * NaN). */
@@ -771,7 +694,7 @@ static void model_overflowing_F(Case *c, const char *name)
   json_error_t   je;
   json_t        *h, *t;
   PetscInt64     off;
-  model_variant(c, name, mut_none);
+  model_variant(c, name, NULL, NULL);
   snprintf(path, sizeof(path), "%s/%s", c->dir, name);
   b = read_all(path, &n);
   for (int i = 0; i < 8; i++) hlen |= (size_t)b[i] << (8 * i);
@@ -937,8 +860,7 @@ static void test_guards_library(void **state)
 
 static const struct CMUnitTest driver_tests[] = {
   T(test_model_missing), T(test_model_unreadable), T(test_model_tiny), T(test_model_truncated), T(test_model_header_beyond_file), T(test_model_header_not_json),
-  T(test_model_offsets_out_of_range), T(test_model_overlap), T(test_model_dtype), T(test_model_dtype_unknown), T(test_model_shape), T(test_model_missing_tensor),
-  T(test_config_missing_key), T(test_config_unsupported), T(test_config_head_options), T(test_config_out_of_range), T(test_config_not_json), T(test_model_format),
+  T(test_model_header_variants),
   T(test_structure_missing), T(test_structure_unreadable), T(test_structure_count), T(test_structure_not_number), T(test_structure_nan), T(test_structure_inf),
   T(test_structure_unknown_symbol), T(test_structure_absent_element), T(test_structure_same_position), T(test_structure_too_close), T(test_structure_zero_atoms),
   T(test_structure_empty_file), T(test_structure_zero_volume), T(test_structure_inverted_cell), T(test_structure_bad_pbc), T(test_structure_binary),

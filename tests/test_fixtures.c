@@ -15,31 +15,6 @@ static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
 /* molecules of the models of MODEL_FORMAT_headopts.md */
 static const char *mols_headopts[] = {"mol08", "mol13", "mol21"};
 
-/* Loads a fixture as a system. */
-static void load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
-{
-  char              path[PETSC_MAX_PATH_LEN], name[64];
-  const HMTensorInfo *zi;
-  const PetscInt64 *z64;
-  const double     *pos;
-  PetscInt64        shp[2] = {-1, 3};
-  int              *Z;
-  PetscInt          n;
-
-  snprintf(name, sizeof(name), "fixture_%s_%s.safetensors", model, mol);
-  hm_golden_path(name, path, sizeof(path));
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, fx));
-  HM_T(HMSafetensorsGetInfo(*fx, "atomic_numbers", HM_DTYPE_I64, &zi));
-  n      = (PetscInt)zi->numel;
-  z64    = (const PetscInt64 *)zi->data;
-  shp[0] = n;
-  HM_T(HMSafetensorsGetF64(*fx, "positions", 2, shp, &pos));
-  Z = malloc(sizeof(int) * (size_t)n);
-  for (PetscInt i = 0; i < n; i++) Z[i] = (int)z64[i];
-  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, sys));
-  free(Z);
-}
-
 static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
 {
   const HMTensorInfo *info;
@@ -190,10 +165,9 @@ static void check_model_kernel(const char *model, const char *kernel, const char
     PetscInt            n, dim;
     double              E, err, scale;
     const double       *ne, *f;
-    const HMTensorInfo *hei;
     Mat                 H;
 
-    load_fixture(model, mols[k], &fx, &sys);
+    hm_load_fixture(model, mols[k], &fx, &sys);
     HM_T(HMSystemGetSize(sys, &n));
     HM_T(hm_eval_create(m, sys, kernel, &ev, &hs));
     /* the tabulated kernel at its tightest table (|z_table - z| <= 1e-13): at the default 1e-10 its
@@ -245,19 +219,10 @@ static void check_model_kernel(const char *model, const char *kernel, const char
     }
     /* edge blocks of the reference's own Hessian edge list */
     {
-      const PetscInt64 *ei;
-      const double     *pos;
-      PetscInt          Eh;
-      HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
-      Eh = (PetscInt)hei->shape[1];
-      ei = (const PetscInt64 *)hei->data;
-      HM_T(HMSystemGetPositions(sys, &pos));
-      PetscInt *snd = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
-      double   *vec = malloc(sizeof(double) * 3 * (size_t)(Eh + 1)), *M = malloc(sizeof(double) * 9 * (size_t)(Eh + 1)), *e9 = malloc(sizeof(double) * 9 * (size_t)(Eh + 1));
-      for (PetscInt e = 0; e < Eh; e++) {
-        snd[e] = (PetscInt)ei[e];
-        for (int a = 0; a < 3; a++) vec[3 * e + a] = pos[3 * ei[Eh + e] + a] - pos[3 * ei[e] + a];
-      }
+      PetscInt      *snd, *rcv;
+      double        *vec;
+      const PetscInt Eh = hm_fixture_edges(fx, sys, &snd, &rcv, &vec);
+      double        *M = malloc(sizeof(double) * 9 * (size_t)(Eh + 1)), *e9 = malloc(sizeof(double) * 9 * (size_t)(Eh + 1));
       HM_T(HMHessianEdgeBlocks(hs, Eh, snd, vec, e9, M));
       const double *Mr = ref(fx, "edge_blocks", 9 * Eh), *e9r = ref(fx, "edge_irreps9", 9 * Eh);
       scale = PetscMax(1.0, hm_max_abs(9 * Eh, Mr));
@@ -265,6 +230,7 @@ static void check_model_kernel(const char *model, const char *kernel, const char
       print_message("  %d edge blocks max err %.1e\n", (int)Eh, err);
       assert_true(err <= 1e-11);
       free(snd);
+      free(rcv);
       free(vec);
       free(M);
       free(e9);

@@ -17,52 +17,6 @@
 
 static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
 
-static void load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
-{
-  char                path[PETSC_MAX_PATH_LEN], name[64];
-  const HMTensorInfo *zi;
-  const PetscInt64   *z64;
-  const double       *pos;
-  PetscInt64          shp[2] = {-1, 3};
-  int                *Z;
-  PetscInt            n;
-
-  snprintf(name, sizeof(name), "fixture_%s_%s.safetensors", model, mol);
-  hm_golden_path(name, path, sizeof(path));
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, fx));
-  HM_T(HMSafetensorsGetInfo(*fx, "atomic_numbers", HM_DTYPE_I64, &zi));
-  n      = (PetscInt)zi->numel;
-  z64    = (const PetscInt64 *)zi->data;
-  shp[0] = n;
-  HM_T(HMSafetensorsGetF64(*fx, "positions", 2, shp, &pos));
-  Z = malloc(sizeof(int) * (size_t)n);
-  for (PetscInt i = 0; i < n; i++) Z[i] = (int)z64[i];
-  HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, sys));
-  free(Z);
-}
-
-/* The fixture's Hessian edge list as senders, receivers and edge vectors r - s. */
-static PetscInt fixture_edges(HMSafetensors fx, HMSystem sys, PetscInt **snd, PetscInt **rcv, double **vec)
-{
-  const HMTensorInfo *hei;
-  const PetscInt64   *ei;
-  const double       *pos;
-  PetscInt            Eh;
-  HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
-  Eh = (PetscInt)hei->shape[1];
-  ei = (const PetscInt64 *)hei->data;
-  HM_T(HMSystemGetPositions(sys, &pos));
-  *snd = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
-  *rcv = malloc(sizeof(PetscInt) * (size_t)(Eh + 1));
-  *vec = malloc(sizeof(double) * 3 * (size_t)(Eh + 1));
-  for (PetscInt e = 0; e < Eh; e++) {
-    (*snd)[e] = (PetscInt)ei[e];
-    (*rcv)[e] = (PetscInt)ei[Eh + e];
-    for (int a = 0; a < 3; a++) (*vec)[3 * e + a] = pos[3 * ei[Eh + e] + a] - pos[3 * ei[e] + a];
-  }
-  return Eh;
-}
-
 /* Node tensor of all atoms of an evaluated structure (caller frees). */
 static double *node_tensor(HMModel m, HMEval ev, PetscInt n, HMFolded f)
 {
@@ -172,11 +126,11 @@ static void check_model_file(const char *path, const char *label, const char *fi
     const double *e9ref = NULL;
     char          lab[96];
 
-    load_fixture(fixture_model, mols[mk], &fx, &sys);
+    hm_load_fixture(fixture_model, mols[mk], &fx, &sys);
     HM_T(HMEvalCreate(m, &ev));
     HM_T(HMEvalSetSystem(ev, sys));
     HM_T(HMEvalForward(ev));
-    Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);
+    Eh = hm_fixture_edges(fx, sys, &snd, &rcv, &vec);
     if (use_ref) {
       const HMTensorInfo *info;
       HM_T(HMSafetensorsGetInfo(fx, "edge_irreps9", HM_DTYPE_F64, &info));
@@ -598,12 +552,12 @@ static void test_tabulated(void **state)
     snprintf(name, sizeof(name), "model_%s.safetensors", models[i]);
     hm_golden_path(name, path, sizeof(path));
     HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-    load_fixture(models[i], "mol21", &fx, &sys);
+    hm_load_fixture(models[i], "mol21", &fx, &sys);
     HM_T(HMEvalCreate(m, &ev));
     HM_T(HMEvalSetSystem(ev, sys));
     HM_T(HMEvalForward(ev));
     HM_T(HMSystemGetSize(sys, &n));
-    Eh = fixture_edges(fx, sys, &snd, &rcv, &vec);
+    Eh = hm_fixture_edges(fx, sys, &snd, &rcv, &vec);
     snprintf(lab, sizeof(lab), "%s/mol21", models[i]);
     for (int t = 0; t < 2; t++) check_tabulated(lab, m, sys, ev, n, Eh, snd, rcv, vec, tols[t]);
     free(snd);

@@ -1,6 +1,7 @@
 /* Structure formats: PDB and LAMMPS data readers (fields, options, round trips, malformed files)
    and an end-to-end run of the driver on a PDB file. */
-#include "hmtest.h"
+#define HM_SCRATCH_TAG "formats"
+#include "hmscratch.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -11,56 +12,7 @@
 #include <hipmace/io.h>
 #include <zlib.h>
 
-/* ---- scratch folder, data files, expected failures ---- */
-
-static char tmpdir[64];
-
-static void remove_tmpdir(void)
-{
-  DIR           *d;
-  struct dirent *ent;
-  char           path[PETSC_MAX_PATH_LEN];
-
-  if (!tmpdir[0] || !(d = opendir(tmpdir))) return;
-  while ((ent = readdir(d))) {
-    if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, ent->d_name);
-    unlink(path);
-  }
-  closedir(d);
-  rmdir(tmpdir);
-}
-
-static const char *tmp_path(const char *name)
-{
-  static char path[4][PETSC_MAX_PATH_LEN];
-  static int  slot = 0;
-
-  if (!tmpdir[0]) {
-    strcpy(tmpdir, "/tmp/hm_test_formats_XXXXXX");
-    if (!mkdtemp(tmpdir)) fail_msg("mkdtemp failed");
-    atexit(remove_tmpdir);
-  }
-  slot = (slot + 1) % 4;
-  snprintf(path[slot], sizeof(path[slot]), "%s/%s", tmpdir, name);
-  return path[slot];
-}
-
-static const char *write_bytes(const char *name, const void *data, size_t len)
-{
-  const char *path = tmp_path(name);
-  FILE       *f    = fopen(path, "wb");
-
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, len, f), len);
-  assert_int_equal(fclose(f), 0);
-  return path;
-}
-
-static const char *write_text(const char *name, const char *text)
-{
-  return write_bytes(name, text, strlen(text));
-}
+/* ---- data files, expected failures (scratch files: hmscratch.h) ---- */
 
 /* tests/data, found from the inputs folder that meson test points at */
 static const char *data_path(const char *name)
@@ -76,19 +28,10 @@ static const char *data_path(const char *name)
 /* The load must fail, and PETSc's message must contain "<file name>:<line>:" and `want`. */
 static void expect_fail(const char *path, int line, const char *want)
 {
-  HMSystem       sys = NULL;
-  PetscErrorCode ierr;
-  const char    *text, *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-  char          *msg = NULL, where[PETSC_MAX_PATH_LEN];
+  const PetscErrorCode ierr = hm_system_load_fails(path, want);
+  const char          *text, *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  char                *msg = NULL, where[PETSC_MAX_PATH_LEN];
 
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSystemLoad(PETSC_COMM_SELF, path, &sys);
-  PetscPopErrorHandler();
-  if (!ierr) {
-    HMSystemDestroy(&sys);
-    fail_msg("HMSystemLoad(%s) succeeded but should fail with '%s'", path, want);
-  }
-  assert_null(sys);
   PetscErrorMessage(ierr, &text, &msg);
   if (!msg) fail_msg("%s: no error message", path);
   if (line > 0) snprintf(where, sizeof(where), "%s:%d: ", base, line);

@@ -1,5 +1,6 @@
 /* io module: safetensors reader (golden model + corrupted files), element table, XYZ reader/writer. */
-#include "hmtest.h"
+#define HM_SCRATCH_TAG "io"
+#include "hmscratch.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -8,56 +9,7 @@
 
 #include <hipmace/io.h>
 
-/* ---- scratch folder for the files the tests write ---- */
-
-static char tmpdir[64];
-
-static void remove_tmpdir(void)
-{
-  DIR           *d;
-  struct dirent *ent;
-  char           path[PETSC_MAX_PATH_LEN];
-
-  if (!tmpdir[0] || !(d = opendir(tmpdir))) return;
-  while ((ent = readdir(d))) {
-    if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, ent->d_name);
-    unlink(path);
-  }
-  closedir(d);
-  rmdir(tmpdir);
-}
-
-static const char *tmp_path(const char *name)
-{
-  static char path[4][PETSC_MAX_PATH_LEN];
-  static int  slot = 0;
-
-  if (!tmpdir[0]) {
-    strcpy(tmpdir, "/tmp/hm_test_io_XXXXXX");
-    if (!mkdtemp(tmpdir)) fail_msg("mkdtemp failed");
-    atexit(remove_tmpdir);
-  }
-  slot = (slot + 1) % 4;
-  snprintf(path[slot], sizeof(path[slot]), "%s/%s", tmpdir, name);
-  return path[slot];
-}
-
-static const char *write_bytes(const char *name, const void *data, size_t len)
-{
-  const char *path = tmp_path(name);
-  FILE       *f    = fopen(path, "wb");
-
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, len, f), len);
-  assert_int_equal(fclose(f), 0);
-  return path;
-}
-
-static const char *write_text(const char *name, const char *text)
-{
-  return write_bytes(name, text, strlen(text));
-}
+/* ---- reading back the files the tests write ---- */
 
 static void *read_bytes(const char *path, size_t *len)
 {
@@ -88,36 +40,27 @@ static void check_message(PetscErrorCode ierr, const char *what, const char *wan
   if (want && (!msg || !strstr(msg, want))) fail_msg("%s: error message '%s' does not contain '%s'", what, msg ? msg : "(null)", want);
 }
 
+/* `call` must fail, its message containing `want` (`what` names the case). */
+#define EXPECT_CALL_FAIL(what, call, want) \
+  do { \
+    PetscErrorCode ierr_; \
+    HM_MUST_FAIL(ierr_, call, (void)0, "%s: %s succeeded but should fail", what, #call); \
+    check_message(ierr_, what, want); \
+  } while (0)
+
 static void expect_open_fail(const char *path, const char *want)
 {
   HMSafetensors  st = NULL;
   PetscErrorCode ierr;
 
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSafetensorsOpen(PETSC_COMM_SELF, path, &st);
-  PetscPopErrorHandler();
-  if (!ierr) {
-    HMSafetensorsClose(&st);
-    fail_msg("HMSafetensorsOpen(%s) succeeded but should fail with '%s'", path, want);
-  }
+  HM_MUST_FAIL(ierr, HMSafetensorsOpen(PETSC_COMM_SELF, path, &st), HMSafetensorsClose(&st), "HMSafetensorsOpen(%s) succeeded but should fail with '%s'", path, want);
   assert_null(st);
   check_message(ierr, path, want);
 }
 
 static void expect_load_fail(const char *path, const char *want)
 {
-  HMSystem       sys = NULL;
-  PetscErrorCode ierr;
-
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSystemLoad(PETSC_COMM_SELF, path, &sys);
-  PetscPopErrorHandler();
-  if (!ierr) {
-    HMSystemDestroy(&sys);
-    fail_msg("HMSystemLoad(%s) succeeded but should fail with '%s'", path, want);
-  }
-  assert_null(sys);
-  check_message(ierr, path, want);
+  check_message(hm_system_load_fails(path, want), path, want);
 }
 
 /* ---- safetensors ---- */
@@ -134,7 +77,6 @@ static void test_safetensors_model(void **state)
   PetscInt            nt;
   json_t             *config;
   json_error_t        jerr;
-  PetscErrorCode      ierr;
 
   (void)state;
   hm_golden_path("model_small.safetensors", path, sizeof(path));
@@ -186,26 +128,10 @@ static void test_safetensors_model(void **state)
   assert_null(t);
 
   /* wrong shape, wrong dtype, missing tensor: the message names file and tensor */
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSafetensorsGetF64(st, "atomic_numbers", 1, zshape, &w);
-  PetscPopErrorHandler();
-  assert_int_not_equal(ierr, 0);
-  check_message(ierr, "dtype", "tensor 'atomic_numbers' has dtype I64 but F64 was expected");
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSafetensorsGetI64(st, "atomic_numbers", 1, bad, &z);
-  PetscPopErrorHandler();
-  assert_int_not_equal(ierr, 0);
-  check_message(ierr, "shape", "model_small.safetensors: tensor 'atomic_numbers' has shape [5] but [256] was expected");
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSafetensorsGetF64(st, "interactions.0.conv_tp_weights.layer0.weight", 1, bad, &w);
-  PetscPopErrorHandler();
-  assert_int_not_equal(ierr, 0);
-  check_message(ierr, "rank", "has shape [8, 16] but [256] was expected");
-  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-  ierr = HMSafetensorsGetF64(st, "missing", 1, bad, &w);
-  PetscPopErrorHandler();
-  assert_int_not_equal(ierr, 0);
-  check_message(ierr, "missing", "tensor 'missing' not found");
+  EXPECT_CALL_FAIL("dtype", HMSafetensorsGetF64(st, "atomic_numbers", 1, zshape, &w), "tensor 'atomic_numbers' has dtype I64 but F64 was expected");
+  EXPECT_CALL_FAIL("shape", HMSafetensorsGetI64(st, "atomic_numbers", 1, bad, &z), "model_small.safetensors: tensor 'atomic_numbers' has shape [5] but [256] was expected");
+  EXPECT_CALL_FAIL("rank", HMSafetensorsGetF64(st, "interactions.0.conv_tp_weights.layer0.weight", 1, bad, &w), "has shape [8, 16] but [256] was expected");
+  EXPECT_CALL_FAIL("missing", HMSafetensorsGetF64(st, "missing", 1, bad, &w), "tensor 'missing' not found");
   HM_T(HMSafetensorsClose(&st));
   assert_null(st);
   HM_T(HMSafetensorsClose(&st)); /* closing NULL is a no-op */
@@ -332,7 +258,7 @@ static void test_safetensors_synthetic(void **state)
     expect_open_fail(write_bytes("short.safetensors", buf, 5), "shorter than the 8-byte header length");
     expect_open_fail(write_bytes("empty.safetensors", buf, 0), "shorter than the 8-byte header length");
     expect_open_fail(tmp_path("does-not-exist.safetensors"), "cannot open");
-    expect_open_fail(tmpdir, "not a regular file");
+    expect_open_fail(hm_scratch_dir, "not a regular file");
   }
 }
 
@@ -576,7 +502,7 @@ static void test_xyz_extended(void **state)
     char           bad[PETSC_MAX_PATH_LEN];
 
     HM_T(HMSystemCreate(PETSC_COMM_SELF, 1, &z1, x1, NULL, NULL, &sys));
-    snprintf(bad, sizeof(bad), "%s/no-such-dir/out.xyz", tmpdir);
+    snprintf(bad, sizeof(bad), "%s/no-such-dir/out.xyz", hm_scratch_dir);
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     ierr = HMSystemWriteXYZ(sys, bad);
     PetscPopErrorHandler();

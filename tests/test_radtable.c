@@ -48,15 +48,33 @@ static double urand(void)
   return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* n doubles, uninitialised (the tests fill them before reading) */
+static double *dalloc(PetscInt n)
+{
+  return malloc(sizeof(double) * (size_t)n);
+}
+
 static PetscInt zdim(const HMRadialMLP *mlp)
 {
   return mlp->h[mlp->nlayers - 1];
 }
 
+/* Loads model i; its Hessian radial basis and MLP, and the width K of the radial output z. */
+static void load_radial(int i, HMModel *m, const HMRadialBasis **rb, const HMRadialMLP **mlp, PetscInt *K)
+{
+  char path[PETSC_MAX_PATH_LEN];
+
+  model_path(i, path, sizeof(path));
+  HM_T(HMModelLoad(PETSC_COMM_SELF, path, m));
+  *rb  = &(*m)->hradial;
+  *mlp = &(*m)->hi_mlp;
+  *K   = zdim(*mlp);
+}
+
 /* z(r) written out from the definition: Bessel basis, envelope, hidden layers, normalised SiLU. */
 static void z_independent(const HMRadialBasis *rb, const HMRadialMLP *mlp, double r, double z[])
 {
-  double   *a = malloc(sizeof(double) * (size_t)mlp->maxw), *b = malloc(sizeof(double) * (size_t)mlp->maxw);
+  double   *a = dalloc(mlp->maxw), *b = dalloc(mlp->maxw);
   const int p = rb->p;
 
   for (int k = 0; k < rb->nbessel; k++) {
@@ -89,7 +107,6 @@ static void test_exact_independent(void **state)
 {
   (void)state;
   for (int mi = 0; mi < 3; mi++) {
-    char                 path[PETSC_MAX_PATH_LEN];
     HMModel              m;
     const HMRadialBasis *rb;
     const HMRadialMLP   *mlp;
@@ -97,14 +114,10 @@ static void test_exact_independent(void **state)
     PetscInt             K;
     double              *r, *z, *zi, err = 0.0;
 
-    model_path(mi, path, sizeof(path));
-    HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-    rb  = &m->hradial;
-    mlp = &m->hi_mlp;
-    K   = zdim(mlp);
-    r   = malloc(sizeof(double) * (size_t)n);
-    z   = malloc(sizeof(double) * (size_t)(n * K));
-    zi  = malloc(sizeof(double) * (size_t)(n * K));
+    load_radial(mi, &m, &rb, &mlp, &K);
+    r   = dalloc(n);
+    z   = dalloc(n * K);
+    zi  = dalloc(n * K);
     rng_state = 0x9E3779B97F4A7C15ULL + (unsigned long long)mi;
     for (PetscInt i = 0; i < n; i++) r[i] = 0.01 + urand() * 1.2 * rb->rc;
     r[0] = RMIN;
@@ -138,7 +151,6 @@ static void test_derivatives(void **state)
 {
   (void)state;
   for (int mi = 0; mi < 3; mi++) {
-    char                 path[PETSC_MAX_PATH_LEN];
     HMModel              m;
     const HMRadialBasis *rb;
     const HMRadialMLP   *mlp;
@@ -146,19 +158,15 @@ static void test_derivatives(void **state)
     PetscInt             K, np = 0;
     double              *r, *rs, *z, *dz, *d2z, *zs[4], *dzs[4], e1, e2, scale;
 
-    model_path(mi, path, sizeof(path));
-    HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-    rb  = &m->hradial;
-    mlp = &m->hi_mlp;
-    K   = zdim(mlp);
-    r   = malloc(sizeof(double) * (size_t)n);
-    rs  = malloc(sizeof(double) * (size_t)n);
-    z   = malloc(sizeof(double) * (size_t)(n * K));
-    dz  = malloc(sizeof(double) * (size_t)(n * K));
-    d2z = malloc(sizeof(double) * (size_t)(n * K));
+    load_radial(mi, &m, &rb, &mlp, &K);
+    r   = dalloc(n);
+    rs  = dalloc(n);
+    z   = dalloc(n * K);
+    dz  = dalloc(n * K);
+    d2z = dalloc(n * K);
     for (int j = 0; j < 4; j++) {
-      zs[j]  = malloc(sizeof(double) * (size_t)(n * K));
-      dzs[j] = malloc(sizeof(double) * (size_t)(n * K));
+      zs[j]  = dalloc(n * K);
+      dzs[j] = dalloc(n * K);
     }
     /* both branches of the sinc derivatives and their seam at f r = 1, then random distances */
     for (int k = 0; k < rb->nbessel; k++) {
@@ -200,7 +208,7 @@ static void test_derivatives(void **state)
 /* max |table - exact| over n distances; also checks that evaluating one at a time gives the same bits */
 static double table_error(HMRadialTable t, PetscInt K, PetscInt n, const double *r, const double *zex)
 {
-  double *z = malloc(sizeof(double) * (size_t)(n * K)), err;
+  double *z = dalloc(n * K), err;
   HM_T(HMRadialTableEval(t, n, r, z));
   err = hm_max_abs_diff(n * K, z, zex);
   for (PetscInt i = 0; i < PetscMin(n, 500); i++) {
@@ -218,7 +226,6 @@ static void test_accuracy(void **state)
 
   (void)state;
   for (int mi = 0; mi < 3; mi++) {
-    char                 path[PETSC_MAX_PATH_LEN];
     HMModel              m;
     const HMRadialBasis *rb;
     const HMRadialMLP   *mlp;
@@ -226,13 +233,9 @@ static void test_accuracy(void **state)
     PetscInt             K;
     double              *r, *zex;
 
-    model_path(mi, path, sizeof(path));
-    HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-    rb  = &m->hradial;
-    mlp = &m->hi_mlp;
-    K   = zdim(mlp);
-    r   = malloc(sizeof(double) * (size_t)n);
-    zex = malloc(sizeof(double) * (size_t)(n * K));
+    load_radial(mi, &m, &rb, &mlp, &K);
+    r   = dalloc(n);
+    zex = dalloc(n * K);
     rng_state = 0x2545F4914F6CDD1DULL + (unsigned long long)mi;
     for (PetscInt i = 0; i < NUNIFORM; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
     for (PetscInt i = NUNIFORM; i < n; i++) r[i] = RMIN * exp(urand() * log(rb->rc / RMIN));
@@ -272,7 +275,6 @@ static PetscErrorCode capture_error(MPI_Comm comm, int line, const char *func, c
 
 static void test_domain(void **state)
 {
-  char                 path[PETSC_MAX_PATH_LEN];
   HMModel              m;
   const HMRadialBasis *rb;
   const HMRadialMLP   *mlp;
@@ -282,12 +284,8 @@ static void test_domain(void **state)
   double               r[6], *z, zex[512], rmin, rc;
 
   (void)state;
-  model_path(0, path, sizeof(path));
-  HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-  rb  = &m->hradial;
-  mlp = &m->hi_mlp;
-  K   = zdim(mlp);
-  z   = malloc(sizeof(double) * (size_t)(6 * K));
+  load_radial(0, &m, &rb, &mlp, &K);
+  z   = dalloc(6 * K);
   HM_T(HMRadialTableCreate(rb, mlp, RMIN, 1e-10, &t));
   HM_T(HMRadialTableGetRange(t, &rmin, &rc));
   assert_true(rmin == RMIN && rc == rb->rc);
@@ -362,9 +360,9 @@ static void test_basis_only(void **state)
   one.h       = h;
   one.W       = m->hi_mlp.W; /* never read: the only layer is the last one */
   one.maxw    = h[0];
-  r           = malloc(sizeof(double) * (size_t)n);
-  z           = malloc(sizeof(double) * (size_t)(n * h[0]));
-  zex         = malloc(sizeof(double) * (size_t)(n * h[0]));
+  r           = dalloc(n);
+  z           = dalloc(n * h[0]);
+  zex         = dalloc(n * h[0]);
   rng_state   = 0x853C49E6748FEA9BULL;
   for (PetscInt i = 0; i < n; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
   HM_T(HMRadialTableCreate(rb, &one, RMIN, 1e-10, &t));

@@ -330,6 +330,27 @@ PetscErrorCode HMProjCreateShell(HMProj *p, double alpha, Mat *A)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The mass matrix of the bordered pencil: identity on the ndof physical rows, zero on the k border rows. */
+static PetscErrorCode HMProjBorderedMass_Private(HMProj *p, PetscInt nl, PetscInt n, Mat *Bout)
+{
+  PetscInt rs, re;
+  Mat      B;
+
+  PetscFunctionBegin;
+  PetscCall(MatCreate(p->comm, &B));
+  PetscCall(MatSetSizes(B, nl, nl, n, n));
+  PetscCall(MatSetType(B, MATAIJ));
+  PetscCall(MatSeqAIJSetPreallocation(B, 1, NULL));
+  PetscCall(MatMPIAIJSetPreallocation(B, 1, NULL, 0, NULL));
+  PetscCall(MatGetOwnershipRange(B, &rs, &re));
+  for (PetscInt i = rs; i < re; i++) PetscCall(MatSetValue(B, i, i, i < p->ndof ? 1.0 : 0.0, INSERT_VALUES));
+  PetscCall(MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatSetOption(B, MAT_SYMMETRIC, PETSC_TRUE));
+  *Bout = B;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
 {
   PetscMPIInt        rank, size;
@@ -338,7 +359,7 @@ PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
   const PetscScalar *vals;
   PetscScalar       *vbuf;
   double             s = 0;
-  Mat                K, B;
+  Mat                K;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(p->comm, &rank));
@@ -418,18 +439,8 @@ PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
   PetscCall(MatAssemblyEnd(K, MAT_FINAL_ASSEMBLY));
   PetscCall(MatSetOption(K, MAT_SYMMETRIC, PETSC_TRUE));
 
-  PetscCall(MatCreate(p->comm, &B));
-  PetscCall(MatSetSizes(B, nl, nl, n, n));
-  PetscCall(MatSetType(B, MATAIJ));
-  PetscCall(MatSeqAIJSetPreallocation(B, 1, NULL));
-  PetscCall(MatMPIAIJSetPreallocation(B, 1, NULL, 0, NULL));
-  PetscCall(MatGetOwnershipRange(B, &rs, &re));
-  for (PetscInt i = rs; i < re; i++) PetscCall(MatSetValue(B, i, i, i < p->ndof ? 1.0 : 0.0, INSERT_VALUES));
-  PetscCall(MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatSetOption(B, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(HMProjBorderedMass_Private(p, nl, n, Bout));
   *Kout = K;
-  *Bout = B;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

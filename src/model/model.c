@@ -92,29 +92,26 @@ static PetscErrorCode cfg_int_list(Cfg *c, json_t *v, const char key[], int maxn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode get_linear(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMLinear *lin)
+/* A float64 weight tensor of any length (its length is checked by the user); counted as parameters. */
+static PetscErrorCode get_flat(HMModel m, const char name[], const double **W, PetscInt64 *numel)
 {
   const HMTensorInfo *info;
-  const double       *W;
   PetscInt64          shape[1] = {-1};
   PetscFunctionBegin;
-  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &W));
+  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, W));
   PetscCall(HMSafetensorsFind(m->st, name, &info));
-  PetscCall(HMLinearSetUp(lin, in, out, W, info->numel, name));
+  *numel = info->numel;
   m->nparams += info->numel;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode get_skip(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMSkipTP *s)
+static PetscErrorCode get_linear(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMLinear *lin)
 {
-  const HMTensorInfo *info;
-  const double       *W;
-  PetscInt64          shape[1] = {-1};
+  const double *W = NULL;
+  PetscInt64    numel = 0;
   PetscFunctionBegin;
-  PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &W));
-  PetscCall(HMSafetensorsFind(m->st, name, &info));
-  PetscCall(HMSkipTPSetUp(s, in, m->nel, out, W, info->numel, name));
-  m->nparams += info->numel;
+  PetscCall(get_flat(m, name, &W, &numel));
+  PetscCall(HMLinearSetUp(lin, in, out, W, numel, name));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -155,13 +152,43 @@ static PetscErrorCode get_radial(HMModel m, const char prefix[], double rc, HMRa
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* One interaction layer: under ipre its linear_up, conv_tp (with the radial MLP conv_tp_weights),
+   linear and skip_tp (from skip_in to skip_in), under ppre its symmetric contraction and linear; the
+   layer's in_ir, target and corr are set by the caller. Counts the parameters. */
+static PetscErrorCode get_layer(HMModel m, HMLayer *L, const char ipre[], const char ppre[], const HMIrreps *sh, const HMIrreps *skip_in, int nrh, const PetscInt radial_hidden[])
+{
+  char          name[256];
+  const double *W     = NULL;
+  PetscInt64    numel = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", ipre));
+  PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", ipre));
+  PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, sh, &L->target, m->st, name));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", ipre));
+  PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
+  for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", ipre));
+  PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", ipre));
+  PetscCall(get_flat(m, name, &W, &numel));
+  PetscCall(HMSkipTPSetUp(&L->skip, skip_in, m->nel, skip_in, W, numel, name));
+  PetscCall(HMSymContractionSetUp(&L->prod, m->st, ppre, &L->target, &m->H, L->corr, m->nel));
+  for (int k = 0; k < L->prod.nout; k++)
+    for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[k].K[nu] * L->prod.C;
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", ppre));
+  PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode setup_layers(HMModel m, Cfg *c)
 {
   HMIrreps  Ifirst, Irest, S, tmp, C0, one;
   PetscInt  radial_hidden[16];
   int       nrh, has0o = 0;
   json_t   *v;
-  char      name[256], pre[128];
+  char      name[256], pre[128], ppre[128];
   PetscFunctionBegin;
   PetscCall(cfg_get(c, "radial_MLP", &v));
   PetscCall(cfg_int_list(c, v, "radial_MLP", 16, &nrh, radial_hidden));
@@ -190,24 +217,8 @@ static PetscErrorCode setup_layers(HMModel m, Cfg *c)
     L->in_ir   = t == 0 ? C0 : m->H;
     L->target  = t == 0 ? Ifirst : Irest;
     PetscCall(PetscSNPrintf(pre, sizeof(pre), "interactions.%d", t));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", pre));
-    PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", pre));
-    PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, &S, &L->target, m->st, name));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", pre));
-    PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
-    for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
-    PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", pre));
-    if (t == 0) PetscCall(get_skip(m, name, &L->target, &L->target, &L->skip));
-    else PetscCall(get_skip(m, name, &m->H, &m->H, &L->skip));
-    PetscCall(PetscSNPrintf(pre, sizeof(pre), "products.%d", t));
-    PetscCall(HMSymContractionSetUp(&L->prod, m->st, pre, &L->target, &m->H, L->corr, m->nel));
-    for (int k = 0; k < L->prod.nout; k++)
-      for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[k].K[nu] * L->prod.C;
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
-    PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+    PetscCall(PetscSNPrintf(ppre, sizeof(ppre), "products.%d", t));
+    PetscCall(get_layer(m, L, pre, ppre, &S, t == 0 ? &L->target : &m->H, nrh, radial_hidden));
     if (t < m->nlayers - 1) {
       PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear.weight", t));
       PetscCall(get_linear(m, name, &m->H, &one, &L->readout));
@@ -278,7 +289,7 @@ static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
   PetscInt radial_hidden[16];
   int      nrh;
   json_t  *v;
-  char     name[256], pre[128];
+  char     pre[128], ppre[128];
   HMIrreps target;
   PetscFunctionBegin;
   v = json_object_get(c->cfg, "num_interactions_hessian");
@@ -312,23 +323,8 @@ static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
     L->target  = target;
     L->corr    = m->layer[m->nlayers - 1].corr;
     PetscCall(PetscSNPrintf(pre, sizeof(pre), "hessian_interactions.%d", k));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", pre));
-    PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", pre));
-    PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, &m->sh, &L->target, m->st, name));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", pre));
-    PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
-    for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
-    PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", pre));
-    PetscCall(get_skip(m, name, &m->H, &m->H, &L->skip));
-    PetscCall(PetscSNPrintf(pre, sizeof(pre), "hessian_products.%d", k));
-    PetscCall(HMSymContractionSetUp(&L->prod, m->st, pre, &L->target, &m->H, L->corr, m->nel));
-    for (int q = 0; q < L->prod.nout; q++)
-      for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[q].K[nu] * L->prod.C;
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", pre));
-    PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+    PetscCall(PetscSNPrintf(ppre, sizeof(ppre), "hessian_products.%d", k));
+    PetscCall(get_layer(m, L, pre, ppre, &m->sh, &m->H, nrh, radial_hidden));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -4,6 +4,41 @@
   #include <immintrin.h>
 #endif
 
+/* Sparse copy of the 3j tensors: summing only the non-zero terms in the same order gives the same
+   bits as the dense loop for finite y (the skipped terms are +-0 and cannot change a sum that starts
+   at +0), at a fraction of the cost when the channels are few */
+static PetscErrorCode tp_sparse_3j(HMConvTP *tp)
+{
+  const HMIrreps *in1 = &tp->in1, *in2 = &tp->in2;
+  const int       n   = tp->ninstr;
+  PetscInt        nnz = 0;
+
+  PetscFunctionBegin;
+  for (int k = 0; k < n; k++) {
+    const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
+    for (int q = 0; q < d1 * d2 * dO; q++)
+      if (tp->C[k][q] != 0.0) nnz++;
+  }
+  PetscCall(PetscMalloc4(n + 1, &tp->cnz_off, nnz + 1, &tp->cnz_slot, nnz + 1, &tp->cnz_b, nnz + 1, &tp->cnz_val));
+  nnz = 0;
+  for (int k = 0; k < n; k++) {
+    const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
+    tp->cnz_off[k] = nnz;
+    for (int ia = 0; ia < d1; ia++)
+      for (int c = 0; c < dO; c++)
+        for (int b = 0; b < d2; b++) {
+          const double v = tp->C[k][(ia * d2 + b) * dO + c];
+          if (v == 0.0) continue;
+          tp->cnz_slot[nnz] = ia * dO + c;
+          tp->cnz_b[nnz]    = b;
+          tp->cnz_val[nnz]  = v;
+          nnz++;
+        }
+  }
+  tp->cnz_off[n] = nnz;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *in2, const HMIrreps *target, HMSafetensors st, const char prefix[])
 {
   HMIrreps lst;
@@ -70,34 +105,7 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
     }
     tp->maxcy = PetscMax(tp->maxcy, (PetscInt)(2 * l1 + 1) * (2 * lo + 1));
   }
-  /* sparse copy of the 3j tensors: summing only the non-zero terms in the same order gives the same
-     bits as the dense loop for finite y (the skipped terms are +-0 and cannot change a sum that starts
-     at +0), at a fraction of the cost when the channels are few */
-  {
-    PetscInt nnz = 0;
-    for (int k = 0; k < n; k++) {
-      const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
-      for (int q = 0; q < d1 * d2 * dO; q++)
-        if (tp->C[k][q] != 0.0) nnz++;
-    }
-    PetscCall(PetscMalloc4(n + 1, &tp->cnz_off, nnz + 1, &tp->cnz_slot, nnz + 1, &tp->cnz_b, nnz + 1, &tp->cnz_val));
-    nnz = 0;
-    for (int k = 0; k < n; k++) {
-      const int d1 = 2 * in1->b[tp->i1[k]].l + 1, d2 = 2 * in2->b[tp->i2[k]].l + 1, dO = 2 * tp->mid.b[k].l + 1;
-      tp->cnz_off[k] = nnz;
-      for (int ia = 0; ia < d1; ia++)
-        for (int c = 0; c < dO; c++)
-          for (int b = 0; b < d2; b++) {
-            const double v = tp->C[k][(ia * d2 + b) * dO + c];
-            if (v == 0.0) continue;
-            tp->cnz_slot[nnz] = ia * dO + c;
-            tp->cnz_b[nnz]    = b;
-            tp->cnz_val[nnz]  = v;
-            nnz++;
-          }
-    }
-    tp->cnz_off[n] = nnz;
-  }
+  PetscCall(tp_sparse_3j(tp));
   PetscCall(PetscMalloc2(n + 1, &tp->x1off, n + 1, &tp->x2off));
   for (int k = 0; k < n; k++) {
     tp->x1off[k] = HMIrrepsOffset(in1, tp->i1[k]);
