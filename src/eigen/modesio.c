@@ -1,5 +1,6 @@
 /* Mode files (Molden, NMD, extended XYZ, text table): streamed one mode at a time through rank 0, written atomically. */
 #include "eigenimpl.h"
+#include <ctype.h>
 #include <string.h>
 
 /* Streams per-atom data to rank 0 through one scatter: only this rank's atoms are read from the system, so the
@@ -73,8 +74,9 @@ static PetscErrorCode HMModeStreamCreate_Private(HMModes m, HMSystem sys, HMMode
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Rank 0 gets the normalised Cartesian displacement M^-1/2 x of mode j in *d (NULL elsewhere). Collective. */
-static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const double **d)
+/* Rank 0 gets the normalised Cartesian displacement M^-1/2 x of mode j in *d (NULL elsewhere); *len (optional,
+   every rank) is |M^-1/2 x| before the normalisation, in amu^-1/2. Collective. */
+static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const double **d, PetscReal *len)
 {
   Vec       x;
   PetscReal nrm;
@@ -85,6 +87,7 @@ static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const
   PetscCall(MatDenseRestoreColumnVecRead(s->m->X, j, &x));
   PetscCall(VecNorm(s->d, NORM_2, &nrm));
   if (nrm > 0) PetscCall(VecScale(s->d, 1.0 / nrm));
+  if (len) *len = nrm;
   PetscCall(HMModeStreamGather_Private(s, NULL));
   PetscCall(VecGetArrayRead(s->d0, d));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -129,7 +132,7 @@ PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
   }
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
-    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    PetscCall(HMModeStreamGet_Private(&s, j, &d, NULL));
     if (fp) {
       fprintf(fp, " vibration %" PetscInt_FMT "\n", j + 1);
       for (PetscInt a = 0; a < na; a++) fprintf(fp, "%14.8f %14.8f %14.8f\n", d[3 * a], d[3 * a + 1], d[3 * a + 2]);
@@ -141,18 +144,56 @@ PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* RMS displacement (A) along mode j of a harmonic oscillator at temperature T, quantum (zero-point at T = 0,
+   kT/lambda in the classical limit): <q^2> = hbar/(2 w) coth(hbar w/(2 kT)) in the mass-weighted coordinate,
+   times len = |M^-1/2 x| for the Cartesian displacement. |lambda| is used (imaginary modes get the amplitude of
+   their mirror image) and floored at the eigenvalue of 1 cm^-1, so near-zero modes stay finite. */
+static double HMModeAmplitude_Private(double lambda, double T, PetscReal len)
+{
+  const double hbar = HM_CODATA_H / (2.0 * PETSC_PI), f = HMModesWavenumberFactor();
+  double       lam  = PetscMax(PetscAbsReal(lambda), 1.0 / (f * f));
+  double       w    = PetscSqrtReal(lam * HM_CODATA_E_CHARGE / (1e-20 * HM_CODATA_AMU)); /* rad/s */
+  double       q2   = hbar / (2.0 * w) / (1e-20 * HM_CODATA_AMU);                       /* amu A^2 */
+  if (T > 0) q2 /= PetscTanhReal(hbar * w / (2.0 * HM_CODATA_KB * T));
+  return PetscSqrtReal(q2) * len;
+}
+
+/* NMD name: the structure file's base name without extension (the NMD file's when the system was built in memory), letters, digits and '_' only, at most 30
+   characters (what ProDy's own writer produces), "hipmace_modes" when nothing is left. */
+static PetscErrorCode HMNMDName_Private(HMSystem sys, const char path[], char name[31])
+{
+  const char *src, *b, *dot;
+  size_t      k = 0;
+
+  PetscFunctionBegin;
+  PetscCall(HMSystemGetSource(sys, &src));
+  if (!strcmp(src, "(memory)")) src = path;
+  b   = strrchr(src, '/');
+  b   = b ? b + 1 : src;
+  dot = strchr(b, '.');
+  for (const char *c = b; *c && c != dot && k < 30; c++) name[k++] = (isalnum((unsigned char)*c) || *c == '_') ? *c : '_';
+  name[k] = 0;
+  if (!k) PetscCall(PetscStrncpy(name, "hipmace_modes", 31));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
 {
   HMModeStream s;
   FILE        *fp;
   HMAtomicFile h;
   PetscInt     na = m->ndof / 3;
+  char         full[PETSC_MAX_PATH_LEN], name[31];
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
+  PetscCall(PetscGetFullPath(path, full, sizeof(full)));
+  PetscCall(HMNMDName_Private(sys, path, name));
   PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
   if (fp) {
-    fprintf(fp, "title hipmace normal modes\nnames");
+    /* ProDy's parseNMD needs the name line; NMWiz (vmd -e FILE) runs the nmwiz_load line */
+    fprintf(fp, "nmwiz_load %s\nname %s\n", full, name);
+    fprintf(fp, "atomnames");
     for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", HMElementSymbol(s.Z0[a]));
     fprintf(fp, "\nresnames");
     for (PetscInt a = 0; a < na; a++) fprintf(fp, " MOL");
@@ -160,14 +201,17 @@ PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
     for (PetscInt a = 0; a < na; a++) fprintf(fp, " 1");
     fprintf(fp, "\ncoordinates");
     for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.10f", s.pos0[i]);
+    fprintf(fp, "\n# hipmace: mode <index> <RMS amplitude in A at %g K> <unit Cartesian displacement, 3N>\n# frequencies_cm1 (negative: imaginary)", m->temperature);
+    for (PetscInt j = 0; j < m->n; j++) fprintf(fp, " %.4f", m->cm1[j]);
     fprintf(fp, "\n");
   }
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
-    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    PetscReal     len;
+    PetscCall(HMModeStreamGet_Private(&s, j, &d, &len));
     if (fp) {
-      /* NMWiz reads a leading integer as the mode index; the array length is fixed by the coordinates */
-      fprintf(fp, "mode %" PetscInt_FMT, j + 1);
+      /* ProDy's convention: index, then a decimal scale factor (sqrt of the variance), then the unit vector */
+      fprintf(fp, "mode %" PetscInt_FMT " %.10f", j + 1, HMModeAmplitude_Private(m->lambda[j], m->temperature, len));
       for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.8f", d[i]);
       fprintf(fp, "\n");
     }
@@ -195,7 +239,7 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
   PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
-    PetscCall(HMModeStreamGet_Private(&s, j, &d));
+    PetscCall(HMModeStreamGet_Private(&s, j, &d, NULL));
     if (fp) {
       fprintf(fp, "%" PetscInt_FMT "\n%sProperties=species:S:1:pos:R:3:mode:R:3 pbc=\"%c %c %c\" mode_index=%" PetscInt_FMT " eigenvalue=%.17g frequency_cm1=%.10f imaginary=%c\n", na, lattice, pbc[0] ? 'T' : 'F', pbc[1] ? 'T' : 'F', pbc[2] ? 'T' : 'F', j + 1, m->lambda[j], m->cm1[j], m->lambda[j] < 0 ? 'T' : 'F');
       for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %22.14f %22.14f %22.14f %16.10f %16.10f %16.10f\n", HMElementSymbol(s.Z0[a]), s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2], d[3 * a], d[3 * a + 1], d[3 * a + 2]);
