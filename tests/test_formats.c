@@ -734,7 +734,7 @@ static void test_driver_notes(void **state)
 
   snprintf(model, sizeof(model), "%s/demo_hipmace.safetensors", in ? in : "inputs");
   /* a clean environment: this test's own singleton MPI variables would make mpiexec try to join it */
-  snprintf(cmd, sizeof(cmd), "env -i PATH=\"$PATH\" HOME=\"$HOME\" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n 2 --oversubscribe %s -structure %s -model %s -modes none > %s 2>&1", bin ? bin : "./drivers/hipmace", traj, model, lg);
+  snprintf(cmd, sizeof(cmd), "env -i PATH=\"$PATH\" HOME=\"$HOME\" ASAN_OPTIONS=\"$ASAN_OPTIONS\" UBSAN_OPTIONS=\"$UBSAN_OPTIONS\" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n 2 --oversubscribe %s -structure %s -model %s -modes none > %s 2>&1", bin ? bin : "./drivers/hipmace", traj, model, lg);
   st = system(cmd);
   if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("%s failed (log %s)", cmd, lg);
   f = fopen(lg, "r");
