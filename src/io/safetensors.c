@@ -349,24 +349,27 @@ static PetscErrorCode GetChecked(HMSafetensors st, const char name[], HMDType dt
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSafetensorsGetF64(HMSafetensors st, const char name[], int ndim, const PetscInt64 shape[], const double **data)
+static PetscErrorCode GetData(HMSafetensors st, const char name[], HMDType dtype, int ndim, const PetscInt64 shape[], const void **data)
 {
   const HMTensorInfo *t;
 
   PetscFunctionBegin;
-  PetscCheck(data, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSafetensorsGetF64: NULL output");
-  PetscCall(GetChecked(st, name, HM_DTYPE_F64, ndim, shape, &t));
-  *data = (const double *)t->data;
+  PetscCheck(data, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSafetensorsGet%s: NULL output", dtype == HM_DTYPE_F64 ? "F64" : "I64");
+  PetscCall(GetChecked(st, name, dtype, ndim, shape, &t));
+  *data = t->data;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSafetensorsGetF64(HMSafetensors st, const char name[], int ndim, const PetscInt64 shape[], const double **data)
+{
+  PetscFunctionBegin;
+  PetscCall(GetData(st, name, HM_DTYPE_F64, ndim, shape, (const void **)data));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMSafetensorsGetI64(HMSafetensors st, const char name[], int ndim, const PetscInt64 shape[], const PetscInt64 **data)
 {
-  const HMTensorInfo *t;
-
   PetscFunctionBegin;
-  PetscCheck(data, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSafetensorsGetI64: NULL output");
-  PetscCall(GetChecked(st, name, HM_DTYPE_I64, ndim, shape, &t));
-  *data = (const PetscInt64 *)t->data;
+  PetscCall(GetData(st, name, HM_DTYPE_I64, ndim, shape, (const void **)data));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

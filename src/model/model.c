@@ -504,34 +504,31 @@ PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The parts of one interaction + product layer (a main layer or an extra Hessian layer; readouts only on
+   main layers, readout2 only on the last: destroying an unset part is a no-op). */
+static PetscErrorCode LayerDestroy(HMLayer *L)
+{
+  PetscFunctionBegin;
+  PetscCall(HMLinearDestroy(&L->linear_up));
+  PetscCall(HMRadialMLPDestroy(&L->mlp));
+  PetscCall(HMConvTPDestroy(&L->tp));
+  PetscCall(HMLinearDestroy(&L->linear));
+  PetscCall(HMSkipTPDestroy(&L->skip));
+  PetscCall(HMSymContractionDestroy(&L->prod));
+  PetscCall(HMLinearDestroy(&L->prod_linear));
+  PetscCall(HMLinearDestroy(&L->readout));
+  PetscCall(HMLinearDestroy(&L->readout2));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModelDestroy(HMModel *model)
 {
   HMModel m = *model;
   PetscFunctionBegin;
   if (!m) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(HMLinearDestroy(&m->embedding));
-  for (int t = 0; t < m->nlayers; t++) {
-    HMLayer *L = &m->layer[t];
-    PetscCall(HMLinearDestroy(&L->linear_up));
-    PetscCall(HMRadialMLPDestroy(&L->mlp));
-    PetscCall(HMConvTPDestroy(&L->tp));
-    PetscCall(HMLinearDestroy(&L->linear));
-    PetscCall(HMSkipTPDestroy(&L->skip));
-    PetscCall(HMSymContractionDestroy(&L->prod));
-    PetscCall(HMLinearDestroy(&L->prod_linear));
-    PetscCall(HMLinearDestroy(&L->readout));
-    if (t == m->nlayers - 1) PetscCall(HMLinearDestroy(&L->readout2));
-  }
-  for (int k = 0; k < m->nhx; k++) { /* hoextra */
-    HMLayer *L = &m->hx[k];
-    PetscCall(HMLinearDestroy(&L->linear_up));
-    PetscCall(HMRadialMLPDestroy(&L->mlp));
-    PetscCall(HMConvTPDestroy(&L->tp));
-    PetscCall(HMLinearDestroy(&L->linear));
-    PetscCall(HMSkipTPDestroy(&L->skip));
-    PetscCall(HMSymContractionDestroy(&L->prod));
-    PetscCall(HMLinearDestroy(&L->prod_linear));
-  }
+  for (int t = 0; t < m->nlayers; t++) PetscCall(LayerDestroy(&m->layer[t]));
+  for (int k = 0; k < m->nhx; k++) PetscCall(LayerDestroy(&m->hx[k])); /* hoextra */
   PetscCall(HMLinearDestroy(&m->proj_nodes_layerwise));
   PetscCall(HMLinearDestroy(&m->proj_nodes));
   PetscCall(HMLinearDestroy(&m->proj_edges));

@@ -159,15 +159,9 @@ PetscErrorCode HMHessianCreate_Direct(HMHessian h)
   Direct *d;
   PetscFunctionBegin;
   PetscCall(PetscNew(&d));
-  d->flops             = direct_edge_flops(h->model);
-  h->data              = d;
-  h->ops->prepare      = Prepare_Direct;
-  h->ops->edgeblocks   = EdgeBlocks_Direct;
-  h->ops->pairs        = Pairs_Direct;
-  h->ops->halowidth    = HaloWidth_Direct;
-  h->ops->memory       = Memory_Direct;
-  h->ops->flops        = Flops_Direct;
-  h->ops->checkfinite  = CheckFinite_Direct;
-  h->ops->destroy      = Destroy_Direct;
+  static const struct _HMHessianKernelOps ops = {.prepare = Prepare_Direct, .edgeblocks = EdgeBlocks_Direct, .pairs = Pairs_Direct, .halowidth = HaloWidth_Direct, .memory = Memory_Direct, .flops = Flops_Direct, .checkfinite = CheckFinite_Direct, .destroy = Destroy_Direct};
+  d->flops   = direct_edge_flops(h->model);
+  h->data    = d;
+  h->ops[0]  = ops;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -131,16 +131,10 @@ PetscErrorCode HMHessianFoldedSetUp(HMHessian h, PetscBool tabulated)
   Folded *d;
   PetscFunctionBegin;
   PetscCall(PetscNew(&d));
-  d->tabulated        = tabulated;
-  h->data             = d;
-  h->ops->prepare     = HMHessianFoldedPrepare;
-  h->ops->edgeblocks  = EdgeBlocks_Folded;
-  h->ops->pairs       = Pairs_Folded;
-  h->ops->halowidth   = HaloWidth_Folded;
-  h->ops->memory      = Memory_Folded;
-  h->ops->flops       = Flops_Folded;
-  h->ops->checkfinite = CheckFinite_Folded;
-  h->ops->destroy     = Destroy_Folded;
+  static const struct _HMHessianKernelOps ops = {.prepare = HMHessianFoldedPrepare, .edgeblocks = EdgeBlocks_Folded, .pairs = Pairs_Folded, .halowidth = HaloWidth_Folded, .memory = Memory_Folded, .flops = Flops_Folded, .checkfinite = CheckFinite_Folded, .destroy = Destroy_Folded};
+  d->tabulated = tabulated;
+  h->data      = d;
+  h->ops[0]    = ops;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
