@@ -3,7 +3,7 @@
 #include "hessian/radtable.h"
 #include <hipmace/so3.h>
 #include "nn/simd.h"
-#include <cblas.h>
+#include <petscblaslapack.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__AVX512F__)
@@ -297,8 +297,12 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
     for (PetscInt i = 0; i < nc; i++) {
       double *Gs = G + (n0 + i) * f->nodedim;
       /* G_s[kappa][ja_p + a] = sum_u P_p[kappa][u] x[s][u, a] */
-      for (int p = 0; p < f->np; p++)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->K, (int)f->d1[p], (int)f->mul[p], 1.0, f->P + f->poff[p], (int)f->mul[p], f->xbar + i * dH + f->xoff[p], (int)f->d1[p], 0.0, Gs + f->ja[p], (int)f->nka);
+      for (int p = 0; p < f->np; p++) {
+        /* row-major G_s = P_p x_p as the column-major product G_s^T = x_p^T P_p^T */
+        const PetscBLASInt m_ = (PetscBLASInt)f->d1[p], n_ = (PetscBLASInt)f->K, k_ = (PetscBLASInt)f->mul[p], ldg = (PetscBLASInt)f->nka;
+        const double       one = 1.0, zero = 0.0;
+        BLASgemm_("N", "N", &m_, &n_, &k_, &one, f->xbar + i * dH + f->xoff[p], &m_, f->P + f->poff[p], &k_, &zero, Gs + f->ja[p], &ldg);
+      }
     }
   }
   PetscFunctionReturn(PETSC_SUCCESS);

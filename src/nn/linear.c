@@ -1,6 +1,6 @@
 /* e3nn o3.Linear and the one-hot FullyConnectedTensorProduct (skip_tp), as row-blocked products. */
 #include "nn/nnimpl.h"
-#include <cblas.h>
+#include <petscblaslapack.h>
 
 /* Doubles in each of the two transposition buffers of apply_block (on the stack). */
 #define HM_LIN_BUF 4096
@@ -20,7 +20,10 @@ static void apply_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int m
   if (wide > HM_LIN_BUF) {
     for (PetscInt i = 0; i < nz; i++) {
       const PetscInt z = zlist ? zlist[i] : i;
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, mb, d, ma, alpha, W, (int)ldw, x + z * ldx, d, 1.0, y + z * ldy, d);
+      /* row-major Y_z = alpha W^T X_z + Y_z as the column-major product Y_z^T = alpha X_z^T W + Y_z^T */
+      const PetscBLASInt m_ = (PetscBLASInt)d, n_ = (PetscBLASInt)mb, k_ = (PetscBLASInt)ma, lw = (PetscBLASInt)ldw;
+      const double       one = 1.0;
+      BLASgemm_("N", "T", &m_, &n_, &k_, &alpha, x + z * ldx, &m_, W, &lw, &one, y + z * ldy, &m_);
     }
     return;
   }
