@@ -4,6 +4,7 @@
    so the gradients are as rank-count invariant as the forward. */
 #include "nn/nnimpl.h"
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Nodes per batch and channels per block of the symmetric contraction's backward (as the forward) */
 #define HM_SCB_BATCH 8
@@ -14,40 +15,73 @@ static void zero_rows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
   for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
 }
 
-/* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1) */
-static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
+/* Doubles in each of the two transposition buffers of transpose_block (on the stack) */
+#define HM_LINB_BUF 4096
+
+/* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1), with WT = W^T
+   ([w][u], row stride ma): as the forward's apply_block, the rows (z, m) are copied out transposed so
+   that the product is one HMGemmRows over all of them (row-independent arithmetic). */
+static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *WT, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
 {
-  for (PetscInt i = 0; i < nz; i++) {
-    const PetscInt z  = zlist ? zlist[i] : i;
-    const double  *gz = dy + z * ldy;
-    double        *xz = dx + z * ldx;
-    if (d == 1) {
-      for (int u = 0; u < ma; u++) {
-        const double *wu = W + u * ldw;
-        double        s  = 0.0;
-        for (int w = 0; w < mb; w++) s += wu[w] * gz[w];
-        xz[u] += alpha * s;
+  double         yt[HM_LINB_BUF], xt[HM_LINB_BUF];
+  const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
+
+  if (d == 1 && !zlist) {
+    HMGemmRows(nz, ma, mb, alpha, dy, ldy, WT, ma, 1.0, dx, ldx);
+    return;
+  }
+  if (wide > HM_LINB_BUF) {
+    /* (not met by MACE's widths) row by row, the same sums */
+    for (PetscInt i = 0; i < nz; i++) {
+      const PetscInt z = zlist ? zlist[i] : i;
+      for (int mm = 0; mm < d; mm++) {
+        for (int w = 0; w < mb; w++) yt[w] = dy[z * ldy + w * d + mm];
+        HMGemmRows(1, ma, mb, alpha, yt, mb, WT, ma, 0.0, xt, ma);
+        for (int u = 0; u < ma; u++) dx[z * ldx + u * d + mm] += xt[u];
       }
-    } else {
-      double s[2 * HM_LMAX + 1];
-      for (int u = 0; u < ma; u++) {
-        const double *wu = W + u * ldw;
-        for (int m = 0; m < d; m++) s[m] = 0.0;
-        for (int w = 0; w < mb; w++)
-          for (int m = 0; m < d; m++) s[m] += wu[w] * gz[w * d + m];
-        for (int m = 0; m < d; m++) xz[u * d + m] += alpha * s[m];
-      }
+    }
+    return;
+  }
+  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LINB_BUF / wide) {
+    const PetscInt nc = PetscMin(HM_LINB_BUF / wide, nz - z0);
+    for (PetscInt i = 0; i < nc; i++) {
+      const double *gz = dy + (zlist ? zlist[z0 + i] : z0 + i) * ldy;
+      for (int w = 0; w < mb; w++)
+        for (int mm = 0; mm < d; mm++) yt[(i * d + mm) * mb + w] = gz[w * d + mm];
+    }
+    HMGemmRows(nc * d, ma, mb, alpha, yt, mb, WT, ma, 0.0, xt, ma);
+    for (PetscInt i = 0; i < nc; i++) {
+      double *xz = dx + (zlist ? zlist[z0 + i] : z0 + i) * ldx;
+      for (int u = 0; u < ma; u++)
+        for (int mm = 0; mm < d; mm++) xz[u * d + mm] += xt[(i * d + mm) * ma + u];
     }
   }
 }
+
+/* WT[w][u] = W[u][w] (W row stride ldw); malloc'ed, NULL if out of memory */
+static double *transpose_weight(int ma, int mb, const double *W, PetscInt ldw)
+{
+  double *WT = malloc(sizeof(double) * (size_t)ma * (size_t)mb + 1);
+  if (!WT) return NULL;
+  for (int u = 0; u < ma; u++)
+    for (int w = 0; w < mb; w++) WT[(PetscInt)w * ma + u] = W[(PetscInt)u * ldw + w];
+  return WT;
+}
+
+/* Rows per scan of HMSkipTPApplyTranspose's grouping by element */
+#define HM_SKIPB_ROWS 256
 
 void HMLinearApplyTranspose(const HMLinear *lin, PetscInt n, const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx)
 {
   if (beta == 0.0) zero_rows(n, lin->dim_in, dx, ldx);
   for (int k = 0; k < lin->ninstr; k++) {
     const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
-    if (a->mul == 0 || b->mul == 0) continue;
-    transpose_block(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], lin->W + lin->woff[k], b->mul, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
+    double        *WT;
+    if (a->mul == 0 || b->mul == 0 || n == 0) continue;
+    WT = transpose_weight(a->mul, b->mul, lin->W + lin->woff[k], b->mul);
+    PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "linear map backward: out of memory for a %d x %d weight", a->mul, b->mul);
+    transpose_block(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], WT, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
+    free(WT);
   }
 }
 
@@ -58,11 +92,22 @@ void HMSkipTPApplyTranspose(const HMSkipTP *s, PetscInt n, const int elem[], con
     const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
     const PetscInt xo = HMIrrepsOffset(&s->in, s->ia[k]), yo = HMIrrepsOffset(&s->out, s->ib[k]);
     const int      ldw = s->nel * b->mul; /* W[u, e, w] */
-    if (a->mul == 0 || b->mul == 0) continue;
-    for (PetscInt z = 0; z < n; z++) {
-      const PetscInt zl[1] = {z};
-      if (elem[z] < 0 || elem[z] >= s->nel) continue;
-      transpose_block(1, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)elem[z] * b->mul, ldw, dy + yo, ldy, dx + xo, ldx);
+    if (a->mul == 0 || b->mul == 0 || n == 0) continue;
+    for (int el = 0; el < s->nel; el++) {
+      double *WT = NULL;
+      for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIPB_ROWS) {
+        const PetscInt nc = PetscMin(HM_SKIPB_ROWS, n - z0);
+        PetscInt       zl[HM_SKIPB_ROWS], nl = 0;
+        for (PetscInt i = 0; i < nc; i++)
+          if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+        if (!nl) continue;
+        if (!WT) {
+          WT = transpose_weight(a->mul, b->mul, s->W + s->woff[k] + (PetscInt)el * b->mul, ldw);
+          PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "skip tensor product backward: out of memory for a %d x %d weight", a->mul, b->mul);
+        }
+        transpose_block(nl, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], WT, dy + yo, ldy, dx + xo, ldx);
+      }
+      free(WT);
     }
   }
 }
@@ -292,8 +337,9 @@ PetscInt HMSymContractionBackwardWorkSize(const HMSymContraction *sc)
   return ldq * (2 * nblk * sc->Q + scb_max_out_dim(sc)) + 8;
 }
 
-/* One contraction ct, channel block c0 (width cw), batch of B nodes: dXt[q][b][c] += ... */
-static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt)
+/* One contraction ct, channel block c0 (width cw), batch of B nodes: dXt[q][b][c] += ... (B and cw
+   compile-time constants in the instances below, so that the loops over a batch's channels vectorise) */
+static inline __attribute__((always_inline)) void scb_block(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
 {
   const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
 
@@ -311,22 +357,22 @@ static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscI
         s[i] = 0.0;
         P[i] = G[i];
       }
-      for (PetscInt p = p0; p < p1; p++) {
-        const double *u = Uw + p * cw, *xl = Xt + (PetscInt)pq[p * nu + nu - 1] * ldq;
-        for (int b = 0; b < B; b++)
-          for (PetscInt c = 0; c < cw; c++) s[b * HM_SCB_CW + c] += u[c] * xl[b * HM_SCB_CW + c];
-      }
       /* P = G X[q_1] ... X[q_{nu-1}] */
       for (int i = 0; i < nu - 1; i++) {
         const double *xi = Xt + (PetscInt)q[i] * ldq;
         for (int b = 0; b < B; b++)
           for (PetscInt c = 0; c < cw; c++) P[b * HM_SCB_CW + c] *= xi[b * HM_SCB_CW + c];
       }
+      /* one pass over the run's Uw: s += Uw X[q_nu], dX[q_nu] += P Uw */
       for (PetscInt p = p0; p < p1; p++) {
-        const double *u  = Uw + p * cw;
-        double       *dl = dXt + (PetscInt)pq[p * nu + nu - 1] * ldq;
+        const PetscInt qn = pq[p * nu + nu - 1];
+        const double  *u = Uw + p * cw, *xl = Xt + qn * ldq;
+        double        *dl = dXt + qn * ldq;
         for (int b = 0; b < B; b++)
-          for (PetscInt c = 0; c < cw; c++) dl[b * HM_SCB_CW + c] += P[b * HM_SCB_CW + c] * u[c];
+          for (PetscInt c = 0; c < cw; c++) {
+            s[b * HM_SCB_CW + c] += u[c] * xl[b * HM_SCB_CW + c];
+            dl[b * HM_SCB_CW + c] += P[b * HM_SCB_CW + c] * u[c];
+          }
       }
       /* the shared factors: G s prod_{j != i} X[q_j] */
       for (int i = 0; i < nu - 1; i++) {
@@ -346,12 +392,42 @@ static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscI
   }
 }
 
+#define HM_SCB_INSTANCE(B) \
+  static void scb_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt) \
+  { \
+    if (cw == HM_SCB_CW) scb_block(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
+    else if (cw == 8) scb_block(B, 8, ct, e, c0, Xt, Gt, dXt); \
+    else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+  }
+HM_SCB_INSTANCE(1)
+HM_SCB_INSTANCE(2)
+HM_SCB_INSTANCE(4)
+HM_SCB_INSTANCE(8)
+
+typedef void (*SCBFn)(PetscInt, const HMContraction *, int, PetscInt, const double *, const double *, double *);
+
+/* a batch of B nodes is padded up to 1, 2, 4 or 8 nodes of zero features and zero output gradient */
+static int scb_padded(int B, SCBFn *f)
+{
+  static const SCBFn fn[] = {scb_block_1, scb_block_2, scb_block_4, scb_block_8};
+  int                i    = 0;
+  while ((1 << i) < B) i++;
+  *f = fn[i];
+  return 1 << i;
+}
+
 static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, const double *dout, PetscInt ldo, double *dX, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SCB_BATCH * HM_SCB_CW, nblk = (C + HM_SCB_CW - 1) / HM_SCB_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *dXt = Xt + nblk * Q * ldq, *Gt = dXt + nblk * Q * ldq;
+  SCBFn          f;
 
-  for (PetscInt r = 0; r < nblk * Q * ldq; r++) dXt[r] = 0.0;
+  (void)scb_padded(B, &f);
+  for (PetscInt r = 0; r < nblk * Q * ldq; r++) {
+    Xt[r]  = 0.0;
+    dXt[r] = 0.0;
+  }
+  for (PetscInt r = 0; r < scb_max_out_dim(sc) * ldq; r++) Gt[r] = 0.0;
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
     PetscInt      q0 = 0, xo = 0;
@@ -374,7 +450,7 @@ static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B,
       for (int b = 0; b < B; b++)
         for (PetscInt c = 0; c < cw; c++)
           for (int M = 0; M < d; M++) Gt[M * ldq + b * HM_SCB_CW + c] = dout[zb[b] * ldo + oo + (c0 + c) * d + M];
-      scb_block(B, cw, ct, e, c0, Xt + (c0 / HM_SCB_CW) * Q * ldq, Gt, dXt + (c0 / HM_SCB_CW) * Q * ldq);
+      f(cw, ct, e, c0, Xt + (c0 / HM_SCB_CW) * Q * ldq, Gt, dXt + (c0 / HM_SCB_CW) * Q * ldq);
       oo += C * d;
     }
   }
