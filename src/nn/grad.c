@@ -5,6 +5,9 @@
 #include "nn/nnimpl.h"
 #include <stdint.h>
 #include <stdlib.h>
+#if defined(__AVX512F__)
+  #include <immintrin.h>
+#endif
 
 /* Nodes per batch and channels per block of the symmetric contraction's backward (as the forward) */
 #define HM_SCB_BATCH 8
@@ -392,12 +395,90 @@ static inline __attribute__((always_inline)) void scb_block(const int B, const P
   }
 }
 
+#if defined(__AVX512F__)
+/* Nodes per register tile of the AVX-512 backward: s and P of a tile (2 x 4 x 2 vectors) and a row of
+   Uw stay in registers (a whole batch of 8 would need more than the 32 vector registers) */
+  #define HM_SCB_TILE 4
+
+/* scb_block for blocks of NV vectors of 8 channels, the batch in tiles of up to HM_SCB_TILE nodes
+   (inside each run, so that the run's Uw rows are loaded from L1 by the second tile) */
+static inline __attribute__((always_inline)) void scb_block_avx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
+{
+  const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
+  const int      BT = B < HM_SCB_TILE ? B : HM_SCB_TILE;
+
+  for (int nu = 1; nu <= ct->corr; nu++) {
+    const PetscInt np = ct->npair[nu];
+    const double  *Uw = ct->Uw[nu] + (PetscInt)e * np * C + c0 * np;
+    const int     *pq = ct->pq[nu];
+    for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
+      const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
+      const int     *q  = pq + p0 * nu;
+      const double  *G0 = Gt + (PetscInt)ct->pM[nu][p0] * ldq;
+      for (int t0 = 0; t0 < B; t0 += BT) {
+        const PetscInt to = (PetscInt)t0 * HM_SCB_CW;
+        const double  *G  = G0 + to;
+        __m512d        s[HM_SCB_TILE][HM_SCB_CW / 8], P[HM_SCB_TILE][HM_SCB_CW / 8];
+
+        for (int b = 0; b < BT; b++)
+          for (int v = 0; v < NV; v++) {
+            s[b][v] = _mm512_setzero_pd();
+            P[b][v] = _mm512_loadu_pd(G + b * HM_SCB_CW + 8 * v);
+          }
+        for (int i = 0; i < nu - 1; i++) {
+          const double *xi = Xt + (PetscInt)q[i] * ldq + to;
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) P[b][v] = _mm512_mul_pd(P[b][v], _mm512_loadu_pd(xi + b * HM_SCB_CW + 8 * v));
+        }
+        for (PetscInt p = p0; p < p1; p++) {
+          const PetscInt qn = pq[p * nu + nu - 1];
+          const double  *u = Uw + p * 8 * NV, *xl = Xt + qn * ldq + to;
+          double        *dl = dXt + qn * ldq + to;
+          __m512d        uv[HM_SCB_CW / 8];
+          for (int v = 0; v < NV; v++) uv[v] = _mm512_loadu_pd(u + 8 * v);
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) {
+              s[b][v] = _mm512_fmadd_pd(uv[v], _mm512_loadu_pd(xl + b * HM_SCB_CW + 8 * v), s[b][v]);
+              _mm512_storeu_pd(dl + b * HM_SCB_CW + 8 * v, _mm512_fmadd_pd(P[b][v], uv[v], _mm512_loadu_pd(dl + b * HM_SCB_CW + 8 * v)));
+            }
+        }
+        if (nu < 2) continue;
+        /* G s, then the shared factors' gradients */
+        for (int b = 0; b < BT; b++)
+          for (int v = 0; v < NV; v++) s[b][v] = _mm512_mul_pd(s[b][v], _mm512_loadu_pd(G + b * HM_SCB_CW + 8 * v));
+        for (int i = 0; i < nu - 1; i++) {
+          double *di = dXt + (PetscInt)q[i] * ldq + to;
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) {
+              __m512d t = s[b][v];
+              for (int j = 0; j < nu - 1; j++)
+                if (j != i) t = _mm512_mul_pd(t, _mm512_loadu_pd(Xt + (PetscInt)q[j] * ldq + to + b * HM_SCB_CW + 8 * v));
+              _mm512_storeu_pd(di + b * HM_SCB_CW + 8 * v, _mm512_add_pd(_mm512_loadu_pd(di + b * HM_SCB_CW + 8 * v), t));
+            }
+        }
+      }
+    }
+  }
+}
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
+    do { \
+      if (cw == HM_SCB_CW) scb_block_avx512(B, HM_SCB_CW / 8, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) scb_block_avx512(B, 1, ct, e, c0, Xt, Gt, dXt); \
+      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+    } while (0)
+#else
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
+    do { \
+      if (cw == HM_SCB_CW) scb_block(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) scb_block(B, 8, ct, e, c0, Xt, Gt, dXt); \
+      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+    } while (0)
+#endif
+
 #define HM_SCB_INSTANCE(B) \
   static void scb_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt) \
   { \
-    if (cw == HM_SCB_CW) scb_block(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
-    else if (cw == 8) scb_block(B, 8, ct, e, c0, Xt, Gt, dXt); \
-    else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+    HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt); \
   }
 HM_SCB_INSTANCE(1)
 HM_SCB_INSTANCE(2)
@@ -421,13 +502,14 @@ static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B,
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SCB_BATCH * HM_SCB_CW, nblk = (C + HM_SCB_CW - 1) / HM_SCB_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *dXt = Xt + nblk * Q * ldq, *Gt = dXt + nblk * Q * ldq;
   SCBFn          f;
+  const int      Bp = scb_padded(B, &f);
 
-  (void)scb_padded(B, &f);
-  for (PetscInt r = 0; r < nblk * Q * ldq; r++) {
-    Xt[r]  = 0.0;
-    dXt[r] = 0.0;
-  }
-  for (PetscInt r = 0; r < scb_max_out_dim(sc) * ldq; r++) Gt[r] = 0.0;
+  /* the padding nodes: zero features and zero output gradient (their dX is computed and dropped) */
+  memset(dXt, 0, sizeof(double) * (size_t)(nblk * Q * ldq));
+  for (PetscInt r = 0; r < nblk * Q; r++)
+    for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Xt[r * ldq + c] = 0.0;
+  for (PetscInt r = 0; r < scb_max_out_dim(sc); r++)
+    for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Gt[r * ldq + c] = 0.0;
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
     PetscInt      q0 = 0, xo = 0;
