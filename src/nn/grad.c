@@ -4,6 +4,10 @@
    so the gradients are as rank-count invariant as the forward. */
 #include "nn/nnimpl.h"
 #include <stdint.h>
+#include <stdlib.h>
+#if defined(__AVX512F__)
+  #include <immintrin.h>
+#endif
 
 /* Nodes per batch and channels per block of the symmetric contraction's backward (as the forward) */
 #define HM_SCB_BATCH 8
@@ -14,40 +18,73 @@ static void zero_rows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
   for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
 }
 
-/* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1) */
-static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
+/* Doubles in each of the two transposition buffers of transpose_block (on the stack) */
+#define HM_LINB_BUF 4096
+
+/* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1), with WT = W^T
+   ([w][u], row stride ma): as the forward's apply_block, the rows (z, m) are copied out transposed so
+   that the product is one HMGemmRows over all of them (row-independent arithmetic). */
+static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *WT, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
 {
-  for (PetscInt i = 0; i < nz; i++) {
-    const PetscInt z  = zlist ? zlist[i] : i;
-    const double  *gz = dy + z * ldy;
-    double        *xz = dx + z * ldx;
-    if (d == 1) {
-      for (int u = 0; u < ma; u++) {
-        const double *wu = W + u * ldw;
-        double        s  = 0.0;
-        for (int w = 0; w < mb; w++) s += wu[w] * gz[w];
-        xz[u] += alpha * s;
+  double         yt[HM_LINB_BUF], xt[HM_LINB_BUF];
+  const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
+
+  if (d == 1 && !zlist) {
+    HMGemmRows(nz, ma, mb, alpha, dy, ldy, WT, ma, 1.0, dx, ldx);
+    return;
+  }
+  if (wide > HM_LINB_BUF) {
+    /* (not met by MACE's widths) row by row, the same sums */
+    for (PetscInt i = 0; i < nz; i++) {
+      const PetscInt z = zlist ? zlist[i] : i;
+      for (int mm = 0; mm < d; mm++) {
+        for (int w = 0; w < mb; w++) yt[w] = dy[z * ldy + w * d + mm];
+        HMGemmRows(1, ma, mb, alpha, yt, mb, WT, ma, 0.0, xt, ma);
+        for (int u = 0; u < ma; u++) dx[z * ldx + u * d + mm] += xt[u];
       }
-    } else {
-      double s[2 * HM_LMAX + 1];
-      for (int u = 0; u < ma; u++) {
-        const double *wu = W + u * ldw;
-        for (int m = 0; m < d; m++) s[m] = 0.0;
-        for (int w = 0; w < mb; w++)
-          for (int m = 0; m < d; m++) s[m] += wu[w] * gz[w * d + m];
-        for (int m = 0; m < d; m++) xz[u * d + m] += alpha * s[m];
-      }
+    }
+    return;
+  }
+  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LINB_BUF / wide) {
+    const PetscInt nc = PetscMin(HM_LINB_BUF / wide, nz - z0);
+    for (PetscInt i = 0; i < nc; i++) {
+      const double *gz = dy + (zlist ? zlist[z0 + i] : z0 + i) * ldy;
+      for (int w = 0; w < mb; w++)
+        for (int mm = 0; mm < d; mm++) yt[(i * d + mm) * mb + w] = gz[w * d + mm];
+    }
+    HMGemmRows(nc * d, ma, mb, alpha, yt, mb, WT, ma, 0.0, xt, ma);
+    for (PetscInt i = 0; i < nc; i++) {
+      double *xz = dx + (zlist ? zlist[z0 + i] : z0 + i) * ldx;
+      for (int u = 0; u < ma; u++)
+        for (int mm = 0; mm < d; mm++) xz[u * d + mm] += xt[(i * d + mm) * ma + u];
     }
   }
 }
+
+/* WT[w][u] = W[u][w] (W row stride ldw); malloc'ed, NULL if out of memory */
+static double *transpose_weight(int ma, int mb, const double *W, PetscInt ldw)
+{
+  double *WT = malloc(sizeof(double) * (size_t)ma * (size_t)mb + 1);
+  if (!WT) return NULL;
+  for (int u = 0; u < ma; u++)
+    for (int w = 0; w < mb; w++) WT[(PetscInt)w * ma + u] = W[(PetscInt)u * ldw + w];
+  return WT;
+}
+
+/* Rows per scan of HMSkipTPApplyTranspose's grouping by element */
+#define HM_SKIPB_ROWS 256
 
 void HMLinearApplyTranspose(const HMLinear *lin, PetscInt n, const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx)
 {
   if (beta == 0.0) zero_rows(n, lin->dim_in, dx, ldx);
   for (int k = 0; k < lin->ninstr; k++) {
     const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
-    if (a->mul == 0 || b->mul == 0) continue;
-    transpose_block(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], lin->W + lin->woff[k], b->mul, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
+    double        *WT;
+    if (a->mul == 0 || b->mul == 0 || n == 0) continue;
+    WT = transpose_weight(a->mul, b->mul, lin->W + lin->woff[k], b->mul);
+    PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "linear map backward: out of memory for a %d x %d weight", a->mul, b->mul);
+    transpose_block(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], WT, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
+    free(WT);
   }
 }
 
@@ -58,11 +95,22 @@ void HMSkipTPApplyTranspose(const HMSkipTP *s, PetscInt n, const int elem[], con
     const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
     const PetscInt xo = HMIrrepsOffset(&s->in, s->ia[k]), yo = HMIrrepsOffset(&s->out, s->ib[k]);
     const int      ldw = s->nel * b->mul; /* W[u, e, w] */
-    if (a->mul == 0 || b->mul == 0) continue;
-    for (PetscInt z = 0; z < n; z++) {
-      const PetscInt zl[1] = {z};
-      if (elem[z] < 0 || elem[z] >= s->nel) continue;
-      transpose_block(1, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)elem[z] * b->mul, ldw, dy + yo, ldy, dx + xo, ldx);
+    if (a->mul == 0 || b->mul == 0 || n == 0) continue;
+    for (int el = 0; el < s->nel; el++) {
+      double *WT = NULL;
+      for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIPB_ROWS) {
+        const PetscInt nc = PetscMin(HM_SKIPB_ROWS, n - z0);
+        PetscInt       zl[HM_SKIPB_ROWS], nl = 0;
+        for (PetscInt i = 0; i < nc; i++)
+          if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+        if (!nl) continue;
+        if (!WT) {
+          WT = transpose_weight(a->mul, b->mul, s->W + s->woff[k] + (PetscInt)el * b->mul, ldw);
+          PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "skip tensor product backward: out of memory for a %d x %d weight", a->mul, b->mul);
+        }
+        transpose_block(nl, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], WT, dy + yo, ldy, dx + xo, ldx);
+      }
+      free(WT);
     }
   }
 }
@@ -292,8 +340,9 @@ PetscInt HMSymContractionBackwardWorkSize(const HMSymContraction *sc)
   return ldq * (2 * nblk * sc->Q + scb_max_out_dim(sc)) + 8;
 }
 
-/* One contraction ct, channel block c0 (width cw), batch of B nodes: dXt[q][b][c] += ... */
-static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt)
+/* One contraction ct, channel block c0 (width cw), batch of B nodes: dXt[q][b][c] += ... (B and cw
+   compile-time constants in the instances below, so that the loops over a batch's channels vectorise) */
+static inline __attribute__((always_inline)) void scb_block(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
 {
   const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
 
@@ -311,22 +360,22 @@ static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscI
         s[i] = 0.0;
         P[i] = G[i];
       }
-      for (PetscInt p = p0; p < p1; p++) {
-        const double *u = Uw + p * cw, *xl = Xt + (PetscInt)pq[p * nu + nu - 1] * ldq;
-        for (int b = 0; b < B; b++)
-          for (PetscInt c = 0; c < cw; c++) s[b * HM_SCB_CW + c] += u[c] * xl[b * HM_SCB_CW + c];
-      }
       /* P = G X[q_1] ... X[q_{nu-1}] */
       for (int i = 0; i < nu - 1; i++) {
         const double *xi = Xt + (PetscInt)q[i] * ldq;
         for (int b = 0; b < B; b++)
           for (PetscInt c = 0; c < cw; c++) P[b * HM_SCB_CW + c] *= xi[b * HM_SCB_CW + c];
       }
+      /* one pass over the run's Uw: s += Uw X[q_nu], dX[q_nu] += P Uw */
       for (PetscInt p = p0; p < p1; p++) {
-        const double *u  = Uw + p * cw;
-        double       *dl = dXt + (PetscInt)pq[p * nu + nu - 1] * ldq;
+        const PetscInt qn = pq[p * nu + nu - 1];
+        const double  *u = Uw + p * cw, *xl = Xt + qn * ldq;
+        double        *dl = dXt + qn * ldq;
         for (int b = 0; b < B; b++)
-          for (PetscInt c = 0; c < cw; c++) dl[b * HM_SCB_CW + c] += P[b * HM_SCB_CW + c] * u[c];
+          for (PetscInt c = 0; c < cw; c++) {
+            s[b * HM_SCB_CW + c] += u[c] * xl[b * HM_SCB_CW + c];
+            dl[b * HM_SCB_CW + c] += P[b * HM_SCB_CW + c] * u[c];
+          }
       }
       /* the shared factors: G s prod_{j != i} X[q_j] */
       for (int i = 0; i < nu - 1; i++) {
@@ -346,12 +395,121 @@ static void scb_block(int B, PetscInt cw, const HMContraction *ct, int e, PetscI
   }
 }
 
+#if defined(__AVX512F__)
+/* Nodes per register tile of the AVX-512 backward: s and P of a tile (2 x 4 x 2 vectors) and a row of
+   Uw stay in registers (a whole batch of 8 would need more than the 32 vector registers) */
+  #define HM_SCB_TILE 4
+
+/* scb_block for blocks of NV vectors of 8 channels, the batch in tiles of up to HM_SCB_TILE nodes
+   (inside each run, so that the run's Uw rows are loaded from L1 by the second tile) */
+static inline __attribute__((always_inline)) void scb_block_avx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
+{
+  const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
+  const int      BT = B < HM_SCB_TILE ? B : HM_SCB_TILE;
+
+  for (int nu = 1; nu <= ct->corr; nu++) {
+    const PetscInt np = ct->npair[nu];
+    const double  *Uw = ct->Uw[nu] + (PetscInt)e * np * C + c0 * np;
+    const int     *pq = ct->pq[nu];
+    for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
+      const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
+      const int     *q  = pq + p0 * nu;
+      const double  *G0 = Gt + (PetscInt)ct->pM[nu][p0] * ldq;
+      for (int t0 = 0; t0 < B; t0 += BT) {
+        const PetscInt to = (PetscInt)t0 * HM_SCB_CW;
+        const double  *G  = G0 + to;
+        __m512d        s[HM_SCB_TILE][HM_SCB_CW / 8], P[HM_SCB_TILE][HM_SCB_CW / 8];
+
+        for (int b = 0; b < BT; b++)
+          for (int v = 0; v < NV; v++) {
+            s[b][v] = _mm512_setzero_pd();
+            P[b][v] = _mm512_loadu_pd(G + b * HM_SCB_CW + 8 * v);
+          }
+        for (int i = 0; i < nu - 1; i++) {
+          const double *xi = Xt + (PetscInt)q[i] * ldq + to;
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) P[b][v] = _mm512_mul_pd(P[b][v], _mm512_loadu_pd(xi + b * HM_SCB_CW + 8 * v));
+        }
+        for (PetscInt p = p0; p < p1; p++) {
+          const PetscInt qn = pq[p * nu + nu - 1];
+          const double  *u = Uw + p * 8 * NV, *xl = Xt + qn * ldq + to;
+          double        *dl = dXt + qn * ldq + to;
+          __m512d        uv[HM_SCB_CW / 8];
+          for (int v = 0; v < NV; v++) uv[v] = _mm512_loadu_pd(u + 8 * v);
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) {
+              s[b][v] = _mm512_fmadd_pd(uv[v], _mm512_loadu_pd(xl + b * HM_SCB_CW + 8 * v), s[b][v]);
+              _mm512_storeu_pd(dl + b * HM_SCB_CW + 8 * v, _mm512_fmadd_pd(P[b][v], uv[v], _mm512_loadu_pd(dl + b * HM_SCB_CW + 8 * v)));
+            }
+        }
+        if (nu < 2) continue;
+        /* G s, then the shared factors' gradients */
+        for (int b = 0; b < BT; b++)
+          for (int v = 0; v < NV; v++) s[b][v] = _mm512_mul_pd(s[b][v], _mm512_loadu_pd(G + b * HM_SCB_CW + 8 * v));
+        for (int i = 0; i < nu - 1; i++) {
+          double *di = dXt + (PetscInt)q[i] * ldq + to;
+          for (int b = 0; b < BT; b++)
+            for (int v = 0; v < NV; v++) {
+              __m512d t = s[b][v];
+              for (int j = 0; j < nu - 1; j++)
+                if (j != i) t = _mm512_mul_pd(t, _mm512_loadu_pd(Xt + (PetscInt)q[j] * ldq + to + b * HM_SCB_CW + 8 * v));
+              _mm512_storeu_pd(di + b * HM_SCB_CW + 8 * v, _mm512_add_pd(_mm512_loadu_pd(di + b * HM_SCB_CW + 8 * v), t));
+            }
+        }
+      }
+    }
+  }
+}
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
+    do { \
+      if (cw == HM_SCB_CW) scb_block_avx512(B, HM_SCB_CW / 8, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) scb_block_avx512(B, 1, ct, e, c0, Xt, Gt, dXt); \
+      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+    } while (0)
+#else
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
+    do { \
+      if (cw == HM_SCB_CW) scb_block(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) scb_block(B, 8, ct, e, c0, Xt, Gt, dXt); \
+      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+    } while (0)
+#endif
+
+#define HM_SCB_INSTANCE(B) \
+  static void scb_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt) \
+  { \
+    HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt); \
+  }
+HM_SCB_INSTANCE(1)
+HM_SCB_INSTANCE(2)
+HM_SCB_INSTANCE(4)
+HM_SCB_INSTANCE(8)
+
+typedef void (*SCBFn)(PetscInt, const HMContraction *, int, PetscInt, const double *, const double *, double *);
+
+/* a batch of B nodes is padded up to 1, 2, 4 or 8 nodes of zero features and zero output gradient */
+static int scb_padded(int B, SCBFn *f)
+{
+  static const SCBFn fn[] = {scb_block_1, scb_block_2, scb_block_4, scb_block_8};
+  int                i    = 0;
+  while ((1 << i) < B) i++;
+  *f = fn[i];
+  return 1 << i;
+}
+
 static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, const double *dout, PetscInt ldo, double *dX, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SCB_BATCH * HM_SCB_CW, nblk = (C + HM_SCB_CW - 1) / HM_SCB_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *dXt = Xt + nblk * Q * ldq, *Gt = dXt + nblk * Q * ldq;
+  SCBFn          f;
+  const int      Bp = scb_padded(B, &f);
 
-  for (PetscInt r = 0; r < nblk * Q * ldq; r++) dXt[r] = 0.0;
+  /* the padding nodes: zero features and zero output gradient (their dX is computed and dropped) */
+  memset(dXt, 0, sizeof(double) * (size_t)(nblk * Q * ldq));
+  for (PetscInt r = 0; r < nblk * Q; r++)
+    for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Xt[r * ldq + c] = 0.0;
+  for (PetscInt r = 0; r < scb_max_out_dim(sc); r++)
+    for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Gt[r * ldq + c] = 0.0;
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
     PetscInt      q0 = 0, xo = 0;
@@ -374,7 +532,7 @@ static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B,
       for (int b = 0; b < B; b++)
         for (PetscInt c = 0; c < cw; c++)
           for (int M = 0; M < d; M++) Gt[M * ldq + b * HM_SCB_CW + c] = dout[zb[b] * ldo + oo + (c0 + c) * d + M];
-      scb_block(B, cw, ct, e, c0, Xt + (c0 / HM_SCB_CW) * Q * ldq, Gt, dXt + (c0 / HM_SCB_CW) * Q * ldq);
+      f(cw, ct, e, c0, Xt + (c0 / HM_SCB_CW) * Q * ldq, Gt, dXt + (c0 / HM_SCB_CW) * Q * ldq);
       oo += C * d;
     }
   }
