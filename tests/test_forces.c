@@ -352,6 +352,11 @@ static void test_ranks(void **state)
   hm_golden_path("model_small.safetensors", m, sizeof(m));
   random_atoms(20, tric, PETSC_TRUE, 1.2, Z, pos);
   compare_ranks(m, 20, Z, pos, tric, all);
+  { /* more ranks than atoms: empty ranks */
+    const int    Zw[3]   = {8, 1, 1};
+    const double pw[9] = {0.0, 0.0, 0.1173, 0.0, 0.7572, -0.4692, 0.0, -0.7572, -0.4692};
+    compare_ranks(m, 3, Zw, pw, NULL, NULL);
+  }
 }
 
 static const struct CMUnitTest tests_serial[] = {
