@@ -76,6 +76,14 @@ PetscErrorCode HMEvalComputeForces(HMEval e)
     fmax = PetscMax(fmax, PetscSqrtReal(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]));
   }
   PetscCall(PetscFree(rev));
+  {
+    /* numerical guard: the same message on every rank, naming the lowest input atom */
+    PetscInt bad = PETSC_MAX_INT, gbad;
+    for (PetscInt i = 0; i < n; i++)
+      if (PetscIsInfOrNanReal(e->forces[3 * i]) || PetscIsInfOrNanReal(e->forces[3 * i + 1]) || PetscIsInfOrNanReal(e->forces[3 * i + 2])) bad = PetscMin(bad, e->gid[i]);
+    PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPIU_INT, MPI_MIN, m->comm));
+    PetscCheck(gbad == PETSC_MAX_INT, m->comm, PETSC_ERR_FP, "atom %" PetscInt_FMT ": non-finite force (the model's energy is not differentiable here)", gbad + 1);
+  }
   PetscCallMPI(MPI_Allreduce(&fmax, &e->fmax, 1, MPI_DOUBLE, MPI_MAX, m->comm));
   /* stress: dE/d strain_ab = sum over all directed edges of dE/dvec_a vec_b; per atom in the canonical
      order, then the exact sum over atoms */
