@@ -298,7 +298,7 @@ static void check_symcon(const char *label, const HMSymContraction *sc, const HM
   fill(n * dimH, dout, 1.0);
   HMSymContractionBackward(sc, target, n, elem, X, dtg, dout, dimH, dX, bwork);
   /* all coordinates on the small models, a strided subset on the big one */
-  assert_true(check_grad(label, sc_obj, &ctx, N, X, dX, fd_stride(N, 1500)) <= FD_TOL);
+  assert_true(check_grad(label, sc_obj, &ctx, N, X, dX, fd_stride(N, 800)) <= FD_TOL);
   free(X);
   free(dX);
   free(dout);
