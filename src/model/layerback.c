@@ -129,9 +129,12 @@ PetscErrorCode HMEvalLayerBackward(HMEval e, const HMLayer *L, PetscBool residua
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
         /* message s -> r (into the owned atom): gradient wrt its Y and radial weights */
         HMConvTPBackwardT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, gaggT + r * dmid, NULL, dY + k * nsh, dw + k * nw, tpw);
-        /* message r -> s (owned sender, edge vector -vec): gradient wrt the sender's features */
-        sh_flip(m->max_ell, Y + k * nsh, Yf);
-        HMConvTPBackwardT(&L->tp, xT + r * din, Yf, w + k * nw, gaggT + s * dmid, dxT + r * din, NULL, NULL, tpw);
+        /* message r -> s (owned sender, edge vector -vec): gradient wrt the sender's features (not
+           needed for the first layer, whose input is the element embedding) */
+        if (dh) {
+          sh_flip(m->max_ell, Y + k * nsh, Yf);
+          HMConvTPBackwardT(&L->tp, xT + r * din, Yf, w + k * nw, gaggT + s * dmid, dxT + r * din, NULL, NULL, tpw);
+        }
       }
       PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
       HMRadialMLPBackward(&L->mlp, ne, rb, dw, drb, bw);
