@@ -89,3 +89,32 @@ PETSC_EXTERN PetscErrorCode HMOptimizerGetModeEigenvalue(HMOptimizer, double *);
 /* Largest atomic norm of g (3 entries per atom, whole atoms per rank). Collective. */
 PETSC_EXTERN PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax);
 PETSC_EXTERN PetscErrorCode HMOptimizerView(HMOptimizer, PetscViewer);
+
+/* ---- the objective of a HIP-MACE model on a structure ---- */
+#include <hipmace/model.h>
+#include <hipmace/io.h>
+
+/* Positions in input atom order, 3 per atom, in PETSc's default contiguous layout (whole atoms per rank); every
+   evaluation rebuilds the partition and the graphs from the structure at the new positions (HMEvalSetSystem on a
+   structure gathered to rank 0: O(N) memory and work on rank 0 per evaluation), so the optimiser's layout does not
+   follow the partition. The predicted Hessian is HMHessianAssemble's, put in input order (HMHessianInputOrder),
+   moved to the optimiser's row layout and symmetrised ((H + H^T)/2; the HIP head's blocks are not exactly
+   symmetric). Gradient: central differences of the energy (-optimize_fd_step h, default 1e-3 A, 6N energy
+   evaluations) until the analytic forces (issue 14) are merged. */
+typedef struct _p_HMEvalObjective *HMEvalObjective;
+
+/* comm: the model's communicator; sys: the whole structure on rank 0 (NULL elsewhere), copied. Collective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreate(MPI_Comm, HMModel, HMSystem sys, HMEvalObjective *);
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *);
+/* Options -optimize_fd_step; the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective);
+/* A new Vec with the structure's positions (input order). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective, Vec *x);
+/* Rigid-body directions for the optimiser: all for a molecule, translations when any axis is periodic. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetRigid(HMEvalObjective, HMOptimizerRigid *);
+/* The structure at x on rank 0 (NULL elsewhere; masses, cell and periodicity of the original). Collective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective, Vec x, HMSystem *sys);
+/* The HMOptimizerObjectiveFn; ctx is the HMEvalObjective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
+/* Model evaluations so far (energies, Hessians). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective, PetscInt *energies, PetscInt *hessians);

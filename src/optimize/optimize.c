@@ -49,6 +49,7 @@ PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
   o->fmax_tol   = 1e-3;
   o->max_steps  = 200;
   o->hess_every = 1;
+  o->min_curv   = 0.1;
   o->hessian    = HM_OPTIMIZER_HESSIAN_PREDICTED;
   o->rigid      = HM_OPTIMIZER_RIGID_NONE;
   PetscCall(HMOptimizerSetType(o, HMOPTIMIZERMIN));
@@ -197,6 +198,8 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_radius", "Initial trust radius, A (2-norm of the step; 0 = 0.3)", "HMOptimizerSetTrustRadius", r0, &r0, NULL));
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
+  PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
+  PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: curvature below this (eV/A^2) is shifted up to it in the step's model", "", o->min_curv, &o->min_curv, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -230,6 +233,7 @@ static PetscErrorCode shell_mult(Mat A, Vec x, Vec y)
   PetscCall(HMOptimizerProject_Private(o, o->w1));
   if (o->nupd == 0 && o->H) PetscCall(MatMult(o->H, o->w1, y)); /* B == H exactly: skip the LMVM layer */
   else PetscCall(MatMult(o->B, o->w1, y));
+  if (o->shift != 0) PetscCall(VecAXPY(y, o->shift, o->w1));
   PetscCall(HMOptimizerProject_Private(o, y));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -256,9 +260,11 @@ static PetscErrorCode take_hessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
     PetscCall(MatDestroy(&o->H));
     o->H = Hn;
     o->nhess++;
-    PetscCall(MatLMVMReset(o->B, PETSC_FALSE));
+    if (!o->keep_history) {
+      PetscCall(MatLMVMReset(o->B, PETSC_FALSE));
+      o->nupd = 0;
+    }
     PetscCall(MatLMVMSetJ0(o->B, o->H));
-    o->nupd = 0;
   }
   PetscCall(MatLMVMUpdate(o->B, x, g));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -316,6 +322,7 @@ static PetscErrorCode setup(HMOptimizer o, Vec x)
   o->nh         = 0;
   o->mode_eig   = 0;
   o->proj_mode  = PETSC_FALSE;
+  o->shift      = 0;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -356,7 +363,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     PetscCall((*o->obj)(o, xn, ask, &En, gn, &Hn, o->objctx));
     o->steps++;
     dE     = En - o->E;
-    PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e\n", o->steps, snorm, o->radius, dE, pred, o->fmax));
+    PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e, lowest/followed eigenvalue %.4e\n", o->steps, snorm, o->radius, dE, pred, o->fmax, o->mode_eig));
     accept = (PetscBool)(!o->ops.monotone || dE <= 1e-11 * PetscMax(1.0, PetscAbsReal(o->E)));
     if (accept) {
       double rho = pred < 0 ? dE / pred : 1.0;

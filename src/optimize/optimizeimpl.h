@@ -30,6 +30,8 @@ struct _p_HMOptimizer {
   HMOptimizerHessian hessian;
   HMOptimizerRigid   rigid;
   double             radius0, radius_max; /* 0 = default */
+  PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
+  double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
 
   /* state during HMOptimizerSolve */
   double   radius;
@@ -41,6 +43,7 @@ struct _p_HMOptimizer {
   PetscInt nrb;
   Vec      mode; /* ts: mode followed (unit, projected) */
   PetscBool proj_mode;
+  double    shift; /* added to B in the shell product (min: negative curvature shifted away) */
   KSP      ksp;
   Vec      w1, w2;
 

@@ -17,14 +17,27 @@ static PetscErrorCode model_change(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode follow_mode(HMOptimizer);
+
+/* Where B has curvature below c = -optimize_min_curvature (a predicted Hessian away from a minimum often has
+   negative curvature), the step is taken with B + sigma I, sigma = c - lambda_min, as the rational-function step's
+   shift would: downhill along every mode, the trust region bounding its length. lambda_min from SLEPc whenever B
+   changed. */
 static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
 {
   Vec rhs;
 
   PetscFunctionBegin;
+  o->shift = 0;
+  if (o->H || o->nupd) {
+    PetscCall(VecDestroy(&o->mode));
+    PetscCall(follow_mode(o));
+    if (o->mode_eig < o->min_curv) o->shift = o->min_curv - o->mode_eig;
+  }
   PetscCall(VecDuplicate(Pg, &rhs));
   PetscCall(VecAXPBY(rhs, -1.0, 0.0, Pg));
   PetscCall(HMOptimizerTRStep_Private(o, rhs, o->radius, s));
+  o->shift = 0; /* the model's change is judged with B itself */
   PetscCall(VecDestroy(&rhs));
   PetscCall(model_change(o, Pg, s, pred));
   PetscFunctionReturn(PETSC_SUCCESS);
