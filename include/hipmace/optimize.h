@@ -118,3 +118,15 @@ PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective, Vec x, HMS
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
 /* Model evaluations so far (energies, Hessians). */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective, PetscInt *energies, PetscInt *hessians);
+/* An "optimize" object added to a jansson JSON object (void * as in HMModesToJSON): method, hessian,
+   hessian_every, converged, steps, rejected_steps, fmax, fmax_tolerance, energy_initial, energy_final,
+   hessian_evaluations, energies[], fmax_per_step[] (start and every accepted step), and for ts the followed
+   mode's eigenvalue. Rank 0 fills it; the other ranks may pass NULL. */
+PETSC_EXTERN PetscErrorCode HMOptimizerToJSON(HMOptimizer, void *json_object);
+/* The optimiser's monitor that appends every accepted point to an extended XYZ trajectory (ASE reads it):
+   species, positions, forces (= -gradient, eV/A) per atom; energy, step, fmax (and the cell) in the comment.
+   ctx: from HMEvalObjectiveTrajectoryCreate (truncates the file); destroy after the solve. */
+typedef struct _p_HMTrajectory *HMTrajectory;
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective, const char path[], HMTrajectory *);
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
+PETSC_EXTERN PetscErrorCode HMTrajectoryDestroy(HMTrajectory *);

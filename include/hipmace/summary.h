@@ -3,6 +3,7 @@
 
 #include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
+#include <hipmace/optimize.h>
 
 typedef struct _p_HMSummary *HMSummary;
 
@@ -22,6 +23,8 @@ PETSC_EXTERN PetscErrorCode HMSummaryTimingEnd(HMSummary);
 PETSC_EXTERN PetscErrorCode HMSummarySetResults(HMSummary, HMModel, HMEval, HMHessian);
 /* Normal modes to report (referenced, not owned; keep them alive until the summary is written). */
 PETSC_EXTERN PetscErrorCode HMSummarySetModes(HMSummary, HMModes);
+/* The optimiser that ran before (-optimize): an "optimize" object in the JSON (HMOptimizerToJSON). Borrowed. */
+PETSC_EXTERN PetscErrorCode HMSummarySetOptimizer(HMSummary, HMOptimizer);
 /* The results lines (atoms, energy, Hessian, then the modes if set). */
 PETSC_EXTERN PetscErrorCode HMSummaryView(HMSummary, PetscViewer);
 /* The one timings line. */

@@ -21,6 +21,7 @@ struct _p_HMSummary {
   PetscInt64 nblocks, lblocks;
   double     energy, rmax, hrmax, hcut;
   HMModes    modes;
+  HMOptimizer opt; /* -optimize: its results (borrowed) */
 };
 
 PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
@@ -115,6 +116,13 @@ PetscErrorCode HMSummarySetModes(HMSummary s, HMModes modes)
 {
   PetscFunctionBegin;
   s->modes = modes;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummarySetOptimizer(HMSummary s, HMOptimizer opt)
+{
+  PetscFunctionBegin;
+  s->opt = opt;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -227,6 +235,7 @@ PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
   json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));
   json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
   if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
+  if (s->opt) PetscCall(HMOptimizerToJSON(s->opt, root));
   json_object_set_new(root, "parallel", par);
   for (int k = 0; k < s->ntm; k++) json_object_set_new(jt, s->tname[k], json_real(s->t[k]));
   json_object_set_new(root, "timings", jt);

@@ -257,3 +257,85 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
   PetscCall(PetscFree(gz));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+struct _p_HMTrajectory {
+  HMEvalObjective eo;
+  FILE           *fp; /* rank 0 */
+  char            path[PETSC_MAX_PATH_LEN];
+  VecScatter      gz;
+  Vec             gzv;
+};
+
+PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective eo, const char path[], HMTrajectory *tp)
+{
+  HMTrajectory t;
+  PetscMPIInt  rank;
+  int          ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
+  PetscCall(PetscNew(&t));
+  t->eo = eo;
+  PetscCall(PetscStrncpy(t->path, path, sizeof(t->path)));
+  if (!rank) {
+    t->fp = fopen(path, "w");
+    ok    = t->fp != NULL;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, eo->comm));
+  if (!ok) PetscCall(PetscFree(t));
+  PetscCheck(ok, eo->comm, PETSC_ERR_FILE_OPEN, "-optimize_trajectory %s: cannot open the file for writing", path);
+  *tp = t;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMTrajectoryDestroy(HMTrajectory *tp)
+{
+  HMTrajectory t = *tp;
+
+  PetscFunctionBegin;
+  if (!t) PetscFunctionReturn(PETSC_SUCCESS);
+  if (t->fp) {
+    int bad = fclose(t->fp) != 0;
+    PetscCheck(!bad, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "-optimize_trajectory %s: write failed", t->path);
+  }
+  PetscCall(VecScatterDestroy(&t->gz));
+  PetscCall(VecDestroy(&t->gzv));
+  PetscCall(PetscFree(t));
+  *tp = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, Vec x, double E, Vec g, void *ctx)
+{
+  HMTrajectory    t  = (HMTrajectory)ctx;
+  HMEvalObjective eo = t->eo;
+  PetscMPIInt     rank;
+  double          fmax;
+
+  PetscFunctionBegin;
+  (void)opt;
+  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
+  PetscCall(HMOptimizerMaxAtomNorm(g, &fmax));
+  PetscCall(gather(eo, x));
+  if (!t->gz) PetscCall(VecScatterCreateToZero(g, &t->gz, &t->gzv));
+  PetscCall(VecScatterBegin(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
+  if (!rank) {
+    const PetscScalar *ga;
+    FILE              *fp = t->fp;
+    PetscCall(VecGetArrayRead(t->gzv, &ga));
+    fprintf(fp, "%" PetscInt_FMT "\n", eo->N);
+    if (eo->hascell) {
+      const double *c = eo->cell;
+      fprintf(fp, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+    }
+    fprintf(fp, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"\n", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
+    for (PetscInt i = 0; i < eo->N; i++) {
+      const double *p = eo->pos + 3 * i;
+      fprintf(fp, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol(eo->Z[i]), p[0], p[1], p[2], -ga[3 * i], -ga[3 * i + 1], -ga[3 * i + 2]);
+    }
+    fflush(fp);
+    PetscCall(VecRestoreArrayRead(t->gzv, &ga));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
