@@ -283,6 +283,7 @@ static PetscErrorCode setup(HMOptimizer o, Vec x)
   PetscCall(VecDuplicate(x, &o->w1));
   PetscCall(VecDuplicate(x, &o->w2));
   PetscCall(PetscStrcmp(o->type_name, HMOPTIMIZERTS, &ts));
+  PetscCall(KSPInitializePackage()); /* registers the MatLMVM types (MatCreateLMVMSR1 does not) */
   /* BFGS keeps B positive definite (right for a minimum); SR1 can carry the negative curvature of a saddle */
   if (ts) PetscCall(MatCreateLMVMSR1(o->comm, n, N, &o->B));
   else {
