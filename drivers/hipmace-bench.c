@@ -9,12 +9,12 @@
 #endif
 
 static const char help[] = "hipmace-bench: benchmark of the Hessian pipeline (structure -> assembled PETSc matrix).\n\n"
-                           "  hipmace-bench -structure FILE -model FILE [-repeat K] [-json FILE] [-hessian_type baij|sbaij]\n\n"
+                           "  hipmace-bench -structure FILE -model FILE [-repeat K] [-json FILE] [-hessian_type baij|sbaij] [-forces]\n\n"
                            "Each repetition builds the decomposition and neighbour lists, runs the interaction layers and the\n"
                            "HIP head and assembles the matrix; the model and the structure are read once. Prints per-stage\n"
                            "medians over K runs (default 5), Hessian edges per second, atoms per second, the edge kernel's\n"
                            "flops and achieved GFLOP/s (against the core's FMA peak, measured by the program), peak RSS and the\n"
-                           "effective Hessian cutoff.\n\n";
+                           "effective Hessian cutoff. -forces also times the forces (reverse pass, after the layers).\n\n";
 
 /* The core's double-precision FMA peak, measured: independent chains of fused multiply-adds (enough in
    flight to cover the FMA latency on every FMA unit), as wide as the build's vectors. The edge kernel's
@@ -62,9 +62,17 @@ static double median(int n, const double *v)
   return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
+static double ratio_median(int n, const double *a, const double *b)
+{
+  double r[256];
+  for (int i = 0; i < n; i++) r[i] = a[i] / b[i];
+  return median(n, r);
+}
+
 /* The figures of all repetitions: per-run maxima over ranks of the phase times, and the sizes. */
 typedef struct {
-  double      tn[256], tl[256], th[256], tt[256], tk[256], flops;
+  double      tn[256], tl[256], th[256], tt[256], tk[256], tf[256], flops;
+  PetscBool   forces;
   PetscInt64  hedges, evals, blocks;
   PetscInt    natoms;
   const char *kname;
@@ -92,6 +100,13 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   t1 = MPI_Wtime();
   PetscCall(HMEvalForward(ev));
   t2 = MPI_Wtime();
+  if (b->forces) {
+    double tf = MPI_Wtime();
+    PetscCall(HMEvalComputeForces(ev));
+    tf = MPI_Wtime() - tf;
+    PetscCall(MPIU_Allreduce(&tf, &b->tf[r], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+    t2 = MPI_Wtime();
+  }
   PetscCall(HMHessianAssemble(hs, &H));
   t3 = MPI_Wtime();
   PetscCall(HMHessianGetKernelStats(hs, &b->kname, &ne, &ks, &fl));
@@ -133,7 +148,7 @@ int main(int argc, char **argv)
   HMSystem    sys = NULL;
   PetscMPIInt rank, size;
   double      rmax, hrmax, hcut, read_s, peak;
-  BenchRuns   runs = {.flops = 0, .hedges = 0, .evals = 0, .blocks = 0, .natoms = 0, .kname = ""};
+  BenchRuns   runs = {.forces = PETSC_FALSE, .flops = 0, .hedges = 0, .evals = 0, .blocks = 0, .natoms = 0, .kname = ""};
 
   PetscCall(HMInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
@@ -144,6 +159,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsString("-json", "write the figures as JSON", NULL, json, json, sizeof(json), &has_j));
   PetscCall(PetscOptionsInt("-repeat", "repetitions", NULL, K, &K, NULL));
   PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
+  PetscCall(PetscOptionsBool("-forces", "also time the forces", NULL, runs.forces, &runs.forces, NULL));
   PetscOptionsEnd();
   PetscCheck(has_s && has_m, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "hipmace-bench needs -structure and -model (see -help)");
   PetscCheck(K >= 1 && K <= 256, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT ": expected 1..256", K);
@@ -167,6 +183,7 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  partition+neighbours   %10.4f s\n", mn));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  interaction layers     %10.4f s\n", ml));
+    if (runs.forces) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  forces (reverse pass)  %10.4f s   (%.2f x the layers; median of the per-run ratios %.2f)\n", median((int)K, runs.tf), median((int)K, runs.tf) / ml, ratio_median((int)K, runs.tf, runs.tl)));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  HIP head + assembly    %10.4f s   (edge kernel %s: %.4f s)\n", mh, runs.kname, mk));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  total (structure -> assembled matrix) %10.4f s\n", mt));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian graph          %lld directed edges within %g A (hessian_r_max %g A), %lld stored blocks\n", (long long)runs.hedges, hcut, hrmax, (long long)runs.blocks));
@@ -185,6 +202,7 @@ int main(int argc, char **argv)
       json_object_set_new(root, "neighbours_s", json_real(mn));
       json_object_set_new(root, "layers_s", json_real(ml));
       json_object_set_new(root, "hessian_s", json_real(mh));
+      if (runs.forces) json_object_set_new(root, "forces_s", json_real(median((int)K, runs.tf)));
       json_object_set_new(root, "edge_kernel_s", json_real(mk));
       json_object_set_new(root, "total_s", json_real(mt));
       json_object_set_new(root, "edge_kernel", json_string(runs.kname));

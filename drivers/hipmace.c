@@ -14,6 +14,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -hessian_prune <bool>  leave out Hessian edges beyond r_max, which are exactly zero without a separate\n"
                            "                         Hessian radial network (default true; false builds them up to hessian_r_max)\n"
                            "  -summary FILE.json     write natoms, energy, hessian_blocks, ranks, timings as JSON\n"
+                           "  -forces <bool>         forces (and stress if periodic) into the results and the summary; -forces_xyz F: extended XYZ\n"
                            "  -modes none|lowest|window|full  normal modes of the mass-weighted, Eckart-projected Hessian (default lowest)\n"
                            "  -nmodes K              number of lowest modes (default 20); -window_cm1 LO,HI for -modes window\n"
                            "  -temperature T         thermochemistry temperature, K (full spectrum; default 298.15)\n"
@@ -76,7 +77,8 @@ static PetscErrorCode BcastSystem(MPI_Comm comm, HMSystem root, HMSystem *all)
 typedef struct {
   char      structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], summary[PETSC_MAX_PATH_LEN];
   char      htype[16], modes[16];
-  PetscBool has_summary, model_info, view;
+  PetscBool has_summary, model_info, view, forces, has_fxyz;
+  char      fxyz[PETSC_MAX_PATH_LEN];
   double    mem_limit;
   HMReader  reader; /* the structure reader with its options (-structure_format, -frame, ...) */
 } Options;
@@ -95,6 +97,8 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscOptionsString("-model", "HIP-MACE model file (.safetensors)", NULL, o->model, o->model, sizeof(o->model), &has_model));
   PetscCall(PetscOptionsBool("-model_info", "print the model and exit", NULL, o->model_info, &o->model_info, NULL));
   PetscCall(PetscOptionsString("-summary", "summary JSON file", NULL, o->summary, o->summary, sizeof(o->summary), &o->has_summary));
+  PetscCall(PetscOptionsBool("-forces", "compute forces (and the stress of periodic cells)", NULL, o->forces, &o->forces, NULL));
+  PetscCall(PetscOptionsString("-forces_xyz", "extended XYZ file with the forces (implies -forces)", NULL, o->fxyz, o->fxyz, sizeof(o->fxyz), &o->has_fxyz));
   PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, o->htype, o->htype, sizeof(o->htype), NULL));
   PetscCall(PetscOptionsString("-modes", "none, lowest, window or full", NULL, o->modes, o->modes, sizeof(o->modes), NULL));
   PetscCall(PetscOptionsReal("-memory_limit", "memory a rank may use, MB (0: what the node has available)", NULL, o->mem_limit, &o->mem_limit, NULL));
@@ -107,6 +111,8 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCheck(!strcmp(o->htype, "baij") || !strcmp(o->htype, "sbaij"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-hessian_type %s: expected baij or sbaij", o->htype);
   PetscCheck(o->model_info || has_structure, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -structure FILE (see -help)");
   if (o->has_summary && rank == 0) PetscCall(HMFileCheckWritable("-summary", o->summary));
+  if (o->has_fxyz && rank == 0) PetscCall(HMFileCheckWritable("-forces_xyz", o->fxyz));
+  o->forces = (PetscBool)(o->forces || o->has_fxyz);
   PetscCall(HMFileCheckViewerOption(PETSC_COMM_WORLD, "-hessian_view"));
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &o->view));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -259,6 +265,8 @@ int main(int argc, char **argv)
   PetscCall(HMSummaryTimingLap(sum, "neighbours"));
 
   PetscCall(ComputeHessian(ev, hs, st, sum, &H));
+  if (o.forces) PetscCall(HMEvalComputeForces(ev));
+  if (o.forces) PetscCall(HMSummaryTimingLap(sum, "forces"));
 
   /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
      per rank it costs a tenth of the run) */
@@ -278,6 +286,8 @@ int main(int argc, char **argv)
   PetscCall(HMSummarySetResults(sum, model, ev, hs));
   PetscCall(HMSummarySetModes(sum, modes));
   PetscCall(HMSummarySetOptimizer(sum, opt));
+  if (o.forces) PetscCall(HMSummarySetForces(sum, ev));
+  if (o.has_fxyz) PetscCall(HMForcesWriteXYZ(ev, o.fxyz));
   PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
   PetscCall(HMSummaryTimingLap(sum, "output"));
   PetscCall(HMSummaryTimingEnd(sum));

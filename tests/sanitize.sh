@@ -17,7 +17,7 @@ ninja -C "$build" || exit 1
 export ASAN_OPTIONS="detect_leaks=0:check_initialization_order=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # the 8-rank run (oversubscribed on 2 cores) is the slowest and covers nothing the 2-4 rank runs miss
-skip="mpi_np8"
+skip="mpi_np8|forces_np8"
 tests=$(meson test -C "$build" --list 2> /dev/null | sed 's|^.* / ||' | grep -vxE "$skip")
 # shellcheck disable=SC2086
 meson test -C "$build" --print-errorlogs --num-processes 1 --timeout-multiplier 3 $tests

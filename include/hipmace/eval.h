@@ -47,3 +47,16 @@ PETSC_EXTERN PetscErrorCode HMEvalGetMemoryEstimate(HMEval, double *persistent, 
 /* Collective numerical guard (PETSC_ERR_FP, same message on every rank, naming the lowest input atom):
    node features of every layer and node energies, after HMEvalForward. */
 PETSC_EXTERN PetscErrorCode HMEvalCheckFinite(HMEval);
+/* Forces and stress (src/model/forces.c), computed only when asked (the forward pass and the Hessian are
+   unchanged). Collective; runs HMEvalForward if needed; the reverse pass through the readouts and the
+   main interaction layers (the extra Hessian layers do not enter the energy), bitwise the same on any
+   rank count; for a cell periodic along all three axes also the stress. */
+PETSC_EXTERN PetscErrorCode HMEvalComputeForces(HMEval);
+/* f[n][3], eV/A: the owned atoms in the local order (partition order, the Hessian's block rows). */
+PETSC_EXTERN PetscErrorCode HMEvalGetForces(HMEval, const double **f);
+/* stress[9] (3x3 row-major, eV/A^3) = (1/V) dE/d(strain) with positions and cell scaled by (I + strain),
+   ASE's sign (pressure = -trace/3; docs/FORCES.md); has = PETSC_FALSE (stress zero) unless the cell is periodic along x, y and z. Same on
+   every rank. */
+PETSC_EXTERN PetscErrorCode HMEvalGetStress(HMEval, PetscBool *has, double stress[9]);
+/* Largest atomic |F| over all atoms (eV/A), the same on every rank. */
+PETSC_EXTERN PetscErrorCode HMEvalGetMaxForce(HMEval, double *fmax);

@@ -99,14 +99,14 @@ PETSC_EXTERN PetscErrorCode HMOptimizerView(HMOptimizer, PetscViewer);
    structure gathered to rank 0: O(N) memory and work on rank 0 per evaluation), so the optimiser's layout does not
    follow the partition. The predicted Hessian is HMHessianAssemble's, put in input order (HMHessianInputOrder),
    moved to the optimiser's row layout and symmetrised ((H + H^T)/2; the HIP head's blocks are not exactly
-   symmetric). Gradient: central differences of the energy (-optimize_fd_step h, default 1e-3 A, 6N energy
-   evaluations) until the analytic forces (issue 14) are merged. */
+   symmetric). Gradient: the analytic forces (HMEvalComputeForces), or with -optimize_fd_step h > 0 central
+   differences of the energy (6N energy evaluations; for checks). */
 typedef struct _p_HMEvalObjective *HMEvalObjective;
 
 /* comm: the model's communicator; sys: the whole structure on rank 0 (NULL elsewhere), copied. Collective. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreate(MPI_Comm, HMModel, HMSystem sys, HMEvalObjective *);
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *);
-/* Options -optimize_fd_step; the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
+/* Options -optimize_fd_step (default 0 = analytic forces); the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective);
 /* A new Vec with the structure's positions (input order). */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective, Vec *x);

@@ -7,6 +7,10 @@
    component normalisation (|Y_l|^2 = 2l+1), all l = 0..lmax concatenated: Y[n][(lmax+1)^2].
    lmax <= HM_LMAX. l = 1 is (x, y, z). */
 PETSC_EXTERN PetscErrorCode HMSphericalHarmonics(PetscInt lmax, PetscInt n, const double vec[], double Y[]);
+/* The same Y (bitwise) and its gradient with respect to the unnormalised vector: dY[n][(lmax+1)^2][3],
+   dY[e][k][j] = d Y[e][k] / d vec[e][j] (the normalisation's derivative included; below the eps 1e-12
+   the clamped normalisation v / 1e-12 is differentiated). */
+PETSC_EXTERN PetscErrorCode HMSphericalHarmonicsGrad(PetscInt lmax, PetscInt n, const double vec[], double Y[], double dY[]);
 
 /* Largest l accepted by HMWigner3j / HMWigner3jGet (the features themselves stop at HM_LMAX). */
 #define HM_W3J_LMAX 6
@@ -28,6 +32,12 @@ PETSC_EXTERN void HMIrreps9ToCartesian(const double z[9], double B[9]);
 static inline double HMSiLUNorm(double x)
 {
   return HM_SILU_NORM * x / (1.0 + exp(-x));
+}
+/* d/dx HMSiLUNorm(x) = K sigma(x) (1 + x (1 - sigma(x))), sigma(x) = 1 / (1 + exp(-x)). */
+static inline double HMSiLUNormDeriv(double x)
+{
+  const double sg = 1.0 / (1.0 + exp(-x));
+  return HM_SILU_NORM * sg * (1.0 + x * (1.0 - sg));
 }
 
 /* ---- irreps ---- */

@@ -21,6 +21,16 @@ PETSC_EXTERN PetscErrorCode HMSummaryTimingEnd(HMSummary);
 /* Energy, sizes, cutoffs and this rank's share of the work, read from an evaluated model (after the
    Hessian is assembled). */
 PETSC_EXTERN PetscErrorCode HMSummarySetResults(HMSummary, HMModel, HMEval, HMHessian);
+/* Forces (after HMEvalComputeForces; collective): the summary gets `forces` (N x 3, eV/A, input atom order),
+   `fmax`, and for a cell periodic along x, y, z `stress` (3x3, eV/A^3) and `stress_voigt_GPa` (xx yy zz yz xz
+   xy, as ASE); the results lines get fmax (and the pressure). */
+PETSC_EXTERN PetscErrorCode HMSummarySetForces(HMSummary, HMEval);
+/* src/app/forcesout.c. Collective: on rank 0 N, atomic numbers, positions and forces in input atom order
+   (caller: PetscFree3(Z, pos, f)), NULL elsewhere. */
+PETSC_EXTERN PetscErrorCode HMForcesGather(HMEval, PetscInt *N, int **Z, double **pos, double **f);
+/* Collective: extended XYZ (Properties=species:S:1:pos:R:3:forces:R:3, energy=, Lattice, stress and pbc
+   when periodic), as ASE reads it, written atomically. */
+PETSC_EXTERN PetscErrorCode HMForcesWriteXYZ(HMEval, const char path[]);
 /* Normal modes to report (referenced, not owned; keep them alive until the summary is written). */
 PETSC_EXTERN PetscErrorCode HMSummarySetModes(HMSummary, HMModes);
 /* The optimiser that ran before (-optimize): an "optimize" object in the JSON (HMOptimizerToJSON). Borrowed. */

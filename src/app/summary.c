@@ -22,7 +22,13 @@ struct _p_HMSummary {
   double     energy, rmax, hrmax, hcut;
   HMModes    modes;
   HMOptimizer opt; /* -optimize: its results (borrowed) */
+  /* forces (HMSummarySetForces): rank 0 holds them in input order */
+  PetscBool  have_forces, have_stress;
+  double    *forces, fmax, stress[9];
 };
+
+/* 1 eV/A^3 in GPa */
+#define HM_EV_A3_GPA 160.21766208
 
 PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
 {
@@ -37,6 +43,7 @@ PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
 PetscErrorCode HMSummaryDestroy(HMSummary *s)
 {
   PetscFunctionBegin;
+  if (*s) PetscCall(PetscFree((*s)->forces));
   PetscCall(PetscFree(*s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -112,6 +119,27 @@ PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev, HMHess
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMSummarySetForces(HMSummary s, HMEval ev)
+{
+  PetscInt N;
+  int     *Z;
+  double  *pos;
+  PetscFunctionBegin;
+  PetscCall(PetscFree(s->forces));
+  PetscCall(HMForcesGather(ev, &N, &Z, &pos, &s->forces));
+  if (Z) {
+    double *f;
+    PetscCall(PetscMalloc1(3 * N + 1, &f));
+    PetscCall(PetscArraycpy(f, s->forces, 3 * N));
+    PetscCall(PetscFree3(Z, pos, s->forces));
+    s->forces = f;
+  }
+  PetscCall(HMEvalGetMaxForce(ev, &s->fmax));
+  PetscCall(HMEvalGetStress(ev, &s->have_stress, s->stress));
+  s->have_forces = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMSummarySetModes(HMSummary s, HMModes modes)
 {
   PetscFunctionBegin;
@@ -133,6 +161,8 @@ PetscErrorCode HMSummaryView(HMSummary s, PetscViewer v)
   PetscCall(PetscViewerASCIIPrintf(v, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, s->natoms, s->structure, s->model));
   PetscCall(PetscViewerASCIIPrintf(v, "  energy            %.10f eV\n", s->energy));
   PetscCall(PetscViewerASCIIPrintf(v, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * s->natoms, 3 * s->natoms, (long long)s->nblocks, s->htype, s->hcut, s->hrmax));
+  if (s->have_forces) PetscCall(PetscViewerASCIIPrintf(v, "  forces            max |F| %.6f eV/A\n", s->fmax));
+  if (s->have_stress) PetscCall(PetscViewerASCIIPrintf(v, "  stress            pressure %.6f GPa (-trace/3)\n", -(s->stress[0] + s->stress[4] + s->stress[8]) / 3 * HM_EV_A3_GPA));
   if (s->modes) PetscCall(HMModesView(s->modes, v));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -234,6 +264,20 @@ PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
   json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(s->mem_max / 1048576.0));
   json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));
   json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
+  if (s->have_forces) {
+    json_t *jf = json_array();
+    for (PetscInt i = 0; i < s->natoms; i++) json_array_append_new(jf, json_pack("[fff]", s->forces[3 * i], s->forces[3 * i + 1], s->forces[3 * i + 2]));
+    json_object_set_new(root, "forces", jf);
+    json_object_set_new(root, "fmax", json_real(s->fmax));
+  }
+  if (s->have_stress) {
+    static const int voigt[6] = {0, 4, 8, 5, 2, 1}; /* xx yy zz yz xz xy */
+    json_t          *js = json_array(), *jv = json_array();
+    for (int a = 0; a < 3; a++) json_array_append_new(js, json_pack("[fff]", s->stress[3 * a], s->stress[3 * a + 1], s->stress[3 * a + 2]));
+    for (int k = 0; k < 6; k++) json_array_append_new(jv, json_real(s->stress[voigt[k]] * HM_EV_A3_GPA));
+    json_object_set_new(root, "stress", js);
+    json_object_set_new(root, "stress_voigt_GPa", jv);
+  }
   if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
   if (s->opt) PetscCall(HMOptimizerToJSON(s->opt, root));
   json_object_set_new(root, "parallel", par);

@@ -122,6 +122,7 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
   if (!e) PetscFunctionReturn(PETSC_SUCCESS);
   for (int t = 0; t < HM_MAX_LAYERS; t++) PetscCall(PetscFree(e->feats[t]));
   PetscCall(PetscFree(e->node_energy));
+  PetscCall(PetscFree(e->forces));
   PetscCall(PetscFree(e->elem));
   PetscCall(PetscFree(e->prefix));
   PetscCall(HMDecompDestroy(&e->dd));

@@ -17,4 +17,8 @@ struct _p_HMEval {
   PetscBool      forward_done;
   double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
   double        *node_energy, energy;
+  /* forces.c: set by HMEvalComputeForces */
+  PetscBool      forces_done, has_stress;
+  double        *forces;           /* [n][3] eV/A, owned atoms */
+  double         stress[9], fmax;  /* eV/A^3 (periodic in all three axes), max |F| */
 };

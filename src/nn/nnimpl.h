@@ -148,3 +148,29 @@ PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
    out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
 PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
+
+/* ---- Backward (vector-Jacobian) kernels, src/nn/grad.c: dy is the gradient of a scalar with respect
+   to a block's output, the kernels return the gradient with respect to its inputs. ---- */
+
+/* dx (= beta dx) += J^T dy of HMLinearApply for n rows (beta 0 overwrite, 1 accumulate). */
+PETSC_EXTERN void HMLinearApplyTranspose(const HMLinear *, PetscInt n, const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx);
+/* dx (= beta dx) += J^T dy of HMSkipTPApply (the one-hot element input is not differentiated). */
+PETSC_EXTERN void HMSkipTPApplyTranspose(const HMSkipTP *, PetscInt n, const int elem[], const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx);
+/* val[k] as HMRadialBasisEval (bitwise) and dval[k] = d val[k] / d d (envelope and prefactor included;
+   0 at and beyond the cutoff). */
+PETSC_EXTERN void HMRadialBasisEvalDeriv(const HMRadialBasis *, double d, double val[], double dval[]);
+/* dx[n][h0] = J^T dout of HMRadialMLPApply at inputs x[n][h0] (overwritten; the forward activations
+   are recomputed, with the forward's arithmetic). work: HMRadialMLPBackwardWorkSize doubles. */
+PETSC_EXTERN PetscInt HMRadialMLPBackwardWorkSize(const HMRadialMLP *, PetscInt n);
+PETSC_EXTERN void     HMRadialMLPBackward(const HMRadialMLP *, PetscInt n, const double *x, const double *dout, double *dx, double *work);
+/* Gradient of <dmid, TP(x1, x2, w)> for one edge: dx1 (dim_in1) accumulated (+=), dx2 (dim_in2) and
+   dw (weight_numel) overwritten; any of the three may be NULL (that part is skipped).
+   work: HMConvTPBackwardWorkSize doubles (enough for both variants). */
+PETSC_EXTERN PetscInt HMConvTPBackwardWorkSize(const HMConvTP *);
+PETSC_EXTERN void     HMConvTPBackward(const HMConvTP *, const double *x1, const double *x2, const double *w, const double *dmid, double *dx1, double *dx2, double *dw, double *work);
+/* The same in HMConvTPApplyT's layouts: x1T and dx1T as [m][u] per input block, dmidT as [c][u]. */
+PETSC_EXTERN void     HMConvTPBackwardT(const HMConvTP *, const double *x1T, const double *x2, const double *w, const double *dmidT, double *dx1T, double *dx2, double *dw, double *work);
+/* dX[n][ldx] (the target's dim overwritten) = d(sum out dout)/dX of HMSymContractionApply.
+   work: HMSymContractionBackwardWorkSize doubles. */
+PETSC_EXTERN PetscInt HMSymContractionBackwardWorkSize(const HMSymContraction *);
+PETSC_EXTERN void     HMSymContractionBackward(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, const double *dout, PetscInt ldo, double *dX, double *work);

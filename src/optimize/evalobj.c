@@ -11,7 +11,7 @@ struct _p_HMEvalObjective {
   double    *mass, *pos; /* rank 0: masses, work positions */
   double     cell[9];
   PetscBool  hascell, pbc[3];
-  double     fd_h;
+  double     fd_h; /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
   VecScatter tozero;
   Vec        xz; /* positions gathered on rank 0 */
   PetscInt   nE, nH;
@@ -28,7 +28,7 @@ PetscErrorCode HMEvalObjectiveCreate(MPI_Comm comm, HMModel model, HMSystem sys,
   PetscCall(PetscNew(&o));
   o->comm  = comm;
   o->model = model;
-  o->fd_h  = 1e-3;
+  o->fd_h  = 0;
   if (!rank) {
     PetscInt n;
     PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMEvalObjectiveCreate: no structure on rank 0");
@@ -77,9 +77,9 @@ PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective o)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(o->comm, NULL, "Optimiser objective (HIP-MACE model)", "HMEvalObjective");
-  PetscCall(PetscOptionsReal("-optimize_fd_step", "Step of the central differences of the energy that give the gradient, A", "", o->fd_h, &o->fd_h, NULL));
+  PetscCall(PetscOptionsReal("-optimize_fd_step", "Gradient by central differences of the energy with this step, A (0: analytic forces)", "", o->fd_h, &o->fd_h, NULL));
   PetscOptionsEnd();
-  PetscCheck(o->fd_h > 0 && o->fd_h < 0.1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fd_step %g: must be in (0, 0.1) A", o->fd_h);
+  PetscCheck(o->fd_h >= 0 && o->fd_h < 0.1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fd_step %g: must be in [0, 0.1) A (0 = analytic forces)", o->fd_h);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -189,7 +189,7 @@ static PetscErrorCode hessian_to_layout(HMHessian hs, Mat H, Vec x, Mat *Hx)
 }
 
 /* energy (and Hessian) of the structure in o->pos (rank 0) */
-static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx)
+static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
 {
   HMEval    ev;
   HMHessian hs = NULL;
@@ -209,6 +209,22 @@ static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, doubl
   PetscCall(HMEvalCheckFinite(ev));
   PetscCall(HMEvalGetEnergy(ev, E, NULL));
   o->nE++;
+  if (g) { /* g = -F: owned atoms in partition order, put at their input index */
+    const double   *f;
+    const PetscInt *gid;
+    PetscInt        n;
+    PetscCall(HMEvalComputeForces(ev));
+    PetscCall(HMEvalGetForces(ev, &f));
+    PetscCall(HMEvalGetSizes(ev, NULL, &n, NULL, NULL));
+    PetscCall(HMEvalGetLocalAtoms(ev, &gid, NULL));
+    for (PetscInt i = 0; i < n; i++) {
+      PetscInt    idx[3] = {3 * gid[i], 3 * gid[i] + 1, 3 * gid[i] + 2};
+      PetscScalar v[3]   = {-f[3 * i], -f[3 * i + 1], -f[3 * i + 2]};
+      PetscCall(VecSetValues(g, 3, idx, v, INSERT_VALUES));
+    }
+    PetscCall(VecAssemblyBegin(g));
+    PetscCall(VecAssemblyEnd(g));
+  }
   if (want_h) {
     Mat H;
     PetscCall(HMHessianAssemble(hs, &H));
@@ -233,7 +249,8 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
   PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
   PetscCall(gather(o, x));
   *H = NULL;
-  PetscCall(evaluate(o, x, want_h, E, want_h ? H : NULL));
+  PetscCall(evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
+  if (o->fd_h == 0) PetscFunctionReturn(PETSC_SUCCESS);
   /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation) */
   if (!rank) PetscCall(PetscMalloc1(3 * o->N, &gz));
   for (PetscInt k = 0; k < 3 * o->N; k++) {
@@ -242,9 +259,9 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
       p0 = o->pos[k];
       o->pos[k] = p0 + o->fd_h;
     }
-    PetscCall(evaluate(o, x, PETSC_FALSE, &Ep, NULL));
+    PetscCall(evaluate(o, x, PETSC_FALSE, &Ep, NULL, NULL));
     if (!rank) o->pos[k] = p0 - o->fd_h;
-    PetscCall(evaluate(o, x, PETSC_FALSE, &Em, NULL));
+    PetscCall(evaluate(o, x, PETSC_FALSE, &Em, NULL, NULL));
     if (!rank) {
       o->pos[k] = p0;
       gz[k]     = (Ep - Em) / (2 * o->fd_h);
