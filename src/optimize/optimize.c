@@ -199,7 +199,7 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
   PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
-  PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: curvature below this (eV/A^2) is shifted up to it in the step's model", "", o->min_curv, &o->min_curv, NULL));
+  PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -19,8 +19,8 @@ static PetscErrorCode model_change(HMOptimizer o, Vec Pg, Vec s, double *pred)
 
 static PetscErrorCode follow_mode(HMOptimizer);
 
-/* Where B has curvature below c = -optimize_min_curvature (a predicted Hessian away from a minimum often has
-   negative curvature), the step is taken with B + sigma I, sigma = c - lambda_min, as the rational-function step's
+/* Where B has negative curvature (a predicted Hessian away from a minimum often has), the step is taken with
+   B + sigma I, sigma = c - lambda_min (c = -optimize_min_curvature), as the rational-function step's
    shift would: downhill along every mode, the trust region bounding its length. lambda_min from SLEPc whenever B
    changed. */
 static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
@@ -32,7 +32,7 @@ static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
   if (o->H || o->nupd) {
     PetscCall(VecDestroy(&o->mode));
     PetscCall(follow_mode(o));
-    if (o->mode_eig < o->min_curv) o->shift = o->min_curv - o->mode_eig;
+    if (o->mode_eig < 0) o->shift = o->min_curv - o->mode_eig; /* small positive curvature keeps its Newton step */
   }
   PetscCall(VecDuplicate(Pg, &rhs));
   PetscCall(VecAXPBY(rhs, -1.0, 0.0, Pg));
