@@ -19,6 +19,10 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -nmodes K              number of lowest modes (default 20); -window_cm1 LO,HI for -modes window\n"
                            "  -temperature T         thermochemistry temperature, K (full spectrum; default 298.15)\n"
                            "  -modes_molden F, -modes_nmd F, -modes_xyz F, -modes_table F   normal-mode files\n"
+                           "  -optimize none|min|ts  minimise (or find a first-order saddle) first, then the Hessian and modes at the\n"
+                           "                   result (docs/OPTIMIZE.md): -optimize_fmax (1e-3 eV/A), -optimize_max_steps (200),\n"
+                           "                   -optimize_hessian predicted|none, -optimize_hessian_every K, -optimize_trajectory F,\n"
+                           "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n"
@@ -114,6 +118,63 @@ static PetscErrorCode GetOptions(Options *o)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* -optimize min|ts: the structure on rank 0 (*sys) is replaced by the optimised one; *opt keeps the results
+   for the summary (NULL with -optimize none, the default). */
+static PetscErrorCode OptimizeStructure(HMModel model, HMSystem *sys, HMOptimizer *opt)
+{
+  char            method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
+  PetscBool       has_traj, has_out, require = PETSC_FALSE, conv;
+  HMEvalObjective eo;
+  HMTrajectory    tr = NULL;
+  HMOptimizerRigid rigid;
+  Vec             x;
+
+  PetscFunctionBegin;
+  *opt = NULL;
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace optimisation", NULL);
+  PetscCall(PetscOptionsString("-optimize", "none, min or ts", NULL, method, method, sizeof(method), NULL));
+  PetscCall(PetscOptionsString("-optimize_trajectory", "extended XYZ of every accepted step (energies, forces)", NULL, traj, traj, sizeof(traj), &has_traj));
+  PetscCall(PetscOptionsString("-optimize_output", "final structure, extended XYZ", NULL, out, out, sizeof(out), &has_out));
+  PetscCall(PetscOptionsBool("-optimize_require_converged", "exit with an error when the optimisation does not converge", NULL, require, &require, NULL));
+  PetscOptionsEnd();
+  if (!strcmp(method, "none")) PetscFunctionReturn(PETSC_SUCCESS);
+  if (has_out) {
+    PetscMPIInt rank;
+    PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+    if (!rank) PetscCall(HMFileCheckWritable("-optimize_output", out));
+  }
+  PetscCall(HMEvalObjectiveCreate(PETSC_COMM_WORLD, model, *sys, &eo));
+  PetscCall(HMEvalObjectiveSetFromOptions(eo));
+  PetscCall(HMEvalObjectiveCreateVec(eo, &x));
+  PetscCall(HMEvalObjectiveGetRigid(eo, &rigid));
+  PetscCall(HMOptimizerCreate(PETSC_COMM_WORLD, opt));
+  PetscCall(HMOptimizerSetObjective(*opt, HMEvalObjectiveEvaluate, eo));
+  PetscCall(HMOptimizerSetRigid(*opt, rigid));
+  PetscCall(HMOptimizerSetFromOptions(*opt));
+  if (has_traj) {
+    PetscCall(HMEvalObjectiveTrajectoryCreate(eo, traj, &tr));
+    PetscCall(HMOptimizerSetMonitor(*opt, HMEvalObjectiveTrajectoryMonitor, tr));
+  }
+  PetscCall(HMOptimizerSolve(*opt, x));
+  PetscCall(HMTrajectoryDestroy(&tr));
+  PetscCall(HMOptimizerView(*opt, PETSC_VIEWER_STDOUT_WORLD));
+  PetscCall(HMOptimizerGetConverged(*opt, &conv));
+  if (!conv) {
+    double   fmax;
+    PetscInt steps;
+    PetscCall(HMOptimizerGetFmax(*opt, &fmax));
+    PetscCall(HMOptimizerGetSteps(*opt, &steps, NULL));
+    PetscCheck(!require, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: fmax %.3e eV/A after %" PetscInt_FMT " steps (-optimize_require_converged)", method, fmax, steps);
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace: WARNING: -optimize %s did not converge (fmax %.3e eV/A after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, fmax, steps));
+  }
+  PetscCall(HMSystemDestroy(sys));
+  PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));
+  if (has_out) PetscCall(HMSystemWriteXYZ(*sys, out));
+  PetscCall(VecDestroy(&x));
+  PetscCall(HMEvalObjectiveDestroy(&eo));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Log stages of the run, in order. */
 enum { READ, NEIGHBOURS, LAYERS, HIP, EIGEN, OUTPUT, NSTAGES };
 static const char *const stage_names[NSTAGES] = {"Read", "Neighbours", "Layers", "HIP head+assembly", "Eigen", "Output"};
@@ -146,6 +207,7 @@ int main(int argc, char **argv)
   HMHessian     hs    = NULL;
   HMModes       modes = NULL;
   HMSummary     sum   = NULL;
+  HMOptimizer   opt   = NULL;
   Mat           H = NULL, Hin = NULL;
   PetscBool     want_modes;
   PetscMPIInt   size, rank;
@@ -180,6 +242,8 @@ int main(int argc, char **argv)
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
+  PetscCall(OptimizeStructure(model, &sys, &opt));
+  if (opt) PetscCall(HMSummaryTimingLap(sum, "optimize"));
 
   PetscCall(PetscLogStagePush(st[NEIGHBOURS]));
   PetscCall(HMEvalCreate(model, &ev));
@@ -221,6 +285,7 @@ int main(int argc, char **argv)
   if (modes) PetscCall(HMModesWriteFiles(modes, sys));
   PetscCall(HMSummarySetResults(sum, model, ev, hs));
   PetscCall(HMSummarySetModes(sum, modes));
+  PetscCall(HMSummarySetOptimizer(sum, opt));
   if (o.forces) PetscCall(HMSummarySetForces(sum, ev));
   if (o.has_fxyz) PetscCall(HMForcesWriteXYZ(ev, o.fxyz));
   PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
@@ -232,6 +297,7 @@ int main(int argc, char **argv)
 
   PetscCall(HMSummaryDestroy(&sum));
   PetscCall(HMModesDestroy(&modes));
+  PetscCall(HMOptimizerDestroy(&opt));
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(MatDestroy(&H));
   PetscCall(HMHessianDestroy(&hs));

@@ -12,5 +12,6 @@
 #include <hipmace/eval.h>
 #include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
+#include <hipmace/optimize.h>
 #include <hipmace/builder.h>
 #include <hipmace/summary.h>

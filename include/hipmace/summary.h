@@ -3,6 +3,7 @@
 
 #include <hipmace/hessian.h>
 #include <hipmace/eigen.h>
+#include <hipmace/optimize.h>
 
 typedef struct _p_HMSummary *HMSummary;
 
@@ -32,6 +33,8 @@ PETSC_EXTERN PetscErrorCode HMForcesGather(HMEval, PetscInt *N, int **Z, double 
 PETSC_EXTERN PetscErrorCode HMForcesWriteXYZ(HMEval, const char path[]);
 /* Normal modes to report (referenced, not owned; keep them alive until the summary is written). */
 PETSC_EXTERN PetscErrorCode HMSummarySetModes(HMSummary, HMModes);
+/* The optimiser that ran before (-optimize): an "optimize" object in the JSON (HMOptimizerToJSON). Borrowed. */
+PETSC_EXTERN PetscErrorCode HMSummarySetOptimizer(HMSummary, HMOptimizer);
 /* The results lines (atoms, energy, Hessian, then the modes if set). */
 PETSC_EXTERN PetscErrorCode HMSummaryView(HMSummary, PetscViewer);
 /* The one timings line. */

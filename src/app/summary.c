@@ -21,6 +21,7 @@ struct _p_HMSummary {
   PetscInt64 nblocks, lblocks;
   double     energy, rmax, hrmax, hcut;
   HMModes    modes;
+  HMOptimizer opt; /* -optimize: its results (borrowed) */
   /* forces (HMSummarySetForces): rank 0 holds them in input order */
   PetscBool  have_forces, have_stress;
   double    *forces, fmax, stress[9];
@@ -143,6 +144,13 @@ PetscErrorCode HMSummarySetModes(HMSummary s, HMModes modes)
 {
   PetscFunctionBegin;
   s->modes = modes;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSummarySetOptimizer(HMSummary s, HMOptimizer opt)
+{
+  PetscFunctionBegin;
+  s->opt = opt;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -271,6 +279,7 @@ PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
     json_object_set_new(root, "stress_voigt_GPa", jv);
   }
   if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
+  if (s->opt) PetscCall(HMOptimizerToJSON(s->opt, root));
   json_object_set_new(root, "parallel", par);
   for (int k = 0; k < s->ntm; k++) json_object_set_new(jt, s->tname[k], json_real(s->t[k]));
   json_object_set_new(root, "timings", jt);

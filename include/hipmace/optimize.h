@@ -1,0 +1,132 @@
+/* Geometry optimisation (minimum) and transition-state search (first-order saddle) on an abstract objective. */
+#pragma once
+
+#include <petscmat.h>
+#include <petscviewer.h>
+#include <hipmace/sys.h>
+
+/*
+  What is solved: positions x (a distributed Vec, 3 entries per owned atom, A) with energy E(x) (eV) and gradient
+  g = dE/dx (eV/A, i.e. minus the forces) from a callback, which may also return an assembled Hessian (eV/A^2;
+  for hipmace the predicted HIP Hessian). Converged when the largest atomic gradient norm max_i |g_i| (the largest
+  atomic force) is <= fmax.
+
+  Every iteration is one trust-region step (the trust radius bounds the 2-norm of the whole step, A):
+  - min: Newton step in the trust region, min_s g.s + 1/2 s.B.s with |s| <= R, solved by Steihaug-Toint CG
+    (KSPSTCG) on the distributed operator P B P, so it needs only products with B (10^5 atoms: no dense
+    algebra). Negative curvature of B leads the step to the trust boundary, downhill. A step that raises
+    the energy is rejected and the radius shrunk.
+  - ts: partitioned rational-function step: along the followed mode v of P B P (the lowest eigenpair from
+    SLEPc at the first step, then the computed eigenvector with the largest overlap with the previous
+    mode) the P-RFO maximising step, in the complement of v the trust-region Newton step above.
+  B is the objective's Hessian at the last point where it was asked for (every -optimize_hessian_every K
+  accepted steps), updated in between by limited-memory BFGS (min) or SR1 (ts) corrections built on top of
+  it (PETSc MatLMVM with the Hessian as J0: O(m N) memory and work per step, never a dense N^2 update).
+  With -optimize_hessian none the same optimiser runs on L-BFGS / L-SR1 from a scaled identity.
+  P projects out the rigid-body directions (translations, and rotations about the centroid for a molecule)
+  from the gradient, the Hessian and the step.
+*/
+typedef struct _p_HMOptimizer *HMOptimizer;
+
+typedef const char *HMOptimizerType;
+#define HMOPTIMIZERMIN "min"
+#define HMOPTIMIZERTS  "ts"
+
+typedef enum {
+  HM_OPTIMIZER_HESSIAN_PREDICTED = 0, /* ask the objective for its Hessian every K steps */
+  HM_OPTIMIZER_HESSIAN_NONE      = 1  /* never ask: quasi-Newton from a scaled identity */
+} HMOptimizerHessian;
+PETSC_EXTERN const char *const HMOptimizerHessians[];
+
+typedef enum {
+  HM_OPTIMIZER_RIGID_NONE         = 0, /* nothing projected (model problems, fixed atoms) */
+  HM_OPTIMIZER_RIGID_TRANSLATIONS = 1, /* 3 translations (periodic cells) */
+  HM_OPTIMIZER_RIGID_ALL          = 2  /* translations and rotations (molecules; 5 for a linear one) */
+} HMOptimizerRigid;
+PETSC_EXTERN const char *const HMOptimizerRigids[];
+
+/* The objective at x: E (eV) and g (eV/A, same layout as x; filled by the callback). When want_hessian is set the
+   callback may return in *H a new reference to an assembled symmetric Hessian with x's row layout (the optimiser
+   destroys it), or NULL; otherwise it must leave *H NULL. Collective on the optimiser's communicator. */
+typedef PetscErrorCode (*HMOptimizerObjectiveFn)(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
+/* Called after the start and after every accepted step (step 0 = the start): for trajectories. */
+typedef PetscErrorCode (*HMOptimizerMonitorFn)(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
+
+PETSC_EXTERN PetscErrorCode HMOptimizerCreate(MPI_Comm, HMOptimizer *);
+PETSC_EXTERN PetscErrorCode HMOptimizerDestroy(HMOptimizer *);
+/* Adds a method: create fills the ops table (src/optimize/optimizeimpl.h). Built in: min, ts. */
+PETSC_EXTERN PetscErrorCode HMOptimizerRegister(const char name[], PetscErrorCode (*create)(HMOptimizer));
+PETSC_EXTERN PetscErrorCode HMOptimizerSetType(HMOptimizer, HMOptimizerType);
+PETSC_EXTERN PetscErrorCode HMOptimizerGetType(HMOptimizer, HMOptimizerType *);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetObjective(HMOptimizer, HMOptimizerObjectiveFn, void *ctx);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetMonitor(HMOptimizer, HMOptimizerMonitorFn, void *ctx);
+/* Convergence: largest atomic gradient norm (eV/A, default 1e-3) and the most iterations (default 200). */
+PETSC_EXTERN PetscErrorCode HMOptimizerSetTolerances(HMOptimizer, double fmax, PetscInt max_steps);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetHessian(HMOptimizer, HMOptimizerHessian, PetscInt every);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetRigid(HMOptimizer, HMOptimizerRigid);
+/* Initial and largest trust radius (A, 2-norm of the whole step); 0 keeps the default (0.3; max(1, 0.1 sqrt(N))). */
+PETSC_EXTERN PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer, double initial, double max);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer, const char[]);
+/* Options: -[prefix]optimize min|ts, -optimize_fmax, -optimize_max_steps, -optimize_hessian predicted|none,
+   -optimize_hessian_every K, -optimize_rigid none|translations|all, -optimize_trust_radius R0,
+   -optimize_trust_max RMAX; the step's Krylov solver reads -optimize_ksp_*, the TS eigensolver -optimize_eps_*,
+   the quasi-Newton matrix -optimize_mat_lmvm_* (e.g. -optimize_mat_lmvm_hist_size, pairs kept, default 5). */
+PETSC_EXTERN PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer);
+/* Collective: runs from x (3 entries per owned atom) and leaves the last accepted point in x. Not converging
+   is not an error: ask HMOptimizerGetConverged. */
+PETSC_EXTERN PetscErrorCode HMOptimizerSolve(HMOptimizer, Vec x);
+
+PETSC_EXTERN PetscErrorCode HMOptimizerGetConverged(HMOptimizer, PetscBool *);
+/* Iterations (objective evaluations after the start, rejected steps included) and the rejected ones. */
+PETSC_EXTERN PetscErrorCode HMOptimizerGetSteps(HMOptimizer, PetscInt *steps, PetscInt *rejected);
+PETSC_EXTERN PetscErrorCode HMOptimizerGetHessianEvaluations(HMOptimizer, PetscInt *);
+PETSC_EXTERN PetscErrorCode HMOptimizerGetEnergies(HMOptimizer, double *initial, double *final);
+PETSC_EXTERN PetscErrorCode HMOptimizerGetFmax(HMOptimizer, double *);
+/* Energy and fmax of the start and of every accepted step (n = accepted steps + 1); arrays owned by the object. */
+PETSC_EXTERN PetscErrorCode HMOptimizerGetHistory(HMOptimizer, PetscInt *n, const double **E, const double **fmax);
+/* ts: eigenvalue (eV/A^2, of the projected B) of the mode followed at the last step; 0 for min. */
+PETSC_EXTERN PetscErrorCode HMOptimizerGetModeEigenvalue(HMOptimizer, double *);
+/* Largest atomic norm of g (3 entries per atom, whole atoms per rank). Collective. */
+PETSC_EXTERN PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax);
+PETSC_EXTERN PetscErrorCode HMOptimizerView(HMOptimizer, PetscViewer);
+
+/* ---- the objective of a HIP-MACE model on a structure ---- */
+#include <hipmace/model.h>
+#include <hipmace/io.h>
+
+/* Positions in input atom order, 3 per atom, in PETSc's default contiguous layout (whole atoms per rank); every
+   evaluation rebuilds the partition and the graphs from the structure at the new positions (HMEvalSetSystem on a
+   structure gathered to rank 0: O(N) memory and work on rank 0 per evaluation), so the optimiser's layout does not
+   follow the partition. The predicted Hessian is HMHessianAssemble's, put in input order (HMHessianInputOrder),
+   moved to the optimiser's row layout and symmetrised ((H + H^T)/2; the HIP head's blocks are not exactly
+   symmetric). Gradient: the analytic forces (HMEvalComputeForces), or with -optimize_fd_step h > 0 central
+   differences of the energy (6N energy evaluations; for checks). */
+typedef struct _p_HMEvalObjective *HMEvalObjective;
+
+/* comm: the model's communicator; sys: the whole structure on rank 0 (NULL elsewhere), copied. Collective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreate(MPI_Comm, HMModel, HMSystem sys, HMEvalObjective *);
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *);
+/* Options -optimize_fd_step (default 0 = analytic forces); the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective);
+/* A new Vec with the structure's positions (input order). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective, Vec *x);
+/* Rigid-body directions for the optimiser: all for a molecule, translations when any axis is periodic. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetRigid(HMEvalObjective, HMOptimizerRigid *);
+/* The structure at x on rank 0 (NULL elsewhere; masses, cell and periodicity of the original). Collective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective, Vec x, HMSystem *sys);
+/* The HMOptimizerObjectiveFn; ctx is the HMEvalObjective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
+/* Model evaluations so far (energies, Hessians). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective, PetscInt *energies, PetscInt *hessians);
+/* An "optimize" object added to a jansson JSON object (void * as in HMModesToJSON): method, hessian,
+   hessian_every, converged, steps, rejected_steps, fmax, fmax_tolerance, energy_initial, energy_final,
+   hessian_evaluations, energies[], fmax_per_step[] (start and every accepted step), and for ts the followed
+   mode's eigenvalue. Rank 0 fills it; the other ranks may pass NULL. */
+PETSC_EXTERN PetscErrorCode HMOptimizerToJSON(HMOptimizer, void *json_object);
+/* The optimiser's monitor that appends every accepted point to an extended XYZ trajectory (ASE reads it):
+   species, positions, forces (= -gradient, eV/A) per atom; energy, step, fmax (and the cell) in the comment.
+   ctx: from HMEvalObjectiveTrajectoryCreate (truncates the file); destroy after the solve. */
+typedef struct _p_HMTrajectory *HMTrajectory;
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective, const char path[], HMTrajectory *);
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
+PETSC_EXTERN PetscErrorCode HMTrajectoryDestroy(HMTrajectory *);

@@ -1,0 +1,358 @@
+/* The optimiser's objective for a HIP-MACE model: energy, gradient and the predicted Hessian at given positions. */
+#include "optimize/optimizeimpl.h"
+#include <hipmace/eval.h>
+#include <hipmace/hessian.h>
+
+struct _p_HMEvalObjective {
+  MPI_Comm   comm;
+  HMModel    model;
+  PetscInt   N;          /* atoms */
+  int       *Z;          /* rank 0 */
+  double    *mass, *pos; /* rank 0: masses, work positions */
+  double     cell[9];
+  PetscBool  hascell, pbc[3];
+  double     fd_h; /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
+  VecScatter tozero;
+  Vec        xz; /* positions gathered on rank 0 */
+  PetscInt   nE, nH;
+};
+
+PetscErrorCode HMEvalObjectiveCreate(MPI_Comm comm, HMModel model, HMSystem sys, HMEvalObjective *op)
+{
+  HMEvalObjective o;
+  PetscMPIInt     rank;
+  double          hdr[14] = {0};
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscNew(&o));
+  o->comm  = comm;
+  o->model = model;
+  o->fd_h  = 0;
+  if (!rank) {
+    PetscInt n;
+    PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMEvalObjectiveCreate: no structure on rank 0");
+    PetscCall(HMSystemGetSize(sys, &n));
+    PetscCall(HMSystemGetCell(sys, &o->hascell, o->cell, o->pbc));
+    hdr[0] = (double)n;
+    hdr[1] = o->hascell;
+    for (int k = 0; k < 9; k++) hdr[2 + k] = o->cell[k];
+    for (int k = 0; k < 3; k++) hdr[11 + k] = o->pbc[k];
+  }
+  PetscCallMPI(MPI_Bcast(hdr, 14, MPI_DOUBLE, 0, comm));
+  o->N       = (PetscInt)hdr[0];
+  o->hascell = hdr[1] != 0;
+  for (int k = 0; k < 9; k++) o->cell[k] = hdr[2 + k];
+  for (int k = 0; k < 3; k++) o->pbc[k] = hdr[11 + k] != 0;
+  if (!rank) {
+    const int    *Z;
+    const double *m, *p;
+    PetscCall(PetscMalloc3(o->N, &o->Z, o->N, &o->mass, 3 * o->N, &o->pos));
+    PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
+    PetscCall(HMSystemGetMasses(sys, &m));
+    PetscCall(HMSystemGetPositions(sys, &p));
+    PetscCall(PetscArraycpy(o->Z, Z, o->N));
+    PetscCall(PetscArraycpy(o->mass, m, o->N));
+    PetscCall(PetscArraycpy(o->pos, p, 3 * o->N));
+  }
+  *op = o;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *op)
+{
+  HMEvalObjective o = *op;
+
+  PetscFunctionBegin;
+  if (!o) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFree3(o->Z, o->mass, o->pos));
+  PetscCall(VecScatterDestroy(&o->tozero));
+  PetscCall(VecDestroy(&o->xz));
+  PetscCall(PetscFree(o));
+  *op = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective o)
+{
+  PetscFunctionBegin;
+  PetscOptionsBegin(o->comm, NULL, "Optimiser objective (HIP-MACE model)", "HMEvalObjective");
+  PetscCall(PetscOptionsReal("-optimize_fd_step", "Gradient by central differences of the energy with this step, A (0: analytic forces)", "", o->fd_h, &o->fd_h, NULL));
+  PetscOptionsEnd();
+  PetscCheck(o->fd_h >= 0 && o->fd_h < 0.1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fd_step %g: must be in [0, 0.1) A (0 = analytic forces)", o->fd_h);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective o, Vec *x)
+{
+  PetscMPIInt size, rank;
+  PetscInt    nloc;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(o->comm, &size));
+  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
+  nloc = 3 * (o->N / size + (rank < o->N % size));
+  PetscCall(VecCreateMPI(o->comm, nloc, 3 * o->N, x));
+  PetscCall(VecSetBlockSize(*x, 3));
+  if (!rank)
+    for (PetscInt i = 0; i < 3 * o->N; i++) PetscCall(VecSetValue(*x, i, o->pos[i], INSERT_VALUES));
+  PetscCall(VecAssemblyBegin(*x));
+  PetscCall(VecAssemblyEnd(*x));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveGetRigid(HMEvalObjective o, HMOptimizerRigid *r)
+{
+  PetscFunctionBegin;
+  *r = (o->pbc[0] || o->pbc[1] || o->pbc[2]) ? HM_OPTIMIZER_RIGID_TRANSLATIONS : HM_OPTIMIZER_RIGID_ALL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective o, PetscInt *nE, PetscInt *nH)
+{
+  PetscFunctionBegin;
+  if (nE) *nE = o->nE;
+  if (nH) *nH = o->nH;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* x -> o->pos on rank 0 */
+static PetscErrorCode gather(HMEvalObjective o, Vec x)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
+  if (!o->tozero) PetscCall(VecScatterCreateToZero(x, &o->tozero, &o->xz));
+  PetscCall(VecScatterBegin(o->tozero, x, o->xz, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(o->tozero, x, o->xz, INSERT_VALUES, SCATTER_FORWARD));
+  if (!rank) {
+    const PetscScalar *a;
+    PetscCall(VecGetArrayRead(o->xz, &a));
+    PetscCall(PetscArraycpy(o->pos, a, 3 * o->N));
+    PetscCall(VecRestoreArrayRead(o->xz, &a));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode make_system(HMEvalObjective o, HMSystem *sys)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  *sys = NULL;
+  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
+  if (rank) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(HMSystemCreate(PETSC_COMM_SELF, o->N, o->Z, o->pos, o->hascell ? o->cell : NULL, o->hascell ? o->pbc : NULL, sys));
+  PetscCall(HMSystemSetMasses(*sys, o->mass));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective o, Vec x, HMSystem *sys)
+{
+  PetscFunctionBegin;
+  PetscCall(gather(o, x));
+  PetscCall(make_system(o, sys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Hessian in input order, moved to the optimiser's rows (layout of x) and symmetrised */
+static PetscErrorCode hessian_to_layout(HMHessian hs, Mat H, Vec x, Mat *Hx)
+{
+  Mat       Hin, Ht;
+  PetscInt  lo, hi, hlo, hhi;
+  PetscBool same, all;
+  MPI_Comm  comm;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectGetComm((PetscObject)x, &comm));
+  PetscCall(HMHessianInputOrder(hs, H, &Hin));
+  PetscCall(VecGetOwnershipRange(x, &lo, &hi));
+  PetscCall(MatGetOwnershipRange(Hin, &hlo, &hhi));
+  same = (PetscBool)(lo == hlo && hi == hhi);
+  PetscCall(MPIU_Allreduce(&same, &all, 1, MPIU_BOOL, MPI_LAND, comm));
+  if (all) *Hx = Hin;
+  else {
+    IS is;
+    PetscCall(ISCreateStride(comm, hi - lo, lo, 1, &is));
+    PetscCall(ISSetBlockSize(is, 3));
+    PetscCall(MatCreateSubMatrix(Hin, is, is, MAT_INITIAL_MATRIX, Hx));
+    PetscCall(ISDestroy(&is));
+    PetscCall(MatDestroy(&Hin));
+  }
+  PetscCall(MatConvert(*Hx, MATAIJ, MAT_INPLACE_MATRIX, Hx)); /* a private copy in a type every product handles */
+  PetscCall(MatTranspose(*Hx, MAT_INITIAL_MATRIX, &Ht));
+  PetscCall(MatAXPY(*Hx, 1.0, Ht, UNKNOWN_NONZERO_PATTERN));
+  PetscCall(MatScale(*Hx, 0.5));
+  PetscCall(MatDestroy(&Ht));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* energy (and Hessian) of the structure in o->pos (rank 0) */
+static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
+{
+  HMEval    ev;
+  HMHessian hs = NULL;
+  HMSystem  sys;
+
+  PetscFunctionBegin;
+  PetscCall(make_system(o, &sys));
+  PetscCall(HMEvalCreate(o->model, &ev));
+  PetscCall(HMEvalSetFromOptions(ev));
+  if (want_h) {
+    PetscCall(HMHessianCreate(ev, &hs));
+    PetscCall(HMHessianSetFromOptions(hs));
+  }
+  PetscCall(HMEvalSetSystem(ev, sys));
+  PetscCall(HMSystemDestroy(&sys));
+  PetscCall(HMEvalForward(ev));
+  PetscCall(HMEvalCheckFinite(ev));
+  PetscCall(HMEvalGetEnergy(ev, E, NULL));
+  o->nE++;
+  if (g) { /* g = -F: owned atoms in partition order, put at their input index */
+    const double   *f;
+    const PetscInt *gid;
+    PetscInt        n;
+    PetscCall(HMEvalComputeForces(ev));
+    PetscCall(HMEvalGetForces(ev, &f));
+    PetscCall(HMEvalGetSizes(ev, NULL, &n, NULL, NULL));
+    PetscCall(HMEvalGetLocalAtoms(ev, &gid, NULL));
+    for (PetscInt i = 0; i < n; i++) {
+      PetscInt    idx[3] = {3 * gid[i], 3 * gid[i] + 1, 3 * gid[i] + 2};
+      PetscScalar v[3]   = {-f[3 * i], -f[3 * i + 1], -f[3 * i + 2]};
+      PetscCall(VecSetValues(g, 3, idx, v, INSERT_VALUES));
+    }
+    PetscCall(VecAssemblyBegin(g));
+    PetscCall(VecAssemblyEnd(g));
+  }
+  if (want_h) {
+    Mat H;
+    PetscCall(HMHessianAssemble(hs, &H));
+    PetscCall(HMHessianCheckFinite(hs, H));
+    PetscCall(hessian_to_layout(hs, H, x, Hx));
+    PetscCall(MatDestroy(&H));
+    o->nH++;
+  }
+  PetscCall(HMHessianDestroy(&hs));
+  PetscCall(HMEvalDestroy(&ev));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h, double *E, Vec g, Mat *H, void *ctx)
+{
+  HMEvalObjective o = (HMEvalObjective)ctx;
+  PetscMPIInt     rank;
+  double         *gz = NULL;
+
+  PetscFunctionBegin;
+  (void)opt;
+  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
+  PetscCall(gather(o, x));
+  *H = NULL;
+  PetscCall(evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
+  if (o->fd_h == 0) PetscFunctionReturn(PETSC_SUCCESS);
+  /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation) */
+  if (!rank) PetscCall(PetscMalloc1(3 * o->N, &gz));
+  for (PetscInt k = 0; k < 3 * o->N; k++) {
+    double Ep, Em, p0 = 0;
+    if (!rank) {
+      p0 = o->pos[k];
+      o->pos[k] = p0 + o->fd_h;
+    }
+    PetscCall(evaluate(o, x, PETSC_FALSE, &Ep, NULL, NULL));
+    if (!rank) o->pos[k] = p0 - o->fd_h;
+    PetscCall(evaluate(o, x, PETSC_FALSE, &Em, NULL, NULL));
+    if (!rank) {
+      o->pos[k] = p0;
+      gz[k]     = (Ep - Em) / (2 * o->fd_h);
+    }
+  }
+  if (!rank)
+    for (PetscInt k = 0; k < 3 * o->N; k++) PetscCall(VecSetValue(g, k, gz[k], INSERT_VALUES));
+  PetscCall(VecAssemblyBegin(g));
+  PetscCall(VecAssemblyEnd(g));
+  PetscCall(PetscFree(gz));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+struct _p_HMTrajectory {
+  HMEvalObjective eo;
+  FILE           *fp; /* rank 0 */
+  char            path[PETSC_MAX_PATH_LEN];
+  VecScatter      gz;
+  Vec             gzv;
+};
+
+PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective eo, const char path[], HMTrajectory *tp)
+{
+  HMTrajectory t;
+  PetscMPIInt  rank;
+  int          ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
+  PetscCall(PetscNew(&t));
+  t->eo = eo;
+  PetscCall(PetscStrncpy(t->path, path, sizeof(t->path)));
+  if (!rank) {
+    t->fp = fopen(path, "w");
+    ok    = t->fp != NULL;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, eo->comm));
+  if (!ok) PetscCall(PetscFree(t));
+  PetscCheck(ok, eo->comm, PETSC_ERR_FILE_OPEN, "-optimize_trajectory %s: cannot open the file for writing", path);
+  *tp = t;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMTrajectoryDestroy(HMTrajectory *tp)
+{
+  HMTrajectory t = *tp;
+
+  PetscFunctionBegin;
+  if (!t) PetscFunctionReturn(PETSC_SUCCESS);
+  if (t->fp) {
+    int bad = fclose(t->fp) != 0;
+    PetscCheck(!bad, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "-optimize_trajectory %s: write failed", t->path);
+  }
+  PetscCall(VecScatterDestroy(&t->gz));
+  PetscCall(VecDestroy(&t->gzv));
+  PetscCall(PetscFree(t));
+  *tp = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, Vec x, double E, Vec g, void *ctx)
+{
+  HMTrajectory    t  = (HMTrajectory)ctx;
+  HMEvalObjective eo = t->eo;
+  PetscMPIInt     rank;
+  double          fmax;
+
+  PetscFunctionBegin;
+  (void)opt;
+  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
+  PetscCall(HMOptimizerMaxAtomNorm(g, &fmax));
+  PetscCall(gather(eo, x));
+  if (!t->gz) PetscCall(VecScatterCreateToZero(g, &t->gz, &t->gzv));
+  PetscCall(VecScatterBegin(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
+  if (!rank) {
+    const PetscScalar *ga;
+    FILE              *fp = t->fp;
+    PetscCall(VecGetArrayRead(t->gzv, &ga));
+    fprintf(fp, "%" PetscInt_FMT "\n", eo->N);
+    if (eo->hascell) {
+      const double *c = eo->cell;
+      fprintf(fp, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+    }
+    fprintf(fp, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"\n", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
+    for (PetscInt i = 0; i < eo->N; i++) {
+      const double *p = eo->pos + 3 * i;
+      fprintf(fp, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol(eo->Z[i]), p[0], p[1], p[2], -ga[3 * i], -ga[3 * i + 1], -ga[3 * i + 2]);
+    }
+    fflush(fp);
+    PetscCall(VecRestoreArrayRead(t->gzv, &ga));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

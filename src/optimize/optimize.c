@@ -1,0 +1,474 @@
+/* HMOptimizer: the object, its method registry and options, and the trust-region loop shared by min and ts. */
+#include "optimize/optimizeimpl.h"
+#include <hipmace/sys.h>
+
+const char *const HMOptimizerHessians[] = {"predicted", "none", "HMOptimizerHessian", "HM_OPTIMIZER_HESSIAN_", NULL};
+const char *const HMOptimizerRigids[]   = {"none", "translations", "all", "HMOptimizerRigid", "HM_OPTIMIZER_RIGID_", NULL};
+
+static PetscFunctionList HMOptimizerList       = NULL;
+static PetscBool         HMOptimizerRegistered = PETSC_FALSE;
+
+static PetscErrorCode HMOptimizerFinalizePackage(void)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFunctionListDestroy(&HMOptimizerList));
+  HMOptimizerRegistered = PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMOptimizerRegisterAll(void)
+{
+  PetscFunctionBegin;
+  if (HMOptimizerRegistered) PetscFunctionReturn(PETSC_SUCCESS);
+  HMOptimizerRegistered = PETSC_TRUE;
+  PetscCall(PetscRegisterFinalize(HMOptimizerFinalizePackage));
+  PetscCall(HMOptimizerRegister(HMOPTIMIZERMIN, HMOptimizerCreate_Min));
+  PetscCall(HMOptimizerRegister(HMOPTIMIZERTS, HMOptimizerCreate_TS));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerRegister(const char name[], PetscErrorCode (*create)(HMOptimizer))
+{
+  PetscFunctionBegin;
+  PetscCall(HMOptimizerRegisterAll());
+  PetscCall(PetscFunctionListAdd(&HMOptimizerList, name, create));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
+{
+  HMOptimizer o;
+  PetscBool   slepc;
+
+  PetscFunctionBegin;
+  PetscCall(SlepcInitialized(&slepc));
+  if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(HMOptimizerRegisterAll());
+  PetscCall(PetscNew(&o));
+  o->comm       = comm;
+  o->fmax_tol   = 1e-3;
+  o->max_steps  = 200;
+  o->hess_every = 1;
+  o->min_curv   = 0.1;
+  o->hessian    = HM_OPTIMIZER_HESSIAN_PREDICTED;
+  o->rigid      = HM_OPTIMIZER_RIGID_NONE;
+  PetscCall(HMOptimizerSetType(o, HMOPTIMIZERMIN));
+  *op = o;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode reset_state(HMOptimizer o)
+{
+  PetscFunctionBegin;
+  PetscCall(MatDestroy(&o->H));
+  PetscCall(MatDestroy(&o->B));
+  PetscCall(MatDestroy(&o->Pop));
+  for (PetscInt k = 0; k < o->nrb; k++) PetscCall(VecDestroy(&o->rb[k]));
+  o->nrb = 0;
+  PetscCall(VecDestroy(&o->mode));
+  PetscCall(VecDestroy(&o->w1));
+  PetscCall(VecDestroy(&o->w2));
+  PetscCall(KSPDestroy(&o->ksp));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerDestroy(HMOptimizer *op)
+{
+  HMOptimizer o = *op;
+
+  PetscFunctionBegin;
+  if (!o) PetscFunctionReturn(PETSC_SUCCESS);
+  if (o->ops.destroy) PetscCall((*o->ops.destroy)(o));
+  PetscCall(reset_state(o));
+  PetscCall(PetscFree(o->hE));
+  PetscCall(PetscFree(o->hF));
+  PetscCall(PetscFree(o->prefix));
+  PetscCall(PetscFree(o->type_name));
+  PetscCall(PetscFree(o));
+  *op = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetType(HMOptimizer o, HMOptimizerType type)
+{
+  PetscErrorCode (*create)(HMOptimizer);
+  PetscBool same;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrcmp(o->type_name, type, &same));
+  if (same) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFunctionListFind(HMOptimizerList, type, &create));
+  PetscCheck(create, o->comm, PETSC_ERR_USER_INPUT, "-optimize %s: unknown method (min, ts, or one added by HMOptimizerRegister)", type);
+  if (o->ops.destroy) PetscCall((*o->ops.destroy)(o));
+  PetscCall(PetscMemzero(&o->ops, sizeof(o->ops)));
+  o->data = NULL;
+  PetscCall(PetscFree(o->type_name));
+  PetscCall(PetscStrallocpy(type, &o->type_name));
+  PetscCall((*create)(o));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetType(HMOptimizer o, HMOptimizerType *type)
+{
+  PetscFunctionBegin;
+  *type = o->type_name;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetObjective(HMOptimizer o, HMOptimizerObjectiveFn f, void *ctx)
+{
+  PetscFunctionBegin;
+  o->obj    = f;
+  o->objctx = ctx;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetMonitor(HMOptimizer o, HMOptimizerMonitorFn f, void *ctx)
+{
+  PetscFunctionBegin;
+  o->mon    = f;
+  o->monctx = ctx;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetTolerances(HMOptimizer o, double fmax, PetscInt max_steps)
+{
+  PetscFunctionBegin;
+  PetscCheck(fmax > 0, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fmax %g: must be positive (eV/A)", fmax);
+  PetscCheck(max_steps >= 0, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_max_steps %" PetscInt_FMT ": must be >= 0", max_steps);
+  o->fmax_tol  = fmax;
+  o->max_steps = max_steps;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetHessian(HMOptimizer o, HMOptimizerHessian h, PetscInt every)
+{
+  PetscFunctionBegin;
+  PetscCheck(every >= 1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_hessian_every %" PetscInt_FMT ": must be >= 1", every);
+  o->hessian    = h;
+  o->hess_every = every;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetRigid(HMOptimizer o, HMOptimizerRigid r)
+{
+  PetscFunctionBegin;
+  o->rigid = r;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer o, double r0, double rmax)
+{
+  PetscFunctionBegin;
+  PetscCheck(r0 >= 0 && rmax >= 0, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_trust_radius %g / -optimize_trust_max %g: must be >= 0 (0 = default)", r0, rmax);
+  o->radius0    = r0;
+  o->radius_max = rmax;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer o, const char prefix[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(o->prefix));
+  if (prefix) PetscCall(PetscStrallocpy(prefix, &o->prefix));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
+{
+  char      type[64];
+  PetscBool set;
+  double    fmax = o->fmax_tol, r0 = o->radius0, rmax = o->radius_max;
+  PetscInt  steps = o->max_steps, every = o->hess_every;
+  PetscEnum h = (PetscEnum)o->hessian, r = (PetscEnum)o->rigid;
+
+  PetscFunctionBegin;
+  PetscCall(HMOptimizerRegisterAll());
+  PetscOptionsBegin(o->comm, o->prefix, "Geometry optimisation and transition-state search", "HMOptimizer");
+  PetscCall(PetscOptionsFList("-optimize", "Method: min (minimum) or ts (first-order saddle)", "HMOptimizerSetType", HMOptimizerList, o->type_name, type, sizeof(type), &set));
+  if (set) PetscCall(HMOptimizerSetType(o, type));
+  PetscCall(PetscOptionsReal("-optimize_fmax", "Converged when the largest atomic force is at most this (eV/A)", "HMOptimizerSetTolerances", fmax, &fmax, NULL));
+  PetscCall(PetscOptionsInt("-optimize_max_steps", "Most iterations (objective evaluations)", "HMOptimizerSetTolerances", steps, &steps, NULL));
+  PetscCall(HMOptimizerSetTolerances(o, fmax, steps));
+  PetscCall(PetscOptionsEnum("-optimize_hessian", "Use the predicted Hessian, or quasi-Newton from a scaled identity", "HMOptimizerSetHessian", HMOptimizerHessians, h, &h, NULL));
+  PetscCall(PetscOptionsInt("-optimize_hessian_every", "Recompute the predicted Hessian every K accepted steps (quasi-Newton in between)", "HMOptimizerSetHessian", every, &every, NULL));
+  PetscCall(HMOptimizerSetHessian(o, (HMOptimizerHessian)h, every));
+  PetscCall(PetscOptionsEnum("-optimize_rigid", "Rigid-body directions projected out of the steps", "HMOptimizerSetRigid", HMOptimizerRigids, r, &r, NULL));
+  o->rigid = (HMOptimizerRigid)r;
+  PetscCall(PetscOptionsReal("-optimize_trust_radius", "Initial trust radius, A (2-norm of the step; 0 = 0.3)", "HMOptimizerSetTrustRadius", r0, &r0, NULL));
+  PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
+  PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
+  PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
+  PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax)
+{
+  PetscInt           n;
+  const PetscScalar *ga;
+  double             m = 0, mg;
+  MPI_Comm           comm;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectGetComm((PetscObject)g, &comm));
+  PetscCall(VecGetLocalSize(g, &n));
+  PetscCheck(n % 3 == 0, comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
+  PetscCall(VecGetArrayRead(g, &ga));
+  for (PetscInt i = 0; i < n; i += 3) m = PetscMax(m, ga[i] * ga[i] + ga[i + 1] * ga[i + 1] + ga[i + 2] * ga[i + 2]);
+  PetscCall(VecRestoreArrayRead(g, &ga));
+  PetscCall(MPIU_Allreduce(&m, &mg, 1, MPI_DOUBLE, MPI_MAX, comm));
+  *fmax = PetscSqrtReal(mg);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode shell_mult(Mat A, Vec x, Vec y)
+{
+  HMOptimizer o;
+
+  PetscFunctionBegin;
+  PetscCall(MatShellGetContext(A, &o));
+  PetscCall(VecCopy(x, o->w1));
+  PetscCall(HMOptimizerProject_Private(o, o->w1));
+  if (o->nupd == 0 && o->H) PetscCall(MatMult(o->H, o->w1, y)); /* B == H exactly: skip the LMVM layer */
+  else PetscCall(MatMult(o->B, o->w1, y));
+  if (o->shift != 0) PetscCall(VecAXPY(y, o->shift, o->w1));
+  PetscCall(HMOptimizerProject_Private(o, y));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode record(HMOptimizer o)
+{
+  PetscFunctionBegin;
+  if (o->nh == o->hcap) {
+    o->hcap = PetscMax(16, 2 * o->hcap);
+    PetscCall(PetscRealloc(sizeof(double) * o->hcap, &o->hE));
+    PetscCall(PetscRealloc(sizeof(double) * o->hcap, &o->hF));
+  }
+  o->hE[o->nh] = o->E;
+  o->hF[o->nh] = o->fmax;
+  o->nh++;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* A new Hessian at the current point: the quasi-Newton history restarts on top of it. */
+static PetscErrorCode take_hessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
+{
+  PetscFunctionBegin;
+  if (Hn) {
+    PetscCall(MatDestroy(&o->H));
+    o->H = Hn;
+    o->nhess++;
+    if (!o->keep_history) {
+      PetscCall(MatLMVMReset(o->B, PETSC_FALSE));
+      o->nupd = 0;
+    }
+    PetscCall(MatLMVMSetJ0(o->B, o->H));
+  }
+  PetscCall(MatLMVMUpdate(o->B, x, g));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode setup(HMOptimizer o, Vec x)
+{
+  PetscInt  n, N;
+  PetscBool ts;
+
+  PetscFunctionBegin;
+  PetscCall(reset_state(o));
+  PetscCall(VecGetLocalSize(x, &n));
+  PetscCall(VecGetSize(x, &N));
+  PetscCheck(n % 3 == 0, o->comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
+  PetscCall(VecDuplicate(x, &o->w1));
+  PetscCall(VecDuplicate(x, &o->w2));
+  PetscCall(PetscStrcmp(o->type_name, HMOPTIMIZERTS, &ts));
+  PetscCall(KSPInitializePackage()); /* registers the MatLMVM types (MatCreateLMVMSR1 does not) */
+  /* BFGS keeps B positive definite (right for a minimum); SR1 can carry the negative curvature of a saddle */
+  if (ts) PetscCall(MatCreateLMVMSR1(o->comm, n, N, &o->B));
+  else {
+    PetscCall(MatCreateLMVMBFGS(o->comm, n, N, &o->B));
+    /* the scalar J0 scaling (y.y / s.y) of the model problems' tests converges where PETSc's diagonal default stalls */
+    PetscCall(MatLMVMSymBroydenSetScaleType(o->B, MAT_LMVM_SYMBROYDEN_SCALE_SCALAR));
+  }
+  /* the history size through the options (-optimize_mat_lmvm_hist_size, PETSc's default 5): MatLMVMSetHistorySize
+     crashes in PETSc 3.18 on a matrix not yet allocated */
+  PetscCall(MatSetOptionsPrefix(o->B, o->prefix));
+  PetscCall(MatAppendOptionsPrefix(o->B, "optimize_"));
+  PetscCall(MatSetFromOptions(o->B));
+  PetscCall(MatLMVMAllocate(o->B, x, x));
+  PetscCall(MatCreateShell(o->comm, n, n, N, N, o, &o->Pop));
+  PetscCall(MatShellSetOperation(o->Pop, MATOP_MULT, (void (*)(void))shell_mult));
+  PetscCall(MatSetOption(o->Pop, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(KSPCreate(o->comm, &o->ksp));
+  PetscCall(KSPSetOptionsPrefix(o->ksp, o->prefix));
+  PetscCall(KSPAppendOptionsPrefix(o->ksp, "optimize_"));
+  PetscCall(KSPSetType(o->ksp, KSPSTCG));
+  PetscCall(KSPSetOperators(o->ksp, o->Pop, o->Pop));
+  {
+    PC pc;
+    PetscCall(KSPGetPC(o->ksp, &pc));
+    PetscCall(PCSetType(pc, PCNONE));
+  }
+  PetscCall(KSPSetTolerances(o->ksp, 1e-10, 1e-30, PETSC_DEFAULT, PetscMax(100, 2 * N)));
+  PetscCall(KSPSetFromOptions(o->ksp));
+  o->radius = o->radius0 > 0 ? o->radius0 : 0.3;
+  if (o->radius_max <= 0) o->radius_max = PetscMax(1.0, 0.1 * PetscSqrtReal((double)(N / 3)));
+  o->radius     = PetscMin(o->radius, o->radius_max);
+  o->converged  = PETSC_FALSE;
+  o->steps      = 0;
+  o->rejected   = 0;
+  o->nhess      = 0;
+  o->nupd       = 0;
+  o->nh         = 0;
+  o->mode_eig   = 0;
+  o->proj_mode  = PETSC_FALSE;
+  o->shift      = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
+{
+  Vec       g, gn, xn, s, Pg;
+  Mat       Hn   = NULL;
+  PetscBool want = o->hessian == HM_OPTIMIZER_HESSIAN_PREDICTED;
+  PetscInt  since = 0; /* accepted steps since the last Hessian */
+  double    last  = 0;
+
+  PetscFunctionBegin;
+  PetscCheck(o->obj, o->comm, PETSC_ERR_ORDER, "HMOptimizerSolve: no objective (HMOptimizerSetObjective)");
+  PetscCall(setup(o, x));
+  PetscCall(VecDuplicate(x, &g));
+  PetscCall(VecDuplicate(x, &gn));
+  PetscCall(VecDuplicate(x, &xn));
+  PetscCall(VecDuplicate(x, &s));
+  PetscCall(VecDuplicate(x, &Pg));
+  PetscCall((*o->obj)(o, x, want, &o->E, g, &Hn, o->objctx));
+  PetscCall(take_hessian(o, Hn, x, g));
+  Hn    = NULL;
+  o->E0 = o->E;
+  PetscCall(HMOptimizerMaxAtomNorm(g, &o->fmax));
+  PetscCall(record(o));
+  if (o->mon) PetscCall((*o->mon)(o, 0, x, o->E, g, o->monctx));
+  while (o->fmax > o->fmax_tol && o->steps < o->max_steps) {
+    double    En, pred, dE, snorm, fn;
+    PetscBool ask = (PetscBool)(want && since + 1 >= o->hess_every), accept;
+
+    PetscCall(HMOptimizerRigidBasis_Private(o, x));
+    PetscCall(VecCopy(g, Pg));
+    o->proj_mode = PETSC_FALSE;
+    PetscCall(HMOptimizerProject_Private(o, Pg));
+    PetscCall((*o->ops.step)(o, Pg, s, &pred));
+    PetscCall(VecNorm(s, NORM_2, &snorm));
+    PetscCall(VecWAXPY(xn, 1.0, s, x));
+    PetscCall((*o->obj)(o, xn, ask, &En, gn, &Hn, o->objctx));
+    o->steps++;
+    dE     = En - o->E;
+    PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e, lowest/followed eigenvalue %.4e\n", o->steps, snorm, o->radius, dE, pred, o->fmax, o->mode_eig));
+    accept = (PetscBool)(!o->ops.monotone || dE <= 1e-11 * PetscMax(1.0, PetscAbsReal(o->E)));
+    if (accept) {
+      double rho = pred < 0 ? dE / pred : 1.0;
+
+      PetscCall(VecCopy(xn, x));
+      PetscCall(VecCopy(gn, g));
+      o->E = En;
+      PetscCall(HMOptimizerMaxAtomNorm(g, &fn));
+      o->fmax = fn;
+      if (Hn) since = 0;
+      else since++;
+      if (!Hn) o->nupd++;
+      PetscCall(take_hessian(o, Hn, x, g));
+      Hn = NULL;
+      /* a poor model shrinks the radius, a good one that reached the boundary grows it; ts steps are judged by
+         how well the quadratic model predicted the change in either direction */
+      if (PetscAbsReal(pred) > 1e-10) {
+        if (rho < 0.25 || (!o->ops.monotone && rho > 4)) o->radius = PetscMax(0.25 * snorm, 1e-3 * o->radius);
+        else if (rho > 0.75 && (o->ops.monotone || rho < 1.5) && snorm > 0.9 * o->radius) o->radius = PetscMin(2 * o->radius, o->radius_max);
+      }
+      PetscCall(record(o));
+      if (o->mon) PetscCall((*o->mon)(o, o->nh - 1, x, o->E, g, o->monctx));
+    } else {
+      o->rejected++;
+      PetscCall(MatDestroy(&Hn));
+      o->radius = 0.25 * snorm;
+    }
+    PetscCall(HMProgress(o->comm, "optimize", (double)o->steps, (double)o->max_steps, &last));
+    if (o->radius < 1e-10) break; /* no step left that lowers the energy: round-off level */
+  }
+  o->converged = (PetscBool)(o->fmax <= o->fmax_tol);
+  PetscCall(VecDestroy(&g));
+  PetscCall(VecDestroy(&gn));
+  PetscCall(VecDestroy(&xn));
+  PetscCall(VecDestroy(&s));
+  PetscCall(VecDestroy(&Pg));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetConverged(HMOptimizer o, PetscBool *c)
+{
+  PetscFunctionBegin;
+  *c = o->converged;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetSteps(HMOptimizer o, PetscInt *steps, PetscInt *rejected)
+{
+  PetscFunctionBegin;
+  if (steps) *steps = o->steps;
+  if (rejected) *rejected = o->rejected;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetHessianEvaluations(HMOptimizer o, PetscInt *n)
+{
+  PetscFunctionBegin;
+  *n = o->nhess;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetEnergies(HMOptimizer o, double *E0, double *E)
+{
+  PetscFunctionBegin;
+  if (E0) *E0 = o->E0;
+  if (E) *E = o->E;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetFmax(HMOptimizer o, double *f)
+{
+  PetscFunctionBegin;
+  *f = o->fmax;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetHistory(HMOptimizer o, PetscInt *n, const double **E, const double **f)
+{
+  PetscFunctionBegin;
+  if (n) *n = o->nh;
+  if (E) *E = o->hE;
+  if (f) *f = o->hF;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerGetModeEigenvalue(HMOptimizer o, double *l)
+{
+  PetscFunctionBegin;
+  *l = o->mode_eig;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerView(HMOptimizer o, PetscViewer v)
+{
+  PetscBool ascii;
+
+  PetscFunctionBegin;
+  if (!v) PetscCall(PetscViewerASCIIGetStdout(o->comm, &v));
+  PetscCall(PetscObjectTypeCompare((PetscObject)v, PETSCVIEWERASCII, &ascii));
+  if (!ascii) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscViewerASCIIPrintf(v, "HMOptimizer %s: hessian %s (every %" PetscInt_FMT "), rigid %s, fmax <= %g eV/A in %" PetscInt_FMT " steps\n", o->type_name, HMOptimizerHessians[o->hessian], o->hess_every, HMOptimizerRigids[o->rigid], o->fmax_tol, o->max_steps));
+  if (o->nh) {
+    PetscCall(PetscViewerASCIIPrintf(v, "  %s after %" PetscInt_FMT " steps (%" PetscInt_FMT " rejected), %" PetscInt_FMT " Hessians: fmax %.3e eV/A, E %.10f -> %.10f eV\n", o->converged ? "converged" : "NOT converged", o->steps, o->rejected, o->nhess, o->fmax, o->E0, o->E));
+    if (o->mode != NULL) PetscCall(PetscViewerASCIIPrintf(v, "  followed mode eigenvalue %.6e eV/A^2\n", o->mode_eig));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

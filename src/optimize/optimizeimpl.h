@@ -1,0 +1,64 @@
+/* Private layout of HMOptimizer: the method's ops table, the state of the trust-region loop, the results. */
+#pragma once
+
+#include <hipmace/optimize.h>
+#include <hipmace/sys.h>
+#include <petscksp.h>
+#include <slepceps.h>
+
+typedef struct {
+  /* the step s from the projected gradient Pg at the current point, and the model's predicted change g.s + s.B.s/2 */
+  PetscErrorCode (*step)(HMOptimizer, Vec Pg, Vec s, double *pred);
+  PetscErrorCode (*destroy)(HMOptimizer);
+  PetscBool monotone; /* reject steps that raise the energy */
+} HMOptimizerOps;
+
+struct _p_HMOptimizer {
+  MPI_Comm       comm;
+  char          *prefix;
+  char          *type_name;
+  HMOptimizerOps ops;
+  void          *data;
+
+  HMOptimizerObjectiveFn obj;
+  void                  *objctx;
+  HMOptimizerMonitorFn   mon;
+  void                  *monctx;
+
+  double             fmax_tol;
+  PetscInt           max_steps, hess_every;
+  HMOptimizerHessian hessian;
+  HMOptimizerRigid   rigid;
+  double             radius0, radius_max; /* 0 = default */
+  PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
+  double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
+
+  /* state during HMOptimizerSolve */
+  double   radius;
+  Mat      H;    /* the objective's Hessian at the last point it was asked for (or NULL) */
+  Mat      B;    /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
+  PetscInt nupd; /* updates since the last Hessian */
+  Mat      Pop;  /* shell P B P (and, with proj_mode, minus the followed mode) */
+  Vec      rb[6];
+  PetscInt nrb;
+  Vec      mode; /* ts: mode followed (unit, projected) */
+  PetscBool proj_mode;
+  double    shift; /* added to B in the shell product (min: negative curvature shifted away) */
+  KSP      ksp;
+  Vec      w1, w2;
+
+  /* results */
+  PetscBool converged;
+  PetscInt  steps, rejected, nhess;
+  double    E0, E, fmax, mode_eig;
+  double   *hE, *hF;
+  PetscInt  nh, hcap;
+};
+
+PETSC_INTERN PetscErrorCode HMOptimizerCreate_Min(HMOptimizer);
+PETSC_INTERN PetscErrorCode HMOptimizerCreate_TS(HMOptimizer);
+/* Rigid-body basis at x (orthonormal, 0, 3, 5 or 6 vectors in o->rb) and its projector. */
+PETSC_INTERN PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer, Vec x);
+PETSC_INTERN PetscErrorCode HMOptimizerProject_Private(HMOptimizer, Vec v);
+/* Trust-region Newton step with the shell operator as it is set (KSPSTCG), radius R. */
+PETSC_INTERN PetscErrorCode HMOptimizerTRStep_Private(HMOptimizer, Vec rhs, double R, Vec s);
