@@ -1,5 +1,6 @@
 /* hipmace-bench: repeated whole-Hessian evaluations of one structure, with per-stage medians and rates. */
 #include <hipmace/app.h>
+#include <hipmace/eigen.h>
 #include <hipmace/hessian.h>
 #include <hipmace/log.h>
 #include <jansson.h>
@@ -14,7 +15,10 @@ static const char help[] = "hipmace-bench: benchmark of the Hessian pipeline (st
                            "HIP head and assembles the matrix; the model and the structure are read once. Prints per-stage\n"
                            "medians over K runs (default 5), Hessian edges per second, atoms per second, the edge kernel's\n"
                            "flops and achieved GFLOP/s (against the core's FMA peak, measured by the program), peak RSS and the\n"
-                           "effective Hessian cutoff. -forces also times the forces (reverse pass, after the layers).\n\n";
+                           "effective Hessian cutoff. -forces also times the forces (reverse pass, after the layers).\n\n"
+                           "  -bench_modes           also time the mode stage alone: HMModesCompute on the last Hessian, K times\n"
+                           "                         (reads -modes, -nmodes, -modes_solver, ...): median time, iterations,\n"
+                           "                         operator products, V-cycles, preconditioner set-up, peak RSS per rank.\n\n";
 
 /* The core's double-precision FMA peak, measured: independent chains of fused multiply-adds (enough in
    flight to cover the FMA latency on every FMA unit), as wide as the build's vectors. The edge kernel's
@@ -79,7 +83,7 @@ typedef struct {
 } BenchRuns;
 
 /* One repetition r: structure -> assembled matrix, timed phase by phase. */
-static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b)
+static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b, Mat *Hin)
 {
   HMEval         ev;
   HMHessian      hs;
@@ -128,6 +132,7 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
     PetscCall(MPIU_Allreduce(&fl, &b->flops, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
   }
   PetscCall(HMHessianGetBlockCount(hs, NULL, &b->blocks));
+  if (Hin) PetscCall(HMHessianInputOrder(hs, H, Hin)); /* the mode analysis works in input atom order */
   {
     HMDecomp dd;
     PetscCall(HMEvalGetDecomp(ev, &dd));
@@ -139,11 +144,65 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The mode stage alone, K times on one Hessian (input atom order); every rank reads the structure for it. */
+typedef struct {
+  double       t[256], ts[256], *rss;
+  HMModesStats st;
+  char         method[128];
+} ModeRuns;
+
+static PetscErrorCode bench_modes_run(const char structure[], Mat Hin, PetscInt K, ModeRuns *mr)
+{
+  HMSystem    all;
+  PetscMPIInt size;
+  double      rss;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &all));
+  for (PetscInt r = 0; r < K; r++) {
+    HMModes     modes;
+    const char *method;
+    PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));
+    PetscCall(HMModesSetFromOptions(modes));
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    PetscCall(HMModesCompute(modes, Hin, all));
+    PetscCall(HMModesGetStats(modes, &mr->st));
+    PetscCall(HMModesGetMethod(modes, &method));
+    PetscCall(PetscStrncpy(mr->method, method, sizeof(mr->method)));
+    mr->t[r]  = mr->st.seconds;
+    mr->ts[r] = mr->st.setup_seconds;
+    PetscCall(HMModesDestroy(&modes));
+  }
+  PetscCall(HMSystemDestroy(&all));
+  rss = HMMemoryRSS(PETSC_TRUE) / 1048576.0;
+  PetscCall(PetscMalloc1(size, &mr->rss));
+  PetscCallMPI(MPI_Allgather(&rss, 1, MPI_DOUBLE, mr->rss, 1, MPI_DOUBLE, PETSC_COMM_WORLD));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode bench_modes_print(const ModeRuns *mr, int K)
+{
+  PetscMPIInt size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode stage             %10.4f s   (median of %d; %s)\n", median(K, mr->t), K, mr->method));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode preconditioner    %10.4f s set-up; last run: %" PetscInt_FMT " iterations, %" PetscInt_FMT " operator products, %" PetscInt_FMT " V-cycles\n", median(K, mr->ts), mr->st.iterations, mr->st.matvecs, mr->st.pcapplies));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS per rank      "));
+  for (int q = 0; q < (int)size; q++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.1f", mr->rss[q]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, " MB (whole run, Hessians included)\n"));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
   PetscBool   has_s, has_m, has_j;
   PetscInt    K = 5;
+  PetscBool   bench_modes = PETSC_FALSE;
+  Mat         Hin = NULL;
+  ModeRuns    mr = {.rss = NULL};
   HMModel     model;
   HMSystem    sys = NULL;
   PetscMPIInt rank, size;
@@ -160,6 +219,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsInt("-repeat", "repetitions", NULL, K, &K, NULL));
   PetscCall(PetscOptionsString("-hessian_type", "baij or sbaij", NULL, htype, htype, sizeof(htype), NULL));
   PetscCall(PetscOptionsBool("-forces", "also time the forces", NULL, runs.forces, &runs.forces, NULL));
+  PetscCall(PetscOptionsBool("-bench_modes", "also time the mode stage alone (HMModesCompute, -modes_* options)", NULL, bench_modes, &bench_modes, NULL));
   PetscOptionsEnd();
   PetscCheck(has_s && has_m, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "hipmace-bench needs -structure and -model (see -help)");
   PetscCheck(K >= 1 && K <= 256, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT ": expected 1..256", K);
@@ -169,7 +229,9 @@ int main(int argc, char **argv)
   if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
   read_s = MPI_Wtime() - read_s;
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
-  for (PetscInt r = 0; r < K; r++) PetscCall(bench_run(model, sys, htype, r, &runs));
+  for (PetscInt r = 0; r < K; r++) PetscCall(bench_run(model, sys, htype, r, &runs, bench_modes && r == K - 1 ? &Hin : NULL));
+  if (bench_modes) PetscCall(bench_modes_run(structure, Hin, K, &mr));
+  PetscCall(MatDestroy(&Hin));
   {
     double p = fma_peak_gflops();
     PetscCall(MPIU_Allreduce(&p, &peak, 1, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
@@ -191,6 +253,7 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  edge kernel            %lld directed-edge evaluations, %.4g GFLOP, %.3g GFLOP/s per rank = %.1f%% of the FMA peak\n", (long long)runs.evals, runs.flops * 1e-9, rate, 100.0 * rate / peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FMA peak               %.3g GFLOP/s per core (measured: independent FMA chains, slowest rank)\n", peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS               %.1f MB (largest rank)\n", rssmax));
+    if (bench_modes) PetscCall(bench_modes_print(&mr, (int)K));
     if (has_j && rank == 0) {
       json_t *root = json_object();
       json_object_set_new(root, "structure", json_string(structure));
@@ -217,10 +280,23 @@ int main(int argc, char **argv)
       json_object_set_new(root, "hessian_blocks", json_integer(runs.blocks));
       json_object_set_new(root, "hessian_cutoff", json_real(hcut));
       json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
+      if (bench_modes) {
+        json_t *mo = json_object(), *rs = json_array();
+        for (int q = 0; q < (int)size; q++) json_array_append_new(rs, json_real(mr.rss[q]));
+        json_object_set_new(mo, "method", json_string(mr.method));
+        json_object_set_new(mo, "seconds", json_real(median((int)K, mr.t)));
+        json_object_set_new(mo, "setup_seconds", json_real(median((int)K, mr.ts)));
+        json_object_set_new(mo, "iterations", json_integer(mr.st.iterations));
+        json_object_set_new(mo, "matvecs", json_integer(mr.st.matvecs));
+        json_object_set_new(mo, "pcapplies", json_integer(mr.st.pcapplies));
+        json_object_set_new(mo, "peak_rss_mb_per_rank", rs);
+        json_object_set_new(root, "modes", mo);
+      }
       PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
       json_decref(root);
     }
   }
+  if (bench_modes) PetscCall(PetscFree(mr.rss));
   PetscCall(HMSystemDestroy(&sys));
   PetscCall(HMModelDestroy(&model));
   PetscCall(HMFinalize());

@@ -942,6 +942,40 @@ static void test_imaginary_count(void **state)
   mol_free(&m);
 }
 
+/* HMModesGetStats / HMModesGetMethod: the cost figures hipmace-bench -bench_modes prints. */
+static void test_stats(void **state)
+{
+  Mol          mol;
+  HMModesStats st;
+  const char  *method;
+
+  (void)state;
+  golden_mol("small", "mol21", &mol);
+  for (int route = 0; route < 3; route++) {
+    HMModes  m;
+    Mat      H   = mol_matrix(PETSC_COMM_WORLD, &mol, MATBAIJ);
+    HMSystem sys = mol_system(PETSC_COMM_WORLD, &mol, PETSC_FALSE);
+    HM_T(HMModesCreate(PETSC_COMM_WORLD, &m));
+    HM_T(HMModesSetType(m, route == 2 ? HM_MODES_FULL : HM_MODES_LOWEST));
+    HM_T(HMModesSetSolver(m, route == 0 ? HM_MODES_SOLVER_LOBPCG : HM_MODES_SOLVER_DIRECT));
+    HM_T(HMModesSetNumModes(m, 5));
+    HM_T(HMModesCompute(m, H, sys));
+    HM_T(HMModesGetStats(m, &st));
+    HM_T(HMModesGetMethod(m, &method));
+    assert_true(strlen(method) > 0);
+    assert_true(st.seconds >= 0 && st.setup_seconds >= 0);
+    assert_int_equal(st.pcapplies, 0); /* no multigrid below 600 vibrational degrees of freedom */
+    if (route < 2) assert_true(st.iterations >= 1);
+    else assert_int_equal(st.iterations, 0);
+    /* the residual check alone multiplies every reported mode once */
+    assert_true(st.matvecs >= (route == 2 ? 57 : 5) + (route == 0 ? st.iterations : 0));
+    HM_T(HMModesDestroy(&m));
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(MatDestroy(&H));
+  }
+  mol_free(&mol);
+}
+
 static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_constant),
   cmocka_unit_test(test_full_golden),
@@ -953,6 +987,7 @@ static const struct CMUnitTest tests[] = {
   cmocka_unit_test(test_window_cm1_and_single_atom),
   cmocka_unit_test(test_thermo_json_files),
   cmocka_unit_test(test_imaginary_count),
+  cmocka_unit_test(test_stats),
 };
 
 HM_TEST_MAIN(tests)

@@ -75,6 +75,15 @@ typedef struct {
   PetscInt  nimaginary;     /* modes with lambda < 0, left out and flagged */
 } HMThermo;
 
+/* Cost of the last HMModesCompute (all ranks hold the same figures). */
+typedef struct {
+  double   seconds;       /* wall time of HMModesCompute, slowest rank */
+  double   setup_seconds; /* preconditioner (GAMG) set-up or the factorisations before the eigensolver, slowest rank */
+  PetscInt iterations;    /* outer iterations of the eigensolver (0 for the dense route) */
+  PetscInt matvecs;       /* products with the projected operator (shell) by the eigensolver and the estimates */
+  PetscInt pcapplies;     /* preconditioner applications (multigrid V-cycles) of the iterative route */
+} HMModesStats;
+
 /* Starts SLEPc on top of PETSc if the caller has not (no SlepcFinalize needed then). */
 PETSC_EXTERN PetscErrorCode HMModesCreate(MPI_Comm, HMModes *);
 PETSC_EXTERN PetscErrorCode HMModesDestroy(HMModes *);
@@ -108,6 +117,10 @@ PETSC_EXTERN PetscErrorCode HMModesGetThermo(HMModes, HMThermo *);
 /* Imaginary modes (lambda < 0) of the whole projected spectrum, not only of the reported modes: exact (MUMPS inertia
    of the bordered pencil, or every negative mode reported) or, when exact is PETSC_FALSE, a lower bound. */
 PETSC_EXTERN PetscErrorCode HMModesGetNumImaginary(HMModes, PetscInt *n, PetscBool *exact);
+
+PETSC_EXTERN PetscErrorCode HMModesGetStats(HMModes, HMModesStats *);
+/* One line naming the solver and its settings (the "method" of the JSON summary); owned by the object. */
+PETSC_EXTERN PetscErrorCode HMModesGetMethod(HMModes, const char **);
 
 /* Human-readable table (rank 0 writes). */
 PETSC_EXTERN PetscErrorCode HMModesView(HMModes, PetscViewer);

@@ -27,6 +27,7 @@ static PetscErrorCode HMAMGApply_Private(PC pc, Vec x, Vec y)
 
   PetscFunctionBegin;
   PetscCall(PCShellGetContext(pc, &ctx));
+  ctx->p->npcapply++;
   PetscCall(VecCopy(x, ctx->p->wx));
   PetscCall(HMProjProject(ctx->p, ctx->p->wx));
   PetscCall(KSPSolve(ctx->amg, ctx->p->wx, y));
@@ -127,7 +128,11 @@ PetscErrorCode HMModesSolveIterative_Private(HMModes m, HMProj *p)
   PetscCall(KSPGetPC(actx.amg, &ipc));
   PetscCall(PCSetType(ipc, PCGAMG));
   PetscCall(KSPSetFromOptions(actx.amg));
-  PetscCall(KSPSetUp(actx.amg));
+  {
+    double t0 = MPI_Wtime();
+    PetscCall(KSPSetUp(actx.amg));
+    m->stats.setup_seconds = MPI_Wtime() - t0;
+  }
   PetscCall(PCShellSetContext(pc, &actx));
   PetscCall(PCShellSetApply(pc, HMAMGApply_Private));
   PetscCall(PCShellSetName(pc, "P (GAMG on Ht + mu I) P"));
@@ -140,6 +145,7 @@ PetscErrorCode HMModesSolveIterative_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
   PetscCall(EPSGetIterationNumber(eps, &its));
+  m->stats.iterations = its;
   PetscCall(HMModesCollect_Private(m, p, eps, nev));
   PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", LOBPCG with GAMG (shift %.3g, %" PetscInt_FMT " iterations)", nev, mu, its));
   PetscCall(EPSDestroy(&eps));

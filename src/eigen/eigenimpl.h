@@ -34,6 +34,7 @@ struct _p_HMModes {
   Mat       X;           /* MATDENSE ndof x n, H's row layout, mass-weighted unit vectors orthogonal to V */
   PetscBool complete;    /* the whole vibrational spectrum is known */
   HMThermo  thermo;
+  HMModesStats stats;    /* cost of the last HMModesCompute */
 };
 
 /* Mass-weighted Hessian and rigid-body basis, restricted to this rank's rows. */
@@ -52,6 +53,8 @@ typedef struct {
   Vec       wx, wy;         /* work vectors with Ht's layout */
   PetscInt  icntl14;        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
   PetscInt  nretry;         /* workspace enlargements so far */
+  PetscInt  nmatvec;        /* applications of the projected shell operator (HMProjCreateShell) */
+  PetscInt  npcapply;       /* applications of a preconditioner (iterative route) */
 } HMProj;
 
 PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);

@@ -172,6 +172,7 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
   PetscCall(HMModesCollect_Private(m, p, eps, nev));
   if (m->lambda[nev - 1] < 0) {
     /* every reported mode is imaginary: the pencil's inertia at 0 counts the ones beyond them */
@@ -239,6 +240,7 @@ PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetTolerances(eps, m->tol * PetscMax(PETSC_SMALL, PetscMax(PetscAbsReal(p->lb), PetscAbsReal(p->ub))), 100000));
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
   PetscCall(HMModesCollect_Private(m, p, eps, nev));
   PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", LOBPCG on the projected operator", nev));
   PetscCall(EPSDestroy(&eps));
@@ -286,6 +288,7 @@ PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
   PetscCall(HMProjMumpsPrepare(p, F));
   PetscCall(EPSSetFromOptions(eps));
   PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
   PetscCall(EPSGetConverged(eps, &nconv));
   {
     PetscInt i13, i24;

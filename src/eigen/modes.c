@@ -89,6 +89,7 @@ static PetscErrorCode HMModesReset_Private(HMModes m)
   m->nimag    = -1;
   m->nimag_exact = PETSC_FALSE;
   PetscCall(PetscMemzero(&m->thermo, sizeof(m->thermo)));
+  PetscCall(PetscMemzero(&m->stats, sizeof(m->stats)));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -288,9 +289,11 @@ PetscErrorCode HMModesGetNumImaginary(HMModes m, PetscInt *n, PetscBool *exact)
 PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
 {
   HMProj *p = NULL;
+  double  t0, tl[2], tg[2];
 
   PetscFunctionBegin;
   PetscCall(HMModesReset_Private(m));
+  t0 = MPI_Wtime();
   PetscCall(HMProjCreate(H, sys, &p));
   p->icntl14  = m->icntl14;
   m->natoms   = p->ndof / 3;
@@ -322,7 +325,14 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
   PetscCall(HMModesCountImaginary_Private(m, p));
   PetscCall(HMModesThermo_Private(m));
   m->computed = PETSC_TRUE;
+  m->stats.matvecs   = p->nmatvec;
+  m->stats.pcapplies = p->npcapply;
   PetscCall(HMProjDestroy(&p));
+  tl[0] = MPI_Wtime() - t0;
+  tl[1] = m->stats.setup_seconds;
+  PetscCall(MPIU_Allreduce(tl, tg, 2, MPI_DOUBLE, MPI_MAX, m->comm));
+  m->stats.seconds       = tg[0];
+  m->stats.setup_seconds = tg[1];
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -364,6 +374,22 @@ PetscErrorCode HMModesGetVectors(HMModes m, Mat *X)
   PetscFunctionBegin;
   PetscCall(HMModesCheckComputed_Private(m));
   *X = m->X;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetStats(HMModes m, HMModesStats *s)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *s = m->stats;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesGetMethod(HMModes m, const char **method)
+{
+  PetscFunctionBegin;
+  PetscCall(HMModesCheckComputed_Private(m));
+  *method = m->method;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -269,6 +269,7 @@ static PetscErrorCode HMProjShellMult_Private(Mat A, Vec x, Vec y)
   PetscFunctionBegin;
   PetscCall(MatShellGetContext(A, &ctx));
   p = ctx->p;
+  p->nmatvec++;
   PetscCall(HMProjVtx(p, x, c));
   PetscCall(VecCopy(x, p->wx));
   for (PetscInt j = 0; j < p->k; j++) d[j] = -c[j];
