@@ -72,15 +72,40 @@ static double ratio_median(int n, const double *a, const double *b)
   for (int i = 0; i < n; i++) r[i] = a[i] / b[i];
   return median(n, r);
 }
+/* Roofline rows: the stages of the layers (hipmace/log.h), then the HIP head's edge kernel. */
+#define HM_BENCH_NROOF (HM_ROOF_NSTAGES + 1)
 
 /* The figures of all repetitions: per-run maxima over ranks of the phase times, and the sizes. */
 typedef struct {
   double      tn[256], tl[256], th[256], tt[256], tk[256], tf[256], flops;
   PetscBool   forces;
   PetscInt64  hedges, evals, blocks;
-  PetscInt    natoms;
-  const char *kname;
+  PetscInt    natoms, hwidth;
+  char        kname[64];
+  /* roofline: per run the slowest rank's time of each stage; flops and bytes summed over ranks */
+  double      rt[HM_BENCH_NROOF][256], rflops[HM_BENCH_NROOF], rbytes[HM_BENCH_NROOF];
 } BenchRuns;
+
+/* The roofline counters of one forward pass (reset before it): times (max over ranks), flops and bytes (sums). */
+static PetscErrorCode roofline_collect(PetscInt r, BenchRuns *b)
+{
+  double t[HM_ROOF_NSTAGES], tmax[HM_ROOF_NSTAGES], fb[2 * HM_ROOF_NSTAGES], fbsum[2 * HM_ROOF_NSTAGES];
+
+  PetscFunctionBegin;
+  for (int s = 0; s < HM_ROOF_NSTAGES; s++) {
+    t[s]                       = HMRoofline[s].seconds;
+    fb[s]                      = HMRoofline[s].flops;
+    fb[HM_ROOF_NSTAGES + s]    = HMRoofline[s].bytes;
+  }
+  PetscCall(MPIU_Allreduce(t, tmax, HM_ROOF_NSTAGES, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+  PetscCall(MPIU_Allreduce(fb, fbsum, 2 * HM_ROOF_NSTAGES, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
+  for (int s = 0; s < HM_ROOF_NSTAGES; s++) {
+    b->rt[s][r]   = tmax[s];
+    b->rflops[s]  = fbsum[s];
+    b->rbytes[s]  = fbsum[HM_ROOF_NSTAGES + s];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 /* One repetition r: structure -> assembled matrix, timed phase by phase. */
 static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b, Mat *Hin)
@@ -90,6 +115,7 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   Mat            H;
   const HMGraph *gh;
   double         t0, t1, t2, t3, ks, fl;
+  const char    *kname;
   PetscInt64     ne;
 
   PetscFunctionBegin;
@@ -101,9 +127,11 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   PetscCall(HMHessianSetFromOptions(hs));
   PetscCall(HMHessianSetMatType(hs, !strcmp(htype, "sbaij") ? MATSBAIJ : MATBAIJ));
   PetscCall(HMEvalSetSystem(ev, sys));
+  PetscCall(PetscArrayzero(HMRoofline, HM_ROOF_NSTAGES));
   t1 = MPI_Wtime();
   PetscCall(HMEvalForward(ev));
   t2 = MPI_Wtime();
+  PetscCall(roofline_collect(r, b));
   if (b->forces) {
     double tf = MPI_Wtime();
     PetscCall(HMEvalComputeForces(ev));
@@ -113,7 +141,8 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   }
   PetscCall(HMHessianAssemble(hs, &H));
   t3 = MPI_Wtime();
-  PetscCall(HMHessianGetKernelStats(hs, &b->kname, &ne, &ks, &fl));
+  PetscCall(HMHessianGetKernelStats(hs, &kname, &ne, &ks, &fl));
+  PetscCall(PetscStrncpy(b->kname, kname, sizeof(b->kname))); /* the name lives in the HMHessian destroyed below */
   PetscCall(HMEvalGetGraph(ev, NULL, &gh));
   {
     double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
@@ -123,6 +152,7 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
     b->th[r] = mx[2];
     b->tk[r] = mx[3];
     b->tt[r] = mx[0] + mx[1] + mx[2];
+    b->rt[HM_ROOF_NSTAGES][r] = mx[3];
   }
   {
     PetscInt64 loc[2] = {gh->nedges, ne}, sum[2];
@@ -133,6 +163,7 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   }
   PetscCall(HMHessianGetBlockCount(hs, NULL, &b->blocks));
   if (Hin) PetscCall(HMHessianInputOrder(hs, H, Hin)); /* the mode analysis works in input atom order */
+  PetscCall(HMHessianGetHaloWidth(hs, &b->hwidth));
   {
     HMDecomp dd;
     PetscCall(HMEvalGetDecomp(ev, &dd));
@@ -195,6 +226,41 @@ static PetscErrorCode bench_modes_print(const ModeRuns *mr, int K)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The per-stage roofline: median time, flops, bytes, GFLOP/s per rank (everyone's work over the slowest
+   rank's time, divided by the ranks), arithmetic intensity and % of the FMA peak. The HIP head row is the
+   edge kernel: its own flop count, and per evaluation the sender's per-atom input and the 3x3 block. */
+static PetscErrorCode roofline_view(PetscInt K, PetscMPIInt size, double peak, double layers, BenchRuns *b, json_t *root)
+{
+  json_t *arr = root ? json_array() : NULL;
+  double  sum = 0;
+
+  PetscFunctionBegin;
+  b->rflops[HM_ROOF_NSTAGES] = b->flops;
+  b->rbytes[HM_ROOF_NSTAGES] = 8.0 * (double)b->evals * (double)(b->hwidth + 9);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  roofline per stage (median time; flops and bytes counted analytically, summed over ranks; rate per rank)\n"));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10s %10s %10s %8s %9s %7s\n", "stage", "time ms", "MFLOP", "MB", "flop/B", "GFLOP/s", "% peak"));
+  for (int s = 0; s < HM_BENCH_NROOF; s++) {
+    const char  *name = s < HM_ROOF_NSTAGES ? HMRooflineStageNames[s] : "HIP head (edge kernel)";
+    const double t = median((int)K, b->rt[s]), f = b->rflops[s], by = b->rbytes[s];
+    const double rate = t > 0 ? f / (t * size) * 1e-9 : 0.0;
+    if (s < HM_ROOF_NSTAGES) sum += t;
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10.3f %10.2f %10.2f %8.2f %9.3g %6.1f%%\n", name, 1e3 * t, f * 1e-6, by * 1e-6, by > 0 ? f / by : 0.0, rate, 100.0 * rate / peak));
+    if (arr) {
+      json_t *o = json_object();
+      json_object_set_new(o, "stage", json_string(name));
+      json_object_set_new(o, "seconds", json_real(t));
+      json_object_set_new(o, "flop", json_real(f));
+      json_object_set_new(o, "bytes", json_real(by));
+      json_object_set_new(o, "gflops_per_rank", json_real(rate));
+      json_object_set_new(o, "fraction_of_peak", json_real(rate / peak));
+      json_array_append_new(arr, o);
+    }
+  }
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10.3f   (halo exchanges, radial basis, spherical harmonics, allocations)\n", "layers: rest", 1e3 * (layers - sum)));
+  if (root) json_object_set_new(root, "roofline", arr);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
@@ -254,8 +320,10 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FMA peak               %.3g GFLOP/s per core (measured: independent FMA chains, slowest rank)\n", peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS               %.1f MB (largest rank)\n", rssmax));
     if (bench_modes) PetscCall(bench_modes_print(&mr, (int)K));
-    if (has_j && rank == 0) {
-      json_t *root = json_object();
+    {
+      json_t *root = has_j && rank == 0 ? json_object() : NULL;
+      PetscCall(roofline_view(K, size, peak, ml, &runs, root));
+      if (root) {
       json_object_set_new(root, "structure", json_string(structure));
       json_object_set_new(root, "model", json_string(model_path));
       json_object_set_new(root, "natoms", json_integer(runs.natoms));
@@ -294,6 +362,7 @@ int main(int argc, char **argv)
       }
       PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
       json_decref(root);
+      }
     }
   }
   if (bench_modes) PetscCall(PetscFree(mr.rss));

@@ -1,6 +1,9 @@
 /* Full spectrum: the projected operator P Ht P + alpha V V^T as a block-cyclic dense matrix, solved by ScaLAPACK pdsyevd. */
 #include "eigenimpl.h"
 #include <petscblaslapack.h>
+#if defined(HM_HAVE_ELPA)
+  #include <elpa/elpa.h>
+#endif
 
 /* BLACS / ScaLAPACK entry points (libscalapack-openmpi); Fortran character lengths passed explicitly. */
 extern int  Csys2blacs_handle(MPI_Comm);
@@ -18,6 +21,41 @@ static inline PetscInt HMBlockCyclicGlobal(PetscInt l, int nb, int myp, int np)
   return ((l / nb) * np + myp) * nb + l % nb;
 }
 
+/* -modes_dense_solver: the dense eigensolver of -modes full. */
+static const char *const HMDenseSolvers[] = {"scalapack", "elpa", "HMDenseSolver", "HM_DENSE_", NULL};
+
+#if defined(HM_HAVE_ELPA)
+/* All eigenpairs of the block-cyclic matrix A (the full matrix, both triangles, as ELPA requires) by
+   ELPA's two-stage solver on the same BLACS layout: eigenvalues ascending in w, vectors in Z. */
+static PetscErrorCode dense_elpa(MPI_Comm comm, int n, int mloc, int nlocc, int nb, int myrow, int mycol, double *A, double *w, double *Z)
+{
+  elpa_t e;
+  int    err;
+
+  PetscFunctionBegin;
+  PetscCheck(elpa_init(ELPA_API_VERSION) == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: API version %d is not supported by the library", ELPA_API_VERSION);
+  e = elpa_allocate(&err);
+  PetscCheck(err == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: elpa_allocate failed (%d)", err);
+  elpa_set(e, "na", n, &err);
+  elpa_set(e, "nev", n, &err);
+  elpa_set(e, "local_nrows", mloc, &err);
+  elpa_set(e, "local_ncols", nlocc, &err);
+  elpa_set(e, "nblk", nb, &err);
+  elpa_set(e, "mpi_comm_parent", (int)MPI_Comm_c2f(comm), &err);
+  elpa_set(e, "process_row", myrow, &err);
+  elpa_set(e, "process_col", mycol, &err);
+  PetscCheck(err == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: setting the matrix layout failed (%d)", err);
+  PetscCheck(elpa_setup(e) == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: elpa_setup failed");
+  elpa_set(e, "solver", ELPA_SOLVER_2STAGE, &err);
+  PetscCheck(err == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: cannot select the two-stage solver (%d)", err);
+  elpa_eigenvectors(e, A, w, Z, &err);
+  PetscCheck(err == ELPA_OK, comm, PETSC_ERR_LIB, "ELPA: elpa_eigenvectors failed (%d) on the %d x %d projected Hessian", err, n, n);
+  elpa_deallocate(e, &err);
+  elpa_uninit(&err);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+#endif
+
 PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
 {
   PetscMPIInt  size;
@@ -25,6 +63,7 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
   PetscInt    *Ir, *Jc, nvib, qn = 0;
   double      *A, *Z, *w, *work, wq, *Ur, *Uc, *T, S[4 * HM_MAX_RIGID * HM_MAX_RIGID];
   int         *iwork, iwq;
+  PetscInt     which = 0; /* -modes_dense_solver: 0 scalapack, 1 elpa */
   IS           isr, isc;
   Mat         *sub;
   Vec          Ug, Ul;
@@ -131,6 +170,13 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
     PetscCall(PetscFree3(Ur, Uc, T));
   }
 
+  PetscCall(PetscOptionsGetEList(NULL, NULL, "-modes_dense_solver", HMDenseSolvers, 2, &which, NULL));
+#if !defined(HM_HAVE_ELPA)
+  PetscCheck(which == 0, p->comm, PETSC_ERR_SUP, "-modes_dense_solver elpa: hipmace was built without ELPA (install libelpa-dev and reconfigure)");
+#else
+  if (which == 1) PetscCall(dense_elpa(p->comm, n, mloc, nlocc, nb, myrow, mycol, A, w, Z));
+  else {
+#endif
   lwork  = -1;
   liwork = -1;
   pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, &wq, &lwork, &iwq, &liwork, &info, 1, 1);
@@ -141,6 +187,9 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
   pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, work, &lwork, iwork, &liwork, &info, 1, 1);
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd failed (info %d) on the %d x %d projected Hessian", info, n, n);
   PetscCall(PetscFree2(work, iwork));
+#if defined(HM_HAVE_ELPA)
+  }
+#endif
 
   /* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
   if (p->k && nvib > 0) {
@@ -162,6 +211,6 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
   PetscCall(PetscFree(w));
   Cblacs_gridexit(ctxt);
   Cfree_blacs_system_handle(sysctxt);
-  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, ScaLAPACK pdsyevd (%d x %d grid, block %d)", nprow, npcol, nb));
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, %s (%d x %d grid, block %d)", which ? "ELPA two-stage" : "ScaLAPACK pdsyevd", nprow, npcol, nb));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,5 +1,6 @@
 /* Evaluation of a HIP-MACE model on one structure: partition, graphs, MACE layers, energy and node features. */
 #include "model/evalimpl.h"
+#include "nn/cost.h"
 #include <hipmace/so3.h>
 #include <limits.h>
 #include <hipmace/log.h>
@@ -198,15 +199,23 @@ PetscErrorCode HMEvalForward(HMEval e)
   /* readouts: linear on every layer but the last, gated MLP on the last */
   PetscCall(PetscCalloc1(n + 1, &inter));
   PetscCall(PetscMalloc1(n * m->MLP.b[0].mul + 1, &tmp));
-  for (int t = 0; t < m->nlayers; t++) {
-    HMLayer *L = &m->layer[t];
-    if (t < m->nlayers - 1) HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 1.0, inter, 1);
-    else {
-      const PetscInt dm = m->MLP.b[0].mul;
-      HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 0.0, tmp, dm);
-      for (PetscInt k = 0; k < n * dm; k++) tmp[k] = HMSiLUNorm(tmp[k]);
-      HMLinearApply(&L->readout2, n, tmp, dm, 1.0, inter, 1);
+  {
+    const double t0 = MPI_Wtime(); /* roofline counters (hipmace/log.h) */
+    double      *fl = &HMRoofline[HM_ROOF_READOUT].flops, *by = &HMRoofline[HM_ROOF_READOUT].bytes;
+    for (int t = 0; t < m->nlayers; t++) {
+      HMLayer *L = &m->layer[t];
+      HMLinearCost(&L->readout, n, fl, by);
+      if (t < m->nlayers - 1) HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 1.0, inter, 1);
+      else {
+        const PetscInt dm = m->MLP.b[0].mul;
+        HMLinearApply(&L->readout, n, e->feats[t], m->dimH, 0.0, tmp, dm);
+        for (PetscInt k = 0; k < n * dm; k++) tmp[k] = HMSiLUNorm(tmp[k]);
+        HMLinearApply(&L->readout2, n, tmp, dm, 1.0, inter, 1);
+        HMLinearCost(&L->readout2, n, fl, by);
+        *fl += 6.0 * n * dm;
+      }
     }
+    HMRoofline[HM_ROOF_READOUT].seconds += MPI_Wtime() - t0;
   }
   PetscCall(PetscMalloc1(n + 1, &e->node_energy));
   {

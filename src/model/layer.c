@@ -2,6 +2,11 @@
 #include "model/layer.h"
 #include <hipmace/so3.h>
 #include <hipmace/log.h>
+#include "nn/cost.h"
+
+/* per-stage roofline counters (hipmace/log.h): wall time of a stage, analytic flops and bytes */
+#define HM_ROOF_TIC(t0)       const double t0 = MPI_Wtime()
+#define HM_ROOF_TOC(stage, t0) (HMRoofline[stage].seconds += MPI_Wtime() - (t0))
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
 #define HM_EDGE_CHUNK 256
@@ -24,15 +29,25 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   PetscCall(PetscMalloc2(nl * din + 1, &xT, n * dmid + 1, &aggT));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
   PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
-  if (t > 0) {
-    PetscCall(PetscMalloc1(n * m->dimH, &sc));
-    HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+  {
+    HM_ROOF_TIC(t0);
+    if (t > 0) {
+      PetscCall(PetscMalloc1(n * m->dimH, &sc));
+      HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+      HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    }
+    HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
+    HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
-  HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
   /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
   PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
-  for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
-  PetscCall(PetscArrayzero(aggT, n * dmid));
+  {
+    HM_ROOF_TIC(t0);
+    for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
+    PetscCall(PetscArrayzero(aggT, n * dmid));
+    HM_ROOF_TOC(HM_ROOF_CONV, t0);
+  }
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
@@ -41,32 +56,64 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
     HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
-    HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+    {
+      HM_ROOF_TIC(t0);
+      HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+      HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
+    }
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
     PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
     PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
-    for (PetscInt k = 0; k < ne; k++) {
-      const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-      HMConvTPApplyT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, aggT + r * dmid, cy);
+    {
+      HM_ROOF_TIC(t0);
+      for (PetscInt k = 0; k < ne; k++) {
+        const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
+        HMConvTPApplyT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, aggT + r * dmid, cy);
+      }
+      HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
-  for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOut(&L->tp, aggT + i * dmid, agg + i * dmid);
-  HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
-  for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
-  if (t == 0) {
-    double *tmp;
-    PetscCall(PetscMalloc1(n * dtg, &tmp));
-    HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
-    PetscCall(PetscArraycpy(X, tmp, n * dtg));
-    PetscCall(PetscFree(tmp));
+  {
+    HM_ROOF_TIC(t0);
+    for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOut(&L->tp, aggT + i * dmid, agg + i * dmid);
+    HM_ROOF_TOC(HM_ROOF_CONV, t0);
+    HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
+    HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
+  }
+  {
+    HM_ROOF_TIC(t0);
+    HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
+    for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
+    HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    HMRoofline[HM_ROOF_LINEAR].flops += (double)n * dtg;
+    if (t == 0) {
+      double *tmp;
+      PetscCall(PetscMalloc1(n * dtg, &tmp));
+      HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
+      HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+      PetscCall(PetscArraycpy(X, tmp, n * dtg));
+      PetscCall(PetscFree(tmp));
+    }
+    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
   PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
-  HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+  {
+    HM_ROOF_TIC(t0);
+    HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+    HM_ROOF_TOC(HM_ROOF_SYMCON, t0);
+    HMSymContractionCost(&L->prod, &L->target, n, e->elem, &HMRoofline[HM_ROOF_SYMCON].flops, &HMRoofline[HM_ROOF_SYMCON].bytes);
+  }
   PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
-  HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
-  if (sc)
-    for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
+  {
+    HM_ROOF_TIC(t0);
+    HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
+    if (sc)
+      for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
+    HMLinearCost(&L->prod_linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    if (sc) HMRoofline[HM_ROOF_LINEAR].flops += (double)n * m->dimH;
+    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
+  }
   PetscCall(PetscFree(sc));
   PetscCall(PetscFree(scw));
   PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));

@@ -183,6 +183,22 @@ void HMConvTPTransposeOut(const HMConvTP *tp, const double *midT, double *mid)
   }
 }
 
+#if defined(__AVX512F__)
+/* One output component c of channels u0 .. u0 + 8 NV - 1: t = sum_ia x[ia][u] cy[ia][c] in ascending ia
+   (a multiply and an add, no FMA), then o[c][u] += (pw w[u]) t. */
+static inline __attribute__((always_inline)) void channels_avx512(const int NV, int u0, int mul, int d1, int dO, int c, const double *cy, const double *xa, const double *wk, __m512d vp, double *oc)
+{
+  __m512d t4[4];
+  for (int v = 0; v < NV; v++) t4[v] = _mm512_setzero_pd();
+  for (int ia = 0; ia < d1; ia++) {
+    const __m512d f  = _mm512_set1_pd(cy[ia * dO + c]);
+    const double *xr = xa + ia * mul + u0;
+    for (int v = 0; v < NV; v++) t4[v] = _mm512_add_pd(t4[v], _mm512_mul_pd(_mm512_loadu_pd(xr + 8 * v), f));
+  }
+  for (int v = 0; v < NV; v++) _mm512_storeu_pd(oc + u0 + 8 * v, _mm512_add_pd(_mm512_loadu_pd(oc + u0 + 8 * v), _mm512_mul_pd(_mm512_mul_pd(vp, _mm512_loadu_pd(wk + u0 + 8 * v)), t4[v])));
+}
+#endif
+
 void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, const double *w, double *midT, double *work)
 {
   double  *cy = work, *t = work + tp->maxcy;
@@ -198,20 +214,15 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
 
     contract_y(tp, k, d1 * dO, y, cy);
 #if defined(__AVX512F__)
-    /* up to 32 channels in whole vectors (the small models): the partial sums stay in registers; the
-       same multiplies and adds per element as the loops below, so the same bits */
-    if (mul % 8 == 0 && mul <= 32) {
-      const int     nv = mul / 8;
+    /* channels in whole vectors, blocks of 32 (then single vectors): the partial sums of a block stay in
+       registers; the same multiplies and adds per element as the loops below, so the same bits */
+    if (mul % 8 == 0) {
       const __m512d vp = _mm512_set1_pd(pw);
       for (int c = 0; c < dO; c++) {
-        __m512d t4[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-        double *oc    = o + c * mul;
-        for (int ia = 0; ia < d1; ia++) {
-          const __m512d f  = _mm512_set1_pd(cy[ia * dO + c]);
-          const double *xr = xa + ia * mul;
-          for (int v = 0; v < nv; v++) t4[v] = _mm512_add_pd(t4[v], _mm512_mul_pd(_mm512_loadu_pd(xr + 8 * v), f));
-        }
-        for (int v = 0; v < nv; v++) _mm512_storeu_pd(oc + 8 * v, _mm512_add_pd(_mm512_loadu_pd(oc + 8 * v), _mm512_mul_pd(_mm512_mul_pd(vp, _mm512_loadu_pd(wk + 8 * v)), t4[v])));
+        double *oc = o + c * mul;
+        int     u0 = 0;
+        for (; u0 + 32 <= mul; u0 += 32) channels_avx512(4, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
+        for (; u0 < mul; u0 += 8) channels_avx512(1, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
       }
       mo += (PetscInt)mul * dO;
       continue;

@@ -2,6 +2,8 @@
 #include <hipmace/log.h>
 
 HMLogIds         HMLog;
+HMRooflineCount  HMRoofline[HM_ROOF_NSTAGES];
+const char *const HMRooflineStageNames[HM_ROOF_NSTAGES] = {"radial MLP", "convolution TP", "linear maps", "symmetric contraction", "readouts"};
 static PetscBool registered = PETSC_FALSE;
 
 static PetscErrorCode RegisterLog(void)
