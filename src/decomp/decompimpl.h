@@ -14,6 +14,7 @@ struct _p_HMDecomp {
   PetscBool   hascell, pbc[3];
   double      cell[9];
   HMGraph     g[2];
+  PetscBool   gshared; /* g[HM_HALO_FAR] is g[HM_HALO_NEAR] (equal cutoffs): its arrays are freed once */
   PetscSF     sf[2];
   PetscInt    nghost[2];
   PetscInt   *ghost_rank, *ghost_idx; /* owner of each ghost and its index there */

@@ -118,20 +118,18 @@ static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The work list of directed-edge pairs this rank evaluates. */
-static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+/* The work list of directed-edge pairs this rank evaluates (w = NULL: only counted, so that the list is
+   allocated once at its exact length). */
+static void fill_work(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
 {
   const HMGraph *g = ev->gh;
   const PetscInt n = ev->n;
-  PetscInt       nw = 0, capw = 1024;
-  Work          *w;
+  PetscInt       nw = 0;
 
-  PetscFunctionBegin;
   /* Work list, in the canonical order that makes every block independent of the partition: a pair
      (a, b) with input index a < b is summed over the images of b seen from a, in ascending image order,
      as M(a -> b) + M(b -> a)^T; whichever rank evaluates it (the owner of a, of b, or both) does exactly
      the same arithmetic. The edge vector of b -> a is exactly -(vector of a -> b). */
-  PetscCall(PetscMalloc1(capw, &w));
   for (PetscInt i = 0; i < n; i++) {
     const PetscInt gi = ev->gid[i];
     PetscInt       e  = g->offset[i];
@@ -148,13 +146,9 @@ static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, Pe
           const PetscInt ee = gj < gi ? e1 - 1 - k : e + k;
           const PetscInt j  = g->receiver[ee];
           if (gj == gi && !shift_positive(g->shift + 3 * ee)) continue;
-          if (nw + 1 > capw) {
-            Work *tmp;
-            PetscCall(PetscMalloc1(2 * capw, &tmp));
-            PetscCall(PetscArraycpy(tmp, w, nw));
-            PetscCall(PetscFree(w));
-            w = tmp;
-            capw *= 2;
+          if (!w) {
+            nw++;
+            continue;
           }
           Work *x = &w[nw++];
           x->row  = i;
@@ -173,13 +167,21 @@ static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, Pe
             for (int a = 0; a < 3; a++) x->v[a] = g->vec[3 * ee + a];
           }
         }
-      if (need && nw > 0 && w[nw - 1].row == i && !w[nw - 1].kind) w[nw - 1].last = PETSC_TRUE;
+      if (w && need && nw > 0 && w[nw - 1].row == i && !w[nw - 1].kind) w[nw - 1].last = PETSC_TRUE;
       e = e1;
     }
   }
-
-  *wout  = w;
   *nwout = nw;
+}
+
+static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+{
+  PetscInt nw;
+  PetscFunctionBegin;
+  fill_work(ev, sym, NULL, &nw);
+  PetscCall(PetscMalloc1(nw + 1, wout));
+  fill_work(ev, sym, *wout, nwout);
+  PetscCheck(*nwout == nw, PETSC_COMM_SELF, PETSC_ERR_PLIB, "work list count changed");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -32,6 +32,14 @@ PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_cop
   }
   /* HIP head: per-atom kernel inputs of owned atoms and ghosts, node blocks, the work list of pairs */
   PetscCall((*h->ops->memory)(h, &hip));
+  {
+    /* the far halo's cached packing buffer: the kernel's per-atom inputs of as many atoms as there are far ghosts */
+    PetscInt nfar;
+    HMDecomp dd;
+    PetscCall(HMEvalGetDecomp(h->ev, &dd));
+    PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &nfar));
+    hip += hip * (double)nfar / (double)PetscMax(ni + nfar, 1);
+  }
   hip += 18 * n * d + (double)blocks * 0.5 * 80;
   *now  = rss;
   *peak = rss + feats + PetscMax(layer, hip + mat);

@@ -189,11 +189,13 @@ PetscErrorCode HMEvalForward(HMEval e)
   PetscCall(PetscMalloc1(n * m->C + 1, &h0));
   for (PetscInt i = 0; i < n; i++) A[i * m->nel + e->elem[i]] = 1.0;
   HMLinearApply(&m->embedding, n, A, m->nel, 0.0, h0, m->C);
+  PetscCall(PetscFree(A));
   for (int t = 0; t < m->nlayers; t++) {
     PetscCall(PetscMalloc1(n * m->dimH + 1, &e->feats[t]));
     PetscCall(PetscLogStagePush(HMLog.layer[PetscMin(t, HM_LOG_MAX_LAYERS - 1)]));
     PetscCall(HMEvalLayerForward(e, &m->layer[t], t > 0 ? PETSC_TRUE : PETSC_FALSE, e->g, HM_HALO_NEAR, &m->radial, t == 0 ? h0 : e->feats[t - 1], e->feats[t]));
     PetscCall(PetscLogStagePop());
+    if (t == 0) PetscCall(PetscFree(h0));
   }
   PetscCall(HMEvalHessExtraForward(e)); /* hoextra: extra Hessian layers (num_interactions_hessian), src/model/hessextra.c */
   /* readouts: linear on every layer but the last, gated MLP on the last */
@@ -234,8 +236,7 @@ PetscErrorCode HMEvalForward(HMEval e)
   }
   PetscCall(PetscFree(tmp));
   PetscCall(PetscFree(inter));
-  PetscCall(PetscFree(h0));
-  PetscCall(PetscFree(A));
+  PetscCall(PetscFree(h0)); /* freed after layer 0 already, unless the model has no layer */
   e->forward_done = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -267,12 +268,29 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval e, double *persistent, double *lay
   PetscFunctionBegin;
   PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
   *persistent = (m->nlayers + m->nhx) * n * m->dimH * d + 4 * n * d; /* features (and the extra Hessian layers'), energies */
+  {
+    /* the halo exchanges keep their packing buffers (PetscSF caches them): ghosts x the widest layer input */
+    PetscInt nnear, nfar;
+    double   wnear = 0, wfar = 0;
+    PetscCall(HMDecompGetHaloSize(e->dd, HM_HALO_NEAR, &nnear));
+    PetscCall(HMDecompGetHaloSize(e->dd, HM_HALO_FAR, &nfar));
+    for (int t = 0; t < m->nlayers; t++) wnear = PetscMax(wnear, (double)HMIrrepsDim(&m->layer[t].in_ir));
+    for (int t = 0; t < m->nhx; t++) wfar = PetscMax(wfar, (double)HMIrrepsDim(&m->hx[t].in_ir));
+    *persistent += ((double)nnear * wnear + (double)nfar * wfar) * d;
+  }
   *layer      = 0;
-  for (int t = 0; t < m->nlayers; t++) {
-    const HMLayer *L   = &m->layer[t];
+  for (int t = 0; t < m->nlayers + m->nhx; t++) { /* the interaction layers, then the extra Hessian layers */
+    const HMLayer *L   = t < m->nlayers ? &m->layer[t] : &m->hx[t - m->nlayers];
     const double   din = (double)HMIrrepsDim(&L->in_ir), dtg = (double)HMIrrepsDim(&L->target);
-    const double   lt  = (nl * din + n * L->tp.dim_mid + 2 * n * dtg + 2 * n * m->dimH) * d + HMSymContractionWorkSize(&L->prod) * d;
-    *layer             = PetscMax(*layer, lt);
+    const double   dmid = (double)L->tp.dim_mid, dh = (double)m->dimH;
+    /* src/model/layer.c keeps at most two per-atom arrays at once: x with agg, agg with X, X with its skip
+       product (layer 0), X with prod, prod or out with the skip connection */
+    double lt = nl * din + n * dmid;
+    lt        = PetscMax(lt, n * dmid + n * dtg);
+    lt        = PetscMax(lt, 2 * n * dtg);
+    lt        = PetscMax(lt, n * dtg + n * dh + (double)HMSymContractionWorkSize(&L->prod));
+    lt        = PetscMax(lt, 2 * n * dh);
+    *layer    = PetscMax(*layer, lt * d);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

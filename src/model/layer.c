@@ -20,22 +20,17 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   const int      t = residual ? 1 : 0;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  double        *x, *agg, *X, *prod, *sc = NULL, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *xT, *aggT;
+  double        *x, *agg, *X, *prod, *sc, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *buf;
   PetscInt       maxmul = 0;
 
   PetscFunctionBegin;
+  /* memory: at most two of the per-atom arrays live at once (x with agg, agg with X, X with prod, prod with
+     the skip connection); the channel-major transposes are done in place, atom by atom */
   for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
-  PetscCall(PetscMalloc4(nl * din + 1, &x, n * dmid + 1, &agg, n * dtg + 1, &X, n * m->dimH + 1, &prod));
-  PetscCall(PetscMalloc2(nl * din + 1, &xT, n * dmid + 1, &aggT));
-  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
-  PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
+  PetscCall(PetscMalloc1(nl * din + 1, &x));
+  PetscCall(PetscMalloc1(PetscMax(din, dmid) + 1, &buf));
   {
     HM_ROOF_TIC(t0);
-    if (t > 0) {
-      PetscCall(PetscMalloc1(n * m->dimH, &sc));
-      HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
-      HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-    }
     HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
     HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
@@ -44,10 +39,14 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
   {
     HM_ROOF_TIC(t0);
-    for (PetscInt i = 0; i < nl; i++) HMConvTPTransposeIn(&L->tp, x + i * din, xT + i * din);
-    PetscCall(PetscArrayzero(aggT, n * dmid));
+    for (PetscInt i = 0; i < nl; i++) {
+      HMConvTPTransposeIn(&L->tp, x + i * din, buf);
+      PetscCall(PetscArraycpy(x + i * din, buf, din));
+    }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
   }
+  PetscCall(PetscCalloc1(n * dmid + 1, &agg));
+  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
@@ -68,19 +67,26 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       HM_ROOF_TIC(t0);
       for (PetscInt k = 0; k < ne; k++) {
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyT(&L->tp, xT + s * din, Y + k * nsh, w + k * nw, aggT + r * dmid, cy);
+        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, w + k * nw, agg + r * dmid, cy);
       }
       HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
+  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
+  PetscCall(PetscFree(x));
   {
     HM_ROOF_TIC(t0);
-    for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOut(&L->tp, aggT + i * dmid, agg + i * dmid);
+    for (PetscInt i = 0; i < n; i++) {
+      HMConvTPTransposeOut(&L->tp, agg + i * dmid, buf);
+      PetscCall(PetscArraycpy(agg + i * dmid, buf, dmid));
+    }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
     HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
     HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
   }
+  PetscCall(PetscFree(buf));
+  PetscCall(PetscMalloc1(n * dtg + 1, &X));
   {
     HM_ROOF_TIC(t0);
     HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
@@ -92,11 +98,14 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       PetscCall(PetscMalloc1(n * dtg, &tmp));
       HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
       HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-      PetscCall(PetscArraycpy(X, tmp, n * dtg));
-      PetscCall(PetscFree(tmp));
+      PetscCall(PetscFree(X));
+      X = tmp;
     }
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
+  PetscCall(PetscFree(agg));
+  PetscCall(PetscMalloc1(n * m->dimH + 1, &prod));
+  PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
   PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
   {
     HM_ROOF_TIC(t0);
@@ -105,19 +114,25 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
     HMSymContractionCost(&L->prod, &L->target, n, e->elem, &HMRoofline[HM_ROOF_SYMCON].flops, &HMRoofline[HM_ROOF_SYMCON].bytes);
   }
   PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
+  PetscCall(PetscFree(scw));
+  PetscCall(PetscFree(X));
   {
     HM_ROOF_TIC(t0);
     HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
-    if (sc)
-      for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
     HMLinearCost(&L->prod_linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-    if (sc) HMRoofline[HM_ROOF_LINEAR].flops += (double)n * m->dimH;
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
-  PetscCall(PetscFree(sc));
-  PetscCall(PetscFree(scw));
-  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
-  PetscCall(PetscFree4(x, agg, X, prod));
-  PetscCall(PetscFree2(xT, aggT));
+  PetscCall(PetscFree(prod));
+  if (t > 0) {
+    /* the skip connection from this layer's input h (kept by the caller) */
+    HM_ROOF_TIC(t0);
+    PetscCall(PetscMalloc1(n * m->dimH, &sc));
+    HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+    HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
+    HMRoofline[HM_ROOF_LINEAR].flops += (double)n * m->dimH;
+    PetscCall(PetscFree(sc));
+    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
