@@ -255,6 +255,11 @@ int main(int argc, char **argv)
     /* the mode analysis and its files still read the whole structure on every rank */
     HMSystem all;
     PetscCall(BcastSystem(PETSC_COMM_WORLD, sys, &all));
+    if (rank == 0) { /* the PDB atom labels, for the mode files written by rank 0 */
+      const HMAtomLabel *lab;
+      PetscCall(HMSystemGetAtomLabels(sys, &lab));
+      PetscCall(HMSystemSetAtomLabels(all, lab));
+    }
     PetscCall(HMSystemDestroy(&sys));
     sys = all;
   } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */

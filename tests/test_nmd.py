@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -114,10 +115,44 @@ def check(tmp, temperature):
           f"scales {1 / math.sqrt(ev.max()):.4f}..{1 / math.sqrt(ev.min()):.4f} A")
 
 
+def check_pdb_labels(tmp):
+    """A PDB input's atom names, residue names and numbers and chain ids reach the NMD file (a blank
+    chain as X), read back by ProDy; the coordinates are the PDB's (3 decimals)."""
+    sym, pos = read_xyz_input(os.path.join(INPUTS, "default.xyz"))
+    names, resn, resi, chain = [], [], [], []
+    lines = []
+    for i, (s, x) in enumerate(zip(sym, pos)):
+        names.append(f"{s}{i % 7 + 1}")
+        resn.append("ALA" if i < 9 else "GLY")
+        resi.append(5 if i < 9 else 6)
+        chain.append("A" if i < 12 else " ")
+        lines.append("ATOM  %5d %-4s %3s %1s%4d    %8.3f%8.3f%8.3f  1.00  0.00          %2s" %
+                     (i + 1, names[-1], resn[-1], chain[-1], resi[-1], x[0], x[1], x[2], s))
+    pdb, nmd = os.path.join(tmp, "lab.pdb"), os.path.join(tmp, "lab.nmd")
+    with open(pdb, "w") as f:
+        f.write("\n".join(lines) + "\nEND\n")
+    cmd = [HIPMACE, "-structure", pdb, "-model", os.path.join(INPUTS, "demo_hipmace.safetensors"),
+           "-modes", "lowest", "-nmodes", "3", "-modes_nmd", nmd]
+    r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nma, ag = prody.parseNMD(nmd)
+    assert nma is not None and nma.numModes() == 3
+    assert list(ag.getNames()) == names, ag.getNames()
+    assert list(ag.getResnames()) == resn, ag.getResnames()
+    assert list(ag.getResnums()) == resi, ag.getResnums()
+    assert list(ag.getChids()) == [c if c != " " else "X" for c in chain], ag.getChids()
+    err = np.abs(ag.getCoords() - np.round(pos, 3)).max()
+    assert err <= 1e-9, f"coordinates differ by {err}"
+    print(f"PDB labels: names, residues, numbers and chains of {len(sym)} atoms read back by ProDy")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         check(tmp, 298.15)
         check(tmp, 0)  # zero-point amplitudes
+        check_pdb_labels(tmp)
     print("ok")
 
 

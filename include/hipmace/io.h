@@ -67,6 +67,23 @@ PETSC_EXTERN PetscErrorCode HMSystemGetSource(HMSystem, const char **path); /* f
 PETSC_EXTERN PetscErrorCode HMSystemWriteXYZ(HMSystem, const char path[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */
 PETSC_EXTERN PetscErrorCode HMSystemSetMasses(HMSystem, const double m[]);
+/* Per-atom labels of a PDB file (optional: absent for XYZ, LAMMPS and systems built in memory). */
+typedef struct {
+  char       name[5];    /* atom name, columns 13-16 trimmed ("CA", "HG21") */
+  char       resname[5]; /* residue name, columns 18-20 trimmed ("CYS") */
+  char       chain;      /* chain identifier, column 22; ' ' when blank */
+  char       icode;      /* insertion code, column 27; ' ' when blank */
+  PetscInt   resid;      /* residue sequence number, columns 23-26 (0 when not a decimal number) */
+  PetscInt   serial;     /* atom serial number, columns 7-11 (0 when not a decimal number) */
+  PetscInt64 line;       /* line of the file the atom was read from, from 1 */
+} HMAtomLabel;
+/* labels is NULL when the input carries none; otherwise one per atom, in input order */
+PETSC_EXTERN PetscErrorCode HMSystemGetAtomLabels(HMSystem, const HMAtomLabel **labels);
+/* Copies n = system size labels (NULL removes them). */
+PETSC_EXTERN PetscErrorCode HMSystemSetAtomLabels(HMSystem, const HMAtomLabel labels[]);
+/* Names atom i (from 0) for a message: "file.pdb:329: atom serial 328 'SG', residue CYS 3, chain A"
+   with labels, else "file.xyz: atom 12" (counted from 1). Not collective. */
+PETSC_EXTERN PetscErrorCode HMSystemDescribeAtom(HMSystem, PetscInt i, char buf[], size_t len);
 /* Notes the reader made about what it inferred (frame chosen, CRYST1 not taken as periodic, element
    guessed from a mass, -pbc override), one per line; "" when none. Printed by HMReaderLoad as well. */
 PETSC_EXTERN PetscErrorCode HMSystemGetNotes(HMSystem, const char **notes);
@@ -84,7 +101,7 @@ typedef enum {
 PETSC_EXTERN const char *const HMStructureFormats[]; /* "auto", "xyz", "extxyz", "pdb", "lammps" (PetscOptionsEnum layout) */
 
 /* Reader options, kept apart from any one file: -structure_format, -frame (XYZ), -pdb_model (PDB),
-   -lammps_types (LAMMPS), -pbc (all formats), each with the reader's options prefix. */
+   -lammps_types and -lammps_style (LAMMPS), -pbc and -wrap (all formats), each with the reader's options prefix. */
 typedef struct _p_HMReader *HMReader;
 
 PETSC_EXTERN PetscErrorCode HMReaderCreate(MPI_Comm, HMReader *);
@@ -99,6 +116,13 @@ PETSC_EXTERN PetscErrorCode HMReaderSetFrame(HMReader, PetscInt);
 PETSC_EXTERN PetscErrorCode HMReaderSetPDBModel(HMReader, PetscInt);
 /* LAMMPS: elements of atom types 1..n, comma separated ("C,H,O"); NULL clears. */
 PETSC_EXTERN PetscErrorCode HMReaderSetLAMMPSTypes(HMReader, const char types[]);
+/* LAMMPS: atom style of the Atoms section (atomic, charge, bond, angle, molecular, full), overriding
+   its '# style' comment; NULL or "" restores the default (the comment, else the column count). */
+PETSC_EXTERN PetscErrorCode HMReaderSetLAMMPSStyle(HMReader, const char style[]);
+/* Whether atoms outside the cell along periodic axes are moved into it by whole lattice vectors
+   (default true; a note says how many). Atoms inside are never touched, so a wrapped input keeps its
+   bits. -wrap false keeps the positions as read (LAMMPS image flags applied). */
+PETSC_EXTERN PetscErrorCode HMReaderSetWrap(HMReader, PetscBool);
 /* Periodic axes overriding the file's; pbc NULL restores the file's choice. Periodic axes need a cell. */
 PETSC_EXTERN PetscErrorCode HMReaderSetPBC(HMReader, const PetscBool pbc[3]);
 /* Reads path into a system on comm (e.g. PETSC_COMM_SELF on the reading rank). gzip-compressed files are

@@ -5,9 +5,10 @@
 #   sh inputs/protein/prepare.sh build [SEQUENCE [OUT.pdb]]   offline: an L-peptide built in 3D from its
 #        sequence with Open Babel (--gen3d: force-field geometry, all hydrogens, neutral ends and side
 #        chains; no disulfide bonds; default: crambin's 46 residues, 6 Cys -> crambin_built.pdb)
-#   sh inputs/protein/prepare.sh fetch [PDBID [OUT.pdb]]      an entry from the RCSB PDB (needs internet;
-#        default 1CRN, crambin: 46 residues, 3 disulfides), protein atoms of the first model only (waters
-#        and ligands dropped), hydrogens added with 'obabel -h' -> 1crn_h.pdb
+#   sh inputs/protein/prepare.sh fetch [PDBID|FILE.pdb[.gz] [OUT.pdb]]   an entry from the RCSB PDB (needs
+#        internet; default 1CRN, crambin: 46 residues, 3 disulfides) or, offline, the entry's PDB file
+#        already on disk; protein atoms of the first model only (waters and ligands dropped), hydrogens
+#        added with 'obabel -h' -> 1crn_h.pdb
 set -eu
 command -v obabel >/dev/null || { echo "prepare.sh: obabel not found: apt-get install openbabel" >&2; exit 1; }
 here=$(dirname "$0")
@@ -22,11 +23,24 @@ build)
   ;;
 fetch)
   id=${2:-1CRN}
-  out=${3:-$(echo "$id" | tr 'A-Z' 'a-z')_h.pdb}
   raw=$(mktemp "${TMPDIR:-/tmp}/prepare_XXXXXX.pdb")
-  trap 'rm -f "$raw"' EXIT
-  url="https://files.rcsb.org/download/$id.pdb"
-  if command -v curl >/dev/null; then curl -fsSL "$url" -o "$raw"; else wget -q "$url" -O "$raw"; fi
+  trap 'rm -f "$raw" "$raw.tmp"' EXIT
+  if [ -f "$id" ]; then
+    # a PDB file already on disk (offline: the entry copied from elsewhere), possibly gzipped
+    out=${3:-$(basename "$id" | sed 's/\.gz$//; s/\.[A-Za-z]*$//' | tr 'A-Z' 'a-z')_h.pdb}
+    case "$id" in *.gz) gzip -dc "$id" > "$raw" ;; *) cp "$id" "$raw" ;; esac
+  else
+    out=${3:-$(echo "$id" | tr 'A-Z' 'a-z')_h.pdb}
+    url="https://files.rcsb.org/download/$id.pdb"
+    ok=0
+    if command -v curl >/dev/null; then curl -fsSL "$url" -o "$raw" && ok=1; else wget -q "$url" -O "$raw" && ok=1; fi
+    if [ "$ok" -ne 1 ]; then
+      echo "prepare.sh: cannot download $url (offline?). Copy the entry's PDB file to this machine and" >&2
+      echo "            give its path instead of the id: sh $0 fetch ./$(echo "$id" | tr 'A-Z' 'a-z').pdb" >&2
+      echo "            (or build a peptide offline: sh $0 build)" >&2
+      exit 1
+    fi
+  fi
   # CRYST1 is kept (hipmace reads a crystal's space group as "not periodic" and says so); the first
   # MODEL only; ATOM records only (no HETATM: waters, ions, ligands); first alternate location only
   awk '/^CRYST1/ {print; next}
@@ -36,7 +50,7 @@ fetch)
   obabel "$raw" -h -opdb -O "$out"
   ;;
 *)
-  echo "usage: sh $0 build [SEQUENCE [OUT.pdb]] | fetch [PDBID [OUT.pdb]]" >&2
+  echo "usage: sh $0 build [SEQUENCE [OUT.pdb]] | fetch [PDBID|FILE.pdb [OUT.pdb]]" >&2
   exit 2
   ;;
 esac

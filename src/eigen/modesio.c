@@ -12,6 +12,7 @@ typedef struct {
   VecScatter sc;
   double    *pos0;  /* rank 0: positions (3N) */
   int       *Z0;    /* rank 0: atomic numbers (N) */
+  const HMAtomLabel *lab0; /* rank 0: the input's atom labels (PDB), NULL when it has none */
 } HMModeStream;
 
 static PetscErrorCode HMModeStreamGather_Private(HMModeStream *s, double *out)
@@ -71,6 +72,7 @@ static PetscErrorCode HMModeStreamCreate_Private(HMModes m, HMSystem sys, HMMode
   if (rank == 0)
     for (PetscInt a = 0; a < natoms; a++) s->Z0[a] = (int)zz[3 * a];
   if (rank == 0) PetscCall(PetscFree(zz));
+  if (rank == 0) PetscCall(HMSystemGetAtomLabels(sys, &s->lab0)); /* the writing rank holds the whole system */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -193,12 +195,18 @@ PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
   if (fp) {
     /* ProDy's parseNMD needs the name line; NMWiz (vmd -e FILE) runs the nmwiz_load line */
     fprintf(fp, "nmwiz_load %s\nname %s\n", full, name);
+    /* a PDB input's atom names, residues and chains (a blank chain as X, an empty name as the element);
+       otherwise the element, MOL and 1 */
     fprintf(fp, "atomnames");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", HMElementSymbol(s.Z0[a]));
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", s.lab0 && s.lab0[a].name[0] ? s.lab0[a].name : HMElementSymbol(s.Z0[a]));
     fprintf(fp, "\nresnames");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " MOL");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", s.lab0 && s.lab0[a].resname[0] ? s.lab0[a].resname : "MOL");
     fprintf(fp, "\nresids");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " 1");
+    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %" PetscInt_FMT, s.lab0 ? s.lab0[a].resid : (PetscInt)1);
+    if (s.lab0) {
+      fprintf(fp, "\nchainids");
+      for (PetscInt a = 0; a < na; a++) fprintf(fp, " %c", isgraph((unsigned char)s.lab0[a].chain) ? s.lab0[a].chain : 'X');
+    }
     fprintf(fp, "\ncoordinates");
     for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.10f", s.pos0[i]);
     fprintf(fp, "\n# hipmace: mode <index> <RMS amplitude in A at %g K> <unit Cartesian displacement, 3N>\n# frequencies_cm1 (negative: imaginary)", m->temperature);

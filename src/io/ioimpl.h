@@ -27,6 +27,7 @@ struct _p_HMSystem {
   PetscBool pbc[3];
   char     *source;
   char     *notes;     /* what the reader inferred, one note per line; NULL when none */
+  HMAtomLabel *label; /* [n] PDB atom labels; NULL when the input has none */
 };
 
 struct _p_HMReader {
@@ -38,8 +39,10 @@ struct _p_HMReader {
   PetscInt          pdbmodel;
   PetscBool         pdbmodelset;
   char             *lammpstypes; /* NULL: elements from the Masses section */
+  char              lammpsstyle[16]; /* "": from the Atoms section's comment or its column count */
   PetscBool         pbc[3];
   PetscBool         pbcset;
+  PetscBool         wrap; /* wrap periodic positions into the cell (default) */
   char             *notes; /* notes of the file being read, moved into the system */
 };
 

@@ -20,6 +20,7 @@ typedef enum {
   CNT_LINES,
   CNT_TRIANGLES,
   CNT_BODIES,
+  CNT_CROSSTERMS, /* CHARMM CMAP */
   CNT_PAIRIJ, /* derived: atom types * (atom types + 1) / 2 */
   CNT_N
 } LmpCount;
@@ -36,7 +37,8 @@ static const struct {
   {"ellipsoids", CNT_ELLIPSOIDS},
   {"lines",      CNT_LINES     },
   {"triangles",  CNT_TRIANGLES },
-  {"bodies",     CNT_BODIES    }
+  {"bodies",     CNT_BODIES    },
+  {"crossterms", CNT_CROSSTERMS}
 };
 
 static const struct {
@@ -66,6 +68,7 @@ static const struct {
   {"Angles",                   CNT_ANGLES        },
   {"Dihedrals",                CNT_DIHEDRALS     },
   {"Impropers",                CNT_IMPROPERS     },
+  {"CMAP",                     CNT_CROSSTERMS    },
   {"Pair Coeffs",              CNT_ATOM_TYPES    },
   {"PairIJ Coeffs",            CNT_PAIRIJ        },
   {"Bond Coeffs",              CNT_BOND_TYPES    },
@@ -274,8 +277,12 @@ static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecom
     char buf[64], *tok[1] = {NULL};
 
     snprintf(buf, sizeof(buf), "%s", stylecomment);
-    if (HMTextSplit(buf, tok, 1) > 0) PetscCall(FindStyle(r, tok[0], &style));
+    if (HMTextSplit(buf, tok, 1) > 0) {
+      if (r->opt && r->opt->lammpsstyle[0] && strcmp(tok[0], r->opt->lammpsstyle)) PetscCall(HMReaderNote_Private(r->opt, "Atoms section on line %" PetscInt64_FMT " says '# %s'; read as -lammps_style %s", r->t.line, tok[0], r->opt->lammpsstyle));
+      else PetscCall(FindStyle(r, tok[0], &style));
+    }
   }
+  if (!style && r->opt && r->opt->lammpsstyle[0]) PetscCall(FindStyle(r, r->opt->lammpsstyle, &style));
   for (long long k = 0; k < n; k++) {
     char     *s, *tok[12];
     int       ntok;
@@ -288,7 +295,8 @@ static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecom
       /* no style comment: only the column counts of atomic (5/8) and full (7/10) are unambiguous */
       if (ntok == 5 || ntok == 8) PetscCall(FindStyle(r, "atomic", &style));
       else if (ntok == 7 || ntok == 10) PetscCall(FindStyle(r, "full", &style));
-      else SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment ('Atoms # atomic' or 'Atoms # full') and %d columns fit neither", r->t.path, r->t.line, ntok);
+      else if (ntok == 6 || ntok == 9) SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment and %d columns fit two styles: 'charge' (id type q x y z) and 'molecular' (id mol type x y z); write 'Atoms # charge' or 'Atoms # molecular' in the file, or use -lammps_style charge|molecular", r->t.path, r->t.line, ntok);
+      else SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment ('Atoms # atomic', '# charge', '# molecular' or '# full'; or -lammps_style) and %d columns fit none", r->t.path, r->t.line, ntok);
     }
     PetscCheck(ntok == style->ncols || ntok == style->ncols + 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom style %s needs %d columns (%d with image flags), found %d", r->t.path, r->t.line, style->name, style->ncols, style->ncols + 3, ntok);
     PetscCheck(HMTextParseLong(tok[0], &a->id) && a->id >= 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id '%s' is not a positive integer", r->t.path, r->t.line, tok[0]);

@@ -19,6 +19,7 @@ typedef struct {
   int         *Z;
   double      *pos;
   PDBTag      *tag;
+  HMAtomLabel *lab;
   HMReader     opt;        /* -pdb_model, -pbc; NULL: defaults */
   char         sgroup[12]; /* CRYST1 columns 56-66, trimmed */
 } PDBReader;
@@ -150,6 +151,26 @@ static PetscErrorCode ParseAtom(PDBReader *r, const char *s, size_t len)
   r->Z[r->n] = Z;
   for (int d = 0; d < 3; d++) r->pos[3 * r->n + d] = x[d];
   r->tag[r->n] = tag;
+  {
+    HMAtomLabel *l = &r->lab[r->n];
+    char         buf[8], *t;
+    long long    v;
+
+    PetscCall(PetscMemzero(l, sizeof(*l)));
+    memcpy(buf, tag.name, sizeof(tag.name));
+    snprintf(l->name, sizeof(l->name), "%s", HMTextTrim(buf));
+    memcpy(buf, tag.resname, sizeof(tag.resname));
+    snprintf(l->resname, sizeof(l->resname), "%s", HMTextTrim(buf));
+    l->chain = tag.chain;
+    l->icode = tag.icode;
+    memcpy(buf, tag.resseq, sizeof(tag.resseq));
+    t = HMTextTrim(buf);
+    if (HMTextParseLong(t, &v) && v > PETSC_MIN_INT && v < PETSC_MAX_INT) l->resid = (PetscInt)v;
+    Columns(s, len, 7, 11, buf);
+    t = HMTextTrim(buf);
+    if (HMTextParseLong(t, &v) && v > 0 && v < PETSC_MAX_INT) l->serial = (PetscInt)v;
+    l->line = r->t.line;
+  }
   r->n++;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -260,6 +281,35 @@ static PetscErrorCode Cryst1Periodic(PDBReader *r, PetscInt64 line, const double
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Standard amino-acid and nucleotide residue names (with the common protonation-state variants). */
+static PetscBool IsBioResidue(const char *res)
+{
+  static const char *names[] = {"ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "HID", "HIE", "HIP", "HSD", "HSE", "HSP", "CYX", "ASH", "GLH", "LYN", "MSE", "DA", "DC", "DG", "DT", "A", "C", "G", "U"};
+
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+    if (!strcmp(res, names[k])) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* Warnings about a biomolecule that the engine would compute without complaint but wrongly: a trace of
+   C-alpha atoms only (read as a chain of bare carbons) and heavy atoms without any hydrogen. */
+static PetscErrorCode BiomoleculeNotes(PDBReader *r)
+{
+  PetscInt nbio = 0, nca = 0, nH = 0;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < r->n; i++) {
+    nH += r->Z[i] == 1;
+    if (!IsBioResidue(r->lab[i].resname)) continue;
+    nbio++;
+    nca += !strcmp(r->lab[i].name, "CA") && r->Z[i] == 6;
+  }
+  if (!nbio) PetscFunctionReturn(PETSC_SUCCESS);
+  if (nca == nbio && nbio > 1) PetscCall(HMReaderNote_Private(r->opt, "warning: the %" PetscInt_FMT " residue atoms are all C-alpha atoms (a C-alpha-only trace): they are computed as a chain of bare carbon atoms, which is not the protein", nbio));
+  else if (nH == 0) PetscCall(HMReaderNote_Private(r->opt, "warning: no hydrogen atoms in a biomolecule of %" PetscInt_FMT " residue atoms (missing hydrogens): the model sees radicals; add them first, e.g. 'obabel IN.pdb -h -O OUT.pdb' (inputs/protein/prepare.sh)", nbio));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
 {
   PetscInt   want = 1;
@@ -285,7 +335,7 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
   }
   PetscCheck(r->cap > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt_FMT ": no ATOM/HETATM records", r->t.path, nlines);
   PetscCheck(r->cap <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s: %" PetscInt_FMT " atom records are too many for this PetscInt build", r->t.path, r->cap);
-  PetscCall(PetscMalloc3(r->cap, &r->Z, 3 * r->cap, &r->pos, r->cap, &r->tag));
+  PetscCall(PetscMalloc4(r->cap, &r->Z, 3 * r->cap, &r->pos, r->cap, &r->tag, r->cap, &r->lab));
 
   while ((s = HMTextNextLine(&r->t))) {
     const size_t len = strlen(s);
@@ -341,6 +391,8 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
     } else if (seencryst && r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT " is the 1 x 1 x 1 placeholder: not periodic", crystline));
     PetscCall(HMSystemCreate(r->t.comm, r->n, r->Z, r->pos, hascell ? cell : NULL, hascell ? pbc : NULL, out));
   }
+  PetscCall(HMSystemSetAtomLabels(*out, r->lab));
+  if (r->opt) PetscCall(BiomoleculeNotes(r));
   PetscCall(PetscFree((*out)->source));
   PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -365,7 +417,7 @@ PetscErrorCode HMSystemLoadPDB_Private(HMReader opt, MPI_Comm comm, const char p
     r.t.end = r.t.buf + len;
     ierr    = PDBParse(&r, out);
   }
-  PetscCall(PetscFree3(r.Z, r.pos, r.tag));
+  PetscCall(PetscFree4(r.Z, r.pos, r.tag, r.lab));
   PetscCall(PetscFree(r.t.buf));
   if (PetscUnlikely(ierr)) {
     PetscCall(HMSystemDestroy(out));

@@ -1,5 +1,6 @@
 /* Structure readers: options (HMReader), format choice by option, name or content, gzip input, notes. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@ PetscErrorCode HMReaderCreate(MPI_Comm comm, HMReader *out)
   r->comm     = comm;
   r->format   = HM_FORMAT_AUTO;
   r->pdbmodel = 1;
+  r->wrap     = PETSC_TRUE;
   *out        = r;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -84,6 +86,29 @@ PetscErrorCode HMReaderSetLAMMPSTypes(HMReader r, const char types[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMReaderSetLAMMPSStyle(HMReader r, const char style[])
+{
+  static const char *const styles[] = {"atomic", "charge", "bond", "angle", "molecular", "full"};
+  PetscBool                ok       = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetLAMMPSStyle: NULL reader");
+  r->lammpsstyle[0] = '\0';
+  if (!style || !style[0]) PetscFunctionReturn(PETSC_SUCCESS);
+  for (size_t k = 0; k < sizeof(styles) / sizeof(styles[0]); k++) ok = (PetscBool)(ok || !strcmp(style, styles[k]));
+  PetscCheck(ok, r->comm, PETSC_ERR_USER_INPUT, "-%slammps_style %s: expected atomic, charge, bond, angle, molecular or full", r->prefix ? r->prefix : "", style);
+  PetscCall(PetscStrncpy(r->lammpsstyle, style, sizeof(r->lammpsstyle)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMReaderSetWrap(HMReader r, PetscBool wrap)
+{
+  PetscFunctionBegin;
+  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetWrap: NULL reader");
+  r->wrap = wrap;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMReaderSetPBC(HMReader r, const PetscBool pbc[3])
 {
   PetscFunctionBegin;
@@ -137,6 +162,15 @@ PetscErrorCode HMReaderSetFromOptions(HMReader r)
   if (r->lammpstypes) PetscCall(PetscStrncpy(buf, r->lammpstypes, sizeof(buf)));
   PetscCall(PetscOptionsString("-lammps_types", "LAMMPS: elements of atom types 1..n, e.g. C,H,O (default: from the Masses section)", "HMReaderSetLAMMPSTypes", buf, buf, sizeof(buf), &flg));
   if (flg) PetscCall(HMReaderSetLAMMPSTypes(r, buf));
+  PetscCall(PetscStrncpy(buf, r->lammpsstyle, sizeof(buf)));
+  PetscCall(PetscOptionsString("-lammps_style", "LAMMPS: atom style of the Atoms section, atomic|charge|bond|angle|molecular|full (default: its '# style' comment, else the column count)", "HMReaderSetLAMMPSStyle", buf, buf, sizeof(buf), &flg));
+  if (flg) PetscCall(HMReaderSetLAMMPSStyle(r, buf));
+  {
+    PetscBool w = r->wrap;
+
+    PetscCall(PetscOptionsBool("-wrap", "Move atoms outside the cell along periodic axes into it (whole lattice vectors)", "HMReaderSetWrap", w, &w, &flg));
+    if (flg) PetscCall(HMReaderSetWrap(r, w));
+  }
   buf[0] = '\0';
   PetscCall(PetscOptionsString("-pbc", "Periodic axes overriding the file: true, false or T,T,F", "HMReaderSetPBC", buf, buf, sizeof(buf), &flg));
   if (flg) {
@@ -349,6 +383,59 @@ static PetscErrorCode ApplyPBC(HMReader r, HMSystem sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Atoms outside the cell along a periodic axis (MD output, LAMMPS image flags, unwrapped trajectories) are
+   moved into it by whole lattice vectors: x - floor(s_d) a_d for fractional coordinate s_d. Atoms inside
+   (0 <= s_d < 1) are not touched, so an input that is already wrapped keeps its bits, and a wrapped input
+   written with %.17g reads back to the same positions. */
+static PetscErrorCode WrapIntoCell(HMReader r, HMSystem sys)
+{
+  const double *a = sys->cell, *b = sys->cell + 3, *c = sys->cell + 6;
+  double        inv[9], det;
+  PetscInt      moved = 0;
+
+  PetscFunctionBegin;
+  if (!sys->hascell || !(sys->pbc[0] || sys->pbc[1] || sys->pbc[2])) PetscFunctionReturn(PETSC_SUCCESS);
+  /* columns of inv are the reciprocal vectors: s = x inv */
+  det    = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
+  inv[0] = (b[1] * c[2] - b[2] * c[1]) / det;
+  inv[1] = (a[2] * c[1] - a[1] * c[2]) / det;
+  inv[2] = (a[1] * b[2] - a[2] * b[1]) / det;
+  inv[3] = (b[2] * c[0] - b[0] * c[2]) / det;
+  inv[4] = (a[0] * c[2] - a[2] * c[0]) / det;
+  inv[5] = (a[2] * b[0] - a[0] * b[2]) / det;
+  inv[6] = (b[0] * c[1] - b[1] * c[0]) / det;
+  inv[7] = (a[1] * c[0] - a[0] * c[1]) / det;
+  inv[8] = (a[0] * b[1] - a[1] * b[0]) / det;
+  for (PetscInt i = 0; i < sys->n; i++) {
+    double   *x     = sys->pos + 3 * i;
+    PetscBool moved_i = PETSC_FALSE;
+
+    for (int d = 0; d < 3; d++) {
+      double sd, k;
+
+      if (!sys->pbc[d]) continue;
+      sd = x[0] * inv[d] + x[1] * inv[3 + d] + x[2] * inv[6 + d];
+      k  = floor(sd);
+      if (k == 0.0) continue;
+      for (int e = 0; e < 3; e++) x[e] -= k * sys->cell[3 * d + e];
+      /* an atom that lands on the far face by round-off (s = 1) goes to the near one, so that the
+         wrapped structure is left as it is when read again */
+      sd = x[0] * inv[d] + x[1] * inv[3 + d] + x[2] * inv[6 + d];
+      if (sd >= 1.0) {
+        double y[3];
+
+        for (int e = 0; e < 3; e++) y[e] = x[e] - sys->cell[3 * d + e];
+        if (floor(y[0] * inv[d] + y[1] * inv[3 + d] + y[2] * inv[6 + d]) == 0.0)
+          for (int e = 0; e < 3; e++) x[e] = y[e];
+      }
+      moved_i = PETSC_TRUE;
+    }
+    moved += moved_i;
+  }
+  if (moved) PetscCall(HMReaderNote_Private(r, "%" PetscInt_FMT " of %" PetscInt_FMT " atoms lay outside the cell along its periodic axes: wrapped into it by whole lattice vectors (the same results as the wrapped structure)", moved, sys->n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
 {
   HMStructureFormat fmt;
@@ -392,6 +479,7 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
       return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
     }
   }
+  if (r->wrap) PetscCall(WrapIntoCell(r, *out));
   if (r->notes) {
     /* one "file: note: ..." line per note, on the first rank of comm */
     for (char *p = r->notes; *p;) {

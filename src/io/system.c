@@ -1,6 +1,7 @@
 /* Atomic systems: species, positions, masses and an optional (partly) periodic cell. */
 #include <math.h>
 #include <string.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include "ioimpl.h"
@@ -76,6 +77,7 @@ PetscErrorCode HMSystemDestroy(HMSystem *psys)
   PetscCall(PetscFree3((*psys)->Z, (*psys)->pos, (*psys)->mass));
   PetscCall(PetscFree((*psys)->source));
   PetscCall(PetscFree((*psys)->notes));
+  PetscCall(PetscFree((*psys)->label));
   PetscCall(PetscFree(*psys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -137,5 +139,45 @@ PetscErrorCode HMSystemGetNotes(HMSystem sys, const char **notes)
   PetscFunctionBegin;
   PetscCheck(sys && notes, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetNotes: NULL argument");
   *notes = sys->notes ? sys->notes : "";
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemGetAtomLabels(HMSystem sys, const HMAtomLabel **labels)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && labels, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetAtomLabels: NULL argument");
+  *labels = sys->label;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemSetAtomLabels(HMSystem sys, const HMAtomLabel labels[])
+{
+  PetscFunctionBegin;
+  PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemSetAtomLabels: NULL system");
+  if (!labels) {
+    PetscCall(PetscFree(sys->label));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (!sys->label) PetscCall(PetscMalloc1(sys->n, &sys->label));
+  PetscCall(PetscArraycpy(sys->label, labels, sys->n));
+  for (PetscInt i = 0; i < sys->n; i++) {
+    sys->label[i].name[sizeof(sys->label[i].name) - 1]       = '\0';
+    sys->label[i].resname[sizeof(sys->label[i].resname) - 1] = '\0';
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMSystemDescribeAtom(HMSystem sys, PetscInt i, char buf[], size_t len)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && buf && len, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemDescribeAtom: NULL argument");
+  PetscCheck(i >= 0 && i < sys->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemDescribeAtom: atom %" PetscInt_FMT " not in 0..%" PetscInt_FMT, i, sys->n - 1);
+  if (sys->label) {
+    const HMAtomLabel *l = &sys->label[i];
+    char               serial[32] = "?", icode[2] = {l->icode == ' ' ? '\0' : l->icode, '\0'};
+
+    if (l->serial) snprintf(serial, sizeof(serial), "%" PetscInt_FMT, l->serial);
+    snprintf(buf, len, "%s:%" PetscInt64_FMT ": atom serial %s '%s', residue %s %" PetscInt_FMT "%s, chain %c", sys->source, l->line, serial, l->name, l->resname[0] ? l->resname : "?", l->resid, icode, l->chain == ' ' ? '-' : l->chain);
+  } else snprintf(buf, len, "%s: atom %" PetscInt_FMT, sys->source, i + 1);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -101,7 +101,14 @@ PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
   }
   /* every rank reports the same first offending atom, so the error is collective */
   PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
-  PetscCheck(gbad.v == INT_MAX, m->comm, PETSC_ERR_ARG_WRONG, "%s: atom %d is %s, an element the model %s was not trained on", src, gbad.v + 1, HMElementSymbol(gbad.i), m->path);
+  if (gbad.v != INT_MAX) {
+    char who[512]; /* file, line, serial, residue and chain for a PDB input (rank 0 holds the system) */
+
+    PetscCall(PetscSNPrintf(who, sizeof(who), "%s: atom %d", src, gbad.v + 1));
+    if (rank == 0 && sys) PetscCall(HMSystemDescribeAtom(sys, gbad.v, who, sizeof(who)));
+    PetscCallMPI(MPI_Bcast(who, (PetscMPIInt)sizeof(who), MPI_CHAR, 0, m->comm));
+    SETERRQ(m->comm, PETSC_ERR_ARG_WRONG, "%s is %s, an element the model %s was not trained on", who, HMElementSymbol(gbad.i), m->path);
+  }
   bad.v = INT_MAX;
   for (PetscInt k = 0; k < e->g->nedges; k++)
     if (e->g->len[k] < HM_MIN_DISTANCE) {
@@ -113,6 +120,36 @@ PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
     }
   PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
   PetscCheck(gbad.v == INT_MAX, m->comm, PETSC_ERR_ARG_WRONG, "%s: atoms %d and %d (or a periodic image) are closer than %g A", src, gbad.v + 1, gbad.i + 1, HM_MIN_DISTANCE);
+  {
+    /* close contacts (below 0.5 A, far shorter than any bond): a warning naming the closest pair */
+    double      mine[3] = {PETSC_MAX_REAL, -1, -1}, *all;
+    PetscMPIInt size;
+    int         best = 0;
+
+    for (PetscInt k = 0; k < e->g->nedges; k++)
+      if (e->g->len[k] < 0.5 && e->g->len[k] < mine[0]) {
+        mine[0] = e->g->len[k];
+        mine[1] = (double)PetscMin(e->gid[e->g->sender[k]], e->gid[e->g->receiver[k]]);
+        mine[2] = (double)PetscMax(e->gid[e->g->sender[k]], e->gid[e->g->receiver[k]]);
+      }
+    PetscCallMPI(MPI_Comm_size(m->comm, &size));
+    PetscCall(PetscMalloc1(3 * (size_t)size, &all));
+    PetscCallMPI(MPI_Allgather(mine, 3, MPI_DOUBLE, all, 3, MPI_DOUBLE, m->comm));
+    for (int r = 1; r < size; r++)
+      if (all[3 * r] < all[3 * best]) best = r;
+    if (all[3 * best] < 0.5) {
+      char a[512], b[512];
+
+      PetscCall(PetscSNPrintf(a, sizeof(a), "atom %d", (int)all[3 * best + 1] + 1));
+      PetscCall(PetscSNPrintf(b, sizeof(b), "atom %d", (int)all[3 * best + 2] + 1));
+      if (rank == 0 && sys) {
+        PetscCall(HMSystemDescribeAtom(sys, (PetscInt)all[3 * best + 1], a, sizeof(a)));
+        PetscCall(HMSystemDescribeAtom(sys, (PetscInt)all[3 * best + 2], b, sizeof(b)));
+      }
+      PetscCall(PetscPrintf(m->comm, "%s: warning: close contact: %s and %s are %.3f A apart (or a periodic image; below 0.5 A, far shorter than a bond): check the structure\n", src, a, b, all[3 * best]));
+    }
+    PetscCall(PetscFree(all));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
