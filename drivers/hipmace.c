@@ -28,51 +28,6 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -log_view              PETSc performance report, one stage per phase\n"
                            "  -hm_traceback          on errors, PETSc's full traceback instead of one line\n\n";
 
-/* The whole structure on every rank (from rank 0), for the normal-mode analysis and its files. */
-static PetscErrorCode BcastSystem(MPI_Comm comm, HMSystem root, HMSystem *all)
-{
-  PetscMPIInt rank;
-  PetscInt    n = 0;
-  double      hdr[14] = {0};
-  int        *Z;
-  double     *pos, *mass;
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    PetscBool hc, pbc[3];
-    double    cell[9];
-    PetscCall(HMSystemGetSize(root, &n));
-    PetscCall(HMSystemGetCell(root, &hc, cell, pbc));
-    hdr[0] = (double)n;
-    hdr[1] = hc;
-    for (int k = 0; k < 9; k++) hdr[2 + k] = cell[k];
-    for (int k = 0; k < 3; k++) hdr[11 + k] = pbc[k];
-  }
-  PetscCallMPI(MPI_Bcast(hdr, 14, MPI_DOUBLE, 0, comm));
-  n = (PetscInt)hdr[0];
-  PetscCall(PetscMalloc3(n + 1, &Z, 3 * n + 1, &pos, n + 1, &mass));
-  if (rank == 0) {
-    const int    *z;
-    const double *p, *m;
-    PetscCall(HMSystemGetAtomicNumbers(root, &z));
-    PetscCall(HMSystemGetPositions(root, &p));
-    PetscCall(HMSystemGetMasses(root, &m));
-    PetscCall(PetscArraycpy(Z, z, n));
-    PetscCall(PetscArraycpy(pos, p, 3 * n));
-    PetscCall(PetscArraycpy(mass, m, n));
-  }
-  PetscCallMPI(MPI_Bcast(Z, (PetscMPIInt)n, MPI_INT, 0, comm));
-  PetscCallMPI(MPI_Bcast(pos, (PetscMPIInt)(3 * n), MPI_DOUBLE, 0, comm));
-  PetscCallMPI(MPI_Bcast(mass, (PetscMPIInt)n, MPI_DOUBLE, 0, comm));
-  {
-    const PetscBool pbc[3] = {hdr[11] != 0, hdr[12] != 0, hdr[13] != 0};
-    PetscCall(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, hdr[1] != 0 ? hdr + 2 : NULL, hdr[1] != 0 ? pbc : NULL, all));
-    PetscCall(HMSystemSetMasses(*all, mass));
-  }
-  PetscCall(PetscFree3(Z, pos, mass));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* The command line, checked before any work (output paths included). */
 typedef struct {
   char      structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], summary[PETSC_MAX_PATH_LEN];
@@ -115,63 +70,6 @@ static PetscErrorCode GetOptions(Options *o)
   o->forces = (PetscBool)(o->forces || o->has_fxyz);
   PetscCall(HMFileCheckViewerOption(PETSC_COMM_WORLD, "-hessian_view"));
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &o->view));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* -optimize min|ts: the structure on rank 0 (*sys) is replaced by the optimised one; *opt keeps the results
-   for the summary (NULL with -optimize none, the default). */
-static PetscErrorCode OptimizeStructure(HMModel model, HMSystem *sys, HMOptimizer *opt)
-{
-  char            method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
-  PetscBool       has_traj, has_out, require = PETSC_FALSE, conv;
-  HMEvalObjective eo;
-  HMTrajectory    tr = NULL;
-  HMOptimizerRigid rigid;
-  Vec             x;
-
-  PetscFunctionBegin;
-  *opt = NULL;
-  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace optimisation", NULL);
-  PetscCall(PetscOptionsString("-optimize", "none, min or ts", NULL, method, method, sizeof(method), NULL));
-  PetscCall(PetscOptionsString("-optimize_trajectory", "extended XYZ of every accepted step (energies, forces)", NULL, traj, traj, sizeof(traj), &has_traj));
-  PetscCall(PetscOptionsString("-optimize_output", "final structure, extended XYZ", NULL, out, out, sizeof(out), &has_out));
-  PetscCall(PetscOptionsBool("-optimize_require_converged", "exit with an error when the optimisation does not converge", NULL, require, &require, NULL));
-  PetscOptionsEnd();
-  if (!strcmp(method, "none")) PetscFunctionReturn(PETSC_SUCCESS);
-  if (has_out) {
-    PetscMPIInt rank;
-    PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-    if (!rank) PetscCall(HMFileCheckWritable("-optimize_output", out));
-  }
-  PetscCall(HMEvalObjectiveCreate(PETSC_COMM_WORLD, model, *sys, &eo));
-  PetscCall(HMEvalObjectiveSetFromOptions(eo));
-  PetscCall(HMEvalObjectiveCreateVec(eo, &x));
-  PetscCall(HMEvalObjectiveGetRigid(eo, &rigid));
-  PetscCall(HMOptimizerCreate(PETSC_COMM_WORLD, opt));
-  PetscCall(HMOptimizerSetObjective(*opt, HMEvalObjectiveEvaluate, eo));
-  PetscCall(HMOptimizerSetRigid(*opt, rigid));
-  PetscCall(HMOptimizerSetFromOptions(*opt));
-  if (has_traj) {
-    PetscCall(HMEvalObjectiveTrajectoryCreate(eo, traj, &tr));
-    PetscCall(HMOptimizerSetMonitor(*opt, HMEvalObjectiveTrajectoryMonitor, tr));
-  }
-  PetscCall(HMOptimizerSolve(*opt, x));
-  PetscCall(HMTrajectoryDestroy(&tr));
-  PetscCall(HMOptimizerView(*opt, PETSC_VIEWER_STDOUT_WORLD));
-  PetscCall(HMOptimizerGetConverged(*opt, &conv));
-  if (!conv) {
-    double   fmax;
-    PetscInt steps;
-    PetscCall(HMOptimizerGetFmax(*opt, &fmax));
-    PetscCall(HMOptimizerGetSteps(*opt, &steps, NULL));
-    PetscCheck(!require, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: fmax %.3e eV/A after %" PetscInt_FMT " steps (-optimize_require_converged)", method, fmax, steps);
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace: WARNING: -optimize %s did not converge (fmax %.3e eV/A after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, fmax, steps));
-  }
-  PetscCall(HMSystemDestroy(sys));
-  PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));
-  if (has_out) PetscCall(HMSystemWriteXYZ(*sys, out));
-  PetscCall(VecDestroy(&x));
-  PetscCall(HMEvalObjectiveDestroy(&eo));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -242,7 +140,7 @@ int main(int argc, char **argv)
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
-  PetscCall(OptimizeStructure(model, &sys, &opt));
+  PetscCall(HMOptimizeStructureFromOptions(PETSC_COMM_WORLD, model, &sys, &opt));
   if (opt) PetscCall(HMSummaryTimingLap(sum, "optimize"));
 
   PetscCall(PetscLogStagePush(st[NEIGHBOURS]));
@@ -254,12 +152,7 @@ int main(int argc, char **argv)
   if (want_modes) {
     /* the mode analysis and its files still read the whole structure on every rank */
     HMSystem all;
-    PetscCall(BcastSystem(PETSC_COMM_WORLD, sys, &all));
-    if (rank == 0) { /* the PDB atom labels, for the mode files written by rank 0 */
-      const HMAtomLabel *lab;
-      PetscCall(HMSystemGetAtomLabels(sys, &lab));
-      PetscCall(HMSystemSetAtomLabels(all, lab));
-    }
+    PetscCall(HMSystemBcast(PETSC_COMM_WORLD, sys, &all));
     PetscCall(HMSystemDestroy(&sys));
     sys = all;
   } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */

@@ -3,6 +3,9 @@
 
 #include <hipmace/sys.h>
 #include <petscmat.h>
+#include <hipmace/io.h>
+#include <hipmace/model.h>
+#include <hipmace/optimize.h>
 
 /* Starts PETSc (with the options file and help text, as PetscInitialize does) and SLEPc on top of it,
    and registers hipmace's log stages and events. Call once; HMFinalize ends both. A program that calls
@@ -29,3 +32,11 @@ PETSC_EXTERN PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char op
 /* Views A with viewer option opt if set; binary:FILE[:FORMAT] goes through a temporary name (with its
    .info companion), other viewers are used as given. */
 PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);
+
+/* Collective. The whole structure of rank 0 (root; ignored elsewhere) on every rank of comm, with its cell,
+   masses and (on rank 0) the PDB atom labels: O(N) on every rank, for the normal-mode analysis and its files. */
+PETSC_EXTERN PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all);
+/* Collective. -optimize none|min|ts with its -optimize_* options (docs/OPTIMIZE.md): the structure on rank 0
+   (*sys) is replaced by the optimised one; *opt keeps the results for the summary (NULL with -optimize none,
+   the default). */
+PETSC_EXTERN PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSystem *sys, HMOptimizer *opt);
