@@ -17,13 +17,13 @@ static const char help[] = "hipmace-bench: benchmark of the Hessian pipeline (st
                            "flops and achieved GFLOP/s (against the core's FMA peak, measured by the program), peak RSS and the\n"
                            "effective Hessian cutoff. -forces also times the forces (reverse pass, after the layers).\n\n"
                            "  -bench_modes           also time the mode stage alone: HMModesCompute on the last Hessian, K times\n"
-                           "                         (reads -modes, -nmodes, -modes_solver, ...): median time, iterations,\n"
+                           "                         (reads -modes, -nmodes, -modes_solver, ...): Median time, iterations,\n"
                            "                         operator products, V-cycles, preconditioner set-up, peak RSS per rank.\n\n";
 
 /* The core's double-precision FMA peak, measured: independent chains of fused multiply-adds (enough in
    flight to cover the FMA latency on every FMA unit), as wide as the build's vectors. The edge kernel's
    rate is quoted as a fraction of this figure. */
-static double fma_peak_gflops(void)
+static double FmaPeakGflops(void)
 {
   const long iters = 20000000;
   double     t0, t1, sink = 0;
@@ -38,8 +38,8 @@ static double fma_peak_gflops(void)
   t1 = MPI_Wtime();
   for (int r = 0; r < chains; r++) sink += _mm512_reduce_add_pd(acc[r]);
 #else
-  double       acc[64];
-  const int    lanes = 1, chains = 64;
+  double    acc[64];
+  const int lanes = 1, chains = 64;
   for (int r = 0; r < chains; r++) acc[r] = 1.0 + r;
   t0 = MPI_Wtime();
   for (long it = 0; it < iters / 8; it++)
@@ -52,63 +52,63 @@ static double fma_peak_gflops(void)
   return sink == 12345.0 ? 0 : 2.0 * (double)iters * chains * lanes / (t1 - t0) * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b)
+static int CmpDouble(const void *a, const void *b)
 {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static double median(int n, const double *v)
+static double Median(int n, const double *v)
 {
   double s[256];
   for (int i = 0; i < n; i++) s[i] = v[i];
-  qsort(s, (size_t)n, sizeof(double), cmp_double);
+  qsort(s, (size_t)n, sizeof(double), CmpDouble);
   return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
-static double ratio_median(int n, const double *a, const double *b)
+static double RatioMedian(int n, const double *a, const double *b)
 {
   double r[256];
   for (int i = 0; i < n; i++) r[i] = a[i] / b[i];
-  return median(n, r);
+  return Median(n, r);
 }
 /* Roofline rows: the stages of the layers (hipmace/log.h), then the HIP head's edge kernel. */
 #define HM_BENCH_NROOF (HM_ROOF_NSTAGES + 1)
 
 /* The figures of all repetitions: per-run maxima over ranks of the phase times, and the sizes. */
 typedef struct {
-  double      tn[256], tl[256], th[256], tt[256], tk[256], tf[256], flops;
-  PetscBool   forces;
-  PetscInt64  hedges, evals, blocks;
-  PetscInt    natoms, hwidth;
-  char        kname[64];
+  double     tn[256], tl[256], th[256], tt[256], tk[256], tf[256], flops;
+  PetscBool  forces;
+  PetscInt64 hedges, evals, blocks;
+  PetscInt   natoms, hwidth;
+  char       kname[64];
   /* roofline: per run the slowest rank's time of each stage; flops and bytes summed over ranks */
-  double      rt[HM_BENCH_NROOF][256], rflops[HM_BENCH_NROOF], rbytes[HM_BENCH_NROOF];
+  double rt[HM_BENCH_NROOF][256], rflops[HM_BENCH_NROOF], rbytes[HM_BENCH_NROOF];
 } BenchRuns;
 
 /* The roofline counters of one forward pass (reset before it): times (max over ranks), flops and bytes (sums). */
-static PetscErrorCode roofline_collect(PetscInt r, BenchRuns *b)
+static PetscErrorCode RooflineCollect(PetscInt r, BenchRuns *b)
 {
   double t[HM_ROOF_NSTAGES], tmax[HM_ROOF_NSTAGES], fb[2 * HM_ROOF_NSTAGES], fbsum[2 * HM_ROOF_NSTAGES];
 
   PetscFunctionBegin;
   for (int s = 0; s < HM_ROOF_NSTAGES; s++) {
-    t[s]                       = HMRoofline[s].seconds;
-    fb[s]                      = HMRoofline[s].flops;
-    fb[HM_ROOF_NSTAGES + s]    = HMRoofline[s].bytes;
+    t[s]                    = HMRoofline[s].seconds;
+    fb[s]                   = HMRoofline[s].flops;
+    fb[HM_ROOF_NSTAGES + s] = HMRoofline[s].bytes;
   }
   PetscCall(MPIU_Allreduce(t, tmax, HM_ROOF_NSTAGES, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
   PetscCall(MPIU_Allreduce(fb, fbsum, 2 * HM_ROOF_NSTAGES, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
   for (int s = 0; s < HM_ROOF_NSTAGES; s++) {
-    b->rt[s][r]   = tmax[s];
-    b->rflops[s]  = fbsum[s];
-    b->rbytes[s]  = fbsum[HM_ROOF_NSTAGES + s];
+    b->rt[s][r]  = tmax[s];
+    b->rflops[s] = fbsum[s];
+    b->rbytes[s] = fbsum[HM_ROOF_NSTAGES + s];
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* One repetition r: structure -> assembled matrix, timed phase by phase. */
-static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b, Mat *Hin)
+static PetscErrorCode BenchRun(HMModel model, HMSystem sys, const char htype[], PetscInt r, BenchRuns *b, Mat *Hin)
 {
   HMEval         ev;
   HMHessian      hs;
@@ -131,7 +131,7 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   t1 = MPI_Wtime();
   PetscCall(HMEvalForward(ev));
   t2 = MPI_Wtime();
-  PetscCall(roofline_collect(r, b));
+  PetscCall(RooflineCollect(r, b));
   if (b->forces) {
     double tf = MPI_Wtime();
     PetscCall(HMEvalComputeForces(ev));
@@ -147,11 +147,11 @@ static PetscErrorCode bench_run(HMModel model, HMSystem sys, const char htype[],
   {
     double loc[4] = {t1 - t0, t2 - t1, t3 - t2, ks}, mx[4];
     PetscCall(MPIU_Allreduce(loc, mx, 4, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-    b->tn[r] = mx[0];
-    b->tl[r] = mx[1];
-    b->th[r] = mx[2];
-    b->tk[r] = mx[3];
-    b->tt[r] = mx[0] + mx[1] + mx[2];
+    b->tn[r]                  = mx[0];
+    b->tl[r]                  = mx[1];
+    b->th[r]                  = mx[2];
+    b->tk[r]                  = mx[3];
+    b->tt[r]                  = mx[0] + mx[1] + mx[2];
     b->rt[HM_ROOF_NSTAGES][r] = mx[3];
   }
   {
@@ -182,7 +182,7 @@ typedef struct {
   char         method[128];
 } ModeRuns;
 
-static PetscErrorCode bench_modes_run(const char structure[], Mat Hin, PetscInt K, ModeRuns *mr)
+static PetscErrorCode BenchModesRun(const char structure[], Mat Hin, PetscInt K, ModeRuns *mr)
 {
   HMSystem    all;
   PetscMPIInt size;
@@ -212,24 +212,24 @@ static PetscErrorCode bench_modes_run(const char structure[], Mat Hin, PetscInt 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode bench_modes_print(const ModeRuns *mr, int K)
+static PetscErrorCode BenchModesPrint(const ModeRuns *mr, int K)
 {
   PetscMPIInt size;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode stage             %10.4f s   (median of %d; %s)\n", median(K, mr->t), K, mr->method));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode preconditioner    %10.4f s set-up; last run: %" PetscInt_FMT " iterations, %" PetscInt_FMT " operator products, %" PetscInt_FMT " V-cycles\n", median(K, mr->ts), mr->st.iterations, mr->st.matvecs, mr->st.pcapplies));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode stage             %10.4f s   (Median of %d; %s)\n", Median(K, mr->t), K, mr->method));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode preconditioner    %10.4f s set-up; last run: %" PetscInt_FMT " iterations, %" PetscInt_FMT " operator products, %" PetscInt_FMT " V-cycles\n", Median(K, mr->ts), mr->st.iterations, mr->st.matvecs, mr->st.pcapplies));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS per rank      "));
   for (int q = 0; q < (int)size; q++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.1f", mr->rss[q]));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, " MB (whole run, Hessians included)\n"));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The per-stage roofline: median time, flops, bytes, GFLOP/s per rank (everyone's work over the slowest
+/* The per-stage roofline: Median time, flops, bytes, GFLOP/s per rank (everyone's work over the slowest
    rank's time, divided by the ranks), arithmetic intensity and % of the FMA peak. The HIP head row is the
    edge kernel: its own flop count, and per evaluation the sender's per-atom input and the 3x3 block. */
-static PetscErrorCode roofline_view(PetscInt K, PetscMPIInt size, double peak, double layers, BenchRuns *b, json_t *root)
+static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, double layers, BenchRuns *b, json_t *root)
 {
   json_t *arr = root ? json_array() : NULL;
   double  sum = 0;
@@ -237,11 +237,11 @@ static PetscErrorCode roofline_view(PetscInt K, PetscMPIInt size, double peak, d
   PetscFunctionBegin;
   b->rflops[HM_ROOF_NSTAGES] = b->flops;
   b->rbytes[HM_ROOF_NSTAGES] = 8.0 * (double)b->evals * (double)(b->hwidth + 9);
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  roofline per stage (median time; flops and bytes counted analytically, summed over ranks; rate per rank)\n"));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  roofline per stage (Median time; flops and bytes counted analytically, summed over ranks; rate per rank)\n"));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10s %10s %10s %8s %9s %7s\n", "stage", "time ms", "MFLOP", "MB", "flop/B", "GFLOP/s", "% peak"));
   for (int s = 0; s < HM_BENCH_NROOF; s++) {
     const char  *name = s < HM_ROOF_NSTAGES ? HMRooflineStageNames[s] : "HIP head (edge kernel)";
-    const double t = median((int)K, b->rt[s]), f = b->rflops[s], by = b->rbytes[s];
+    const double t = Median((int)K, b->rt[s]), f = b->rflops[s], by = b->rbytes[s];
     const double rate = t > 0 ? f / (t * size) * 1e-9 : 0.0;
     if (s < HM_ROOF_NSTAGES) sum += t;
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10.3f %10.2f %10.2f %8.2f %9.3g %6.1f%%\n", name, 1e3 * t, f * 1e-6, by * 1e-6, by > 0 ? f / by : 0.0, rate, 100.0 * rate / peak));
@@ -265,10 +265,10 @@ int main(int argc, char **argv)
 {
   char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
   PetscBool   has_s, has_m, has_j;
-  PetscInt    K = 5;
+  PetscInt    K           = 5;
   PetscBool   bench_modes = PETSC_FALSE;
-  Mat         Hin = NULL;
-  ModeRuns    mr = {.rss = NULL};
+  Mat         Hin         = NULL;
+  ModeRuns    mr          = {.rss = NULL};
   HMModel     model;
   HMSystem    sys = NULL;
   PetscMPIInt rank, size;
@@ -295,23 +295,23 @@ int main(int argc, char **argv)
   if (rank == 0) PetscCall(HMSystemLoad(PETSC_COMM_SELF, structure, &sys));
   read_s = MPI_Wtime() - read_s;
   PetscCall(HMModelGetCutoffs(model, &rmax, &hrmax, &hcut));
-  for (PetscInt r = 0; r < K; r++) PetscCall(bench_run(model, sys, htype, r, &runs, bench_modes && r == K - 1 ? &Hin : NULL));
-  if (bench_modes) PetscCall(bench_modes_run(structure, Hin, K, &mr));
+  for (PetscInt r = 0; r < K; r++) PetscCall(BenchRun(model, sys, htype, r, &runs, bench_modes && r == K - 1 ? &Hin : NULL));
+  if (bench_modes) PetscCall(BenchModesRun(structure, Hin, K, &mr));
   PetscCall(MatDestroy(&Hin));
   {
-    double p = fma_peak_gflops();
+    double p = FmaPeakGflops();
     PetscCall(MPIU_Allreduce(&p, &peak, 1, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
   }
   {
-    const double mn = median((int)K, runs.tn), ml = median((int)K, runs.tl), mh = median((int)K, runs.th), mt = median((int)K, runs.tt), mk = median((int)K, runs.tk);
-    double       rss = HMMemoryRSS(PETSC_TRUE) / 1048576.0, rssmax;
+    const double mn = Median((int)K, runs.tn), ml = Median((int)K, runs.tl), mh = Median((int)K, runs.th), mt = Median((int)K, runs.tt), mk = Median((int)K, runs.tk);
+    double       rss  = HMMemoryRSS(PETSC_TRUE) / 1048576.0, rssmax;
     const double rate = mk > 0 ? runs.flops / (mk * size) * 1e-9 : 0.0; /* the slowest rank's time for everyone's work */
     PetscCall(MPIU_Allreduce(&rss, &rssmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", runs.natoms, structure, model_path, (int)size, K));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  partition+neighbours   %10.4f s\n", mn));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  interaction layers     %10.4f s\n", ml));
-    if (runs.forces) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  forces (reverse pass)  %10.4f s   (%.2f x the layers; median of the per-run ratios %.2f)\n", median((int)K, runs.tf), median((int)K, runs.tf) / ml, ratio_median((int)K, runs.tf, runs.tl)));
+    if (runs.forces) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  forces (reverse pass)  %10.4f s   (%.2f x the layers; Median of the per-run ratios %.2f)\n", Median((int)K, runs.tf), Median((int)K, runs.tf) / ml, RatioMedian((int)K, runs.tf, runs.tl)));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  HIP head + assembly    %10.4f s   (edge kernel %s: %.4f s)\n", mh, runs.kname, mk));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  total (structure -> assembled matrix) %10.4f s\n", mt));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Hessian graph          %lld directed edges within %g A (hessian_r_max %g A), %lld stored blocks\n", (long long)runs.hedges, hcut, hrmax, (long long)runs.blocks));
@@ -319,49 +319,49 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  edge kernel            %lld directed-edge evaluations, %.4g GFLOP, %.3g GFLOP/s per rank = %.1f%% of the FMA peak\n", (long long)runs.evals, runs.flops * 1e-9, rate, 100.0 * rate / peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FMA peak               %.3g GFLOP/s per core (measured: independent FMA chains, slowest rank)\n", peak));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS               %.1f MB (largest rank)\n", rssmax));
-    if (bench_modes) PetscCall(bench_modes_print(&mr, (int)K));
+    if (bench_modes) PetscCall(BenchModesPrint(&mr, (int)K));
     {
       json_t *root = has_j && rank == 0 ? json_object() : NULL;
-      PetscCall(roofline_view(K, size, peak, ml, &runs, root));
+      PetscCall(RooflineView(K, size, peak, ml, &runs, root));
       if (root) {
-      json_object_set_new(root, "structure", json_string(structure));
-      json_object_set_new(root, "model", json_string(model_path));
-      json_object_set_new(root, "natoms", json_integer(runs.natoms));
-      json_object_set_new(root, "ranks", json_integer(size));
-      json_object_set_new(root, "repeat", json_integer(K));
-      json_object_set_new(root, "read_s", json_real(read_s));
-      json_object_set_new(root, "neighbours_s", json_real(mn));
-      json_object_set_new(root, "layers_s", json_real(ml));
-      json_object_set_new(root, "hessian_s", json_real(mh));
-      if (runs.forces) json_object_set_new(root, "forces_s", json_real(median((int)K, runs.tf)));
-      json_object_set_new(root, "edge_kernel_s", json_real(mk));
-      json_object_set_new(root, "total_s", json_real(mt));
-      json_object_set_new(root, "edge_kernel", json_string(runs.kname));
-      json_object_set_new(root, "hessian_edges", json_integer(runs.hedges));
-      json_object_set_new(root, "edge_evaluations", json_integer(runs.evals));
-      json_object_set_new(root, "edge_kernel_flop", json_real(runs.flops));
-      json_object_set_new(root, "edge_kernel_gflops_per_rank", json_real(rate));
-      json_object_set_new(root, "fma_peak_gflops", json_real(peak));
-      json_object_set_new(root, "edge_kernel_fraction_of_peak", json_real(rate / peak));
-      json_object_set_new(root, "edges_per_s", json_real(runs.hedges / mt));
-      json_object_set_new(root, "atoms_per_s", json_real(runs.natoms / mt));
-      json_object_set_new(root, "hessian_blocks", json_integer(runs.blocks));
-      json_object_set_new(root, "hessian_cutoff", json_real(hcut));
-      json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
-      if (bench_modes) {
-        json_t *mo = json_object(), *rs = json_array();
-        for (int q = 0; q < (int)size; q++) json_array_append_new(rs, json_real(mr.rss[q]));
-        json_object_set_new(mo, "method", json_string(mr.method));
-        json_object_set_new(mo, "seconds", json_real(median((int)K, mr.t)));
-        json_object_set_new(mo, "setup_seconds", json_real(median((int)K, mr.ts)));
-        json_object_set_new(mo, "iterations", json_integer(mr.st.iterations));
-        json_object_set_new(mo, "matvecs", json_integer(mr.st.matvecs));
-        json_object_set_new(mo, "pcapplies", json_integer(mr.st.pcapplies));
-        json_object_set_new(mo, "peak_rss_mb_per_rank", rs);
-        json_object_set_new(root, "modes", mo);
-      }
-      PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
-      json_decref(root);
+        json_object_set_new(root, "structure", json_string(structure));
+        json_object_set_new(root, "model", json_string(model_path));
+        json_object_set_new(root, "natoms", json_integer(runs.natoms));
+        json_object_set_new(root, "ranks", json_integer(size));
+        json_object_set_new(root, "repeat", json_integer(K));
+        json_object_set_new(root, "read_s", json_real(read_s));
+        json_object_set_new(root, "neighbours_s", json_real(mn));
+        json_object_set_new(root, "layers_s", json_real(ml));
+        json_object_set_new(root, "hessian_s", json_real(mh));
+        if (runs.forces) json_object_set_new(root, "forces_s", json_real(Median((int)K, runs.tf)));
+        json_object_set_new(root, "edge_kernel_s", json_real(mk));
+        json_object_set_new(root, "total_s", json_real(mt));
+        json_object_set_new(root, "edge_kernel", json_string(runs.kname));
+        json_object_set_new(root, "hessian_edges", json_integer(runs.hedges));
+        json_object_set_new(root, "edge_evaluations", json_integer(runs.evals));
+        json_object_set_new(root, "edge_kernel_flop", json_real(runs.flops));
+        json_object_set_new(root, "edge_kernel_gflops_per_rank", json_real(rate));
+        json_object_set_new(root, "FmaPeakGflops", json_real(peak));
+        json_object_set_new(root, "edge_kernel_fraction_of_peak", json_real(rate / peak));
+        json_object_set_new(root, "edges_per_s", json_real(runs.hedges / mt));
+        json_object_set_new(root, "atoms_per_s", json_real(runs.natoms / mt));
+        json_object_set_new(root, "hessian_blocks", json_integer(runs.blocks));
+        json_object_set_new(root, "hessian_cutoff", json_real(hcut));
+        json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
+        if (bench_modes) {
+          json_t *mo = json_object(), *rs = json_array();
+          for (int q = 0; q < (int)size; q++) json_array_append_new(rs, json_real(mr.rss[q]));
+          json_object_set_new(mo, "method", json_string(mr.method));
+          json_object_set_new(mo, "seconds", json_real(Median((int)K, mr.t)));
+          json_object_set_new(mo, "setup_seconds", json_real(Median((int)K, mr.ts)));
+          json_object_set_new(mo, "iterations", json_integer(mr.st.iterations));
+          json_object_set_new(mo, "matvecs", json_integer(mr.st.matvecs));
+          json_object_set_new(mo, "pcapplies", json_integer(mr.st.pcapplies));
+          json_object_set_new(mo, "peak_rss_mb_per_rank", rs);
+          json_object_set_new(root, "modes", mo);
+        }
+        PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
+        json_decref(root);
       }
     }
   }

@@ -93,7 +93,7 @@ static PetscErrorCode Summary(HMSystem sys, const char kind[], const char detail
   PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
   if (hascell) {
     const double *a = cell, *b = cell + 3, *c = cell + 6;
-    const double  V = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
+    const double  V    = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
     double        mass = 0;
 
     PetscCall(HMSystemGetMasses(sys, &m));

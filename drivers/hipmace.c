@@ -74,7 +74,13 @@ static PetscErrorCode GetOptions(Options *o)
 }
 
 /* Log stages of the run, in order. */
-enum { READ, NEIGHBOURS, LAYERS, HIP, EIGEN, OUTPUT, NSTAGES };
+enum { READ,
+       NEIGHBOURS,
+       LAYERS,
+       HIP,
+       EIGEN,
+       OUTPUT,
+       NSTAGES };
 static const char *const stage_names[NSTAGES] = {"Read", "Neighbours", "Layers", "HIP head+assembly", "Eigen", "Output"};
 
 /* Energy and Hessian: the interaction layers, then the HIP head and the assembly, each checked for

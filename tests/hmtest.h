@@ -15,9 +15,9 @@
 #include <petscmat.h>
 
 /* A library call inside a test: any PETSc error code fails the test (PETSc prints the trace). */
-#define HM_T(call) \
-  do { \
-    PetscErrorCode hm_t_ierr_ = (call); \
+#define HM_T(call)                                                                  \
+  do {                                                                              \
+    PetscErrorCode hm_t_ierr_ = (call);                                             \
     if (hm_t_ierr_) fail_msg("%s returned PETSc error %d", #call, (int)hm_t_ierr_); \
   } while (0)
 
@@ -91,7 +91,7 @@ static inline PetscErrorCode hm_eval_create(HMModel m, HMSystem sys, const char 
 /* Energy and dense Hessian of a structure on one rank (cell/pbc may be NULL). */
 static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, double *E)
 {
-  HMSystem sys;
+  HMSystem  sys;
   HMEval    ev;
   HMHessian h;
   Mat       H;
@@ -208,14 +208,14 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
 }
 
 /* Runs a cmocka group inside PetscInitialize/PetscFinalize; returns the number of failures. */
-#define HM_TEST_MAIN(tests) \
-  int main(int argc, char **argv) \
-  { \
-    int hm_fail; \
+#define HM_TEST_MAIN(tests)                                  \
+  int main(int argc, char **argv)                            \
+  {                                                          \
+    int hm_fail;                                             \
     if (PetscInitialize(&argc, &argv, NULL, NULL)) return 1; \
-    hm_fail = cmocka_run_group_tests(tests, NULL, NULL); \
-    if (PetscFinalize()) return 1; \
-    return hm_fail; \
+    hm_fail = cmocka_run_group_tests(tests, NULL, NULL);     \
+    if (PetscFinalize()) return 1;                           \
+    return hm_fail;                                          \
   }
 
 /* Loads golden fixture_<model>_<mol>.safetensors (kept open in *fx) and its structure as a system. */
@@ -268,15 +268,15 @@ static inline PetscInt hm_fixture_edges(HMSafetensors fx, HMSystem sys, PetscInt
 
 /* ierr = call, run under PETSc's return-error handler (no trace printed); the call must fail: if it
    succeeds, `cleanup` releases what it made and the test fails with the printf-style message. */
-#define HM_MUST_FAIL(ierr, call, cleanup, ...) \
-  do { \
+#define HM_MUST_FAIL(ierr, call, cleanup, ...)            \
+  do {                                                    \
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL); \
-    (ierr) = (call); \
-    PetscPopErrorHandler(); \
-    if (!(ierr)) { \
-      cleanup; \
-      fail_msg(__VA_ARGS__); \
-    } \
+    (ierr) = (call);                                      \
+    PetscPopErrorHandler();                               \
+    if (!(ierr)) {                                        \
+      cleanup;                                            \
+      fail_msg(__VA_ARGS__);                              \
+    }                                                     \
   } while (0)
 
 /* HMSystemLoad(path) must fail and leave no system; returns PETSc's error code (for the message). */

@@ -79,7 +79,7 @@ static void good_xyz(char *buf, size_t len, const char *first_atoms, int nfirst)
                               "H 3.3436 -1.7027 -0.9640", "H 1.9640 -0.8164 -1.4940", "H 2.9743 -0.0968 -0.2492", "H 1.2554 -2.6700 0.0085",
                               "H 2.2704 -1.9858 1.3130", "H -1.0440 -1.3519 -0.1156", "H -0.5270 1.4961 0.9106", "H -1.5340 0.2795 1.7092",
                               "H -2.8232 1.7585 0.4430"};
-  size_t             used = (size_t)snprintf(buf, len, "%d\nmolecule\n%s", 17 + nfirst, first_atoms ? first_atoms : "");
+  size_t             used  = (size_t)snprintf(buf, len, "%d\nmolecule\n%s", 17 + nfirst, first_atoms ? first_atoms : "");
   for (int i = 0; i < 17 && used < len; i++) used += (size_t)snprintf(buf + used, len - used, "%s\n", mol[i]);
 }
 
@@ -227,10 +227,10 @@ static void expect_error(Case *c, int np, const char *args, const char *const wa
   assert_no_outputs(c);
 }
 
-#define EXPECT(c, np, args, ...) \
-  do { \
+#define EXPECT(c, np, args, ...)                     \
+  do {                                               \
     const char *const want_[] = {__VA_ARGS__, NULL}; \
-    expect_error((c), (np), (args), want_); \
+    expect_error((c), (np), (args), want_);          \
   } while (0)
 
 /* ------------------------------------------------------------------ model files */
@@ -399,10 +399,10 @@ static void test_model_header_beyond_file(void **state)
 
 static void test_model_header_not_json(void **state)
 {
-  Case               *c   = *state;
-  const char         *hdr = "{\"r_max\": {\"dtype\": \"F64\",";
-  const size_t        nh  = strlen(hdr);
-  unsigned char       b[256];
+  Case         *c   = *state;
+  const char   *hdr = "{\"r_max\": {\"dtype\": \"F64\",";
+  const size_t  nh  = strlen(hdr);
+  unsigned char b[256];
   memset(b, ' ', sizeof(b));
   for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)32 >> (8 * i));
   memcpy(b + 8, hdr, nh);
@@ -418,21 +418,21 @@ typedef struct {
 } ModelCase;
 
 static const ModelCase model_cases[] = {
-  {mut_offsets_out_of_range, NULL, {"m.safetensors", "tensor 'scale_shift.scale'", "beyond the data section"}},
-  {mut_overlap, NULL, {"m.safetensors", "overlaps", "r_max'"}},
-  {mut_dtype_f32, NULL, {"m.safetensors", "tensor 'r_max'", "dtype F32 not supported"}},
-  {mut_dtype_unknown, NULL, {"m.safetensors", "tensor 'r_max'", "unknown dtype 'Q7'"}},
-  {mut_shape, NULL, {"m.safetensors", "tensor 'atomic_energies_fn.atomic_energies' has shape [5, 1] but [1, 5] was expected"}},
-  {mut_missing_tensor, NULL, {"m.safetensors", "tensor 'scale_shift.scale' not found"}},
-  {NULL, cfg_del_rmax, {"m.safetensors", "config is missing the key 'r_max'"}},
-  {NULL, cfg_zbl, {"m.safetensors", "'pair_repulsion'", "not supported"}},
-  {NULL, cfg_gates, {"m.safetensors", "'hessian_use_edge_gates'", "not supported", "reference", "72 values where it needs 88"}},
-  {NULL, cfg_norm, {"m.safetensors", "'hessian_off_diag_norm'", "not supported", "reference", "no LayerNorm"}},
-  {NULL, cfg_hessian_layers, {"m.safetensors", "tensor 'hessian_interactions.0.linear_up.weight' not found"}},
-  {NULL, cfg_hessian_layers_lmax, {"m.safetensors", "num_interactions_hessian = 1", "hessian_edge_lmax (1) = max_ell (2)"}},
-  {NULL, cfg_max_ell, {"m.safetensors", "'max_ell' = 9"}},
-  {mut_cfg_not_json, NULL, {"m.safetensors", "metadata 'config' is not a JSON object"}},
-  {mut_format, NULL, {"m.safetensors", "metadata 'format'", "pytorch-pickle"}},
+    {mut_offsets_out_of_range, NULL,                    {"m.safetensors", "tensor 'scale_shift.scale'", "beyond the data section"}                                },
+    {mut_overlap,              NULL,                    {"m.safetensors", "overlaps", "r_max'"}                                                                   },
+    {mut_dtype_f32,            NULL,                    {"m.safetensors", "tensor 'r_max'", "dtype F32 not supported"}                                            },
+    {mut_dtype_unknown,        NULL,                    {"m.safetensors", "tensor 'r_max'", "unknown dtype 'Q7'"}                                                 },
+    {mut_shape,                NULL,                    {"m.safetensors", "tensor 'atomic_energies_fn.atomic_energies' has shape [5, 1] but [1, 5] was expected"} },
+    {mut_missing_tensor,       NULL,                    {"m.safetensors", "tensor 'scale_shift.scale' not found"}                                                 },
+    {NULL,                     cfg_del_rmax,            {"m.safetensors", "config is missing the key 'r_max'"}                                                    },
+    {NULL,                     cfg_zbl,                 {"m.safetensors", "'pair_repulsion'", "not supported"}                                                    },
+    {NULL,                     cfg_gates,               {"m.safetensors", "'hessian_use_edge_gates'", "not supported", "reference", "72 values where it needs 88"}},
+    {NULL,                     cfg_norm,                {"m.safetensors", "'hessian_off_diag_norm'", "not supported", "reference", "no LayerNorm"}                },
+    {NULL,                     cfg_hessian_layers,      {"m.safetensors", "tensor 'hessian_interactions.0.linear_up.weight' not found"}                           },
+    {NULL,                     cfg_hessian_layers_lmax, {"m.safetensors", "num_interactions_hessian = 1", "hessian_edge_lmax (1) = max_ell (2)"}                  },
+    {NULL,                     cfg_max_ell,             {"m.safetensors", "'max_ell' = 9"}                                                                        },
+    {mut_cfg_not_json,         NULL,                    {"m.safetensors", "metadata 'config' is not a JSON object"}                                               },
+    {mut_format,               NULL,                    {"m.safetensors", "metadata 'format'", "pytorch-pickle"}                                                  },
 };
 
 static void test_model_header_variants(void **state)
@@ -454,10 +454,10 @@ static void structure_case(void **state, const char *text, const char *const wan
   expect_error(c, 0, args, want);
 }
 
-#define STRUCTURE(state, text, ...) \
-  do { \
+#define STRUCTURE(state, text, ...)                  \
+  do {                                               \
     const char *const want_[] = {__VA_ARGS__, NULL}; \
-    structure_case((state), (text), want_); \
+    structure_case((state), (text), want_);          \
   } while (0)
 
 static void test_structure_missing(void **state)
@@ -556,10 +556,10 @@ static void option_case(void **state, const char *extra, const char *const want[
   expect_error(c, 0, args, want);
 }
 
-#define OPTION(state, extra, ...) \
-  do { \
+#define OPTION(state, extra, ...)                    \
+  do {                                               \
     const char *const want_[] = {__VA_ARGS__, NULL}; \
-    option_case((state), (extra), want_); \
+    option_case((state), (extra), want_);            \
   } while (0)
 
 static void test_option_hessian_type(void **state)
@@ -753,14 +753,14 @@ static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, co
 
 static void test_guards_library(void **state)
 {
-  char          model[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], want[64];
-  HMModel       m;
-  HMSystem      sys = NULL;
-  HMEval        ev;
-  HMHessian     hs;
-  Mat           H;
-  PetscMPIInt   rank, size;
-  PetscInt      target = -1, gtarget;
+  char           model[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], want[64];
+  HMModel        m;
+  HMSystem       sys = NULL;
+  HMEval         ev;
+  HMHessian      hs;
+  Mat            H;
+  PetscMPIInt    rank, size;
+  PetscInt       target = -1, gtarget;
   PetscErrorCode ierr;
   (void)state;
 
@@ -804,7 +804,7 @@ static void test_guards_library(void **state)
   /* a non-finite diagonal block of the same atom in the assembled matrix (the block exists, so the
      matrix options, which steer collectives in the assembly, stay as they are on every rank) */
   if (rank == size - 1 && ev->n > 0) {
-    const PetscInt p   = ev->pidx[ev->n - 1];
+    const PetscInt p      = ev->pidx[ev->n - 1];
     PetscScalar    blk[9] = {0, 0, 0, 0, INFINITY, 0, 0, 0, 0};
     HM_T(MatSetValuesBlocked(H, 1, &p, 1, &p, blk, ADD_VALUES));
   }
@@ -859,21 +859,54 @@ static void test_guards_library(void **state)
 #define T(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
 
 static const struct CMUnitTest driver_tests[] = {
-  T(test_model_missing), T(test_model_unreadable), T(test_model_tiny), T(test_model_truncated), T(test_model_header_beyond_file), T(test_model_header_not_json),
-  T(test_model_header_variants),
-  T(test_structure_missing), T(test_structure_unreadable), T(test_structure_count), T(test_structure_not_number), T(test_structure_nan), T(test_structure_inf),
-  T(test_structure_unknown_symbol), T(test_structure_absent_element), T(test_structure_same_position), T(test_structure_too_close), T(test_structure_zero_atoms),
-  T(test_structure_empty_file), T(test_structure_zero_volume), T(test_structure_inverted_cell), T(test_structure_bad_pbc), T(test_structure_binary),
-  T(test_option_hessian_type), T(test_option_partition), T(test_option_memory_limit_text), T(test_option_nmodes), T(test_option_modes), T(test_option_kernel), T(test_option_table_tol), T(test_memory_refused),
-  T(test_missing_model_option), T(test_output_unwritable), T(test_output_rename_fails), T(test_one_atom_is_valid), T(test_nan_features_driver),
+    T(test_model_missing),
+    T(test_model_unreadable),
+    T(test_model_tiny),
+    T(test_model_truncated),
+    T(test_model_header_beyond_file),
+    T(test_model_header_not_json),
+    T(test_model_header_variants),
+    T(test_structure_missing),
+    T(test_structure_unreadable),
+    T(test_structure_count),
+    T(test_structure_not_number),
+    T(test_structure_nan),
+    T(test_structure_inf),
+    T(test_structure_unknown_symbol),
+    T(test_structure_absent_element),
+    T(test_structure_same_position),
+    T(test_structure_too_close),
+    T(test_structure_zero_atoms),
+    T(test_structure_empty_file),
+    T(test_structure_zero_volume),
+    T(test_structure_inverted_cell),
+    T(test_structure_bad_pbc),
+    T(test_structure_binary),
+    T(test_option_hessian_type),
+    T(test_option_partition),
+    T(test_option_memory_limit_text),
+    T(test_option_nmodes),
+    T(test_option_modes),
+    T(test_option_kernel),
+    T(test_option_table_tol),
+    T(test_memory_refused),
+    T(test_missing_model_option),
+    T(test_output_unwritable),
+    T(test_output_rename_fails),
+    T(test_one_atom_is_valid),
+    T(test_nan_features_driver),
 };
 
 static const struct CMUnitTest mpi_tests[] = {
-  T(test_mpi_bad_structure_rank0), T(test_mpi_bad_model), T(test_mpi_absent_element_rank3), T(test_mpi_bad_option), T(test_nan_features_driver_mpi),
+    T(test_mpi_bad_structure_rank0),
+    T(test_mpi_bad_model),
+    T(test_mpi_absent_element_rank3),
+    T(test_mpi_bad_option),
+    T(test_nan_features_driver_mpi),
 };
 
 static const struct CMUnitTest guard_tests[] = {
-  cmocka_unit_test(test_guards_library),
+    cmocka_unit_test(test_guards_library),
 };
 
 /* Serial: the driver cases, then (with HIPMACE_MPIEXEC) the mpiexec -n 4 cases, then the guards.

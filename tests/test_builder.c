@@ -75,7 +75,7 @@ static double cell_volume(const double c[9])
    images in [-K, K]^3 (own images of an atom count as different); brute force. */
 static double brute_min_inter(PetscInt n, const double *pos, const PetscInt *grp, const double *cell, PetscBool periodic, int K, PetscBool only_same_Z, const int *Z, int Zsel)
 {
-  double       best = PETSC_MAX_REAL;
+  double       best    = PETSC_MAX_REAL;
   const double zero[9] = {0};
   if (!periodic) {
     K    = 0;
@@ -216,9 +216,9 @@ static void check_diamond_neighbours(HMSystem sys, double tol, PetscInt *nout)
 static void test_diamond(void **state)
 {
   const PetscInt shapes[][3] = {
-    {1, 1, 1},
-    {2, 3, 4},
-    {5, 5, 5}
+      {1, 1, 1},
+      {2, 3, 4},
+      {5, 5, 5}
   };
   (void)state;
   for (int k = 0; k < 3; k++) {
@@ -604,19 +604,19 @@ static void test_determinism(void **state)
 
 static void test_sizes(void **state)
 {
-  char            path[PETSC_MAX_PATH_LEN];
-  const PetscInt  targets[] = {1, 7, 8, 100, 1000, 8008, 24000, 100000, 1000000};
+  char           path[PETSC_MAX_PATH_LEN];
+  const PetscInt targets[] = {1, 7, 8, 100, 1000, 8008, 24000, 100000, 1000000};
   const struct {
     const char *kind;
     PetscInt    target, expect;
   } cases[] = {
-    {"water",              1000, 999 },
-    {"water",              1001, 1002},
-    {"diamond",            1000, 1000},
-    {"cluster",            1000, 1001},
-    {"peptide",            1000, 1003},
-    {"peptide:gly",        1000, 997 },
-    {"peptide:strand,gly", 24,   24  },
+      {"water",              1000, 999 },
+      {"water",              1001, 1002},
+      {"diamond",            1000, 1000},
+      {"cluster",            1000, 1001},
+      {"peptide",            1000, 1003},
+      {"peptide:gly",        1000, 997 },
+      {"peptide:strand,gly", 24,   24  },
   };
   (void)state;
 
@@ -766,7 +766,7 @@ static int count_lines(const char *file, const char *needle)
 {
   char  line[4096];
   int   nl = 0, found = 0;
-  FILE *f  = fopen(file, "r");
+  FILE *f = fopen(file, "r");
   assert_non_null(f);
   while (fgets(line, sizeof(line), f)) {
     nl++;
@@ -818,16 +818,16 @@ static void test_driver(void **state)
     const struct {
       const char *args, *needle;
     } bad[] = {
-      {"-system graphite -atoms 10",                "-system graphite"},
-      {"-system water -atoms abc",                  "-atoms abc"      },
-      {"-system water",                             "missing size"    },
-      {"-system diamond -cells 2,2",                "-cells 2,2"      },
-      {"-system water -atoms 30 -gap 2",            "-gap"            },
-      {"-system water -atoms 30 -molecules 10",     "not both"        },
-      {"-system cluster -copies 3",                 "-molecule"       },
-      {"-system cluster -copies 3 -molecule /nonexistent/m.xyz", "/nonexistent/m.xyz"},
-      {"-system peptide -residues 3 -conformation coil", "-conformation coil"},
-      {"-system water -molecules 3 -seed x1",       "-seed x1"        },
+        {"-system graphite -atoms 10",                             "-system graphite"  },
+        {"-system water -atoms abc",                               "-atoms abc"        },
+        {"-system water",                                          "missing size"      },
+        {"-system diamond -cells 2,2",                             "-cells 2,2"        },
+        {"-system water -atoms 30 -gap 2",                         "-gap"              },
+        {"-system water -atoms 30 -molecules 10",                  "not both"          },
+        {"-system cluster -copies 3",                              "-molecule"         },
+        {"-system cluster -copies 3 -molecule /nonexistent/m.xyz", "/nonexistent/m.xyz"},
+        {"-system peptide -residues 3 -conformation coil",         "-conformation coil"},
+        {"-system water -molecules 3 -seed x1",                    "-seed x1"          },
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
       assert_int_not_equal(run_build(bad[k].args, log), 0);
@@ -840,7 +840,15 @@ static void test_driver(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_water_small), cmocka_unit_test(test_water_large), cmocka_unit_test(test_diamond), cmocka_unit_test(test_cluster), cmocka_unit_test(test_peptide), cmocka_unit_test(test_determinism), cmocka_unit_test(test_sizes), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_driver),
+    cmocka_unit_test(test_water_small),
+    cmocka_unit_test(test_water_large),
+    cmocka_unit_test(test_diamond),
+    cmocka_unit_test(test_cluster),
+    cmocka_unit_test(test_peptide),
+    cmocka_unit_test(test_determinism),
+    cmocka_unit_test(test_sizes),
+    cmocka_unit_test(test_roundtrip),
+    cmocka_unit_test(test_driver),
 };
 
 HM_TEST_MAIN(tests)

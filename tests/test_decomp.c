@@ -69,9 +69,9 @@ static uint64_t bits_of(double x)
   return b;
 }
 
-#define assert_same(a, b) \
-  do { \
-    const double a_ = (a), b_ = (b); \
+#define assert_same(a, b)                                                                                                                                                         \
+  do {                                                                                                                                                                            \
+    const double a_ = (a), b_ = (b);                                                                                                                                              \
     if (bits_of(a_) != bits_of(b_)) fail_msg("%s = %.17g (0x%016llx), expected %.17g (0x%016llx)", #a, a_, (unsigned long long)bits_of(a_), b_, (unsigned long long)bits_of(b_)); \
   } while (0)
 
@@ -135,7 +135,7 @@ static void test_adversarial(void **state)
   (void)state;
   {
     /* {1e16, 1, -1e16, 1} in all 24 orders: exactly 2 (naive gives 0, 1 or 2 depending on the order) */
-    const double base[4] = {1e16, 1, -1e16, 1};
+    const double base[4]    = {1e16, 1, -1e16, 1};
     int          seen_wrong = 0;
     for (int a = 0; a < 4; a++)
       for (int b = 0; b < 4; b++)
@@ -229,9 +229,9 @@ static void test_adversarial(void **state)
 static void test_random(void **state)
 {
   const PetscInt n = 3000, nv = 5;
-  double        *v = malloc(sizeof(double) * (size_t)(n * nv)), s[5];
+  double        *v    = malloc(sizeof(double) * (size_t)(n * nv)), s[5];
   PetscInt64     isum = 0, ksum = 0;
-  HMDecomp       dd   = make_decomp(PETSC_COMM_SELF, n);
+  HMDecomp       dd     = make_decomp(PETSC_COMM_SELF, n);
   int            differ = 0;
   (void)state;
   for (PetscInt i = 0; i < n; i++) {
@@ -276,8 +276,8 @@ static void test_permutation(void **state)
 {
   const PetscInt n = 2000, nv = 3;
   double        *v = malloc(sizeof(double) * (size_t)(n * nv)), *w = malloc(sizeof(double) * (size_t)(n * nv)), s0[3], s1[3];
-  PetscInt      *perm = malloc(sizeof(PetscInt) * (size_t)n);
-  HMDecomp       dd   = make_decomp(PETSC_COMM_SELF, n);
+  PetscInt      *perm          = malloc(sizeof(PetscInt) * (size_t)n);
+  HMDecomp       dd            = make_decomp(PETSC_COMM_SELF, n);
   int            naive_differs = 0;
   (void)state;
   for (PetscInt i = 0; i < n; i++) {
@@ -291,8 +291,8 @@ static void test_permutation(void **state)
   for (int trial = 0; trial < 20; trial++) {
     for (PetscInt i = n - 1; i > 0; i--) { /* Fisher-Yates */
       const PetscInt j = (PetscInt)(urand64() % (uint64_t)(i + 1)), t = perm[i];
-      perm[i]          = perm[j];
-      perm[j]          = t;
+      perm[i] = perm[j];
+      perm[j] = t;
     }
     if (trial == 0)
       for (PetscInt i = 0; i < n; i++) perm[i] = n - 1 - i; /* reversed */
@@ -336,7 +336,7 @@ static int           ref_cmp(const void *a, const void *b)
 static void ref_rcb(const double *pos, PetscInt *idx, PetscInt n, int p0, int np, int *part)
 {
   double lo[3] = {DBL_MAX, DBL_MAX, DBL_MAX}, hi[3] = {-DBL_MAX, -DBL_MAX, -DBL_MAX};
-  int    axis  = 0;
+  int    axis = 0;
   if (np == 1 || n == 0) {
     for (PetscInt k = 0; k < n; k++) part[idx[k]] = p0;
     return;
@@ -364,7 +364,7 @@ static void check_partition(const char *what, PetscInt n, const double *pos)
 {
   static const int nps[] = {1, 2, 3, 5, 7, 8, 13, 64, 100, 1024, 5000};
   int             *part = malloc(sizeof(int) * (size_t)(n + 1)), *ref = malloc(sizeof(int) * (size_t)(n + 1));
-  PetscInt        *idx  = malloc(sizeof(PetscInt) * (size_t)(n + 1));
+  PetscInt        *idx = malloc(sizeof(PetscInt) * (size_t)(n + 1));
   for (size_t t = 0; t < sizeof(nps) / sizeof(nps[0]); t++) {
     PetscInt diff = 0;
     for (PetscInt i = 0; i < n; i++) {
@@ -441,7 +441,6 @@ static void test_partition(void **state)
   HM_T(HMSystemDestroy(&sys));
 }
 
-
 /* ---------------------------------------------------------------- reverse halo */
 /* a partition-independent value of an edge (sender, receiver input index, its vec) */
 static void edge_value(PetscInt gs, PetscInt gr, const double v[3], double out[2])
@@ -490,7 +489,7 @@ static void reverse_on(MPI_Comm comm, HMSystem sys0, HMHaloType t, double *F)
       for (int c = 0; c < 2; c++) own[3 * i + 1 + c] += r[2 * e + c] - a[2 * e + c];
   }
   {
-    int  n3 = (int)(3 * no), *rc = malloc(sizeof(int) * (size_t)size), *rd = malloc(sizeof(int) * (size_t)(size + 1));
+    int n3 = (int)(3 * no), *rc = malloc(sizeof(int) * (size_t)size), *rd = malloc(sizeof(int) * (size_t)(size + 1));
     (void)MPI_Gather(&n3, 1, MPI_INT, rc, 1, MPI_INT, 0, comm);
     if (!rank) {
       rd[0] = 0;
@@ -581,11 +580,11 @@ static void test_reverse(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_adversarial),
-  cmocka_unit_test(test_random),
-  cmocka_unit_test(test_permutation),
-  cmocka_unit_test(test_partition),
-  cmocka_unit_test(test_reverse),
+    cmocka_unit_test(test_adversarial),
+    cmocka_unit_test(test_random),
+    cmocka_unit_test(test_permutation),
+    cmocka_unit_test(test_partition),
+    cmocka_unit_test(test_reverse),
 };
 
 HM_TEST_MAIN(tests)

@@ -68,7 +68,7 @@ static void test_demo_fixtures(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_demo_fixtures),
+    cmocka_unit_test(test_demo_fixtures),
 };
 
 HM_TEST_MAIN(tests)

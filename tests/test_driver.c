@@ -21,14 +21,14 @@ static int run(const char *args, const char *log)
 
 static void test_end_to_end(void **state)
 {
-  char          dir[] = "/tmp/hm_driver_XXXXXX", xyz[512], hb[512], sj[512], args[8192], log[512], fxp[PETSC_MAX_PATH_LEN], mp[PETSC_MAX_PATH_LEN];
-  HMSafetensors fx;
-  HMSystem      sys;
+  char                dir[] = "/tmp/hm_driver_XXXXXX", xyz[512], hb[512], sj[512], args[8192], log[512], fxp[PETSC_MAX_PATH_LEN], mp[PETSC_MAX_PATH_LEN];
+  HMSafetensors       fx;
+  HMSystem            sys;
   const HMTensorInfo *zi;
-  const double *pos, *Href, *Eref;
-  PetscInt64    shp[2] = {-1, 3};
-  PetscInt      n;
-  int          *Z;
+  const double       *pos, *Href, *Eref;
+  PetscInt64          shp[2] = {-1, 3};
+  PetscInt            n;
+  int                *Z;
   (void)state;
 
   assert_non_null(mkdtemp(dir));
@@ -57,7 +57,7 @@ static void test_end_to_end(void **state)
     Mat                H, Hd;
     const PetscScalar *a;
     PetscInt64         hs[2] = {3 * n, 3 * n};
-    double             err = 0;
+    double             err   = 0;
     HM_T(HMSafetensorsGetF64(fx, "hessian", 2, hs, &Href));
     HM_T(PetscViewerBinaryOpen(PETSC_COMM_SELF, hb, FILE_MODE_READ, &v));
     HM_T(MatCreate(PETSC_COMM_SELF, &H));
@@ -77,8 +77,8 @@ static void test_end_to_end(void **state)
   }
   /* the summary */
   {
-    json_error_t je;
-    json_t      *root = json_load_file(sj, 0, &je), *t;
+    json_error_t        je;
+    json_t             *root = json_load_file(sj, 0, &je), *t;
     const HMTensorInfo *ei;
     assert_non_null(root);
     HM_T(HMSafetensorsGetInfo(fx, "energy", HM_DTYPE_F64, &ei));
@@ -118,9 +118,9 @@ static void test_end_to_end(void **state)
    golden model edited) r_max by default, hessian_r_max with -hessian_prune false; same energy. */
 static void test_prune_summary(void **state)
 {
-  char        dir[] = "/tmp/hm_driver_XXXXXX", src[PETSC_MAX_PATH_LEN], mp[512], xyz[PETSC_MAX_PATH_LEN], sj[2][512], args[8192], log[512];
-  double      cut[2], E[2];
-  json_int_t  blocks[2];
+  char       dir[] = "/tmp/hm_driver_XXXXXX", src[PETSC_MAX_PATH_LEN], mp[512], xyz[PETSC_MAX_PATH_LEN], sj[2][512], args[8192], log[512];
+  double     cut[2], E[2];
+  json_int_t blocks[2];
   (void)state;
 
   assert_non_null(mkdtemp(dir));
@@ -158,8 +158,8 @@ static void test_example(void **state)
 {
   char         dir[] = "/tmp/hm_example_XXXXXX", sj[512], log[512], elog[512], args[4096], cmd[8192], line[512];
   const char  *ex = getenv("HIPMACE_EXAMPLE_BIN"), *inputs = getenv("HIPMACE_INPUTS_DIR");
-  double       e_ex = 0, e_drv, cm1[10];
-  long long    nb_ex = -1;
+  double       e_ex   = 0, e_drv, cm1[10];
+  long long    nb_ex  = -1;
   int          nmodes = 0, st;
   FILE        *f;
   json_error_t err;
@@ -202,9 +202,9 @@ static void test_example(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_end_to_end),
-  cmocka_unit_test(test_prune_summary),
-  cmocka_unit_test(test_example),
+    cmocka_unit_test(test_end_to_end),
+    cmocka_unit_test(test_prune_summary),
+    cmocka_unit_test(test_example),
 };
 
 HM_TEST_MAIN(tests)

@@ -11,7 +11,7 @@
 /* test data                                                                                          */
 
 typedef struct {
-  PetscInt n;   /* atoms */
+  PetscInt n; /* atoms */
   int     *Z;
   double  *pos; /* n x 3 */
   double  *H;   /* 3n x 3n row-major, eV/A^2 */
@@ -108,7 +108,7 @@ static PetscInt ref_rigid(const Mol *m, const double *mass, PetscBool periodic, 
 {
   PetscInt N3 = 3 * m->n, k = 0;
   double   com[3] = {0, 0, 0}, M = 0;
-  double  *cand   = malloc(sizeof(double) * (size_t)(6 * N3));
+  double  *cand = malloc(sizeof(double) * (size_t)(6 * N3));
 
   for (PetscInt a = 0; a < m->n; a++) {
     M += mass[a];
@@ -118,7 +118,7 @@ static PetscInt ref_rigid(const Mol *m, const double *mass, PetscBool periodic, 
   for (int c = 0; c < 6; c++)
     for (PetscInt a = 0; a < m->n; a++) {
       double r[3] = {m->pos[3 * a] - com[0], m->pos[3 * a + 1] - com[1], m->pos[3 * a + 2] - com[2]}, e[3] = {0, 0, 0}, v[3];
-      double sm   = sqrt(mass[a]);
+      double sm = sqrt(mass[a]);
       if (c < 3) {
         v[0] = v[1] = v[2] = 0;
         v[c]               = 1;
@@ -409,10 +409,14 @@ static void analytic_axis(double u[3], double e1[3], double e2[3])
 {
   /* an axis in no special direction, and two unit vectors perpendicular to it */
   double n;
-  u[0] = 0.3; u[1] = -0.5; u[2] = 0.81;
+  u[0] = 0.3;
+  u[1] = -0.5;
+  u[2] = 0.81;
   n    = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
   for (int d = 0; d < 3; d++) u[d] /= n;
-  e1[0] = u[1]; e1[1] = -u[0]; e1[2] = 0;
+  e1[0] = u[1];
+  e1[1] = -u[0];
+  e1[2] = 0;
   n     = sqrt(e1[0] * e1[0] + e1[1] * e1[1]);
   for (int d = 0; d < 3; d++) e1[d] /= n;
   e2[0] = u[1] * e1[2] - u[2] * e1[1];
@@ -436,9 +440,9 @@ static void test_analytic(void **state)
     Mol      m = {2, NULL, NULL, NULL};
     PetscInt n, k;
     double  *lam, exact;
-    m.Z   = malloc(2 * sizeof(int));
-    m.pos = malloc(6 * sizeof(double));
-    m.H   = calloc(36, sizeof(double));
+    m.Z    = malloc(2 * sizeof(int));
+    m.pos  = malloc(6 * sizeof(double));
+    m.H    = calloc(36, sizeof(double));
     m.Z[0] = 6;
     m.Z[1] = 8;
     for (int d = 0; d < 3; d++) {
@@ -463,9 +467,9 @@ static void test_analytic(void **state)
     Mol      m = {3, NULL, NULL, NULL};
     PetscInt n, k;
     double  *lam, exact[4], mO = HMElementMass(8), mC = HMElementMass(6);
-    m.Z   = malloc(3 * sizeof(int));
-    m.pos = malloc(9 * sizeof(double));
-    m.H   = calloc(81, sizeof(double));
+    m.Z    = malloc(3 * sizeof(int));
+    m.pos  = malloc(9 * sizeof(double));
+    m.H    = calloc(81, sizeof(double));
     m.Z[0] = 8;
     m.Z[1] = 6;
     m.Z[2] = 8;
@@ -552,10 +556,10 @@ static void test_projection(void **state)
   }
   /* modes orthogonal to the rigid-body space, in the library's own output */
   {
-    HMModes  mm;
-    Mat      H = mol_matrix(PETSC_COMM_WORLD, &m2, MATBAIJ), X, Xs;
-    HMSystem sw = mol_system(PETSC_COMM_WORLD, &m2, PETSC_FALSE);
-    PetscInt nx;
+    HMModes            mm;
+    Mat                H  = mol_matrix(PETSC_COMM_WORLD, &m2, MATBAIJ), X, Xs;
+    HMSystem           sw = mol_system(PETSC_COMM_WORLD, &m2, PETSC_FALSE);
+    PetscInt           nx;
     const PetscScalar *xa;
     HM_T(HMModesCreate(PETSC_COMM_WORLD, &mm));
     HM_T(HMModesSetType(mm, HM_MODES_FULL));
@@ -583,7 +587,7 @@ static void test_projection(void **state)
   }
   /* periodic: only translations are removed */
   {
-    double *rp = malloc(sizeof(double) * (size_t)N3);
+    double  *rp = malloc(sizeof(double) * (size_t)N3);
     PetscInt np = ref_spectrum(&m, mass, PETSC_TRUE, rp, &kk);
     assert_int_equal(kk, 3);
     lam = run_route(PETSC_COMM_WORLD, &m, MATBAIJ, HM_MODES_FULL, 0, 0, NULL, &n, &kk, PETSC_TRUE);
@@ -610,12 +614,12 @@ static void test_rank_invariance(void **state)
   (void)state;
   golden_mol("small", "mol21", &m);
   for (int route = 0; route < 4; route++) {
-    PetscInt n1, nw, k;
-    double   win[2] = {-0.05, 0.1};
-    HMModesType   t = route == 0 ? HM_MODES_FULL : (route == 3 ? HM_MODES_WINDOW : HM_MODES_LOWEST);
-    HMModesSolver s = route == 2 ? HM_MODES_SOLVER_LOBPCG : HM_MODES_SOLVER_KRYLOVSCHUR;
-    double *a = run_route(PETSC_COMM_SELF, &m, MATBAIJ, t, s, 12, win, &n1, &k, PETSC_FALSE);
-    double *b = run_route(PETSC_COMM_WORLD, &m, MATSBAIJ, t, s, 12, win, &nw, &k, PETSC_FALSE);
+    PetscInt      n1, nw, k;
+    double        win[2] = {-0.05, 0.1};
+    HMModesType   t      = route == 0 ? HM_MODES_FULL : (route == 3 ? HM_MODES_WINDOW : HM_MODES_LOWEST);
+    HMModesSolver s      = route == 2 ? HM_MODES_SOLVER_LOBPCG : HM_MODES_SOLVER_KRYLOVSCHUR;
+    double       *a      = run_route(PETSC_COMM_SELF, &m, MATBAIJ, t, s, 12, win, &n1, &k, PETSC_FALSE);
+    double       *b      = run_route(PETSC_COMM_WORLD, &m, MATSBAIJ, t, s, 12, win, &nw, &k, PETSC_FALSE);
     assert_int_equal(n1, nw);
     assert_true(n1 > 0);
     for (PetscInt i = 0; i < n1; i++)
@@ -625,7 +629,6 @@ static void test_rank_invariance(void **state)
   }
   mol_free(&m);
 }
-
 
 /* A wavenumber window (negative = imaginary) selects exactly the modes whose cm^-1 lie inside; a single atom
    has no vibrations on any route. */
@@ -663,15 +666,15 @@ static void test_window_cm1_and_single_atom(void **state)
   free(full);
   mol_free(&m);
 
-  m.n   = 1;
-  m.Z   = malloc(sizeof(int));
-  m.pos = calloc(3, sizeof(double));
-  m.H   = calloc(9, sizeof(double));
+  m.n    = 1;
+  m.Z    = malloc(sizeof(int));
+  m.pos  = calloc(3, sizeof(double));
+  m.H    = calloc(9, sizeof(double));
   m.Z[0] = 8;
   m.H[0] = m.H[4] = m.H[8] = 0.3; /* a lone atom's Hessian (violates the sum rule) is all rigid-body */
   for (int route = 0; route < 4; route++) {
     double win[2] = {-1, 1};
-    wi = run_route(PETSC_COMM_WORLD, &m, MATBAIJ, route == 0 ? HM_MODES_FULL : (route == 3 ? HM_MODES_WINDOW : HM_MODES_LOWEST), route == 2 ? HM_MODES_SOLVER_LOBPCG : HM_MODES_SOLVER_KRYLOVSCHUR, 5, win, &n, &k, PETSC_FALSE);
+    wi            = run_route(PETSC_COMM_WORLD, &m, MATBAIJ, route == 0 ? HM_MODES_FULL : (route == 3 ? HM_MODES_WINDOW : HM_MODES_LOWEST), route == 2 ? HM_MODES_SOLVER_LOBPCG : HM_MODES_SOLVER_KRYLOVSCHUR, 5, win, &n, &k, PETSC_FALSE);
     assert_int_equal(k, 3);
     assert_int_equal(n, 0);
     free(wi);
@@ -775,7 +778,7 @@ static void test_thermo_json_files(void **state)
     FILE    *fp;
     char     line[65536];
     PetscInt nvib = 0, nfreq = -1, nmode = 0, nframes = 0, ncoord = 0;
-    double   f0   = 0;
+    double   f0      = 0;
     int      section = 0;
     /* Molden: one FREQ entry and one block per mode, FR-COORD in bohr */
     fp = fopen(path[0], "r");
@@ -904,9 +907,9 @@ static void test_imaginary_count(void **state)
   golden_mol("small", "mol21", &m);
   full = run_route(PETSC_COMM_WORLD, &m, MATBAIJ, HM_MODES_FULL, 0, 0, NULL, &nf, &k, PETSC_FALSE);
   assert_true(nf > 12 && full[7] > full[6]);
-  s   = 0.5 * (full[6] + full[7]);
-  N3  = 3 * m.n;
-  sys = mol_system(PETSC_COMM_SELF, &m, PETSC_FALSE);
+  s    = 0.5 * (full[6] + full[7]);
+  N3   = 3 * m.n;
+  sys  = mol_system(PETSC_COMM_SELF, &m, PETSC_FALSE);
   mass = sys_masses(sys);
   for (PetscInt i = 0; i < N3; i++) m.H[i * N3 + i] -= s * mass[i / 3];
   HM_T(HMSystemDestroy(&sys));
@@ -977,17 +980,17 @@ static void test_stats(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_constant),
-  cmocka_unit_test(test_full_golden),
-  cmocka_unit_test(test_full_demo_and_types),
-  cmocka_unit_test(test_analytic),
-  cmocka_unit_test(test_projection),
-  cmocka_unit_test(test_routes_agree),
-  cmocka_unit_test(test_rank_invariance),
-  cmocka_unit_test(test_window_cm1_and_single_atom),
-  cmocka_unit_test(test_thermo_json_files),
-  cmocka_unit_test(test_imaginary_count),
-  cmocka_unit_test(test_stats),
+    cmocka_unit_test(test_constant),
+    cmocka_unit_test(test_full_golden),
+    cmocka_unit_test(test_full_demo_and_types),
+    cmocka_unit_test(test_analytic),
+    cmocka_unit_test(test_projection),
+    cmocka_unit_test(test_routes_agree),
+    cmocka_unit_test(test_rank_invariance),
+    cmocka_unit_test(test_window_cm1_and_single_atom),
+    cmocka_unit_test(test_thermo_json_files),
+    cmocka_unit_test(test_imaginary_count),
+    cmocka_unit_test(test_stats),
 };
 
 HM_TEST_MAIN(tests)

@@ -66,7 +66,7 @@ static void test_elpa_vs_scalapack(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_elpa_vs_scalapack),
+    cmocka_unit_test(test_elpa_vs_scalapack),
 };
 
 HM_TEST_MAIN(tests)

@@ -23,7 +23,6 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
   return (const double *)info->data;
 }
 
-
 /* The per-layer edge features of the HIP head (hess_offdiag_feats_layer{k}, the reference's sequence:
    hessian_message_proj(hessian_interaction.linear(conv_tp(linear_up(x_k)[s], Y, R(r)))) and their
    softmax-weighted sum hess_offdiag_agg, on the reference's Hessian edge list (one rank: all atoms). */
@@ -35,8 +34,8 @@ static void check_offdiag_feats(HMModel m, HMEval ev, HMSafetensors fx, PetscInt
   const PetscInt      nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1);
   PetscInt            Eh;
   HM_T(HMSafetensorsGetInfo(fx, "hessian_edge_index", HM_DTYPE_I64, &hei));
-  Eh = (PetscInt)hei->shape[1];
-  ei = (const PetscInt64 *)hei->data;
+  Eh        = (PetscInt)hei->shape[1];
+  ei        = (const PetscInt64 *)hei->data;
   double *x = malloc(sizeof(double) * (size_t)(n * dH)), *agg = calloc((size_t)(Eh * dO + 1), sizeof(double)), *off = malloc(sizeof(double) * (size_t)(Eh * dO + 1));
   double *rb = malloc(sizeof(double) * (size_t)m->num_bessel), *w = malloc(sizeof(double) * (size_t)nw), *mlpw = malloc(sizeof(double) * (size_t)(2 * m->hi_mlp.maxw));
   double *Y = malloc(sizeof(double) * (size_t)nsh), *cy = malloc(sizeof(double) * (size_t)(m->hi_tp.maxcy + 1)), *raw = malloc(sizeof(double) * (size_t)dmid), *lin = malloc(sizeof(double) * (size_t)dH);
@@ -149,8 +148,8 @@ static void check_guard_extra(HMModel m, HMEval ev)
 
 static void check_model_kernel(const char *model, const char *kernel, const char *const *mols, size_t nmols)
 {
-  char    path[PETSC_MAX_PATH_LEN], name[64];
-  HMModel m;
+  char     path[PETSC_MAX_PATH_LEN], name[64];
+  HMModel  m;
   PetscInt nl;
 
   snprintf(name, sizeof(name), "model_%s.safetensors", model);
@@ -158,14 +157,14 @@ static void check_model_kernel(const char *model, const char *kernel, const char
   HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
   HM_T(HMModelGetNumInteractions(m, &nl));
   for (size_t k = 0; k < nmols; k++) {
-    HMSafetensors       fx;
-    HMSystem            sys;
-    HMEval              ev;
-    HMHessian           hs;
-    PetscInt            n, dim;
-    double              E, err, scale;
-    const double       *ne, *f;
-    Mat                 H;
+    HMSafetensors fx;
+    HMSystem      sys;
+    HMEval        ev;
+    HMHessian     hs;
+    PetscInt      n, dim;
+    double        E, err, scale;
+    const double *ne, *f;
+    Mat           H;
 
     hm_load_fixture(model, mols[k], &fx, &sys);
     HM_T(HMSystemGetSize(sys, &n));
@@ -305,9 +304,9 @@ static void test_hoextra(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_small),
-  cmocka_unit_test(test_default),
-  cmocka_unit_test(test_hoextra),
+    cmocka_unit_test(test_small),
+    cmocka_unit_test(test_default),
+    cmocka_unit_test(test_hoextra),
 };
 
 HM_TEST_MAIN(tests)

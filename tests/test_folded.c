@@ -186,12 +186,12 @@ static void test_demo(void **state)
   snprintf(path, sizeof(path), "%s/demo_test_fixtures.safetensors", hm_models_dir());
   HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &fx));
   for (int k = 0; k < 10; k += 3) {
-    char      name[64];
-    PetscInt  n, *rcv;
-    int      *Z;
-    HMSystem  sys;
-    HMEval    ev;
-    HMGraph   g;
+    char     name[64];
+    PetscInt n, *rcv;
+    int     *Z;
+    HMSystem sys;
+    HMEval   ev;
+    HMGraph  g;
 
     snprintf(name, sizeof(name), "s%d_atomic_numbers", k);
     HM_T(HMSafetensorsGetInfo(fx, name, HM_DTYPE_I64, &zi));
@@ -226,12 +226,12 @@ static void test_variants(void **state)
     const char *model, *label, *edits, *drop;
     int         hnl, learnable, separate;
   } v[] = {
-    {"small", "small/mean", "{\"hessian_aggregation\": \"mean\"}", NULL, 2, 0, 1},
-    {"small", "small/last-layer", "{\"hessian_use_last_layer_only\": true}", NULL, 1, 1, 1},
-    {"small", "small/shared-radial", "{\"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 2, 1, 0},
-    {"small", "small/mean+last+shared", "{\"hessian_aggregation\": \"mean\", \"hessian_use_last_layer_only\": true, \"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 1, 0, 0},
-    {"default", "default/mean+shared", "{\"hessian_aggregation\": \"mean\", \"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 2, 0, 0},
-    {"default", "default/last-layer", "{\"hessian_use_last_layer_only\": true}", NULL, 1, 1, 1},
+      {"small",   "small/mean",             "{\"hessian_aggregation\": \"mean\"}",                                                                                    NULL,                        2, 0, 1},
+      {"small",   "small/last-layer",       "{\"hessian_use_last_layer_only\": true}",                                                                                NULL,                        1, 1, 1},
+      {"small",   "small/shared-radial",    "{\"hessian_separate_radial_network\": false}",                                                                           "hessian_radial_embedding.", 2, 1, 0},
+      {"small",   "small/mean+last+shared", "{\"hessian_aggregation\": \"mean\", \"hessian_use_last_layer_only\": true, \"hessian_separate_radial_network\": false}", "hessian_radial_embedding.", 1, 0, 0},
+      {"default", "default/mean+shared",    "{\"hessian_aggregation\": \"mean\", \"hessian_separate_radial_network\": false}",                                        "hessian_radial_embedding.", 2, 0, 0},
+      {"default", "default/last-layer",     "{\"hessian_use_last_layer_only\": true}",                                                                                NULL,                        1, 1, 1},
   };
   char dir[] = "/tmp/hm_test_folded_XXXXXX";
   (void)state;
@@ -290,9 +290,9 @@ static void rnd_linear(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, u
 static void direct_edge(HMModel m, double *const xh[], PetscInt s, const double v[3], double e9[])
 {
   const HMConvTP *tp = &m->hi_tp;
-  double rb[32], Y[25], *w = malloc(sizeof(double) * (size_t)tp->weight_numel), *work = malloc(sizeof(double) * 2 * (size_t)m->hi_mlp.maxw);
-  double *raw = malloc(sizeof(double) * (size_t)tp->dim_mid), *lin = malloc(sizeof(double) * (size_t)m->dimH), *off = calloc((size_t)HMIrrepsDim(&m->O), sizeof(double));
-  double *offt = malloc(sizeof(double) * (size_t)HMIrrepsDim(&m->O)), *cy = malloc(sizeof(double) * (size_t)(tp->maxcy + 1));
+  double          rb[32], Y[25], *w = malloc(sizeof(double) * (size_t)tp->weight_numel), *work = malloc(sizeof(double) * 2 * (size_t)m->hi_mlp.maxw);
+  double         *raw = malloc(sizeof(double) * (size_t)tp->dim_mid), *lin = malloc(sizeof(double) * (size_t)m->dimH), *off = calloc((size_t)HMIrrepsDim(&m->O), sizeof(double));
+  double         *offt = malloc(sizeof(double) * (size_t)HMIrrepsDim(&m->O)), *cy = malloc(sizeof(double) * (size_t)(tp->maxcy + 1));
 
   HMRadialBasisEval(&m->hradial, PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), rb);
   HMRadialMLPApply(&m->hi_mlp, 1, rb, w, work);
@@ -322,15 +322,15 @@ static void check_synthetic(const char *Hs, int F, int lmax, int nhid, int hnl, 
   PetscInt          *snd, *rcv;
   HMFolded           f;
   const PetscInt     hidden[3] = {12, 7, 10};
-  double             sw = 0;
+  double             sw        = 0;
 
   HM_T(PetscCalloc1(1, &m));
   m->path = (char *)"synthetic";
   HM_T(HMIrrepsParse(Hs, &m->H));
-  m->dimH       = HMIrrepsDim(&m->H);
-  m->F          = F;
-  m->O.n        = 3;
-  m->OUT.n      = 3;
+  m->dimH  = HMIrrepsDim(&m->H);
+  m->F     = F;
+  m->O.n   = 3;
+  m->OUT.n = 3;
   for (int l = 0; l < 3; l++) {
     m->O.b[l]   = (HMIrrep){F, l, 1};
     m->OUT.b[l] = (HMIrrep){1, l, 1};
@@ -445,9 +445,9 @@ static void test_synthetic(void **state)
    two directions of each pair. Returns the largest |difference| / bound. */
 static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval ev, PetscInt n, PetscInt ne, const PetscInt *snd, const PetscInt *rcv, const double *vec, double tol)
 {
-  HMFolded f, ft;
-  double  *G, *e9, *e9t, *b, A[9][9], worst = 0, dmax = 0, *Hf, *Ht, *Hb;
-  PetscInt N3 = 3 * n;
+  HMFolded  f, ft;
+  double   *G, *e9, *e9t, *b, A[9][9], worst = 0, dmax = 0, *Hf, *Ht, *Hb;
+  PetscInt  N3 = 3 * n;
   Mat       H;
   HMEval    evt;
   HMHessian hf, ht;
@@ -476,7 +476,7 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
      both directions; node blocks do not depend on z */
   for (int o = 0; o < 9; o++) {
     double u[9] = {0}, c[9];
-    u[o] = 1.0;
+    u[o]        = 1.0;
     HMIrreps9ToCartesian(u, c);
     for (int ab = 0; ab < 9; ab++) A[ab][o] = PetscAbsReal(c[ab]);
   }
@@ -537,8 +537,8 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
 
 static void test_tabulated(void **state)
 {
-  const char *models[] = {"small", "default", "hoextra"};
-  const double tols[]  = {1e-8, 1e-10};
+  const char  *models[] = {"small", "default", "hoextra"};
+  const double tols[]   = {1e-8, 1e-10};
   (void)state;
   for (int i = 0; i < 3; i++) {
     char          path[PETSC_MAX_PATH_LEN], name[64], lab[64];
@@ -571,7 +571,11 @@ static void test_tabulated(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_synthetic), cmocka_unit_test(test_golden), cmocka_unit_test(test_demo), cmocka_unit_test(test_variants), cmocka_unit_test(test_tabulated),
+    cmocka_unit_test(test_synthetic),
+    cmocka_unit_test(test_golden),
+    cmocka_unit_test(test_demo),
+    cmocka_unit_test(test_variants),
+    cmocka_unit_test(test_tabulated),
 };
 
 HM_TEST_MAIN(tests)

@@ -93,7 +93,7 @@ static void check_fixture_forces(const char *model, const char *const *mols, siz
   HM_T(HMModelDestroy(&m));
 }
 
-static const char *mols[] = {"mol08", "mol09", "mol11", "mol13", "mol21"};
+static const char *mols[]          = {"mol08", "mol09", "mol11", "mol13", "mol21"};
 static const char *mols_headopts[] = {"mol08", "mol13", "mol21"};
 
 static void test_golden(void **state)
@@ -221,9 +221,9 @@ static void test_fd_molecule(void **state)
   check_fd(m, n, Z, pos, NULL, NULL, "default/mol08");
   /* sum F = 0 and rotation covariance */
   {
-    double     E, E2, st[9], s[3] = {0, 0, 0}, fm = 0, err = 0;
-    PetscBool  has;
-    double    *f = forces_self(m, n, Z, pos, NULL, NULL, &E, &has, st), *pr = malloc(sizeof(double) * (size_t)(3 * n)), *f2;
+    double       E, E2, st[9], s[3] = {0, 0, 0}, fm = 0, err = 0;
+    PetscBool    has;
+    double      *f = forces_self(m, n, Z, pos, NULL, NULL, &E, &has, st), *pr = malloc(sizeof(double) * (size_t)(3 * n)), *f2;
     const double c = cos(0.7), sn = sin(0.7), c2 = cos(-1.1), s2 = sin(-1.1);
     /* R = Rz(0.7) Rx(-1.1) */
     const double R[9] = {c, -sn * c2, sn * s2, sn, c * c2, -c * s2, 0, s2, c2};
@@ -289,7 +289,7 @@ static void test_stress(void **state)
     for (int b = a; b < 3; b++) {
       double Es[2];
       for (int sg = 0; sg < 2; sg++) {
-        const double h = sg ? -1e-5 : 1e-5;
+        const double h    = sg ? -1e-5 : 1e-5;
         double       F[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, c[9], p[18];
         F[3 * a + b] += a == b ? h : h / 2;
         F[3 * b + a] += a == b ? 0 : h / 2;
@@ -353,17 +353,22 @@ static void test_ranks(void **state)
   random_atoms(20, tric, PETSC_TRUE, 1.2, Z, pos);
   compare_ranks(m, 20, Z, pos, tric, all);
   { /* more ranks than atoms: empty ranks */
-    const int    Zw[3]   = {8, 1, 1};
+    const int    Zw[3] = {8, 1, 1};
     const double pw[9] = {0.0, 0.0, 0.1173, 0.0, 0.7572, -0.4692, 0.0, -0.7572, -0.4692};
     compare_ranks(m, 3, Zw, pw, NULL, NULL);
   }
 }
 
 static const struct CMUnitTest tests_serial[] = {
-  cmocka_unit_test(test_golden), cmocka_unit_test(test_protein), cmocka_unit_test(test_fd_molecule), cmocka_unit_test(test_fd_periodic), cmocka_unit_test(test_stress), cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_golden),
+    cmocka_unit_test(test_protein),
+    cmocka_unit_test(test_fd_molecule),
+    cmocka_unit_test(test_fd_periodic),
+    cmocka_unit_test(test_stress),
+    cmocka_unit_test(test_ranks),
 };
 static const struct CMUnitTest tests_mpi[] = {
-  cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_ranks),
 };
 
 int main(int argc, char **argv)

@@ -96,26 +96,26 @@ static const struct {
   int    serial, Z;
   double x[3];
 } frag1[] = {
-  {1,  7,  {-0.525, 1.362, 0.000}  },
-  {2,  6,  {0.000, 0.000, 0.000}   }, /* " CA " without element columns: alpha carbon */
-  {3,  6,  {1.525, 0.000, 0.000}   },
-  {4,  8,  {2.155, 1.057, 0.000}   },
-  {5,  6,  {-0.507, -0.774, -1.206}}, /* altLoc A kept, B dropped */
-  {7,  1,  {-1.516, 1.431, 0.112}  },
-  {8,  1,  {-0.371, -0.521, 0.884} },
-  {9,  1,  {-1.597, -0.764, -1.199}}, /* "1HB " */
-  {11, 7,  {2.095, -1.200, 0.000}  },
-  {12, 6,  {3.550, -1.340, 0.000}  }, /* SER (A); THR (B) microheterogeneity dropped */
-  {13, 8,  {4.100, -2.600, 0.500}  },
-  {17, 8,  {5.000, 5.000, 5.000}   }, /* HETATM water */
-  {18, 1,  {5.957, 5.000, 5.000}   },
-  {19, 1,  {4.760, 5.927, 5.000}   },
-  {20, 20, {8.000, 0.000, 0.000}   }, /* calcium from columns 77-78 */
-  {21, 30, {0.000, 8.000, 0.000}   }, /* "ZN  " name only: zinc */
-  {22, 1,  {0.000, 0.000, 8.000}   }, /* "HG11": four-character hydrogen name, not mercury */
-  {23, 17, {1.000, 0.000, 8.000}   }, /* "CL1 " */
-  {24, 6,  {2.000, 0.000, 8.000}   }, /* " CA " */
-  {25, 20, {3.000, 0.000, 8.000}   }, /* "CA  " name only: calcium */
+    {1,  7,  {-0.525, 1.362, 0.000}  },
+    {2,  6,  {0.000, 0.000, 0.000}   }, /* " CA " without element columns: alpha carbon */
+    {3,  6,  {1.525, 0.000, 0.000}   },
+    {4,  8,  {2.155, 1.057, 0.000}   },
+    {5,  6,  {-0.507, -0.774, -1.206}}, /* altLoc A kept, B dropped */
+    {7,  1,  {-1.516, 1.431, 0.112}  },
+    {8,  1,  {-0.371, -0.521, 0.884} },
+    {9,  1,  {-1.597, -0.764, -1.199}}, /* "1HB " */
+    {11, 7,  {2.095, -1.200, 0.000}  },
+    {12, 6,  {3.550, -1.340, 0.000}  }, /* SER (A); THR (B) microheterogeneity dropped */
+    {13, 8,  {4.100, -2.600, 0.500}  },
+    {17, 8,  {5.000, 5.000, 5.000}   }, /* HETATM water */
+    {18, 1,  {5.957, 5.000, 5.000}   },
+    {19, 1,  {4.760, 5.927, 5.000}   },
+    {20, 20, {8.000, 0.000, 0.000}   }, /* calcium from columns 77-78 */
+    {21, 30, {0.000, 8.000, 0.000}   }, /* "ZN  " name only: zinc */
+    {22, 1,  {0.000, 0.000, 8.000}   }, /* "HG11": four-character hydrogen name, not mercury */
+    {23, 17, {1.000, 0.000, 8.000}   }, /* "CL1 " */
+    {24, 6,  {2.000, 0.000, 8.000}   }, /* " CA " */
+    {25, 20, {3.000, 0.000, 8.000}   }, /* "CA  " name only: calcium */
 };
 
 /* The parser tests compare positions with the file's text: the atoms stay where the file puts them. */
@@ -181,9 +181,9 @@ static void test_pdb_fragment(void **state)
 static void test_pdb_model_option(void **state)
 {
   static const double want[3][3] = {
-    {-0.500, 1.300, 0.100 },
-    {0.010,  0.020, -0.030},
-    {1.500,  0.000, 0.050 }
+      {-0.500, 1.300, 0.100 },
+      {0.010,  0.020, -0.030},
+      {1.500,  0.000, 0.050 }
   };
   HMSystem      sys;
   PetscInt      n;
@@ -217,11 +217,11 @@ static void test_pdb_model_option(void **state)
 /* No MODEL records, the 1x1x1 placeholder cell, .ent extension, CRLF line ends, no END. */
 static void test_pdb_placeholder_cell(void **state)
 {
-  const char *text = "CRYST1    1.000    1.000    1.000  90.00  90.00  90.00 P 1           1\r\n"
-                     "ATOM      1  O   HOH A   1       0.000   0.000   0.118  1.00  0.00           O\r\n"
-                     "ATOM      2  H1  HOH A   1       0.000   0.757  -0.471  1.00  0.00           H\r\n"
-                     "ATOM      3  H2  HOH A   1       0.000  -0.757  -0.471  1.00  0.00           H\r\n"
-                     "TER\r\n";
+  const char   *text = "CRYST1    1.000    1.000    1.000  90.00  90.00  90.00 P 1           1\r\n"
+                       "ATOM      1  O   HOH A   1       0.000   0.000   0.118  1.00  0.00           O\r\n"
+                       "ATOM      2  H1  HOH A   1       0.000   0.757  -0.471  1.00  0.00           H\r\n"
+                       "ATOM      3  H2  HOH A   1       0.000  -0.757  -0.471  1.00  0.00           H\r\n"
+                       "TER\r\n";
   HMSystem      sys;
   PetscInt      n;
   const int    *Z;
@@ -281,10 +281,10 @@ static void test_lammps_atomic(void **state)
   /* ids 1..4 after sorting; image flags unwrap: atom 4 = (2, 0.5, -0.25) + 1 a - 1 b + 2 c */
   static const int    wantZ[4]    = {6, 6, 1, 1};
   static const double wantx[4][3] = {
-    {0.0,  0.0,  0.0  },
-    {0.75, 2.0,  12.0 },
-    {1.0,  1.0,  1.0  },
-    {9.5,  -5.5, 23.75}
+      {0.0,  0.0,  0.0  },
+      {0.75, 2.0,  12.0 },
+      {1.0,  1.0,  1.0  },
+      {9.5,  -5.5, 23.75}
   };
   static const double cell[9] = {10, 0, 0, 1.5, 10, 0, -0.5, 2.0, 12.0};
   HMSystem            sys;
@@ -329,13 +329,13 @@ static void test_lammps_full(void **state)
   static const int    wantZ[7]    = {8, 1, 1, 6, 1, 1, 1};
   static const double wantm[7]    = {15.9994, 1.00794, 1.00794, 12.0107, 1.00794, 1.00794, 1.00794};
   static const double wantx[7][3] = {
-    {0.0,         0.0,         0.0  },
-    {0.9572,      0.0,         0.0  },
-    {-0.24,       0.9266,      0.0  },
-    {3.0 - 10.0,  0.0,         0.0  },
-    {4.09 - 10.0, 0.0,         0.0  },
-    {2.64 - 10.0, 1.03 + 12.0, -14.0},
-    {4.5 - 10.0,  -1.0,        0.5  }
+      {0.0,         0.0,         0.0  },
+      {0.9572,      0.0,         0.0  },
+      {-0.24,       0.9266,      0.0  },
+      {3.0 - 10.0,  0.0,         0.0  },
+      {4.09 - 10.0, 0.0,         0.0  },
+      {2.64 - 10.0, 1.03 + 12.0, -14.0},
+      {4.5 - 10.0,  -1.0,        0.5  }
   };
   static const double cell[9] = {10, 0, 0, 0, 12, 0, 0, 0, 14};
   HMSystem            sys;
@@ -365,7 +365,7 @@ static void test_lammps_full(void **state)
 /* Style inferred from the column count, no Masses but -lammps_types, .lammps extension. */
 static void test_lammps_inferred(void **state)
 {
-  const char *text = "title\n\n 2 atoms\n 1 atom types\n 0 5 xlo xhi\n 0 5 ylo yhi\n 0 5 zlo zhi\n\nAtoms\n\n2 1 1.0 0 0\n1 1 0 0 0\n";
+  const char   *text = "title\n\n 2 atoms\n 1 atom types\n 0 5 xlo xhi\n 0 5 ylo yhi\n 0 5 zlo zhi\n\nAtoms\n\n2 1 1.0 0 0\n1 1 0 0 0\n";
   HMSystem      sys;
   const int    *Z;
   const double *x, *m;
@@ -516,7 +516,6 @@ static void test_driver_pdb(void **state)
   HM_T(HMSystemDestroy(&rounded));
   HM_T(HMSystemDestroy(&sys));
 }
-
 
 /* ---- format choice, compressed input, frames, -pbc, CRYST1 rule, notes ---- */
 
@@ -781,7 +780,7 @@ static double log_memory(const char *path)
 {
   char   line[4096];
   double mb = -1;
-  FILE  *f = fopen(path, "r");
+  FILE  *f  = fopen(path, "r");
 
   assert_non_null(f);
   while (fgets(line, sizeof(line), f)) {
@@ -796,17 +795,32 @@ static double log_memory(const char *path)
 static void test_wrap_into_cell(void **state)
 {
   static const double frac[8][3] = {
-    {0,    0,    0   },
-    {0,    0.5,  0.5 },
-    {0.5,  0,    0.5 },
-    {0.5,  0.5,  0   },
-    {0.25, 0.25, 0.25},
-    {0.25, 0.75, 0.75},
-    {0.75, 0.25, 0.75},
-    {0.75, 0.75, 0.25}
+      {0,    0,    0   },
+      {0,    0.5,  0.5 },
+      {0.5,  0,    0.5 },
+      {0.5,  0.5,  0   },
+      {0.25, 0.25, 0.25},
+      {0.25, 0.75, 0.75},
+      {0.75, 0.25, 0.75},
+      {0.75, 0.75, 0.25}
   };
   static const int shift[16][3] = {
-    {0, 0, 0}, {1, 0, 0}, {-1, 2, 0}, {0, 0, -3}, {2, 1, 1}, {0, -1, 0}, {0, 0, 0}, {-2, -2, 3}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, {0, 3, 0}, {-1, 0, 0}, {0, 0, 0}, {0, 0, 2}, {1, -1, 0},
+      {0,  0,  0 },
+      {1,  0,  0 },
+      {-1, 2,  0 },
+      {0,  0,  -3},
+      {2,  1,  1 },
+      {0,  -1, 0 },
+      {0,  0,  0 },
+      {-2, -2, 3 },
+      {0,  0,  0 },
+      {1,  1,  1 },
+      {0,  0,  0 },
+      {0,  3,  0 },
+      {-1, 0,  0 },
+      {0,  0,  0 },
+      {0,  0,  2 },
+      {1,  -1, 0 },
   };
   const double  a = 3.567, L[3] = {2 * a, a, a};
   const char   *in = getenv("HIPMACE_INPUTS_DIR");
@@ -875,7 +889,7 @@ static void test_wrap_into_cell(void **state)
 /* LAMMPS: the 6-column hint, -lammps_style, a CHARMM crossterms header with its CMAP section. */
 static void test_lammps_style(void **state)
 {
-  const char *six = "title\n\n 2 atoms\n 2 atom types\n 0 6 xlo xhi\n 0 6 ylo yhi\n 0 6 zlo zhi\n\nMasses\n\n1 12.011\n2 1.008\n\nAtoms\n\n1 1 -0.4 1 0 0\n2 2 0.4 2.09 0 0\n";
+  const char   *six = "title\n\n 2 atoms\n 2 atom types\n 0 6 xlo xhi\n 0 6 ylo yhi\n 0 6 zlo zhi\n\nMasses\n\n1 12.011\n2 1.008\n\nAtoms\n\n1 1 -0.4 1 0 0\n2 2 0.4 2.09 0 0\n";
   HMSystem      sys;
   const double *x;
   (void)state;
@@ -940,9 +954,25 @@ static void test_driver_notes(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test_setup_teardown(test_pdb_fragment, nowrap_setup, nowrap_teardown), cmocka_unit_test_setup_teardown(test_pdb_model_option, nowrap_setup, nowrap_teardown), cmocka_unit_test(test_pdb_placeholder_cell), cmocka_unit_test(test_pdb_malformed), cmocka_unit_test_setup_teardown(test_lammps_atomic, nowrap_setup, nowrap_teardown),
-  cmocka_unit_test_setup_teardown(test_lammps_full, nowrap_setup, nowrap_teardown),  cmocka_unit_test(test_lammps_inferred),  cmocka_unit_test(test_lammps_malformed),     cmocka_unit_test(test_driver_pdb),
-  cmocka_unit_test(test_format_detection), cmocka_unit_test(test_gzip), cmocka_unit_test(test_xyz_frames), cmocka_unit_test(test_pbc_override), cmocka_unit_test(test_pdb_cryst1_rule), cmocka_unit_test(test_driver_notes), cmocka_unit_test(test_pdb_labels), cmocka_unit_test(test_wrap_into_cell), cmocka_unit_test(test_lammps_style), cmocka_unit_test(test_close_contact),
+    cmocka_unit_test_setup_teardown(test_pdb_fragment, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_pdb_model_option, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test(test_pdb_placeholder_cell),
+    cmocka_unit_test(test_pdb_malformed),
+    cmocka_unit_test_setup_teardown(test_lammps_atomic, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_lammps_full, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test(test_lammps_inferred),
+    cmocka_unit_test(test_lammps_malformed),
+    cmocka_unit_test(test_driver_pdb),
+    cmocka_unit_test(test_format_detection),
+    cmocka_unit_test(test_gzip),
+    cmocka_unit_test(test_xyz_frames),
+    cmocka_unit_test(test_pbc_override),
+    cmocka_unit_test(test_pdb_cryst1_rule),
+    cmocka_unit_test(test_driver_notes),
+    cmocka_unit_test(test_pdb_labels),
+    cmocka_unit_test(test_wrap_into_cell),
+    cmocka_unit_test(test_lammps_style),
+    cmocka_unit_test(test_close_contact),
 };
 
 HM_TEST_MAIN(tests)

@@ -106,7 +106,7 @@ static void check_linear(const char *label, const HMLinear *lin, const HMSkipTP 
   double        *x = malloc(sizeof(double) * n * din), *dx = malloc(sizeof(double) * n * din), *dx1 = malloc(sizeof(double) * n * din);
   double        *dy = malloc(sizeof(double) * n * dout), *y = malloc(sizeof(double) * n * dout);
   int            elem[3] = {0, nel - 1, nel > 2 ? 1 : 0};
-  LinCtx         ctx = {lin, skip, n, elem, dy, y};
+  LinCtx         ctx     = {lin, skip, n, elem, dy, y};
 
   fill(n * din, x, 1.0);
   fill(n * dout, dy, 1.0);
@@ -387,7 +387,16 @@ static void test_sh_grad(void **state)
 {
   /* random directions at lengths 0.5-2.5, the axes, near the poles (x = y = 0) and near the axes */
   const double fixed[][3] = {
-    {0, 0, 1}, {0, 0, -1.3}, {1, 0, 0}, {0, -0.7, 0}, {1e-9, 0, 1}, {0, 2e-8, -1}, {1, 1e-7, 0}, {0.6, 0, 0.8}, {0, 0.6, 0.8}, {1.1, -0.2, 0.3},
+      {0,    0,    1   },
+      {0,    0,    -1.3},
+      {1,    0,    0   },
+      {0,    -0.7, 0   },
+      {1e-9, 0,    1   },
+      {0,    2e-8, -1  },
+      {1,    1e-7, 0   },
+      {0.6,  0,    0.8 },
+      {0,    0.6,  0.8 },
+      {1.1,  -0.2, 0.3 },
   };
   const PetscInt nf = 10, nr = 20, n = nf + nr;
   (void)state;
@@ -508,7 +517,7 @@ static void test_timing(void **state)
   HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
   L = &m->layer[0];
   {
-    const HMConvTP *tp = &L->tp;
+    const HMConvTP *tp  = &L->tp;
     double         *x1T = malloc(sizeof(double) * ne * tp->dim_in1), *x2 = malloc(sizeof(double) * ne * tp->dim_in2), *w = malloc(sizeof(double) * ne * tp->weight_numel);
     double         *midT = calloc((size_t)(ne * tp->dim_mid), sizeof(double)), *dx1T = calloc((size_t)(ne * tp->dim_in1), sizeof(double)), *dx2 = malloc(sizeof(double) * ne * tp->dim_in2), *dw = malloc(sizeof(double) * ne * tp->weight_numel);
     double         *work = malloc(sizeof(double) * HMConvTPBackwardWorkSize(tp)), tf[3], tb[3], tbp[3];
@@ -609,10 +618,10 @@ static void test_timing(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_silu),
-  cmocka_unit_test(test_sh_grad),
-  cmocka_unit_test(test_model_blocks),
-  cmocka_unit_test(test_timing),
+    cmocka_unit_test(test_silu),
+    cmocka_unit_test(test_sh_grad),
+    cmocka_unit_test(test_model_blocks),
+    cmocka_unit_test(test_timing),
 };
 
 HM_TEST_MAIN(tests)

@@ -235,18 +235,18 @@ static void test_periodic(void **state)
     double    L, rc;
     PetscBool pbc[3];
   } cases[] = {
-    {60, 11.0, 4.5, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}},  /* thicker than 2 rc in most directions */
-    {40, 6.0, 4.0, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}},   /* thinner than 2 rc */
-    {7, 2.5, 5.0, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}},    /* thinner than rc: many images, own images */
-    {1, 2.0, 4.5, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}},    /* one atom and its images only */
-    {30, 5.0, 4.0, {PETSC_TRUE, PETSC_FALSE, PETSC_TRUE}},  /* mixed boundaries */
-    {25, 3.0, 5.0, {PETSC_FALSE, PETSC_FALSE, PETSC_TRUE}}, /* wire along c, thin */
+      {60, 11.0, 4.5, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}  }, /* thicker than 2 rc in most directions */
+      {40, 6.0,  4.0, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}  }, /* thinner than 2 rc */
+      {7,  2.5,  5.0, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}  }, /* thinner than rc: many images, own images */
+      {1,  2.0,  4.5, {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}  }, /* one atom and its images only */
+      {30, 5.0,  4.0, {PETSC_TRUE, PETSC_FALSE, PETSC_TRUE} }, /* mixed boundaries */
+      {25, 3.0,  5.0, {PETSC_FALSE, PETSC_FALSE, PETSC_TRUE}}, /* wire along c, thin */
   };
 
   (void)state;
   for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-    double  cell[9], *pos;
-    int     K;
+    double cell[9], *pos;
+    int    K;
 
     random_cell(cases[k].L, cell);
     assert_non_null(pos = malloc(3 * (size_t)cases[k].n * sizeof(double)));
@@ -326,7 +326,7 @@ static void test_bad_input(void **state)
   (void)state;
   PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
   for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) assert_int_not_equal(HMGraphBuild(2, pos, NULL, NULL, cuts[k], &g), 0);
-  assert_int_not_equal(HMGraphBuild(2, pos, NULL, pbc, 5.0, &g), 0);  /* periodic without a cell */
+  assert_int_not_equal(HMGraphBuild(2, pos, NULL, pbc, 5.0, &g), 0); /* periodic without a cell */
   assert_int_not_equal(HMGraphBuild(2, pos, flat, pbc, 5.0, &g), 0); /* singular cell */
   assert_int_not_equal(HMGraphBuild(2, bad, NULL, NULL, 5.0, &g), 0);
   assert_int_not_equal(HMGraphBuild(-1, pos, NULL, NULL, 5.0, &g), 0);
@@ -384,10 +384,10 @@ static void test_fixtures(void **state)
 
   (void)state;
   for (int k = 0; k < 2; k++) {
-    char           path[PETSC_MAX_PATH_LEN];
-    HMSafetensors  model;
-    const double  *rmax, *hrmax;
-    double         rc, hrc;
+    char          path[PETSC_MAX_PATH_LEN];
+    HMSafetensors model;
+    const double *rmax, *hrmax;
+    double        rc, hrc;
 
     snprintf(path, sizeof(path), "%s/model_%s.safetensors", hm_golden_dir(), models[k]);
     HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &model));
@@ -416,7 +416,12 @@ static void test_fixtures(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_open_clusters), cmocka_unit_test(test_sparse), cmocka_unit_test(test_periodic), cmocka_unit_test(test_periodic_lattice), cmocka_unit_test(test_bad_input), cmocka_unit_test(test_fixtures),
+    cmocka_unit_test(test_open_clusters),
+    cmocka_unit_test(test_sparse),
+    cmocka_unit_test(test_periodic),
+    cmocka_unit_test(test_periodic_lattice),
+    cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_fixtures),
 };
 
 HM_TEST_MAIN(tests)

@@ -49,13 +49,12 @@ static void random_rotation(double R[9])
   R[6] = 2 * (x * z - y * w), R[7] = 2 * (y * z + x * w), R[8] = 1 - 2 * (x * x + y * y);
 }
 
-
 static void check_invariance(const char *model_path, PetscInt n, double box, double rot_tol)
 {
   HMModel m;
-  int    *Z    = malloc(sizeof(int) * (size_t)n);
-  double *pos  = malloc(sizeof(double) * 3 * (size_t)n), *pos2 = malloc(sizeof(double) * 3 * (size_t)n);
-  double  R[9], t[3] = {3.7, -12.25, 101.5}, E, E2, scale, err;
+  int    *Z   = malloc(sizeof(int) * (size_t)n);
+  double *pos = malloc(sizeof(double) * 3 * (size_t)n), *pos2 = malloc(sizeof(double) * 3 * (size_t)n);
+  double  R[9], t[3]                                          = {3.7, -12.25, 101.5}, E, E2, scale, err;
 
   HM_T(HMModelLoad(PETSC_COMM_SELF, model_path, &m));
   random_structure(n, box, 1.0, Z, pos);
@@ -133,9 +132,9 @@ static void test_demo(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_small),
-  cmocka_unit_test(test_default),
-  cmocka_unit_test(test_demo),
+    cmocka_unit_test(test_small),
+    cmocka_unit_test(test_default),
+    cmocka_unit_test(test_demo),
 };
 
 HM_TEST_MAIN(tests)

@@ -41,11 +41,11 @@ static void check_message(PetscErrorCode ierr, const char *what, const char *wan
 }
 
 /* `call` must fail, its message containing `want` (`what` names the case). */
-#define EXPECT_CALL_FAIL(what, call, want) \
-  do { \
-    PetscErrorCode ierr_; \
+#define EXPECT_CALL_FAIL(what, call, want)                                               \
+  do {                                                                                   \
+    PetscErrorCode ierr_;                                                                \
     HM_MUST_FAIL(ierr_, call, (void)0, "%s: %s succeeded but should fail", what, #call); \
-    check_message(ierr_, what, want); \
+    check_message(ierr_, what, want);                                                    \
   } while (0)
 
 static void expect_open_fail(const char *path, const char *want)
@@ -142,7 +142,7 @@ static void test_safetensors_model(void **state)
 static const char *write_st(const char *name, const char *header, const void *data, size_t datalen, PetscBool pad)
 {
   size_t         hlen = strlen(header), plen = pad ? (hlen + 7) / 8 * 8 : hlen;
-  unsigned char *buf  = calloc(1, 8 + plen + datalen + 1);
+  unsigned char *buf = calloc(1, 8 + plen + datalen + 1);
   const char    *path;
 
   assert_non_null(buf);
@@ -161,11 +161,11 @@ static void test_safetensors_synthetic(void **state)
     double     f[8];
     PetscInt64 i[8];
   } data;
-  const char *hdr = "{\"b\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[32,56]},"
-                    "\"a\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]},"
-                    "\"s\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[56,64]},"
-                    "\"e\":{\"dtype\":\"F64\",\"shape\":[0],\"data_offsets\":[64,64]},"
-                    "\"__metadata__\":{\"k\":\"v\"}}";
+  const char         *hdr    = "{\"b\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[32,56]},"
+                               "\"a\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]},"
+                               "\"s\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[56,64]},"
+                               "\"e\":{\"dtype\":\"F64\",\"shape\":[0],\"data_offsets\":[64,64]},"
+                               "\"__metadata__\":{\"k\":\"v\"}}";
   const PetscInt64    s22[2] = {2, 2}, s3[1] = {3}, s0[1] = {0};
   HMSafetensors       st;
   const HMTensorInfo *t;
@@ -216,30 +216,30 @@ static void test_safetensors_synthetic(void **state)
       size_t      datalen;
       PetscBool   pad;
     } bad[] = {
-      {"{not json", "header is not valid JSON", 64, PETSC_TRUE},
-      {"[1,2]", "header is not a JSON object", 64, PETSC_TRUE},
-      {"{\"x\":5}", "tensor 'x': header entry is not a JSON object", 64, PETSC_TRUE},
-      {"{\"x\":{\"shape\":[1],\"data_offsets\":[0,8]}}", "tensor 'x' has no dtype", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,8]}}", "dtype is not a string", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", "F32 not supported", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,8]}}", "unknown dtype 'Q7'", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "shape entry 0 is not a non-negative integer", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", "shape entry 0", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", "shape is missing or not an array", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", "overflows", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,8]}}", "9 dimensions", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8,16]}}", "data_offsets is not an array of 2 integers", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,\"8\"]}}", "data_offsets are not non-negative integers", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[16,8]}}", "begin after end", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[100],\"data_offsets\":[0,800]}}", "tensor 'x': data_offsets end 800 beyond the data section", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,32]}}", "need 24", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[4,12]}}", "not a multiple of 8", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}} ", "not 8-byte aligned", 64, PETSC_FALSE}, /* 55-byte header */
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]},\"y\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[24,40]}}", "tensor 'y' overlaps tensor 'x'", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}}", "duplicate", 64, PETSC_TRUE},
-      {"{\"__metadata__\":{\"k\":1}}", "__metadata__ value 'k' is not a string", 64, PETSC_TRUE},
-      {"{\"__metadata__\":[\"k\"]}", "__metadata__ is not a JSON object", 64, PETSC_TRUE},
-      {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", "beyond the data section", 4, PETSC_TRUE},
+        {"{not json",                                                                                                                          "header is not valid JSON",                                 64, PETSC_TRUE },
+        {"[1,2]",                                                                                                                              "header is not a JSON object",                              64, PETSC_TRUE },
+        {"{\"x\":5}",                                                                                                                          "tensor 'x': header entry is not a JSON object",            64, PETSC_TRUE },
+        {"{\"x\":{\"shape\":[1],\"data_offsets\":[0,8]}}",                                                                                     "tensor 'x' has no dtype",                                  64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,8]}}",                                                                         "dtype is not a string",                                    64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",                                                                   "F32 not supported",                                        64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,8]}}",                                                                    "unknown dtype 'Q7'",                                       64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[-2],\"data_offsets\":[0,8]}}",                                                                  "shape entry 0 is not a non-negative integer",              64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[2.5],\"data_offsets\":[0,8]}}",                                                                 "shape entry 0",                                            64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":\"2\",\"data_offsets\":[0,8]}}",                                                                 "shape is missing or not an array",                         64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",                                               "overflows",                                                64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,8]}}",                                                   "9 dimensions",                                             64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8,16]}}",                                                                "data_offsets is not an array of 2 integers",               64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,\"8\"]}}",                                                               "data_offsets are not non-negative integers",               64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[16,8]}}",                                                                  "begin after end",                                          64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[100],\"data_offsets\":[0,800]}}",                                                               "tensor 'x': data_offsets end 800 beyond the data section", 64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,32]}}",                                                                  "need 24",                                                  64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[4,12]}}",                                                                  "not a multiple of 8",                                      64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}} ",                                                                  "not 8-byte aligned",                                       64, PETSC_FALSE}, /* 55-byte header */
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]},\"y\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[24,40]}}", "tensor 'y' overlaps tensor 'x'",                           64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}}",   "duplicate",                                                64, PETSC_TRUE },
+        {"{\"__metadata__\":{\"k\":1}}",                                                                                                       "__metadata__ value 'k' is not a string",                   64, PETSC_TRUE },
+        {"{\"__metadata__\":[\"k\"]}",                                                                                                         "__metadata__ is not a JSON object",                        64, PETSC_TRUE },
+        {"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}",                                                                   "beyond the data section",                                  4,  PETSC_TRUE },
     };
     char name[64];
 
@@ -439,23 +439,23 @@ static void assert_systems_identical(HMSystem a, HMSystem b)
 
 static void test_xyz_extended(void **state)
 {
-  const char *text = "3\n"
-                     "Lattice=\"5.0 0.0 0.0 1.0 6.0 0.0 0.5 0.5 7.0\" Properties=species:S:1:pos:R:3:masses:R:1:forces:R:3:tag:I:1 pbc=\"T T F\" energy=-1.5 note=\"free text, with = signs\" flag\n"
-                     "C   0.1 0.2 0.3   12.5  0 0 0  1\n"
-                     "CL  1.0 2.0 3.0   35.0  1 1 1  2\r\n"
-                     "h   4.0 5.0 -6.0e-1 2.014 0 0 0 3\n"
-                     "2\n"
-                     "second frame, ignored\n";
-  const double    cellref[9] = {5, 0, 0, 1, 6, 0, 0.5, 0.5, 7};
-  HMSystem        sys, back;
-  PetscInt        n;
-  const int      *Z;
-  const double   *pos, *m;
-  PetscBool       hascell, pbc[3];
-  double          cell[9];
-  const char     *out, *out2;
-  size_t          len1, len2;
-  char           *b1, *b2, tmpname[PETSC_MAX_PATH_LEN];
+  const char   *text       = "3\n"
+                             "Lattice=\"5.0 0.0 0.0 1.0 6.0 0.0 0.5 0.5 7.0\" Properties=species:S:1:pos:R:3:masses:R:1:forces:R:3:tag:I:1 pbc=\"T T F\" energy=-1.5 note=\"free text, with = signs\" flag\n"
+                             "C   0.1 0.2 0.3   12.5  0 0 0  1\n"
+                             "CL  1.0 2.0 3.0   35.0  1 1 1  2\r\n"
+                             "h   4.0 5.0 -6.0e-1 2.014 0 0 0 3\n"
+                             "2\n"
+                             "second frame, ignored\n";
+  const double  cellref[9] = {5, 0, 0, 1, 6, 0, 0.5, 0.5, 7};
+  HMSystem      sys, back;
+  PetscInt      n;
+  const int    *Z;
+  const double *pos, *m;
+  PetscBool     hascell, pbc[3];
+  double        cell[9];
+  const char   *out, *out2;
+  size_t        len1, len2;
+  char         *b1, *b2, tmpname[PETSC_MAX_PATH_LEN];
 
   (void)state;
   HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("ext.xyz", text), &sys));
@@ -496,7 +496,7 @@ static void test_xyz_extended(void **state)
 
   /* writing into a missing folder fails and leaves nothing behind */
   {
-    const int      z1 = 1;
+    const int      z1    = 1;
     const double   x1[3] = {0, 0, 0};
     PetscErrorCode ierr;
     char           bad[PETSC_MAX_PATH_LEN];
@@ -615,42 +615,42 @@ static void test_xyz_malformed(void **state)
   static const struct {
     const char *text, *want;
   } bad[] = {
-    {"", ":1: empty file"},
-    {"abc\n\nH 0 0 0\n", ":1: 'abc' is not an atom count"},
-    {"3 atoms\n\nH 0 0 0\n", ":1: '3 atoms' is not an atom count"},
-    {"0\n\n", ":1: atom count 0 must be positive"},
-    {"-2\n\nH 0 0 0\n", ":1: '-2' is not an atom count"},
-    {"2.5\n\nH 0 0 0\n", ":1: '2.5' is not an atom count"},
-    {"1\n", ":2: missing comment line"},
-    {"3\n\nH 0 0 0\nH 0 0 1\n", "file ends after 2 atom lines but line 1 announces 3 atoms"},
-    {"99999999999\n\nH 0 0 0\n", ":1: atom count 99999999999 is too large"},
-    {"2\n\nXx 0 0 0\nH 0 0 1\n", ":3: unknown element symbol 'Xx'"},
-    {"2\n\nH 0 0 0\nH 0 1.0abc 1\n", ":4: coordinate '1.0abc' is not a finite number"},
-    {"1\n\nH nan 0 0\n", ":3: coordinate 'nan' is not a finite number"},
-    {"1\n\nH 0 -inf 0\n", ":3: coordinate '-inf' is not a finite number"},
-    {"1\n\nH 0 0 1e999\n", ":3: coordinate '1e999' is not a finite number"},
-    {"1\n\nH 0 0\n", ":3: expected 'symbol x y z', found 3 column(s)"},
-    {"2\n\nH 0 0 0\n\nH 0 0 1\n", ":4: blank line where atom 2 of 2 was expected"},
-    {"1\n\n0 0 0 0\n", ":3: atomic number '0' is not in 1..86"},
-    {"1\n\n200 0 0 0\n", ":3: atomic number '200' is not in 1..86"},
-    {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 -1.0\n", ":3: mass -1.0 must be positive"},
-    {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 0\n", ":3: mass 0 must be positive"},
-    {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 heavy\n", ":3: mass 'heavy' is not a finite number"},
-    {"1\nProperties=species:S:1:pos:R:3\nH 0 0 0 7\n", ":3: 5 columns but Properties declares 4"},
-    {"1\nProperties=species:S:1:masses:R:1\nH 1\n", ":2: Properties has no 'pos' (R:3) column"},
-    {"1\nProperties=species:S:1:pos:R:2\nH 0 0\n", ":2: property 'pos' must be R:3, found R:2"},
-    {"1\nProperties=species:S:1:pos:R\nH 0 0 0\n", ":2: Properties must be name:type:count triples"},
-    {"1\nProperties=species:S:1:pos:X:3\nH 0 0 0\n", ":2: property 'pos' has type 'X'"},
-    {"1\nProperties=pos:R:3\n0 0 0\n", ":2: Properties has no 'species' (S:1) or 'Z' (I:1) column"},
-    {"1\npbc=\"T T T\"\nH 0 0 0\n", ":2: pbc marks axis 0 periodic but no Lattice is given"},
-    {"1\npbc=\"T X T\"\nH 0 0 0\n", ":2: pbc flag 'X' is not T/F/True/False/1/0"},
-    {"1\npbc=\"T T\"\nH 0 0 0\n", ":2: pbc needs 3 flags, found 2"},
-    {"1\nLattice=\"1 0 0 0 1 0 0 0\"\nH 0 0 0\n", ":2: Lattice needs 9 numbers, found 8"},
-    {"1\nLattice=\"1 0 0 0 1 0 0 0 x\"\nH 0 0 0\n", ":2: Lattice entry 'x' is not a finite number"},
-    {"1\nLattice=\"1 0 0 2 0 0 0 0 1\"\nH 0 0 0\n", ":2: cell has zero volume"},
-    {"1\nLattice=\"1 0 0 0 1 0 0 0 -1\"\nH 0 0 0\n", ":2: cell is left-handed"},
-    {"1\nLattice=\"1 0 0 0 1 0 0 0 1\" Lattice=\"1 0 0 0 1 0 0 0 1\"\nH 0 0 0\n", ":2: Lattice given twice"},
-    {"1\n\nH 0 0 0\n\0\n", ":4: NUL byte"},
+      {"",                                                                          ":1: empty file"                                           },
+      {"abc\n\nH 0 0 0\n",                                                          ":1: 'abc' is not an atom count"                           },
+      {"3 atoms\n\nH 0 0 0\n",                                                      ":1: '3 atoms' is not an atom count"                       },
+      {"0\n\n",                                                                     ":1: atom count 0 must be positive"                        },
+      {"-2\n\nH 0 0 0\n",                                                           ":1: '-2' is not an atom count"                            },
+      {"2.5\n\nH 0 0 0\n",                                                          ":1: '2.5' is not an atom count"                           },
+      {"1\n",                                                                       ":2: missing comment line"                                 },
+      {"3\n\nH 0 0 0\nH 0 0 1\n",                                                   "file ends after 2 atom lines but line 1 announces 3 atoms"},
+      {"99999999999\n\nH 0 0 0\n",                                                  ":1: atom count 99999999999 is too large"                  },
+      {"2\n\nXx 0 0 0\nH 0 0 1\n",                                                  ":3: unknown element symbol 'Xx'"                          },
+      {"2\n\nH 0 0 0\nH 0 1.0abc 1\n",                                              ":4: coordinate '1.0abc' is not a finite number"           },
+      {"1\n\nH nan 0 0\n",                                                          ":3: coordinate 'nan' is not a finite number"              },
+      {"1\n\nH 0 -inf 0\n",                                                         ":3: coordinate '-inf' is not a finite number"             },
+      {"1\n\nH 0 0 1e999\n",                                                        ":3: coordinate '1e999' is not a finite number"            },
+      {"1\n\nH 0 0\n",                                                              ":3: expected 'symbol x y z', found 3 column(s)"           },
+      {"2\n\nH 0 0 0\n\nH 0 0 1\n",                                                 ":4: blank line where atom 2 of 2 was expected"            },
+      {"1\n\n0 0 0 0\n",                                                            ":3: atomic number '0' is not in 1..86"                    },
+      {"1\n\n200 0 0 0\n",                                                          ":3: atomic number '200' is not in 1..86"                  },
+      {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 -1.0\n",              ":3: mass -1.0 must be positive"                           },
+      {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 0\n",                 ":3: mass 0 must be positive"                              },
+      {"1\nProperties=species:S:1:pos:R:3:masses:R:1\nH 0 0 0 heavy\n",             ":3: mass 'heavy' is not a finite number"                  },
+      {"1\nProperties=species:S:1:pos:R:3\nH 0 0 0 7\n",                            ":3: 5 columns but Properties declares 4"                  },
+      {"1\nProperties=species:S:1:masses:R:1\nH 1\n",                               ":2: Properties has no 'pos' (R:3) column"                 },
+      {"1\nProperties=species:S:1:pos:R:2\nH 0 0\n",                                ":2: property 'pos' must be R:3, found R:2"                },
+      {"1\nProperties=species:S:1:pos:R\nH 0 0 0\n",                                ":2: Properties must be name:type:count triples"           },
+      {"1\nProperties=species:S:1:pos:X:3\nH 0 0 0\n",                              ":2: property 'pos' has type 'X'"                          },
+      {"1\nProperties=pos:R:3\n0 0 0\n",                                            ":2: Properties has no 'species' (S:1) or 'Z' (I:1) column"},
+      {"1\npbc=\"T T T\"\nH 0 0 0\n",                                               ":2: pbc marks axis 0 periodic but no Lattice is given"    },
+      {"1\npbc=\"T X T\"\nH 0 0 0\n",                                               ":2: pbc flag 'X' is not T/F/True/False/1/0"               },
+      {"1\npbc=\"T T\"\nH 0 0 0\n",                                                 ":2: pbc needs 3 flags, found 2"                           },
+      {"1\nLattice=\"1 0 0 0 1 0 0 0\"\nH 0 0 0\n",                                 ":2: Lattice needs 9 numbers, found 8"                     },
+      {"1\nLattice=\"1 0 0 0 1 0 0 0 x\"\nH 0 0 0\n",                               ":2: Lattice entry 'x' is not a finite number"             },
+      {"1\nLattice=\"1 0 0 2 0 0 0 0 1\"\nH 0 0 0\n",                               ":2: cell has zero volume"                                 },
+      {"1\nLattice=\"1 0 0 0 1 0 0 0 -1\"\nH 0 0 0\n",                              ":2: cell is left-handed"                                  },
+      {"1\nLattice=\"1 0 0 0 1 0 0 0 1\" Lattice=\"1 0 0 0 1 0 0 0 1\"\nH 0 0 0\n", ":2: Lattice given twice"                                  },
+      {"1\n\nH 0 0 0\n\0\n",                                                        ":4: NUL byte"                                             },
   };
   char name[64];
 
@@ -671,12 +671,12 @@ static void test_xyz_malformed(void **state)
 
 static void test_system_create(void **state)
 {
-  const int       Z[2]     = {1, 8}, Zbad[2] = {1, 0};
-  const double    pos[6]   = {0, 0, 0, 0, 0, 1}, nanpos[6] = {0, 0, 0, NAN, 0, 1};
-  const double    cell[9]  = {4, 0, 0, 0, 4, 0, 0, 0, 4}, left[9] = {0, 4, 0, 4, 0, 0, 0, 0, 4};
-  const PetscBool pbc[3]   = {PETSC_TRUE, PETSC_TRUE, PETSC_FALSE};
-  const double    badm[2]  = {1.0, -2.0};
-  HMSystem        sys      = NULL;
+  const int       Z[2] = {1, 8}, Zbad[2] = {1, 0};
+  const double    pos[6] = {0, 0, 0, 0, 0, 1}, nanpos[6] = {0, 0, 0, NAN, 0, 1};
+  const double    cell[9] = {4, 0, 0, 0, 4, 0, 0, 0, 4}, left[9] = {0, 4, 0, 4, 0, 0, 0, 0, 4};
+  const PetscBool pbc[3]  = {PETSC_TRUE, PETSC_TRUE, PETSC_FALSE};
+  const double    badm[2] = {1.0, -2.0};
+  HMSystem        sys     = NULL;
   const double   *m;
   const char     *src;
   PetscErrorCode  ierr;
@@ -704,8 +704,16 @@ static void test_system_create(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_safetensors_model), cmocka_unit_test(test_safetensors_synthetic), cmocka_unit_test(test_safetensors_corrupt_model), cmocka_unit_test(test_elements),   cmocka_unit_test(test_xyz_golden),
-  cmocka_unit_test(test_xyz_extended),      cmocka_unit_test_setup_teardown(test_xyz_roundtrip, nowrap_setup, nowrap_teardown),         cmocka_unit_test(test_xyz_variants),              cmocka_unit_test(test_xyz_malformed), cmocka_unit_test(test_system_create),
+    cmocka_unit_test(test_safetensors_model),
+    cmocka_unit_test(test_safetensors_synthetic),
+    cmocka_unit_test(test_safetensors_corrupt_model),
+    cmocka_unit_test(test_elements),
+    cmocka_unit_test(test_xyz_golden),
+    cmocka_unit_test(test_xyz_extended),
+    cmocka_unit_test_setup_teardown(test_xyz_roundtrip, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test(test_xyz_variants),
+    cmocka_unit_test(test_xyz_malformed),
+    cmocka_unit_test(test_system_create),
 };
 
 HM_TEST_MAIN(tests)

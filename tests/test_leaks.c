@@ -36,13 +36,13 @@ static void test_refused_models(void **state)
   struct {
     const char *label, *edits, *drop;
   } v[] = {
-    {"config: unsupported interaction", "{\"interaction_cls\": \"Foo\"}", NULL},
-    {"config: correlation out of range", "{\"correlation\": 9}", NULL},
-    {"layer 0 tensors missing", "{}", "interactions.0.linear."},
-    {"layer 1 tensors missing", "{}", "interactions.1.linear."},
-    {"product of layer 1 missing", "{}", "products.1."},
-    {"HIP head tensors missing", "{}", "hessian_radial_embedding."},
-    {"HIP projection missing", "{}", "hessian_proj_edges."},
+      {"config: unsupported interaction",  "{\"interaction_cls\": \"Foo\"}", NULL                       },
+      {"config: correlation out of range", "{\"correlation\": 9}",           NULL                       },
+      {"layer 0 tensors missing",          "{}",                             "interactions.0.linear."   },
+      {"layer 1 tensors missing",          "{}",                             "interactions.1.linear."   },
+      {"product of layer 1 missing",       "{}",                             "products.1."              },
+      {"HIP head tensors missing",         "{}",                             "hessian_radial_embedding."},
+      {"HIP projection missing",           "{}",                             "hessian_proj_edges."      },
   };
   char           src[PETSC_MAX_PATH_LEN], dir[] = "/tmp/hm_test_leaks_XXXXXX";
   PetscLogDouble base;
@@ -81,7 +81,7 @@ static void test_refused_models(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_refused_models),
+    cmocka_unit_test(test_refused_models),
 };
 
 HM_TEST_MAIN(tests)

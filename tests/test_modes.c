@@ -118,8 +118,8 @@ static void test_helix(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_water),
-  cmocka_unit_test(test_helix),
+    cmocka_unit_test(test_water),
+    cmocka_unit_test(test_helix),
 };
 
 HM_TEST_MAIN(tests)

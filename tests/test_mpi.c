@@ -162,7 +162,7 @@ static void test_fixture_molecule(void **state)
 
 static void test_cluster(void **state)
 {
-  const PetscInt n = 90;
+  const PetscInt n      = 90;
   const double   box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10};
   int            Z[90];
   double         pos[270];
@@ -178,7 +178,7 @@ static void test_cluster(void **state)
 static void test_periodic(void **state)
 {
   /* cells thinner than 2 x hessian_r_max (7 A): several images of a pair, and atoms see their own images */
-  const double   ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5}, tric[9] = {7.0, 0, 0, 1.8, 6.6, 0, -1.2, 1.5, 7.2};
+  const double    ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5}, tric[9] = {7.0, 0, 0, 1.8, 6.6, 0, -1.2, 1.5, 7.2};
   const PetscBool all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE}, slab[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_FALSE};
   int             Z[24];
   double          pos[72];
@@ -244,7 +244,7 @@ static void test_builder_systems(void **state)
    hold the extra pairs. */
 static void test_unpruned(void **state)
 {
-  const PetscInt  n = 90;
+  const PetscInt  n      = 90;
   const double    box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
   const PetscBool all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
   int             Z[90];
@@ -335,8 +335,8 @@ static void write_hoextra_variant(const char *src, const char *dst)
     HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
     add_tensor(T, &nt, t, t->name, 1.0);
     if (!strcmp(t->name, "hessian_layer_weights_param")) {
-      VarTensor *v = &T[nt - 1];
-      v->data      = realloc(v->data, 8 * (size_t)(v->numel + 1));
+      VarTensor *v        = &T[nt - 1];
+      v->data             = realloc(v->data, 8 * (size_t)(v->numel + 1));
       v->data[v->numel++] = 0.35;
       v->shape[0]++;
     }
@@ -400,7 +400,7 @@ static void write_hoextra_variant(const char *src, const char *dst)
    whose extra layers see edges up to hessian_r_max. */
 static void test_hoextra(void **state)
 {
-  const PetscInt      n = 90;
+  const PetscInt      n      = 90;
   const double        box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
   const PetscBool     all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
   char                p[PETSC_MAX_PATH_LEN], m[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN] = "/tmp/hm_test_mpi_XXXXXX";
@@ -505,7 +505,7 @@ static void test_sum_exact(void **state)
   for (PetscInt i = 0; i < n; i++) {
     const double quad[4] = {1e16, 1, -1e16, 1};
     const double m = (double)(uint64_t)(urand() * 9007199254740992.0), r = urand();
-    v[i * nv]     = quad[i % 4]; /* exactly 2 per group of four */
+    v[i * nv]     = quad[i % 4];                                                 /* exactly 2 per group of four */
     v[i * nv + 1] = ldexp(m, (int)(r * 2000) - 1053) * (urand() < 0.5 ? -1 : 1); /* 2^-1053 .. 2^1000 */
     /* x in the first half, -(x + k 2^-19) in the second: the sum is 11 digits below the terms */
     v[i * nv + 2] = i < n / 2 ? ldexp(m, -19) : -v[(i - n / 2) * nv + 2] - ldexp(floor(r * 2001) - 1000, -19);
@@ -517,14 +517,14 @@ static void test_sum_exact(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_builder_systems),
-  cmocka_unit_test(test_empty_ranks_and_grid),
-  cmocka_unit_test(test_fixture_molecule),
-  cmocka_unit_test(test_cluster),
-  cmocka_unit_test(test_periodic),
-  cmocka_unit_test(test_unpruned),
-  cmocka_unit_test(test_hoextra),
-  cmocka_unit_test(test_sum_exact),
+    cmocka_unit_test(test_builder_systems),
+    cmocka_unit_test(test_empty_ranks_and_grid),
+    cmocka_unit_test(test_fixture_molecule),
+    cmocka_unit_test(test_cluster),
+    cmocka_unit_test(test_periodic),
+    cmocka_unit_test(test_unpruned),
+    cmocka_unit_test(test_hoextra),
+    cmocka_unit_test(test_sum_exact),
 };
 
 HM_TEST_MAIN(tests)

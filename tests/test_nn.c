@@ -91,8 +91,8 @@ static void test_gemm_rows(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_radial),
-  cmocka_unit_test(test_gemm_rows),
+    cmocka_unit_test(test_radial),
+    cmocka_unit_test(test_gemm_rows),
 };
 
 HM_TEST_MAIN(tests)

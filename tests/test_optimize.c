@@ -3,7 +3,9 @@
 #include "hmtest.h"
 #include <hipmace/optimize.h>
 
-typedef enum { P_QUAD, P_MB, P_MORSE } ProblemKind;
+typedef enum { P_QUAD,
+               P_MB,
+               P_MORSE } ProblemKind;
 
 typedef struct {
   ProblemKind kind;
@@ -113,12 +115,12 @@ static PetscErrorCode objective(HMOptimizer o, Vec x, PetscBool want, double *E,
         El += 0.5 * e;
         for (int a = 0; a < 3; a++) ga[3 * i + a - lo] += d1 * v[a] / r;
         if (want) {
-          double blk[9];
+          double   blk[9];
           PetscInt rows[3] = {3 * i, 3 * i + 1, 3 * i + 2}, cols[3] = {3 * j, 3 * j + 1, 3 * j + 2};
           for (int a = 0; a < 3; a++)
             for (int b = 0; b < 3; b++) {
               double u = v[a] / r, w = v[b] / r;
-              double k = d2 * u * w + d1 / r * ((a == b) - u * w);
+              double k       = d2 * u * w + d1 / r * ((a == b) - u * w);
               blk[3 * a + b] = -k;
               Hii[3 * a + b] += k;
             }
@@ -167,9 +169,9 @@ static void problem_destroy(Problem *p, Vec *x)
 
 static double getx(Vec x, PetscInt i)
 {
-  Vec         all;
-  VecScatter  sc;
-  PetscScalar v;
+  Vec                all;
+  VecScatter         sc;
+  PetscScalar        v;
   const PetscScalar *a;
   HM_T(VecScatterCreateToAll(x, &sc, &all));
   HM_T(VecScatterBegin(sc, x, all, INSERT_VALUES, SCATTER_FORWARD));
@@ -183,7 +185,7 @@ static double getx(Vec x, PetscInt i)
 }
 
 static unsigned long long lcg_state;
-static double gauss(void)
+static double             gauss(void)
 {
   double u[2];
   for (int k = 0; k < 2; k++) {
@@ -201,10 +203,10 @@ typedef struct {
 
 static void run(MPI_Comm comm, Problem *p, const double *start, const char *type, HMOptimizerHessian hess, PetscInt every, HMOptimizerRigid rigid, double fmax, double r0, Run *out)
 {
-  HMOptimizer    o;
-  Vec            x;
-  PetscInt       nh;
-  const double  *hE, *hF;
+  HMOptimizer   o;
+  Vec           x;
+  PetscInt      nh;
+  const double *hE, *hF;
 
   problem_setup(comm, p, start, &x);
   HM_T(HMOptimizerCreate(comm, &o));
@@ -260,8 +262,8 @@ static void test_quadratic(void **state)
 
 static void mb_problem(Problem *p, double *c, double *start, double q0, double q1)
 {
-  p->kind = P_MB;
-  p->nat  = 4;
+  p->kind   = P_MB;
+  p->nat    = 4;
   lcg_state = 7;
   for (int i = 0; i < 12; i++) {
     c[i]     = 0.5 * gauss();
@@ -311,7 +313,20 @@ static void test_mueller_brown(void **state)
 static void morse_start(double *start, double noise)
 {
   const double t = (1 + sqrt(5.0)) / 2, s = 1.1 * 0.95 / sqrt(1 + t * t);
-  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t}, {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
+  const double v[12][3] = {
+      {-1, t,  0 },
+      {1,  t,  0 },
+      {-1, -t, 0 },
+      {1,  -t, 0 },
+      {0,  -1, t },
+      {0,  1,  t },
+      {0,  -1, -t},
+      {0,  1,  -t},
+      {t,  0,  -1},
+      {t,  0,  1 },
+      {-t, 0,  -1},
+      {-t, 0,  1 }
+  };
   lcg_state = 11;
   for (int a = 0; a < 3; a++) start[a] = noise * gauss();
   for (int i = 0; i < 12; i++)
@@ -332,7 +347,7 @@ static void test_morse(void **state)
   print_message("morse13: predicted %d steps, none %d steps, every-4 %d steps (%d Hessians); E %.10f %.10f %.10f\n", (int)r.steps, (int)rn.steps, (int)rk.steps, (int)rk.nhess, r.E, rn.E, rk.E);
   assert_true(r.converged && rn.converged && rk.converged);
   assert_true(fabs(r.E - rn.E) < 1e-7 && fabs(r.E - rk.E) < 1e-7); /* the same minimum */
-  assert_true(r.steps * 10 <= rn.steps * 7);                          /* the acceptance's 0.7x, on a model problem */
+  assert_true(r.steps * 10 <= rn.steps * 7);                       /* the acceptance's 0.7x, on a model problem */
   assert_true(r.nhess >= 2 && r.nhess <= r.steps + 1);
 }
 
@@ -383,19 +398,19 @@ static void test_options(void **state)
 /* A demo test molecule displaced by 0.05 A Gaussian noise, minimised with the demo model's predicted Hessian. */
 static void test_demo_molecule(void **state)
 {
-  char            path[PETSC_MAX_PATH_LEN];
-  HMModel         m;
-  HMSafetensors   fx;
-  HMSystem        sys = NULL;
-  HMEvalObjective eo;
-  HMOptimizer     o;
+  char             path[PETSC_MAX_PATH_LEN];
+  HMModel          m;
+  HMSafetensors    fx;
+  HMSystem         sys = NULL;
+  HMEvalObjective  eo;
+  HMOptimizer      o;
   HMOptimizerRigid rigid;
-  Vec             x;
-  PetscBool       conv;
-  PetscInt        steps, nE, nH;
-  double          E0, E, fmax, Eref[1];
-  PetscMPIInt     rank;
-  const int       k = getenv("HM_OPT_MOLECULE") ? atoi(getenv("HM_OPT_MOLECULE")) : 0;
+  Vec              x;
+  PetscBool        conv;
+  PetscInt         steps, nE, nH;
+  double           E0, E, fmax, Eref[1];
+  PetscMPIInt      rank;
+  const int        k = getenv("HM_OPT_MOLECULE") ? atoi(getenv("HM_OPT_MOLECULE")) : 0;
   (void)state;
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   snprintf(path, sizeof(path), "%s/demo_hipmace.safetensors", getenv("HIPMACE_INPUTS_DIR") ? getenv("HIPMACE_INPUTS_DIR") : "inputs");
@@ -407,8 +422,8 @@ static void test_demo_molecule(void **state)
     PetscInt      n;
     snprintf(path, sizeof(path), "%s/demo_test_fixtures.safetensors", hm_models_dir());
     HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, path, &fx));
-    n = hm_fixture_get(fx, k, "dft", &Z, &pos, Eref, &Href, NULL);
-    p = malloc(sizeof(double) * 3 * (size_t)n);
+    n         = hm_fixture_get(fx, k, "dft", &Z, &pos, Eref, &Href, NULL);
+    p         = malloc(sizeof(double) * 3 * (size_t)n);
     lcg_state = 2026;
     for (PetscInt i = 0; i < 3 * n; i++) p[i] = pos[i] + (getenv("HM_OPT_NOISE") ? atof(getenv("HM_OPT_NOISE")) : 0.05) * gauss();
     HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, p, NULL, NULL, &sys));
@@ -532,7 +547,13 @@ static void test_driver(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_quadratic), cmocka_unit_test(test_demo_molecule), cmocka_unit_test(test_mueller_brown), cmocka_unit_test(test_morse), cmocka_unit_test(test_ranks), cmocka_unit_test(test_options), cmocka_unit_test(test_driver),
+    cmocka_unit_test(test_quadratic),
+    cmocka_unit_test(test_demo_molecule),
+    cmocka_unit_test(test_mueller_brown),
+    cmocka_unit_test(test_morse),
+    cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_options),
+    cmocka_unit_test(test_driver),
 };
 
 HM_TEST_MAIN(tests)

@@ -9,8 +9,17 @@
 /* diamond: nrep^3 conventional cells, atoms ordered cell-major (cell index, then basis atom) */
 static PetscInt diamond(int nrep, int *Z, double *pos, double cell[9])
 {
-  static const double basis[8][3] = {{0, 0, 0}, {0, .5, .5}, {.5, 0, .5}, {.5, .5, 0}, {.25, .25, .25}, {.25, .75, .75}, {.75, .25, .75}, {.75, .75, .25}};
-  PetscInt            n           = 0;
+  static const double basis[8][3] = {
+      {0,   0,   0  },
+      {0,   .5,  .5 },
+      {.5,  0,   .5 },
+      {.5,  .5,  0  },
+      {.25, .25, .25},
+      {.25, .75, .75},
+      {.75, .25, .75},
+      {.75, .75, .25}
+  };
+  PetscInt n = 0;
   for (int x = 0; x < nrep; x++)
     for (int y = 0; y < nrep; y++)
       for (int z = 0; z < nrep; z++)
@@ -25,7 +34,6 @@ static PetscInt diamond(int nrep, int *Z, double *pos, double cell[9])
   cell[0] = cell[4] = cell[8] = A0 * nrep;
   return n;
 }
-
 
 static void test_diamond(void **state)
 {
@@ -44,7 +52,7 @@ static void test_diamond(void **state)
   const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
   double         *H1     = hm_hessian_dense(m, n1, Z1, p1, c1, pbc, &E1);
   double         *H2     = hm_hessian_dense(m, n2, Z2, p2, c2, pbc, &E2);
-  scale      = hm_max_abs(9 * n1 * n1, H1);
+  scale                  = hm_max_abs(9 * n1 * n1, H1);
   print_message("diamond: E(unit) %.12f, E(2x2x2)/8 %.12f, max|H| %.4f\n", E1, E2 / 8, scale);
   assert_true(scale > 1e-3);
   /* extensive energy: 1e-12 relative (sums over 8x more atoms) */
@@ -57,7 +65,7 @@ static void test_diamond(void **state)
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) {
         const double v = H1[(3 * i + a) * 3 * n1 + 3 * i + b], ref = a == b ? H1[0] : 0.0;
-        err            = PetscMax(err, PetscAbsReal(v - ref));
+        err = PetscMax(err, PetscAbsReal(v - ref));
       }
   print_message("  diagonal blocks: max deviation from a common multiple of I: %.1e\n", err / scale);
   assert_true(err <= 1e-12 * scale);
@@ -68,9 +76,9 @@ static void test_diamond(void **state)
     for (PetscInt bi = 0; bi < 8; bi++)
       for (PetscInt bj = 0; bj < 64; bj++) {
         /* translate atom pair (bi in cell 0, bj) by cell ci */
-        const int tx = (int)(ci / 4), ty = (int)((ci / 2) % 2), tz = (int)(ci % 2);
-        const int cj = (int)(bj / 8), jx = cj / 4, jy = (cj / 2) % 2, jz = cj % 2;
-        const int cjt = (((jx + tx) % 2) * 2 + (jy + ty) % 2) * 2 + (jz + tz) % 2;
+        const int      tx = (int)(ci / 4), ty = (int)((ci / 2) % 2), tz = (int)(ci % 2);
+        const int      cj = (int)(bj / 8), jx = cj / 4, jy = (cj / 2) % 2, jz = cj % 2;
+        const int      cjt = (((jx + tx) % 2) * 2 + (jy + ty) % 2) * 2 + (jz + tz) % 2;
         const PetscInt i2 = ci * 8 + bi, j2 = cjt * 8 + bj % 8;
         for (int a = 0; a < 3; a++)
           for (int b = 0; b < 3; b++) err = PetscMax(err, PetscAbsReal(H2[(3 * i2 + a) * 192 + 3 * j2 + b] - H2[(3 * bi + a) * 192 + 3 * bj + b]));
@@ -96,7 +104,7 @@ static void test_diamond(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_diamond),
+    cmocka_unit_test(test_diamond),
 };
 
 HM_TEST_MAIN(tests)

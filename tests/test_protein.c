@@ -96,7 +96,7 @@ static void test_protein_fixtures(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_protein_fixtures),
+    cmocka_unit_test(test_protein_fixtures),
 };
 
 HM_TEST_MAIN(tests)

@@ -141,18 +141,18 @@ static void test_pruned_equals_unpruned(void **state)
 {
   const char *models[]  = {"small", "default"};
   const char *kernels[] = {"folded", "direct", "tabulated"};
-  char        dir[] = "/tmp/hm_test_prune_XXXXXX", mol[PETSC_MAX_PATH_LEN];
+  char        dir[]     = "/tmp/hm_test_prune_XXXXXX", mol[PETSC_MAX_PATH_LEN];
   HMSystem    mol21, dimer, water;
   (void)state;
 
   assert_non_null(mkdtemp(dir));
   hm_golden_path("mol21.xyz", mol, sizeof(mol));
-  HM_T(HMSystemLoad(PETSC_COMM_SELF, mol, &mol21)); /* 7 of its 210 pairs are 5.0-5.5 A apart */
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, mol, &mol21));                 /* 7 of its 210 pairs are 5.0-5.5 A apart */
   HM_T(HMBuildCluster(PETSC_COMM_SELF, mol21, 2, 3.0, 11, &dimer)); /* two copies >= 3 A apart */
-  HM_T(HMBuildWaterBox(PETSC_COMM_SELF, 8, 5, &water));               /* periodic: images beyond r_max */
+  HM_T(HMBuildWaterBox(PETSC_COMM_SELF, 8, 5, &water));             /* periodic: images beyond r_max */
   for (int i = 0; i < 2; i++) {
-    char    src[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN], name[64];
-    HMModel m;
+    char      src[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN], name[64];
+    HMModel   m;
     HMEval    ev;
     HMHessian hs;
     double    hrmax, c;
@@ -194,7 +194,7 @@ static void test_pruned_equals_unpruned(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_pruned_equals_unpruned),
+    cmocka_unit_test(test_pruned_equals_unpruned),
 };
 
 HM_TEST_MAIN(tests)

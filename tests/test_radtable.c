@@ -12,7 +12,7 @@
 /* Random distances per model on top of the construction's check points: uniform in [rmin, rc) (where
    edges are) and log-uniform (crowding the short distances, where z is hardest to tabulate). */
 #define NUNIFORM 100000
-#define NLOG 50000
+#define NLOG     50000
 /* Exact path against the independent evaluation in this file: both sum the products of a layer in
    ascending order with HM_FMA (fused where the build targets FMA hardware, as HMGemmRows) and form t^p by binary powering
    (as PetscPowRealInt does), so they agree bitwise (measured: 0 on all three models); 1e-15 absolute,
@@ -25,7 +25,7 @@
    derivatives (their largest magnitude for the model, at least 1), while a wrong term of the chain rule
    errs by O(1) of that scale. */
 #define FD_STEP 1e-4
-#define TOL_FD 1e-8
+#define TOL_FD  1e-8
 
 static const char *model_names[] = {"default", "small", "demo"};
 
@@ -40,7 +40,7 @@ static void model_path(int i, char *buf, size_t len)
 
 /* xorshift64: the same distances on every platform */
 static unsigned long long rng_state;
-static double urand(void)
+static double             urand(void)
 {
   rng_state ^= rng_state << 13;
   rng_state ^= rng_state >> 7;
@@ -80,7 +80,7 @@ static void z_independent(const HMRadialBasis *rb, const HMRadialMLP *mlp, doubl
   for (int k = 0; k < rb->nbessel; k++) {
     double env = 0.0;
     if (r < rb->rc) {
-      const double t = r / rb->rc;
+      const double t  = r / rb->rc;
       double       tp = 1.0, sq = t;
       /* t^p by binary powering (see TOL_INDEP) */
       for (int e = p; e; e >>= 1, sq *= sq)
@@ -115,9 +115,9 @@ static void test_exact_independent(void **state)
     double              *r, *z, *zi, err = 0.0;
 
     load_radial(mi, &m, &rb, &mlp, &K);
-    r   = dalloc(n);
-    z   = dalloc(n * K);
-    zi  = dalloc(n * K);
+    r         = dalloc(n);
+    z         = dalloc(n * K);
+    zi        = dalloc(n * K);
     rng_state = 0x9E3779B97F4A7C15ULL + (unsigned long long)mi;
     for (PetscInt i = 0; i < n; i++) r[i] = 0.01 + urand() * 1.2 * rb->rc;
     r[0] = RMIN;
@@ -234,8 +234,8 @@ static void test_accuracy(void **state)
     double              *r, *zex;
 
     load_radial(mi, &m, &rb, &mlp, &K);
-    r   = dalloc(n);
-    zex = dalloc(n * K);
+    r         = dalloc(n);
+    zex       = dalloc(n * K);
     rng_state = 0x2545F4914F6CDD1DULL + (unsigned long long)mi;
     for (PetscInt i = 0; i < NUNIFORM; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
     for (PetscInt i = NUNIFORM; i < n; i++) r[i] = RMIN * exp(urand() * log(rb->rc / RMIN));
@@ -265,7 +265,7 @@ static void test_accuracy(void **state)
   }
 }
 
-static char err_msg[512];
+static char           err_msg[512];
 static PetscErrorCode capture_error(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
   (void)comm, (void)line, (void)func, (void)file, (void)ctx;
@@ -285,7 +285,7 @@ static void test_domain(void **state)
 
   (void)state;
   load_radial(0, &m, &rb, &mlp, &K);
-  z   = dalloc(6 * K);
+  z = dalloc(6 * K);
   HM_T(HMRadialTableCreate(rb, mlp, RMIN, 1e-10, &t));
   HM_T(HMRadialTableGetRange(t, &rmin, &rc));
   assert_true(rmin == RMIN && rc == rb->rc);
@@ -385,7 +385,11 @@ static void test_basis_only(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_exact_independent), cmocka_unit_test(test_derivatives), cmocka_unit_test(test_accuracy), cmocka_unit_test(test_domain), cmocka_unit_test(test_basis_only),
+    cmocka_unit_test(test_exact_independent),
+    cmocka_unit_test(test_derivatives),
+    cmocka_unit_test(test_accuracy),
+    cmocka_unit_test(test_domain),
+    cmocka_unit_test(test_basis_only),
 };
 
 HM_TEST_MAIN(tests)

@@ -115,11 +115,11 @@ static void test_csv(void **state)
   (void)state;
   assert_non_null(mkdtemp(dir));
   snprintf(path, sizeof(path), "%s/s.csv", dir);
-  r[0]                = run_with(1, 300, 0.5, 0.1, 0.3);
-  r[1]                = run_with(4, 1200, 0.625, 0.1, 0.3);
-  r[0].nlayers        = r[1].nlayers = 2;
-  r[1].layer_bytes[1] = 360000;
-  r[1].oversubscribed = PETSC_TRUE;
+  r[0]         = run_with(1, 300, 0.5, 0.1, 0.3);
+  r[1]         = run_with(4, 1200, 0.625, 0.1, 0.3);
+  r[0].nlayers = r[1].nlayers = 2;
+  r[1].layer_bytes[1]         = 360000;
+  r[1].oversubscribed         = PETSC_TRUE;
   HM_T(HMScalingEfficiency(HM_SCALING_WEAK, 2, r));
   HM_T(HMScalingWriteCSV(path, 2, r));
   n = read_lines(path, lines, 8);
@@ -231,8 +231,8 @@ static void test_model_limits(void **state)
   assert_float_equal(p.t_comm, 2e-6 * (2 + 1 + 1), 1e-15);
   /* bandwidth only: the bytes of the halo exchanges and of the energy all-reduce (log2 64 = 6 rounds of
      2 columns of 71 int64 words), which does not grow with the atom count */
-  m2           = m;
-  m2.latency   = 0;
+  m2         = m;
+  m2.latency = 0;
   HM_T(HMScalingModelPredict(&m2, HM_SCALING_WEAK, 2000, 64, &p));
   {
     double hn, hf;
@@ -319,11 +319,11 @@ static void test_read_summary(void **state)
   char         dir[] = "/tmp/hm_scaling_sum_XXXXXX", path[PETSC_MAX_PATH_LEN];
   HMScalingRun r;
   FILE        *f;
-  const char  *good  = "{\"natoms\": 600, \"ranks\": 2, \"energy\": -897.5, \"parallel\": {\"atoms_per_rank\": [300, 300],"
-                       " \"hessian_blocks_per_rank\": [43768, 44554], \"halo_atoms_near_per_rank\": [623, 625],"
-                       " \"halo_atoms_far_per_rank\": [1345, 1330], \"peak_rss_mb_per_rank\": [91.4, 91.9], \"load_imbalance\": 1.01,"
-                       " \"halo_bytes_per_layer_max_rank\": [40000, 360000], \"halo_bytes_hip_max_rank\": 1549440,"
-                       " \"timings_max\": {\"read\": 0.1, \"neighbours\": 0.2, \"layers\": 0.3, \"hessian\": 0.4, \"output\": 0.05, \"total\": 1.05}}}";
+  const char  *good = "{\"natoms\": 600, \"ranks\": 2, \"energy\": -897.5, \"parallel\": {\"atoms_per_rank\": [300, 300],"
+                      " \"hessian_blocks_per_rank\": [43768, 44554], \"halo_atoms_near_per_rank\": [623, 625],"
+                      " \"halo_atoms_far_per_rank\": [1345, 1330], \"peak_rss_mb_per_rank\": [91.4, 91.9], \"load_imbalance\": 1.01,"
+                      " \"halo_bytes_per_layer_max_rank\": [40000, 360000], \"halo_bytes_hip_max_rank\": 1549440,"
+                      " \"timings_max\": {\"read\": 0.1, \"neighbours\": 0.2, \"layers\": 0.3, \"hessian\": 0.4, \"output\": 0.05, \"total\": 1.05}}}";
   (void)state;
   assert_non_null(mkdtemp(dir));
   snprintf(path, sizeof(path), "%s/s.json", dir);
@@ -365,7 +365,7 @@ static void test_study(void **state)
 {
   HMScalingOptions o;
   char             dir[] = "/tmp/hm_scaling_run_XXXXXX", path[PETSC_MAX_PATH_LEN], lines[8][1024], gnuplot[PETSC_MAX_PATH_LEN];
-  const char      *bin = getenv("HIPMACE_BIN");
+  const char      *bin   = getenv("HIPMACE_BIN");
   json_error_t     err;
   json_t          *root, *runs, *model;
   (void)state;
@@ -446,8 +446,16 @@ static void test_study(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_efficiency),      cmocka_unit_test(test_parse_ranks), cmocka_unit_test(test_csv),     cmocka_unit_test(test_halo_geometry), cmocka_unit_test(test_halo_neighbours),
-  cmocka_unit_test(test_halo_fit),        cmocka_unit_test(test_model_limits), cmocka_unit_test(test_density), cmocka_unit_test(test_read_summary),  cmocka_unit_test(test_study),
+    cmocka_unit_test(test_efficiency),
+    cmocka_unit_test(test_parse_ranks),
+    cmocka_unit_test(test_csv),
+    cmocka_unit_test(test_halo_geometry),
+    cmocka_unit_test(test_halo_neighbours),
+    cmocka_unit_test(test_halo_fit),
+    cmocka_unit_test(test_model_limits),
+    cmocka_unit_test(test_density),
+    cmocka_unit_test(test_read_summary),
+    cmocka_unit_test(test_study),
 };
 
 HM_TEST_MAIN(tests)

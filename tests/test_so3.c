@@ -88,12 +88,12 @@ static void solve(int n, int k, double A[], double B[])
       if (fabs(A[r * n + c]) > fabs(A[p * n + c])) p = r;
     assert_true(fabs(A[p * n + c]) > 1e-8);
     for (int j = 0; j < n; j++) {
-      double t    = A[c * n + j];
+      double t     = A[c * n + j];
       A[c * n + j] = A[p * n + j];
       A[p * n + j] = t;
     }
     for (int j = 0; j < k; j++) {
-      double t    = B[c * k + j];
+      double t     = B[c * k + j];
       B[c * k + j] = B[p * k + j];
       B[p * k + j] = t;
     }
@@ -116,7 +116,7 @@ static void solve(int n, int k, double A[], double B[])
    The fit is only a means to get D: equivariance is then checked on fresh points. */
 static void fit_wigner_D(int l, const double R[9], double D[])
 {
-  const int n = 2 * l + 1;
+  const int n     = 2 * l + 1;
   double    A[81] = {0}, BT[81] = {0}, u[3], Ru[3], y[9], yr[9];
 
   for (int s = 0; s < NFIT; s++) {
@@ -148,7 +148,7 @@ static double orthogonality_defect(int n, const double D[])
   return m;
 }
 
-#define LMAX_SH 4
+#define LMAX_SH  4
 #define W3J_MAXN ((2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1))
 
 /* max |(D1 x D2 x D3) C - C| */
@@ -190,7 +190,7 @@ static double w3j_invariance_defect(int l1, int l2, int l3, const double *D1, co
    1e-14 absolute leaves a 10x margin while any wrong coefficient or sign shows up at >= 1e-3. */
 static void test_sh_reference(void **state)
 {
-  HMSafetensors st = ref_open("primitives.safetensors");
+  HMSafetensors st  = ref_open("primitives.safetensors");
   const double *vec = ref_get(st, "sh_vectors", 2, 20, 3, 0), *all = ref_get(st, "sh_all_l0to4", 2, 20, 25, 0);
   double        Y[20 * 25];
   (void)state;
@@ -220,7 +220,7 @@ static void test_sh_reference(void **state)
    9 squares of values <= 3, which also absorbs the 15-digit literals of l = 4 at ~1e-15). */
 static void test_sh_properties(void **state)
 {
-  double v[3], w[3], Y[25], Yw[25], Z[25];
+  double       v[3], w[3], Y[25], Yw[25], Z[25];
   const double zero[3] = {0, 0, 0};
   (void)state;
 
@@ -368,15 +368,15 @@ static void test_w3j_identities(void **state)
   HM_T(HMWigner3j(1, 1, 2, C));
   {
     /* {m=0: xz+zx, m=1: xy+yx, m=2: diag(-1,2,-1)/sqrt3, m=3: yz+zy, m=4: zz-xx} / sqrt10 */
-    double E[45] = {0};
-    const double s3 = sqrt(3.0);
+    double       E[45]     = {0};
+    const double s3        = sqrt(3.0);
     E[(0 * 3 + 2) * 5 + 0] = E[(2 * 3 + 0) * 5 + 0] = 1;
     E[(0 * 3 + 1) * 5 + 1] = E[(1 * 3 + 0) * 5 + 1] = 1;
     E[(0 * 3 + 0) * 5 + 2] = E[(2 * 3 + 2) * 5 + 2] = -1 / s3;
-    E[(1 * 3 + 1) * 5 + 2] = 2 / s3;
+    E[(1 * 3 + 1) * 5 + 2]                          = 2 / s3;
     E[(1 * 3 + 2) * 5 + 3] = E[(2 * 3 + 1) * 5 + 3] = 1;
-    E[(2 * 3 + 2) * 5 + 4] = 1;
-    E[(0 * 3 + 0) * 5 + 4] = -1;
+    E[(2 * 3 + 2) * 5 + 4]                          = 1;
+    E[(0 * 3 + 0) * 5 + 4]                          = -1;
     for (int k = 0; k < 45; k++) {
       assert_true(fabs(C[k] - E[k] / sqrt(10.0)) <= 1e-15);
       /* cancellation residue is cleaned to exact zeros, so callers can rely on the sparsity */
@@ -399,7 +399,7 @@ static void test_w3j_structure(void **state)
       for (int l3 = abs(l1 - l2); l3 <= PetscMin(l1 + l2, HM_W3J_LMAX); l3++) {
         const int n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1, n = n1 * n2 * n3;
         const int par = ((l1 + l2 + l3) & 1) ? -1 : 1;
-        double    s = 0;
+        double    s   = 0;
 
         HM_T(HMWigner3j(l1, l2, l3, C));
         for (int i = 0; i < n; i++) s += C[i] * C[i];
@@ -559,9 +559,15 @@ static void test_cartesian(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-  cmocka_unit_test(test_sh_reference),      cmocka_unit_test(test_sh_properties),        cmocka_unit_test(test_sh_equivariance),
-  cmocka_unit_test(test_w3j_reference),     cmocka_unit_test(test_w3j_identities),       cmocka_unit_test(test_w3j_structure),
-  cmocka_unit_test(test_w3j_invariance),    cmocka_unit_test(test_w3j_errors_and_cache), cmocka_unit_test(test_cartesian),
+    cmocka_unit_test(test_sh_reference),
+    cmocka_unit_test(test_sh_properties),
+    cmocka_unit_test(test_sh_equivariance),
+    cmocka_unit_test(test_w3j_reference),
+    cmocka_unit_test(test_w3j_identities),
+    cmocka_unit_test(test_w3j_structure),
+    cmocka_unit_test(test_w3j_invariance),
+    cmocka_unit_test(test_w3j_errors_and_cache),
+    cmocka_unit_test(test_cartesian),
 };
 
 HM_TEST_MAIN(tests)

@@ -128,7 +128,8 @@ PetscErrorCode HMScalingSpawn(char *const argv[], const char log[], int *code)
   PetscCall(PetscFree(env));
   PetscCheck(!rc, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot start '%s': %s", argv[0], strerror(rc));
   while (waitpid(pid, &st, 0) < 0) PetscCheck(errno == EINTR, PETSC_COMM_SELF, PETSC_ERR_SYS, "waitpid for '%s': %s", argv[0], strerror(errno));
-  *code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
+  *code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) :
+                                                              255;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -158,7 +159,7 @@ void HMScalingPrintLogTail(const char log[], int nlines)
   buf[sz] = 0;
   fclose(f);
   {
-    char *p = buf + sz;
+    char *p  = buf + sz;
     int   nl = 0;
     while (p > buf && nl <= nlines)
       if (*--p == '\n' && p[1]) nl++;
@@ -215,7 +216,7 @@ PetscErrorCode HMScalingRunHipmace(const HMScalingOptions *o, PetscInt k, const 
 void HMScalingFindOnPath(const char name[], char out[], size_t len)
 {
   const char *path = getenv("PATH"), *p = path;
-  out[0]           = 0;
+  out[0] = 0;
   while (p && *p) {
     const size_t seg = strcspn(p, ":");
     char         cand[PETSC_MAX_PATH_LEN];

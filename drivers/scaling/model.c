@@ -43,7 +43,7 @@ PetscErrorCode HMScalingEfficiency(HMScalingMode mode, PetscInt nruns, HMScaling
   for (PetscInt i = 0; i < nruns; i++) {
     const double tb = runs[b].total_s, t = runs[i].total_s;
     const double cb = runs[b].stage_s[2] + runs[b].stage_s[3], c = runs[i].stage_s[2] + runs[i].stage_s[3];
-    const double f  = mode == HM_SCALING_WEAK ? 1.0 : (double)runs[b].ranks / (double)runs[i].ranks;
+    const double f = mode == HM_SCALING_WEAK ? 1.0 : (double)runs[b].ranks / (double)runs[i].ranks;
     PetscCheck(t > 0 && tb > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "runs on %" PetscInt_FMT " and %" PetscInt_FMT " ranks: total times %g s and %g s must be positive", runs[b].ranks, runs[i].ranks, tb, t);
     runs[i].efficiency         = f * tb / t;
     runs[i].efficiency_compute = c > 0 ? f * cb / c : 0.0;
@@ -122,8 +122,8 @@ PetscErrorCode HMScalingModelPredict(const HMScalingModel *m, HMScalingMode mode
   }
   if (P > 1) {
     double bytes = 0, msgs;
-    p->nb_near = PetscMin(p->nb_near, P - 1);
-    p->nb_far  = PetscMin(p->nb_far, P - 1);
+    p->nb_near   = PetscMin(p->nb_near, P - 1);
+    p->nb_far    = PetscMin(p->nb_far, P - 1);
     for (PetscInt t = 0; t < m->nlayers; t++) bytes += p->halo_near * m->width[t] * 8.0;
     /* the energy all-reduce by recursive doubling: ceil(log2 P) rounds, each a message of the whole buffer */
     bytes += p->halo_far * m->hip_width * 8.0 + ceil(log2(P) - 1e-12) * HM_SC_ENERGY_BYTES;

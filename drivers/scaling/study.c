@@ -21,7 +21,7 @@ static double LoadAverage(void)
 }
 
 /* parts of the partition timed: the levels of the 1024-rank prediction, the one the study reports */
-#define HM_SC_RCB_PARTS 1024
+#define HM_SC_RCB_PARTS  1024
 #define HM_SC_RCB_REPEAT 5
 
 /* Rank 0's serial costs, measured here on the largest structure: reading it, and its RCB partition into

@@ -23,7 +23,7 @@ PetscErrorCode HMScalingWriteCSV(const char path[], PetscInt nruns, const HMScal
   ok = ok && fprintf(f, ",halo_bytes_hip,hessian_blocks_max,peak_rss_mb_max,energy_eV,density_per_A3,load_average,repeats,oversubscribed\n") >= 0;
   for (PetscInt i = 0; i < nruns && ok; i++) {
     const HMScalingRun *r = &runs[i];
-    ok = fprintf(f, "%" PetscInt_FMT ",%" PetscInt_FMT ",%.6g,%.6g,%.6g,%.6g,%.6g", r->ranks, r->atoms, (double)r->atoms / (double)r->ranks, r->total_s, r->efficiency, r->efficiency_compute, r->model_efficiency) >= 0;
+    ok                    = fprintf(f, "%" PetscInt_FMT ",%" PetscInt_FMT ",%.6g,%.6g,%.6g,%.6g,%.6g", r->ranks, r->atoms, (double)r->atoms / (double)r->ranks, r->total_s, r->efficiency, r->efficiency_compute, r->model_efficiency) >= 0;
     for (int s = 0; s < HM_SC_NSTAGE; s++) ok = ok && fprintf(f, ",%.6g", r->stage_s[s]) >= 0;
     ok = ok && fprintf(f, ",%.6g,%.0f,%.2f,%.0f,%.2f", r->load_imbalance, r->near_max, r->near_mean, r->far_max, r->far_mean) >= 0;
     for (PetscInt t = 0; t < L; t++) ok = ok && fprintf(f, ",%.0f", t < r->nlayers ? r->layer_bytes[t] : 0.0) >= 0;

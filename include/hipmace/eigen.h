@@ -31,7 +31,7 @@
 */
 
 /* CODATA 2018 (SI-exact values where the SI fixes them). */
-#define HM_CODATA_E_CHARGE 1.602176634e-19  /* C (J per eV) */
+#define HM_CODATA_E_CHARGE 1.602176634e-19   /* C (J per eV) */
 #define HM_CODATA_AMU      1.66053906660e-27 /* kg */
 #define HM_CODATA_C        299792458.0       /* m/s */
 #define HM_CODATA_H        6.62607015e-34    /* J s */
@@ -64,15 +64,15 @@ PETSC_EXTERN const char *const HMModesSolvers[];
 
 /* Harmonic vibrational thermochemistry (quantum oscillators), real modes only. */
 typedef struct {
-  PetscBool available;      /* only when the whole vibrational spectrum is known */
-  double    temperature;    /* K */
-  double    zpe;            /* zero-point energy, eV */
-  double    energy;         /* vibrational internal energy incl. ZPE, eV */
-  double    free_energy;    /* vibrational Helmholtz free energy incl. ZPE, eV */
-  double    entropy;        /* eV/K */
-  double    heat_capacity;  /* Cv, eV/K */
-  PetscInt  nused;          /* real modes that entered the sums */
-  PetscInt  nimaginary;     /* modes with lambda < 0, left out and flagged */
+  PetscBool available;     /* only when the whole vibrational spectrum is known */
+  double    temperature;   /* K */
+  double    zpe;           /* zero-point energy, eV */
+  double    energy;        /* vibrational internal energy incl. ZPE, eV */
+  double    free_energy;   /* vibrational Helmholtz free energy incl. ZPE, eV */
+  double    entropy;       /* eV/K */
+  double    heat_capacity; /* Cv, eV/K */
+  PetscInt  nused;         /* real modes that entered the sums */
+  PetscInt  nimaginary;    /* modes with lambda < 0, left out and flagged */
 } HMThermo;
 
 /* Cost of the last HMModesCompute (all ranks hold the same figures). */

@@ -8,7 +8,7 @@
    atom with itself at zero shift; both directions present. Edges are sorted by sender, then
    receiver, then shift (lexicographic), so summation order is canonical. */
 typedef struct {
-  PetscInt  n;        /* number of senders (HMGraphBuild: all atoms the graph was built on) */
+  PetscInt  n; /* number of senders (HMGraphBuild: all atoms the graph was built on) */
   PetscInt  nedges;
   PetscInt *sender;   /* [nedges] */
   PetscInt *receiver; /* [nedges] */

@@ -22,4 +22,4 @@ PETSC_EXTERN PetscErrorCode HMModelGetFeatureDim(HMModel, PetscInt *);
    head (hip: all used layers together). */
 PETSC_EXTERN PetscErrorCode HMModelGetHaloWidths(HMModel, PetscInt width[], PetscInt *hip);
 /* Element index of Z in the model's one-hot table, -1 if the model does not know Z. */
-PETSC_EXTERN int            HMModelElementIndex(HMModel, int Z);
+PETSC_EXTERN int HMModelElementIndex(HMModel, int Z);

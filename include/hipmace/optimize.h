@@ -127,6 +127,6 @@ PETSC_EXTERN PetscErrorCode HMOptimizerToJSON(HMOptimizer, void *json_object);
    species, positions, forces (= -gradient, eV/A) per atom; energy, step, fmax (and the cell) in the comment.
    ctx: from HMEvalObjectiveTrajectoryCreate (truncates the file); destroy after the solve. */
 typedef struct _p_HMTrajectory *HMTrajectory;
-PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective, const char path[], HMTrajectory *);
-PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
-PETSC_EXTERN PetscErrorCode HMTrajectoryDestroy(HMTrajectory *);
+PETSC_EXTERN PetscErrorCode     HMEvalObjectiveTrajectoryCreate(HMEvalObjective, const char path[], HMTrajectory *);
+PETSC_EXTERN PetscErrorCode     HMEvalObjectiveTrajectoryMonitor(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
+PETSC_EXTERN PetscErrorCode     HMTrajectoryDestroy(HMTrajectory *);

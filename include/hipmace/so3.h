@@ -56,7 +56,7 @@ PETSC_EXTERN PetscErrorCode HMIrrepsParse(const char s[], HMIrreps *);
 PETSC_EXTERN PetscInt       HMIrrepsDim(const HMIrreps *);
 PETSC_EXTERN PetscInt       HMIrrepsOffset(const HMIrreps *, int block);
 /* Stable sort by (l, parity odd first); perm[new] = old (perm may be NULL). */
-PETSC_EXTERN void           HMIrrepsSort(const HMIrreps *in, HMIrreps *out, int perm[]);
-PETSC_EXTERN void           HMIrrepsSimplify(const HMIrreps *in, HMIrreps *out);
-PETSC_EXTERN PetscBool      HMIrrepsContains(const HMIrreps *, int l, int p);
-PETSC_EXTERN void           HMIrrepsToString(const HMIrreps *, char buf[], size_t len);
+PETSC_EXTERN void      HMIrrepsSort(const HMIrreps *in, HMIrreps *out, int perm[]);
+PETSC_EXTERN void      HMIrrepsSimplify(const HMIrreps *in, HMIrreps *out);
+PETSC_EXTERN PetscBool HMIrrepsContains(const HMIrreps *, int l, int p);
+PETSC_EXTERN void      HMIrrepsToString(const HMIrreps *, char buf[], size_t len);

@@ -7,7 +7,7 @@
 
 /* PETSc before 3.19 spells success as 0 (Debian 12 ships 3.18). */
 #if PETSC_VERSION_LT(3, 19, 0)
-  #define PETSC_SUCCESS 0
+  #define PETSC_SUCCESS                0
   #define PetscOptionsRestoreViewer(v) PetscViewerDestroy(v)
 #endif
 

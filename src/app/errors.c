@@ -8,7 +8,7 @@
 
 /* Private duplicate of PETSC_COMM_WORLD for the error handler's barrier: it can never be matched
    against a collective that other ranks are inside of when the error strikes. */
-static MPI_Comm  err_comm = MPI_COMM_NULL;
+static MPI_Comm  err_comm    = MPI_COMM_NULL;
 static char      program[64] = "hipmace";
 static PetscBool pushed      = PETSC_FALSE;
 
@@ -22,7 +22,7 @@ static void NameOption(const char *msg, char *out, size_t len)
 {
   const char *pre = "Input string ";
   char       *all = NULL, val[256], *tok, *save = NULL, *prev = NULL;
-  size_t      k   = 0;
+  size_t      k = 0;
 
   snprintf(out, len, "%s", msg);
   if (strncmp(msg, pre, strlen(pre))) return;
@@ -64,7 +64,7 @@ static PetscErrorCode EndRunErrorHandler(MPI_Comm comm, int line, const char *fu
   OneLine(n, mess, msg, sizeof(msg));
   if (wsize > 1 && err_comm != MPI_COMM_NULL) {
     MPI_Request     req;
-    const double    t0 = MPI_Wtime();
+    const double    t0  = MPI_Wtime();
     struct timespec nap = {0, 1000000};
     MPI_Ibarrier(err_comm, &req);
     while (!done && MPI_Wtime() - t0 < HM_ERROR_WAIT_SECONDS) {
@@ -110,7 +110,9 @@ static PetscErrorCode OneLineSignalHandler(int sig, void *ctx)
   int         len;
   (void)ctx;
   MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
-  len = snprintf(line, sizeof(line), "[rank %d] %s: error: internal error: caught signal %d (%s); please report it with the input files\n", (int)wrank, program, sig, sig == SIGSEGV ? "segmentation violation" : sig == SIGFPE ? "floating-point exception" : sig == SIGBUS ? "bus error" : "signal");
+  len = snprintf(line, sizeof(line), "[rank %d] %s: error: internal error: caught signal %d (%s); please report it with the input files\n", (int)wrank, program, sig, sig == SIGSEGV ? "segmentation violation" : sig == SIGFPE ? "floating-point exception" :
+                     sig == SIGBUS                                                                                                                                                                                              ? "bus error" :
+                                                                                                                                                                                                                                  "signal");
   if (len > 0 && write(STDERR_FILENO, line, (size_t)PetscMin(len, (int)sizeof(line) - 1)) < 0) len = 0;
   _exit(128 + sig);
 }

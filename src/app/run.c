@@ -5,7 +5,7 @@
 PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
 {
   PetscMPIInt rank;
-  PetscInt    n = 0;
+  PetscInt    n       = 0;
   double      hdr[14] = {0};
   int        *Z;
   double     *pos, *mass;
@@ -53,12 +53,12 @@ PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
 
 PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSystem *sys, HMOptimizer *opt)
 {
-  char            method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
-  PetscBool       has_traj, has_out, require = PETSC_FALSE, conv;
-  HMEvalObjective eo;
-  HMTrajectory    tr = NULL;
+  char             method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
+  PetscBool        has_traj, has_out, require = PETSC_FALSE, conv;
+  HMEvalObjective  eo;
+  HMTrajectory     tr = NULL;
   HMOptimizerRigid rigid;
-  Vec             x;
+  Vec              x;
 
   PetscFunctionBegin;
   *opt = NULL;

@@ -8,23 +8,23 @@
 #define HM_SUMMARY_MAXTIMINGS 16
 
 struct _p_HMSummary {
-  MPI_Comm   comm;
-  char       structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], htype[16];
-  double     mem_max, mem_tot;
-  double     tstart, tlast;
-  int        ntm;
-  char       tname[HM_SUMMARY_MAXTIMINGS][32];
-  double     t[HM_SUMMARY_MAXTIMINGS];
+  MPI_Comm comm;
+  char     structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], htype[16];
+  double   mem_max, mem_tot;
+  double   tstart, tlast;
+  int      ntm;
+  char     tname[HM_SUMMARY_MAXTIMINGS][32];
+  double   t[HM_SUMMARY_MAXTIMINGS];
   /* results (this rank's share where it says so) */
-  PetscBool  have_results;
-  PetscInt   natoms, nlayers, nowned, nnear, nfar, hipw, widths[16];
-  PetscInt64 nblocks, lblocks;
-  double     energy, rmax, hrmax, hcut;
-  HMModes    modes;
+  PetscBool   have_results;
+  PetscInt    natoms, nlayers, nowned, nnear, nfar, hipw, widths[16];
+  PetscInt64  nblocks, lblocks;
+  double      energy, rmax, hrmax, hcut;
+  HMModes     modes;
   HMOptimizer opt; /* -optimize: its results (borrowed) */
   /* forces (HMSummarySetForces): rank 0 holds them in input order */
-  PetscBool  have_forces, have_stress;
-  double    *forces, fmax, stress[9];
+  PetscBool have_forces, have_stress;
+  double   *forces, fmax, stress[9];
 };
 
 /* 1 eV/A^3 in GPa */

@@ -128,14 +128,14 @@ static inline double Dist2(const double a[3], const double b[3])
    density, as cubic as possible (then fewest vacancies). 1 x 1 x n always qualifies. */
 static void WaterLattice(PetscInt64 n, double vmol, PetscInt64 k[3])
 {
-  const double     ratio = vmol / (WATER_MIN_SPACING * WATER_MIN_SPACING * WATER_MIN_SPACING);
-  const PetscInt64 Kmax  = PetscMax(n, (PetscInt64)floor((double)n * ratio));
+  const double     ratio   = vmol / (WATER_MIN_SPACING * WATER_MIN_SPACING * WATER_MIN_SPACING);
+  const PetscInt64 Kmax    = PetscMax(n, (PetscInt64)floor((double)n * ratio));
   PetscInt64       best[3] = {1, 1, n};
 
   for (PetscInt64 kx = 1; kx * kx * kx <= Kmax; kx++) {
     for (PetscInt64 ky = kx; kx * ky * ky <= Kmax; ky++) {
       const PetscInt64 kz = PetscMax(ky, (n + kx * ky - 1) / (kx * ky));
-      const PetscInt64 K  = kx * ky * kz, Kb = best[0] * best[1] * best[2];
+      const PetscInt64 K = kx * ky * kz, Kb = best[0] * best[1] * best[2];
 
       if (K > Kmax) continue;
       /* aspect kz/kx compared exactly in integers */
@@ -171,10 +171,10 @@ static inline PetscBool WaterClash(const double x[9], const double y[9], const d
 
 PetscErrorCode HMBuildWaterBox(MPI_Comm comm, PetscInt nmol, unsigned long seed, HMSystem *out)
 {
-  const double half = 0.5 * WATER_HOH * DEG;
+  const double half       = 0.5 * WATER_HOH * DEG;
   const double hloc[2][3] = {
-    {WATER_OH * sin(half), 0, WATER_OH * cos(half)},
-    {-WATER_OH * sin(half), 0, WATER_OH * cos(half)}
+      {WATER_OH * sin(half),  0, WATER_OH * cos(half)},
+      {-WATER_OH * sin(half), 0, WATER_OH * cos(half)}
   };
   const double vmol = WaterMolarMass() * AMU_G_CM3 / WATER_DENSITY; /* A^3 per molecule */
   PetscInt64   k[3], K;
@@ -275,18 +275,18 @@ PetscErrorCode HMBuildDiamond(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt 
 {
   /* fcc lattice plus the same shifted by a/4 (1,1,1), in units of a */
   static const double basis[8][3] = {
-    {0,    0,    0   },
-    {0,    0.5,  0.5 },
-    {0.5,  0,    0.5 },
-    {0.5,  0.5,  0   },
-    {0.25, 0.25, 0.25},
-    {0.25, 0.75, 0.75},
-    {0.75, 0.25, 0.75},
-    {0.75, 0.75, 0.25}
+      {0,    0,    0   },
+      {0,    0.5,  0.5 },
+      {0.5,  0,    0.5 },
+      {0.5,  0.5,  0   },
+      {0.25, 0.25, 0.25},
+      {0.25, 0.75, 0.75},
+      {0.75, 0.25, 0.75},
+      {0.75, 0.75, 0.25}
   };
-  const double a = DIAMOND_A;
+  const double a       = DIAMOND_A;
   double       cell[9] = {0}, *pos;
-  PetscBool    pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  PetscBool    pbc[3]  = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
   int         *Z;
   PetscInt     n, i = 0;
   Rng          rng;

@@ -24,7 +24,7 @@
 /* NeRF: D bonded to C with |CD| = bond, angle B-C-D = ang, dihedral A-B-C-D = tor (degrees). */
 static void Nerf(const double A[3], const double B[3], const double C[3], double bond, double ang, double tor, double D[3])
 {
-  double bc[3], ab[3], n[3], mm[3], nb, nn;
+  double       bc[3], ab[3], n[3], mm[3], nb, nn;
   const double d0 = -bond * cos(ang * DEG), d1 = bond * sin(ang * DEG) * cos(tor * DEG), d2 = bond * sin(ang * DEG) * sin(tor * DEG);
 
   for (int d = 0; d < 3; d++) {
@@ -102,8 +102,8 @@ static PetscInt PeptideChain(PetscInt nres, PetscBool alanine, double phi, doubl
     side[1] = ATOM(alanine ? 6 : 1);
     if (alanine)
       for (int k = 2; k < 5; k++) side[k] = ATOM(1);
-    C = ATOM(6);
-    O = ATOM(8);
+    C      = ATOM(6);
+    O      = ATOM(8);
     ica[r] = iCA;
     if (r == 0) {
       /* N at the origin, CA on x, C in the xy plane; NH2 terminus: H1 where a preceding C would

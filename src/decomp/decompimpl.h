@@ -24,7 +24,7 @@ struct _p_HMDecomp {
   /* edge reversal: the reversed edge of a local edge on this rank (-1: on another rank, through esf[t]) */
   PetscInt *rev_local[2];
   PetscSF   esf[2];
-  AO          ao;
+  AO        ao;
 };
 
 /* ghosts.c: every owned atom's periodic images within R of a rank's atoms are sent there as ghosts; the local

@@ -18,12 +18,12 @@ typedef struct {
   double  Linv[9], fmin[3], fmax[3];
 } GhostReach;
 
-static inline void shift_vector(const double cell[9], const int n[3], double out[3])
+static inline void ShiftVector(const double cell[9], const int n[3], double out[3])
 {
   for (int a = 0; a < 3; a++) out[a] = ((double)n[0] * cell[a] + (double)n[1] * cell[3 + a]) + (double)n[2] * cell[6 + a];
 }
 
-static int cmp_ghost(const void *a, const void *b)
+static int CmpGhost(const void *a, const void *b)
 {
   const Ghost *x = (const Ghost *)a, *y = (const Ghost *)b;
   for (int k = 0; k < 7; k++) {
@@ -54,15 +54,15 @@ static PetscErrorCode GhostReachSetUp(HMDecomp dd, double R, GhostReach *G)
   if (dd->hascell) {
     const double *L = dd->cell, *Li = G->Linv;
     const double  det = L[0] * (L[4] * L[8] - L[5] * L[7]) - L[1] * (L[3] * L[8] - L[5] * L[6]) + L[2] * (L[3] * L[7] - L[4] * L[6]);
-    G->Linv[0] = (L[4] * L[8] - L[5] * L[7]) / det;
-    G->Linv[1] = (L[2] * L[7] - L[1] * L[8]) / det;
-    G->Linv[2] = (L[1] * L[5] - L[2] * L[4]) / det;
-    G->Linv[3] = (L[5] * L[6] - L[3] * L[8]) / det;
-    G->Linv[4] = (L[0] * L[8] - L[2] * L[6]) / det;
-    G->Linv[5] = (L[2] * L[3] - L[0] * L[5]) / det;
-    G->Linv[6] = (L[3] * L[7] - L[4] * L[6]) / det;
-    G->Linv[7] = (L[1] * L[6] - L[0] * L[7]) / det;
-    G->Linv[8] = (L[0] * L[4] - L[1] * L[3]) / det;
+    G->Linv[0]        = (L[4] * L[8] - L[5] * L[7]) / det;
+    G->Linv[1]        = (L[2] * L[7] - L[1] * L[8]) / det;
+    G->Linv[2]        = (L[1] * L[5] - L[2] * L[4]) / det;
+    G->Linv[3]        = (L[5] * L[6] - L[3] * L[8]) / det;
+    G->Linv[4]        = (L[0] * L[8] - L[2] * L[6]) / det;
+    G->Linv[5]        = (L[2] * L[3] - L[0] * L[5]) / det;
+    G->Linv[6]        = (L[3] * L[7] - L[4] * L[6]) / det;
+    G->Linv[7]        = (L[1] * L[6] - L[0] * L[7]) / det;
+    G->Linv[8]        = (L[0] * L[4] - L[1] * L[3]) / det;
     for (int k = 0; k < 3; k++) {
       G->fmin[k] = PETSC_MAX_REAL;
       G->fmax[k] = -PETSC_MAX_REAL;
@@ -111,7 +111,7 @@ static PetscErrorCode GhostCollect(HMDecomp dd, const GhostReach *G, double R, P
       for (n[1] = nlo[1]; n[1] <= nhi[1]; n[1]++)
         for (n[2] = nlo[2]; n[2] <= nhi[2]; n[2]++) {
           double s[3], p[3];
-          shift_vector(dd->cell, n, s);
+          ShiftVector(dd->cell, n, s);
           for (int a = 0; a < 3; a++) p[a] = dd->pos[3 * i + a] + s[a];
           for (PetscMPIInt q = 0; q < dd->size; q++) {
             const double *b = G->boxes + 6 * q;
@@ -166,7 +166,7 @@ static PetscErrorCode GhostExchange(HMDecomp dd, const Ghost *gs, PetscInt nsend
       PetscCall(PetscArraycpy(gr[k].r, rbuf + REC * k, REC));
       gr[k].owner = q; /* source = owner of the atom */
     }
-  qsort(gr, (size_t)*nrecv, sizeof(Ghost), cmp_ghost);
+  qsort(gr, (size_t)*nrecv, sizeof(Ghost), CmpGhost);
   PetscCall(PetscFree2(sbuf, rbuf));
   PetscCall(PetscFree4(scount, rcount, sdisp, rdisp));
   *out = gr;

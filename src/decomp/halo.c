@@ -85,7 +85,7 @@ typedef struct {
   PetscInt slot;
 } CopyKey;
 
-static int cmp_copy(const void *a, const void *b)
+static int CmpCopy(const void *a, const void *b)
 {
   const CopyKey *x = (const CopyKey *)a, *y = (const CopyKey *)b;
   for (int k = 0; k < 4; k++)
@@ -125,7 +125,7 @@ static PetscErrorCode AccumulateSetUp(HMDecomp dd, HMHaloType t)
     for (int a = 0; a < 4; a++) ck[k].key[a] = mmeta[4 * k + a];
     ck[k].slot = k;
   }
-  for (PetscInt i = 0; i < dd->nowned; i++) qsort(ck + dd->acc_start[t][i], (size_t)deg[i], sizeof(CopyKey), cmp_copy);
+  for (PetscInt i = 0; i < dd->nowned; i++) qsort(ck + dd->acc_start[t][i], (size_t)deg[i], sizeof(CopyKey), CmpCopy);
   for (PetscInt k = 0; k < nm; k++) dd->acc_order[t][k] = ck[k].slot;
   PetscCall(PetscFree(ck));
   PetscCall(PetscFree2(meta, mmeta));
@@ -165,8 +165,10 @@ static PetscInt FindEdge(const HMGraph *g, const PetscInt *gidof, PetscInt e0, P
 {
   while (e0 < e1) {
     const PetscInt m = e0 + (e1 - e0) / 2, gm = gidof[g->receiver[m]];
-    int            c = gm < gid ? -1 : gm > gid ? 1 : 0;
-    for (int a = 0; a < 3 && !c; a++) c = g->shift[3 * m + a] < s[a] ? -1 : g->shift[3 * m + a] > s[a] ? 1 : 0;
+    int            c = gm < gid ? -1 : gm > gid ? 1 :
+                                                  0;
+    for (int a = 0; a < 3 && !c; a++) c = g->shift[3 * m + a] < s[a] ? -1 : g->shift[3 * m + a] > s[a] ? 1 :
+                                                                                                         0;
     if (!c) return m;
     if (c < 0) e0 = m + 1;
     else e1 = m;
@@ -223,7 +225,7 @@ static PetscErrorCode ReverseRemote(HMDecomp dd, HMHaloType t, PetscInt nreq, co
 
 static PetscErrorCode ReverseSetUp(HMDecomp dd, HMHaloType t)
 {
-  const HMGraph *g = &dd->g[t];
+  const HMGraph *g    = &dd->g[t];
   PetscInt       nreq = 0, *ilocal;
   PetscSFNode   *iremote;
 

@@ -9,12 +9,12 @@ typedef struct {
 } RcbAtom;
 
 /* (coordinate, input index): a total order, so the k smallest atoms are one well-defined set */
-static inline PetscBool rcb_less(const RcbAtom *a, const RcbAtom *b, int axis)
+static inline PetscBool RcbLess(const RcbAtom *a, const RcbAtom *b, int axis)
 {
   return (PetscBool)(a->x[axis] < b->x[axis] || (a->x[axis] == b->x[axis] && a->i < b->i));
 }
 
-static inline void rcb_swap(RcbAtom *a, RcbAtom *b)
+static inline void RcbSwap(RcbAtom *a, RcbAtom *b)
 {
   const RcbAtom t = *a;
   *a              = *b;
@@ -22,27 +22,27 @@ static inline void rcb_swap(RcbAtom *a, RcbAtom *b)
 }
 
 /* which of ia, ib, ic holds the median of the three atoms */
-static inline PetscInt rcb_median3(const RcbAtom *a, PetscInt ia, PetscInt ib, PetscInt ic, int axis)
+static inline PetscInt RcbMedian3(const RcbAtom *a, PetscInt ia, PetscInt ib, PetscInt ic, int axis)
 {
-  if (rcb_less(&a[ia], &a[ib], axis)) return rcb_less(&a[ib], &a[ic], axis) ? ib : (rcb_less(&a[ia], &a[ic], axis) ? ic : ia);
-  return rcb_less(&a[ia], &a[ic], axis) ? ia : (rcb_less(&a[ib], &a[ic], axis) ? ic : ib);
+  if (RcbLess(&a[ia], &a[ib], axis)) return RcbLess(&a[ib], &a[ic], axis) ? ib : (RcbLess(&a[ia], &a[ic], axis) ? ic : ia);
+  return RcbLess(&a[ia], &a[ic], axis) ? ia : (RcbLess(&a[ib], &a[ic], axis) ? ic : ib);
 }
 
-static void rcb_sift(RcbAtom *a, PetscInt root, PetscInt n, int axis)
+static void RcbSift(RcbAtom *a, PetscInt root, PetscInt n, int axis)
 {
   for (PetscInt c; (c = 2 * root + 1) < n; root = c) {
-    if (c + 1 < n && rcb_less(&a[c], &a[c + 1], axis)) c++;
-    if (!rcb_less(&a[root], &a[c], axis)) return;
-    rcb_swap(&a[root], &a[c]);
+    if (c + 1 < n && RcbLess(&a[c], &a[c + 1], axis)) c++;
+    if (!RcbLess(&a[root], &a[c], axis)) return;
+    RcbSwap(&a[root], &a[c]);
   }
 }
 
-static void rcb_heapsort(RcbAtom *a, PetscInt n, int axis)
+static void RcbHeapsort(RcbAtom *a, PetscInt n, int axis)
 {
-  for (PetscInt r = n / 2 - 1; r >= 0; r--) rcb_sift(a, r, n, axis);
+  for (PetscInt r = n / 2 - 1; r >= 0; r--) RcbSift(a, r, n, axis);
   for (PetscInt e = n - 1; e > 0; e--) {
-    rcb_swap(&a[0], &a[e]);
-    rcb_sift(a, 0, e, axis);
+    RcbSwap(&a[0], &a[e]);
+    RcbSift(a, 0, e, axis);
   }
 }
 
@@ -50,7 +50,7 @@ static void rcb_heapsort(RcbAtom *a, PetscInt n, int axis)
    (ninther above 1024 atoms) pivot is expected O(n); after 2 log2 n rounds without enough progress (inputs
    built against the pivot rule) the remaining range is heapsorted, so the worst case is O(n log n), never
    quadratic. Deterministic: the same input always gives the same order. */
-static void rcb_select(RcbAtom *a, PetscInt n, PetscInt k, int axis)
+static void RcbSelect(RcbAtom *a, PetscInt n, PetscInt k, int axis)
 {
   PetscInt lo = 0, hi = n, budget = 0;
   for (PetscInt m = n; m > 1; m >>= 1) budget += 2;
@@ -58,41 +58,41 @@ static void rcb_select(RcbAtom *a, PetscInt n, PetscInt k, int axis)
     const PetscInt m = hi - lo, mid = lo + m / 2;
     PetscInt       p, i, j;
     if (budget-- == 0) {
-      rcb_heapsort(a + lo, m, axis);
+      RcbHeapsort(a + lo, m, axis);
       return;
     }
     if (m > 1024) {
       const PetscInt s = m / 8;
-      p                = rcb_median3(a, rcb_median3(a, lo, lo + s, lo + 2 * s, axis), rcb_median3(a, mid - s, mid, mid + s, axis), rcb_median3(a, hi - 1 - 2 * s, hi - 1 - s, hi - 1, axis), axis);
-    } else p = rcb_median3(a, lo, mid, hi - 1, axis);
+      p                = RcbMedian3(a, RcbMedian3(a, lo, lo + s, lo + 2 * s, axis), RcbMedian3(a, mid - s, mid, mid + s, axis), RcbMedian3(a, hi - 1 - 2 * s, hi - 1 - s, hi - 1, axis), axis);
+    } else p = RcbMedian3(a, lo, mid, hi - 1, axis);
     /* Hoare partition around the pivot parked at lo; no two atoms compare equal, so [lo, j) < pivot < (j, hi) */
-    rcb_swap(&a[lo], &a[p]);
+    RcbSwap(&a[lo], &a[p]);
     i = lo;
     j = hi;
     for (;;) {
-      while (++i < hi && rcb_less(&a[i], &a[lo], axis)) {}
-      while (rcb_less(&a[lo], &a[--j], axis)) {} /* stops at the pivot at the latest */
+      while (++i < hi && RcbLess(&a[i], &a[lo], axis)) {}
+      while (RcbLess(&a[lo], &a[--j], axis)) {} /* stops at the pivot at the latest */
       if (i >= j) break;
-      rcb_swap(&a[i], &a[j]);
+      RcbSwap(&a[i], &a[j]);
     }
-    rcb_swap(&a[lo], &a[j]);
+    RcbSwap(&a[lo], &a[j]);
     if (j == k) return;
     if (j < k) lo = j + 1;
     else hi = j;
   }
   /* a few atoms left: insertion sort */
   for (PetscInt i = lo + 1; i < hi; i++)
-    for (PetscInt j = i; j > lo && rcb_less(&a[j], &a[j - 1], axis); j--) rcb_swap(&a[j], &a[j - 1]);
+    for (PetscInt j = i; j > lo && RcbLess(&a[j], &a[j - 1], axis); j--) RcbSwap(&a[j], &a[j - 1]);
 }
 
 /* Parts p0 .. p0 + np - 1 for the atoms a[0, n): cut across the longest side of their bounding box so that
    the first n nl / np atoms along it (ties by input index) go to the lower np / 2 parts. A selection rather
    than a sort: only which side of the cut an atom falls on matters, and the total order makes that side
    the same as a full sort would. Each level costs O(n) (expected), O(N log P) in all. */
-static void rcb(RcbAtom *a, PetscInt n, int p0, int np, int *part)
+static void Rcb(RcbAtom *a, PetscInt n, int p0, int np, int *part)
 {
   double lo[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
-  int    axis  = 0;
+  int    axis = 0;
   if (np == 1 || n == 0) {
     for (PetscInt k = 0; k < n; k++) part[a[k].i] = p0;
     return;
@@ -107,13 +107,13 @@ static void rcb(RcbAtom *a, PetscInt n, int p0, int np, int *part)
   {
     const int      nl  = np / 2;
     const PetscInt cut = (PetscInt)(((PetscInt64)n * nl) / np);
-    if (cut > 0) rcb_select(a, n, cut, axis);
-    rcb(a, cut, p0, nl, part);
-    rcb(a + cut, n - cut, p0 + nl, np - nl, part);
+    if (cut > 0) RcbSelect(a, n, cut, axis);
+    Rcb(a, cut, p0, nl, part);
+    Rcb(a + cut, n - cut, p0 + nl, np - nl, part);
   }
 }
 
-static PetscErrorCode partition_grid(PetscInt n, const double *pos, int size, int *part)
+static PetscErrorCode PartitionGrid(PetscInt n, const double *pos, int size, int *part)
 {
   int    dims[3] = {0, 0, 0};
   double lo[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
@@ -140,7 +140,7 @@ PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType
 {
   PetscFunctionBegin;
   PetscCheck(n >= 0 && nparts >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMDecompPartition: %" PetscInt_FMT " atoms into %d parts", n, (int)nparts);
-  if (type == HM_PARTITION_GRID) PetscCall(partition_grid(n, pos, nparts, part));
+  if (type == HM_PARTITION_GRID) PetscCall(PartitionGrid(n, pos, nparts, part));
   else {
     RcbAtom *a;
     PetscCall(PetscMalloc1(n + 1, &a));
@@ -148,9 +148,8 @@ PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType
       for (int d = 0; d < 3; d++) a[i].x[d] = pos[3 * i + d];
       a[i].i = i;
     }
-    rcb(a, n, 0, nparts, part);
+    Rcb(a, n, 0, nparts, part);
     PetscCall(PetscFree(a));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
-

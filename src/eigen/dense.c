@@ -27,7 +27,7 @@ static const char *const HMDenseSolvers[] = {"scalapack", "elpa", "HMDenseSolver
 #if defined(HM_HAVE_ELPA)
 /* All eigenpairs of the block-cyclic matrix A (the full matrix, both triangles, as ELPA requires) by
    ELPA's two-stage solver on the same BLACS layout: eigenvalues ascending in w, vectors in Z. */
-static PetscErrorCode dense_elpa(MPI_Comm comm, int n, int mloc, int nlocc, int nb, int myrow, int mycol, double *A, double *w, double *Z)
+static PetscErrorCode DenseElpa(MPI_Comm comm, int n, int mloc, int nlocc, int nb, int myrow, int mycol, double *A, double *w, double *Z)
 {
   elpa_t e;
   int    err;
@@ -58,22 +58,22 @@ static PetscErrorCode dense_elpa(MPI_Comm comm, int n, int mloc, int nlocc, int 
 
 PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
 {
-  PetscMPIInt  size;
-  int          nprow, npcol, myrow, mycol, ctxt, sysctxt, n, nb, mloc, nlocc, lld, izero = 0, ione = 1, info, desc[9], lwork, liwork, k2;
-  PetscInt    *Ir, *Jc, nvib, qn = 0;
-  double      *A, *Z, *w, *work, wq, *Ur, *Uc, *T, S[4 * HM_MAX_RIGID * HM_MAX_RIGID];
-  int         *iwork, iwq;
-  PetscInt     which = 0; /* -modes_dense_solver: 0 scalapack, 1 elpa */
-  IS           isr, isc;
-  Mat         *sub;
-  Vec          Ug, Ul;
-  VecScatter   sc;
+  PetscMPIInt size;
+  int         nprow, npcol, myrow, mycol, ctxt, sysctxt, n, nb, mloc, nlocc, lld, izero = 0, ione = 1, info, desc[9], lwork, liwork, k2;
+  PetscInt   *Ir, *Jc, nvib, qn = 0;
+  double     *A, *Z, *w, *work, wq, *Ur, *Uc, *T, S[4 * HM_MAX_RIGID * HM_MAX_RIGID];
+  int        *iwork, iwq;
+  PetscInt    which = 0; /* -modes_dense_solver: 0 scalapack, 1 elpa */
+  IS          isr, isc;
+  Mat        *sub;
+  Vec         Ug, Ul;
+  VecScatter  sc;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(p->comm, &size));
   PetscCall(PetscMPIIntCast(p->ndof, &n));
   nvib = p->ndof - p->k;
-  for (nprow = (int)PetscSqrtReal((double)size); size % nprow; nprow--) { }
+  for (nprow = (int)PetscSqrtReal((double)size); size % nprow; nprow--) {}
   npcol   = size / nprow;
   sysctxt = Csys2blacs_handle(p->comm);
   ctxt    = sysctxt;
@@ -110,10 +110,10 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
      gives P Ht P + alpha V V^T exactly, the rigid directions becoming eigenvectors with eigenvalue alpha */
   k2 = (int)(2 * p->k);
   if (k2) {
-    double    *ug;
-    PetscInt   rs;
-    PetscInt  *idx;
-    IS         isu;
+    double       *ug;
+    PetscInt      rs;
+    PetscInt     *idx;
+    IS            isu;
     const double *ul;
 
     PetscCall(VecCreateMPI(p->comm, p->nloc * k2, p->ndof * k2, &Ug));
@@ -174,7 +174,7 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
 #if !defined(HM_HAVE_ELPA)
   PetscCheck(which == 0, p->comm, PETSC_ERR_SUP, "-modes_dense_solver elpa: hipmace was built without ELPA (install libelpa-dev and reconfigure)");
 #else
-  if (which == 1) PetscCall(dense_elpa(p->comm, n, mloc, nlocc, nb, myrow, mycol, A, w, Z));
+  if (which == 1) PetscCall(DenseElpa(p->comm, n, mloc, nlocc, nb, myrow, mycol, A, w, Z));
   else {
 #endif
   lwork  = -1;
@@ -188,29 +188,29 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd failed (info %d) on the %d x %d projected Hessian", info, n, n);
   PetscCall(PetscFree2(work, iwork));
 #if defined(HM_HAVE_ELPA)
-  }
+}
 #endif
 
-  /* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
-  if (p->k && nvib > 0) {
-    PetscCheck(w[nvib] > p->ub && w[nvib - 1] <= p->ub + 1e-8 * PetscMax(1.0, PetscAbsReal(p->ub)), p->comm, PETSC_ERR_PLIB, "dense spectrum: rigid-body eigenvalues (alpha %g) not separated from the vibrational ones (%g, %g; bound %g)", p->alpha, w[nvib - 1], w[nvib], p->ub);
-  }
-  PetscCall(HMModesAllocate_Private(m, p, nvib));
-  for (PetscInt i = 0; i < nvib; i++) m->lambda[i] = w[i];
-  while (qn < nlocc && Jc[qn] < nvib) qn++;
-  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_FALSE));
-  if (mloc && qn) PetscCall(MatSetValues(m->X, mloc, Ir, qn, Jc, Z, INSERT_VALUES));
-  PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_TRUE));
+/* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
+if (p->k && nvib > 0) {
+  PetscCheck(w[nvib] > p->ub && w[nvib - 1] <= p->ub + 1e-8 * PetscMax(1.0, PetscAbsReal(p->ub)), p->comm, PETSC_ERR_PLIB, "dense spectrum: rigid-body eigenvalues (alpha %g) not separated from the vibrational ones (%g, %g; bound %g)", p->alpha, w[nvib - 1], w[nvib], p->ub);
+}
+PetscCall(HMModesAllocate_Private(m, p, nvib));
+for (PetscInt i = 0; i < nvib; i++) m->lambda[i] = w[i];
+while (qn < nlocc && Jc[qn] < nvib) qn++;
+PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_FALSE));
+if (mloc && qn) PetscCall(MatSetValues(m->X, mloc, Ir, qn, Jc, Z, INSERT_VALUES));
+PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
+PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
+PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_TRUE));
 
-  PetscCall(ISDestroy(&isr));
-  PetscCall(ISDestroy(&isc));
-  PetscCall(PetscFree2(Ir, Jc));
-  PetscCall(PetscFree2(A, Z));
-  PetscCall(PetscFree(w));
-  Cblacs_gridexit(ctxt);
-  Cfree_blacs_system_handle(sysctxt);
-  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, %s (%d x %d grid, block %d)", which ? "ELPA two-stage" : "ScaLAPACK pdsyevd", nprow, npcol, nb));
-  PetscFunctionReturn(PETSC_SUCCESS);
+PetscCall(ISDestroy(&isr));
+PetscCall(ISDestroy(&isc));
+PetscCall(PetscFree2(Ir, Jc));
+PetscCall(PetscFree2(A, Z));
+PetscCall(PetscFree(w));
+Cblacs_gridexit(ctxt);
+Cfree_blacs_system_handle(sysctxt);
+PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, %s (%d x %d grid, block %d)", which ? "ELPA two-stage" : "ScaLAPACK pdsyevd", nprow, npcol, nb));
+PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -11,50 +11,50 @@ struct _p_HMModes {
   MPI_Comm      comm;
   HMModesType   type;
   HMModesSolver solver;
-  PetscInt      nreq;        /* lowest: modes asked for */
-  double        win[2];      /* window in eigenvalues, eV/(A^2 amu) */
+  PetscInt      nreq;   /* lowest: modes asked for */
+  double        win[2]; /* window in eigenvalues, eV/(A^2 amu) */
   PetscBool     win_set;
   double        temperature; /* K */
   double        tol;         /* eigensolver relative tolerance */
   PetscInt      crossover;   /* auto: direct below this many degrees of freedom, iterative from it */
   double        amg_shift;   /* iterative: shift of the GAMG matrix Ht + mu I */
   PetscBool     amg_shift_set;
-  PetscInt      icntl14;     /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
+  PetscInt      icntl14; /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
   char          molden[PETSC_MAX_PATH_LEN], nmd[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], table[PETSC_MAX_PATH_LEN];
 
   /* results */
-  PetscBool computed;
-  char      method[96];
-  PetscInt  natoms, ndof, nrigid;
-  PetscBool linear, periodic;
-  PetscInt  n;           /* reported modes */
-  PetscInt  nimag;       /* imaginary modes (lambda < 0) of the whole projected spectrum, or a lower bound */
-  PetscBool nimag_exact; /* nimag counts all of them (inertia, or every negative mode is among the reported) */
-  double   *lambda, *cm1, *resid;
-  Mat       X;           /* MATDENSE ndof x n, H's row layout, mass-weighted unit vectors orthogonal to V */
-  PetscBool complete;    /* the whole vibrational spectrum is known */
-  HMThermo  thermo;
-  HMModesStats stats;    /* cost of the last HMModesCompute */
+  PetscBool    computed;
+  char         method[96];
+  PetscInt     natoms, ndof, nrigid;
+  PetscBool    linear, periodic;
+  PetscInt     n;           /* reported modes */
+  PetscInt     nimag;       /* imaginary modes (lambda < 0) of the whole projected spectrum, or a lower bound */
+  PetscBool    nimag_exact; /* nimag counts all of them (inertia, or every negative mode is among the reported) */
+  double      *lambda, *cm1, *resid;
+  Mat          X;        /* MATDENSE ndof x n, H's row layout, mass-weighted unit vectors orthogonal to V */
+  PetscBool    complete; /* the whole vibrational spectrum is known */
+  HMThermo     thermo;
+  HMModesStats stats; /* cost of the last HMModesCompute */
 };
 
 /* Mass-weighted Hessian and rigid-body basis, restricted to this rank's rows. */
 typedef struct {
   MPI_Comm  comm;
-  Mat       Ht;             /* mass-weighted, symmetrised MATAIJ */
+  Mat       Ht; /* mass-weighted, symmetrised MATAIJ */
   PetscInt  ndof, nloc, rstart;
-  PetscInt  k;              /* rigid-body directions */
+  PetscInt  k; /* rigid-body directions */
   PetscBool linear, periodic;
-  double   *V;              /* nloc x k, column-major, orthonormal over all ranks */
-  double   *W;              /* Ht V, nloc x k */
+  double   *V;                              /* nloc x k, column-major, orthonormal over all ranks */
+  double   *W;                              /* Ht V, nloc x k */
   double    C[HM_MAX_RIGID * HM_MAX_RIGID]; /* V^T Ht V */
-  double   *minv_sqrt;      /* 1/sqrt(m) per local row */
-  double    lb, ub;         /* Gershgorin bounds of Ht (hence of the projected spectrum) */
-  double    alpha;          /* where the shell operator places the rigid-body directions (above ub) */
-  Vec       wx, wy;         /* work vectors with Ht's layout */
-  PetscInt  icntl14;        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
-  PetscInt  nretry;         /* workspace enlargements so far */
-  PetscInt  nmatvec;        /* applications of the projected shell operator (HMProjCreateShell) */
-  PetscInt  npcapply;       /* applications of a preconditioner (iterative route) */
+  double   *minv_sqrt;                      /* 1/sqrt(m) per local row */
+  double    lb, ub;                         /* Gershgorin bounds of Ht (hence of the projected spectrum) */
+  double    alpha;                          /* where the shell operator places the rigid-body directions (above ub) */
+  Vec       wx, wy;                         /* work vectors with Ht's layout */
+  PetscInt  icntl14;                        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
+  PetscInt  nretry;                         /* workspace enlargements so far */
+  PetscInt  nmatvec;                        /* applications of the projected shell operator (HMProjCreateShell) */
+  PetscInt  npcapply;                       /* applications of a preconditioner (iterative route) */
 } HMProj;
 
 PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);

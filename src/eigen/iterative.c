@@ -250,12 +250,12 @@ PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
 
 PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
 {
-  Mat       K, B, F;
-  EPS       eps;
-  ST        st;
-  KSP       ksp;
-  PC        pc;
-  PetscInt  nconv, nvib = p->ndof - p->k;
+  Mat      K, B, F;
+  EPS      eps;
+  ST       st;
+  KSP      ksp;
+  PC       pc;
+  PetscInt nconv, nvib = p->ndof - p->k;
 
   PetscFunctionBegin;
   PetscCheck(m->win_set, m->comm, PETSC_ERR_ARG_WRONG, "-modes window needs -window_cm1 LO,HI (or -window_eigenvalue LO,HI)");

@@ -8,7 +8,7 @@ const char *const HMModesTypes[]   = {"lowest", "window", "full", "HMModesType",
 const char *const HMModesSolvers[] = {"krylovschur", "lobpcg", "iterative", "auto", "direct", "HMModesSolver", "HM_MODES_SOLVER_", NULL};
 
 /* Lowest-mode solvers by name, as PETSc's XxxSetType registries; "auto" is resolved before the look-up. */
-static PetscFunctionList HMModesSolverList = NULL;
+static PetscFunctionList HMModesSolverList       = NULL;
 static PetscBool         HMModesSolverRegistered = PETSC_FALSE;
 
 static PetscErrorCode HMModesSolverFinalize_Private(void)
@@ -83,10 +83,10 @@ static PetscErrorCode HMModesReset_Private(HMModes m)
   PetscFunctionBegin;
   PetscCall(PetscFree3(m->lambda, m->cm1, m->resid));
   PetscCall(MatDestroy(&m->X));
-  m->n        = 0;
-  m->computed = PETSC_FALSE;
-  m->complete = PETSC_FALSE;
-  m->nimag    = -1;
+  m->n           = 0;
+  m->computed    = PETSC_FALSE;
+  m->complete    = PETSC_FALSE;
+  m->nimag       = -1;
   m->nimag_exact = PETSC_FALSE;
   PetscCall(PetscMemzero(&m->thermo, sizeof(m->thermo)));
   PetscCall(PetscMemzero(&m->stats, sizeof(m->stats)));
@@ -224,10 +224,10 @@ static PetscErrorCode HMModesResiduals_Private(HMModes m, HMProj *p)
 /* Quantum harmonic oscillators; imaginary (and exactly zero) modes are left out and counted. */
 static PetscErrorCode HMModesThermo_Private(HMModes m)
 {
-  HMThermo *t   = &m->thermo;
-  double    hc  = HM_CODATA_H * HM_CODATA_C * 100.0 / HM_CODATA_E_CHARGE; /* eV cm */
-  double    kB  = HM_CODATA_KB / HM_CODATA_E_CHARGE;                      /* eV/K */
-  double    T   = m->temperature, kT = kB * T;
+  HMThermo *t  = &m->thermo;
+  double    hc = HM_CODATA_H * HM_CODATA_C * 100.0 / HM_CODATA_E_CHARGE; /* eV cm */
+  double    kB = HM_CODATA_KB / HM_CODATA_E_CHARGE;                      /* eV/K */
+  double    T = m->temperature, kT = kB * T;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(t, sizeof(*t)));
@@ -308,23 +308,21 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
   case HM_MODES_WINDOW:
     PetscCall(HMModesSolveWindow_Private(m, p));
     break;
-  case HM_MODES_LOWEST:
-    {
-      HMModesSolver  s = m->solver;
-      HMModesSolveFn solve;
-      if (s == HM_MODES_SOLVER_AUTO) s = p->ndof < m->crossover ? HM_MODES_SOLVER_DIRECT : HM_MODES_SOLVER_ITERATIVE;
-      PetscCall(PetscFunctionListFind(HMModesSolverList, HMModesSolvers[s], &solve));
-      PetscCheck(solve, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "-modes_solver %s: no such lowest-mode solver", HMModesSolvers[s]);
-      PetscCall((*solve)(m, p));
-    }
-    break;
+  case HM_MODES_LOWEST: {
+    HMModesSolver  s = m->solver;
+    HMModesSolveFn solve;
+    if (s == HM_MODES_SOLVER_AUTO) s = p->ndof < m->crossover ? HM_MODES_SOLVER_DIRECT : HM_MODES_SOLVER_ITERATIVE;
+    PetscCall(PetscFunctionListFind(HMModesSolverList, HMModesSolvers[s], &solve));
+    PetscCheck(solve, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "-modes_solver %s: no such lowest-mode solver", HMModesSolvers[s]);
+    PetscCall((*solve)(m, p));
+  } break;
   }
   for (PetscInt i = 0; i < m->n; i++) m->cm1[i] = HMModesEigenvalueToWavenumber(m->lambda[i]);
   PetscCall(HMModesResiduals_Private(m, p));
   m->complete = (PetscBool)(m->n == p->ndof - p->k);
   PetscCall(HMModesCountImaginary_Private(m, p));
   PetscCall(HMModesThermo_Private(m));
-  m->computed = PETSC_TRUE;
+  m->computed        = PETSC_TRUE;
   m->stats.matvecs   = p->nmatvec;
   m->stats.pcapplies = p->npcapply;
   PetscCall(HMProjDestroy(&p));

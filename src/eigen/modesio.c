@@ -6,12 +6,12 @@
 /* Streams per-atom data to rank 0 through one scatter: only this rank's atoms are read from the system, so the
    writers keep working once the system is distributed. */
 typedef struct {
-  HMModes    m;
-  Vec        scale; /* 1/sqrt(m) per row */
-  Vec        d, d0; /* work vector (X's row layout) and its copy on rank 0 */
-  VecScatter sc;
-  double    *pos0;  /* rank 0: positions (3N) */
-  int       *Z0;    /* rank 0: atomic numbers (N) */
+  HMModes            m;
+  Vec                scale; /* 1/sqrt(m) per row */
+  Vec                d, d0; /* work vector (X's row layout) and its copy on rank 0 */
+  VecScatter         sc;
+  double            *pos0; /* rank 0: positions (3N) */
+  int               *Z0;   /* rank 0: atomic numbers (N) */
   const HMAtomLabel *lab0; /* rank 0: the input's atom labels (PDB), NULL when it has none */
 } HMModeStream;
 
@@ -153,9 +153,9 @@ PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
 static double HMModeAmplitude_Private(double lambda, double T, PetscReal len)
 {
   const double hbar = HM_CODATA_H / (2.0 * PETSC_PI), f = HMModesWavenumberFactor();
-  double       lam  = PetscMax(PetscAbsReal(lambda), 1.0 / (f * f));
-  double       w    = PetscSqrtReal(lam * HM_CODATA_E_CHARGE / (1e-20 * HM_CODATA_AMU)); /* rad/s */
-  double       q2   = hbar / (2.0 * w) / (1e-20 * HM_CODATA_AMU);                       /* amu A^2 */
+  double       lam = PetscMax(PetscAbsReal(lambda), 1.0 / (f * f));
+  double       w   = PetscSqrtReal(lam * HM_CODATA_E_CHARGE / (1e-20 * HM_CODATA_AMU)); /* rad/s */
+  double       q2  = hbar / (2.0 * w) / (1e-20 * HM_CODATA_AMU);                        /* amu A^2 */
   if (T > 0) q2 /= PetscTanhReal(hbar * w / (2.0 * HM_CODATA_KB * T));
   return PetscSqrtReal(q2) * len;
 }
@@ -236,7 +236,7 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
   FILE        *fp;
   HMAtomicFile h;
   char         lattice[512] = "";
-  PetscInt     na = m->ndof / 3;
+  PetscInt     na           = m->ndof / 3;
   PetscBool    hascell, pbc[3];
   double       cell[9];
 

@@ -81,7 +81,9 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
     In[5] -= mass[a] * r[1] * r[2];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, In, 6, MPI_DOUBLE, MPI_SUM, p->comm));
-  Iten[0] = In[0]; Iten[4] = In[1]; Iten[8] = In[2];
+  Iten[0] = In[0];
+  Iten[4] = In[1];
+  Iten[8] = In[2];
   Iten[1] = Iten[3] = In[3];
   Iten[2] = Iten[6] = In[4];
   Iten[5] = Iten[7] = In[5];
@@ -98,8 +100,8 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
   p->k      = PetscMin(3 + nrot, p->ndof);
   PetscCall(PetscCalloc1(p->nloc * p->k + 1, &p->V));
   for (PetscInt a = 0; a < na; a++) {
-    PetscInt A   = a0 + a;
-    double   sm  = PetscSqrtReal(mass[A]);
+    PetscInt A    = a0 + a;
+    double   sm   = PetscSqrtReal(mass[A]);
     double   r[3] = {pos[3 * A] - com[0], pos[3 * A + 1] - com[1], pos[3 * A + 2] - com[2]};
     for (PetscInt d = 0; d < 3 && d < p->k; d++) p->V[3 * a + d + d * p->nloc] = sm / PetscSqrtReal(Mtot);
     for (PetscInt q = 0; q < nrot; q++) {
@@ -116,11 +118,11 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
 
 PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
 {
-  HMProj       *p;
-  PetscInt      M, N, rend, natoms, ncols;
-  const double *mass;
-  Vec           sv;
-  double       *sa, bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
+  HMProj            *p;
+  PetscInt           M, N, rend, natoms, ncols;
+  const double      *mass;
+  Vec                sv;
+  double            *sa, bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
   const PetscInt    *cols;
   const PetscScalar *vals;
 
@@ -168,7 +170,7 @@ PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
   PetscCall(HMProjRigidBody_Private(p, sys));
   PetscCall(PetscMalloc1(p->nloc * p->k + 1, &p->W));
   for (PetscInt j = 0; j < p->k; j++) {
-    double *xa;
+    double       *xa;
     const double *ya;
     PetscCall(VecGetArray(p->wx, &xa));
     PetscCall(PetscArraycpy(xa, p->V + j * p->nloc, p->nloc));
@@ -384,7 +386,7 @@ PetscErrorCode HMProjCreateBordered(HMProj *p, Mat *Kout, Mat *Bout)
   if (rank == size - 1) re += k;
   PetscCall(PetscMalloc2(nl + 1, &dnz, nl + 1, &onz));
   for (PetscInt i = 0; i < p->nloc; i++) {
-    PetscInt d = 0, o = 0;
+    PetscInt  d = 0, o = 0;
     PetscBool hasdiag = PETSC_FALSE;
     PetscCall(MatGetRow(p->Ht, p->rstart + i, &ncols, &cols, &vals));
     for (PetscInt c = 0; c < ncols; c++) {

@@ -26,15 +26,15 @@ typedef struct {
   const int      *image;    /* [n][3] explicit images, or NULL */
   const PetscInt *key;      /* [n] receiver sort keys, or NULL (atom index) */
   PetscBool       anti;     /* vec = (pos[r] - pos[s]) + shift.cell (explicit images) */
-  double        cell[9]; /* lattice rows (identity without periodic axes) */
-  double        lat[9];  /* lattice rows of the explicit images (zero without) */
-  double       *ipos;    /* [n][3] owned image positions (explicit images) */
-  PetscBool     per[3];
-  int           nb[3]; /* bins per axis */
-  int           m[3];  /* neighbour bins searched on each side */
-  double        rc2, rc2loose;
-  PetscInt      nbins, maxbin;
-  PetscInt     *binstart; /* [nbins+1] */
+  double          cell[9];  /* lattice rows (identity without periodic axes) */
+  double          lat[9];   /* lattice rows of the explicit images (zero without) */
+  double         *ipos;     /* [n][3] owned image positions (explicit images) */
+  PetscBool       per[3];
+  int             nb[3]; /* bins per axis */
+  int             m[3];  /* neighbour bins searched on each side */
+  double          rc2, rc2loose;
+  PetscInt        nbins, maxbin;
+  PetscInt       *binstart; /* [nbins+1] */
   /* atoms in bin order (ascending inside a bin) with their data alongside, so the inner loop
      streams through contiguous memory */
   PetscInt *atoms; /* [n] */
@@ -111,9 +111,9 @@ static inline PetscErrorCode PairBins(Grid *G, HMGraph *g, PetscInt sbeg, PetscI
 
   PetscFunctionBegin;
   for (PetscInt js = sbeg; js < send; js++) {
-    const PetscInt s     = G->atoms[js];
-    const double  *ps    = opos + 3 * js;
-    const double   q0    = wpos[3 * js] - tc[0], q1 = wpos[3 * js + 1] - tc[1], q2 = wpos[3 * js + 2] - tc[2];
+    const PetscInt s  = G->atoms[js];
+    const double  *ps = opos + 3 * js;
+    const double   q0 = wpos[3 * js] - tc[0], q1 = wpos[3 * js + 1] - tc[1], q2 = wpos[3 * js + 2] - tc[2];
     const int      ts[3] = {t[0] + bimg[3 * js], t[1] + bimg[3 * js + 1], t[2] + bimg[3 * js + 2]};
     PetscInt       nc    = 0;
 
@@ -158,12 +158,12 @@ static inline PetscErrorCode PairBins(Grid *G, HMGraph *g, PetscInt sbeg, PetscI
         const PetscInt e = G->lcur[js - sbeg]++;
 
         PetscCheck(e < G->lstart[js - sbeg + 1], PETSC_COMM_SELF, PETSC_ERR_PLIB, "graph: edge count of atom %" PetscInt_FMT " changed between passes", s);
-        G->keys[e].k    = G->key ? G->key[r] : r;
-        G->keys[e].r    = r;
-        G->keys[e].s[0] = s0;
-        G->keys[e].s[1] = s1;
-        G->keys[e].s[2] = s2;
-        G->keys[e].e    = e;
+        G->keys[e].k       = G->key ? G->key[r] : r;
+        G->keys[e].r       = r;
+        G->keys[e].s[0]    = s0;
+        G->keys[e].s[1]    = s1;
+        G->keys[e].s[2]    = s2;
+        G->keys[e].e       = e;
         G->svec[3 * e]     = v0;
         G->svec[3 * e + 1] = v1;
         G->svec[3 * e + 2] = v2;
@@ -210,7 +210,7 @@ static PetscErrorCode WriteBin(Grid *G, HMGraph *g, PetscInt sbeg, PetscInt send
 static PetscErrorCode Sweep(Grid *G, HMGraph *g)
 {
   const int    *nb = G->nb, *m = G->m;
-  const double *C  = G->cell;
+  const double *C = G->cell;
 
   PetscFunctionBegin;
   for (int b2 = 0; b2 < nb[2]; b2++) {
@@ -355,7 +355,7 @@ static PetscErrorCode GridFrame(Grid *G, const double cell[9], Frame *F)
 /* Bin counts per axis and the neighbour bins to search on each side. */
 static PetscErrorCode GridBins(Grid *G, double cutoff, const Frame *F)
 {
-  const PetscInt n = G->n;
+  const PetscInt n     = G->n;
   const double  *thick = F->thick, *lo = F->lo, *hi = F->hi, *maxf = F->maxf;
   PetscInt64     cap, stencil = 1;
 
@@ -559,7 +559,7 @@ static PetscErrorCode Build(Grid *G, const double cell[9], const PetscBool pbc[3
     ierr = PetscMalloc1(3 * G->n, &G->ipos);
     for (PetscInt i = 0; !ierr && i < G->n; i++)
       for (int d = 0; d < 3; d++) {
-        const int *k = G->image + 3 * i;
+        const int *k       = G->image + 3 * i;
         G->ipos[3 * i + d] = G->orig[3 * i + d] + ((k[0] * G->lat[d] + k[1] * G->lat[3 + d]) + k[2] * G->lat[6 + d]);
       }
     G->pos = G->ipos;
@@ -596,7 +596,7 @@ PetscErrorCode HMGraphBuildWithImages(PetscInt n, const double pos[], const int 
   G.n     = n;
   G.nsend = nsenders == PETSC_DECIDE ? n : nsenders;
   G.pos = G.orig = pos;
-  G.key         = key;
+  G.key          = key;
   if (image) {
     G.image = image;
     G.anti  = PETSC_TRUE;

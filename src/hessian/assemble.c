@@ -7,7 +7,7 @@
 /* directed-edge evaluations per batch (two per image of a pair) */
 #define HM_PAIR_BATCH 1024
 
-static PetscBool is_sym_type(MatType type)
+static PetscBool IsSymType(MatType type)
 {
   PetscBool s1, s2, s3;
   PetscStrcmp(type, MATSBAIJ, &s1);
@@ -16,7 +16,7 @@ static PetscBool is_sym_type(MatType type)
   return (PetscBool)(s1 || s2 || s3);
 }
 
-static PetscBool shift_positive(const int *s)
+static PetscBool ShiftPositive(const int *s)
 {
   if (s[0] != 0) return (PetscBool)(s[0] > 0);
   if (s[1] != 0) return (PetscBool)(s[1] > 0);
@@ -31,7 +31,7 @@ typedef struct {
   MPI_Comm        comm;
 } Atoms;
 
-static PetscErrorCode get_atoms(HMHessian h, Atoms *a)
+static PetscErrorCode GetAtoms(HMHessian h, Atoms *a)
 {
   PetscFunctionBegin;
   PetscCall(HMEvalGetSizes(h->ev, &a->N, &a->n, NULL, &a->rstart));
@@ -41,7 +41,7 @@ static PetscErrorCode get_atoms(HMHessian h, Atoms *a)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static inline PetscBool owned(const Atoms *ev, PetscInt p)
+static inline PetscBool Owned(const Atoms *ev, PetscInt p)
 {
   return (PetscBool)(p >= ev->rstart && p < ev->rstart + ev->n);
 }
@@ -52,7 +52,7 @@ PetscErrorCode HMHessianGetBlockCount(HMHessian h, PetscInt64 *local, PetscInt64
   const HMGraph *g;
   PetscInt64     cnt = 0, tot;
   PetscFunctionBegin;
-  PetscCall(get_atoms(h, ev));
+  PetscCall(GetAtoms(h, ev));
   g = ev->gh;
   for (PetscInt i = 0; i < g->n; i++) {
     cnt++;
@@ -67,22 +67,22 @@ PetscErrorCode HMHessianGetBlockCount(HMHessian h, PetscInt64 *local, PetscInt64
 
 /* One directed-edge pair of a block: term = M(s1, v) + M(s2, -v)^T. */
 typedef struct {
-  PetscInt s1, s2;
-  double   v[3];
-  int      kind; /* 0: pair image, 1: self image */
-  PetscInt row, col;  /* local index of the two atoms of the pair (the block is H[row, col]) */
+  PetscInt  s1, s2;
+  double    v[3];
+  int       kind;     /* 0: pair image, 1: self image */
+  PetscInt  row, col; /* local index of the two atoms of the pair (the block is H[row, col]) */
   PetscBool last;     /* last image of its block: insert */
   PetscBool flip;     /* the accumulated term is H[col, row]; transpose for H[row, col] */
 } Work;
 
-static void transpose3(const double *A, double *B)
+static void Transpose3(const double *A, double *B)
 {
   for (int a = 0; a < 3; a++)
     for (int b = 0; b < 3; b++) B[3 * a + b] = A[3 * b + a];
 }
 
-/* Matrix with exact preallocation of the owned block rows: diagonal + one block per distinct neighbour. */
-static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym, Mat *Hout)
+/* Matrix with exact preallocation of the Owned block rows: diagonal + one block per distinct neighbour. */
+static PetscErrorCode CreateMatrix(const Atoms *ev, MatType type, PetscBool sym, Mat *Hout)
 {
   const HMGraph *g = ev->gh;
   const PetscInt n = ev->n;
@@ -96,10 +96,10 @@ static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym
     for (PetscInt e = g->offset[i]; e < g->offset[i + 1]; e++) {
       const PetscInt j = g->receiver[e], pj = ev->pidx[j];
       if (ev->gid[j] == ev->gid[i] || (e > g->offset[i] && ev->gid[g->receiver[e - 1]] == ev->gid[j])) continue;
-      if (owned(ev, pj)) dnnz[i]++;
+      if (Owned(ev, pj)) dnnz[i]++;
       else onnz[i]++;
       if (pj > ev->pidx[i]) {
-        if (owned(ev, pj)) dnnzu[i]++;
+        if (Owned(ev, pj)) dnnzu[i]++;
         else onnzu[i]++;
       }
     }
@@ -120,10 +120,10 @@ static PetscErrorCode create_matrix(const Atoms *ev, MatType type, PetscBool sym
 
 /* The work list of directed-edge pairs this rank evaluates (w = NULL: only counted, so that the list is
    allocated once at its exact length). */
-static void fill_work(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
+static void FillWork(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
 {
-  const HMGraph *g = ev->gh;
-  const PetscInt n = ev->n;
+  const HMGraph *g  = ev->gh;
+  const PetscInt n  = ev->n;
   PetscInt       nw = 0;
 
   /* Work list, in the canonical order that makes every block independent of the partition: a pair
@@ -139,13 +139,13 @@ static void fill_work(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
       while (e1 < g->offset[i + 1] && ev->gid[g->receiver[e1]] == gj) e1++;
       /* group [e, e1): the images of atom gj */
       PetscBool need = PETSC_TRUE;
-      if (gj < gi && owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* done from j's row */
-      if (sym && gj != gi && ev->pidx[j0] < ev->pidx[i] && !owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* lower triangle of another rank */
+      if (gj < gi && Owned(ev, ev->pidx[j0])) need = PETSC_FALSE;                                        /* done from j's row */
+      if (sym && gj != gi && ev->pidx[j0] < ev->pidx[i] && !Owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* lower triangle of another rank */
       if (need)
         for (PetscInt k = 0; k < e1 - e; k++) {
           const PetscInt ee = gj < gi ? e1 - 1 - k : e + k;
           const PetscInt j  = g->receiver[ee];
-          if (gj == gi && !shift_positive(g->shift + 3 * ee)) continue;
+          if (gj == gi && !ShiftPositive(g->shift + 3 * ee)) continue;
           if (!w) {
             nw++;
             continue;
@@ -174,19 +174,19 @@ static void fill_work(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
   *nwout = nw;
 }
 
-static PetscErrorCode build_work(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+static PetscErrorCode BuildWork(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
 {
   PetscInt nw;
   PetscFunctionBegin;
-  fill_work(ev, sym, NULL, &nw);
+  FillWork(ev, sym, NULL, &nw);
   PetscCall(PetscMalloc1(nw + 1, wout));
-  fill_work(ev, sym, *wout, nwout);
+  FillWork(ev, sym, *wout, nwout);
   PetscCheck(*nwout == nw, PETSC_COMM_SELF, PETSC_ERR_PLIB, "work list count changed");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Evaluates the work list in batches and inserts the finished off-diagonal blocks; self images go to diag. */
-static PetscErrorCode evaluate_work(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H)
+static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H)
 {
   PetscInt *snd;
   double   *M, *vec, acc[9];
@@ -194,21 +194,21 @@ static PetscErrorCode evaluate_work(HMHessian h, const Atoms *ev, PetscBool sym,
   PetscFunctionBegin;
   PetscCall(PetscMalloc3(2 * HM_PAIR_BATCH, &snd, 3 * HM_PAIR_BATCH, &vec, 18 * HM_PAIR_BATCH, &M));
   {
-    PetscInt  k0 = 0;
+    PetscInt  k0   = 0;
     PetscBool open = PETSC_FALSE;
     double    last = 0;
     while (k0 < nw) {
       PetscCall(HMProgress(PETSC_COMM_SELF, "HIP head, directed-edge pairs", (double)k0, (double)nw, &last));
       const PetscInt nb = PetscMin(HM_PAIR_BATCH, nw - k0);
       for (PetscInt k = 0; k < nb; k++) {
-        const Work *x     = &w[k0 + k];
-        snd[k]            = x->s1;
+        const Work *x          = &w[k0 + k];
+        snd[k]                 = x->s1;
         snd[HM_PAIR_BATCH + k] = x->s2;
         for (int a = 0; a < 3; a++) vec[3 * k + a] = x->v[a];
       }
       PetscCall(HMHessianEdgeBlockPairs(h, nb, snd, snd + HM_PAIR_BATCH, vec, M, M + 9 * HM_PAIR_BATCH));
       for (PetscInt k = 0; k < nb; k++) {
-        const Work   *x = &w[k0 + k];
+        const Work   *x  = &w[k0 + k];
         const double *M1 = M + 9 * k, *M2 = M + 9 * HM_PAIR_BATCH + 9 * k;
         double        B[9];
         for (int a = 0; a < 3; a++)
@@ -228,11 +228,11 @@ static PetscErrorCode evaluate_work(HMHessian h, const Atoms *ev, PetscBool sym,
           const PetscInt pi = ev->pidx[x->row], pj = ev->pidx[x->col];
           const double  *Hij, *Hji;
           double         T[9];
-          transpose3(acc, T);
+          Transpose3(acc, T);
           Hij = x->flip ? T : acc;
           Hji = x->flip ? acc : T;
           if (!sym || pi < pj) PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pj, Hij, INSERT_VALUES));
-          if (owned(ev, pj) && (!sym || pj < pi)) PetscCall(MatSetValuesBlocked(H, 1, &pj, 1, &pi, Hji, INSERT_VALUES));
+          if (Owned(ev, pj) && (!sym || pj < pi)) PetscCall(MatSetValuesBlocked(H, 1, &pj, 1, &pi, Hji, INSERT_VALUES));
           open = PETSC_FALSE;
         }
       }
@@ -249,25 +249,25 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
   PetscInt  n, nw;
   MatType   type = h->mattype;
   PetscBool sym;
-  Mat       H    = NULL;
+  Mat       H = NULL;
   double   *D, *diag;
   Work     *w = NULL;
 
   PetscFunctionBegin;
-  PetscCall(get_atoms(h, ev));
+  PetscCall(GetAtoms(h, ev));
   n   = ev->n;
-  sym = is_sym_type(type);
+  sym = IsSymType(type);
   PetscCall(HMEvalForward(h->ev));
   PetscCall(PetscLogStagePush(HMLog.hip));
   PetscCall(HMHessianSetUp(h));
-  PetscCall(create_matrix(ev, type, sym, &H));
+  PetscCall(CreateMatrix(ev, type, sym, &H));
   PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
   PetscCall(HMHessianNodeBlocks(h, NULL, D));
   for (PetscInt i = 0; i < n; i++)
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
-  PetscCall(build_work(ev, sym, &w, &nw));
-  PetscCall(evaluate_work(h, ev, sym, w, nw, diag, H));
+  PetscCall(BuildWork(ev, sym, &w, &nw));
+  PetscCall(EvaluateWork(h, ev, sym, w, nw, diag, H));
   for (PetscInt i = 0; i < n; i++) {
     const PetscInt pi = ev->pidx[i];
     PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));
@@ -297,7 +297,7 @@ PetscErrorCode HMHessianInputOrder(HMHessian h, Mat H, Mat *Hin)
   if (size == 1) {
     MatType type;
     PetscCall(MatGetType(H, &type));
-    if (is_sym_type(type)) {
+    if (IsSymType(type)) {
       PetscCall(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, Hin));
       PetscFunctionReturn(PETSC_SUCCESS);
     }
@@ -307,13 +307,13 @@ PetscErrorCode HMHessianInputOrder(HMHessian h, Mat H, Mat *Hin)
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   {
-    AO        ao;
-    IS        is;
-    Mat       A = H;
-    PetscBool sym;
-    MatType   type;
+    AO             ao;
+    IS             is;
+    Mat            A = H;
+    PetscBool      sym;
+    MatType        type;
     const PetscInt lo = (PetscInt)(((PetscInt64)N * rank) / size), hi = (PetscInt)(((PetscInt64)N * (rank + 1)) / size);
-    PetscInt *idx;
+    PetscInt      *idx;
     PetscCall(HMDecompGetAO(dd, &ao));
     PetscCall(PetscMalloc1(hi - lo + 1, &idx));
     for (PetscInt k = lo; k < hi; k++) idx[k - lo] = k;
@@ -321,7 +321,7 @@ PetscErrorCode HMHessianInputOrder(HMHessian h, Mat H, Mat *Hin)
     PetscCall(ISCreateBlock(comm, 3, hi - lo, idx, PETSC_COPY_VALUES, &is));
     PetscCall(PetscFree(idx));
     PetscCall(MatGetType(H, &type));
-    sym = is_sym_type(type);
+    sym = IsSymType(type);
     if (sym) PetscCall(MatConvert(H, MATAIJ, MAT_INITIAL_MATRIX, &A));
     PetscCall(MatCreateSubMatrix(A, is, is, MAT_INITIAL_MATRIX, Hin));
     if (sym) PetscCall(MatDestroy(&A));

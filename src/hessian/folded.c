@@ -26,9 +26,9 @@
    build, so all versions give the same bits. The products, SiLU and sines use AVX-512 intrinsics when
    the build targets it (nn/gemm.c, nn/vecmath.c). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FOLD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+  #define FOLD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
-#define FOLD_CLONES
+  #define FOLD_CLONES
 #endif
 
 struct _p_HMFolded {
@@ -46,19 +46,19 @@ struct _p_HMFolded {
   PetscInt *poff;
   PetscInt  nka, nodedim; /* nodedim = K * nka, G_s laid out [kappa][nka] */
   /* Clebsch-Gordan contraction as a list: e9[o] += c * Y[b] * T[j]; crev = (-1)^l2 c for -vec */
-  PetscInt  ncg;
-  int      *cg_j, *cg_b, *cg_o;
-  double   *cg_c, *cg_crev;
+  PetscInt ncg;
+  int     *cg_j, *cg_b, *cg_o;
+  double  *cg_c, *cg_crev;
   /* work arrays, sized once */
   double   *rb, *zw, *dist, *Y, *T, *Tr, *Tt, *Yt, *Ot, *fbar, *xbar;
   PetscInt *perm; /* [2 * FOLD_EDGE_CHUNK]: sort of a chunk's receivers and its scratch */
-  double  flops_edge, flops_pair, flops_node;
+  double    flops_edge, flops_pair, flops_node;
   /* optional table of the hidden radial layers (the tabulated kernel) */
   HMRadialTable table;
 };
 
 /* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
-static PetscInt chan_offsets(const HMIrreps *ir, PetscInt off[])
+static PetscInt ChanOffsets(const HMIrreps *ir, PetscInt off[])
 {
   PetscInt o = 0;
   for (int b = 0; b < ir->n; b++) {
@@ -70,7 +70,7 @@ static PetscInt chan_offsets(const HMIrreps *ir, PetscInt off[])
 
 /* Pulls a covector on the output channels of an o3.Linear back to its input channels. A Linear acts
    on the channel index only (the same matrix for every m), so one component m stands for all. */
-static void pull_back(const HMLinear *lin, const PetscInt offin[], PetscInt nin, const PetscInt offout[], const double rout[], double rin[])
+static void PullBack(const HMLinear *lin, const PetscInt offin[], PetscInt nin, const PetscInt offout[], const double rout[], double rin[])
 {
   for (PetscInt i = 0; i < nin; i++) rin[i] = 0.0;
   for (int k = 0; k < lin->ninstr; k++) {
@@ -86,16 +86,16 @@ static void pull_back(const HMLinear *lin, const PetscInt offin[], PetscInt nin,
 
 PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
 {
-  HMFolded          f;
-  const HMConvTP   *tp  = &m->hi_tp;
+  HMFolded           f;
+  const HMConvTP    *tp  = &m->hi_tp;
   const HMRadialMLP *mlp = &m->hi_mlp;
-  const HMIrreps   *mid = &tp->mid;
-  PetscInt          offOUT[HM_MAX_IRREP_BLOCKS], offO[HM_MAX_IRREP_BLOCKS], offH[HM_MAX_IRREP_BLOCKS], offM[HM_MAX_IRREP_BLOCKS];
-  PetscInt          nOUT, nO, nH, nM, *keep_q;
-  double           *rOUT, *rO, *rH, *rM, *Omega;
-  const double     *Wlast;
-  int               q_of[HM_MAX_IRREP_BLOCKS];
-  PetscInt          Ptot = 0, ncg = 0;
+  const HMIrreps    *mid = &tp->mid;
+  PetscInt           offOUT[HM_MAX_IRREP_BLOCKS], offO[HM_MAX_IRREP_BLOCKS], offH[HM_MAX_IRREP_BLOCKS], offM[HM_MAX_IRREP_BLOCKS];
+  PetscInt           nOUT, nO, nH, nM, *keep_q;
+  double            *rOUT, *rO, *rH, *rM, *Omega;
+  const double      *Wlast;
+  int                q_of[HM_MAX_IRREP_BLOCKS];
+  PetscInt           Ptot = 0, ncg = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscNew(&f));
@@ -119,10 +119,10 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
 
   /* Omega: pull the unit covector of each output block back through proj_edges, message_proj and
      hi_linear; the result on mid block k (= path k) is Omega_k, all alphas included */
-  nOUT = chan_offsets(&m->OUT, offOUT);
-  nO   = chan_offsets(&m->O, offO);
-  nH   = chan_offsets(&m->H, offH);
-  nM   = chan_offsets(mid, offM);
+  nOUT = ChanOffsets(&m->OUT, offOUT);
+  nO   = ChanOffsets(&m->O, offO);
+  nH   = ChanOffsets(&m->H, offH);
+  nM   = ChanOffsets(mid, offM);
   PetscCheck(HMIrrepsDim(&m->proj_edges.in) == HMIrrepsDim(&m->O) && HMIrrepsDim(&m->message_proj.in) == m->dimH && m->hi_linear.in.n == mid->n, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP head linear maps do not chain", m->path);
   PetscCall(PetscMalloc5(nOUT + 1, &rOUT, nO + 1, &rO, nH + 1, &rH, nM + 1, &rM, nM + 1, &Omega));
   PetscCall(PetscMalloc1(mid->n + 1, &keep_q));
@@ -131,9 +131,9 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
   for (int q = 0; q < m->OUT.n; q++) {
     for (PetscInt i = 0; i < nOUT; i++) rOUT[i] = 0.0;
     rOUT[offOUT[q]] = 1.0;
-    pull_back(&m->proj_edges, offO, nO, offOUT, rOUT, rO);
-    pull_back(&m->message_proj, offH, nH, offO, rO, rH);
-    pull_back(&m->hi_linear, offM, nM, offH, rH, rM);
+    PullBack(&m->proj_edges, offO, nO, offOUT, rOUT, rO);
+    PullBack(&m->message_proj, offH, nH, offO, rO, rH);
+    PullBack(&m->hi_linear, offM, nM, offH, rH, rM);
     for (int k = 0; k < mid->n; k++) {
       PetscBool nz = PETSC_FALSE;
       if (mid->b[k].l != m->OUT.b[q].l || mid->b[k].p != m->OUT.b[q].p) continue;
@@ -285,7 +285,7 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
     /* the aggregation weights commute with every linear map: apply them to the features first */
     for (PetscInt i = 0; i < nc; i++) {
       double *restrict fb = f->fbar + i * dH;
-      const double    *x0 = feats[0] + (n0 + i) * dH;
+      const double *x0    = feats[0] + (n0 + i) * dH;
       for (PetscInt c = 0; c < dH; c++) fb[c] = m->hw[0] * x0[c];
       for (int t = 1; t < m->hnl; t++) {
         const double *xt = feats[t] + (n0 + i) * dH;
@@ -310,7 +310,7 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
 
 /* Hidden radial layers of nc edges: *z = z[nc][K] (a work array, or rb without hidden layers), from
    the table when there is one. */
-static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[], const double **z)
+static PetscErrorCode RadialHidden(HMFolded f, PetscInt nc, const double vec[], const double **z)
 {
   const HMRadialMLP *mlp = &f->m->hi_mlp;
   const double      *cur = f->rb;
@@ -342,7 +342,7 @@ static PetscErrorCode radial_hidden(HMFolded f, PetscInt nc, const double vec[],
 }
 
 /* Stable sort of 0 .. n-1 by key (non-negative): least-significant-digit radix sort, 8 bits a pass. */
-static void sort_by_key(PetscInt n, const PetscInt key[], PetscInt perm[], PetscInt tmp[])
+static void SortByKey(PetscInt n, const PetscInt key[], PetscInt perm[], PetscInt tmp[])
 {
   PetscInt kmax = 0, *src = perm, *dst = tmp;
   for (PetscInt i = 0; i < n; i++) {
@@ -380,7 +380,7 @@ static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool
     }
   } else {
     PetscInt *perm = f->perm;
-    sort_by_key(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
+    SortByKey(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
     for (PetscInt i = 0; i < nc;) {
       PetscInt i1 = i + 1;
       while (i1 < nc && node[perm[i1]] == node[perm[i]]) i1++;
@@ -407,7 +407,7 @@ FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *T, do
       for (PetscInt b = 0; b < nsh; b++) Yt[b * FOLD_CG_BLOCK + e] = y[b];
     }
     for (int dir = 0; dir < 2; dir++) {
-      const double *TT  = dir ? Tr : T, *c = dir ? f->cg_crev : f->cg_c;
+      const double *TT = dir ? Tr : T, *c = dir ? f->cg_crev : f->cg_c;
       double       *out = dir ? e9rev : e9;
       if (!out) continue;
       for (PetscInt e = 0; e < nb; e++) {
@@ -416,10 +416,10 @@ FOLD_CLONES static void contract_CG(HMFolded f, PetscInt nc, const double *T, do
       }
       for (PetscInt q = 0; q < nout * FOLD_CG_BLOCK; q++) Ot[q] = 0.0;
       for (PetscInt i = 0; i < ncg; i++) {
-        const double           ci = c[i];
-        double *restrict       o  = Ot + co[i] * FOLD_CG_BLOCK;
-        const double *restrict y  = Yt + cb[i] * FOLD_CG_BLOCK;
-        const double *restrict t  = Tt + cj[i] * FOLD_CG_BLOCK;
+        const double ci          = c[i];
+        double *restrict o       = Ot + co[i] * FOLD_CG_BLOCK;
+        const double *restrict y = Yt + cb[i] * FOLD_CG_BLOCK;
+        const double *restrict t = Tt + cj[i] * FOLD_CG_BLOCK;
         for (PetscInt e = 0; e < nb; e++) o[e] = HM_FMA(ci * y[e], t[e], o[e]);
       }
       for (PetscInt e = 0; e < nb; e++)
@@ -435,7 +435,7 @@ PetscErrorCode HMFoldedEdgesBoth(HMFolded f, PetscInt ne, const PetscInt sender[
   for (PetscInt e0 = 0; e0 < ne; e0 += FOLD_EDGE_CHUNK) {
     const PetscInt nc = PetscMin(FOLD_EDGE_CHUNK, ne - e0);
     const double  *z  = NULL;
-    PetscCall(radial_hidden(f, nc, vec + 3 * e0, &z));
+    PetscCall(RadialHidden(f, nc, vec + 3 * e0, &z));
     /* Y(-v) = (-1)^l Y(v) exactly (each component is a product of l coordinates): the sign sits in
        the reversed CG list */
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
@@ -457,7 +457,7 @@ PetscErrorCode HMFoldedEdgesErrorBound(HMFolded f, PetscInt ne, const PetscInt s
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
     for (PetscInt k = 0; k < nc; k++) {
       const double *Gs = G + sender[e0 + k] * f->nodedim, *y = f->Y + k * f->nsh;
-      double       *b  = bound + (e0 + k) * f->nout;
+      double       *b = bound + (e0 + k) * f->nout;
       for (PetscInt j = 0; j < f->nka; j++) {
         gabs[j] = 0;
         for (PetscInt kap = 0; kap < f->K; kap++) gabs[j] += PetscAbsReal(Gs[kap * f->nka + j]);

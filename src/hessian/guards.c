@@ -24,7 +24,7 @@ int HMHessianLowestBadAtom(HMHessian h, PetscInt w, const double *a)
 }
 
 /* Input index of the local atom (owned or ghost) with partition index p; -1 if not held here. */
-static PetscInt local_input_index(const Local *e, PetscInt p)
+static PetscInt LocalInputIndex(const Local *e, PetscInt p)
 {
   if (p >= e->rstart && p < e->rstart + e->n) return e->gid[p - e->rstart];
   for (PetscInt i = e->n; i < e->nl; i++)
@@ -33,12 +33,12 @@ static PetscInt local_input_index(const Local *e, PetscInt p)
 }
 
 /* The kernel's per-atom inputs: the lowest atom of the first used layer with a non-finite entry. */
-static PetscErrorCode check_inputs(HMHessian h)
+static PetscErrorCode CheckInputs(HMHessian h)
 {
   HMModel m = h->model;
   struct {
     int v, i;
-  } bad = {INT_MAX, INT_MAX}, gbad;
+  } bad    = {INT_MAX, INT_MAX}, gbad;
   int atom = INT_MAX, k = 0;
 
   PetscFunctionBegin;
@@ -61,7 +61,7 @@ PetscErrorCode HMHessianCheckFinite(HMHessian h, Mat H)
   } bad = {INT_MAX, INT_MAX}, gbad;
 
   PetscFunctionBegin;
-  PetscCall(check_inputs(h));
+  PetscCall(CheckInputs(h));
   if (!H) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(HMEvalGetSizes(h->ev, NULL, &L.n, &L.nl, &L.rstart));
   PetscCall(HMEvalGetLocalAtoms(h->ev, &L.gid, &L.pidx));
@@ -76,7 +76,7 @@ PetscErrorCode HMHessianCheckFinite(HMHessian h, Mat H)
     PetscCall(MatGetRow(H, r, &nc, &cols, &vals));
     for (PetscInt k = 0; k < nc; k++)
       if (!isfinite(PetscRealPart(vals[k]))) {
-        const PetscInt a = e->gid[r / 3 - e->rstart], b = local_input_index(e, cols[k] / 3);
+        const PetscInt a = e->gid[r / 3 - e->rstart], b = LocalInputIndex(e, cols[k] / 3);
         const int      lo = (int)PetscMin(a, b < 0 ? a : b), hi = (int)PetscMax(a, b);
         if (lo < bad.v || (lo == bad.v && hi < bad.i)) bad.v = lo, bad.i = hi;
       }

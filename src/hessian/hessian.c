@@ -72,7 +72,7 @@ PetscErrorCode HMHessianCreate(HMEval ev, HMHessian *hp)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode kernel_destroy(HMHessian h)
+static PetscErrorCode KernelDestroy(HMHessian h)
 {
   PetscFunctionBegin;
   if (h->ops->destroy) PetscCall((*h->ops->destroy)(h));
@@ -87,7 +87,7 @@ PetscErrorCode HMHessianDestroy(HMHessian *hp)
   HMHessian h = *hp;
   PetscFunctionBegin;
   if (!h) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(kernel_destroy(h));
+  PetscCall(KernelDestroy(h));
   PetscCall(PetscFree(h->type_name));
   PetscCall(PetscFree(h->prefix));
   PetscCall(PetscFree(h));
@@ -105,7 +105,7 @@ PetscErrorCode HMHessianSetType(HMHessian h, HMHessianKernelType type)
   if (same) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFunctionListFind(HMHessianList, type, &create));
   PetscCheck(create, h->model->comm, PETSC_ERR_USER_INPUT, "-hessian_kernel %s: unknown edge kernel (registered: direct, folded, tabulated and HMHessianRegister's)", type);
-  PetscCall(kernel_destroy(h));
+  PetscCall(KernelDestroy(h));
   PetscCall(PetscFree(h->type_name));
   PetscCall(PetscStrallocpy(type, &h->type_name));
   PetscCall((*create)(h));
@@ -153,7 +153,7 @@ PetscErrorCode HMHessianGetTableTolerance(HMHessian h, double *tol)
 
 PetscErrorCode HMHessianSetMatType(HMHessian h, MatType type)
 {
-  const char *ok[] = {MATBAIJ, MATSBAIJ, MATSEQBAIJ, MATMPIBAIJ, MATSEQSBAIJ, MATMPISBAIJ};
+  const char *ok[]  = {MATBAIJ, MATSBAIJ, MATSEQBAIJ, MATMPIBAIJ, MATSEQSBAIJ, MATMPISBAIJ};
   PetscBool   match = PETSC_FALSE;
   PetscFunctionBegin;
   for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]) && !match; k++) PetscCall(PetscStrcmp(type, ok[k], &match));

@@ -31,17 +31,17 @@ struct _HMHessianKernelOps {
 };
 
 struct _p_HMHessian {
-  HMEval                    ev;
-  HMModel                   model;
-  char                     *type_name;
-  char                     *prefix;
+  HMEval                     ev;
+  HMModel                    model;
+  char                      *type_name;
+  char                      *prefix;
   struct _HMHessianKernelOps ops[1];
-  void                     *data;      /* the kernel's */
-  PetscBool                 prune, setup;
-  double                    table_tol;
-  char                      mattype[64];
-  PetscInt64                edge_evals; /* directed edges evaluated by the kernel so far */
-  double                    edge_seconds, edge_flops;
+  void                      *data; /* the kernel's */
+  PetscBool                  prune, setup;
+  double                     table_tol;
+  char                       mattype[64];
+  PetscInt64                 edge_evals; /* directed edges evaluated by the kernel so far */
+  double                     edge_seconds, edge_flops;
 };
 
 /* Built-in kernels, one file each under src/hessian/kernels/. */

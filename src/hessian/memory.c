@@ -6,12 +6,12 @@
 
 PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_copy, double *now, double *peak)
 {
-  PetscInt   ni;
-  double     n, feats, layer, hip, mat, rss = HMMemoryRSS(PETSC_FALSE);
+  PetscInt     ni;
+  double       n, feats, layer, hip, mat, rss = HMMemoryRSS(PETSC_FALSE);
   const double d = 8.0;
-  PetscInt64 blocks;
-  MatType    type = h->mattype;
-  PetscBool  sym  = PETSC_FALSE;
+  PetscInt64   blocks;
+  MatType      type = h->mattype;
+  PetscBool    sym  = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(HMEvalGetSizes(h->ev, NULL, &ni, NULL, NULL));

@@ -43,7 +43,7 @@ struct _p_HMRadialTable {
 
 /* Interval of x in [rmin, rc) and the local coordinate t. Rounding can put x an ulp outside the interval
    found, which only extrapolates the polynomial by as much. */
-static inline PetscInt rt_locate(const struct _p_HMRadialTable *t, double x, double *tt)
+static inline PetscInt RtLocate(const struct _p_HMRadialTable *t, double x, double *tt)
 {
   PetscInt s = (PetscInt)((x - t->rmin) * t->invseg), j;
   double   u;
@@ -72,7 +72,7 @@ RT_CLONES static PetscInt rt_eval(const struct _p_HMRadialTable *t, PetscInt n, 
       continue;
     }
     {
-      const double *restrict c0 = t->coef + rt_locate(t, x, &s) * RT_NCOEF * K;
+      const double *restrict c0 = t->coef + RtLocate(t, x, &s) * RT_NCOEF * K;
       const double *restrict c1 = c0 + K, *restrict c2 = c1 + K, *restrict c3 = c2 + K, *restrict c4 = c3 + K, *restrict c5 = c4 + K;
       for (PetscInt k = 0; k < K; k++) zi[k] = c0[k] + s * (c1[k] + s * (c2[k] + s * (c3[k] + s * (c4[k] + s * c5[k]))));
     }
@@ -92,7 +92,7 @@ PetscErrorCode HMRadialTableEval(HMRadialTable t, PetscInt n, const double r[], 
 
 /* g1 = sinc'(x), g2 = sinc''(x), sinc(x) = sin(x)/x. The closed forms cancel to O(x^3) of O(x) terms
    near 0, so there the term-by-term derivatives of the Taylor series are used. */
-static void sinc_derivatives(double x, double *g1, double *g2)
+static void SincDerivatives(double x, double *g1, double *g2)
 {
   if (PetscAbsReal(x) < 1.0) {
     /* c_n = (-1)^n x^(2n-2) / (2n+1)!; g1 = sum 2n x c_n, g2 = sum 2n (2n-1) c_n; c_13 < 1e-26 */
@@ -114,7 +114,7 @@ static void sinc_derivatives(double x, double *g1, double *g2)
 /* Basis jet at r: out[0][nb] = HMRadialBasisEval (the same bits as the exact path), out[1], out[2] its
    first and second derivatives. For r >= rc all three are 0, the left limits (the envelope vanishes at
    rc with its first two derivatives). */
-static void basis_jet(const HMRadialBasis *rb, double r, double out[])
+static void BasisJet(const HMRadialBasis *rb, double r, double out[])
 {
   const int    nb = rb->nbessel, p = rb->p;
   const double rc = rb->rc, t = r / rc;
@@ -130,7 +130,7 @@ static void basis_jet(const HMRadialBasis *rb, double r, double out[])
   for (int k = 0; k < nb; k++) {
     const double f = rb->freq[k], s = PetscSinReal(f * r) / r;
     double       g1, g2, s1, s2;
-    sinc_derivatives(f * r, &g1, &g2);
+    SincDerivatives(f * r, &g1, &g2);
     s1              = f * f * g1;
     s2              = f * f * f * g2;
     out[nb + k]     = rb->prefactor * (s1 * e + s * e1);
@@ -139,12 +139,12 @@ static void basis_jet(const HMRadialBasis *rb, double r, double out[])
 }
 
 /* Exact z[n][K] of n <= RT_CHUNK distances; work holds 2 RT_CHUNK maxw doubles. */
-static void exact_chunk(const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt n, const double r[], double z[], double work[])
+static void ExactChunk(const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt n, const double r[], double z[], double work[])
 {
-  const PetscInt nb  = rb->nbessel, nhid = mlp->nlayers - 1;
+  const PetscInt nb = rb->nbessel, nhid = mlp->nlayers - 1;
   double        *buf[2] = {work, work + RT_CHUNK * mlp->maxw};
-  double        *basis   = nhid ? buf[1] : z;
-  const double  *cur     = basis;
+  double        *basis  = nhid ? buf[1] : z;
+  const double  *cur    = basis;
 
   for (PetscInt i = 0; i < n; i++) HMRadialBasisEval(rb, r[i], basis + i * nb);
   for (int l = 0; l < nhid; l++) {
@@ -158,14 +158,14 @@ static void exact_chunk(const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscIn
 
 /* z, z', z'' of n <= RT_CHUNK distances by forward mode, as rows jet[i][3][K]; work holds
    6 RT_CHUNK maxw doubles. Returns the jet (inside work). The value rows go through exactly the
-   operations of exact_chunk (HMGemmRows is row-independent), so the knots hold exact z. */
-static const double *jet_chunk(const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt n, const double r[], double work[])
+   operations of ExactChunk (HMGemmRows is row-independent), so the knots hold exact z. */
+static const double *JetChunk(const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt n, const double r[], double work[])
 {
-  const PetscInt nb  = rb->nbessel, nhid = mlp->nlayers - 1;
+  const PetscInt nb = rb->nbessel, nhid = mlp->nlayers - 1;
   double        *buf[2] = {work, work + 3 * RT_CHUNK * mlp->maxw};
-  const double  *cur     = buf[1];
+  const double  *cur    = buf[1];
 
-  for (PetscInt i = 0; i < n; i++) basis_jet(rb, r[i], buf[1] + 3 * i * nb);
+  for (PetscInt i = 0; i < n; i++) BasisJet(rb, r[i], buf[1] + 3 * i * nb);
   for (int l = 0; l < nhid; l++) {
     const PetscInt hi = mlp->h[l], ho = mlp->h[l + 1];
     double        *dst = buf[l % 2];
@@ -195,7 +195,7 @@ PetscErrorCode HMRadialTableEvalExact(const HMRadialBasis *rb, const HMRadialMLP
   PetscFunctionBegin;
   PetscCheck(mlp->nlayers >= 1 && mlp->h[0] == rb->nbessel, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "radial network input width %" PetscInt_FMT " differs from the %d basis functions", mlp->h[0], rb->nbessel);
   PetscCall(PetscMalloc1(2 * RT_CHUNK * mlp->maxw, &work));
-  for (PetscInt i0 = 0; i0 < n; i0 += RT_CHUNK) exact_chunk(rb, mlp, PetscMin(RT_CHUNK, n - i0), r + i0, z + i0 * K, work);
+  for (PetscInt i0 = 0; i0 < n; i0 += RT_CHUNK) ExactChunk(rb, mlp, PetscMin(RT_CHUNK, n - i0), r + i0, z + i0 * K, work);
   PetscCall(PetscFree(work));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -210,7 +210,7 @@ PetscErrorCode HMRadialTableEvalExactDerivatives(const HMRadialBasis *rb, const 
   PetscCall(PetscMalloc1(6 * RT_CHUNK * mlp->maxw, &work));
   for (PetscInt i0 = 0; i0 < n; i0 += RT_CHUNK) {
     const PetscInt nc  = PetscMin(RT_CHUNK, n - i0);
-    const double  *jet = jet_chunk(rb, mlp, nc, r + i0, work);
+    const double  *jet = JetChunk(rb, mlp, nc, r + i0, work);
     for (PetscInt i = 0; i < nc; i++) {
       if (z) PetscCall(PetscArraycpy(z + (i0 + i) * K, jet + 3 * i * K, K));
       if (dz) PetscCall(PetscArraycpy(dz + (i0 + i) * K, jet + (3 * i + 1) * K, K));
@@ -229,7 +229,7 @@ static double knot(const struct _p_HMRadialTable *t, PetscInt s, PetscInt j)
 }
 
 /* Quintic Hermite coefficients in t of one interval from the jets (z, z', z'') at its ends. */
-static void hermite5(PetscInt K, double h, const double ja[], const double jb[], double c[])
+static void Hermite5(PetscInt K, double h, const double ja[], const double jb[], double c[])
 {
   for (PetscInt k = 0; k < K; k++) {
     const double f0 = ja[k], d0 = h * ja[K + k], s0 = h * h * ja[2 * K + k];
@@ -247,7 +247,7 @@ static void hermite5(PetscInt K, double h, const double ja[], const double jb[],
 }
 
 /* Coefficients of every interval of segment s into t->coef (at t->off[s]). */
-static void fill_segment(struct _p_HMRadialTable *t, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt s, double xs[], double prev[], double work[])
+static void FillSegment(struct _p_HMRadialTable *t, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt s, double xs[], double prev[], double work[])
 {
   const PetscInt K = t->K, nk = t->n[s] + 1;
 
@@ -255,17 +255,17 @@ static void fill_segment(struct _p_HMRadialTable *t, const HMRadialBasis *rb, co
     const PetscInt nc = PetscMin(RT_CHUNK, nk - j0);
     const double  *jet;
     for (PetscInt j = 0; j < nc; j++) xs[j] = knot(t, s, j0 + j);
-    jet = jet_chunk(rb, mlp, nc, xs, work);
+    jet = JetChunk(rb, mlp, nc, xs, work);
     for (PetscInt j = 0; j < nc; j++) {
       const PetscInt jj = j0 + j;
-      if (jj > 0) hermite5(K, t->h[s], j ? jet + 3 * (j - 1) * K : prev, jet + 3 * j * K, t->coef + (t->off[s] + jj - 1) * RT_NCOEF * K);
+      if (jj > 0) Hermite5(K, t->h[s], j ? jet + 3 * (j - 1) * K : prev, jet + 3 * j * K, t->coef + (t->off[s] + jj - 1) * RT_NCOEF * K);
     }
     memcpy(prev, jet + 3 * (nc - 1) * K, 3 * K * sizeof(double));
   }
 }
 
 /* Largest error of segment s over its check points, against the exact path. */
-static double check_segment(const struct _p_HMRadialTable *t, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt s, double xs[], double zex[], double ztab[], double work[])
+static double CheckSegment(const struct _p_HMRadialTable *t, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt s, double xs[], double zex[], double ztab[], double work[])
 {
   const PetscInt K = t->K, np = t->n[s] * RT_NCHECK;
   double         err = 0.0;
@@ -276,7 +276,7 @@ static double check_segment(const struct _p_HMRadialTable *t, const HMRadialBasi
       const PetscInt j = (p0 + p) / RT_NCHECK, c = (p0 + p) % RT_NCHECK;
       xs[p] = t->x0[s] + ((double)j + (c + 1.0) / (RT_NCHECK + 1.0)) * t->h[s];
     }
-    exact_chunk(rb, mlp, nc, xs, zex, work);
+    ExactChunk(rb, mlp, nc, xs, zex, work);
     (void)rt_eval(t, nc, xs, ztab); /* every check point lies in [rmin, rc) */
     for (PetscInt k = 0; k < nc * K; k++) err = PetscMax(err, PetscAbsReal(ztab[k] - zex[k]));
   }
@@ -286,7 +286,7 @@ static double check_segment(const struct _p_HMRadialTable *t, const HMRadialBasi
 PetscErrorCode HMRadialTableCreate(const HMRadialBasis *rb, const HMRadialMLP *mlp, double rmin, double tol, HMRadialTable *out)
 {
   struct _p_HMRadialTable *t;
-  const PetscInt           nseg = RT_NSEG;
+  const PetscInt           nseg   = RT_NSEG;
   const double             target = tol / RT_SAFETY;
   PetscBool               *dirty;
   double                  *err, *oldcoef = NULL, *xs, *prev, *zex, *ztab, *work, seglen;
@@ -328,14 +328,14 @@ PetscErrorCode HMRadialTableCreate(const HMRadialBasis *rb, const HMRadialMLP *m
     for (PetscInt s = 0; s < nseg; s++) {
       t->h[s]    = seglen / (double)t->n[s];
       t->invh[s] = (double)t->n[s] / seglen;
-      if (dirty[s]) fill_segment(t, rb, mlp, s, xs, prev, work);
+      if (dirty[s]) FillSegment(t, rb, mlp, s, xs, prev, work);
       else PetscCall(PetscArraycpy(t->coef + t->off[s] * RT_NCOEF * K, oldcoef + oldoff[s] * RT_NCOEF * K, t->n[s] * RT_NCOEF * K));
     }
     PetscCall(PetscFree(oldcoef));
     for (PetscInt s = 0; s < nseg; s++) {
       double grow;
       if (!dirty[s]) continue;
-      err[s] = check_segment(t, rb, mlp, s, xs, zex, ztab, work);
+      err[s] = CheckSegment(t, rb, mlp, s, xs, zex, ztab, work);
       if (err[s] <= target) {
         dirty[s] = PETSC_FALSE;
         continue;

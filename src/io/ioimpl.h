@@ -7,26 +7,26 @@
 struct _p_HMSafetensors {
   MPI_Comm      comm;
   char         *path;
-  void         *map;      /* whole file, read-only; tensor data points into it */
+  void         *map; /* whole file, read-only; tensor data points into it */
   size_t        maplen;
   json_t       *header;   /* kept alive: tensor names and metadata strings point into it */
   json_t       *metadata; /* borrowed from header; NULL when the file has none */
   PetscInt      ntensors;
-  HMTensorInfo *tensors;  /* sorted by name (strcmp) so lookups are binary searches */
+  HMTensorInfo *tensors; /* sorted by name (strcmp) so lookups are binary searches */
 };
 
 struct _p_HMSystem {
-  MPI_Comm  comm;
-  PetscInt  n;
-  int      *Z;
-  double   *pos;       /* [n][3] */
-  double   *mass;      /* [n] */
-  PetscBool massgiven; /* masses came from the caller or the file, not from the element table */
-  PetscBool hascell;
-  double    cell[9];
-  PetscBool pbc[3];
-  char     *source;
-  char     *notes;     /* what the reader inferred, one note per line; NULL when none */
+  MPI_Comm     comm;
+  PetscInt     n;
+  int         *Z;
+  double      *pos;       /* [n][3] */
+  double      *mass;      /* [n] */
+  PetscBool    massgiven; /* masses came from the caller or the file, not from the element table */
+  PetscBool    hascell;
+  double       cell[9];
+  PetscBool    pbc[3];
+  char        *source;
+  char        *notes; /* what the reader inferred, one note per line; NULL when none */
   HMAtomLabel *label; /* [n] PDB atom labels; NULL when the input has none */
 };
 
@@ -38,11 +38,11 @@ struct _p_HMReader {
   PetscBool         frameset;
   PetscInt          pdbmodel;
   PetscBool         pdbmodelset;
-  char             *lammpstypes; /* NULL: elements from the Masses section */
+  char             *lammpstypes;     /* NULL: elements from the Masses section */
   char              lammpsstyle[16]; /* "": from the Atoms section's comment or its column count */
   PetscBool         pbc[3];
   PetscBool         pbcset;
-  PetscBool         wrap; /* wrap periodic positions into the cell (default) */
+  PetscBool         wrap;  /* wrap periodic positions into the cell (default) */
   char             *notes; /* notes of the file being read, moved into the system */
 };
 

@@ -21,7 +21,7 @@ typedef enum {
   CNT_TRIANGLES,
   CNT_BODIES,
   CNT_CROSSTERMS, /* CHARMM CMAP */
-  CNT_PAIRIJ, /* derived: atom types * (atom types + 1) / 2 */
+  CNT_PAIRIJ,     /* derived: atom types * (atom types + 1) / 2 */
   CNT_N
 } LmpCount;
 
@@ -29,27 +29,27 @@ static const struct {
   const char *word;
   LmpCount    cnt;
 } lmp_header_words[] = {
-  {"atoms",      CNT_ATOMS     },
-  {"bonds",      CNT_BONDS     },
-  {"angles",     CNT_ANGLES    },
-  {"dihedrals",  CNT_DIHEDRALS },
-  {"impropers",  CNT_IMPROPERS },
-  {"ellipsoids", CNT_ELLIPSOIDS},
-  {"lines",      CNT_LINES     },
-  {"triangles",  CNT_TRIANGLES },
-  {"bodies",     CNT_BODIES    },
-  {"crossterms", CNT_CROSSTERMS}
+    {"atoms",      CNT_ATOMS     },
+    {"bonds",      CNT_BONDS     },
+    {"angles",     CNT_ANGLES    },
+    {"dihedrals",  CNT_DIHEDRALS },
+    {"impropers",  CNT_IMPROPERS },
+    {"ellipsoids", CNT_ELLIPSOIDS},
+    {"lines",      CNT_LINES     },
+    {"triangles",  CNT_TRIANGLES },
+    {"bodies",     CNT_BODIES    },
+    {"crossterms", CNT_CROSSTERMS}
 };
 
 static const struct {
   const char *word;
   LmpCount    cnt;
 } lmp_type_words[] = {
-  {"atom",     CNT_ATOM_TYPES    },
-  {"bond",     CNT_BOND_TYPES    },
-  {"angle",    CNT_ANGLE_TYPES   },
-  {"dihedral", CNT_DIHEDRAL_TYPES},
-  {"improper", CNT_IMPROPER_TYPES}
+    {"atom",     CNT_ATOM_TYPES    },
+    {"bond",     CNT_BOND_TYPES    },
+    {"angle",    CNT_ANGLE_TYPES   },
+    {"dihedral", CNT_DIHEDRAL_TYPES},
+    {"improper", CNT_IMPROPER_TYPES}
 };
 
 /* Every section LAMMPS read_data knows, with the header count giving its number of lines. */
@@ -57,32 +57,32 @@ static const struct {
   const char *name;
   LmpCount    cnt;
 } lmp_sections[] = {
-  {"Atoms",                    CNT_ATOMS         },
-  {"Velocities",               CNT_ATOMS         },
-  {"Masses",                   CNT_ATOM_TYPES    },
-  {"Ellipsoids",               CNT_ELLIPSOIDS    },
-  {"Lines",                    CNT_LINES         },
-  {"Triangles",                CNT_TRIANGLES     },
-  {"Bodies",                   CNT_BODIES        },
-  {"Bonds",                    CNT_BONDS         },
-  {"Angles",                   CNT_ANGLES        },
-  {"Dihedrals",                CNT_DIHEDRALS     },
-  {"Impropers",                CNT_IMPROPERS     },
-  {"CMAP",                     CNT_CROSSTERMS    },
-  {"Pair Coeffs",              CNT_ATOM_TYPES    },
-  {"PairIJ Coeffs",            CNT_PAIRIJ        },
-  {"Bond Coeffs",              CNT_BOND_TYPES    },
-  {"Angle Coeffs",             CNT_ANGLE_TYPES   },
-  {"Dihedral Coeffs",          CNT_DIHEDRAL_TYPES},
-  {"Improper Coeffs",          CNT_IMPROPER_TYPES},
-  {"BondBond Coeffs",          CNT_ANGLE_TYPES   },
-  {"BondAngle Coeffs",         CNT_ANGLE_TYPES   },
-  {"MiddleBondTorsion Coeffs", CNT_DIHEDRAL_TYPES},
-  {"EndBondTorsion Coeffs",    CNT_DIHEDRAL_TYPES},
-  {"AngleTorsion Coeffs",      CNT_DIHEDRAL_TYPES},
-  {"AngleAngleTorsion Coeffs", CNT_DIHEDRAL_TYPES},
-  {"BondBond13 Coeffs",        CNT_DIHEDRAL_TYPES},
-  {"AngleAngle Coeffs",        CNT_IMPROPER_TYPES}
+    {"Atoms",                    CNT_ATOMS         },
+    {"Velocities",               CNT_ATOMS         },
+    {"Masses",                   CNT_ATOM_TYPES    },
+    {"Ellipsoids",               CNT_ELLIPSOIDS    },
+    {"Lines",                    CNT_LINES         },
+    {"Triangles",                CNT_TRIANGLES     },
+    {"Bodies",                   CNT_BODIES        },
+    {"Bonds",                    CNT_BONDS         },
+    {"Angles",                   CNT_ANGLES        },
+    {"Dihedrals",                CNT_DIHEDRALS     },
+    {"Impropers",                CNT_IMPROPERS     },
+    {"CMAP",                     CNT_CROSSTERMS    },
+    {"Pair Coeffs",              CNT_ATOM_TYPES    },
+    {"PairIJ Coeffs",            CNT_PAIRIJ        },
+    {"Bond Coeffs",              CNT_BOND_TYPES    },
+    {"Angle Coeffs",             CNT_ANGLE_TYPES   },
+    {"Dihedral Coeffs",          CNT_DIHEDRAL_TYPES},
+    {"Improper Coeffs",          CNT_IMPROPER_TYPES},
+    {"BondBond Coeffs",          CNT_ANGLE_TYPES   },
+    {"BondAngle Coeffs",         CNT_ANGLE_TYPES   },
+    {"MiddleBondTorsion Coeffs", CNT_DIHEDRAL_TYPES},
+    {"EndBondTorsion Coeffs",    CNT_DIHEDRAL_TYPES},
+    {"AngleTorsion Coeffs",      CNT_DIHEDRAL_TYPES},
+    {"AngleAngleTorsion Coeffs", CNT_DIHEDRAL_TYPES},
+    {"BondBond13 Coeffs",        CNT_DIHEDRAL_TYPES},
+    {"AngleAngle Coeffs",        CNT_IMPROPER_TYPES}
 };
 
 /* Column layout of the Atoms section per atom style (0-based; -1 when the style lacks it). */
@@ -92,12 +92,12 @@ typedef struct {
 } LmpStyle;
 
 static const LmpStyle lmp_styles[] = {
-  {"atomic",    1, 2, -1, -1, 5},
-  {"charge",    1, 3, -1, 2,  6},
-  {"bond",      2, 3, 1,  -1, 6},
-  {"angle",     2, 3, 1,  -1, 6},
-  {"molecular", 2, 3, 1,  -1, 6},
-  {"full",      2, 4, 1,  3,  7}
+    {"atomic",    1, 2, -1, -1, 5},
+    {"charge",    1, 3, -1, 2,  6},
+    {"bond",      2, 3, 1,  -1, 6},
+    {"angle",     2, 3, 1,  -1, 6},
+    {"molecular", 2, 3, 1,  -1, 6},
+    {"full",      2, 4, 1,  3,  7}
 };
 
 typedef struct {
@@ -190,9 +190,9 @@ static PetscErrorCode ParseHeaderLine(LmpReader *r, char *s)
     PetscFunctionReturn(PETSC_SUCCESS);
   } else if (ntok == 4) {
     static const char *const names[3][2] = {
-      {"xlo", "xhi"},
-      {"ylo", "yhi"},
-      {"zlo", "zhi"}
+        {"xlo", "xhi"},
+        {"ylo", "yhi"},
+        {"zlo", "zhi"}
     };
 
     for (int d = 0; d < 3; d++)
@@ -391,7 +391,7 @@ static PetscErrorCode MapTypes(LmpReader *r)
 
 static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
 {
-  char     *s = NULL, *comment;
+  char     *s                                                    = NULL, *comment;
   PetscBool seen[sizeof(lmp_sections) / sizeof(lmp_sections[0])] = {PETSC_FALSE};
   long long ntypes;
 
@@ -420,8 +420,8 @@ static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
   PetscCheck(r->countline[CNT_ATOM_TYPES] && r->count[CNT_ATOM_TYPES] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no positive 'N atom types' line", r->t.path, r->t.line);
   PetscCheck(r->count[CNT_ATOM_TYPES] < INT_MAX, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %lld atom types are too many", r->t.path, r->countline[CNT_ATOM_TYPES], r->count[CNT_ATOM_TYPES]);
   for (int d = 0; d < 3; d++) PetscCheck(r->hasbox[d], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no '%clo %chi' line (the box is needed for the periodic cell)", r->t.path, r->t.line, "xyz"[d], "xyz"[d]);
-  ntypes                  = r->count[CNT_ATOM_TYPES];
-  r->count[CNT_PAIRIJ]    = ntypes * (ntypes + 1) / 2;
+  ntypes                   = r->count[CNT_ATOM_TYPES];
+  r->count[CNT_PAIRIJ]     = ntypes * (ntypes + 1) / 2;
   r->countline[CNT_PAIRIJ] = r->countline[CNT_ATOM_TYPES];
 
   /* the origin (xlo, ylo, zlo) only shifts every atom; the cell is what the engine needs */

@@ -190,13 +190,13 @@ static double SinDeg(double a)
    *hascell is false for the 1 x 1 x 1 placeholder that programs write for non-crystals. */
 static PetscErrorCode ParseCryst1(PDBReader *r, const char *s, size_t len, PetscBool *hascell, double cell[9])
 {
-  static const int   col[6][2] = {
-    {7,  15},
-    {16, 24},
-    {25, 33},
-    {34, 40},
-    {41, 47},
-    {48, 54}
+  static const int col[6][2] = {
+      {7,  15},
+      {16, 24},
+      {25, 33},
+      {34, 40},
+      {41, 47},
+      {48, 54}
   };
   static const char *what[6] = {"cell length a", "cell length b", "cell length c", "cell angle alpha", "cell angle beta", "cell angle gamma"};
   double             v[6], ca, cb, cg, sg, t, cz2;

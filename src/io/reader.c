@@ -208,7 +208,7 @@ PetscErrorCode HMReaderNote_Private(HMReader r, const char fmt[], ...)
 /* gzip input (magic bytes 1f 8b) through zlib into a growing buffer. */
 static PetscErrorCode ReadGzip(MPI_Comm comm, const char path[], char **buf, size_t *len)
 {
-  gzFile f = gzopen(path, "rb");
+  gzFile f   = gzopen(path, "rb");
   size_t cap = 1 << 16, n = 0;
   int    got;
 
@@ -342,8 +342,8 @@ static PetscErrorCode Sniff(MPI_Comm comm, const char path[], char head[], size_
 static NameGuess GuessByContent(char *head)
 {
   static const char *pdbrec[] = {"HEADER", "TITLE ", "COMPND", "REMARK", "CRYST1", "ATOM  ", "HETATM", "MODEL ", "SEQRES", "EXPDTA", "AUTHOR", "SOURCE", "KEYWDS"};
-  char              *line = head;
-  int                nline = 0;
+  char              *line     = head;
+  int                nline    = 0;
 
   while (line && *line && nline < 40) {
     char *nl = strchr(line, '\n'), *t;
@@ -407,7 +407,7 @@ static PetscErrorCode WrapIntoCell(HMReader r, HMSystem sys)
   inv[7] = (a[1] * c[0] - a[0] * c[1]) / det;
   inv[8] = (a[0] * b[1] - a[1] * b[0]) / det;
   for (PetscInt i = 0; i < sys->n; i++) {
-    double   *x     = sys->pos + 3 * i;
+    double   *x       = sys->pos + 3 * i;
     PetscBool moved_i = PETSC_FALSE;
 
     for (int d = 0; d < 3; d++) {
@@ -457,7 +457,8 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
       PetscCall(PetscFree(head));
     }
     PetscCheck(g != NAME_MMCIF, comm, PETSC_ERR_SUP, "%s: unsupported format: mmCIF (PDBx/mmCIF); convert it to PDB, e.g. with 'obabel -icif FILE -opdb -O FILE.pdb' or 'gemmi convert FILE FILE.pdb'", path);
-    fmt = g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS : HM_FORMAT_XYZ;
+    fmt = g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS :
+                                                             HM_FORMAT_XYZ;
   }
   PetscCheck(!r->frameset || fmt == HM_FORMAT_XYZ || fmt == HM_FORMAT_EXTXYZ || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
   switch (fmt) {

@@ -126,7 +126,7 @@ static PetscErrorCode ParseMetadata(HMSafetensors st, json_t *meta)
 
   PetscFunctionBegin;
   PetscCheck(json_is_object(meta), st->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: __metadata__ is not a JSON object", st->path);
-  json_object_foreach (meta, key, val) PetscCheck(json_is_string(val), st->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: __metadata__ value '%s' is not a string", st->path, key);
+  json_object_foreach(meta, key, val) PetscCheck(json_is_string(val), st->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: __metadata__ value '%s' is not a string", st->path, key);
   st->metadata = meta;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -176,12 +176,12 @@ static PetscErrorCode SafetensorsLoad(HMSafetensors st, STRange **ranges)
   PetscCheck(json_is_object(st->header), st->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: header is not a JSON object", st->path);
 
   nr = 0;
-  json_object_foreach (st->header, key, val)
-    if (strcmp(key, "__metadata__")) nr++;
+  json_object_foreach(st->header, key, val) if (strcmp(key, "__metadata__")) nr++;
   PetscCall(PetscCalloc1(nr, &st->tensors));
   PetscCall(PetscMalloc1(nr, ranges));
   k = 0;
-  json_object_foreach (st->header, key, val) {
+  json_object_foreach(st->header, key, val)
+  {
     if (!strcmp(key, "__metadata__")) {
       PetscCall(ParseMetadata(st, val));
       continue;

@@ -173,7 +173,7 @@ PetscErrorCode HMSystemDescribeAtom(HMSystem sys, PetscInt i, char buf[], size_t
   PetscCheck(sys && buf && len, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemDescribeAtom: NULL argument");
   PetscCheck(i >= 0 && i < sys->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemDescribeAtom: atom %" PetscInt_FMT " not in 0..%" PetscInt_FMT, i, sys->n - 1);
   if (sys->label) {
-    const HMAtomLabel *l = &sys->label[i];
+    const HMAtomLabel *l          = &sys->label[i];
     char               serial[32] = "?", icode[2] = {l->icode == ' ' ? '\0' : l->icode, '\0'};
 
     if (l->serial) snprintf(serial, sizeof(serial), "%" PetscInt_FMT, l->serial);

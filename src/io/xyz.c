@@ -233,7 +233,7 @@ static PetscErrorCode ParseSpecies(XYZReader *r, const char *tok, PetscBool nume
    lines: *next is where the following frame would start, *nlines the lines it spans. */
 static PetscBool FrameAt(const char *p, const char *end, const char **next, PetscInt64 *nlines)
 {
-  char       num[32], *t;
+  char        num[32], *t;
   const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
   size_t      k  = nl ? (size_t)(nl - p) : (size_t)(end - p);
   long long   n;
@@ -362,7 +362,7 @@ PetscErrorCode HMSystemLoadXYZ_Private(HMReader rd, MPI_Comm comm, const char pa
   PetscCall(PetscMemzero(&r, sizeof(r)));
   r.t.comm = comm;
   r.t.path = path;
-  ierr   = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
+  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
   if (PetscUnlikely(ierr)) {
     PetscCall(PetscFree(r.t.buf));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");

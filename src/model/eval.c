@@ -9,7 +9,6 @@
 
 static const char *const HMPartitionTypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
 
-
 PetscErrorCode HMEvalCreate(HMModel m, HMEval *ev)
 {
   HMEval e;
@@ -212,7 +211,6 @@ PetscErrorCode HMEvalGetHessianCutoff(HMEval e, double *hcut)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-
 PetscErrorCode HMEvalForward(HMEval e)
 {
   HMModel        m = e->model;
@@ -315,7 +313,7 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval e, double *persistent, double *lay
     for (int t = 0; t < m->nhx; t++) wfar = PetscMax(wfar, (double)HMIrrepsDim(&m->hx[t].in_ir));
     *persistent += ((double)nnear * wnear + (double)nfar * wfar) * d;
   }
-  *layer      = 0;
+  *layer = 0;
   for (int t = 0; t < m->nlayers + m->nhx; t++) { /* the interaction layers, then the extra Hessian layers */
     const HMLayer *L   = t < m->nlayers ? &m->layer[t] : &m->hx[t - m->nlayers];
     const double   din = (double)HMIrrepsDim(&L->in_ir), dtg = (double)HMIrrepsDim(&L->target);

@@ -5,20 +5,20 @@
 #include <hipmace/eval.h>
 
 struct _p_HMEval {
-  HMModel        model;
-  HMDecomp       dd;
-  PetscInt       N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
+  HMModel         model;
+  HMDecomp        dd;
+  PetscInt        N, n, nl, rstart; /* global atoms, owned atoms, owned + ghosts, first partition index */
   const PetscInt *gid, *pidx;
-  int           *elem;             /* [nl] model element index of every local atom */
-  const HMGraph *g, *gh;           /* main graph (r_max), Hessian graph (hcut); owned senders */
-  double         hcut;             /* cutoff of gh: the effective one unless HMEvalSetHessianCutoff chose another */
+  int            *elem;   /* [nl] model element index of every local atom */
+  const HMGraph  *g, *gh; /* main graph (r_max), Hessian graph (hcut); owned senders */
+  double          hcut;   /* cutoff of gh: the effective one unless HMEvalSetHessianCutoff chose another */
   HMPartitionType ptype;
-  char          *prefix;
-  PetscBool      forward_done;
-  double        *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
-  double        *node_energy, energy;
+  char           *prefix;
+  PetscBool       forward_done;
+  double         *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
+  double         *node_energy, energy;
   /* forces.c: set by HMEvalComputeForces */
-  PetscBool      forces_done, has_stress;
-  double        *forces;           /* [n][3] eV/A, owned atoms */
-  double         stress[9], fmax;  /* eV/A^3 (periodic in all three axes), max |F| */
+  PetscBool forces_done, has_stress;
+  double   *forces;          /* [n][3] eV/A, owned atoms */
+  double    stress[9], fmax; /* eV/A^3 (periodic in all three axes), max |F| */
 };

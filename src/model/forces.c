@@ -6,7 +6,7 @@
 #include <hipmace/log.h>
 
 /* dE/d feats[t] of the readouts (energy = sum e0 + scale * sum readouts + shift per atom): rows [n][dimH]. */
-static PetscErrorCode readout_grad(HMEval e, int t, double *g)
+static PetscErrorCode ReadoutGrad(HMEval e, int t, double *g)
 {
   HMModel        m = e->model;
   const HMLayer *L = &m->layer[t];
@@ -54,11 +54,11 @@ PetscErrorCode HMEvalComputeForces(HMEval e)
     PetscCall(PetscFree(A));
   }
   /* layers in reverse order: gout = dE/d feats[t] (readout of t + the next layer's input gradient) */
-  PetscCall(readout_grad(e, m->nlayers - 1, gout));
+  PetscCall(ReadoutGrad(e, m->nlayers - 1, gout));
   for (int t = m->nlayers - 1; t >= 0; t--) {
     PetscCall(HMEvalLayerBackward(e, &m->layer[t], t > 0 ? PETSC_TRUE : PETSC_FALSE, g, HM_HALO_NEAR, &m->radial, t == 0 ? h0 : e->feats[t - 1], gout, t > 0 ? gin : NULL, ge));
     if (t > 0) {
-      PetscCall(readout_grad(e, t - 1, gout));
+      PetscCall(ReadoutGrad(e, t - 1, gout));
       for (PetscInt k = 0; k < n * m->dimH; k++) gout[k] += gin[k];
     }
   }

@@ -12,7 +12,7 @@ enum {
 };
 
 /* Lowest input index among this rank's owned atoms whose row of width w is not all finite, INT_MAX if none. */
-static int lowest_bad_atom(HMEval e, PetscInt w, const double *a)
+static int LowestBadAtom(HMEval e, PetscInt w, const double *a)
 {
   int best = INT_MAX;
   for (PetscInt i = 0; i < e->n; i++)
@@ -34,11 +34,11 @@ PetscErrorCode HMEvalCheckFinite(HMEval e)
   PetscFunctionBegin;
   if (e->forward_done) {
     for (int t = 0; t < m->nlayers + m->nhx && bad.v == GUARD_NONE; t++) { /* hoextra: and the extra Hessian layers */
-      const int a = lowest_bad_atom(e, m->dimH, e->feats[t]);
+      const int a = LowestBadAtom(e, m->dimH, e->feats[t]);
       if (a != INT_MAX) bad.v = GUARD_FEATURES + t, bad.i = a;
     }
     if (bad.v == GUARD_NONE) {
-      const int a = lowest_bad_atom(e, 1, e->node_energy);
+      const int a = LowestBadAtom(e, 1, e->node_energy);
       if (a != INT_MAX) bad.v = GUARD_ENERGY, bad.i = a;
     }
   }

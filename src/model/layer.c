@@ -5,7 +5,7 @@
 #include "nn/cost.h"
 
 /* per-stage roofline counters (hipmace/log.h): wall time of a stage, analytic flops and bytes */
-#define HM_ROOF_TIC(t0)       const double t0 = MPI_Wtime()
+#define HM_ROOF_TIC(t0)        const double t0 = MPI_Wtime()
 #define HM_ROOF_TOC(stage, t0) (HMRoofline[stage].seconds += MPI_Wtime() - (t0))
 
 /* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */

@@ -7,7 +7,7 @@
 
 /* Y(-v) = (-1)^l Y(v) for the real spherical harmonics of degree l (exact: every term is a monomial of
    degree l in the components of the normalised vector). */
-static void sh_flip(PetscInt lmax, const double *Y, double *Yf)
+static void ShFlip(PetscInt lmax, const double *Y, double *Yf)
 {
   for (PetscInt l = 0; l <= lmax; l++)
     for (PetscInt k = l * l; k < (l + 1) * (l + 1); k++) Yf[k] = (l % 2) ? -Y[k] : Y[k];
@@ -39,7 +39,7 @@ static void in_from_T(const HMConvTP *tp, const double *xT, double *x)
 
 /* The layer's forward up to the symmetric contraction input X (and x with its halo), as layer.c computes
    them (the same calls in the same order, so X is bitwise the forward's). */
-static PetscErrorCode layer_recompute(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *x, double *xT, double *X)
+static PetscErrorCode LayerRecompute(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *x, double *xT, double *X)
 {
   HMModel        m = e->model;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
@@ -92,7 +92,7 @@ PetscErrorCode HMEvalLayerBackward(HMEval e, const HMLayer *L, PetscBool residua
   PetscCheck(L->tp.dim_in2 == nsh, PETSC_COMM_SELF, PETSC_ERR_PLIB, "tensor product's second input is not the spherical harmonics up to l=%d", m->max_ell);
   PetscCall(PetscMalloc6(nl * din + 1, &x, n * dtg + 1, &X, n * m->dimH + 1, &gp, n * dtg + 1, &gX, n * dmid + 1, &gagg, n * din + 1, &dx));
   PetscCall(PetscMalloc3(nl * din + 1, &xT, nl * dmid + 1, &gaggT, n * din + 1, &dxT));
-  PetscCall(layer_recompute(e, L, residual, g, halo, radial, h, x, xT, X));
+  PetscCall(LayerRecompute(e, L, residual, g, halo, radial, h, x, xT, X));
   /* out = prod_linear(symcontract(X)) (+ skip(h)) */
   HMLinearApplyTranspose(&L->prod_linear, n, dout, m->dimH, 0.0, gp, m->dimH);
   PetscCall(PetscMalloc1(HMSymContractionBackwardWorkSize(&L->prod) + 1, &scw));
@@ -132,7 +132,7 @@ PetscErrorCode HMEvalLayerBackward(HMEval e, const HMLayer *L, PetscBool residua
         /* message r -> s (owned sender, edge vector -vec): gradient wrt the sender's features (not
            needed for the first layer, whose input is the element embedding) */
         if (dh) {
-          sh_flip(m->max_ell, Y + k * nsh, Yf);
+          ShFlip(m->max_ell, Y + k * nsh, Yf);
           HMConvTPBackwardT(&L->tp, xT + r * din, Yf, w + k * nw, gaggT + s * dmid, dxT + r * din, NULL, NULL, tpw);
         }
       }

@@ -7,7 +7,7 @@ typedef struct {
   const char *path;
 } Cfg;
 
-static PetscErrorCode cfg_get(Cfg *c, const char key[], json_t **v)
+static PetscErrorCode CfgGet(Cfg *c, const char key[], json_t **v)
 {
   PetscFunctionBegin;
   *v = json_object_get(c->cfg, key);
@@ -15,11 +15,11 @@ static PetscErrorCode cfg_get(Cfg *c, const char key[], json_t **v)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode cfg_number(Cfg *c, const char key[], double *x)
+static PetscErrorCode CfgNumber(Cfg *c, const char key[], double *x)
 {
   json_t *v;
   PetscFunctionBegin;
-  PetscCall(cfg_get(c, key, &v));
+  PetscCall(CfgGet(c, key, &v));
   if (json_is_array(v) && json_array_size(v) == 1) v = json_array_get(v, 0);
   PetscCheck(json_is_number(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a number", c->path, key);
   *x = json_number_value(v);
@@ -27,39 +27,39 @@ static PetscErrorCode cfg_number(Cfg *c, const char key[], double *x)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode cfg_int(Cfg *c, const char key[], int lo, int hi, int *x)
+static PetscErrorCode CfgInt(Cfg *c, const char key[], int lo, int hi, int *x)
 {
   json_t *v;
   PetscFunctionBegin;
-  PetscCall(cfg_get(c, key, &v));
+  PetscCall(CfgGet(c, key, &v));
   PetscCheck(json_is_integer(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be an integer", c->path, key);
   PetscCheck(json_integer_value(v) >= lo && json_integer_value(v) <= hi, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config key '%s' = %lld is outside the supported range [%d, %d]", c->path, key, (long long)json_integer_value(v), lo, hi);
   *x = (int)json_integer_value(v);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode cfg_string(Cfg *c, const char key[], const char **s)
+static PetscErrorCode CfgString(Cfg *c, const char key[], const char **s)
 {
   json_t *v;
   PetscFunctionBegin;
-  PetscCall(cfg_get(c, key, &v));
+  PetscCall(CfgGet(c, key, &v));
   PetscCheck(json_is_string(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a string", c->path, key);
   *s = json_string_value(v);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode cfg_bool(Cfg *c, const char key[], int *b)
+static PetscErrorCode CfgBool(Cfg *c, const char key[], int *b)
 {
   json_t *v;
   PetscFunctionBegin;
-  PetscCall(cfg_get(c, key, &v));
+  PetscCall(CfgGet(c, key, &v));
   PetscCheck(json_is_boolean(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be true or false", c->path, key);
   *b = json_is_true(v);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Option that must be off (false / null / absent / "None"): refused by name otherwise. */
-static PetscErrorCode cfg_refuse(Cfg *c, const char key[], const char what[])
+static PetscErrorCode CfgRefuse(Cfg *c, const char key[], const char what[])
 {
   json_t *v = json_object_get(c->cfg, key);
   PetscFunctionBegin;
@@ -69,16 +69,16 @@ static PetscErrorCode cfg_refuse(Cfg *c, const char key[], const char what[])
   SETERRQ(PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option '%s' (%s) is not supported by hipmace", c->path, key, what);
 }
 
-static PetscErrorCode cfg_require_string(Cfg *c, const char key[], const char want[])
+static PetscErrorCode CfgRequireString(Cfg *c, const char key[], const char want[])
 {
   const char *s = NULL;
   PetscFunctionBegin;
-  PetscCall(cfg_string(c, key, &s));
+  PetscCall(CfgString(c, key, &s));
   PetscCheck(!strcmp(s, want), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option %s = '%s' is not supported (only '%s')", c->path, key, s, want);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode cfg_int_list(Cfg *c, json_t *v, const char key[], int maxn, int *n, PetscInt out[])
+static PetscErrorCode CfgIntList(Cfg *c, json_t *v, const char key[], int maxn, int *n, PetscInt out[])
 {
   PetscFunctionBegin;
   PetscCheck(json_is_array(v), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key '%s' must be a list of integers", c->path, key);
@@ -93,7 +93,7 @@ static PetscErrorCode cfg_int_list(Cfg *c, json_t *v, const char key[], int maxn
 }
 
 /* A float64 weight tensor of any length (its length is checked by the user); counted as parameters. */
-static PetscErrorCode get_flat(HMModel m, const char name[], const double **W, PetscInt64 *numel)
+static PetscErrorCode GetFlat(HMModel m, const char name[], const double **W, PetscInt64 *numel)
 {
   const HMTensorInfo *info;
   PetscInt64          shape[1] = {-1};
@@ -105,17 +105,17 @@ static PetscErrorCode get_flat(HMModel m, const char name[], const double **W, P
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode get_linear(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMLinear *lin)
+static PetscErrorCode GetLinear(HMModel m, const char name[], const HMIrreps *in, const HMIrreps *out, HMLinear *lin)
 {
-  const double *W = NULL;
+  const double *W     = NULL;
   PetscInt64    numel = 0;
   PetscFunctionBegin;
-  PetscCall(get_flat(m, name, &W, &numel));
+  PetscCall(GetFlat(m, name, &W, &numel));
   PetscCall(HMLinearSetUp(lin, in, out, W, numel, name));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode get_scalar(HMModel m, const char name[], double *x)
+static PetscErrorCode GetScalar(HMModel m, const char name[], double *x)
 {
   const double *v;
   PetscFunctionBegin;
@@ -124,23 +124,23 @@ static PetscErrorCode get_scalar(HMModel m, const char name[], double *x)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode get_radial(HMModel m, const char prefix[], double rc, HMRadialBasis *rb, double *freq)
+static PetscErrorCode GetRadial(HMModel m, const char prefix[], double rc, HMRadialBasis *rb, double *freq)
 {
-  char             name[256];
-  const double    *w;
+  char              name[256];
+  const double     *w;
   const PetscInt64 *p;
-  PetscInt64       shape[1] = {m->num_bessel};
-  double           r1 = 0, r2 = 0;
+  PetscInt64        shape[1] = {m->num_bessel};
+  double            r1 = 0, r2 = 0;
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.bessel_weights", prefix));
   PetscCall(HMSafetensorsGetF64(m->st, name, 1, shape, &w));
   for (int k = 0; k < m->num_bessel; k++) freq[k] = w[k];
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.prefactor", prefix));
-  PetscCall(get_scalar(m, name, &rb->prefactor));
+  PetscCall(GetScalar(m, name, &rb->prefactor));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bessel_fn.r_max", prefix));
-  PetscCall(get_scalar(m, name, &r1));
+  PetscCall(GetScalar(m, name, &r1));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.cutoff_fn.r_max", prefix));
-  PetscCall(get_scalar(m, name, &r2));
+  PetscCall(GetScalar(m, name, &r2));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.cutoff_fn.p", prefix));
   PetscCall(HMSafetensorsGetI64(m->st, name, 0, NULL, &p));
   PetscCheck(r1 == rc && r2 == rc, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: '%s' radial cutoffs (%g, %g) differ from the config (%g)", m->path, prefix, r1, r2, rc);
@@ -155,7 +155,7 @@ static PetscErrorCode get_radial(HMModel m, const char prefix[], double rc, HMRa
 /* One interaction layer: under ipre its linear_up, conv_tp (with the radial MLP conv_tp_weights),
    linear and skip_tp (from skip_in to skip_in), under ppre its symmetric contraction and linear; the
    layer's in_ir, target and corr are set by the caller. Counts the parameters. */
-static PetscErrorCode get_layer(HMModel m, HMLayer *L, const char ipre[], const char ppre[], const HMIrreps *sh, const HMIrreps *skip_in, int nrh, const PetscInt radial_hidden[])
+static PetscErrorCode GetLayer(HMModel m, HMLayer *L, const char ipre[], const char ppre[], const HMIrreps *sh, const HMIrreps *skip_in, int nrh, const PetscInt radial_hidden[])
 {
   char          name[256];
   const double *W     = NULL;
@@ -163,39 +163,39 @@ static PetscErrorCode get_layer(HMModel m, HMLayer *L, const char ipre[], const 
 
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear_up.weight", ipre));
-  PetscCall(get_linear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
+  PetscCall(GetLinear(m, name, &L->in_ir, &L->in_ir, &L->linear_up));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp", ipre));
   PetscCall(HMConvTPSetUp(&L->tp, &L->in_ir, sh, &L->target, m->st, name));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv_tp_weights", ipre));
   PetscCall(HMRadialMLPSetUp(&L->mlp, m->st, name, m->num_bessel, nrh, radial_hidden, L->tp.weight_numel));
   for (int i = 0; i < L->mlp.nlayers; i++) m->nparams += L->mlp.h[i] * L->mlp.h[i + 1];
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", ipre));
-  PetscCall(get_linear(m, name, &L->tp.mid, &L->target, &L->linear));
+  PetscCall(GetLinear(m, name, &L->tp.mid, &L->target, &L->linear));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip_tp.weight", ipre));
-  PetscCall(get_flat(m, name, &W, &numel));
+  PetscCall(GetFlat(m, name, &W, &numel));
   PetscCall(HMSkipTPSetUp(&L->skip, skip_in, m->nel, skip_in, W, numel, name));
   PetscCall(HMSymContractionSetUp(&L->prod, m->st, ppre, &L->target, &m->H, L->corr, m->nel));
   for (int k = 0; k < L->prod.nout; k++)
     for (int nu = 1; nu <= L->corr; nu++) m->nparams += (PetscInt64)m->nel * L->prod.c[k].K[nu] * L->prod.C;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.linear.weight", ppre));
-  PetscCall(get_linear(m, name, &m->H, &m->H, &L->prod_linear));
+  PetscCall(GetLinear(m, name, &m->H, &m->H, &L->prod_linear));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode setup_layers(HMModel m, Cfg *c)
+static PetscErrorCode SetupLayers(HMModel m, Cfg *c)
 {
-  HMIrreps  Ifirst, Irest, S, tmp, C0, one;
-  PetscInt  radial_hidden[16];
-  int       nrh, has0o = 0;
-  json_t   *v;
-  char      name[256], pre[128], ppre[128];
+  HMIrreps Ifirst, Irest, S, tmp, C0, one;
+  PetscInt radial_hidden[16];
+  int      nrh, has0o = 0;
+  json_t  *v;
+  char     name[256], pre[128], ppre[128];
   PetscFunctionBegin;
-  PetscCall(cfg_get(c, "radial_MLP", &v));
-  PetscCall(cfg_int_list(c, v, "radial_MLP", 16, &nrh, radial_hidden));
-  C0.n      = 1;
-  C0.b[0]   = (HMIrrep){(int)m->C, 0, 1};
-  one.n     = 1;
-  one.b[0]  = (HMIrrep){1, 0, 1};
+  PetscCall(CfgGet(c, "radial_MLP", &v));
+  PetscCall(CfgIntList(c, v, "radial_MLP", 16, &nrh, radial_hidden));
+  C0.n     = 1;
+  C0.b[0]  = (HMIrrep){(int)m->C, 0, 1};
+  one.n    = 1;
+  one.b[0] = (HMIrrep){1, 0, 1};
   /* I1 = (S * C).sort().simplify(); with 0o in H the later layers target both parities */
   tmp.n = 0;
   for (int l = 0; l <= m->max_ell; l++) tmp.b[tmp.n++] = (HMIrrep){(int)m->C, l, l % 2 ? -1 : 1};
@@ -218,21 +218,21 @@ static PetscErrorCode setup_layers(HMModel m, Cfg *c)
     L->target  = t == 0 ? Ifirst : Irest;
     PetscCall(PetscSNPrintf(pre, sizeof(pre), "interactions.%d", t));
     PetscCall(PetscSNPrintf(ppre, sizeof(ppre), "products.%d", t));
-    PetscCall(get_layer(m, L, pre, ppre, &S, t == 0 ? &L->target : &m->H, nrh, radial_hidden));
+    PetscCall(GetLayer(m, L, pre, ppre, &S, t == 0 ? &L->target : &m->H, nrh, radial_hidden));
     if (t < m->nlayers - 1) {
       PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear.weight", t));
-      PetscCall(get_linear(m, name, &m->H, &one, &L->readout));
+      PetscCall(GetLinear(m, name, &m->H, &one, &L->readout));
     } else {
       PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear_1.weight", t));
-      PetscCall(get_linear(m, name, &m->H, &m->MLP, &L->readout));
+      PetscCall(GetLinear(m, name, &m->H, &m->MLP, &L->readout));
       PetscCall(PetscSNPrintf(name, sizeof(name), "readouts.%d.linear_2.weight", t));
-      PetscCall(get_linear(m, name, &m->MLP, &one, &L->readout2));
+      PetscCall(GetLinear(m, name, &m->MLP, &one, &L->readout2));
     }
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode setup_hip(HMModel m, Cfg *c)
+static PetscErrorCode SetupHip(HMModel m, Cfg *c)
 {
   PetscInt radial_hidden[16];
   int      nrh;
@@ -246,28 +246,28 @@ static PetscErrorCode setup_hip(HMModel m, Cfg *c)
   for (int l = 0; l < 3; l++) m->OUT.b[l] = (HMIrrep){1, l, 1};
   m->shh.n = 0;
   for (int l = 0; l <= m->hedge_lmax; l++) m->shh.b[m->shh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
-  if (m->separate_radial) PetscCall(get_radial(m, "hessian_radial_embedding", m->hessian_r_max, &m->hradial, m->hradial_freq));
+  if (m->separate_radial) PetscCall(GetRadial(m, "hessian_radial_embedding", m->hessian_r_max, &m->hradial, m->hradial_freq));
   else m->hradial = m->radial;
-  PetscCall(get_linear(m, "hessian_proj_nodes_layerwise.weight", &m->H, &m->O, &m->proj_nodes_layerwise));
-  PetscCall(get_linear(m, "hessian_proj_nodes.weight", &m->O, &m->OUT, &m->proj_nodes));
-  PetscCall(get_linear(m, "hessian_proj_edges.weight", &m->O, &m->OUT, &m->proj_edges));
-  PetscCall(get_linear(m, "hessian_message_proj.weight", &m->H, &m->O, &m->message_proj));
-  PetscCall(get_linear(m, "hessian_interaction.linear_up.weight", &m->H, &m->H, &m->hi_linear_up));
+  PetscCall(GetLinear(m, "hessian_proj_nodes_layerwise.weight", &m->H, &m->O, &m->proj_nodes_layerwise));
+  PetscCall(GetLinear(m, "hessian_proj_nodes.weight", &m->O, &m->OUT, &m->proj_nodes));
+  PetscCall(GetLinear(m, "hessian_proj_edges.weight", &m->O, &m->OUT, &m->proj_edges));
+  PetscCall(GetLinear(m, "hessian_message_proj.weight", &m->H, &m->O, &m->message_proj));
+  PetscCall(GetLinear(m, "hessian_interaction.linear_up.weight", &m->H, &m->H, &m->hi_linear_up));
   PetscCall(HMConvTPSetUp(&m->hi_tp, &m->H, &m->shh, &m->H, m->st, "hessian_interaction.conv_tp"));
   v = json_object_get(c->cfg, "hessian_radial_MLP");
-  if (!v || json_is_null(v)) PetscCall(cfg_get(c, "radial_MLP", &v));
-  PetscCall(cfg_int_list(c, v, "hessian_radial_MLP", 16, &nrh, radial_hidden));
+  if (!v || json_is_null(v)) PetscCall(CfgGet(c, "radial_MLP", &v));
+  PetscCall(CfgIntList(c, v, "hessian_radial_MLP", 16, &nrh, radial_hidden));
   PetscCall(HMRadialMLPSetUp(&m->hi_mlp, m->st, "hessian_interaction.conv_tp_weights", m->num_bessel, nrh, radial_hidden, m->hi_tp.weight_numel));
   for (int i = 0; i < m->hi_mlp.nlayers; i++) m->nparams += m->hi_mlp.h[i] * m->hi_mlp.h[i + 1];
-  PetscCall(get_linear(m, "hessian_interaction.linear.weight", &m->hi_tp.mid, &m->H, &m->hi_linear));
+  PetscCall(GetLinear(m, "hessian_interaction.linear.weight", &m->hi_tp.mid, &m->H, &m->hi_linear));
   /* layers entering the HIP head and their aggregation weights */
   m->hl0 = m->last_layer_only ? m->nlayers - 1 : 0;
   m->hnl = m->last_layer_only ? 1 : m->nlayers + m->nhx; /* hoextra: the extra Hessian layers enter the aggregation */
   if (m->learnable && m->hnl > 1) {
-    PetscInt64    shape[1] = {-1};
-    const double *lg;
+    PetscInt64          shape[1] = {-1};
+    const double       *lg;
     const HMTensorInfo *info;
-    double        mx = -PETSC_MAX_REAL, s = 0;
+    double              mx = -PETSC_MAX_REAL, s = 0;
     PetscCall(HMSafetensorsGetF64(m->st, "hessian_layer_weights_param", 1, shape, &lg));
     PetscCall(HMSafetensorsFind(m->st, "hessian_layer_weights_param", &info));
     PetscCheck(info->numel >= m->hnl, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'hessian_layer_weights_param' has %lld entries, %d needed", m->path, (long long)info->numel, m->hnl);
@@ -284,7 +284,7 @@ static PetscErrorCode setup_hip(HMModel m, Cfg *c)
    (MODEL_FORMAT_headopts.md section 3): residual interaction blocks of the main layers' shapes (input
    and output hidden_irreps, the main spherical harmonics and radial_MLP, the target irreps of the main
    layers t >= 1) and products of correlation correlation[-1]. */
-static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
+static PetscErrorCode SetupHessianLayers(HMModel m, Cfg *c)
 {
   PetscInt radial_hidden[16];
   int      nrh;
@@ -293,13 +293,13 @@ static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
   HMIrreps target;
   PetscFunctionBegin;
   v = json_object_get(c->cfg, "num_interactions_hessian");
-  if (v && !json_is_null(v)) PetscCall(cfg_int(c, "num_interactions_hessian", 0, HM_MAX_LAYERS - m->nlayers, &m->nhx));
+  if (v && !json_is_null(v)) PetscCall(CfgInt(c, "num_interactions_hessian", 0, HM_MAX_LAYERS - m->nlayers, &m->nhx));
   if (!m->nhx) PetscFunctionReturn(PETSC_SUCCESS);
   /* the reference feeds the Hessian edge attributes and radial features into blocks built for the main
      ones, without checking the sizes */
   PetscCheck(m->hedge_lmax == m->max_ell, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: num_interactions_hessian = %d needs hessian_edge_lmax (%d) = max_ell (%d)", m->path, m->nhx, m->hedge_lmax, m->max_ell);
-  PetscCall(cfg_get(c, "radial_MLP", &v));
-  PetscCall(cfg_int_list(c, v, "radial_MLP", 16, &nrh, radial_hidden));
+  PetscCall(CfgGet(c, "radial_MLP", &v));
+  PetscCall(CfgIntList(c, v, "radial_MLP", 16, &nrh, radial_hidden));
   /* the target irreps of the main layers t >= 1: (sh x C), both parities when hidden_irreps has 0o */
   {
     HMIrreps tmp;
@@ -324,7 +324,7 @@ static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
     L->corr    = m->layer[m->nlayers - 1].corr;
     PetscCall(PetscSNPrintf(pre, sizeof(pre), "hessian_interactions.%d", k));
     PetscCall(PetscSNPrintf(ppre, sizeof(ppre), "hessian_products.%d", k));
-    PetscCall(get_layer(m, L, pre, ppre, &m->sh, &m->H, nrh, radial_hidden));
+    PetscCall(GetLayer(m, L, pre, ppre, &m->sh, &m->H, nrh, radial_hidden));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -333,10 +333,10 @@ static PetscErrorCode setup_hessian_layers(HMModel m, Cfg *c)
    caller, also on error). */
 static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], json_t **cfg)
 {
-  const char   *fmt = NULL, *cfgtxt = NULL, *s = NULL;
-  json_error_t  jerr;
-  Cfg           c;
-  json_t       *v;
+  const char  *fmt = NULL, *cfgtxt = NULL, *s = NULL;
+  json_error_t jerr;
+  Cfg          c;
+  json_t      *v;
   PetscFunctionBegin;
   m->comm = comm;
   PetscCall(PetscStrallocpy(path, &m->path));
@@ -351,58 +351,58 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
   PetscCheck(c.cfg && json_is_object(c.cfg), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is not a JSON object (%s at column %d)", path, c.cfg ? "not an object" : jerr.text, jerr.column);
 
   /* architecture choices the engine implements; everything else is refused by name */
-  if (json_object_get(c.cfg, "model_class")) PetscCall(cfg_require_string(&c, "model_class", "ScaleShiftMACE"));
-  PetscCall(cfg_require_string(&c, "interaction_cls", "RealAgnosticResidualInteractionBlock"));
-  PetscCall(cfg_require_string(&c, "interaction_cls_first", "RealAgnosticInteractionBlock"));
-  PetscCall(cfg_require_string(&c, "gate", "silu"));
-  PetscCall(cfg_require_string(&c, "radial_type", "bessel"));
-  PetscCall(cfg_require_string(&c, "readout_cls", "NonLinearReadoutBlock"));
-  PetscCall(cfg_refuse(&c, "pair_repulsion", "ZBL pair repulsion"));
-  PetscCall(cfg_refuse(&c, "distance_transform", "distance transform"));
-  PetscCall(cfg_refuse(&c, "use_reduced_cg", "reduced Clebsch-Gordan basis"));
-  PetscCall(cfg_refuse(&c, "use_so3", "SO(3) instead of O(3)"));
-  PetscCall(cfg_refuse(&c, "use_agnostic_product", "element-agnostic product"));
-  PetscCall(cfg_refuse(&c, "use_last_readout_only", "last readout only"));
-  PetscCall(cfg_refuse(&c, "use_embedding_readout", "embedding readout"));
-  PetscCall(cfg_refuse(&c, "embedding_specs", "extra embeddings"));
-  PetscCall(cfg_refuse(&c, "edge_irreps", "edge_irreps different from hidden_irreps"));
+  if (json_object_get(c.cfg, "model_class")) PetscCall(CfgRequireString(&c, "model_class", "ScaleShiftMACE"));
+  PetscCall(CfgRequireString(&c, "interaction_cls", "RealAgnosticResidualInteractionBlock"));
+  PetscCall(CfgRequireString(&c, "interaction_cls_first", "RealAgnosticInteractionBlock"));
+  PetscCall(CfgRequireString(&c, "gate", "silu"));
+  PetscCall(CfgRequireString(&c, "radial_type", "bessel"));
+  PetscCall(CfgRequireString(&c, "readout_cls", "NonLinearReadoutBlock"));
+  PetscCall(CfgRefuse(&c, "pair_repulsion", "ZBL pair repulsion"));
+  PetscCall(CfgRefuse(&c, "distance_transform", "distance transform"));
+  PetscCall(CfgRefuse(&c, "use_reduced_cg", "reduced Clebsch-Gordan basis"));
+  PetscCall(CfgRefuse(&c, "use_so3", "SO(3) instead of O(3)"));
+  PetscCall(CfgRefuse(&c, "use_agnostic_product", "element-agnostic product"));
+  PetscCall(CfgRefuse(&c, "use_last_readout_only", "last readout only"));
+  PetscCall(CfgRefuse(&c, "use_embedding_readout", "embedding readout"));
+  PetscCall(CfgRefuse(&c, "embedding_specs", "extra embeddings"));
+  PetscCall(CfgRefuse(&c, "edge_irreps", "edge_irreps different from hidden_irreps"));
   /* the reference implementation (hip-mace 932fee5, e3nn 0.4.4) cannot evaluate these either
      (MODEL_FORMAT_headopts.md): its edge gate receives 72 values where it needs 88, and e3nn 0.4.4 has
      no LayerNorm, so no trained model can carry them */
-  PetscCall(cfg_refuse(&c, "hessian_use_edge_gates", "Hessian edge gates; the reference hip-mace cannot evaluate them either: its gate gets 72 values where it needs 88"));
-  PetscCall(cfg_refuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
-  PetscCall(cfg_refuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
+  PetscCall(CfgRefuse(&c, "hessian_use_edge_gates", "Hessian edge gates; the reference hip-mace cannot evaluate them either: its gate gets 72 values where it needs 88"));
+  PetscCall(CfgRefuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
+  PetscCall(CfgRefuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
   {
     int b;
-    PetscCall(cfg_bool(&c, "apply_cutoff", &b));
+    PetscCall(CfgBool(&c, "apply_cutoff", &b));
     PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option apply_cutoff = false is not supported", path);
-    PetscCall(cfg_bool(&c, "hip", &b));
+    PetscCall(CfgBool(&c, "hip", &b));
     PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hip = false: the model has no HIP Hessian head", path);
     if (json_object_get(c.cfg, "hessian_use_radial")) {
-      PetscCall(cfg_bool(&c, "hessian_use_radial", &b));
+      PetscCall(CfgBool(&c, "hessian_use_radial", &b));
       PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_use_radial = false is not supported", path);
     }
   }
-  PetscCall(cfg_get(&c, "heads", &v));
+  PetscCall(CfgGet(&c, "heads", &v));
   PetscCheck(json_is_array(v) && json_array_size(v) == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option 'heads': only single-head models are supported", path);
 
-  PetscCall(cfg_number(&c, "r_max", &m->r_max));
-  PetscCall(cfg_number(&c, "hessian_r_max", &m->hessian_r_max));
+  PetscCall(CfgNumber(&c, "r_max", &m->r_max));
+  PetscCall(CfgNumber(&c, "hessian_r_max", &m->hessian_r_max));
   PetscCheck(m->r_max > 0 && m->hessian_r_max > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config cutoffs r_max and hessian_r_max must be positive", path);
-  PetscCall(cfg_number(&c, "avg_num_neighbors", &m->avg_num_neighbors));
+  PetscCall(CfgNumber(&c, "avg_num_neighbors", &m->avg_num_neighbors));
   PetscCheck(m->avg_num_neighbors > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'avg_num_neighbors' must be positive", path);
-  PetscCall(cfg_int(&c, "num_bessel", 1, 32, &m->num_bessel));
-  PetscCall(cfg_int(&c, "num_polynomial_cutoff", 1, 32, &m->p_cut));
-  PetscCall(cfg_int(&c, "max_ell", 0, 3, &m->max_ell));
-  PetscCall(cfg_int(&c, "num_interactions", 1, HM_MAX_LAYERS, &m->nlayers));
-  PetscCall(cfg_int(&c, "hessian_feature_dim", 1, 100000, &m->F));
-  PetscCall(cfg_int(&c, "hessian_edge_lmax", 0, 3, &m->hedge_lmax));
-  PetscCall(cfg_bool(&c, "hessian_separate_radial_network", &m->separate_radial));
-  PetscCall(cfg_bool(&c, "hessian_use_last_layer_only", &m->last_layer_only));
-  PetscCall(cfg_string(&c, "hessian_aggregation", &s));
+  PetscCall(CfgInt(&c, "num_bessel", 1, 32, &m->num_bessel));
+  PetscCall(CfgInt(&c, "num_polynomial_cutoff", 1, 32, &m->p_cut));
+  PetscCall(CfgInt(&c, "max_ell", 0, 3, &m->max_ell));
+  PetscCall(CfgInt(&c, "num_interactions", 1, HM_MAX_LAYERS, &m->nlayers));
+  PetscCall(CfgInt(&c, "hessian_feature_dim", 1, 100000, &m->F));
+  PetscCall(CfgInt(&c, "hessian_edge_lmax", 0, 3, &m->hedge_lmax));
+  PetscCall(CfgBool(&c, "hessian_separate_radial_network", &m->separate_radial));
+  PetscCall(CfgBool(&c, "hessian_use_last_layer_only", &m->last_layer_only));
+  PetscCall(CfgString(&c, "hessian_aggregation", &s));
   PetscCheck(!strcmp(s, "learnable") || !strcmp(s, "mean"), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_aggregation = '%s' is not supported (learnable, mean)", path, s);
   m->learnable = !strcmp(s, "learnable");
-  PetscCall(cfg_string(&c, "hidden_irreps", &s));
+  PetscCall(CfgString(&c, "hidden_irreps", &s));
   PetscCall(HMIrrepsParse(s, &m->H));
   for (int k = 0; k < m->H.n; k++) PetscCheck(m->H.b[k].l <= 3, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s': l > 3 is not supported", path, s);
   PetscCheck(HMIrrepsContains(&m->H, 0, 1), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s' has no 0e block", path, s);
@@ -410,14 +410,14 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
   for (int k = 0; k < m->H.n; k++)
     if (m->H.b[k].l == 0 && m->H.b[k].p == 1) m->C += m->H.b[k].mul;
   m->dimH = HMIrrepsDim(&m->H);
-  PetscCall(cfg_string(&c, "MLP_irreps", &s));
+  PetscCall(CfgString(&c, "MLP_irreps", &s));
   PetscCall(HMIrrepsParse(s, &m->MLP));
   PetscCheck(m->MLP.n == 1 && m->MLP.b[0].l == 0 && m->MLP.b[0].p == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: MLP_irreps '%s' must be scalars (Nx0e)", path, s);
   m->sh.n = 0;
   for (int l = 0; l <= m->max_ell; l++) m->sh.b[m->sh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
 
   /* elements */
-  PetscCall(cfg_get(&c, "atomic_numbers", &v));
+  PetscCall(CfgGet(&c, "atomic_numbers", &v));
   PetscCheck(json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= HM_MAX_ELEMENTS, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'atomic_numbers' must be a list of 1..%d integers", path, HM_MAX_ELEMENTS);
   m->nel = (int)json_array_size(v);
   {
@@ -434,7 +434,7 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
     }
     if (json_object_get(c.cfg, "num_elements")) {
       int ne;
-      PetscCall(cfg_int(&c, "num_elements", 1, HM_MAX_ELEMENTS, &ne));
+      PetscCall(CfgInt(&c, "num_elements", 1, HM_MAX_ELEMENTS, &ne));
       PetscCheck(ne == m->nel, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config num_elements = %d but atomic_numbers has %d entries", path, ne, m->nel);
     }
     PetscCall(HMSafetensorsGetF64(m->st, "atomic_energies_fn.atomic_energies", 2, shape2, &e0));
@@ -452,9 +452,9 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
   }
   {
     double x = 0;
-    PetscCall(get_scalar(m, "r_max", &x));
+    PetscCall(GetScalar(m, "r_max", &x));
     PetscCheck(x == m->r_max, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'r_max' (%g) differs from the config (%g)", path, x, m->r_max);
-    PetscCall(get_scalar(m, "hessian_r_max", &x));
+    PetscCall(GetScalar(m, "hessian_r_max", &x));
     PetscCheck(x == m->hessian_r_max, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'hessian_r_max' (%g) differs from the config (%g)", path, x, m->hessian_r_max);
   }
   {
@@ -463,24 +463,24 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
     PetscCheck(ni[0] == m->nlayers, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'num_interactions' differs from the config", path);
   }
   /* correlation: one number or one per layer */
-  PetscCall(cfg_get(&c, "correlation", &v));
+  PetscCall(CfgGet(&c, "correlation", &v));
   for (int t = 0; t < m->nlayers; t++) {
     json_t *ct = json_is_array(v) ? json_array_get(v, (size_t)t) : v;
     PetscCheck(ct && json_is_integer(ct) && json_integer_value(ct) >= 1 && json_integer_value(ct) <= 4, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config key 'correlation' must be an integer 1..4 or a list of them (one per layer)", path);
     m->layer[t].corr = (int)json_integer_value(ct);
   }
-  PetscCall(get_radial(m, "radial_embedding", m->r_max, &m->radial, m->radial_freq));
+  PetscCall(GetRadial(m, "radial_embedding", m->r_max, &m->radial, m->radial_freq));
   {
     HMIrreps in, out;
-    in.n    = 1;
-    in.b[0] = (HMIrrep){m->nel, 0, 1};
-    out.n   = 1;
+    in.n     = 1;
+    in.b[0]  = (HMIrrep){m->nel, 0, 1};
+    out.n    = 1;
     out.b[0] = (HMIrrep){(int)m->C, 0, 1};
-    PetscCall(get_linear(m, "node_embedding.linear.weight", &in, &out, &m->embedding));
+    PetscCall(GetLinear(m, "node_embedding.linear.weight", &in, &out, &m->embedding));
   }
-  PetscCall(setup_layers(m, &c));
-  PetscCall(setup_hessian_layers(m, &c)); /* hoextra */
-  PetscCall(setup_hip(m, &c));
+  PetscCall(SetupLayers(m, &c));
+  PetscCall(SetupHessianLayers(m, &c)); /* hoextra */
+  PetscCall(SetupHip(m, &c));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -3,11 +3,11 @@
 #include "nn/nnimpl.h"
 #include "nn/simd.h"
 #if defined(__AVX512F__)
-#include <immintrin.h>
+  #include <immintrin.h>
 #endif
 
 /* Every element is computed as alpha * s (+ beta * c) with s = fma(a[k-1], b[k-1], ... fma(a[0], b[0], 0)),
-   the sum over p in ascending order with fused multiply-adds, whichever tile, row group, column tail or
+   the sum over p in ascending order with fused multiply-adds, whichever Tile, row group, column tail or
    code path (AVX-512 or portable) it falls in. So a row's result is independent of the batch and of
    the row's position in it (BLAS libraries give no such guarantee: their edge tiles use other code). */
 
@@ -15,12 +15,12 @@
 /* Tiles of R rows x NV vectors of 8 columns (the last one masked when the block is narrower). With R = 4
    and NV = 4 (16 accumulators in registers) each p costs 4 loads of B, 4 broadcasts of A and 16 FMAs,
    so the FMA units are the limit. rows == NULL: rows i0 .. i0 + R - 1, else rows[i0 + r]. */
-static inline __attribute__((always_inline)) void tile(const int R, const int NV, PetscInt i0, const PetscInt *rows, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc, const __mmask8 mk[4])
+static inline __attribute__((always_inline)) void Tile(const int R, const int NV, PetscInt i0, const PetscInt *rows, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc, const __mmask8 mk[4])
 {
-  __m512d        acc[4][4];
-  const double  *a[4];
-  double        *c[4];
-  const __m512d  va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+  __m512d       acc[4][4];
+  const double *a[4];
+  double       *c[4];
+  const __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
 
   for (int r = 0; r < R; r++) {
     const PetscInt i = rows ? rows[i0 + r] : i0 + r;
@@ -46,15 +46,15 @@ static inline __attribute__((always_inline)) void tile(const int R, const int NV
     }
 }
 
-/* Rows in tiles of 4 (then single rows) for one column block of NV vectors. */
-#define HM_GEMM_BLOCK(NV) \
-  do { \
-    PetscInt i0 = 0; \
-    for (; i0 + 4 <= m; i0 += 4) tile(4, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk); \
-    for (; i0 < m; i0++) tile(1, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk); \
-  } while (0)
+  /* Rows in tiles of 4 (then single rows) for one column block of NV vectors. */
+  #define HM_GEMM_BLOCK(NV)                                                                                     \
+    do {                                                                                                        \
+      PetscInt i0 = 0;                                                                                          \
+      for (; i0 + 4 <= m; i0 += 4) Tile(4, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk); \
+      for (; i0 < m; i0++) Tile(1, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk);         \
+    } while (0)
 
-static void gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
+static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
   for (PetscInt j0 = 0; j0 < n; j0 += 32) {
     /* a block of up to 32 columns; the last vector of a narrower block is masked */
@@ -62,7 +62,8 @@ static void gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, doubl
     __mmask8       mk[4];
     for (int v = 0; v < 4; v++) {
       const PetscInt c = nj - 8 * v;
-      mk[v]            = (__mmask8)(c >= 8 ? 0xffu : c > 0 ? (1u << c) - 1u : 0u);
+      mk[v]            = (__mmask8)(c >= 8 ? 0xffu : c > 0 ? (1u << c) - 1u :
+                                                             0u);
     }
     switch (nv) {
     case 4:
@@ -80,12 +81,12 @@ static void gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, doubl
   }
 }
 #else
-/* Portable version: the same operations per element (HM_FMA is exactly rounded where the hardware has
+  /* Portable version: the same operations per element (HM_FMA is exactly rounded where the hardware has
    FMA, so it gives the same bits as the vector units). Blocked over HM_GR rows x HM_GC columns for register reuse. */
-#define HM_GR 4
-#define HM_GC 16
+  #define HM_GR 4
+  #define HM_GC 16
 
-static void gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
+static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
   for (PetscInt i0 = 0; i0 < m; i0 += HM_GR) {
     const PetscInt nr = PetscMin(HM_GR, m - i0);
@@ -122,10 +123,10 @@ static void gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, doubl
 
 void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
-  gemm(m, NULL, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  Gemm(m, NULL, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void HMGemmRowsIndexed(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const double *A, PetscInt lda, const double *B, PetscInt ldb, double *C, PetscInt ldc)
 {
-  gemm(m, rows, n, k, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+  Gemm(m, rows, n, k, 1.0, A, lda, B, ldb, 0.0, C, ldc);
 }

@@ -13,18 +13,18 @@
 #define HM_SCB_BATCH 8
 #define HM_SCB_CW    16
 
-static void zero_rows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
+static void ZeroRows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
 {
   for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
 }
 
-/* Doubles in each of the two transposition buffers of transpose_block (on the stack) */
+/* Doubles in each of the two transposition buffers of TransposeBlock (on the stack) */
 #define HM_LINB_BUF 4096
 
 /* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1), with WT = W^T
    ([w][u], row stride ma): as the forward's apply_block, the rows (z, m) are copied out transposed so
    that the product is one HMGemmRows over all of them (row-independent arithmetic). */
-static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *WT, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
+static void TransposeBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *WT, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
 {
   double         yt[HM_LINB_BUF], xt[HM_LINB_BUF];
   const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
@@ -62,7 +62,7 @@ static void transpose_block(PetscInt nz, const PetscInt *zlist, int d, int ma, i
 }
 
 /* WT[w][u] = W[u][w] (W row stride ldw); malloc'ed, NULL if out of memory */
-static double *transpose_weight(int ma, int mb, const double *W, PetscInt ldw)
+static double *TransposeWeight(int ma, int mb, const double *W, PetscInt ldw)
 {
   double *WT = malloc(sizeof(double) * (size_t)ma * (size_t)mb + 1);
   if (!WT) return NULL;
@@ -76,21 +76,21 @@ static double *transpose_weight(int ma, int mb, const double *W, PetscInt ldw)
 
 void HMLinearApplyTranspose(const HMLinear *lin, PetscInt n, const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx)
 {
-  if (beta == 0.0) zero_rows(n, lin->dim_in, dx, ldx);
+  if (beta == 0.0) ZeroRows(n, lin->dim_in, dx, ldx);
   for (int k = 0; k < lin->ninstr; k++) {
     const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
     double        *WT;
     if (a->mul == 0 || b->mul == 0 || n == 0) continue;
-    WT = transpose_weight(a->mul, b->mul, lin->W + lin->woff[k], b->mul);
+    WT = TransposeWeight(a->mul, b->mul, lin->W + lin->woff[k], b->mul);
     PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "linear map backward: out of memory for a %d x %d weight", a->mul, b->mul);
-    transpose_block(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], WT, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
+    TransposeBlock(n, NULL, 2 * a->l + 1, a->mul, b->mul, lin->alpha[k], WT, dy + HMIrrepsOffset(&lin->out, lin->ib[k]), ldy, dx + HMIrrepsOffset(&lin->in, lin->ia[k]), ldx);
     free(WT);
   }
 }
 
 void HMSkipTPApplyTranspose(const HMSkipTP *s, PetscInt n, const int elem[], const double *dy, PetscInt ldy, double beta, double *dx, PetscInt ldx)
 {
-  if (beta == 0.0) zero_rows(n, s->dim_in, dx, ldx);
+  if (beta == 0.0) ZeroRows(n, s->dim_in, dx, ldx);
   for (int k = 0; k < s->ninstr; k++) {
     const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
     const PetscInt xo = HMIrrepsOffset(&s->in, s->ia[k]), yo = HMIrrepsOffset(&s->out, s->ib[k]);
@@ -105,10 +105,10 @@ void HMSkipTPApplyTranspose(const HMSkipTP *s, PetscInt n, const int elem[], con
           if (elem[z0 + i] == el) zl[nl++] = z0 + i;
         if (!nl) continue;
         if (!WT) {
-          WT = transpose_weight(a->mul, b->mul, s->W + s->woff[k] + (PetscInt)el * b->mul, ldw);
+          WT = TransposeWeight(a->mul, b->mul, s->W + s->woff[k] + (PetscInt)el * b->mul, ldw);
           PetscCheckAbort(WT, PETSC_COMM_SELF, PETSC_ERR_MEM, "skip tensor product backward: out of memory for a %d x %d weight", a->mul, b->mul);
         }
-        transpose_block(nl, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], WT, dy + yo, ldy, dx + xo, ldx);
+        TransposeBlock(nl, zl, 2 * a->l + 1, a->mul, b->mul, s->alpha[k], WT, dy + yo, ldy, dx + xo, ldx);
       }
       free(WT);
     }
@@ -117,8 +117,8 @@ void HMSkipTPApplyTranspose(const HMSkipTP *s, PetscInt n, const int elem[], con
 
 void HMRadialBasisEvalDeriv(const HMRadialBasis *rb, double d, double val[], double dval[])
 {
-  const double env = HMPolynomialCutoff(d, rb->rc, rb->p);
-  const int    p   = rb->p;
+  const double env  = HMPolynomialCutoff(d, rb->rc, rb->p);
+  const int    p    = rb->p;
   double       denv = 0.0;
 
   /* env = 1 - a t^p + b t^(p+1) - c t^(p+2), t = d / rc */
@@ -143,7 +143,7 @@ PetscInt HMRadialMLPBackwardWorkSize(const HMRadialMLP *mlp, PetscInt n)
 }
 
 /* hidden layer i >= 1: its pre-activations z_i and activations a_i in the work array */
-static double *mlp_pre(const HMRadialMLP *mlp, PetscInt n, int i, double *work)
+static double *MlpPre(const HMRadialMLP *mlp, PetscInt n, int i, double *work)
 {
   PetscInt off = 0;
   for (int j = 1; j < i; j++) off += 2 * n * mlp->h[j];
@@ -157,13 +157,13 @@ void HMRadialMLPBackward(const HMRadialMLP *mlp, PetscInt n, const double *x, co
   const double *cur = x, *gin;
 
   if (n == 0) return;
-  g[0] = mlp_pre(mlp, n, L, work);
+  g[0] = MlpPre(mlp, n, L, work);
   g[1] = g[0] + n * mlp->maxw;
   WT   = g[1] + n * mlp->maxw;
   /* forward, keeping the hidden pre-activations z_i and activations a_i = silu_n(z_i) (the bits of
      HMRadialMLPApply: the same products and the same vectorised SiLU) */
   for (int i = 1; i < L; i++) {
-    double *pre = mlp_pre(mlp, n, i, work), *act = pre + n * mlp->h[i];
+    double *pre = MlpPre(mlp, n, i, work), *act = pre + n * mlp->h[i];
     HMGemmRows(n, mlp->h[i], mlp->h[i - 1], 1.0, cur, mlp->h[i - 1], mlp->W[i - 1], mlp->h[i], 0.0, pre, mlp->h[i]);
     memcpy(act, pre, (size_t)(n * mlp->h[i]) * sizeof(double));
     HMSiLUNormArray(n * mlp->h[i], act);
@@ -178,14 +178,14 @@ void HMRadialMLPBackward(const HMRadialMLP *mlp, PetscInt n, const double *x, co
       for (PetscInt w = 0; w < ho; w++) WT[w * hi + u] = mlp->W[i][u * ho + w];
     HMGemmRows(n, hi, ho, 1.0, gin, ho, WT, hi, 0.0, dst, hi);
     if (i > 0) {
-      const double *pre = mlp_pre(mlp, n, i, work);
+      const double *pre = MlpPre(mlp, n, i, work);
       for (PetscInt k = 0; k < n * hi; k++) dst[k] *= HMSiLUNormDeriv(pre[k]);
     }
     gin = dst;
   }
 }
 
-static PetscInt tp_maxmul(const HMConvTP *tp)
+static PetscInt TpMaxmul(const HMConvTP *tp)
 {
   PetscInt m = 0;
   for (int i = 0; i < tp->in1.n; i++) m = PetscMax(m, tp->in1.b[i].mul);
@@ -194,18 +194,18 @@ static PetscInt tp_maxmul(const HMConvTP *tp)
 
 PetscInt HMConvTPBackwardWorkSize(const HMConvTP *tp)
 {
-  return 2 * tp->maxcy + 2 * tp_maxmul(tp) + 1;
+  return 2 * tp->maxcy + 2 * TpMaxmul(tp) + 1;
 }
 
 /* cy[a][c] = sum_b C_k[a][b][c] y[b] over the non-zero entries (as the forward's contract_y) */
-static inline void tp_contract_y(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
+static inline void TpContractY(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
 {
   for (int q = 0; q < nslot; q++) cy[q] = 0.0;
   for (PetscInt i = tp->cnz_off[k]; i < tp->cnz_off[k + 1]; i++) cy[tp->cnz_slot[i]] += tp->cnz_val[i] * y[tp->cnz_b[i]];
 }
 
 /* dy[b] += sum_{a,c} C_k[a][b][c] T[a][c] */
-static inline void tp_contract_y_transpose(const HMConvTP *tp, int k, const double *T, double *dy)
+static inline void TpContractYTranspose(const HMConvTP *tp, int k, const double *T, double *dy)
 {
   for (PetscInt i = tp->cnz_off[k]; i < tp->cnz_off[k + 1]; i++) dy[tp->cnz_b[i]] += tp->cnz_val[i] * T[tp->cnz_slot[i]];
 }
@@ -227,12 +227,12 @@ void HMConvTPBackward(const HMConvTP *tp, const double *x1, const double *x2, co
     const double  *g  = dmid + mo;
     const double   pw = tp->pw[k];
 
-    tp_contract_y(tp, k, d1 * dO, x2 + tp->x2off[k], cy);
+    TpContractY(tp, k, d1 * dO, x2 + tp->x2off[k], cy);
     if (dx2)
       for (int q = 0; q < d1 * dO; q++) T[q] = 0.0;
     for (int u = 0; u < a->mul; u++) {
       const double *xu = xa + u * d1, *gu = g + u * dO;
-      const double  f  = pw * wk[u];
+      const double  f = pw * wk[u];
       if (dw) {
         double s = 0.0;
         for (int c = 0; c < dO; c++) {
@@ -254,27 +254,27 @@ void HMConvTPBackward(const HMConvTP *tp, const double *x1, const double *x2, co
         for (int ia = 0; ia < d1; ia++)
           for (int c = 0; c < dO; c++) T[ia * dO + c] += f * xu[ia] * gu[c];
     }
-    if (dx2) tp_contract_y_transpose(tp, k, T, dx2 + tp->x2off[k]);
+    if (dx2) TpContractYTranspose(tp, k, T, dx2 + tp->x2off[k]);
     mo += (PetscInt)a->mul * dO;
   }
 }
 
 void HMConvTPBackwardT(const HMConvTP *tp, const double *x1T, const double *x2, const double *w, const double *dmidT, double *dx1T, double *dx2, double *dw, double *work)
 {
-  const PetscInt mm = tp_maxmul(tp);
+  const PetscInt mm = TpMaxmul(tp);
   double        *cy = work, *T = work + tp->maxcy, *fu = T + tp->maxcy, *t = fu + mm;
   PetscInt       mo = 0;
 
   if (dx2) memset(dx2, 0, (size_t)tp->dim_in2 * sizeof(double));
   for (int k = 0; k < tp->ninstr; k++) {
-    const HMIrrep *a   = &tp->in1.b[tp->i1[k]];
-    const int      d1  = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
-    const double  *xa  = x1T + tp->x1off[k];
-    const double  *wk  = w + tp->woff[k];
-    const double  *g   = dmidT + mo;
-    const double   pw  = tp->pw[k];
+    const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
+    const int      d1 = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
+    const double  *xa = x1T + tp->x1off[k];
+    const double  *wk = w + tp->woff[k];
+    const double  *g  = dmidT + mo;
+    const double   pw = tp->pw[k];
 
-    tp_contract_y(tp, k, d1 * dO, x2 + tp->x2off[k], cy);
+    TpContractY(tp, k, d1 * dO, x2 + tp->x2off[k], cy);
     for (int u = 0; u < mul; u++) fu[u] = pw * wk[u];
     if (dw) {
       double *dwk = dw + tp->woff[k];
@@ -313,7 +313,7 @@ void HMConvTPBackwardT(const HMConvTP *tp, const double *x1T, const double *x2, 
           T[ia * dO + c] = s;
         }
       }
-      tp_contract_y_transpose(tp, k, T, dx2 + tp->x2off[k]);
+      TpContractYTranspose(tp, k, T, dx2 + tp->x2off[k]);
     }
     mo += (PetscInt)mul * dO;
   }
@@ -326,7 +326,7 @@ void HMConvTPBackwardT(const HMConvTP *tp, const double *x1T, const double *x2, 
    Nodes go in batches of one element and channels in blocks, as the forward, so that each vector of
    Uw is loaded once per batch. */
 
-static PetscInt scb_max_out_dim(const HMSymContraction *sc)
+static PetscInt ScbMaxOutDim(const HMSymContraction *sc)
 {
   PetscInt d = 1;
   for (int k = 0; k < sc->nout; k++) d = PetscMax(d, 2 * sc->c[k].L + 1);
@@ -337,12 +337,12 @@ PetscInt HMSymContractionBackwardWorkSize(const HMSymContraction *sc)
 {
   const PetscInt nblk = (sc->C + HM_SCB_CW - 1) / HM_SCB_CW, ldq = HM_SCB_BATCH * HM_SCB_CW;
   /* Xt and dXt of a batch (all blocks), G of one block and output, plus alignment */
-  return ldq * (2 * nblk * sc->Q + scb_max_out_dim(sc)) + 8;
+  return ldq * (2 * nblk * sc->Q + ScbMaxOutDim(sc)) + 8;
 }
 
 /* One contraction ct, channel block c0 (width cw), batch of B nodes: dXt[q][b][c] += ... (B and cw
    compile-time constants in the instances below, so that the loops over a batch's channels vectorise) */
-static inline __attribute__((always_inline)) void scb_block(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
+static inline __attribute__((always_inline)) void ScbBlock(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
 {
   const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
 
@@ -352,8 +352,8 @@ static inline __attribute__((always_inline)) void scb_block(const int B, const P
     const int     *pq = ct->pq[nu];
     for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
       const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
-      const int     *q  = pq + p0 * nu;
-      const double  *G  = Gt + (PetscInt)ct->pM[nu][p0] * ldq;
+      const int     *q = pq + p0 * nu;
+      const double  *G = Gt + (PetscInt)ct->pM[nu][p0] * ldq;
       double         s[HM_SCB_BATCH * HM_SCB_CW], P[HM_SCB_BATCH * HM_SCB_CW], t[HM_SCB_BATCH * HM_SCB_CW];
 
       for (int i = 0; i < B * HM_SCB_CW; i++) {
@@ -400,9 +400,9 @@ static inline __attribute__((always_inline)) void scb_block(const int B, const P
    Uw stay in registers (a whole batch of 8 would need more than the 32 vector registers) */
   #define HM_SCB_TILE 4
 
-/* scb_block for blocks of NV vectors of 8 channels, the batch in tiles of up to HM_SCB_TILE nodes
+/* ScbBlock for blocks of NV vectors of 8 channels, the batch in tiles of up to HM_SCB_TILE nodes
    (inside each run, so that the run's Uw rows are loaded from L1 by the second tile) */
-static inline __attribute__((always_inline)) void scb_block_avx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
+static inline __attribute__((always_inline)) void ScbBlockAvx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *restrict Xt, const double *restrict Gt, double *restrict dXt)
 {
   const PetscInt C = ct->C, ldq = HM_SCB_BATCH * HM_SCB_CW;
   const int      BT = B < HM_SCB_TILE ? B : HM_SCB_TILE;
@@ -460,25 +460,25 @@ static inline __attribute__((always_inline)) void scb_block_avx512(const int B, 
     }
   }
 }
-  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
-    do { \
-      if (cw == HM_SCB_CW) scb_block_avx512(B, HM_SCB_CW / 8, ct, e, c0, Xt, Gt, dXt); \
-      else if (cw == 8) scb_block_avx512(B, 1, ct, e, c0, Xt, Gt, dXt); \
-      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt)                               \
+    do {                                                                             \
+      if (cw == HM_SCB_CW) ScbBlockAvx512(B, HM_SCB_CW / 8, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) ScbBlockAvx512(B, 1, ct, e, c0, Xt, Gt, dXt);                \
+      else ScbBlock(B, cw, ct, e, c0, Xt, Gt, dXt);                                  \
     } while (0)
 #else
-  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt) \
-    do { \
-      if (cw == HM_SCB_CW) scb_block(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
-      else if (cw == 8) scb_block(B, 8, ct, e, c0, Xt, Gt, dXt); \
-      else scb_block(B, cw, ct, e, c0, Xt, Gt, dXt); \
+  #define HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt)                     \
+    do {                                                                   \
+      if (cw == HM_SCB_CW) ScbBlock(B, HM_SCB_CW, ct, e, c0, Xt, Gt, dXt); \
+      else if (cw == 8) ScbBlock(B, 8, ct, e, c0, Xt, Gt, dXt);            \
+      else ScbBlock(B, cw, ct, e, c0, Xt, Gt, dXt);                        \
     } while (0)
 #endif
 
-#define HM_SCB_INSTANCE(B) \
+#define HM_SCB_INSTANCE(B)                                                                                                             \
   static void scb_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, const double *Gt, double *dXt) \
-  { \
-    HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt); \
+  {                                                                                                                                    \
+    HM_SCB_KERNEL(B, cw, ct, e, c0, Xt, Gt, dXt);                                                                                      \
   }
 HM_SCB_INSTANCE(1)
 HM_SCB_INSTANCE(2)
@@ -488,7 +488,7 @@ HM_SCB_INSTANCE(8)
 typedef void (*SCBFn)(PetscInt, const HMContraction *, int, PetscInt, const double *, const double *, double *);
 
 /* a batch of B nodes is padded up to 1, 2, 4 or 8 nodes of zero features and zero output gradient */
-static int scb_padded(int B, SCBFn *f)
+static int ScbPadded(int B, SCBFn *f)
 {
   static const SCBFn fn[] = {scb_block_1, scb_block_2, scb_block_4, scb_block_8};
   int                i    = 0;
@@ -497,18 +497,18 @@ static int scb_padded(int B, SCBFn *f)
   return 1 << i;
 }
 
-static void scb_nodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, const double *dout, PetscInt ldo, double *dX, double *work)
+static void ScbNodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, const double *dout, PetscInt ldo, double *dX, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SCB_BATCH * HM_SCB_CW, nblk = (C + HM_SCB_CW - 1) / HM_SCB_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *dXt = Xt + nblk * Q * ldq, *Gt = dXt + nblk * Q * ldq;
   SCBFn          f;
-  const int      Bp = scb_padded(B, &f);
+  const int      Bp = ScbPadded(B, &f);
 
   /* the padding nodes: zero features and zero output gradient (their dX is computed and dropped) */
   memset(dXt, 0, sizeof(double) * (size_t)(nblk * Q * ldq));
   for (PetscInt r = 0; r < nblk * Q; r++)
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Xt[r * ldq + c] = 0.0;
-  for (PetscInt r = 0; r < scb_max_out_dim(sc); r++)
+  for (PetscInt r = 0; r < ScbMaxOutDim(sc); r++)
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Gt[r * ldq + c] = 0.0;
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
@@ -555,7 +555,7 @@ void HMSymContractionBackward(const HMSymContraction *sc, const HMIrreps *target
 {
   const int nel = sc->nout > 0 ? sc->c[0].nel : 0;
 
-  zero_rows(n, HMIrrepsDim(target), dX, ldx);
+  ZeroRows(n, HMIrrepsDim(target), dX, ldx);
   for (int e = 0; e < nel; e++) {
     PetscInt zb[HM_SCB_BATCH];
     int      B = 0;
@@ -563,10 +563,10 @@ void HMSymContractionBackward(const HMSymContraction *sc, const HMIrreps *target
       if (elem[z] != e) continue;
       zb[B++] = z;
       if (B == HM_SCB_BATCH) {
-        scb_nodes(sc, target, B, zb, e, X, ldx, dout, ldo, dX, work);
+        ScbNodes(sc, target, B, zb, e, X, ldx, dout, ldo, dX, work);
         B = 0;
       }
     }
-    if (B > 0) scb_nodes(sc, target, B, zb, e, X, ldx, dout, ldo, dX, work);
+    if (B > 0) ScbNodes(sc, target, B, zb, e, X, ldx, dout, ldo, dX, work);
   }
 }

@@ -2,7 +2,7 @@
 #include "nn/nnimpl.h"
 #include <petscblaslapack.h>
 
-/* Doubles in each of the two transposition buffers of apply_block (on the stack). */
+/* Doubles in each of the two transposition buffers of ApplyBlock (on the stack). */
 #define HM_LIN_BUF 4096
 /* Rows per scan of HMSkipTPApply's grouping by element. */
 #define HM_SKIP_ROWS 256
@@ -12,7 +12,7 @@
    is one HMGemmRows over all of them, with W read once per tile instead of once per row (a BLAS call
    per row repacks W every time, which cost as much as the arithmetic). Row-independent like
    HMGemmRows. */
-static void apply_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *x, PetscInt ldx, double *y, PetscInt ldy)
+static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *x, PetscInt ldx, double *y, PetscInt ldy)
 {
   double         xt[HM_LIN_BUF], yt[HM_LIN_BUF];
   const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
@@ -45,7 +45,7 @@ static void apply_block(PetscInt nz, const PetscInt *zlist, int d, int ma, int m
 
 PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
 {
-  int      n = 0;
+  int      n   = 0;
   PetscInt off = 0;
 
   PetscFunctionBegin;
@@ -88,18 +88,18 @@ PetscErrorCode HMLinearDestroy(HMLinear *lin)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static void zero_rows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
+static void ZeroRows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
 {
   for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
 }
 
 void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy)
 {
-  if (beta == 0.0) zero_rows(n, lin->dim_out, y, ldy);
+  if (beta == 0.0) ZeroRows(n, lin->dim_out, y, ldy);
   for (int k = 0; k < lin->ninstr; k++) {
     const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
-    const int      d = 2 * a->l + 1;
-    const double  *W = lin->W + lin->woff[k];
+    const int      d  = 2 * a->l + 1;
+    const double  *W  = lin->W + lin->woff[k];
     const double  *xa = x + HMIrrepsOffset(&lin->in, lin->ia[k]);
     double        *yb = y + HMIrrepsOffset(&lin->out, lin->ib[k]);
 
@@ -108,14 +108,14 @@ void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ld
       /* scalars: Y[z,w] += alpha X[z,u] W[u,w] over all rows */
       HMGemmRows(n, b->mul, a->mul, lin->alpha[k], xa, ldx, W, b->mul, 1.0, yb, ldy);
     } else {
-      apply_block(n, NULL, d, a->mul, b->mul, lin->alpha[k], W, b->mul, xa, ldx, yb, ldy);
+      ApplyBlock(n, NULL, d, a->mul, b->mul, lin->alpha[k], W, b->mul, xa, ldx, yb, ldy);
     }
   }
 }
 
 PetscErrorCode HMSkipTPSetUp(HMSkipTP *s, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
 {
-  int      n = 0;
+  int      n   = 0;
   PetscInt off = 0;
 
   PetscFunctionBegin;
@@ -157,10 +157,10 @@ PetscErrorCode HMSkipTPDestroy(HMSkipTP *s)
 
 void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy)
 {
-  if (beta == 0.0) zero_rows(n, s->dim_out, y, ldy);
+  if (beta == 0.0) ZeroRows(n, s->dim_out, y, ldy);
   for (int k = 0; k < s->ninstr; k++) {
     const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
-    const int      d = 2 * a->l + 1;
+    const int      d  = 2 * a->l + 1;
     const PetscInt xo = HMIrrepsOffset(&s->in, s->ia[k]), yo = HMIrrepsOffset(&s->out, s->ib[k]);
     const int      ldw = s->nel * b->mul; /* W[u, e, w]: row stride over u */
 
@@ -172,7 +172,7 @@ void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double
         PetscInt zl[HM_SKIP_ROWS], nl = 0;
         for (PetscInt i = 0; i < nc; i++)
           if (elem[z0 + i] == el) zl[nl++] = z0 + i;
-        if (nl) apply_block(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, x + xo, ldx, y + yo, ldy);
+        if (nl) ApplyBlock(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, x + xo, ldx, y + yo, ldy);
       }
     }
   }

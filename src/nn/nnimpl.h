@@ -17,9 +17,9 @@ typedef struct {
   HMIrreps      in, out;
   PetscInt      dim_in, dim_out;
   int           ninstr;
-  int          *ia, *ib;   /* [ninstr] input / output block */
-  PetscInt     *woff;      /* [ninstr] offset of W_ab in the flat weight */
-  double       *alpha;     /* [ninstr] */
+  int          *ia, *ib; /* [ninstr] input / output block */
+  PetscInt     *woff;    /* [ninstr] offset of W_ab in the flat weight */
+  double       *alpha;   /* [ninstr] */
   const double *W;
 } HMLinear;
 
@@ -31,8 +31,8 @@ PETSC_EXTERN void HMLinearApply(const HMLinear *, PetscInt n, const double *x, P
 /* e3nn FullyConnectedNet without biases, normalised SiLU between layers, none after the last. */
 typedef struct {
   int       nlayers;
-  PetscInt *h;   /* [nlayers+1] widths */
-  double  **W;   /* [nlayers] W_i / sqrt(h_i), owned copies, row-major [h_i][h_{i+1}] */
+  PetscInt *h; /* [nlayers+1] widths */
+  double  **W; /* [nlayers] W_i / sqrt(h_i), owned copies, row-major [h_i][h_{i+1}] */
   PetscInt  maxw;
 } HMRadialMLP;
 
@@ -56,25 +56,25 @@ PETSC_EXTERN void HMRadialBasisEval(const HMRadialBasis *, double d, double out[
 PETSC_EXTERN void HMRadialBasisEvalBatch(const HMRadialBasis *, PetscInt n, const double d[], double out[]);
 /* x = silu_n(x) in place (normalised SiLU, HMSiLUNorm): on AVX-512 a vectorised exp and reciprocal,
    within a few ulp of HMSiLUNorm, the same instructions for every element; elsewhere HMSiLUNorm. */
-PETSC_EXTERN void HMSiLUNormArray(PetscInt n, double x[]);
+PETSC_EXTERN void   HMSiLUNormArray(PetscInt n, double x[]);
 PETSC_EXTERN double HMPolynomialCutoff(double d, double rc, int p);
 
 /* "uvu" tensor product with external per-edge weights (instructions of tp_out_irreps_with_instructions). */
 typedef struct {
-  HMIrreps      in1, in2, mid;
-  PetscInt      dim_in1, dim_in2, dim_mid, weight_numel;
-  int           ninstr;
-  int          *i1, *i2, *io; /* [ninstr] */
-  PetscInt     *woff;         /* [ninstr] */
-  double       *pw;           /* [ninstr] sqrt(2 l_out + 1) */
-  const double **C;           /* [ninstr] 3j tensors [2l1+1][2l2+1][2lo+1] */
-  PetscInt      maxcy;
+  HMIrreps       in1, in2, mid;
+  PetscInt       dim_in1, dim_in2, dim_mid, weight_numel;
+  int            ninstr;
+  int           *i1, *i2, *io; /* [ninstr] */
+  PetscInt      *woff;         /* [ninstr] */
+  double        *pw;           /* [ninstr] sqrt(2 l_out + 1) */
+  const double **C;            /* [ninstr] 3j tensors [2l1+1][2l2+1][2lo+1] */
+  PetscInt       maxcy;
   /* the non-zero entries of each C[k] (most of a 3j tensor is zero), by slot a (2lo+1) + c, then b:
      entries cnz_off[k] .. cnz_off[k+1]-1 */
-  PetscInt     *cnz_off;
-  int          *cnz_slot, *cnz_b;
-  double       *cnz_val;
-  PetscInt     *x1off, *x2off; /* [ninstr] offsets of each instruction's input blocks */
+  PetscInt *cnz_off;
+  int      *cnz_slot, *cnz_b;
+  double   *cnz_val;
+  PetscInt *x1off, *x2off; /* [ninstr] offsets of each instruction's input blocks */
 } HMConvTP;
 
 /* The 3j constants are taken from prefix._compiled_main_left_right._w3j_l1_l2_l3 in st when present
@@ -105,35 +105,35 @@ typedef struct {
 
 PETSC_EXTERN PetscErrorCode HMSkipTPSetUp(HMSkipTP *, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);
 PETSC_EXTERN PetscErrorCode HMSkipTPDestroy(HMSkipTP *);
-PETSC_EXTERN void HMSkipTPApply(const HMSkipTP *, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
+PETSC_EXTERN void           HMSkipTPApply(const HMSkipTP *, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
 
 /* One Contraction of the symmetric contraction: output irrep L, correlation nu_max, sparse U. */
 typedef struct {
-  int       L, corr, nel;
-  PetscInt  C, Q;
-  PetscInt  K[8];                 /* K_nu, nu = 1..corr */
-  PetscInt  nnz[8];
-  PetscInt *row[8];               /* [nnz] index over (M, q1..q_nu) flattened */
-  int      *kk[8];                /* [nnz] */
-  double   *val[8];               /* [nnz] */
-  const double *W[8];             /* [nel][K_nu][C] */
-  PetscInt  maxstate;             /* (2L+1) Q^(corr-1) */
+  int           L, corr, nel;
+  PetscInt      C, Q;
+  PetscInt      K[8]; /* K_nu, nu = 1..corr */
+  PetscInt      nnz[8];
+  PetscInt     *row[8];   /* [nnz] index over (M, q1..q_nu) flattened */
+  int          *kk[8];    /* [nnz] */
+  double       *val[8];   /* [nnz] */
+  const double *W[8];     /* [nel][K_nu][C] */
+  PetscInt      maxstate; /* (2L+1) Q^(corr-1) */
   /* U contracted with the weights once per element (as the reference does before touching the
      features): for each distinct row r = prow[p] of U_nu with a non-zero entry, Uw_nu[e][p][c] =
      sum_k U_nu[r, k] W_nu[e, k, c], stored in blocks of channels (see symcontract.c) */
   PetscInt  npair[8];
-  PetscInt *prow[8];              /* [npair] row index r */
-  int      *pM[8];                /* [npair] output component M of the row */
-  int      *pq[8];                /* [npair][nu] coupling indices q1..q_nu of the row */
-  PetscInt  ngroup[8];            /* runs of rows sharing (M, q1..q_{nu-1}) */
-  PetscInt *gstart[8];            /* [ngroup+1] first pair of each run */
-  double   *Uw[8];                /* [nel][channel block][npair][channel in the block], 64-byte aligned */
-  double   *Uwmem[8];             /* allocations holding Uw */
+  PetscInt *prow[8];   /* [npair] row index r */
+  int      *pM[8];     /* [npair] output component M of the row */
+  int      *pq[8];     /* [npair][nu] coupling indices q1..q_nu of the row */
+  PetscInt  ngroup[8]; /* runs of rows sharing (M, q1..q_{nu-1}) */
+  PetscInt *gstart[8]; /* [ngroup+1] first pair of each run */
+  double   *Uw[8];     /* [nel][channel block][npair][channel in the block], 64-byte aligned */
+  double   *Uwmem[8];  /* allocations holding Uw */
 } HMContraction;
 
 typedef struct {
-  HMIrreps       coupling;        /* target irreps without multiplicity, dim Q */
-  HMIrreps       out;             /* hidden irreps */
+  HMIrreps       coupling; /* target irreps without multiplicity, dim Q */
+  HMIrreps       out;      /* hidden irreps */
   int            nout;
   HMContraction *c;
   PetscInt       C, Q, maxstate;
@@ -147,7 +147,7 @@ PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
    X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
    out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
-PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
+PETSC_EXTERN void     HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
 
 /* ---- Backward (vector-Jacobian) kernels, src/nn/grad.c: dy is the gradient of a scalar with respect
    to a block's output, the kernels return the gradient with respect to its inputs. ---- */
@@ -169,7 +169,7 @@ PETSC_EXTERN void     HMRadialMLPBackward(const HMRadialMLP *, PetscInt n, const
 PETSC_EXTERN PetscInt HMConvTPBackwardWorkSize(const HMConvTP *);
 PETSC_EXTERN void     HMConvTPBackward(const HMConvTP *, const double *x1, const double *x2, const double *w, const double *dmid, double *dx1, double *dx2, double *dw, double *work);
 /* The same in HMConvTPApplyT's layouts: x1T and dx1T as [m][u] per input block, dmidT as [c][u]. */
-PETSC_EXTERN void     HMConvTPBackwardT(const HMConvTP *, const double *x1T, const double *x2, const double *w, const double *dmidT, double *dx1T, double *dx2, double *dw, double *work);
+PETSC_EXTERN void HMConvTPBackwardT(const HMConvTP *, const double *x1T, const double *x2, const double *w, const double *dmidT, double *dx1T, double *dx2, double *dw, double *work);
 /* dX[n][ldx] (the target's dim overwritten) = d(sum out dout)/dX of HMSymContractionApply.
    work: HMSymContractionBackwardWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionBackwardWorkSize(const HMSymContraction *);

@@ -59,7 +59,7 @@ PetscErrorCode HMRadialMLPDestroy(HMRadialMLP *mlp)
 
 void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, double *out, double *work)
 {
-  const double *cur = x;
+  const double *cur    = x;
   double       *buf[2] = {work, work + n * mlp->maxw};
 
   if (n == 0) return;

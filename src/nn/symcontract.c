@@ -5,13 +5,13 @@
   #include <immintrin.h>
 #endif
 
-/* Nodes per batch and channels per block of the contraction (see contract_block); the portable kernel
+/* Nodes per batch and channels per block of the contraction (see ContractBlock); the portable kernel
    goes through a batch HM_SC_PT nodes at a time, whose accumulators fit in the registers of SSE/AVX2. */
 #define HM_SC_BATCH 8
 #define HM_SC_CW    16
 #define HM_SC_PT    2
 
-static PetscInt ipow(PetscInt b, int e)
+static PetscInt Ipow(PetscInt b, int e)
 {
   PetscInt r = 1;
   while (e-- > 0) r *= b;
@@ -41,11 +41,11 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
   for (int k = 0; k < hidden->n; k++) {
     HMContraction *c = &sc->c[k];
     const int      L = hidden->b[k].l, d = 2 * L + 1;
-    c->L           = L;
-    c->corr        = corr;
-    c->nel         = nel;
-    c->C           = C;
-    c->Q           = Q;
+    c->L    = L;
+    c->corr = corr;
+    c->nel  = nel;
+    c->C    = C;
+    c->Q    = Q;
     for (int nu = 1; nu <= corr; nu++) {
       char                name[256];
       const HMTensorInfo *info;
@@ -61,7 +61,7 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
       shape[nd++] = -1;
       PetscCall(HMSafetensorsGetF64(st, name, nd, shape, &U));
       c->K[nu] = (PetscInt)info->shape[nd - 1];
-      rows     = d * ipow(Q, nu);
+      rows     = d * Ipow(Q, nu);
       for (PetscInt t = 0; t < rows * c->K[nu]; t++)
         if (U[t] != 0.0) cnt++;
       c->nnz[nu] = cnt;
@@ -94,12 +94,12 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
         /* 64-byte aligned, so that the vector loads of a row never straddle cache lines */
         PetscCall(PetscCalloc1(nel * np * C + 8, &c->Uwmem[nu]));
         c->Uw[nu] = (double *)(((uintptr_t)c->Uwmem[nu] + 63) & ~(uintptr_t)63);
-        np = -1;
+        np        = -1;
         for (PetscInt t = 0; t < c->nnz[nu]; t++) {
           /* (rows of one run share everything but the last index q_nu: their sum over q_nu is one
              multiply per entry, the shared prefix product is applied once per run) */
           if (t == 0 || c->row[nu][t] != c->row[nu][t - 1]) {
-            PetscInt r = c->row[nu][t];
+            PetscInt r        = c->row[nu][t];
             c->prow[nu][++np] = r;
             for (int i = nu - 1; i >= 0; i--) {
               c->pq[nu][np * nu + i] = (int)(r % Q);
@@ -129,7 +129,7 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
         }
       }
     }
-    c->maxstate  = d * ipow(Q, corr - 1);
+    c->maxstate  = d * Ipow(Q, corr - 1);
     sc->maxstate = PetscMax(sc->maxstate, c->maxstate);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -171,7 +171,7 @@ PetscErrorCode HMSymContractionDestroy(HMSymContraction *sc)
    of a short batch have their own accumulators, which are never stored. */
 
 /* The portable kernel: batch of B nodes, channels c0 .. c0 + cw - 1, output acc[M][b][c]. */
-static inline __attribute__((always_inline)) void contract_block(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
+static inline __attribute__((always_inline)) void ContractBlock(const int B, const PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
 {
   const PetscInt C = ct->C, ldq = HM_SC_BATCH * HM_SC_CW;
 
@@ -182,8 +182,8 @@ static inline __attribute__((always_inline)) void contract_block(const int B, co
     const int     *pq = ct->pq[nu];
     for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
       const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
-      const int     *q  = pq + p0 * nu;
-      double        *a  = acc + (PetscInt)ct->pM[nu][p0] * ldq;
+      const int     *q = pq + p0 * nu;
+      double        *a = acc + (PetscInt)ct->pM[nu][p0] * ldq;
 
       for (int b0 = 0; b0 < B; b0 += HM_SC_PT) {
         const int BT = PetscMin(HM_SC_PT, B - b0);
@@ -208,9 +208,9 @@ static inline __attribute__((always_inline)) void contract_block(const int B, co
 }
 
 #if defined(__AVX512F__)
-/* contract_block for blocks of NV vectors of 8 channels with the accumulators in registers (B x NV <=
+/* ContractBlock for blocks of NV vectors of 8 channels with the accumulators in registers (B x NV <=
    16 of them): the same multiplies and adds, one rounding each (no FMA), so the same bits. */
-static inline __attribute__((always_inline)) void contract_block_avx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
+static inline __attribute__((always_inline)) void ContractBlockAvx512(const int B, const int NV, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc)
 {
   const PetscInt C = ct->C, ldq = HM_SC_BATCH * HM_SC_CW;
 
@@ -221,8 +221,8 @@ static inline __attribute__((always_inline)) void contract_block_avx512(const in
     const int     *pq = ct->pq[nu];
     for (PetscInt g = 0; g < ct->ngroup[nu]; g++) {
       const PetscInt p0 = ct->gstart[nu][g], p1 = ct->gstart[nu][g + 1];
-      const int     *q  = pq + p0 * nu;
-      double        *a  = acc + (PetscInt)ct->pM[nu][p0] * ldq;
+      const int     *q = pq + p0 * nu;
+      double        *a = acc + (PetscInt)ct->pM[nu][p0] * ldq;
       __m512d        s[HM_SC_BATCH][HM_SC_CW / 8];
 
       for (int b = 0; b < B; b++)
@@ -246,28 +246,28 @@ static inline __attribute__((always_inline)) void contract_block_avx512(const in
 }
 
   /* full blocks as 2 vectors, blocks of 8 channels (C = 8) as 1, anything else portably */
-  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc) \
-    do { \
-      if (cw == HM_SC_CW) contract_block_avx512(B, HM_SC_CW / 8, ct, e, c0, Xt, acc); \
-      else if (cw == 8) contract_block_avx512(B, 1, ct, e, c0, Xt, acc); \
-      else contract_block(B, cw, ct, e, c0, Xt, acc); \
+  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc)                                   \
+    do {                                                                            \
+      if (cw == HM_SC_CW) ContractBlockAvx512(B, HM_SC_CW / 8, ct, e, c0, Xt, acc); \
+      else if (cw == 8) ContractBlockAvx512(B, 1, ct, e, c0, Xt, acc);              \
+      else ContractBlock(B, cw, ct, e, c0, Xt, acc);                                \
     } while (0)
 #else
-  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc) \
-    do { \
-      if (cw == HM_SC_CW) contract_block(B, HM_SC_CW, ct, e, c0, Xt, acc); \
-      else if (cw == 8) contract_block(B, 8, ct, e, c0, Xt, acc); \
-      else contract_block(B, cw, ct, e, c0, Xt, acc); \
+  #define HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc)                         \
+    do {                                                                  \
+      if (cw == HM_SC_CW) ContractBlock(B, HM_SC_CW, ct, e, c0, Xt, acc); \
+      else if (cw == 8) ContractBlock(B, 8, ct, e, c0, Xt, acc);          \
+      else ContractBlock(B, cw, ct, e, c0, Xt, acc);                      \
     } while (0)
 #endif
 
 /* The kernels with the batch size and the (full) block width as compile-time constants, so that the
    accumulators of a run stay in registers. A batch of another size is padded up to the next of 1, 2,
    4, 8 with nodes of zero features, whose results are computed and dropped. */
-#define HM_SC_BATCH_KERNEL(B) \
+#define HM_SC_BATCH_KERNEL(B)                                                                                             \
   static void contract_block_##B(PetscInt cw, const HMContraction *ct, int e, PetscInt c0, const double *Xt, double *acc) \
-  { \
-    HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc); \
+  {                                                                                                                       \
+    HM_SC_KERNEL(B, cw, ct, e, c0, Xt, acc);                                                                              \
   }
 HM_SC_BATCH_KERNEL(1)
 HM_SC_BATCH_KERNEL(2)
@@ -276,7 +276,7 @@ HM_SC_BATCH_KERNEL(8)
 
 typedef void (*ContractFn)(PetscInt, const HMContraction *, int, PetscInt, const double *, double *);
 
-static int padded_batch(int B, ContractFn *f)
+static int PaddedBatch(int B, ContractFn *f)
 {
   static const ContractFn fn[] = {contract_block_1, contract_block_2, contract_block_4, contract_block_8};
   int                     i    = 0;
@@ -286,7 +286,7 @@ static int padded_batch(int B, ContractFn *f)
   return 1 << i;
 }
 
-static PetscInt max_out_dim(const HMSymContraction *sc)
+static PetscInt MaxOutDim(const HMSymContraction *sc)
 {
   PetscInt d = 1;
   for (int k = 0; k < sc->nout; k++) d = PetscMax(d, 2 * sc->c[k].L + 1);
@@ -297,16 +297,16 @@ PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
 {
   const PetscInt nblk = (sc->C + HM_SC_CW - 1) / HM_SC_CW;
   /* Xt and acc of a batch, plus room to align them to 64 bytes */
-  return HM_SC_BATCH * HM_SC_CW * (nblk * sc->Q + max_out_dim(sc)) + 8;
+  return HM_SC_BATCH * HM_SC_CW * (nblk * sc->Q + MaxOutDim(sc)) + 8;
 }
 
 /* The nodes zb[0..B-1] (all of element e): features to Xt[block][q][b][c], then block by block. */
-static void contract_nodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
+static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SC_BATCH * HM_SC_CW, nblk = (C + HM_SC_CW - 1) / HM_SC_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *acc = Xt + nblk * Q * ldq;
   ContractFn     f;
-  const int      Bp = padded_batch(B, &f);
+  const int      Bp = PaddedBatch(B, &f);
 
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
@@ -352,10 +352,10 @@ void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, P
       if (elem[z] != e) continue;
       zb[B++] = z;
       if (B == HM_SC_BATCH) {
-        contract_nodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
+        ContractNodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
         B = 0;
       }
     }
-    if (B > 0) contract_nodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
+    if (B > 0) ContractNodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
   }
 }

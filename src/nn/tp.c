@@ -7,7 +7,7 @@
 /* Sparse copy of the 3j tensors: summing only the non-zero terms in the same order gives the same
    bits as the dense loop for finite y (the skipped terms are +-0 and cannot change a sum that starts
    at +0), at a fraction of the cost when the channels are few */
-static PetscErrorCode tp_sparse_3j(HMConvTP *tp)
+static PetscErrorCode TpSparse3j(HMConvTP *tp)
 {
   const HMIrreps *in1 = &tp->in1, *in2 = &tp->in2;
   const int       n   = tp->ninstr;
@@ -43,7 +43,7 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
 {
   HMIrreps lst;
   int      i1[HM_MAX_IRREP_BLOCKS], i2[HM_MAX_IRREP_BLOCKS], perm[HM_MAX_IRREP_BLOCKS], inv[HM_MAX_IRREP_BLOCKS];
-  int      n = 0;
+  int      n   = 0;
   PetscInt off = 0;
 
   PetscFunctionBegin;
@@ -105,7 +105,7 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
     }
     tp->maxcy = PetscMax(tp->maxcy, (PetscInt)(2 * l1 + 1) * (2 * lo + 1));
   }
-  PetscCall(tp_sparse_3j(tp));
+  PetscCall(TpSparse3j(tp));
   PetscCall(PetscMalloc2(n + 1, &tp->x1off, n + 1, &tp->x2off));
   for (int k = 0; k < n; k++) {
     tp->x1off[k] = HMIrrepsOffset(in1, tp->i1[k]);
@@ -119,7 +119,7 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
 }
 
 /* cy[a][c] = sum_b C_k[a][b][c] y[b] over the non-zero entries, in the order of b */
-static inline void contract_y(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
+static inline void ContractY(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
 {
   for (int q = 0; q < nslot; q++) cy[q] = 0.0;
   for (PetscInt i = tp->cnz_off[k]; i < tp->cnz_off[k + 1]; i++) cy[tp->cnz_slot[i]] += tp->cnz_val[i] * y[tp->cnz_b[i]];
@@ -139,16 +139,16 @@ void HMConvTPApply(const HMConvTP *tp, const double *x1, const double *x2, const
 {
   PetscInt mo = 0;
   for (int k = 0; k < tp->ninstr; k++) {
-    const HMIrrep *a = &tp->in1.b[tp->i1[k]];
+    const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
     const int      d1 = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1;
     const double  *xa = x1 + tp->x1off[k];
     const double  *y  = x2 + tp->x2off[k];
     const double  *wk = w + tp->woff[k];
     double        *o  = mid + mo;
 
-    contract_y(tp, k, d1 * dO, y, cy);
+    ContractY(tp, k, d1 * dO, y, cy);
     for (int u = 0; u < a->mul; u++) {
-      const double  f = tp->pw[k] * wk[u];
+      const double  f  = tp->pw[k] * wk[u];
       const double *xu = xa + u * d1;
       for (int c = 0; c < dO; c++) {
         double s = 0;
@@ -186,7 +186,7 @@ void HMConvTPTransposeOut(const HMConvTP *tp, const double *midT, double *mid)
 #if defined(__AVX512F__)
 /* One output component c of channels u0 .. u0 + 8 NV - 1: t = sum_ia x[ia][u] cy[ia][c] in ascending ia
    (a multiply and an add, no FMA), then o[c][u] += (pw w[u]) t. */
-static inline __attribute__((always_inline)) void channels_avx512(const int NV, int u0, int mul, int d1, int dO, int c, const double *cy, const double *xa, const double *wk, __m512d vp, double *oc)
+static inline __attribute__((always_inline)) void ChannelsAvx512(const int NV, int u0, int mul, int d1, int dO, int c, const double *cy, const double *xa, const double *wk, __m512d vp, double *oc)
 {
   __m512d t4[4];
   for (int v = 0; v < NV; v++) t4[v] = _mm512_setzero_pd();
@@ -212,7 +212,7 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
     const double   pw = tp->pw[k];
     double        *o  = midT + mo;
 
-    contract_y(tp, k, d1 * dO, y, cy);
+    ContractY(tp, k, d1 * dO, y, cy);
 #if defined(__AVX512F__)
     /* channels in whole vectors, blocks of 32 (then single vectors): the partial sums of a block stay in
        registers; the same multiplies and adds per element as the loops below, so the same bits */
@@ -221,8 +221,8 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
       for (int c = 0; c < dO; c++) {
         double *oc = o + c * mul;
         int     u0 = 0;
-        for (; u0 + 32 <= mul; u0 += 32) channels_avx512(4, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
-        for (; u0 < mul; u0 += 8) channels_avx512(1, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
+        for (; u0 + 32 <= mul; u0 += 32) ChannelsAvx512(4, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
+        for (; u0 < mul; u0 += 8) ChannelsAvx512(1, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
       }
       mo += (PetscInt)mul * dO;
       continue;

@@ -30,7 +30,7 @@ double HMPolynomialCutoff(double d, double rc, int p)
    below 2^-52 before the last rounding; a divide would cost as much as the rest together). The tail
    of the array goes through the same instructions under a mask, so an element's bits do not depend on
    its position (bitwise rank invariance). */
-static inline __attribute__((always_inline)) __m512d silu_norm8(__m512d xv)
+static inline __attribute__((always_inline)) __m512d SiluNorm8(__m512d xv)
 {
   const __m512d log2e = _mm512_set1_pd(1.4426950408889634), ln2hi = _mm512_set1_pd(6.93147180369123816490e-01), ln2lo = _mm512_set1_pd(1.90821492927058770002e-10);
   const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
@@ -54,7 +54,7 @@ static inline __attribute__((always_inline)) __m512d silu_norm8(__m512d xv)
     const __m512d a6 = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6227020800.0), _mm512_set1_pd(1.0 / 479001600.0));
     const __m512d b0 = _mm512_fmadd_pd(a1, r2, a0), b1 = _mm512_fmadd_pd(a3, r2, a2), b2 = _mm512_fmadd_pd(a5, r2, a4);
     const __m512d d0 = _mm512_fmadd_pd(b1, r4, b0), d1 = _mm512_fmadd_pd(a6, r4, b2);
-    p                = _mm512_fmadd_pd(d1, r8, d0);
+    p = _mm512_fmadd_pd(d1, r8, d0);
   }
   /* the low bits of kd held k in two's complement (|k| < 1023): 2^k has exponent field k + 1023 */
   e = _mm512_mul_pd(p, _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(ki, _mm512_set1_epi64(1023)), 52)));
@@ -70,8 +70,8 @@ void HMSiLUNormArray(PetscInt n, double x[])
 {
   PetscInt i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512d a = silu_norm8(_mm512_loadu_pd(x + i)), b = silu_norm8(_mm512_loadu_pd(x + i + 8));
-    const __m512d c = silu_norm8(_mm512_loadu_pd(x + i + 16)), d = silu_norm8(_mm512_loadu_pd(x + i + 24));
+    const __m512d a = SiluNorm8(_mm512_loadu_pd(x + i)), b = SiluNorm8(_mm512_loadu_pd(x + i + 8));
+    const __m512d c = SiluNorm8(_mm512_loadu_pd(x + i + 16)), d = SiluNorm8(_mm512_loadu_pd(x + i + 24));
     _mm512_storeu_pd(x + i, a);
     _mm512_storeu_pd(x + i + 8, b);
     _mm512_storeu_pd(x + i + 16, c);
@@ -79,7 +79,7 @@ void HMSiLUNormArray(PetscInt n, double x[])
   }
   for (; i < n; i += 8) {
     const __mmask8 mk = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1u);
-    _mm512_mask_storeu_pd(x + i, mk, silu_norm8(_mm512_maskz_loadu_pd(mk, x + i)));
+    _mm512_mask_storeu_pd(x + i, mk, SiluNorm8(_mm512_maskz_loadu_pd(mk, x + i)));
   }
 }
 #else
@@ -94,7 +94,7 @@ void HMSiLUNormArray(PetscInt n, double x[])
 /* sin of 8 arguments of moderate size (here |x| < nbessel pi): x = k pi/2 + r with a two-part pi/2
    (the FMA makes k C1 exact), |r| <= pi/4, then the Taylor series of sin r to r^15 or of cos r to r^16
    by quadrant (truncation below 1e-16 relative). Within 2 ulp of libm's sin for these arguments. */
-static inline __attribute__((always_inline)) __m512d sin8(__m512d x)
+static inline __attribute__((always_inline)) __m512d Sin8(__m512d x)
 {
   const __m512d shifter = _mm512_set1_pd(6755399441055744.0), one = _mm512_set1_pd(1.0);
   __m512d       kd = _mm512_fmadd_pd(x, _mm512_set1_pd(0.63661977236758134308), shifter), r, z, ps, pc, sr, cr, res;
@@ -138,7 +138,7 @@ void HMRadialBasisEvalBatch(const HMRadialBasis *rb, PetscInt n, const double d[
     const __m512d dv = _mm512_set1_pd(d[k]), ev = _mm512_set1_pd(HMPolynomialCutoff(d[k], rb->rc, rb->p));
     for (PetscInt b = 0; b < nb; b += 8) {
       const __mmask8 mk = nb - b >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (nb - b)) - 1u);
-      const __m512d  s  = sin8(_mm512_mul_pd(_mm512_maskz_loadu_pd(mk, rb->freq + b), dv));
+      const __m512d  s  = Sin8(_mm512_mul_pd(_mm512_maskz_loadu_pd(mk, rb->freq + b), dv));
       _mm512_mask_storeu_pd(out + k * nb + b, mk, _mm512_mul_pd(_mm512_mul_pd(pref, _mm512_div_pd(s, dv)), ev));
     }
   }

@@ -117,7 +117,7 @@ PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective o, PetscInt *nE, PetscIn
 }
 
 /* x -> o->pos on rank 0 */
-static PetscErrorCode gather(HMEvalObjective o, Vec x)
+static PetscErrorCode Gather(HMEvalObjective o, Vec x)
 {
   PetscMPIInt rank;
 
@@ -135,7 +135,7 @@ static PetscErrorCode gather(HMEvalObjective o, Vec x)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode make_system(HMEvalObjective o, HMSystem *sys)
+static PetscErrorCode MakeSystem(HMEvalObjective o, HMSystem *sys)
 {
   PetscMPIInt rank;
 
@@ -151,13 +151,13 @@ static PetscErrorCode make_system(HMEvalObjective o, HMSystem *sys)
 PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective o, Vec x, HMSystem *sys)
 {
   PetscFunctionBegin;
-  PetscCall(gather(o, x));
-  PetscCall(make_system(o, sys));
+  PetscCall(Gather(o, x));
+  PetscCall(MakeSystem(o, sys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Hessian in input order, moved to the optimiser's rows (layout of x) and symmetrised */
-static PetscErrorCode hessian_to_layout(HMHessian hs, Mat H, Vec x, Mat *Hx)
+static PetscErrorCode HessianToLayout(HMHessian hs, Mat H, Vec x, Mat *Hx)
 {
   Mat       Hin, Ht;
   PetscInt  lo, hi, hlo, hhi;
@@ -189,14 +189,14 @@ static PetscErrorCode hessian_to_layout(HMHessian hs, Mat H, Vec x, Mat *Hx)
 }
 
 /* energy (and Hessian) of the structure in o->pos (rank 0) */
-static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
+static PetscErrorCode Evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
 {
   HMEval    ev;
   HMHessian hs = NULL;
   HMSystem  sys;
 
   PetscFunctionBegin;
-  PetscCall(make_system(o, &sys));
+  PetscCall(MakeSystem(o, &sys));
   PetscCall(HMEvalCreate(o->model, &ev));
   PetscCall(HMEvalSetFromOptions(ev));
   if (want_h) {
@@ -229,7 +229,7 @@ static PetscErrorCode evaluate(HMEvalObjective o, Vec x, PetscBool want_h, doubl
     Mat H;
     PetscCall(HMHessianAssemble(hs, &H));
     PetscCall(HMHessianCheckFinite(hs, H));
-    PetscCall(hessian_to_layout(hs, H, x, Hx));
+    PetscCall(HessianToLayout(hs, H, x, Hx));
     PetscCall(MatDestroy(&H));
     o->nH++;
   }
@@ -247,21 +247,21 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
   PetscFunctionBegin;
   (void)opt;
   PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
-  PetscCall(gather(o, x));
+  PetscCall(Gather(o, x));
   *H = NULL;
-  PetscCall(evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
+  PetscCall(Evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
   if (o->fd_h == 0) PetscFunctionReturn(PETSC_SUCCESS);
   /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation) */
   if (!rank) PetscCall(PetscMalloc1(3 * o->N, &gz));
   for (PetscInt k = 0; k < 3 * o->N; k++) {
     double Ep, Em, p0 = 0;
     if (!rank) {
-      p0 = o->pos[k];
+      p0        = o->pos[k];
       o->pos[k] = p0 + o->fd_h;
     }
-    PetscCall(evaluate(o, x, PETSC_FALSE, &Ep, NULL, NULL));
+    PetscCall(Evaluate(o, x, PETSC_FALSE, &Ep, NULL, NULL));
     if (!rank) o->pos[k] = p0 - o->fd_h;
-    PetscCall(evaluate(o, x, PETSC_FALSE, &Em, NULL, NULL));
+    PetscCall(Evaluate(o, x, PETSC_FALSE, &Em, NULL, NULL));
     if (!rank) {
       o->pos[k] = p0;
       gz[k]     = (Ep - Em) / (2 * o->fd_h);
@@ -333,7 +333,7 @@ PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, 
   (void)opt;
   PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
   PetscCall(HMOptimizerMaxAtomNorm(g, &fmax));
-  PetscCall(gather(eo, x));
+  PetscCall(Gather(eo, x));
   if (!t->gz) PetscCall(VecScatterCreateToZero(g, &t->gz, &t->gzv));
   PetscCall(VecScatterBegin(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
   PetscCall(VecScatterEnd(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));

@@ -57,7 +57,7 @@ PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode reset_state(HMOptimizer o)
+static PetscErrorCode ResetState(HMOptimizer o)
 {
   PetscFunctionBegin;
   PetscCall(MatDestroy(&o->H));
@@ -79,7 +79,7 @@ PetscErrorCode HMOptimizerDestroy(HMOptimizer *op)
   PetscFunctionBegin;
   if (!o) PetscFunctionReturn(PETSC_SUCCESS);
   if (o->ops.destroy) PetscCall((*o->ops.destroy)(o));
-  PetscCall(reset_state(o));
+  PetscCall(ResetState(o));
   PetscCall(PetscFree(o->hE));
   PetscCall(PetscFree(o->hF));
   PetscCall(PetscFree(o->prefix));
@@ -223,7 +223,7 @@ PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode shell_mult(Mat A, Vec x, Vec y)
+static PetscErrorCode ShellMult(Mat A, Vec x, Vec y)
 {
   HMOptimizer o;
 
@@ -238,7 +238,7 @@ static PetscErrorCode shell_mult(Mat A, Vec x, Vec y)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode record(HMOptimizer o)
+static PetscErrorCode Record(HMOptimizer o)
 {
   PetscFunctionBegin;
   if (o->nh == o->hcap) {
@@ -253,7 +253,7 @@ static PetscErrorCode record(HMOptimizer o)
 }
 
 /* A new Hessian at the current point: the quasi-Newton history restarts on top of it. */
-static PetscErrorCode take_hessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
+static PetscErrorCode TakeHessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
 {
   PetscFunctionBegin;
   if (Hn) {
@@ -270,13 +270,13 @@ static PetscErrorCode take_hessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode setup(HMOptimizer o, Vec x)
+static PetscErrorCode Setup(HMOptimizer o, Vec x)
 {
   PetscInt  n, N;
   PetscBool ts;
 
   PetscFunctionBegin;
-  PetscCall(reset_state(o));
+  PetscCall(ResetState(o));
   PetscCall(VecGetLocalSize(x, &n));
   PetscCall(VecGetSize(x, &N));
   PetscCheck(n % 3 == 0, o->comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
@@ -298,7 +298,7 @@ static PetscErrorCode setup(HMOptimizer o, Vec x)
   PetscCall(MatSetFromOptions(o->B));
   PetscCall(MatLMVMAllocate(o->B, x, x));
   PetscCall(MatCreateShell(o->comm, n, n, N, N, o, &o->Pop));
-  PetscCall(MatShellSetOperation(o->Pop, MATOP_MULT, (void (*)(void))shell_mult));
+  PetscCall(MatShellSetOperation(o->Pop, MATOP_MULT, (void (*)(void))ShellMult));
   PetscCall(MatSetOption(o->Pop, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(KSPCreate(o->comm, &o->ksp));
   PetscCall(KSPSetOptionsPrefix(o->ksp, o->prefix));
@@ -314,41 +314,41 @@ static PetscErrorCode setup(HMOptimizer o, Vec x)
   PetscCall(KSPSetFromOptions(o->ksp));
   o->radius = o->radius0 > 0 ? o->radius0 : 0.3;
   if (o->radius_max <= 0) o->radius_max = PetscMax(1.0, 0.1 * PetscSqrtReal((double)(N / 3)));
-  o->radius     = PetscMin(o->radius, o->radius_max);
-  o->converged  = PETSC_FALSE;
-  o->steps      = 0;
-  o->rejected   = 0;
-  o->nhess      = 0;
-  o->nupd       = 0;
-  o->nh         = 0;
-  o->mode_eig   = 0;
-  o->proj_mode  = PETSC_FALSE;
-  o->shift      = 0;
+  o->radius    = PetscMin(o->radius, o->radius_max);
+  o->converged = PETSC_FALSE;
+  o->steps     = 0;
+  o->rejected  = 0;
+  o->nhess     = 0;
+  o->nupd      = 0;
+  o->nh        = 0;
+  o->mode_eig  = 0;
+  o->proj_mode = PETSC_FALSE;
+  o->shift     = 0;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
 {
   Vec       g, gn, xn, s, Pg;
-  Mat       Hn   = NULL;
-  PetscBool want = o->hessian == HM_OPTIMIZER_HESSIAN_PREDICTED;
+  Mat       Hn    = NULL;
+  PetscBool want  = o->hessian == HM_OPTIMIZER_HESSIAN_PREDICTED;
   PetscInt  since = 0; /* accepted steps since the last Hessian */
   double    last  = 0;
 
   PetscFunctionBegin;
   PetscCheck(o->obj, o->comm, PETSC_ERR_ORDER, "HMOptimizerSolve: no objective (HMOptimizerSetObjective)");
-  PetscCall(setup(o, x));
+  PetscCall(Setup(o, x));
   PetscCall(VecDuplicate(x, &g));
   PetscCall(VecDuplicate(x, &gn));
   PetscCall(VecDuplicate(x, &xn));
   PetscCall(VecDuplicate(x, &s));
   PetscCall(VecDuplicate(x, &Pg));
   PetscCall((*o->obj)(o, x, want, &o->E, g, &Hn, o->objctx));
-  PetscCall(take_hessian(o, Hn, x, g));
+  PetscCall(TakeHessian(o, Hn, x, g));
   Hn    = NULL;
   o->E0 = o->E;
   PetscCall(HMOptimizerMaxAtomNorm(g, &o->fmax));
-  PetscCall(record(o));
+  PetscCall(Record(o));
   if (o->mon) PetscCall((*o->mon)(o, 0, x, o->E, g, o->monctx));
   while (o->fmax > o->fmax_tol && o->steps < o->max_steps) {
     double    En, pred, dE, snorm, fn;
@@ -363,7 +363,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     PetscCall(VecWAXPY(xn, 1.0, s, x));
     PetscCall((*o->obj)(o, xn, ask, &En, gn, &Hn, o->objctx));
     o->steps++;
-    dE     = En - o->E;
+    dE = En - o->E;
     PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e, lowest/followed eigenvalue %.4e\n", o->steps, snorm, o->radius, dE, pred, o->fmax, o->mode_eig));
     accept = (PetscBool)(!o->ops.monotone || dE <= 1e-11 * PetscMax(1.0, PetscAbsReal(o->E)));
     if (accept) {
@@ -377,7 +377,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
       if (Hn) since = 0;
       else since++;
       if (!Hn) o->nupd++;
-      PetscCall(take_hessian(o, Hn, x, g));
+      PetscCall(TakeHessian(o, Hn, x, g));
       Hn = NULL;
       /* a poor model shrinks the radius, a good one that reached the boundary grows it; ts steps are judged by
          how well the quadratic model predicted the change in either direction */
@@ -385,7 +385,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
         if (rho < 0.25 || (!o->ops.monotone && rho > 4)) o->radius = PetscMax(0.25 * snorm, 1e-3 * o->radius);
         else if (rho > 0.75 && (o->ops.monotone || rho < 1.5) && snorm > 0.9 * o->radius) o->radius = PetscMin(2 * o->radius, o->radius_max);
       }
-      PetscCall(record(o));
+      PetscCall(Record(o));
       if (o->mon) PetscCall((*o->mon)(o, o->nh - 1, x, o->E, g, o->monctx));
     } else {
       o->rejected++;

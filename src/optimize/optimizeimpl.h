@@ -34,18 +34,18 @@ struct _p_HMOptimizer {
   double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
 
   /* state during HMOptimizerSolve */
-  double   radius;
-  Mat      H;    /* the objective's Hessian at the last point it was asked for (or NULL) */
-  Mat      B;    /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
-  PetscInt nupd; /* updates since the last Hessian */
-  Mat      Pop;  /* shell P B P (and, with proj_mode, minus the followed mode) */
-  Vec      rb[6];
-  PetscInt nrb;
-  Vec      mode; /* ts: mode followed (unit, projected) */
+  double    radius;
+  Mat       H;    /* the objective's Hessian at the last point it was asked for (or NULL) */
+  Mat       B;    /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
+  PetscInt  nupd; /* updates since the last Hessian */
+  Mat       Pop;  /* shell P B P (and, with proj_mode, minus the followed mode) */
+  Vec       rb[6];
+  PetscInt  nrb;
+  Vec       mode; /* ts: mode followed (unit, projected) */
   PetscBool proj_mode;
   double    shift; /* added to B in the shell product (min: negative curvature shifted away) */
-  KSP      ksp;
-  Vec      w1, w2;
+  KSP       ksp;
+  Vec       w1, w2;
 
   /* results */
   PetscBool converged;

@@ -36,8 +36,8 @@ PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer o, Vec x)
       if (k < 3) {
         for (int a = 0; a < 3; a++) v[3 * i + a] = (a == k);
       } else { /* e_(k-3) x r */
-        int    ax = (int)k - 3;
-        double e[3] = {ax == 0, ax == 1, ax == 2};
+        int    ax    = (int)k - 3;
+        double e[3]  = {ax == 0, ax == 1, ax == 2};
         v[3 * i + 0] = e[1] * r[2] - e[2] * r[1];
         v[3 * i + 1] = e[2] * r[0] - e[0] * r[2];
         v[3 * i + 2] = e[0] * r[1] - e[1] * r[0];

@@ -2,7 +2,7 @@
 #include "optimize/optimizeimpl.h"
 
 /* g.s + s.B.s / 2 with B the projected operator (mode not removed) */
-static PetscErrorCode model_change(HMOptimizer o, Vec Pg, Vec s, double *pred)
+static PetscErrorCode ModelChange(HMOptimizer o, Vec Pg, Vec s, double *pred)
 {
   PetscScalar gs, sBs;
   PetscBool   pm = o->proj_mode;
@@ -17,13 +17,13 @@ static PetscErrorCode model_change(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode follow_mode(HMOptimizer);
+static PetscErrorCode FollowMode(HMOptimizer);
 
 /* Where B has negative curvature (a predicted Hessian away from a minimum often has), the step is taken with
    B + sigma I, sigma = c - lambda_min (c = -optimize_min_curvature), as the rational-function step's
    shift would: downhill along every mode, the trust region bounding its length. lambda_min from SLEPc whenever B
    changed. */
-static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
+static PetscErrorCode StepMin(HMOptimizer o, Vec Pg, Vec s, double *pred)
 {
   Vec rhs;
 
@@ -31,7 +31,7 @@ static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
   o->shift = 0;
   if (o->H || o->nupd) {
     PetscCall(VecDestroy(&o->mode));
-    PetscCall(follow_mode(o));
+    PetscCall(FollowMode(o));
     if (o->mode_eig < 0) o->shift = o->min_curv - o->mode_eig; /* small positive curvature keeps its Newton step */
   }
   PetscCall(VecDuplicate(Pg, &rhs));
@@ -39,21 +39,21 @@ static PetscErrorCode step_min(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscCall(HMOptimizerTRStep_Private(o, rhs, o->radius, s));
   o->shift = 0; /* the model's change is judged with B itself */
   PetscCall(VecDestroy(&rhs));
-  PetscCall(model_change(o, Pg, s, pred));
+  PetscCall(ModelChange(o, Pg, s, pred));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMOptimizerCreate_Min(HMOptimizer o)
 {
   PetscFunctionBegin;
-  o->ops.step     = step_min;
+  o->ops.step     = StepMin;
   o->ops.monotone = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* The lowest few eigenpairs of P B P (rigid directions deflated) from SLEPc; the one to follow is the lowest at the
    first step, afterwards the one with the largest overlap with the previous mode (sign kept continuous). */
-static PetscErrorCode follow_mode(HMOptimizer o)
+static PetscErrorCode FollowMode(HMOptimizer o)
 {
   EPS      eps;
   PetscInt N, nconv, nev, best = 0;
@@ -107,14 +107,14 @@ static PetscErrorCode follow_mode(HMOptimizer o)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode step_ts(HMOptimizer o, Vec Pg, Vec s, double *pred)
+static PetscErrorCode StepTs(HMOptimizer o, Vec Pg, Vec s, double *pred)
 {
   Vec         rhs;
   PetscScalar gv;
   double      b, lp, hv, nrm;
 
   PetscFunctionBegin;
-  PetscCall(follow_mode(o));
+  PetscCall(FollowMode(o));
   b = o->mode_eig;
   PetscCall(VecDot(Pg, o->mode, &gv));
   /* P-RFO along the mode: the larger root of the 2x2 augmented Hessian [[b, gv], [gv, 0]] maximises */
@@ -133,14 +133,14 @@ static PetscErrorCode step_ts(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscCall(VecAXPY(s, hv, o->mode));
   PetscCall(VecNorm(s, NORM_2, &nrm));
   if (nrm > o->radius) PetscCall(VecScale(s, o->radius / nrm));
-  PetscCall(model_change(o, Pg, s, pred));
+  PetscCall(ModelChange(o, Pg, s, pred));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMOptimizerCreate_TS(HMOptimizer o)
 {
   PetscFunctionBegin;
-  o->ops.step     = step_ts;
+  o->ops.step     = StepTs;
   o->ops.monotone = PETSC_FALSE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -51,7 +51,7 @@ PetscInt HMIrrepsOffset(const HMIrreps *ir, int block)
 }
 
 /* e3nn order: l ascending, then odd before even */
-static int irrep_key(const HMIrrep *b)
+static int IrrepKey(const HMIrrep *b)
 {
   return 2 * b->l + (b->p > 0 ? 1 : 0);
 }
@@ -63,7 +63,7 @@ void HMIrrepsSort(const HMIrreps *in, HMIrreps *out, int perm[])
   /* insertion sort is stable */
   for (int k = 1; k < in->n; k++) {
     int v = idx[k], j = k - 1;
-    while (j >= 0 && irrep_key(&in->b[idx[j]]) > irrep_key(&in->b[v])) {
+    while (j >= 0 && IrrepKey(&in->b[idx[j]]) > IrrepKey(&in->b[v])) {
       idx[j + 1] = idx[j];
       j--;
     }

@@ -8,7 +8,7 @@
    loop specialised per lmax), so the degree tests below vanish from the per-vector code. The
    arithmetic mirrors e3nn's order of operations (unnormalised polynomial of degree l, then times
    sqrt(2l+1)) so results agree with the reference to a few ulps. */
-static inline __attribute__((always_inline)) void sh_one(const int lmax, const double v[3], double Y[])
+static inline __attribute__((always_inline)) void ShOne(const int lmax, const double v[3], double Y[])
 {
   /* torch.nn.functional.normalize: v / max(|v|, eps); division, not a reciprocal product, as torch */
   const double r = PetscMax(sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), 1e-12);
@@ -71,19 +71,19 @@ PetscErrorCode HMSphericalHarmonics(PetscInt lmax, PetscInt n, const double vec[
   PetscCheck(n == 0 || (vec && Y), PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "spherical harmonics: NULL vector or output array");
   switch (lmax) {
   case 0:
-    for (PetscInt e = 0; e < n; e++) sh_one(0, &vec[3 * e], &Y[e]);
+    for (PetscInt e = 0; e < n; e++) ShOne(0, &vec[3 * e], &Y[e]);
     break;
   case 1:
-    for (PetscInt e = 0; e < n; e++) sh_one(1, &vec[3 * e], &Y[4 * e]);
+    for (PetscInt e = 0; e < n; e++) ShOne(1, &vec[3 * e], &Y[4 * e]);
     break;
   case 2:
-    for (PetscInt e = 0; e < n; e++) sh_one(2, &vec[3 * e], &Y[9 * e]);
+    for (PetscInt e = 0; e < n; e++) ShOne(2, &vec[3 * e], &Y[9 * e]);
     break;
   case 3:
-    for (PetscInt e = 0; e < n; e++) sh_one(3, &vec[3 * e], &Y[16 * e]);
+    for (PetscInt e = 0; e < n; e++) ShOne(3, &vec[3 * e], &Y[16 * e]);
     break;
   default:
-    for (PetscInt e = 0; e < n; e++) sh_one(4, &vec[3 * e], &Y[25 * e]);
+    for (PetscInt e = 0; e < n; e++) ShOne(4, &vec[3 * e], &Y[25 * e]);
     break;
   }
   PetscFunctionReturn(PETSC_SUCCESS);

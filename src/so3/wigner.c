@@ -10,7 +10,7 @@
 #define W3J_ZERO 1e-13
 
 /* n! is exact in double for n <= 22; the largest argument here is 3*HM_W3J_LMAX + 1 = 19. */
-static double factorial(int n)
+static double Factorial(int n)
 {
   double f = 1.0;
   for (int k = 2; k <= n; k++) f *= k;
@@ -19,16 +19,16 @@ static double factorial(int n)
 
 /* <j1 m1 j2 m2 | J M> (Condon-Shortley phase) by Racah's single-sum formula; requires M = m1 + m2
    and |m| <= j for all three. */
-static double clebsch_gordan(int j1, int m1, int j2, int m2, int J, int M)
+static double ClebschGordan(int j1, int m1, int j2, int m2, int J, int M)
 {
   const int kmin = PetscMax(0, PetscMax(j2 - J - m1, j1 - J + m2));
   const int kmax = PetscMin(j1 + j2 - J, PetscMin(j1 - m1, j2 + m2));
   double    pre, sum = 0.0;
 
-  pre = sqrt((2 * J + 1) * factorial(J + j1 - j2) * factorial(J - j1 + j2) * factorial(j1 + j2 - J) / factorial(j1 + j2 + J + 1));
-  pre *= sqrt(factorial(J + M) * factorial(J - M) * factorial(j1 - m1) * factorial(j1 + m1) * factorial(j2 - m2) * factorial(j2 + m2));
+  pre = sqrt((2 * J + 1) * Factorial(J + j1 - j2) * Factorial(J - j1 + j2) * Factorial(j1 + j2 - J) / Factorial(j1 + j2 + J + 1));
+  pre *= sqrt(Factorial(J + M) * Factorial(J - M) * Factorial(j1 - m1) * Factorial(j1 + m1) * Factorial(j2 - m2) * Factorial(j2 + m2));
   for (int k = kmin; k <= kmax; k++) {
-    const double d = factorial(k) * factorial(j1 + j2 - J - k) * factorial(j1 - m1 - k) * factorial(j2 + m2 - k) * factorial(J - j2 + m1 + k) * factorial(J - j1 - m2 + k);
+    const double d = Factorial(k) * Factorial(j1 + j2 - J - k) * Factorial(j1 - m1 - k) * Factorial(j2 + m2 - k) * Factorial(J - j2 + m1 + k) * Factorial(J - j1 - m2 + k);
     sum += ((k & 1) ? -1.0 : 1.0) / d;
   }
   return pre * sum;
@@ -39,7 +39,7 @@ static double clebsch_gordan(int j1, int m1, int j2, int m2, int J, int M)
    equatorial axes these are exactly e3nn's polynomials, signs included (checked against the
    reference tensors), and an invariant tensor does not care which proper rotation relabels the
    axes, so the complex-basis 3j symbol maps directly onto e3nn's basis. */
-static void real_basis_row(int m, int col[2], double complex q[2])
+static void RealBasisRow(int m, int col[2], double complex q[2])
 {
   const double h = 1.0 / sqrt(2.0), sg = (m & 1) ? -1.0 : 1.0;
 
@@ -62,7 +62,7 @@ static void real_basis_row(int m, int col[2], double complex q[2])
 }
 
 /* The e3nn tensor of a sorted triple l1 <= l2 <= l3. */
-static void w3j_sorted(int l1, int l2, int l3, double S[])
+static void W3jSorted(int l1, int l2, int l3, double S[])
 {
   const int      n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1, n = n1 * n2 * n3;
   double         T[W3J_DIM * W3J_DIM * W3J_DIM], re[W3J_DIM * W3J_DIM * W3J_DIM], im[W3J_DIM * W3J_DIM * W3J_DIM];
@@ -77,17 +77,17 @@ static void w3j_sorted(int l1, int l2, int l3, double S[])
     for (int m2 = -l2; m2 <= l2; m2++) {
       const int m3 = -(m1 + m2);
       if (m3 < -l3 || m3 > l3) continue;
-      T[((m1 + l1) * n2 + (m2 + l2)) * n3 + (m3 + l3)] = ((m3 & 1) ? -1.0 : 1.0) * clebsch_gordan(l1, m1, l2, m2, l3, -m3);
+      T[((m1 + l1) * n2 + (m2 + l2)) * n3 + (m3 + l3)] = ((m3 & 1) ? -1.0 : 1.0) * ClebschGordan(l1, m1, l2, m2, l3, -m3);
     }
 
   /* to the real basis; the result is a single power of i times a real tensor */
   for (int a = 0; a < n1; a++) {
-    real_basis_row(a - l1, c1, q1);
+    RealBasisRow(a - l1, c1, q1);
     for (int b = 0; b < n2; b++) {
-      real_basis_row(b - l2, c2, q2);
+      RealBasisRow(b - l2, c2, q2);
       for (int c = 0; c < n3; c++) {
         double complex s = 0.0;
-        real_basis_row(c - l3, c3, q3);
+        RealBasisRow(c - l3, c3, q3);
         for (int i = 0; i < 2; i++)
           for (int j = 0; j < 2; j++)
             for (int k = 0; k < 2; k++) s += q1[i] * q2[j] * q3[k] * T[((c1[i] + l1) * n2 + (c2[j] + l2)) * n3 + (c3[k] + l3)];
@@ -112,7 +112,7 @@ static void w3j_sorted(int l1, int l2, int l3, double S[])
   for (int i = 0; i < n; i++) S[i] *= sign;
 }
 
-static PetscErrorCode w3j_check(int l1, int l2, int l3)
+static PetscErrorCode W3jCheck(int l1, int l2, int l3)
 {
   PetscFunctionBegin;
   PetscCheck(l1 >= 0 && l2 >= 0 && l3 >= 0 && l1 <= HM_W3J_LMAX && l2 <= HM_W3J_LMAX && l3 <= HM_W3J_LMAX, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "wigner 3j (%d,%d,%d): each l must be in 0..%d", l1, l2, l3, HM_W3J_LMAX);
@@ -127,7 +127,7 @@ PetscErrorCode HMWigner3j(int l1, int l2, int l3, double C[])
   double    S[W3J_DIM * W3J_DIM * W3J_DIM], sign;
 
   PetscFunctionBegin;
-  PetscCall(w3j_check(l1, l2, l3));
+  PetscCall(W3jCheck(l1, l2, l3));
   PetscCheck(C, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "wigner 3j (%d,%d,%d): NULL output array", l1, l2, l3);
   /* stable insertion sort of the axes by l; each swap flips the permutation parity */
   for (int i = 1; i < 3; i++)
@@ -137,7 +137,7 @@ PetscErrorCode HMWigner3j(int l1, int l2, int l3, double C[])
       ord[j - 1]  = t;
       odd ^= 1;
     }
-  w3j_sorted(l[ord[0]], l[ord[1]], l[ord[2]], S);
+  W3jSorted(l[ord[0]], l[ord[1]], l[ord[2]], S);
   ns1  = n[ord[1]];
   ns2  = n[ord[2]];
   sign = (odd && ((l1 + l2 + l3) & 1)) ? -1.0 : 1.0;
@@ -153,7 +153,7 @@ static PetscBool w3j_finalize_registered = PETSC_FALSE;
 PetscErrorCode HMWigner3jGet(int l1, int l2, int l3, const double **C)
 {
   PetscFunctionBegin;
-  PetscCall(w3j_check(l1, l2, l3));
+  PetscCall(W3jCheck(l1, l2, l3));
   PetscCheck(C, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "wigner 3j (%d,%d,%d): NULL output pointer", l1, l2, l3);
   if (!w3j_cache[l1][l2][l3]) {
     double *t;

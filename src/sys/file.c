@@ -96,7 +96,7 @@ static int CommitLocal(HMAtomicFile h, int *step)
 
 PetscErrorCode HMFileCommitAtomic(HMAtomicFile *hp)
 {
-  HMAtomicFile h = *hp;
+  HMAtomicFile h   = *hp;
   int          err = 0, which = 0;
   MPI_Comm     comm;
   char         path[PETSC_MAX_PATH_LEN];

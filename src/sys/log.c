@@ -1,10 +1,10 @@
 /* The package initialiser of src/sys: hipmace's log stages and events, registered once, and the options of src/sys. */
 #include <hipmace/log.h>
 
-HMLogIds         HMLog;
-HMRooflineCount  HMRoofline[HM_ROOF_NSTAGES];
+HMLogIds          HMLog;
+HMRooflineCount   HMRoofline[HM_ROOF_NSTAGES];
 const char *const HMRooflineStageNames[HM_ROOF_NSTAGES] = {"radial MLP", "convolution TP", "linear maps", "symmetric contraction", "readouts"};
-static PetscBool registered = PETSC_FALSE;
+static PetscBool  registered                            = PETSC_FALSE;
 
 static PetscErrorCode RegisterLog(void)
 {

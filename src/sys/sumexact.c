@@ -15,7 +15,7 @@
 #define HM_SUMX_BATCH  ((PetscInt)1 << 28)
 _Static_assert(HM_SUMX_WORDS == HM_SUM_EXACT_WORDS, "HM_SUM_EXACT_WORDS (sys.h) must match the accumulator");
 
-static inline void sumx_add(PetscInt64 d[], double x)
+static inline void SumxAdd(PetscInt64 d[], double x)
 {
   uint64_t b, m;
   int      ef, p;
@@ -23,7 +23,8 @@ static inline void sumx_add(PetscInt64 d[], double x)
   ef = (int)((b >> 52) & 0x7ff);
   m  = b & (((uint64_t)1 << 52) - 1);
   if (ef == 0x7ff) {
-    d[HM_SUMX_DIGITS + (m ? 0 : (b >> 63) ? 2 : 1)]++;
+    d[HM_SUMX_DIGITS + (m ? 0 : (b >> 63) ? 2 :
+                                            1)]++;
     return;
   }
   if (ef) m |= (uint64_t)1 << 52; /* normal: implicit bit; the exponent of the lowest bit is ef - 1075 */
@@ -45,20 +46,20 @@ static inline void sumx_add(PetscInt64 d[], double x)
 }
 
 /* Carries: digits 0..D-2 into [0, 2^32), the sign left in the top digit. */
-static inline void sumx_carry(PetscInt64 d[])
+static inline void SumxCarry(PetscInt64 d[])
 {
   for (int k = 0; k < HM_SUMX_DIGITS - 1; k++) {
     /* low 32 bits of the two's complement = d mod 2^32; the rest is an exact multiple of 2^32 (no right
        shift of a negative number, whose result C leaves to the implementation) */
     const PetscInt64 lo = (PetscInt64)((uint64_t)d[k] & 0xffffffffu);
     d[k + 1] += (d[k] - lo) / ((PetscInt64)1 << 32);
-    d[k]      = lo;
+    d[k] = lo;
   }
 }
 
 /* The double nearest to the exact sum held in d (ties to even), built from its bits rather than by libm
    arithmetic, so that the rounding is the only one. d is destroyed. */
-static double sumx_round(PetscInt64 d[])
+static double SumxRound(PetscInt64 d[])
 {
   const PetscInt64 *cnt = d + HM_SUMX_DIGITS;
   uint64_t          bits, mant, shift = 0;
@@ -69,20 +70,20 @@ static double sumx_round(PetscInt64 d[])
   if (cnt[0] || (cnt[1] && cnt[2])) return (double)NAN;
   if (cnt[1]) return (double)INFINITY;
   if (cnt[2]) return -(double)INFINITY;
-  sumx_carry(d);
+  SumxCarry(d);
   if (d[HM_SUMX_DIGITS - 1] < 0) {
     neg = PETSC_TRUE;
     for (int k = 0; k < HM_SUMX_DIGITS; k++) d[k] = -d[k];
-    sumx_carry(d);
+    SumxCarry(d);
   }
   for (h = HM_SUMX_DIGITS - 1; h >= 0 && !d[h]; h--) {}
   if (h < 0) return 0.0;
-  while (t < 64 && ((uint64_t)d[h] >> t)) t++; /* bit length of the leading digit */
+  while (t < 64 && ((uint64_t)d[h] >> t)) t++;                                  /* bit length of the leading digit */
   if (32 * h + t <= 53) mant = (uint64_t)d[0] | (h ? (uint64_t)d[1] << 32 : 0); /* below 2^53 units: exact */
   else {
     /* the 64 bits from the leading one down, then round to 53 of them; everything lower is sticky */
     const uint64_t d1 = (uint64_t)d[h - 1], d2 = h >= 2 ? (uint64_t)d[h - 2] : 0;
-    const uint64_t w  = ((uint64_t)d[h] << (64 - t)) | (d1 << (32 - t)) | (d2 >> t);
+    const uint64_t w      = ((uint64_t)d[h] << (64 - t)) | (d1 << (32 - t)) | (d2 >> t);
     PetscBool      sticky = (PetscBool)((w & 0x3ff) || (d2 & (((uint64_t)1 << t) - 1)));
     for (int k = 0; k < h - 2 && !sticky; k++) sticky = (PetscBool)(d[k] != 0);
     shift = (uint64_t)(32 * h + t - 53);
@@ -109,11 +110,11 @@ PetscErrorCode HMSumExact(MPI_Comm comm, PetscInt nv, PetscInt nrows, const doub
   for (PetscInt i0 = 0, i1; i0 < nrows; i0 = i1) {
     i1 = nrows - i0 > HM_SUMX_BATCH ? i0 + HM_SUMX_BATCH : nrows;
     for (PetscInt i = i0; i < i1; i++)
-      for (PetscInt c = 0; c < nv; c++) sumx_add(acc + c * HM_SUMX_WORDS, rows[i * nv + c]);
-    for (PetscInt c = 0; c < nv; c++) sumx_carry(acc + c * HM_SUMX_WORDS);
+      for (PetscInt c = 0; c < nv; c++) SumxAdd(acc + c * HM_SUMX_WORDS, rows[i * nv + c]);
+    for (PetscInt c = 0; c < nv; c++) SumxCarry(acc + c * HM_SUMX_WORDS);
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, (PetscMPIInt)(nv * HM_SUMX_WORDS), MPIU_INT64, MPI_SUM, comm));
-  for (PetscInt c = 0; c < nv; c++) sums[c] = sumx_round(acc + c * HM_SUMX_WORDS);
+  for (PetscInt c = 0; c < nv; c++) sums[c] = SumxRound(acc + c * HM_SUMX_WORDS);
   PetscCall(PetscFree(acc));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

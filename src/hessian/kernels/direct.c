@@ -10,7 +10,7 @@ typedef struct {
 
 /* Floating-point operations of one directed-edge evaluation (multiply and add counted separately), from
    the model's dimensions. */
-static double direct_edge_flops(HMModel m)
+static double DirectEdgeFlops(HMModel m)
 {
   double f = 0;
   for (int i = 0; i < m->hi_mlp.nlayers; i++) f += 2.0 * m->hi_mlp.h[i] * m->hi_mlp.h[i + 1];
@@ -29,8 +29,8 @@ static double direct_edge_flops(HMModel m)
 
 static PetscErrorCode Prepare_Direct(HMHessian h)
 {
-  Direct        *d = (Direct *)h->data;
-  HMModel        m = h->model;
+  Direct        *d  = (Direct *)h->data;
+  HMModel        m  = h->model;
   const PetscInt dH = m->dimH;
   PetscInt       n, nl;
   HMDecomp       dd;
@@ -52,8 +52,8 @@ static PetscErrorCode Prepare_Direct(HMHessian h)
 
 static PetscErrorCode EdgeBlocks_Direct(HMHessian h, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
 {
-  Direct        *d = (Direct *)h->data;
-  HMModel        m = h->model;
+  Direct        *d  = (Direct *)h->data;
+  HMModel        m  = h->model;
   const PetscInt dH = m->dimH, dmid = m->hi_tp.dim_mid, dO = HMIrrepsDim(&m->O);
   const PetscInt nsh = (m->hedge_lmax + 1) * (m->hedge_lmax + 1), nw = m->hi_tp.weight_numel;
   double        *rb, *w, *Y, *mlpw, *cy, *raw, *lin, *off, *offt, *z;
@@ -160,8 +160,8 @@ PetscErrorCode HMHessianCreate_Direct(HMHessian h)
   PetscFunctionBegin;
   PetscCall(PetscNew(&d));
   static const struct _HMHessianKernelOps ops = {.prepare = Prepare_Direct, .edgeblocks = EdgeBlocks_Direct, .pairs = Pairs_Direct, .halowidth = HaloWidth_Direct, .memory = Memory_Direct, .flops = Flops_Direct, .checkfinite = CheckFinite_Direct, .destroy = Destroy_Direct};
-  d->flops   = direct_edge_flops(h->model);
-  h->data    = d;
-  h->ops[0]  = ops;
+  d->flops                                    = DirectEdgeFlops(h->model);
+  h->data                                     = d;
+  h->ops[0]                                   = ops;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

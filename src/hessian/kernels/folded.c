@@ -5,18 +5,18 @@
 #include <limits.h>
 
 typedef struct {
-  HMFolded folded; /* folded constants of the model's HIP head */
-  double  *G;      /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
+  HMFolded  folded; /* folded constants of the model's HIP head */
+  double   *G;      /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
   PetscBool tabulated;
 } Folded;
 
 PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
 {
-  Folded        *d = (Folded *)h->data;
-  HMModel        m = h->model;
-  const double  *f[HM_MAX_LAYERS];
-  PetscInt       nd, n, nl;
-  HMDecomp       dd;
+  Folded       *d = (Folded *)h->data;
+  HMModel       m = h->model;
+  const double *f[HM_MAX_LAYERS];
+  PetscInt      nd, n, nl;
+  HMDecomp      dd;
 
   PetscFunctionBegin;
   if (d->G) PetscFunctionReturn(PETSC_SUCCESS);
@@ -35,7 +35,7 @@ PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
 
 /* e9/M of s -> r and, when s2 is given, M21 of the reversed edges. The kernel writes the irreps form
    into the output arrays, converted to Cartesian blocks in place (9 doubles either way). */
-static PetscErrorCode blocks_folded(HMHessian h, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
+static PetscErrorCode BlocksFolded(HMHessian h, PetscInt ne, const PetscInt s1[], const PetscInt s2[], const double vec[], double e9[], double M[], double M21[])
 {
   Folded *d   = (Folded *)h->data;
   double *out = e9 ? e9 : M;
@@ -64,7 +64,7 @@ static PetscErrorCode blocks_folded(HMHessian h, PetscInt ne, const PetscInt s1[
 static PetscErrorCode EdgeBlocks_Folded(HMHessian h, PetscInt ne, const PetscInt sender[], const double vec[], double e9[], double M[])
 {
   PetscFunctionBegin;
-  PetscCall(blocks_folded(h, ne, sender, NULL, vec, e9, M, NULL));
+  PetscCall(BlocksFolded(h, ne, sender, NULL, vec, e9, M, NULL));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -72,7 +72,7 @@ static PetscErrorCode EdgeBlocks_Folded(HMHessian h, PetscInt ne, const PetscInt
 static PetscErrorCode Pairs_Folded(HMHessian h, PetscInt np, const PetscInt s1[], const PetscInt s2[], const double v[], double M12[], double M21[])
 {
   PetscFunctionBegin;
-  PetscCall(blocks_folded(h, np, s1, s2, v, NULL, M12, M21));
+  PetscCall(BlocksFolded(h, np, s1, s2, v, NULL, M12, M21));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -132,9 +132,9 @@ PetscErrorCode HMHessianFoldedSetUp(HMHessian h, PetscBool tabulated)
   PetscFunctionBegin;
   PetscCall(PetscNew(&d));
   static const struct _HMHessianKernelOps ops = {.prepare = HMHessianFoldedPrepare, .edgeblocks = EdgeBlocks_Folded, .pairs = Pairs_Folded, .halowidth = HaloWidth_Folded, .memory = Memory_Folded, .flops = Flops_Folded, .checkfinite = CheckFinite_Folded, .destroy = Destroy_Folded};
-  d->tabulated = tabulated;
-  h->data      = d;
-  h->ops[0]    = ops;
+  d->tabulated                                = tabulated;
+  h->data                                     = d;
+  h->ops[0]                                   = ops;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

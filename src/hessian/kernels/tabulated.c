@@ -2,7 +2,7 @@
 #include "hessian/hessianimpl.h"
 
 /* Every rank reads the same options: the check is collective. */
-static PetscErrorCode check_tolerance(HMHessian h)
+static PetscErrorCode CheckTolerance(HMHessian h)
 {
   PetscFunctionBegin;
   PetscCheck(PetscIsNormalReal(h->table_tol) && h->table_tol >= 1e-13, h->model->comm, PETSC_ERR_USER_INPUT, "-hessian_table_tol %g: expected a number >= 1e-13 (below that the round-off of the exact radial network dominates)", h->table_tol);
@@ -15,14 +15,14 @@ static PetscErrorCode SetFromOptions_Tabulated(HMHessian h, PetscOptionItems *Pe
 {
   PetscFunctionBegin;
   (void)PetscOptionsObject;
-  PetscCall(check_tolerance(h));
+  PetscCall(CheckTolerance(h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static PetscErrorCode Prepare_Tabulated(HMHessian h)
 {
   PetscFunctionBegin;
-  PetscCall(check_tolerance(h));
+  PetscCall(CheckTolerance(h));
   PetscCall(HMHessianFoldedPrepare(h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
