@@ -774,6 +774,25 @@ static void test_thermo_json_files(void **state)
   }
 
   HM_T(HMModesWriteFiles(mm, sys));
+  if (rank == 0) { /* the table: '#' comment lines, then one numeric row per mode (numpy.loadtxt reads it), imaginary as negative wavenumbers */
+    FILE *fp = fopen(path[3], "r");
+    char  line[512];
+    int   rows = 0, nneg = 0;
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp)) {
+      int    k;
+      double l, w, r;
+      if (line[0] == '#') continue;
+      assert_int_equal(sscanf(line, "%d %lf %lf %lf", &k, &l, &w, &r), 4);
+      assert_int_equal(k, rows + 1);
+      assert_true(fabs(w - cm1[rows]) <= 1e-4 * PetscMax(1.0, fabs(cm1[rows]))); /* printed with 4 decimals */
+      if (w < 0) nneg++;
+      rows++;
+    }
+    fclose(fp);
+    assert_int_equal(rows, (int)n);
+    assert_int_equal(nneg, 1);
+  }
   if (rank == 0) {
     FILE    *fp;
     char     line[65536];
@@ -979,6 +998,48 @@ static void test_stats(void **state)
   mol_free(&mol);
 }
 
+/* The linearity rule (src/eigen/project.c): a triatomic bent by 0.2 degrees (smallest/largest principal moment
+   8e-7) is linear, 5 rigid-body directions and 3N-5 modes; bent by 1 degree (2e-5) or 10 it is not (6, 3N-6).
+   Any Hessian will do for the count: an SPD diagonal one. */
+static void test_nearly_linear(void **state)
+{
+  const double angles[3] = {179.8, 179.0, 170.0};
+  const int    want[3]   = {5, 6, 6};
+  (void)state;
+  for (int c = 0; c < 3; c++) {
+    Mol      m;
+    double   a = 0.5 * angles[c] * PETSC_PI / 180.0, d = 1.16;
+    HMModes  mm;
+    HMSystem sys;
+    Mat      H;
+    PetscInt nr, n;
+    m.n    = 3;
+    m.Z    = malloc(3 * sizeof(int));
+    m.pos  = calloc(9, sizeof(double));
+    m.H    = calloc(81, sizeof(double));
+    m.Z[0] = 6;
+    m.Z[1] = m.Z[2] = 8;
+    m.pos[3]        = d * sin(a);
+    m.pos[4]        = d * cos(a);
+    m.pos[6]        = -d * sin(a);
+    m.pos[7]        = d * cos(a);
+    for (int i = 0; i < 9; i++) m.H[i * 9 + i] = 1.0 + i;
+    H   = mol_matrix(PETSC_COMM_WORLD, &m, MATBAIJ);
+    sys = mol_system(PETSC_COMM_WORLD, &m, PETSC_FALSE);
+    HM_T(HMModesCreate(PETSC_COMM_WORLD, &mm));
+    HM_T(HMModesSetType(mm, HM_MODES_FULL));
+    HM_T(HMModesCompute(mm, H, sys));
+    HM_T(HMModesGetNumRigid(mm, &nr));
+    HM_T(HMModesGetEigenvalues(mm, &n, NULL, NULL));
+    assert_int_equal(nr, want[c]);
+    assert_int_equal(n, 9 - want[c]);
+    HM_T(HMModesDestroy(&mm));
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(MatDestroy(&H));
+    mol_free(&m);
+  }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_constant),
     cmocka_unit_test(test_full_golden),
@@ -988,6 +1049,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_routes_agree),
     cmocka_unit_test(test_rank_invariance),
     cmocka_unit_test(test_window_cm1_and_single_atom),
+    cmocka_unit_test(test_nearly_linear),
     cmocka_unit_test(test_thermo_json_files),
     cmocka_unit_test(test_imaginary_count),
     cmocka_unit_test(test_stats),

@@ -412,7 +412,7 @@ PetscErrorCode HMModesView(HMModes m, PetscViewer viewer)
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "Normal modes: %s\n", m->method));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " atoms, %" PetscInt_FMT " rigid-body directions projected out (%s), %" PetscInt_FMT " modes reported\n", m->natoms, m->nrigid, m->periodic ? "periodic: translations" : (m->linear ? "linear molecule" : "translations and rotations"), m->n));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " atoms, %" PetscInt_FMT " rigid-body directions projected out (%s), %" PetscInt_FMT " modes reported\n", m->natoms, m->nrigid, m->periodic ? "periodic: translations" : (m->linear ? "linear molecule" : (m->nrigid < 6 ? "translations" : "translations and rotations")), m->n));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  %6s %22s %16s %12s\n", "mode", "eigenvalue/(eV/A^2/amu)", "wavenumber/cm-1", "residual"));
   if (m->nimag > 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  %s%" PetscInt_FMT " imaginary mode(s) in the whole spectrum%s\n", m->nimag_exact ? "" : "at least ", m->nimag, m->nimag_exact ? "" : " (no factorisation to count them all)"));
   for (PetscInt i = 0; i < m->n; i++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %6" PetscInt_FMT " %22.12e %15.4f%s %12.3e\n", i + 1, m->lambda[i], m->cm1[i], m->cm1[i] < 0 ? "i" : " ", m->resid[i]));

@@ -261,17 +261,19 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
 
 PetscErrorCode HMModesWriteTable(HMModes m, const char path[])
 {
-  PetscViewer  v;
   HMAtomicFile h;
-  const char  *tmp;
+  FILE        *fp;
 
   PetscFunctionBegin;
   PetscCall(HMModesCheckComputed_Private(m));
-  PetscCall(HMFileOpenAtomic(m->comm, path, NULL, &h));
-  PetscCall(HMFileGetTempNameAtomic(h, &tmp));
-  PetscCall(PetscViewerASCIIOpen(m->comm, tmp, &v));
-  PetscCall(HMModesView(m, v));
-  PetscCall(PetscViewerDestroy(&v));
+  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
+  if (fp) {
+    /* numpy.loadtxt reads the rows (the # lines are comments): imaginary modes as negative wavenumbers */
+    fprintf(fp, "# hipmace normal modes: %s\n", m->method);
+    fprintf(fp, "# %" PetscInt_FMT " atoms, %" PetscInt_FMT " rigid-body directions projected out, %" PetscInt_FMT " modes; %s%" PetscInt_FMT " imaginary in the whole spectrum\n", m->natoms, m->nrigid, m->n, m->nimag_exact ? "" : "at least ", m->nimag);
+    fprintf(fp, "# mode  eigenvalue/(eV/A^2/amu)  wavenumber/cm-1 (negative: imaginary)  residual\n");
+    for (PetscInt i = 0; i < m->n; i++) fprintf(fp, "%6" PetscInt_FMT " %22.12e %16.4f %12.3e\n", i + 1, m->lambda[i], m->cm1[i], m->resid[i]);
+  }
   PetscCall(HMFileCommitAtomic(&h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

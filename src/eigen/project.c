@@ -2,8 +2,13 @@
 #include "eigenimpl.h"
 #include <petscblaslapack.h>
 
-/* Rotations whose principal moment is below this fraction of the largest are absent (linear molecule). */
-#define HM_LINEAR_TOL 1e-8
+/* Rotations whose principal moment of inertia is at most this fraction of the largest are absent (a linear
+   molecule). Scale-aware: the ratio is (distance of the atoms from the axis / length)^2 in order of magnitude, so
+   1e-5 takes a triatomic bent by up to ~0.7 degrees as linear (CO2 at 179.8 degrees: 8.3e-7, at 179: 2.1e-5); the rotation about the
+   long axis of such a molecule is a bending motion, and projecting it out would drop a bending mode. Between
+   this and HM_NEARLY_LINEAR the molecule is treated as non-linear with a warning. */
+#define HM_LINEAR_TOL    1e-5
+#define HM_NEARLY_LINEAR 1e-3
 
 static PetscErrorCode HMProjSymmetrize_Private(Mat H, Mat *Ht)
 {
@@ -97,7 +102,12 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
       }
   }
   p->linear = (PetscBool)(!p->periodic && nrot == 2);
-  p->k      = PetscMin(3 + nrot, p->ndof);
+  if (!p->periodic && mom[2] > 0) {
+    const double ratio = PetscMax(mom[0], 0.0) / mom[2];
+    if (p->linear && ratio > 1e-12) PetscCall(PetscPrintf(p->comm, "hipmace: note: nearly linear molecule (smallest/largest principal moment of inertia %.2e <= %g): treated as linear, 5 rigid-body directions projected out\n", ratio, HM_LINEAR_TOL));
+    else if (!p->linear && ratio <= HM_NEARLY_LINEAR) PetscCall(PetscPrintf(p->comm, "hipmace: warning: nearly linear molecule (smallest/largest principal moment of inertia %.2e, above the %g of a linear one): treated as non-linear; the rotation about its long axis is close to a bending motion, check the lowest modes\n", ratio, HM_LINEAR_TOL));
+  }
+  p->k = PetscMin(3 + nrot, p->ndof);
   PetscCall(PetscCalloc1(p->nloc * p->k + 1, &p->V));
   for (PetscInt a = 0; a < na; a++) {
     PetscInt A    = a0 + a;
