@@ -54,7 +54,10 @@ PETSC_EXTERN PetscErrorCode HMSystemLoad(MPI_Comm, const char path[], HMSystem *
 /* cell: 3 lattice vectors as rows (a = cell[0..2], ...) or NULL; pbc: per axis or NULL */
 PETSC_EXTERN PetscErrorCode HMSystemCreate(MPI_Comm, PetscInt n, const int Z[], const double pos[], const double cell[9], const PetscBool pbc[3], HMSystem *);
 PETSC_EXTERN PetscErrorCode HMSystemDestroy(HMSystem *);
-PETSC_EXTERN PetscErrorCode HMSystemGetSize(HMSystem, PetscInt *n);
+PETSC_EXTERN PetscErrorCode HMSystemGetSize(HMSystem, PetscInt *n); /* atoms held here (distributed: this rank's) */
+/* A system read by HMReaderLoadDistributed holds atoms rstart .. rstart + n - 1 of N on each rank (the
+   getters below return this rank's atoms); otherwise distributed is false, N = n and rstart = 0. */
+PETSC_EXTERN PetscErrorCode HMSystemGetDistribution(HMSystem, PetscBool *distributed, PetscInt *N, PetscInt *rstart);
 PETSC_EXTERN PetscErrorCode HMSystemGetPositions(HMSystem, const double **pos); /* [n][3], Angstrom */
 PETSC_EXTERN PetscErrorCode HMSystemGetAtomicNumbers(HMSystem, const int **Z);
 /* masses in amu: the file's masses column when present, else standard weights */
@@ -129,3 +132,9 @@ PETSC_EXTERN PetscErrorCode HMReaderSetPBC(HMReader, const PetscBool pbc[3]);
    read through zlib; mmCIF and unknown binary formats are refused by name. Errors name the file and the
    line (for PDB also serial, residue and chain); notes on what was inferred go to stdout once. */
 PETSC_EXTERN PetscErrorCode HMReaderLoad(HMReader, MPI_Comm comm, const char path[], HMSystem *);
+/* Collective on comm. A one-frame XYZ / extended-XYZ file (not gzipped) is read in parallel: every rank reads
+   a byte range and holds a contiguous run of atoms in input order (HMSystemGetDistribution), bitwise the
+   atoms the serial reader gives; errors are the serial reader's, raised on every rank. Other formats and
+   files go through HMReaderLoad on rank 0 (PETSC_COMM_SELF), *out NULL on the other ranks. One rank:
+   HMReaderLoad on comm. */
+PETSC_EXTERN PetscErrorCode HMReaderLoadDistributed(HMReader, MPI_Comm comm, const char path[], HMSystem *);

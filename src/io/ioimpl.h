@@ -28,6 +28,9 @@ struct _p_HMSystem {
   char        *source;
   char        *notes; /* what the reader inferred, one note per line; NULL when none */
   HMAtomLabel *label; /* [n] PDB atom labels; NULL when the input has none */
+  /* read in parallel (HMReaderLoadDistributed): this rank holds atoms rstart .. rstart + n - 1 of N */
+  PetscBool distributed;
+  PetscInt  N, rstart;
 };
 
 struct _p_HMReader {
@@ -54,6 +57,9 @@ PETSC_INTERN PetscErrorCode HMReadTextFile_Private(MPI_Comm, const char path[], 
 /* Format readers behind HMReaderLoad, which picks one by -structure_format, the name or the content. */
 PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+/* Collective on comm: every rank reads its byte range of a one-frame XYZ file into a distributed system.
+   *out NULL on every rank when the file needs the serial reader (gzip, several frames, -frame K). */
+PETSC_INTERN PetscErrorCode HMSystemLoadXYZDistributed_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 /* Appends one note (printf format, no newline) to the reader's notes of the current file. */
 PETSC_INTERN PetscErrorCode HMReaderNote_Private(HMReader, const char fmt[], ...) PETSC_ATTRIBUTE_FORMAT(2, 3);

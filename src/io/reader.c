@@ -432,8 +432,50 @@ static PetscErrorCode WrapIntoCell(HMReader r, HMSystem sys)
     }
     moved += moved_i;
   }
-  if (moved) PetscCall(HMReaderNote_Private(r, "%" PetscInt_FMT " of %" PetscInt_FMT " atoms lay outside the cell along its periodic axes: wrapped into it by whole lattice vectors (the same results as the wrapped structure)", moved, sys->n));
+  if (sys->distributed) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &moved, 1, MPIU_INT, MPI_SUM, sys->comm));
+  if (moved) PetscCall(HMReaderNote_Private(r, "%" PetscInt_FMT " of %" PetscInt_FMT " atoms lay outside the cell along its periodic axes: wrapped into it by whole lattice vectors (the same results as the wrapped structure)", moved, sys->distributed ? sys->N : sys->n));
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* After any format reader: the -pbc override, wrapping into the cell, the notes. */
+static PetscErrorCode LoadFinish(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
+{
+  PetscFunctionBegin;
+  if (r->pbcset) {
+    PetscErrorCode ierr = ApplyPBC(r, *out);
+
+    if (ierr) {
+      PetscCall(HMSystemDestroy(out));
+      return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+    }
+  }
+  if (r->wrap) PetscCall(WrapIntoCell(r, *out));
+  if (r->notes) {
+    /* one "file: note: ..." line per note, on the first rank of comm */
+    for (char *p = r->notes; *p;) {
+      char *nl = strchr(p, '\n');
+
+      PetscCall(PetscPrintf(comm, "%s: note: %.*s\n", path, (int)(nl - p), p));
+      p = nl + 1;
+    }
+    (*out)->notes = r->notes;
+    r->notes      = NULL;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The format by option, name or (rank 0 looking at the file) content, on every rank of comm. */
+static HMStructureFormat ResolveFormat(HMReader r, const char path[], char *head)
+{
+  NameGuess g;
+
+  if (r->format != HM_FORMAT_AUTO) return r->format;
+  g = GuessByName(path);
+  if (g == NAME_UNKNOWN && head) g = GuessByContent(head);
+  if (g == NAME_MMCIF) return HM_FORMAT_AUTO;
+  return g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS :
+      g == NAME_UNKNOWN                                   ? HM_FORMAT_AUTO :
+                                                            HM_FORMAT_XYZ;
 }
 
 PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
@@ -472,26 +514,42 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
     PetscCall(HMSystemLoadXYZ_Private(r, comm, path, out));
     break;
   }
-  if (r->pbcset) {
-    PetscErrorCode ierr = ApplyPBC(r, *out);
+  PetscCall(LoadFinish(r, comm, path, out));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-    if (ierr) {
-      PetscCall(HMSystemDestroy(out));
-      return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
-    }
-  }
-  if (r->wrap) PetscCall(WrapIntoCell(r, *out));
-  if (r->notes) {
-    /* one "file: note: ..." line per note, on the first rank of comm */
-    for (char *p = r->notes; *p;) {
-      char *nl = strchr(p, '\n');
+PetscErrorCode HMReaderLoadDistributed(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
+{
+  PetscMPIInt       size, rank;
+  HMStructureFormat fmt;
+  int               f;
 
-      PetscCall(PetscPrintf(comm, "%s: note: %.*s\n", path, (int)(nl - p), p));
-      p = nl + 1;
-    }
-    (*out)->notes = r->notes;
-    r->notes      = NULL;
+  PetscFunctionBegin;
+  PetscCheck(r && path && out, comm, PETSC_ERR_ARG_NULL, "HMReaderLoadDistributed: reader, path and output must not be NULL");
+  *out = NULL;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (size == 1) {
+    PetscCall(HMReaderLoad(r, comm, path, out));
+    PetscFunctionReturn(PETSC_SUCCESS);
   }
+  fmt = ResolveFormat(r, path, NULL);
+  if (fmt == HM_FORMAT_AUTO && !rank && GuessByName(path) == NAME_UNKNOWN) {
+    char *head;
+
+    PetscCall(PetscMalloc1(SNIFF_BYTES, &head));
+    PetscCall(Sniff(comm, path, head, SNIFF_BYTES));
+    fmt = ResolveFormat(r, path, head);
+    PetscCall(PetscFree(head));
+  }
+  f = (int)fmt;
+  PetscCallMPI(MPI_Bcast(&f, 1, MPI_INT, 0, comm));
+  if (f == HM_FORMAT_XYZ || f == HM_FORMAT_EXTXYZ) {
+    PetscCall(PetscFree(r->notes));
+    PetscCall(HMSystemLoadXYZDistributed_Private(r, comm, path, out));
+  }
+  if (*out) PetscCall(LoadFinish(r, comm, path, out));
+  else if (!rank) PetscCall(HMReaderLoad(r, PETSC_COMM_SELF, path, out)); /* the serial reader on rank 0 */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

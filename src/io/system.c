@@ -167,10 +167,25 @@ PetscErrorCode HMSystemSetAtomLabels(HMSystem sys, const HMAtomLabel labels[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMSystemGetDistribution(HMSystem sys, PetscBool *distributed, PetscInt *N, PetscInt *rstart)
+{
+  PetscFunctionBegin;
+  PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetDistribution: NULL system");
+  if (distributed) *distributed = sys->distributed;
+  if (N) *N = sys->distributed ? sys->N : sys->n;
+  if (rstart) *rstart = sys->distributed ? sys->rstart : 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMSystemDescribeAtom(HMSystem sys, PetscInt i, char buf[], size_t len)
 {
   PetscFunctionBegin;
   PetscCheck(sys && buf && len, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemDescribeAtom: NULL argument");
+  if (sys->distributed) { /* i is a global index; labels (PDB) are never read in parallel */
+    PetscCheck(i >= 0 && i < sys->N, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemDescribeAtom: atom %" PetscInt_FMT " not in 0..%" PetscInt_FMT, i, sys->N - 1);
+    snprintf(buf, len, "%s: atom %" PetscInt_FMT, sys->source, i + 1);
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   PetscCheck(i >= 0 && i < sys->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemDescribeAtom: atom %" PetscInt_FMT " not in 0..%" PetscInt_FMT, i, sys->n - 1);
   if (sys->label) {
     const HMAtomLabel *l          = &sys->label[i];

@@ -1,0 +1,281 @@
+/* Parallel structure input (HMReaderLoadDistributed) against the serial reader on the same files, written
+   here with awkward layouts: DOS line endings, trailing blank lines, no final newline, a comment line longer
+   than a rank's byte range, long atom lines straddling the split points, more ranks than lines. Every rank's
+   atoms must be bitwise the serial reader's atoms rstart .. rstart + n - 1; erroneous files must give the
+   serial reader's message (file and line) on every rank. Then the parallel partition
+   (HMDecompPartitionDistributed) against the serial RCB and grid on random and tied lattice inputs. */
+#include <petscsys.h>
+#include <hipmace/io.h>
+#include <hipmace/decomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdint.h>
+
+static int failures = 0;
+#define CHECK(c, ...)                                         \
+  do {                                                        \
+    if (!(c)) {                                               \
+      failures++;                                             \
+      printf("[%d] FAIL %s:%d: ", grank, __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                                    \
+      printf("\n");                                           \
+    }                                                         \
+  } while (0)
+
+static PetscMPIInt grank, gsize;
+static char        lastmsg[2048];
+static int         nerr;
+
+static PetscErrorCode Capture(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm;
+  (void)line;
+  (void)fun;
+  (void)file;
+  (void)ctx;
+  if (p == PETSC_ERROR_INITIAL && !nerr++) snprintf(lastmsg, sizeof(lastmsg), "%s", mess ? mess : "");
+  return n;
+}
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static double   urand(void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* the test files; rank 0 writes them */
+static void WriteFile(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "wb");
+  fwrite(text, 1, strlen(text), f);
+  fclose(f);
+}
+
+static char *Cat(char *s, size_t *len, size_t *cap, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(4, 5);
+static char *Cat(char *s, size_t *len, size_t *cap, const char *fmt, ...)
+{
+  va_list ap;
+  int     k;
+  char    tmp[65536];
+  va_start(ap, fmt);
+  k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if (*len + (size_t)k + 1 > *cap) {
+    *cap = 2 * (*cap + (size_t)k + 1);
+    s    = realloc(s, *cap);
+  }
+  memcpy(s + *len, tmp, (size_t)k + 1);
+  *len += (size_t)k;
+  return s;
+}
+
+/* n atoms; style: 0 plain, 1 extended with cell and masses (atoms outside the cell), 2 extended with many
+   extra columns; eol "\n" or "\r\n"; tail appended after the atoms; comment padding of pad characters */
+static char *MakeXYZ(int n, int style, const char *eol, const char *tail, int pad, int zeros)
+{
+  static const char *sym[] = {"H", "C", "N", "O", "S"};
+  size_t             len = 0, cap = 0;
+  char              *s = NULL;
+  s                    = Cat(s, &len, &cap, "  %d  %s", n, eol);
+  if (style == 0) s = Cat(s, &len, &cap, "plain comment %s", "");
+  if (style == 1) s = Cat(s, &len, &cap, "Lattice=\"11.5 0 0 0.5 12.25 0 0 0.75 13\" Properties=species:S:1:pos:R:3:masses:R:1 pbc=\"T T T\" energy=-1.5");
+  if (style == 2) s = Cat(s, &len, &cap, "Properties=species:S:1:pos:R:3:junk:R:40 note='a quoted value'");
+  for (int k = 0; k < pad; k++) s = Cat(s, &len, &cap, "%c", 'a' + k % 26);
+  s = Cat(s, &len, &cap, "%s", eol);
+  for (int i = 0; i < n; i++) {
+    double x[3];
+    for (int d = 0; d < 3; d++) x[d] = zeros && i % 3 == 0 ? (d == 1 ? -0.0 : 0.0) : 30 * urand() - 8;
+    s = Cat(s, &len, &cap, "%s %.17g\t%.17g %.17g", sym[i % 5], x[0], x[1], x[2]);
+    if (style == 1) s = Cat(s, &len, &cap, " %.6f", 1 + 20 * urand());
+    if (style == 2)
+      for (int c = 0; c < 40; c++) s = Cat(s, &len, &cap, " %.17g", urand());
+    s = Cat(s, &len, &cap, "%s", i + 1 < n || tail ? eol : "");
+  }
+  if (tail) s = Cat(s, &len, &cap, "%s", tail);
+  return s;
+}
+
+static PetscErrorCode LoadBoth(const char *path, HMSystem *ser, HMSystem *par, char sermsg[2048], char parmsg[2048])
+{
+  HMReader r;
+  PetscFunctionBegin;
+  PetscCall(HMReaderCreate(PETSC_COMM_SELF, &r));
+  PetscCall(PetscPushErrorHandler(Capture, NULL));
+  nerr       = 0;
+  lastmsg[0] = '\0';
+  (void)HMReaderLoad(r, PETSC_COMM_SELF, path, ser);
+  PetscCall(PetscStrncpy(sermsg, nerr ? lastmsg : "", 2048));
+  PetscCall(PetscPopErrorHandler());
+  PetscCall(HMReaderDestroy(&r));
+  PetscCall(HMReaderCreate(PETSC_COMM_WORLD, &r));
+  PetscCall(PetscPushErrorHandler(Capture, NULL));
+  nerr       = 0;
+  lastmsg[0] = '\0';
+  (void)HMReaderLoadDistributed(r, PETSC_COMM_WORLD, path, par);
+  PetscCall(PetscStrncpy(parmsg, nerr ? lastmsg : "", 2048));
+  PetscCall(PetscPopErrorHandler());
+  PetscCall(HMReaderDestroy(&r));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* expect: 1 parallel, 0 serial fallback (rank 0 alone) */
+static PetscErrorCode Compare(const char *name, const char *text, int expect)
+{
+  char          path[PETSC_MAX_PATH_LEN], sermsg[2048], parmsg[2048];
+  HMSystem      ser = NULL, par = NULL;
+  PetscBool     dist = PETSC_FALSE;
+  PetscInt      N = 0, rs = 0, n = 0, ns = 0, sum = 0, next = 0;
+  const int    *Zp, *Zs;
+  const double *pp, *ps, *mp, *ms;
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(path, sizeof(path), "pario_np%d_%s", gsize, name));
+  if (!grank) WriteFile(path, text);
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCall(LoadBoth(path, &ser, &par, sermsg, parmsg));
+  CHECK(!strcmp(sermsg, parmsg), "%s: serial error '%s', parallel '%s'", name, sermsg, parmsg);
+  if (sermsg[0]) {
+    if (!grank) printf("%s: both report: %s\n", name, sermsg);
+    goto done;
+  }
+  CHECK(ser && (par || (grank && !expect)), "%s: no system", name);
+  if (!par) goto done;
+  PetscCall(HMSystemGetDistribution(par, &dist, &N, &rs));
+  CHECK(dist == (PetscBool)(expect && gsize > 1), "%s: distributed %d, expected %d", name, (int)dist, expect);
+  PetscCall(HMSystemGetSize(par, &n));
+  PetscCall(HMSystemGetSize(ser, &ns));
+  CHECK(N == ns, "%s: N %d vs %d", name, (int)N, (int)ns);
+  if (dist) {
+    PetscCallMPI(MPI_Allreduce(&n, &sum, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
+    PetscCallMPI(MPI_Exscan(&n, &next, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
+    if (!grank) next = 0;
+    CHECK(sum == N && next == rs, "%s: atoms %d of %d, start %d expected %d", name, (int)sum, (int)N, (int)rs, (int)next);
+  }
+  PetscCall(HMSystemGetAtomicNumbers(par, &Zp));
+  PetscCall(HMSystemGetAtomicNumbers(ser, &Zs));
+  PetscCall(HMSystemGetPositions(par, &pp));
+  PetscCall(HMSystemGetPositions(ser, &ps));
+  PetscCall(HMSystemGetMasses(par, &mp));
+  PetscCall(HMSystemGetMasses(ser, &ms));
+  if (n) {
+    CHECK(!memcmp(Zp, Zs + rs, sizeof(int) * (size_t)n), "%s: Z differ", name);
+    CHECK(!memcmp(pp, ps + 3 * rs, sizeof(double) * 3 * (size_t)n), "%s: positions differ", name);
+    CHECK(!memcmp(mp, ms + rs, sizeof(double) * (size_t)n), "%s: masses differ", name);
+  }
+  {
+    PetscBool   h1, h2, p1[3], p2[3];
+    double      c1[9], c2[9];
+    const char *n1, *n2;
+    PetscCall(HMSystemGetCell(par, &h1, c1, p1));
+    PetscCall(HMSystemGetCell(ser, &h2, c2, p2));
+    CHECK(h1 == h2 && !memcmp(c1, c2, sizeof(c1)) && p1[0] == p2[0] && p1[1] == p2[1] && p1[2] == p2[2], "%s: cell differs", name);
+    PetscCall(HMSystemGetNotes(par, &n1));
+    PetscCall(HMSystemGetNotes(ser, &n2));
+    CHECK(!strcmp(n1, n2), "%s: notes '%s' vs '%s'", name, n1, n2);
+  }
+  if (!grank) printf("%s: %d atoms, %s\n", name, (int)N, dist ? "read in parallel, identical" : "serial reader, identical");
+done:
+  PetscCall(HMSystemDestroy(&ser));
+  PetscCall(HMSystemDestroy(&par));
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  if (!grank) remove(path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode TestReader(void)
+{
+  char *t;
+  PetscFunctionBegin;
+  t = MakeXYZ(200, 0, "\r\n", "\r\n\r\n  \r\n", 0, 0);
+  PetscCall(Compare("crlf.xyz", t, 1));
+  free(t);
+  t = MakeXYZ(157, 1, "\n", NULL, 0, 1);
+  PetscCall(Compare("ext_noeol.xyz", t, 1));
+  free(t);
+  t = MakeXYZ(90, 2, "\n", "\n\n", 0, 0);
+  PetscCall(Compare("longlines.xyz", t, 1));
+  free(t);
+  t = MakeXYZ(40, 1, "\n", "\n", 30000, 0);
+  PetscCall(Compare("longcomment.xyz", t, 1));
+  free(t);
+  t = MakeXYZ(1, 0, "\n", "", 0, 0);
+  PetscCall(Compare("one.xyz", t, 1));
+  free(t);
+  PetscCall(Compare("tiny.xyz", "2\n\nH 0 0 0\nH 0 0 0.74", 1));
+  {
+    char *f1 = MakeXYZ(30, 0, "\n", "", 0, 0), *f2 = MakeXYZ(31, 0, "\n", "", 0, 0), *both = malloc(strlen(f1) + strlen(f2) + 1);
+    strcpy(both, f1);
+    strcat(both, f2);
+    PetscCall(Compare("frames.xyz", both, 0));
+    free(f1);
+    free(f2);
+    free(both);
+  }
+  PetscCall(Compare("trailing_junk.xyz", "2\n\nH 0 0 0\nH 0 0 0.74\nnot a frame\n", 0));
+  /* errors: the first one in the file, with its line, on every rank */
+  t = MakeXYZ(120, 0, "\n", "", 0, 0);
+  {
+    char *p = t;
+    for (int l = 0; l < 80; l++) p = strchr(p, '\n') + 1;
+    p[2] = 'x'; /* line 81: a coordinate that is not a number */
+    for (int l = 0; l < 20; l++) p = strchr(p, '\n') + 1;
+    p[0] = 'Q'; /* line 101: an unknown element */
+  }
+  PetscCall(Compare("badcoord.xyz", t, 1));
+  {
+    char *p = t;
+    for (int l = 0; l < 110; l++) p = strchr(p, '\n') + 1;
+    p[3] = '\0'; /* a NUL byte late in the file: reported before the earlier errors */
+    {
+      size_t len = strlen(t) + strlen(p + 4) + 1;
+      FILE  *f;
+      char   path[64];
+      snprintf(path, sizeof(path), "pario_np%d_nul.xyz", gsize);
+      if (!grank) {
+        f    = fopen(path, "wb");
+        p[3] = '\0';
+        fwrite(t, 1, len, f);
+        fclose(f);
+      }
+    }
+  }
+  free(t);
+  {
+    char     path[64], sermsg[2048], parmsg[2048];
+    HMSystem a = NULL, b = NULL;
+    snprintf(path, sizeof(path), "pario_np%d_nul.xyz", gsize);
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    PetscCall(LoadBoth(path, &a, &b, sermsg, parmsg));
+    CHECK(sermsg[0] && !strcmp(sermsg, parmsg), "nul: serial '%s', parallel '%s'", sermsg, parmsg);
+    if (!grank) printf("nul.xyz: both report: %s\n", sermsg);
+    PetscCall(HMSystemDestroy(&a));
+    PetscCall(HMSystemDestroy(&b));
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    if (!grank) remove(path);
+  }
+  t    = MakeXYZ(60, 0, "\n", "", 0, 0);
+  t[2] = '7'; /* announces more atoms than the file has */
+  PetscCall(Compare("short.xyz", t, 1));
+  free(t);
+  PetscCall(Compare("blank.xyz", "3\ncomment\nH 0 0 0\n\nH 0 0 1\nH 0 0 2\n", 1));
+  PetscCall(Compare("header.xyz", "three\ncomment\nH 0 0 0\n", 1));
+  PetscCall(Compare("empty.xyz", "", 1));
+  PetscCall(Compare("badprops.xyz", "1\nProperties=species:S:1:pos:R:2\nH 0 0\n", 1));
+  PetscCall(Compare("columns.xyz", "2\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 0 0 1 5\n", 1));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int main(int argc, char **argv)
+{
+  PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &grank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &gsize));
+  PetscCall(TestReader());
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD));
+  if (!grank) printf("test_pario: %d failure(s) on %d rank(s)\n", failures, gsize);
+  PetscCall(PetscFinalize());
+  return failures ? 1 : 0;
+}
