@@ -24,6 +24,8 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "                   -optimize_hessian predicted|none, -optimize_hessian_every K, -optimize_trajectory F,\n"
                            "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
+                           "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ file, partitioned in parallel\n"
+                           "                         (default true; with -modes other than none or -optimize, rank 0 reads)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n"
                            "  -hm_traceback          on errors, PETSc's full traceback instead of one line\n\n";
@@ -141,8 +143,8 @@ int main(int argc, char **argv)
     PetscCall(HMFinalize());
     return 0;
   }
-  /* rank 0 reads the structure; HMEvalSetSystem partitions and scatters it */
-  if (rank == 0) PetscCall(HMReaderLoad(o.reader, PETSC_COMM_SELF, o.structure, &sys));
+  /* every rank reads its part (-read_parallel), or rank 0 the whole; HMEvalSetSystem partitions it */
+  PetscCall(HMStructureLoadFromOptions(PETSC_COMM_WORLD, o.reader, o.structure, want_modes, &sys));
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));

@@ -268,12 +268,113 @@ static PetscErrorCode TestReader(void)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* the serial partition of the whole structure against the distributed one, each rank holding a run of atoms */
+static PetscErrorCode ComparePartition(const char *name, PetscInt N, const double *pos, HMPartitionType type, PetscMPIInt nparts)
+{
+  int     *ser, *par;
+  PetscInt lo = (PetscInt)((PetscInt64)N * grank / gsize), hi = (PetscInt)((PetscInt64)N * (grank + 1) / gsize), *gid, bad = 0;
+
+  PetscFunctionBegin;
+  if (grank == 1 && gsize > 2) hi = lo; /* an empty rank */
+  if (grank == 2 && gsize > 2) lo = (PetscInt)((PetscInt64)N * 1 / gsize);
+  PetscCall(PetscMalloc3(N + 1, &ser, hi - lo + 1, &par, hi - lo + 1, &gid));
+  PetscCall(HMDecompPartition(N, pos, type, nparts, ser));
+  for (PetscInt i = lo; i < hi; i++) gid[i - lo] = i;
+  PetscCall(HMDecompPartitionDistributed(PETSC_COMM_WORLD, hi - lo, gid, pos + 3 * lo, type, nparts, par));
+  for (PetscInt i = lo; i < hi; i++) bad += ser[i] != par[i - lo];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
+  CHECK(bad == 0, "partition %s %s into %d parts: %d atoms in another part", name, type == HM_PARTITION_GRID ? "grid" : "rcb", (int)nparts, (int)bad);
+  PetscCall(PetscFree3(ser, par, gid));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode TestPartition(void)
+{
+  const PetscInt           N = 3000;
+  double                  *pos;
+  static const PetscMPIInt parts[] = {1, 2, 3, 5, 7, 8, 13, 64};
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(3 * N, &pos));
+  for (int input = 0; input < 4; input++) {
+    const char *name = input == 0 ? "random" : input == 1 ? "lattice" :
+        input == 2                                        ? "flat" :
+                                                            "few";
+    for (PetscInt i = 0; i < N; i++)
+      for (int d = 0; d < 3; d++) {
+        if (input == 0) pos[3 * i + d] = 40 * urand() - 20;
+        else if (input == 1) pos[3 * i + d] = (double)((int)(urand() * 7) - 3) * (d == 2 ? -1.0 : 1.0); /* ties, -0 and +0 */
+        else if (input == 2) pos[3 * i + d] = d == 0 ? (double)(i % 5) : 0.0;
+        else pos[3 * i + d] = (double)(i % 2);
+      }
+    for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+      PetscCall(ComparePartition(name, input == 3 ? 10 : N, pos, HM_PARTITION_RCB, parts[k]));
+      PetscCall(ComparePartition(name, input == 3 ? 10 : N, pos, HM_PARTITION_GRID, parts[k]));
+    }
+  }
+  if (!grank) printf("partitions: compared on random, tied lattice, flat and tiny inputs\n");
+  PetscCall(PetscFree(pos));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* HMDecompCreate from the structure on rank 0 and from the same structure read in parallel: the same atoms,
+   ghosts and images on every rank. */
+static PetscErrorCode TestDecomp(void)
+{
+  char            path[64];
+  char           *t;
+  HMSystem        ser = NULL, par = NULL;
+  HMReader        r;
+  HMDecomp        d1, d2;
+  PetscInt        N1, n1, l1, r1, N2, n2, l2, r2;
+  const PetscInt *g1, *g2, *p1, *p2;
+  const int      *z1, *z2, *s1, *s2;
+  const double   *x1, *x2, *m1, *m2;
+
+  PetscFunctionBegin;
+  snprintf(path, sizeof(path), "pario_np%d_decomp.xyz", gsize);
+  t = MakeXYZ(500, 1, "\n", "\n", 0, 0);
+  if (!grank) WriteFile(path, t);
+  free(t);
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCall(HMReaderCreate(PETSC_COMM_WORLD, &r));
+  if (!grank) PetscCall(HMReaderLoad(r, PETSC_COMM_SELF, path, &ser));
+  PetscCall(HMReaderLoadDistributed(r, PETSC_COMM_WORLD, path, &par));
+  PetscCall(HMReaderDestroy(&r));
+  for (int type = 0; type < 2; type++) {
+    const HMPartitionType pt = type ? HM_PARTITION_GRID : HM_PARTITION_RCB;
+    PetscCall(HMDecompCreate(PETSC_COMM_WORLD, ser, pt, 2.5, 3.0, &d1));
+    PetscCall(HMDecompCreate(PETSC_COMM_WORLD, par, pt, 2.5, 3.0, &d2));
+    PetscCall(HMDecompGetSizes(d1, &N1, &n1, &l1, &r1));
+    PetscCall(HMDecompGetSizes(d2, &N2, &n2, &l2, &r2));
+    CHECK(N1 == N2 && n1 == n2 && l1 == l2 && r1 == r2, "decomp sizes differ: %d %d %d %d vs %d %d %d %d", (int)N1, (int)n1, (int)l1, (int)r1, (int)N2, (int)n2, (int)l2, (int)r2);
+    if (l1 == l2) {
+      PetscCall(HMDecompGetLocalAtoms(d1, &g1, &p1, &z1, &x1, &s1));
+      PetscCall(HMDecompGetLocalAtoms(d2, &g2, &p2, &z2, &x2, &s2));
+      PetscCall(HMDecompGetMasses(d1, &m1));
+      PetscCall(HMDecompGetMasses(d2, &m2));
+      CHECK(!memcmp(g1, g2, sizeof(PetscInt) * l1) && !memcmp(p1, p2, sizeof(PetscInt) * l1) && !memcmp(z1, z2, sizeof(int) * l1), "decomp: atoms differ");
+      CHECK(!memcmp(x1, x2, sizeof(double) * 3 * l1) && !memcmp(s1, s2, sizeof(int) * 3 * l1) && !memcmp(m1, m2, sizeof(double) * n1), "decomp: positions, images or masses differ");
+    }
+    PetscCall(HMDecompDestroy(&d1));
+    PetscCall(HMDecompDestroy(&d2));
+  }
+  if (!grank) printf("decomposition: serial and parallel input give the same atoms and ghosts on every rank\n");
+  PetscCall(HMSystemDestroy(&ser));
+  PetscCall(HMSystemDestroy(&par));
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  if (!grank) remove(path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &grank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &gsize));
   PetscCall(TestReader());
+  PetscCall(TestPartition());
+  PetscCall(TestDecomp());
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD));
   if (!grank) printf("test_pario: %d failure(s) on %d rank(s)\n", failures, gsize);
   PetscCall(PetscFinalize());

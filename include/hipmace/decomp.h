@@ -20,7 +20,9 @@ typedef enum {
 } HMHaloType;
 
 /* Collective. sys is the whole structure on rank 0 of comm (ignored, may be NULL, elsewhere); it is
-   partitioned and scattered, so afterwards every rank holds only its own atoms and their ghosts.
+   partitioned and scattered, so afterwards every rank holds only its own atoms and their ghosts. A system
+   read in parallel (HMReaderLoadDistributed: a part of it on every rank) is partitioned in parallel
+   (HMDecompPartitionDistributed) and its atoms sent to their ranks: the same decomposition, bitwise.
    rcut_main / rcut_hessian: cutoffs of the two graphs. */
 PETSC_EXTERN PetscErrorCode HMDecompCreate(MPI_Comm, HMSystem sys, HMPartitionType, double rcut_main, double rcut_hessian, HMDecomp *);
 /* Not collective: the partition HMDecompCreate computes on rank 0 for nparts ranks, part[i] the part of atom
@@ -29,6 +31,11 @@ PETSC_EXTERN PetscErrorCode HMDecompCreate(MPI_Comm, HMSystem sys, HMPartitionTy
    expected, O(n log n log nparts) at worst. Exposed for tests and the scaling model, which time it for any
    part count on one process. */
 PETSC_EXTERN PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
+/* Collective: the same partition computed from atoms spread over comm, n here with input indices gid[] and
+   positions pos[n][3]; part[i] is bitwise what HMDecompPartition gives the whole structure. RCB: one radix
+   selection per level for all boxes at once (a reduction per key bit: 64 for the coordinate, then the
+   bits of the largest index for ties), O(n) work per rank per round, no array of the whole structure. */
+PETSC_EXTERN PetscErrorCode HMDecompPartitionDistributed(MPI_Comm, PetscInt n, const PetscInt gid[], const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
 PETSC_EXTERN PetscErrorCode HMDecompDestroy(HMDecomp *);
 PETSC_EXTERN PetscErrorCode HMDecompGetComm(HMDecomp, MPI_Comm *);
 /* N: global atoms; nowned: atoms of this rank; nlocal: owned + ghosts; rstart: partition index of the

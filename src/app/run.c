@@ -1,6 +1,25 @@
-/* Steps of a command-line run that other programs can reuse: the whole structure on every rank, and the
-   optimisation of a structure from the -optimize_* options. */
+/* Steps of a command-line run that other programs can reuse: reading the structure (in parallel or on rank 0),
+   the whole structure on every rank, and the optimisation of a structure from the -optimize_* options. */
 #include <hipmace.h>
+
+PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const char path[], PetscBool whole, HMSystem *sys)
+{
+  PetscBool   par        = PETSC_TRUE;
+  char        method[16] = "none";
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  *sys = NULL;
+  PetscOptionsBegin(comm, NULL, "hipmace structure input", NULL);
+  PetscCall(PetscOptionsBool("-read_parallel", "every rank reads its part of a one-frame XYZ file (other formats: rank 0 reads)", NULL, par, &par, NULL));
+  PetscOptionsEnd();
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-optimize", method, sizeof(method), NULL));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  /* the optimiser and the mode analysis still take the whole structure (rank 0's, broadcast) */
+  if (par && !whole && !strcmp(method, "none")) PetscCall(HMReaderLoadDistributed(reader, comm, path, sys));
+  else if (rank == 0) PetscCall(HMReaderLoad(reader, PETSC_COMM_SELF, path, sys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
 {
@@ -11,6 +30,11 @@ PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
   double     *pos, *mass;
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (root) {
+    PetscBool dist;
+    PetscCall(HMSystemGetDistribution(root, &dist, NULL, NULL));
+    PetscCheck(!dist, comm, PETSC_ERR_ARG_WRONG, "HMSystemBcast: the structure was read in parallel (-read_parallel); the whole structure needs it read on rank 0");
+  }
   if (rank == 0) {
     PetscBool hc, pbc[3];
     double    cell[9];

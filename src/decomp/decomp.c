@@ -102,6 +102,100 @@ static PetscErrorCode Distribute(HMDecomp dd, HMSystem sys, HMPartitionType ptyp
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* A system read in parallel: the partition computed from the distributed atoms, the atoms sent to their
+   parts (all-to-all), each rank's atoms sorted by input index as the serial scatter leaves them. */
+static PetscErrorCode DistributeParallel(HMDecomp dd, HMSystem sys, HMPartitionType ptype)
+{
+  const MPI_Comm comm = dd->comm;
+  PetscInt       n, N, rs;
+  const double  *pos, *mass;
+  const int     *Z;
+  int           *part;
+  PetscMPIInt   *scnt, *sdisp, *rcnt, *rdisp, nrecv = 0;
+  PetscInt      *sgid, *rgid, *perm;
+  double        *sbuf, *rbuf;
+  PetscBool      hc, pbc[3];
+
+  PetscFunctionBegin;
+  PetscCall(HMSystemGetSize(sys, &n));
+  PetscCall(HMSystemGetDistribution(sys, NULL, &N, &rs));
+  PetscCall(HMSystemGetPositions(sys, &pos));
+  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
+  PetscCall(HMSystemGetMasses(sys, &mass));
+  PetscCall(HMSystemGetCell(sys, &hc, dd->cell, pbc));
+  dd->N       = N;
+  dd->hascell = hc;
+  for (int k = 0; k < 9; k++) dd->cell[k] = hc ? dd->cell[k] : 0.0;
+  for (int k = 0; k < 3; k++) dd->pbc[k] = hc && pbc[k];
+  PetscCall(PetscMalloc2(n + 1, &part, n + 1, &sgid));
+  for (PetscInt i = 0; i < n; i++) sgid[i] = rs + i;
+  PetscCall(HMDecompPartitionDistributed(comm, n, sgid, pos, ptype, dd->size, part));
+  PetscCall(PetscCalloc4(dd->size, &scnt, dd->size + 1, &sdisp, dd->size, &rcnt, dd->size + 1, &rdisp));
+  for (PetscInt i = 0; i < n; i++) scnt[part[i]]++;
+  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
+  for (PetscMPIInt q = 0; q < dd->size; q++) {
+    sdisp[q + 1] = sdisp[q] + scnt[q];
+    rdisp[q + 1] = rdisp[q] + rcnt[q];
+  }
+  nrecv = rdisp[dd->size];
+  /* records of 5 doubles (Z, mass, pos) with the input indices beside them, in part order, input order within */
+  PetscCall(PetscMalloc2(5 * n + 1, &sbuf, n + 1, &perm));
+  {
+    PetscMPIInt *fill;
+    PetscCall(PetscCalloc1(dd->size, &fill));
+    for (PetscInt i = 0; i < n; i++) {
+      const PetscInt k = sdisp[part[i]] + fill[part[i]]++;
+      perm[k]          = rs + i;
+      sbuf[5 * k]      = (double)Z[i];
+      sbuf[5 * k + 1]  = mass[i];
+      for (int a = 0; a < 3; a++) sbuf[5 * k + 2 + a] = pos[3 * i + a];
+    }
+    PetscCall(PetscFree(fill));
+  }
+  PetscCall(PetscMalloc2(5 * (size_t)nrecv + 1, &rbuf, (size_t)nrecv + 1, &rgid));
+  PetscCallMPI(MPI_Alltoallv(perm, scnt, sdisp, MPIU_INT, rgid, rcnt, rdisp, MPIU_INT, comm));
+  for (PetscMPIInt q = 0; q <= dd->size; q++) {
+    if (q < dd->size) {
+      scnt[q] *= 5;
+      rcnt[q] *= 5;
+    }
+    sdisp[q] *= 5;
+    rdisp[q] *= 5;
+  }
+  PetscCallMPI(MPI_Alltoallv(sbuf, scnt, sdisp, MPI_DOUBLE, rbuf, rcnt, rdisp, MPI_DOUBLE, comm));
+  PetscCall(PetscFree2(sbuf, perm));
+  PetscCall(PetscFree2(part, sgid));
+  PetscCall(PetscFree4(scnt, sdisp, rcnt, rdisp));
+  /* senders hold increasing runs of input indices, so the atoms arrive sorted; sort anyway if not */
+  PetscCall(PetscMalloc1((size_t)nrecv + 1, &perm));
+  for (PetscMPIInt k = 0; k < nrecv; k++) perm[k] = k;
+  {
+    PetscBool sorted = PETSC_TRUE;
+    for (PetscMPIInt k = 1; k < nrecv; k++) sorted = (PetscBool)(sorted && rgid[k - 1] < rgid[k]);
+    if (!sorted) PetscCall(PetscSortIntWithPermutation(nrecv, rgid, perm));
+  }
+  dd->nowned = dd->nlocal = nrecv;
+  PetscCall(PetscMalloc1(nrecv + 1, &dd->gid));
+  PetscCall(PetscMalloc1(nrecv + 1, &dd->pidx));
+  PetscCall(PetscMalloc1(nrecv + 1, &dd->Z));
+  PetscCall(PetscMalloc1(3 * nrecv + 1, &dd->pos));
+  PetscCall(PetscMalloc1(nrecv + 1, &dd->mass));
+  dd->rstart = 0;
+  PetscCallMPI(MPI_Exscan(&dd->nowned, &dd->rstart, 1, MPIU_INT, MPI_SUM, comm));
+  if (dd->rank == 0) dd->rstart = 0;
+  for (PetscMPIInt k = 0; k < nrecv; k++) {
+    const PetscInt j = perm[k];
+    dd->gid[k]       = rgid[j];
+    dd->pidx[k]      = dd->rstart + k;
+    dd->Z[k]         = (int)rbuf[5 * j];
+    dd->mass[k]      = rbuf[5 * j + 1];
+    for (int a = 0; a < 3; a++) dd->pos[3 * k + a] = rbuf[5 * j + 2 + a];
+  }
+  PetscCall(PetscFree(perm));
+  PetscCall(PetscFree2(rbuf, rgid));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype, double rc_main, double rc_hess, HMDecomp *out)
 {
   HMDecomp dd;
@@ -113,7 +207,16 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
   dd->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &dd->rank));
   PetscCallMPI(MPI_Comm_size(comm, &dd->size));
-  PetscCall(Distribute(dd, sys, ptype));
+  {
+    PetscBool dist = PETSC_FALSE;
+    if (sys) PetscCall(HMSystemGetDistribution(sys, &dist, NULL, NULL));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &dist, 1, MPIU_BOOL, MPI_LOR, comm));
+    dd->distributed = dist;
+    if (dist) {
+      PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMDecompCreate: a system read in parallel needs its part on every rank");
+      PetscCall(DistributeParallel(dd, sys, ptype));
+    } else PetscCall(Distribute(dd, sys, ptype));
+  }
   PetscCall(PetscLogStagePop());
   PetscCall(PetscLogStagePush(HMLog.ghosts));
   PetscCall(HMDecompSetUpGhosts_Private(dd, PetscMax(rc_main, rc_hess)));
@@ -135,7 +238,9 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
       app[i] = dd->gid[i];
       pet[i] = dd->pidx[i];
     }
-    PetscCall(AOCreateBasic(comm, dd->nowned, app, pet, &dd->ao));
+    /* the basic AO keeps the whole map on every rank; a structure read in parallel keeps none */
+    if (dd->distributed) PetscCall(AOCreateMemoryScalable(comm, dd->nowned, app, pet, &dd->ao));
+    else PetscCall(AOCreateBasic(comm, dd->nowned, app, pet, &dd->ao));
     PetscCall(PetscFree2(app, pet));
   }
   *out = dd;

@@ -12,6 +12,7 @@ struct _p_HMDecomp {
   int        *Z, *shift;
   double     *pos, *mass;
   PetscBool   hascell, pbc[3];
+  PetscBool   distributed; /* the structure came in parallel (HMReaderLoadDistributed) */
   double      cell[9];
   HMGraph     g[2];
   PetscBool   gshared; /* g[HM_HALO_FAR] is g[HM_HALO_NEAR] (equal cutoffs): its arrays are freed once */

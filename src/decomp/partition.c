@@ -1,4 +1,6 @@
 /* Partition of the atoms over the ranks (computed on rank 0): recursive coordinate bisection or a regular grid. */
+#include <stdint.h>
+#include <string.h>
 #include <hipmace/decomp.h>
 
 /* An atom with its position, so that the bisection streams through contiguous records instead of reading
@@ -151,5 +153,203 @@ PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType
     Rcb(a, n, 0, nparts, part);
     PetscCall(PetscFree(a));
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---------------------------------------------------------------- parallel partition */
+/* The serial RCB's order (coordinate, then input index) as unsigned integers: doubles map to their bits
+   with the sign folded so that unsigned order is numeric order (-0 taken as +0, which compares equal). */
+static inline uint64_t OrderedBits(double x)
+{
+  uint64_t u;
+
+  if (x == 0) x = 0.0;
+  memcpy(&u, &x, sizeof(u));
+  return (u >> 63) ? ~u : (u | ((uint64_t)1 << 63));
+}
+
+/* One level of the bisection for all segments (parts p0 .. p0 + np - 1) at once. */
+typedef struct {
+  int        p0, np;
+  PetscInt64 n, cut;
+  int        axis;
+  uint64_t   tc, tg; /* the cut'th atom in (coordinate, index) order: atoms before it go to the lower parts */
+  PetscInt64 k;      /* rank still looked for among the candidates */
+} Segment;
+
+/* Radix selection, one bit per round and one reduction per round for all segments: the key of the atom of
+   rank cut in the serial order, built from the most significant bit; candidates are the atoms whose key
+   agrees with it so far. 64 rounds for the coordinate, then the bits of the largest index for ties. */
+static PetscErrorCode SelectCuts(MPI_Comm comm, PetscInt n, const PetscInt gid[], const double pos[], const int seg[], Segment *S, int nseg, int gidbits)
+{
+  PetscInt   *cand, nc = 0;
+  PetscInt64 *c0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(n + 1, &cand, nseg + 1, &c0));
+  for (int s = 0; s < nseg; s++) {
+    S[s].tc = S[s].tg = 0;
+    S[s].k            = S[s].cut;
+  }
+  for (PetscInt i = 0; i < n; i++)
+    if (S[seg[i]].np > 1 && S[seg[i]].cut > 0) cand[nc++] = i;
+  for (int phase = 0; phase < 2; phase++) {
+    for (int b = phase ? gidbits - 1 : 63; b >= 0; b--) {
+      PetscInt m = 0;
+
+      PetscCall(PetscArrayzero(c0, nseg));
+      for (PetscInt c = 0; c < nc; c++) {
+        const PetscInt i   = cand[c];
+        const uint64_t key = phase ? (uint64_t)gid[i] : OrderedBits(pos[3 * i + S[seg[i]].axis]);
+
+        if (!((key >> b) & 1)) c0[seg[i]]++;
+      }
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c0, nseg, MPIU_INT64, MPI_SUM, comm));
+      for (int s = 0; s < nseg; s++) {
+        uint64_t *t = phase ? &S[s].tg : &S[s].tc;
+
+        if (S[s].np < 2 || S[s].cut == 0) continue;
+        if (S[s].k >= c0[s]) {
+          *t |= (uint64_t)1 << b;
+          S[s].k -= c0[s];
+        }
+      }
+      for (PetscInt c = 0; c < nc; c++) {
+        const PetscInt i   = cand[c];
+        const Segment *sg  = &S[seg[i]];
+        const uint64_t key = phase ? (uint64_t)gid[i] : OrderedBits(pos[3 * i + sg->axis]);
+
+        if (((key >> b) & 1) == ((((phase ? sg->tg : sg->tc)) >> b) & 1)) cand[m++] = i;
+      }
+      nc = m;
+    }
+  }
+  PetscCall(PetscFree2(cand, c0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode PartitionRcbDistributed(MPI_Comm comm, PetscInt n, const PetscInt gid[], const double pos[], PetscMPIInt nparts, int part[])
+{
+  Segment   *S;
+  int       *seg, nseg = 1, gidbits = 0;
+  PetscInt64 maxgid = 0;
+  double    *box;
+  PetscBool  more = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < n; i++) maxgid = PetscMax(maxgid, (PetscInt64)gid[i]);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &maxgid, 1, MPIU_INT64, MPI_MAX, comm));
+  while (gidbits < 63 && (maxgid >> gidbits)) gidbits++;
+  PetscCall(PetscMalloc3(nparts, &S, n + 1, &seg, 6 * (size_t)nparts, &box));
+  S[0].p0 = 0;
+  S[0].np = nparts;
+  for (PetscInt i = 0; i < n; i++) seg[i] = 0;
+  while (more) {
+    PetscInt64 *cnt;
+
+    /* sizes and bounding boxes of the segments */
+    PetscCall(PetscCalloc1(nseg, &cnt));
+    for (int s = 0; s < nseg; s++)
+      for (int d = 0; d < 3; d++) {
+        box[6 * s + d]     = PETSC_MAX_REAL; /* lo */
+        box[6 * s + 3 + d] = PETSC_MAX_REAL; /* -hi */
+      }
+    for (PetscInt i = 0; i < n; i++) {
+      cnt[seg[i]]++;
+      for (int d = 0; d < 3; d++) {
+        box[6 * seg[i] + d]     = PetscMin(box[6 * seg[i] + d], pos[3 * i + d]);
+        box[6 * seg[i] + 3 + d] = PetscMin(box[6 * seg[i] + 3 + d], -pos[3 * i + d]);
+      }
+    }
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, nseg, MPIU_INT64, MPI_SUM, comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, box, 6 * nseg, MPI_DOUBLE, MPI_MIN, comm));
+    for (int s = 0; s < nseg; s++) {
+      double lo[3], hi[3];
+      int    axis = 0;
+
+      S[s].n   = cnt[s];
+      S[s].cut = 0;
+      for (int d = 0; d < 3; d++) {
+        lo[d] = box[6 * s + d];
+        hi[d] = -box[6 * s + 3 + d];
+      }
+      for (int d = 1; d < 3; d++)
+        if (hi[d] - lo[d] > hi[axis] - lo[axis]) axis = d;
+      S[s].axis = axis;
+      if (S[s].np > 1) S[s].cut = (S[s].n * (S[s].np / 2)) / S[s].np;
+    }
+    PetscCall(PetscFree(cnt));
+    PetscCall(SelectCuts(comm, n, gid, pos, seg, S, nseg, gidbits));
+    /* split: segment s becomes new segments lo[s] and lo[s] + 1 (or stays one when it is a single part) */
+    {
+      int *first, m = 0;
+
+      PetscCall(PetscMalloc1(nseg, &first));
+      for (int s = 0; s < nseg; s++) {
+        first[s] = m;
+        m += S[s].np > 1 ? 2 : 1;
+      }
+      for (PetscInt i = 0; i < n; i++) {
+        const Segment *sg = &S[seg[i]];
+
+        if (sg->np > 1) {
+          const uint64_t  key  = OrderedBits(pos[3 * i + sg->axis]);
+          const PetscBool left = (PetscBool)(sg->cut > 0 && (key < sg->tc || (key == sg->tc && (uint64_t)gid[i] < sg->tg)));
+
+          seg[i] = first[seg[i]] + (left ? 0 : 1);
+        } else seg[i] = first[seg[i]];
+      }
+      more = PETSC_FALSE;
+      for (int s = nseg - 1; s >= 0; s--) {
+        const Segment o = S[s];
+
+        if (o.np > 1) {
+          S[first[s]].p0     = o.p0;
+          S[first[s]].np     = o.np / 2;
+          S[first[s] + 1].p0 = o.p0 + o.np / 2;
+          S[first[s] + 1].np = o.np - o.np / 2;
+          more               = (PetscBool)(more || S[first[s]].np > 1 || S[first[s] + 1].np > 1);
+        } else S[first[s]] = o;
+      }
+      nseg = m;
+      PetscCall(PetscFree(first));
+    }
+  }
+  for (PetscInt i = 0; i < n; i++) part[i] = S[seg[i]].p0;
+  PetscCall(PetscFree3(S, seg, box));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode PartitionGridDistributed(MPI_Comm comm, PetscInt n, const double *pos, int size, int *part)
+{
+  int    dims[3] = {0, 0, 0};
+  double b[6]    = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL};
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Dims_create(size, 3, dims));
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) {
+      b[a]     = PetscMin(b[a], pos[3 * i + a]);
+      b[3 + a] = PetscMin(b[3 + a], -pos[3 * i + a]);
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, b, 6, MPI_DOUBLE, MPI_MIN, comm));
+  for (PetscInt i = 0; i < n; i++) {
+    int c[3];
+    for (int a = 0; a < 3; a++) {
+      const double lo = b[a], hi = -b[3 + a], w = hi - lo;
+      c[a] = w > 0 ? (int)((pos[3 * i + a] - lo) / w * dims[a]) : 0;
+      c[a] = PetscMin(PetscMax(c[a], 0), dims[a] - 1);
+    }
+    part[i] = (c[0] * dims[1] + c[1]) * dims[2] + c[2];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMDecompPartitionDistributed(MPI_Comm comm, PetscInt n, const PetscInt gid[], const double pos[], HMPartitionType type, PetscMPIInt nparts, int part[])
+{
+  PetscFunctionBegin;
+  PetscCheck(n >= 0 && nparts >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "HMDecompPartitionDistributed: %" PetscInt_FMT " atoms into %d parts", n, (int)nparts);
+  if (type == HM_PARTITION_GRID) PetscCall(PartitionGridDistributed(comm, n, pos, nparts, part));
+  else PetscCall(PartitionRcbDistributed(comm, n, gid, pos, nparts, part));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
