@@ -7,6 +7,7 @@
 #include <petscsys.h>
 #include <hipmace/io.h>
 #include <hipmace/decomp.h>
+#include <hipmace.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
@@ -367,6 +368,74 @@ static PetscErrorCode TestDecomp(void)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* -forces_xyz written by all ranks (each its block of input order) against the same file formatted from
+   the forces gathered on rank 0, for a structure read in parallel. */
+static PetscErrorCode TestForcesOutput(void)
+{
+  char        path[64], out[64], model[PETSC_MAX_PATH_LEN], *t;
+  HMModel     m;
+  HMEval      ev;
+  HMReader    r;
+  HMSystem    sys;
+  const char *dir = getenv("HIPMACE_MODELS_DIR");
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(model, sizeof(model), "%s/demo_hipmace.safetensors", dir ? dir : "../shared/models"));
+  snprintf(path, sizeof(path), "pario_np%d_forces.xyz", gsize);
+  snprintf(out, sizeof(out), "pario_np%d_forces_out.xyz", gsize);
+  rng = 7;
+  {
+    /* a loose cluster of water-like atoms, no close contacts */
+    size_t len = 0, cap = 0;
+    t = NULL;
+    t = Cat(t, &len, &cap, "60\nProperties=species:S:1:pos:R:3\n");
+    for (int i = 0; i < 60; i++) t = Cat(t, &len, &cap, "%s %.17g %.17g %.17g\n", i % 3 ? "H" : "O", 2.2 * (i % 4) + 0.1 * urand(), 2.2 * ((i / 4) % 4) + 0.1 * urand(), 2.2 * (i / 16) + 0.1 * urand());
+  }
+  if (!grank) WriteFile(path, t);
+  free(t);
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCall(HMModelLoad(PETSC_COMM_WORLD, model, &m));
+  PetscCall(HMReaderCreate(PETSC_COMM_WORLD, &r));
+  PetscCall(HMReaderLoadDistributed(r, PETSC_COMM_WORLD, path, &sys));
+  PetscCall(HMReaderDestroy(&r));
+  PetscCall(HMEvalCreate(m, &ev));
+  PetscCall(HMEvalSetSystem(ev, sys));
+  PetscCall(HMSystemDestroy(&sys));
+  PetscCall(HMEvalForward(ev));
+  PetscCall(HMEvalComputeForces(ev));
+  PetscCall(HMForcesWriteXYZ(ev, out));
+  {
+    PetscInt N;
+    int     *Z;
+    double  *pos, *f, E;
+    PetscCall(HMForcesGather(ev, &N, &Z, &pos, &f));
+    PetscCall(HMEvalGetEnergy(ev, &E, NULL));
+    if (!grank) {
+      size_t len = 0, cap = 0, got;
+      char  *ref = NULL, *file;
+      FILE  *fp  = fopen(out, "rb");
+      ref        = Cat(ref, &len, &cap, "%d\nProperties=species:S:1:pos:R:3:forces:R:3 energy=%.17g pbc=\"F F F\"\n", (int)N, E);
+      for (PetscInt i = 0; i < N; i++) ref = Cat(ref, &len, &cap, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol(Z[i]), pos[3 * i], pos[3 * i + 1], pos[3 * i + 2], f[3 * i], f[3 * i + 1], f[3 * i + 2]);
+      file = malloc(len + 2);
+      got  = fp ? fread(file, 1, len + 1, fp) : 0;
+      if (fp) fclose(fp);
+      CHECK(got == len && !memcmp(file, ref, len), "forces file differs from the gathered forces (%zu vs %zu bytes)", got, len);
+      printf("forces output: %zu bytes written by %d rank(s), identical to the gathered forces\n", got, gsize);
+      free(file);
+      free(ref);
+      PetscCall(PetscFree3(Z, pos, f));
+    }
+  }
+  PetscCall(HMEvalDestroy(&ev));
+  PetscCall(HMModelDestroy(&m));
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  if (!grank) {
+    remove(path);
+    remove(out);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
@@ -375,6 +444,7 @@ int main(int argc, char **argv)
   PetscCall(TestReader());
   PetscCall(TestPartition());
   PetscCall(TestDecomp());
+  PetscCall(TestForcesOutput());
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD));
   if (!grank) printf("test_pario: %d failure(s) on %d rank(s)\n", failures, gsize);
   PetscCall(PetscFinalize());

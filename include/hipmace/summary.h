@@ -29,7 +29,8 @@ PETSC_EXTERN PetscErrorCode HMSummarySetForces(HMSummary, HMEval);
    (caller: PetscFree3(Z, pos, f)), NULL elsewhere. */
 PETSC_EXTERN PetscErrorCode HMForcesGather(HMEval, PetscInt *N, int **Z, double **pos, double **f);
 /* Collective: extended XYZ (Properties=species:S:1:pos:R:3:forces:R:3, energy=, Lattice, stress and pbc
-   when periodic), as ASE reads it, written atomically. */
+   when periodic), as ASE reads it, written atomically: each rank formats a block of input order (atoms sent
+   there all-to-all) and writes it with MPI-IO at the prefix sum of the formatted lengths; no rank holds all. */
 PETSC_EXTERN PetscErrorCode HMForcesWriteXYZ(HMEval, const char path[]);
 /* Normal modes to report (referenced, not owned; keep them alive until the summary is written). */
 PETSC_EXTERN PetscErrorCode HMSummarySetModes(HMSummary, HMModes);

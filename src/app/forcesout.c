@@ -1,4 +1,7 @@
-/* Forces for output: gathered on rank 0 in input atom order, written as extended XYZ. */
+/* Forces for output: gathered on rank 0 in input atom order (HMForcesGather, for the summary), or written as
+   extended XYZ by all ranks, each its block of input order (HMForcesWriteXYZ). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <hipmace/summary.h>
 #include <hipmace/app.h>
 #include <hipmace/io.h>
@@ -61,33 +64,166 @@ PetscErrorCode HMForcesGather(HMEval ev, PetscInt *N, int **Z, double **pos, dou
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
+/* Block of input indices [lo(r), lo(r + 1)) that rank r writes: lo(r) = floor(N r / P). */
+static inline PetscInt BlockStart(PetscInt N, PetscMPIInt P, PetscMPIInt r)
 {
-  HMDecomp     dd;
-  MPI_Comm     comm;
-  PetscInt     N;
-  int         *Z;
-  double      *pos, *f, E, cell[9], st[9];
-  PetscBool    hascell, pbc[3], has;
-  FILE        *fp;
-  HMAtomicFile af;
+  return (PetscInt)(((PetscInt64)N * r) / P);
+}
+
+static inline PetscMPIInt BlockOwner(PetscInt N, PetscMPIInt P, PetscInt g)
+{
+  PetscMPIInt r = N ? (PetscMPIInt)(((PetscInt64)g * P) / N) : 0;
+
+  while (r + 1 < P && BlockStart(N, P, r + 1) <= g) r++;
+  while (r > 0 && BlockStart(N, P, r) > g) r--;
+  return r;
+}
+
+/* Collective: this rank's block of input order (BlockStart) of Z, positions and forces, [nb][8] records
+   (gid, Z, pos, force) sorted by input index, sent from the ranks owning the atoms. */
+static PetscErrorCode ForcesToBlocks(HMEval ev, PetscInt *N, PetscInt *nb, double **blk)
+{
+  HMDecomp        dd;
+  MPI_Comm        comm;
+  PetscMPIInt     size, rank, *scnt, *sdisp, *rcnt, *rdisp, *fill;
+  PetscInt        n, lo;
+  const PetscInt *gid;
+  const int      *Zl;
+  const double   *pl, *fl;
+  double         *sbuf, *rbuf;
 
   PetscFunctionBegin;
   PetscCall(HMEvalGetDecomp(ev, &dd));
   PetscCall(HMDecompGetComm(dd, &comm));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(HMDecompGetSizes(dd, N, &n, NULL, NULL));
+  PetscCall(HMDecompGetLocalAtoms(dd, &gid, NULL, &Zl, &pl, NULL));
+  PetscCall(HMEvalGetForces(ev, &fl));
+  PetscCall(PetscCalloc4(size, &scnt, size + 1, &sdisp, size, &rcnt, size + 1, &rdisp));
+  for (PetscInt i = 0; i < n; i++) scnt[BlockOwner(*N, size, gid[i])] += 8;
+  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
+  for (PetscMPIInt q = 0; q < size; q++) {
+    sdisp[q + 1] = sdisp[q] + scnt[q];
+    rdisp[q + 1] = rdisp[q] + rcnt[q];
+  }
+  PetscCall(PetscMalloc2(8 * n + 1, &sbuf, rdisp[size] + 1, &rbuf));
+  PetscCall(PetscCalloc1(size, &fill));
+  for (PetscInt i = 0; i < n; i++) {
+    const PetscMPIInt q = BlockOwner(*N, size, gid[i]);
+    double           *r = sbuf + sdisp[q] + fill[q];
+
+    fill[q] += 8;
+    r[0] = (double)gid[i];
+    r[1] = (double)Zl[i];
+    for (int a = 0; a < 3; a++) {
+      r[2 + a] = pl[3 * i + a];
+      r[5 + a] = fl[3 * i + a];
+    }
+  }
+  PetscCallMPI(MPI_Alltoallv(sbuf, scnt, sdisp, MPI_DOUBLE, rbuf, rcnt, rdisp, MPI_DOUBLE, comm));
+  lo  = BlockStart(*N, size, rank);
+  *nb = BlockStart(*N, size, rank + 1) - lo;
+  PetscCheck(rdisp[size] == 8 * *nb, PETSC_COMM_SELF, PETSC_ERR_PLIB, "forces output: %d values for a block of %" PetscInt_FMT " atoms", (int)rdisp[size], *nb);
+  PetscCall(PetscMalloc1(8 * *nb + 1, blk));
+  for (PetscInt k = 0; k < *nb; k++) PetscCall(PetscArraycpy(*blk + 8 * ((PetscInt)rbuf[8 * k] - lo), rbuf + 8 * k, 8));
+  PetscCall(PetscFree(fill));
+  PetscCall(PetscFree2(sbuf, rbuf));
+  PetscCall(PetscFree4(scnt, sdisp, rcnt, rdisp));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Appends printf output to a growing buffer. */
+static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(4, 5);
+static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+  va_list ap;
+  int     k;
+
+  PetscFunctionBegin;
+  for (;;) {
+    va_start(ap, fmt);
+    k = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+    va_end(ap);
+    PetscCheck(k >= 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "forces output: formatting failed");
+    if ((size_t)k < *cap - *len) break;
+    {
+      char *nb;
+      PetscCall(PetscMalloc1(2 * *cap + (size_t)k + 1, &nb));
+      PetscCall(PetscArraycpy(nb, *buf, *len));
+      PetscCall(PetscFree(*buf));
+      *buf = nb;
+      *cap = 2 * *cap + (size_t)k + 1;
+    }
+  }
+  *len += (size_t)k;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
+{
+  HMDecomp     dd;
+  MPI_Comm     comm;
+  PetscMPIInt  rank;
+  PetscInt     N = 0, nb = 0;
+  double      *blk, E, cell[9], st[9];
+  PetscBool    hascell, pbc[3], has;
+  HMAtomicFile af;
+  char        *buf;
+  size_t       len = 0, cap = 4096;
+  long long    off = 0, mylen;
+  const char  *tmp;
+  int          err = 0;
+  MPI_File     fh;
+
+  PetscFunctionBegin;
+  PetscCall(HMEvalGetDecomp(ev, &dd));
+  PetscCall(HMDecompGetComm(dd, &comm));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(HMEvalGetEnergy(ev, &E, NULL));
   PetscCall(HMEvalGetStress(ev, &has, st));
   PetscCall(HMDecompGetCell(dd, &hascell, cell, pbc));
-  PetscCall(HMForcesGather(ev, &N, &Z, &pos, &f));
-  PetscCall(HMFileOpenAtomic(comm, path, &fp, &af));
-  if (fp) {
-    fprintf(fp, "%" PetscInt_FMT "\n", N);
-    if (hascell) fprintf(fp, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]);
-    fprintf(fp, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g", E);
-    if (has) fprintf(fp, " stress=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\"", st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8]);
-    fprintf(fp, " pbc=\"%s %s %s\"\n", hascell && pbc[0] ? "T" : "F", hascell && pbc[1] ? "T" : "F", hascell && pbc[2] ? "T" : "F");
-    for (PetscInt i = 0; i < N; i++) fprintf(fp, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol(Z[i]), pos[3 * i], pos[3 * i + 1], pos[3 * i + 2], f[3 * i], f[3 * i + 1], f[3 * i + 2]);
-    PetscCall(PetscFree3(Z, pos, f));
+  /* every rank formats a contiguous block of atoms in input order and writes it at its offset (a prefix sum
+     of the formatted lengths): no rank holds all atoms */
+  PetscCall(ForcesToBlocks(ev, &N, &nb, &blk));
+  PetscCall(PetscMalloc1(cap, &buf));
+  buf[0] = '\0';
+  if (!rank) {
+    PetscCall(Append(&buf, &len, &cap, "%" PetscInt_FMT "\n", N));
+    if (hascell) PetscCall(Append(&buf, &len, &cap, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+    PetscCall(Append(&buf, &len, &cap, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g", E));
+    if (has) PetscCall(Append(&buf, &len, &cap, " stress=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\"", st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8]));
+    PetscCall(Append(&buf, &len, &cap, " pbc=\"%s %s %s\"\n", hascell && pbc[0] ? "T" : "F", hascell && pbc[1] ? "T" : "F", hascell && pbc[2] ? "T" : "F"));
+  }
+  for (PetscInt k = 0; k < nb; k++) {
+    const double *r = blk + 8 * k;
+    PetscCall(Append(&buf, &len, &cap, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol((int)r[1]), r[2], r[3], r[4], r[5], r[6], r[7]));
+  }
+  PetscCall(PetscFree(blk));
+  mylen = (long long)len;
+  PetscCallMPI(MPI_Exscan(&mylen, &off, 1, MPI_LONG_LONG, MPI_SUM, comm));
+  if (!rank) off = 0;
+  PetscCall(HMFileOpenAtomic(comm, path, NULL, &af));
+  PetscCall(HMFileGetTempNameAtomic(af, &tmp));
+  err = MPI_File_open(comm, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh) != MPI_SUCCESS;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
+  if (!err) {
+    for (size_t done = 0; done < len && !err;) {
+      const int  chunk = (int)PetscMin(len - done, (size_t)1 << 30);
+      MPI_Status status;
+      int        wrote = 0;
+
+      err = MPI_File_write_at(fh, (MPI_Offset)(off + (long long)done), buf + done, chunk, MPI_CHAR, &status) != MPI_SUCCESS;
+      if (!err) err = MPI_Get_count(&status, MPI_CHAR, &wrote) != MPI_SUCCESS || wrote != chunk;
+      done += (size_t)chunk;
+    }
+    if (MPI_File_close(&fh) != MPI_SUCCESS) err = 1;
+  }
+  PetscCall(PetscFree(buf));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
+  if (err) {
+    PetscCall(HMFileAbortAtomic(&af));
+    SETERRQ(comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: MPI-IO on the temporary file failed", path);
   }
   PetscCall(HMFileCommitAtomic(&af));
   PetscFunctionReturn(PETSC_SUCCESS);
