@@ -56,129 +56,167 @@ static PetscErrorCode DenseElpa(MPI_Comm comm, int n, int mloc, int nlocc, int n
 }
 #endif
 
-PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
+/* The block-cyclic layout of the ndof x ndof dense matrix on a BLACS grid over all ranks. */
+typedef struct {
+  int       nprow, npcol, myrow, mycol, ctxt, sysctxt, n, nb, mloc, nlocc, lld, desc[9];
+  PetscInt *Ir, *Jc; /* global rows / columns of the local block-cyclic rows / columns */
+} HMDenseLayout;
+
+static PetscErrorCode HMDenseLayoutCreate_Private(HMProj *p, HMDenseLayout *L)
 {
   PetscMPIInt size;
-  int         nprow, npcol, myrow, mycol, ctxt, sysctxt, n, nb, mloc, nlocc, lld, izero = 0, ione = 1, info, desc[9], lwork, liwork, k2;
-  PetscInt   *Ir, *Jc, nvib, qn = 0;
-  double     *A, *Z, *w, *work, wq, *Ur, *Uc, *T, S[4 * HM_MAX_RIGID * HM_MAX_RIGID];
-  int        *iwork, iwq;
-  PetscInt    which = 0; /* -modes_dense_solver: 0 scalapack, 1 elpa */
-  IS          isr, isc;
-  Mat        *sub;
-  Vec         Ug, Ul;
-  VecScatter  sc;
+  int         izero = 0, info;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(p->comm, &size));
-  PetscCall(PetscMPIIntCast(p->ndof, &n));
-  nvib = p->ndof - p->k;
-  for (nprow = (int)PetscSqrtReal((double)size); size % nprow; nprow--) {}
-  npcol   = size / nprow;
-  sysctxt = Csys2blacs_handle(p->comm);
-  ctxt    = sysctxt;
-  Cblacs_gridinit(&ctxt, "Row", nprow, npcol);
-  Cblacs_gridinfo(ctxt, &nprow, &npcol, &myrow, &mycol);
-  PetscCheck(myrow >= 0 && mycol >= 0, p->comm, PETSC_ERR_LIB, "BLACS grid %d x %d does not contain this rank", nprow, npcol);
-  nb    = (int)PetscMax(2, PetscMin(32, (n + 2 * PetscMax(nprow, npcol) - 1) / (2 * PetscMax(nprow, npcol))));
-  mloc  = numroc_(&n, &nb, &myrow, &izero, &nprow);
-  nlocc = numroc_(&n, &nb, &mycol, &izero, &npcol);
-  lld   = PetscMax(1, mloc);
-  descinit_(desc, &n, &n, &nb, &nb, &izero, &izero, &ctxt, &lld, &info);
+  PetscCall(PetscMPIIntCast(p->ndof, &L->n));
+  for (L->nprow = (int)PetscSqrtReal((double)size); size % L->nprow; L->nprow--) {}
+  L->npcol   = size / L->nprow;
+  L->sysctxt = Csys2blacs_handle(p->comm);
+  L->ctxt    = L->sysctxt;
+  Cblacs_gridinit(&L->ctxt, "Row", L->nprow, L->npcol);
+  Cblacs_gridinfo(L->ctxt, &L->nprow, &L->npcol, &L->myrow, &L->mycol);
+  PetscCheck(L->myrow >= 0 && L->mycol >= 0, p->comm, PETSC_ERR_LIB, "BLACS grid %d x %d does not contain this rank", L->nprow, L->npcol);
+  L->nb    = (int)PetscMax(2, PetscMin(32, (L->n + 2 * PetscMax(L->nprow, L->npcol) - 1) / (2 * PetscMax(L->nprow, L->npcol))));
+  L->mloc  = numroc_(&L->n, &L->nb, &L->myrow, &izero, &L->nprow);
+  L->nlocc = numroc_(&L->n, &L->nb, &L->mycol, &izero, &L->npcol);
+  L->lld   = PetscMax(1, L->mloc);
+  descinit_(L->desc, &L->n, &L->n, &L->nb, &L->nb, &izero, &izero, &L->ctxt, &L->lld, &info);
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK descinit failed (info %d)", info);
+  PetscCall(PetscMalloc2(L->mloc + 1, &L->Ir, L->nlocc + 1, &L->Jc));
+  for (int l = 0; l < L->mloc; l++) L->Ir[l] = HMBlockCyclicGlobal(l, L->nb, L->myrow, L->nprow);
+  for (int l = 0; l < L->nlocc; l++) L->Jc[l] = HMBlockCyclicGlobal(l, L->nb, L->mycol, L->npcol);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* Ht entries of the local blocks, fetched from the row-distributed sparse matrix */
-  PetscCall(PetscMalloc2(mloc + 1, &Ir, nlocc + 1, &Jc));
-  for (int l = 0; l < mloc; l++) Ir[l] = HMBlockCyclicGlobal(l, nb, myrow, nprow);
-  for (int l = 0; l < nlocc; l++) Jc[l] = HMBlockCyclicGlobal(l, nb, mycol, npcol);
-  PetscCall(PetscCalloc2((size_t)lld * nlocc + 1, &A, (size_t)lld * nlocc + 1, &Z));
-  PetscCall(PetscMalloc1(n + 1, &w));
-  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, mloc, Ir, PETSC_USE_POINTER, &isr));
-  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, nlocc, Jc, PETSC_USE_POINTER, &isc));
+static PetscErrorCode HMDenseLayoutDestroy_Private(HMDenseLayout *L)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree2(L->Ir, L->Jc));
+  Cblacs_gridexit(L->ctxt);
+  Cfree_blacs_system_handle(L->sysctxt);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* A = the local block-cyclic blocks of Ht, fetched from the row-distributed sparse matrix. */
+static PetscErrorCode HMDenseFillHt_Private(HMProj *p, const HMDenseLayout *L, double *A)
+{
+  IS   isr, isc;
+  Mat *sub;
+
+  PetscFunctionBegin;
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, L->mloc, L->Ir, PETSC_USE_POINTER, &isr));
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, L->nlocc, L->Jc, PETSC_USE_POINTER, &isc));
   PetscCall(MatCreateSubMatrices(p->Ht, 1, &isr, &isc, MAT_INITIAL_MATRIX, &sub));
-  for (int r = 0; r < mloc; r++) {
+  for (int r = 0; r < L->mloc; r++) {
     PetscInt           nc;
     const PetscInt    *cols;
     const PetscScalar *vals;
     PetscCall(MatGetRow(sub[0], r, &nc, &cols, &vals));
-    for (PetscInt c = 0; c < nc; c++) A[r + (size_t)cols[c] * lld] = PetscRealPart(vals[c]);
+    for (PetscInt c = 0; c < nc; c++) A[r + (size_t)cols[c] * L->lld] = PetscRealPart(vals[c]);
     PetscCall(MatRestoreRow(sub[0], r, &nc, &cols, &vals));
   }
   PetscCall(MatDestroySubMatrices(1, &sub));
+  PetscCall(ISDestroy(&isr));
+  PetscCall(ISDestroy(&isc));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* low-rank update U S U^T with U = [V W], S = [[C + alpha I, -I], [-I, 0]]:
-     gives P Ht P + alpha V V^T exactly, the rigid directions becoming eigenvectors with eigenvalue alpha */
-  k2 = (int)(2 * p->k);
-  if (k2) {
-    double       *ug;
-    PetscInt      rs;
-    PetscInt     *idx;
-    IS            isu;
-    const double *ul;
+/* The rows of U = [V W] (2k columns) that the local block-cyclic rows (Ur, mloc x 2k) and columns (Uc, nlocc x 2k)
+   need, column-major, gathered from the ranks that own them. */
+static PetscErrorCode HMDenseGatherU_Private(HMProj *p, const HMDenseLayout *L, int k2, double *Ur, double *Uc)
+{
+  double       *ug;
+  const double *ul;
+  PetscInt      rs, *idx;
+  IS            isu;
+  Vec           Ug, Ul;
+  VecScatter    sc;
 
-    PetscCall(VecCreateMPI(p->comm, p->nloc * k2, p->ndof * k2, &Ug));
-    PetscCall(VecGetOwnershipRange(Ug, &rs, NULL));
-    PetscCheck(rs == p->rstart * k2, p->comm, PETSC_ERR_PLIB, "unexpected layout of the rigid-body work vector");
-    PetscCall(VecGetArray(Ug, &ug));
-    for (PetscInt r = 0; r < p->nloc; r++)
-      for (PetscInt j = 0; j < p->k; j++) {
-        ug[r * k2 + j]        = p->V[r + j * p->nloc];
-        ug[r * k2 + p->k + j] = p->W[r + j * p->nloc];
-      }
-    PetscCall(VecRestoreArray(Ug, &ug));
-    PetscCall(PetscMalloc1((size_t)(mloc + nlocc) * k2 + 1, &idx));
-    for (int r = 0; r < mloc; r++)
-      for (int c = 0; c < k2; c++) idx[(size_t)r * k2 + c] = Ir[r] * k2 + c;
-    for (int q = 0; q < nlocc; q++)
-      for (int c = 0; c < k2; c++) idx[(size_t)(mloc + q) * k2 + c] = Jc[q] * k2 + c;
-    PetscCall(ISCreateGeneral(PETSC_COMM_SELF, (mloc + nlocc) * k2, idx, PETSC_OWN_POINTER, &isu));
-    PetscCall(VecCreateSeq(PETSC_COMM_SELF, (mloc + nlocc) * k2, &Ul));
-    PetscCall(VecScatterCreate(Ug, isu, Ul, NULL, &sc));
-    PetscCall(VecScatterBegin(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
-    PetscCall(VecScatterEnd(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
-    PetscCall(VecScatterDestroy(&sc));
-    PetscCall(ISDestroy(&isu));
-    PetscCall(VecDestroy(&Ug));
-
-    PetscCall(PetscArrayzero(S, k2 * k2));
-    for (PetscInt i = 0; i < p->k; i++) {
-      for (PetscInt j = 0; j < p->k; j++) S[i + j * k2] = p->C[i + j * p->k];
-      S[i + i * k2] += p->alpha;
-      S[i + (p->k + i) * k2] = -1.0;
-      S[(p->k + i) + i * k2] = -1.0;
+  PetscFunctionBegin;
+  PetscCall(VecCreateMPI(p->comm, p->nloc * k2, p->ndof * k2, &Ug));
+  PetscCall(VecGetOwnershipRange(Ug, &rs, NULL));
+  PetscCheck(rs == p->rstart * k2, p->comm, PETSC_ERR_PLIB, "unexpected layout of the rigid-body work vector");
+  PetscCall(VecGetArray(Ug, &ug));
+  for (PetscInt r = 0; r < p->nloc; r++)
+    for (PetscInt j = 0; j < p->k; j++) {
+      ug[r * k2 + j]        = p->V[r + j * p->nloc];
+      ug[r * k2 + p->k + j] = p->W[r + j * p->nloc];
     }
-    /* column-major copies: Ur (mloc x k2), Uc (nlocc x k2), T = Ur S */
-    PetscCall(PetscMalloc3((size_t)mloc * k2 + 1, &Ur, (size_t)nlocc * k2 + 1, &Uc, (size_t)mloc * k2 + 1, &T));
-    PetscCall(VecGetArrayRead(Ul, &ul));
-    for (int r = 0; r < mloc; r++)
-      for (int c = 0; c < k2; c++) Ur[r + (size_t)c * mloc] = ul[(size_t)r * k2 + c];
-    for (int q = 0; q < nlocc; q++)
-      for (int c = 0; c < k2; c++) Uc[q + (size_t)c * nlocc] = ul[(size_t)(mloc + q) * k2 + c];
-    PetscCall(VecRestoreArrayRead(Ul, &ul));
-    PetscCall(VecDestroy(&Ul));
-    for (int r = 0; r < mloc; r++)
-      for (int c = 0; c < k2; c++) {
-        double s = 0;
-        for (int d = 0; d < k2; d++) s += Ur[r + (size_t)d * mloc] * S[d + c * k2];
-        T[r + (size_t)c * mloc] = s;
-      }
-    if (mloc && nlocc) {
-      PetscBLASInt bm = mloc, bn = nlocc, bk = k2, blld = lld, bmt = mloc, bnc = nlocc;
-      double       one = 1.0;
-      PetscCallBLAS("BLASgemm", BLASgemm_("N", "T", &bm, &bn, &bk, &one, T, &bmt, Uc, &bnc, &one, A, &blld));
-    }
-    PetscCall(PetscFree3(Ur, Uc, T));
+  PetscCall(VecRestoreArray(Ug, &ug));
+  PetscCall(PetscMalloc1((size_t)(L->mloc + L->nlocc) * k2 + 1, &idx));
+  for (int r = 0; r < L->mloc; r++)
+    for (int c = 0; c < k2; c++) idx[(size_t)r * k2 + c] = L->Ir[r] * k2 + c;
+  for (int q = 0; q < L->nlocc; q++)
+    for (int c = 0; c < k2; c++) idx[(size_t)(L->mloc + q) * k2 + c] = L->Jc[q] * k2 + c;
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, (L->mloc + L->nlocc) * k2, idx, PETSC_OWN_POINTER, &isu));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, (L->mloc + L->nlocc) * k2, &Ul));
+  PetscCall(VecScatterCreate(Ug, isu, Ul, NULL, &sc));
+  PetscCall(VecScatterBegin(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(sc, Ug, Ul, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterDestroy(&sc));
+  PetscCall(ISDestroy(&isu));
+  PetscCall(VecDestroy(&Ug));
+  PetscCall(VecGetArrayRead(Ul, &ul));
+  for (int r = 0; r < L->mloc; r++)
+    for (int c = 0; c < k2; c++) Ur[r + (size_t)c * L->mloc] = ul[(size_t)r * k2 + c];
+  for (int q = 0; q < L->nlocc; q++)
+    for (int c = 0; c < k2; c++) Uc[q + (size_t)c * L->nlocc] = ul[(size_t)(L->mloc + q) * k2 + c];
+  PetscCall(VecRestoreArrayRead(Ul, &ul));
+  PetscCall(VecDestroy(&Ul));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* A += U S U^T with U = [V W], S = [[C + alpha I, -I], [-I, 0]]: turns Ht into P Ht P + alpha V V^T exactly, the
+   rigid directions becoming eigenvectors with eigenvalue alpha. */
+static PetscErrorCode HMDenseLowRankUpdate_Private(HMProj *p, const HMDenseLayout *L, double *A)
+{
+  int    k2 = (int)(2 * p->k);
+  double S[4 * HM_MAX_RIGID * HM_MAX_RIGID], *Ur, *Uc, *T;
+
+  PetscFunctionBegin;
+  if (!k2) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscArrayzero(S, k2 * k2));
+  for (PetscInt i = 0; i < p->k; i++) {
+    for (PetscInt j = 0; j < p->k; j++) S[i + j * k2] = p->C[i + j * p->k];
+    S[i + i * k2] += p->alpha;
+    S[i + (p->k + i) * k2] = -1.0;
+    S[(p->k + i) + i * k2] = -1.0;
   }
+  /* column-major copies: Ur (mloc x k2), Uc (nlocc x k2), T = Ur S */
+  PetscCall(PetscMalloc3((size_t)L->mloc * k2 + 1, &Ur, (size_t)L->nlocc * k2 + 1, &Uc, (size_t)L->mloc * k2 + 1, &T));
+  PetscCall(HMDenseGatherU_Private(p, L, k2, Ur, Uc));
+  for (int r = 0; r < L->mloc; r++)
+    for (int c = 0; c < k2; c++) {
+      double s = 0;
+      for (int d = 0; d < k2; d++) s += Ur[r + (size_t)d * L->mloc] * S[d + c * k2];
+      T[r + (size_t)c * L->mloc] = s;
+    }
+  if (L->mloc && L->nlocc) {
+    PetscBLASInt bm = L->mloc, bn = L->nlocc, bk = k2, blld = L->lld, bmt = L->mloc, bnc = L->nlocc;
+    double       one = 1.0;
+    PetscCallBLAS("BLASgemm", BLASgemm_("N", "T", &bm, &bn, &bk, &one, T, &bmt, Uc, &bnc, &one, A, &blld));
+  }
+  PetscCall(PetscFree3(Ur, Uc, T));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  PetscCall(PetscOptionsGetEList(NULL, NULL, "-modes_dense_solver", HMDenseSolvers, 2, &which, NULL));
+/* All eigenpairs of the block-cyclic A: eigenvalues ascending in w, vectors in Z (which = 0 ScaLAPACK, 1 ELPA). */
+static PetscErrorCode HMDenseEigen_Private(HMProj *p, const HMDenseLayout *L, PetscInt which, double *A, double *w, double *Z)
+{
+  int        ione = 1, info, lwork = -1, liwork = -1, iwq, n = L->n, *iwork;
+  double     wq, *work;
+  const int *desc = L->desc;
+
+  PetscFunctionBegin;
 #if !defined(HM_HAVE_ELPA)
   PetscCheck(which == 0, p->comm, PETSC_ERR_SUP, "-modes_dense_solver elpa: hipmace was built without ELPA (install libelpa-dev and reconfigure)");
 #else
-  if (which == 1) PetscCall(DenseElpa(p->comm, n, mloc, nlocc, nb, myrow, mycol, A, w, Z));
-  else {
+  if (which == 1) {
+    PetscCall(DenseElpa(p->comm, n, L->mloc, L->nlocc, L->nb, L->myrow, L->mycol, A, w, Z));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
 #endif
-  lwork  = -1;
-  liwork = -1;
   pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, &wq, &lwork, &iwq, &liwork, &info, 1, 1);
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd workspace query failed (info %d)", info);
   lwork  = (int)wq + 1;
@@ -187,30 +225,38 @@ PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
   pdsyevd_("V", "U", &n, A, &ione, &ione, desc, w, Z, &ione, &ione, desc, work, &lwork, iwork, &liwork, &info, 1, 1);
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "ScaLAPACK pdsyevd failed (info %d) on the %d x %d projected Hessian", info, n, n);
   PetscCall(PetscFree2(work, iwork));
-#if defined(HM_HAVE_ELPA)
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
-#endif
 
-/* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
-if (p->k && nvib > 0) {
-  PetscCheck(w[nvib] > p->ub && w[nvib - 1] <= p->ub + 1e-8 * PetscMax(1.0, PetscAbsReal(p->ub)), p->comm, PETSC_ERR_PLIB, "dense spectrum: rigid-body eigenvalues (alpha %g) not separated from the vibrational ones (%g, %g; bound %g)", p->alpha, w[nvib - 1], w[nvib], p->ub);
-}
-PetscCall(HMModesAllocate_Private(m, p, nvib));
-for (PetscInt i = 0; i < nvib; i++) m->lambda[i] = w[i];
-while (qn < nlocc && Jc[qn] < nvib) qn++;
-PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_FALSE));
-if (mloc && qn) PetscCall(MatSetValues(m->X, mloc, Ir, qn, Jc, Z, INSERT_VALUES));
-PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
-PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
-PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_TRUE));
+PetscErrorCode HMModesSolveDense_Private(HMModes m, HMProj *p)
+{
+  HMDenseLayout L;
+  PetscInt      nvib = p->ndof - p->k, qn = 0, which = 0; /* -modes_dense_solver: 0 scalapack, 1 elpa */
+  double       *A, *Z, *w;
 
-PetscCall(ISDestroy(&isr));
-PetscCall(ISDestroy(&isc));
-PetscCall(PetscFree2(Ir, Jc));
-PetscCall(PetscFree2(A, Z));
-PetscCall(PetscFree(w));
-Cblacs_gridexit(ctxt);
-Cfree_blacs_system_handle(sysctxt);
-PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, %s (%d x %d grid, block %d)", which ? "ELPA two-stage" : "ScaLAPACK pdsyevd", nprow, npcol, nb));
-PetscFunctionReturn(PETSC_SUCCESS);
+  PetscFunctionBegin;
+  PetscCall(HMDenseLayoutCreate_Private(p, &L));
+  PetscCall(PetscCalloc2((size_t)L.lld * L.nlocc + 1, &A, (size_t)L.lld * L.nlocc + 1, &Z));
+  PetscCall(PetscMalloc1(L.n + 1, &w));
+  PetscCall(HMDenseFillHt_Private(p, &L, A));
+  PetscCall(HMDenseLowRankUpdate_Private(p, &L, A));
+  PetscCall(PetscOptionsGetEList(NULL, NULL, "-modes_dense_solver", HMDenseSolvers, 2, &which, NULL));
+  PetscCall(HMDenseEigen_Private(p, &L, which, A, w, Z));
+  /* rigid directions sit at alpha > ub >= every projected eigenvalue: they are the top k */
+  if (p->k && nvib > 0) {
+    PetscCheck(w[nvib] > p->ub && w[nvib - 1] <= p->ub + 1e-8 * PetscMax(1.0, PetscAbsReal(p->ub)), p->comm, PETSC_ERR_PLIB, "dense spectrum: rigid-body eigenvalues (alpha %g) not separated from the vibrational ones (%g, %g; bound %g)", p->alpha, w[nvib - 1], w[nvib], p->ub);
+  }
+  PetscCall(HMModesAllocate_Private(m, p, nvib));
+  for (PetscInt i = 0; i < nvib; i++) m->lambda[i] = w[i];
+  while (qn < L.nlocc && L.Jc[qn] < nvib) qn++;
+  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_FALSE));
+  if (L.mloc && qn) PetscCall(MatSetValues(m->X, L.mloc, L.Ir, qn, L.Jc, Z, INSERT_VALUES));
+  PetscCall(MatAssemblyBegin(m->X, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(m->X, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatSetOption(m->X, MAT_ROW_ORIENTED, PETSC_TRUE));
+  PetscCall(PetscFree2(A, Z));
+  PetscCall(PetscFree(w));
+  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "full spectrum, %s (%d x %d grid, block %d)", which ? "ELPA two-stage" : "ScaLAPACK pdsyevd", L.nprow, L.npcol, L.nb));
+  PetscCall(HMDenseLayoutDestroy_Private(&L));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -55,6 +55,7 @@ typedef struct {
   PetscInt  nretry;                         /* workspace enlargements so far */
   PetscInt  nmatvec;                        /* applications of the projected shell operator (HMProjCreateShell) */
   PetscInt  npcapply;                       /* applications of a preconditioner (iterative route) */
+  double    hshift;                         /* Ht currently holds Ht + hshift I (iterative route's preconditioner); the shell subtracts it */
 } HMProj;
 
 PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);
@@ -62,6 +63,8 @@ PETSC_INTERN PetscErrorCode HMProjDestroy(HMProj **);
 /* y = V^T x (k numbers, reduced over ranks) and x <- x - V c. */
 PETSC_INTERN PetscErrorCode HMProjVtx(HMProj *, Vec x, double c[]);
 PETSC_INTERN PetscErrorCode HMProjProject(HMProj *, Vec x);
+/* The k rigid-body directions V as vectors with Ht's layout (free with VecDestroyVecs(p->k, dv)). */
+PETSC_INTERN PetscErrorCode HMProjGetRigidVecs(HMProj *, Vec **dv);
 /* Shell operator A = P Ht P + alpha V V^T (alpha given) with MatMult and MatGetDiagonal. */
 PETSC_INTERN PetscErrorCode HMProjCreateShell(HMProj *, double alpha, Mat *A);
 /* Bordered pencil K = [Ht s V; s V^T 0], B = diag(I, 0): its finite eigenvalues are exactly those of
@@ -80,6 +83,13 @@ PETSC_INTERN PetscErrorCode HMModesSolveIterative_Private(HMModes, HMProj *);
 /* Shared pieces of the iterative routes. */
 PETSC_INTERN PetscErrorCode HMModesEstimateLowest_Private(HMProj *, double *lmin, double *err);
 PETSC_INTERN PetscErrorCode HMModesCollect_Private(HMModes, HMProj *, EPS, PetscInt nkeep);
+/* A preconditioned eigensolver (type) for the nev lowest modes of the shell P Ht P + alpha V V^T (*A), V deflated,
+   absolute residual target tol * operator scale, preconditioned by *pc (the caller sets its type, then EPSSetFromOptions). */
+PETSC_INTERN PetscErrorCode HMModesShellEPSCreate_Private(HMModes, HMProj *, EPSType, PetscInt nev, EPS *, Mat *A, PC *pc);
+/* LOBPCG block size for nev modes: guard vectors above nev (at most 16 in all, the search space [X R P] must fit). */
+PETSC_INTERN PetscInt HMModesLOBPCGBlockSize_Private(HMProj *, PetscInt nev);
+/* Solves, records the iterations and keeps the nev lowest converged pairs. */
+PETSC_INTERN PetscErrorCode HMModesShellEPSSolve_Private(HMModes, HMProj *, EPS, PetscInt nev);
 PETSC_INTERN PetscErrorCode HMModesSolveDense_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveLOBPCG_Private(HMModes, HMProj *);

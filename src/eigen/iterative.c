@@ -187,14 +187,64 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscInt HMModesLOBPCGBlockSize_Private(HMProj *p, PetscInt nev)
+{
+  PetscInt nvib = p->ndof - p->k;
+
+  /* guard vectors: with a block of exactly nev, a cluster split by the block's edge makes LOBPCG stagnate (seen on
+     3 ranks with nev = 3); the search space [X R P] must fit beside the locked modes in the nvib-dimensional space,
+     and SLEPc asks for nvib >= 5 bs */
+  return PetscMin(PetscMin(nev + PetscMax(2, nev / 2), 16), PetscMin((nvib - nev) / 3, nvib / 5));
+}
+
+PetscErrorCode HMModesShellEPSCreate_Private(HMModes m, HMProj *p, EPSType type, PetscInt nev, EPS *out, Mat *A, PC *pc)
+{
+  EPS  eps;
+  ST   st;
+  KSP  ksp;
+  Vec *dv;
+
+  PetscFunctionBegin;
+  /* rigid directions parked above the spectrum: the operator is regular on them and they are never the lowest */
+  PetscCall(HMProjCreateShell(p, p->alpha, A));
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOperators(eps, *A, NULL));
+  PetscCall(EPSSetProblemType(eps, EPS_HEP));
+  PetscCall(EPSSetType(eps, type));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
+  PetscCall(EPSGetST(eps, &st));
+  PetscCall(STSetType(st, STPRECOND));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, pc));
+  PetscCall(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
+  /* the iterates stay orthogonal to the deflation space V: the Rayleigh-Ritz steps see exactly P Ht P on range(P)
+     and never spend search directions on the rigid-body space */
+  PetscCall(HMProjGetRigidVecs(p, &dv));
+  PetscCall(EPSSetDeflationSpace(eps, p->k, dv));
+  PetscCall(VecDestroyVecs(p->k, &dv));
+  /* residuals relative to the operator scale: relative to |lambda| the near-zero modes would ask for residuals
+     below round-off, and the Gram matrices then lose definiteness */
+  PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
+  PetscCall(EPSSetTolerances(eps, m->tol * PetscMax(PETSC_SMALL, PetscMax(PetscAbsReal(p->lb), PetscAbsReal(p->ub))), 100000));
+  *out = eps;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesShellEPSSolve_Private(HMModes m, HMProj *p, EPS eps, PetscInt nev)
+{
+  PetscFunctionBegin;
+  PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
+  PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
 {
   PetscInt nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), bs;
-  Vec     *dv;
   Mat      A;
   EPS      eps;
-  ST       st;
-  KSP      ksp;
   PC       pc;
 
   PetscFunctionBegin;
@@ -202,46 +252,17 @@ PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
     PetscCall(HMModesAllocate_Private(m, p, 0));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  /* LOBPCG's search space [X R P] (3 blocks) must fit beside the locked modes in the nvib-dimensional space,
-     otherwise its Gram matrices become singular; when it cannot, every mode is wanted anyway: go dense */
-  bs = PetscMin(PetscMin(nev, 16), (nvib - nev) / 3);
+  /* when the search space cannot fit, every mode is wanted anyway: go dense */
+  bs = HMModesLOBPCGBlockSize_Private(p, nev);
   if (bs < 1) {
     PetscCall(HMModesSolveDense_Private(m, p));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  /* rigid directions parked above the spectrum: the operator is regular on them and they are never the lowest */
-  PetscCall(HMProjCreateShell(p, p->alpha, &A));
-  PetscCall(EPSCreate(p->comm, &eps));
-  PetscCall(EPSSetOperators(eps, A, NULL));
-  PetscCall(EPSSetProblemType(eps, EPS_HEP));
-  PetscCall(EPSSetType(eps, EPSLOBPCG));
-  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
-  PetscCall(EPSGetST(eps, &st));
-  PetscCall(STSetType(st, STPRECOND));
-  PetscCall(STGetKSP(st, &ksp));
-  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(HMModesShellEPSCreate_Private(m, p, EPSLOBPCG, nev, &eps, &A, &pc));
   PetscCall(PCSetType(pc, PCNONE));
-  PetscCall(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
-  /* LOBPCG keeps its iterates B-orthogonal to a deflation space: with V there, the Rayleigh-Ritz steps see
-     exactly P Ht P on range(P) and never spend search directions on the rigid-body space */
-  PetscCall(VecDuplicateVecs(p->wx, p->k, &dv));
-  for (PetscInt j = 0; j < p->k; j++) {
-    double *da;
-    PetscCall(VecGetArray(dv[j], &da));
-    PetscCall(PetscArraycpy(da, p->V + j * p->nloc, p->nloc));
-    PetscCall(VecRestoreArray(dv[j], &da));
-  }
-  PetscCall(EPSSetDeflationSpace(eps, p->k, dv));
-  PetscCall(VecDestroyVecs(p->k, &dv));
   PetscCall(EPSLOBPCGSetBlockSize(eps, bs));
-  /* residuals relative to the operator scale: relative to |lambda| the near-zero modes would ask for residuals
-     below round-off, and LOBPCG's Gram matrices then lose definiteness */
-  PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
-  PetscCall(EPSSetTolerances(eps, m->tol * PetscMax(PETSC_SMALL, PetscMax(PetscAbsReal(p->lb), PetscAbsReal(p->ub))), 100000));
   PetscCall(EPSSetFromOptions(eps));
-  PetscCall(EPSSolve(eps));
-  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
-  PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  PetscCall(HMModesShellEPSSolve_Private(m, p, eps, nev));
   PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", LOBPCG on the projected operator", nev));
   PetscCall(EPSDestroy(&eps));
   PetscCall(MatDestroy(&A));

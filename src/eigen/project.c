@@ -267,6 +267,19 @@ PetscErrorCode HMProjProject(HMProj *p, Vec x)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMProjGetRigidVecs(HMProj *p, Vec **dv)
+{
+  PetscFunctionBegin;
+  PetscCall(VecDuplicateVecs(p->wx, p->k, dv));
+  for (PetscInt j = 0; j < p->k; j++) {
+    double *da;
+    PetscCall(VecGetArray((*dv)[j], &da));
+    PetscCall(PetscArraycpy(da, p->V + j * p->nloc, p->nloc));
+    PetscCall(VecRestoreArray((*dv)[j], &da));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 typedef struct {
   HMProj *p;
   double  alpha;
@@ -287,6 +300,7 @@ static PetscErrorCode HMProjShellMult_Private(Mat A, Vec x, Vec y)
   for (PetscInt j = 0; j < p->k; j++) d[j] = -c[j];
   PetscCall(HMProjAddV_Private(p, p->wx, d));
   PetscCall(MatMult(p->Ht, p->wx, y));
+  if (p->hshift != 0) PetscCall(VecAXPY(y, -p->hshift, p->wx)); /* Ht holds Ht + hshift I while a preconditioner uses it */
   PetscCall(HMProjVtx(p, y, d));
   for (PetscInt j = 0; j < p->k; j++) d[j] = ctx->alpha * c[j] - d[j];
   PetscCall(HMProjAddV_Private(p, y, d));
@@ -304,6 +318,7 @@ static PetscErrorCode HMProjShellDiagonal_Private(Mat A, Vec dg)
   PetscCall(MatShellGetContext(A, &ctx));
   p = ctx->p;
   PetscCall(MatGetDiagonal(p->Ht, dg));
+  if (p->hshift != 0) PetscCall(VecShift(dg, -p->hshift));
   PetscCall(VecGetArray(dg, &da));
   for (PetscInt r = 0; r < p->nloc; r++) {
     double s = 0;
