@@ -138,6 +138,7 @@ PetscErrorCode HMModesSolveIterative_Private(HMModes m, HMProj *p)
   PetscCall(PCShellSetName(pc, "P (GAMG on Ht + mu I) P"));
   PetscCall(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
   PetscCall(EPSSetDeflationSpace(eps, p->k, dv));
+  if (m->ninit > 0) PetscCall(EPSSetInitialSpace(eps, m->ninit, m->init)); /* RTB refinement (rtb.c) */
   PetscCall(VecDestroyVecs(p->k, &dv));
   PetscCall(EPSLOBPCGSetBlockSize(eps, bs));
   PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
