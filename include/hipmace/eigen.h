@@ -62,6 +62,12 @@ typedef enum {
 } HMModesSolver;
 PETSC_EXTERN const char *const HMModesSolvers[];
 
+typedef enum {
+  HM_MODES_BASIS_FULL = 0, /* the full mass-weighted space */
+  HM_MODES_BASIS_RTB  = 1  /* rigid blocks (residues or spatial clusters), 6 rigid-body vectors each (docs/MODES.md) */
+} HMModesBasis;
+PETSC_EXTERN const char *const HMModesBases[];
+
 /* Harmonic vibrational thermochemistry (quantum oscillators), real modes only. */
 typedef struct {
   PetscBool available;     /* only when the whole vibrational spectrum is known */
@@ -95,9 +101,14 @@ PETSC_EXTERN PetscErrorCode HMModesSetWindowWavenumbers(HMModes, double lo, doub
 PETSC_EXTERN PetscErrorCode HMModesSetWindowEigenvalues(HMModes, double lo, double hi);
 PETSC_EXTERN PetscErrorCode HMModesSetTemperature(HMModes, double);
 PETSC_EXTERN PetscErrorCode HMModesSetTolerance(HMModes, double);
+/* Rigid-block reduction of -modes lowest: basis, atoms per spatial block (no PDB residues), refinement in the full
+   space started from the RTB vectors (exact modes) or the RTB modes as they are (PETSC_FALSE, the default). */
+PETSC_EXTERN PetscErrorCode HMModesSetBasis(HMModes, HMModesBasis);
+PETSC_EXTERN PetscErrorCode HMModesSetBlockSize(HMModes, PetscInt);
+PETSC_EXTERN PetscErrorCode HMModesSetRTBRefine(HMModes, PetscBool);
 /* Options: -modes lowest|window|full, -nmodes K, -window_cm1 LO,HI, -window_eigenvalue LO,HI,
    -modes_solver auto|direct|iterative|krylovschur|lobpcg, -modes_auto_crossover NDOF, -modes_amg_shift MU,
-   -modes_mumps_icntl_14 PERCENT, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
+   -modes_mumps_icntl_14 PERCENT, -modes_basis full|rtb, -modes_block_size N, -modes_rtb_refine, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
    -modes_xyz FILE, -modes_table FILE. The eigensolver still reads the usual -eps_* / -st_* options. */
 PETSC_EXTERN PetscErrorCode HMModesSetFromOptions(HMModes);
 

@@ -19,12 +19,18 @@ struct _p_HMModes {
   PetscInt      crossover;   /* auto: direct below this many degrees of freedom, iterative from it */
   double        amg_shift;   /* iterative: shift of the GAMG matrix Ht + mu I */
   PetscBool     amg_shift_set;
-  PetscInt      icntl14; /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
+  PetscInt      icntl14;    /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
+  HMModesBasis  basis;      /* lowest: full space or rigid-block reduction */
+  PetscInt      block_size; /* rtb: atoms per spatial block without residues */
+  PetscBool     rtb_refine; /* rtb: refine in the full space from the prolonged vectors */
+  Vec          *init;       /* initial space handed to the iterative solver (rtb refinement), or NULL */
+  PetscInt      ninit;
   char          molden[PETSC_MAX_PATH_LEN], nmd[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], table[PETSC_MAX_PATH_LEN];
 
   /* results */
   PetscBool    computed;
-  char         method[96];
+  char         method[192];
+  PetscBool    approx; /* the modes are Ritz pairs of a reduced basis (RTB without refinement) */
   PetscInt     natoms, ndof, nrigid;
   PetscBool    linear, periodic;
   PetscInt     n;           /* reported modes */
@@ -80,6 +86,9 @@ PETSC_INTERN PetscErrorCode HMProjCountBelow(HMProj *, Mat K, Mat B, double sigm
 /* Solvers: each fills m->n, m->lambda (ascending) and m->X; registered by name (HMModesSolverRegister). */
 typedef PetscErrorCode (*HMModesSolveFn)(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveIterative_Private(HMModes, HMProj *);
+/* -modes lowest with m->solver (auto resolved by p's size) through the registry; RTB reduction (rtb.c). */
+PETSC_INTERN PetscErrorCode HMModesSolveLowest_Private(HMModes, HMProj *);
+PETSC_INTERN PetscErrorCode HMModesSolveRTB_Private(HMModes, HMProj *, HMSystem);
 /* Shared pieces of the iterative routes. */
 PETSC_INTERN PetscErrorCode HMModesEstimateLowest_Private(HMProj *, double *lmin, double *err);
 PETSC_INTERN PetscErrorCode HMModesCollect_Private(HMModes, HMProj *, EPS, PetscInt nkeep);

@@ -223,6 +223,7 @@ PetscErrorCode HMModesShellEPSCreate_Private(HMModes m, HMProj *p, EPSType type,
   PetscCall(HMProjGetRigidVecs(p, &dv));
   PetscCall(EPSSetDeflationSpace(eps, p->k, dv));
   PetscCall(VecDestroyVecs(p->k, &dv));
+  if (m->ninit > 0) PetscCall(EPSSetInitialSpace(eps, m->ninit, m->init)); /* RTB refinement (rtb.c) */
   /* residuals relative to the operator scale: relative to |lambda| the near-zero modes would ask for residuals
      below round-off, and the Gram matrices then lose definiteness */
   PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
