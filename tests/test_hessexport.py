@@ -306,10 +306,30 @@ def phonopy_case(tmp, tag, cells, matrix, npts_unit):
     return xyz
 
 
+def builder_formats(tmp):
+    """hipmace-build writes the format its -o name gives; hipmace reads each back to the same energy."""
+    energies = {}
+    for system, size, names in (("diamond", ["-cells", "2,2,2"], ["d.xyz", "d.data", "data.d", "d.lmp", "d.pdb"]), ("peptide", ["-residues", "2"], ["p.xyz", "p.lmp", "p.pdb"])):
+        for name in names:
+            path = os.path.join(tmp, name)
+            subprocess.run([BUILD, "-system", system] + size + ["-o", path], check=True, capture_output=True)
+            first = open(path).readline()
+            kind = "pdb" if name.endswith(".pdb") else "lammps" if "LAMMPS" in first else "xyz" if first.strip().isdigit() else "?"
+            check(kind == ("pdb" if name.endswith("pdb") else "xyz" if name.endswith("xyz") else "lammps"), f"hipmace-build -o {name}: {kind}")
+            out = run(["-structure", path, "-modes", "none"]).stdout
+            energies[name] = float([l for l in out.splitlines() if l.strip().startswith("energy")][0].split()[1])
+    for ref, names in (("d.xyz", ["d.data", "data.d", "d.lmp"]), ("p.xyz", ["p.lmp"])):
+        check(all(energies[n] == energies[ref] for n in names), f"LAMMPS data from hipmace-build: the energy of {ref}, bitwise")
+    check(abs(energies["d.pdb"] - energies["d.xyz"]) < 1e-2 and abs(energies["p.pdb"] - energies["p.xyz"]) < 1e-2, "PDB from hipmace-build (3 decimals): the energy to 1e-2 eV")
+    r = subprocess.run([BUILD, "-system", "diamond", "-cells", "1,1,1", "-o", os.path.join(tmp, "d.cif")], capture_output=True, text=True)
+    check(r.returncode != 0 and "unknown output format" in r.stderr and not os.path.exists(os.path.join(tmp, "d.cif")), "hipmace-build -o d.cif refused")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="hm_hessexport_")
     try:
         molecule(tmp)
+        builder_formats(tmp)
         xyz = phonopy_case(tmp, "dia222", "2,2,2", "2,2,2", 8)
         # the cubic cell over the 2-atom FCC primitive cell: a non-diagonal supercell matrix
         phonopy_case(tmp, "dia111", "1,1,1", "-1,1,1,1,-1,1,1,1,-1", 2)
