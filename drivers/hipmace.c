@@ -19,6 +19,9 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -nmodes K              number of lowest modes (default 20); -window_cm1 LO,HI for -modes window\n"
                            "  -temperature T         thermochemistry temperature, K (full spectrum; default 298.15)\n"
                            "  -modes_molden F, -modes_nmd F, -modes_xyz F, -modes_table F   normal-mode files\n"
+                           "  -phonopy_fc F -phonopy_supercell NA,NB,NC   phonopy force constants of a periodic supercell (F.hdf5:\n"
+                           "                   HDF5) with phonopy_disp.yaml (-phonopy_yaml F); -orca_hess F, -ase_vib F: ORCA .hess,\n"
+                           "                   ASE VibrationsData JSON (docs/FORMATS.md; dense on rank 0, <= 3000 atoms)\n"
                            "  -optimize none|min|ts  minimise (or find a first-order saddle) first, then the Hessian and modes at the\n"
                            "                   result (docs/OPTIMIZE.md): -optimize_fmax (1e-3 eV/A), -optimize_max_steps (200),\n"
                            "                   -optimize_hessian predicted|none, -optimize_hessian_every K, -optimize_trajectory F,\n"
@@ -34,7 +37,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
 typedef struct {
   char      structure[PETSC_MAX_PATH_LEN], model[PETSC_MAX_PATH_LEN], summary[PETSC_MAX_PATH_LEN];
   char      htype[16], modes[16];
-  PetscBool has_summary, model_info, view, forces, has_fxyz;
+  PetscBool has_summary, model_info, view, forces, has_fxyz, export;
   char      fxyz[PETSC_MAX_PATH_LEN];
   double    mem_limit;
   HMReader  reader; /* the structure reader with its options (-structure_format, -frame, ...) */
@@ -72,6 +75,7 @@ static PetscErrorCode GetOptions(Options *o)
   o->forces = (PetscBool)(o->forces || o->has_fxyz);
   PetscCall(HMFileCheckViewerOption(PETSC_COMM_WORLD, "-hessian_view"));
   PetscCall(PetscOptionsHasName(NULL, NULL, "-hessian_view", &o->view));
+  PetscCall(HMExportCheckOptions(PETSC_COMM_WORLD, &o->export)); /* -phonopy_fc, -orca_hess, -ase_vib */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -144,7 +148,7 @@ int main(int argc, char **argv)
     return 0;
   }
   /* every rank reads its part (-read_parallel), or rank 0 the whole; HMEvalSetSystem partitions it */
-  PetscCall(HMStructureLoadFromOptions(PETSC_COMM_WORLD, o.reader, o.structure, want_modes, &sys));
+  PetscCall(HMStructureLoadFromOptions(PETSC_COMM_WORLD, o.reader, o.structure, (PetscBool)(want_modes || o.export), &sys));
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
   PetscCall(HMHessianCreate(ev, &hs));
   PetscCall(HMHessianSetFromOptions(hs));
   PetscCall(HMEvalSetSystem(ev, sys));
-  if (want_modes) {
+  if (want_modes || o.export) {
     /* the mode analysis and its files still read the whole structure on every rank */
     HMSystem all;
     PetscCall(HMSystemBcast(PETSC_COMM_WORLD, sys, &all));
@@ -176,7 +180,7 @@ int main(int argc, char **argv)
 
   /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
      per rank it costs a tenth of the run) */
-  if (o.view || want_modes) PetscCall(HMHessianInputOrder(hs, H, &Hin));
+  if (o.view || want_modes || o.export) PetscCall(HMHessianInputOrder(hs, H, &Hin));
   if (want_modes) {
     PetscCall(PetscLogStagePush(st[EIGEN]));
     PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));
@@ -187,6 +191,7 @@ int main(int argc, char **argv)
   }
   PetscCall(PetscLogStagePush(st[OUTPUT]));
   if (Hin) PetscCall(HMMatViewFromOptionAtomic(Hin, "-hessian_view"));
+  if (o.export) PetscCall(HMExportFromOptions(Hin, sys, modes));
   PetscCall(MatDestroy(&Hin));
   if (modes) PetscCall(HMModesWriteFiles(modes, sys));
   PetscCall(HMSummarySetResults(sum, model, ev, hs));

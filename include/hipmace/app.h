@@ -6,6 +6,7 @@
 #include <hipmace/io.h>
 #include <hipmace/model.h>
 #include <hipmace/optimize.h>
+#include <hipmace/eigen.h>
 
 /* Starts PETSc (with the options file and help text, as PetscInitialize does) and SLEPc on top of it,
    and registers hipmace's log stages and events. Call once; HMFinalize ends both. A program that calls
@@ -38,6 +39,15 @@ PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);
    reads it (HMReaderLoad on PETSC_COMM_SELF; *sys NULL elsewhere). whole: the caller needs the whole
    structure (mode analysis); -optimize other than none also reads it on rank 0. */
 PETSC_EXTERN PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const char path[], PetscBool whole, HMSystem *sys);
+/* Hessian files for other programs (docs/FORMATS.md): -phonopy_fc FILE (FORCE_CONSTANTS text, or HDF5 when
+   FILE ends in .hdf5) with -phonopy_supercell and -phonopy_yaml, -orca_hess FILE, -ase_vib FILE. They hold
+   the dense Hessian, gathered on rank 0: up to HM_EXPORT_MAX_ATOMS atoms. HMExportCheckOptions checks the
+   options and output paths before any work (*any: one of them is set); HMExportFromOptions writes the files
+   from the Hessian in input order (HMHessianInputOrder), the whole structure on rank 0 (ignored elsewhere) and
+   the modes (may be NULL; -orca_hess lists frequencies and modes with -modes full). Collective. */
+#define HM_EXPORT_MAX_ATOMS 3000
+PETSC_EXTERN PetscErrorCode HMExportCheckOptions(MPI_Comm comm, PetscBool *any);
+PETSC_EXTERN PetscErrorCode HMExportFromOptions(Mat H, HMSystem sys, HMModes modes);
 /* Collective. The whole structure of rank 0 (root; ignored elsewhere) on every rank of comm, with its cell,
    masses and (on rank 0) the PDB atom labels: O(N) on every rank, for the normal-mode analysis and its files. */
 PETSC_EXTERN PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all);

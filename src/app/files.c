@@ -24,6 +24,8 @@ PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char opt[])
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(PetscOptionsGetString(NULL, NULL, opt, spec, sizeof(spec), &set));
+  /* PETSc's HDF5 viewer writes no sparse matrix (MatView returns without writing): refused, not an empty file */
+  PetscCheck(!set || strncmp(spec, "hdf5", 4), comm, PETSC_ERR_SUP, "%s %s: PETSc's HDF5 viewer cannot write a sparse matrix (the file would stay empty); use binary:FILE, or -phonopy_fc FILE.hdf5 for small cells (docs/FORMATS.md)", opt, spec);
   if (set && rank == 0 && !strncmp(spec, "binary:", 7)) {
     char *colon = strchr(spec + 7, ':');
     if (colon) *colon = '\0';

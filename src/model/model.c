@@ -604,6 +604,8 @@ PetscErrorCode HMModelView(HMModel m, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, ", max_ell %d\n", m->max_ell));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  elements:"));
   for (int e = 0; e < m->nel; e++) PetscCall(PetscViewerASCIIPrintf(viewer, " %s", HMElementSymbol(m->Z[e])));
+  /* the file records the element table (atomic_numbers, with an E0 each), not which elements the training data had */
+  PetscCall(PetscViewerASCIIPrintf(viewer, " (the model's element table; the file does not record which of them the training data contained: see the model's documentation)"));
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n  r_max %g A, %d Bessel functions, polynomial cutoff p = %d\n", m->r_max, m->num_bessel, m->p_cut));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  HIP head: feature dim %d, hessian_r_max %g A, edge lmax %d, aggregation %s over %d layer(s), %s radial network\n", m->F, m->hessian_r_max, m->hedge_lmax, m->learnable ? "learnable" : "mean", m->hnl,
                                    m->separate_radial ? "separate" : "shared"));
