@@ -117,9 +117,62 @@ static void test_helix(void **state)
   check_system("helix ala25", build_helix, 12);
 }
 
+/* Near-zero spectrum (a relaxed structure's): the helix Hessian plus c M, with c placing the lowest projected mode
+   at 1e-7 max|lambda| (the projected mass-weighted operator moves by exactly c). The iterative route with its
+   default and with its optional inner solver / eigensolver (GAMG, LOBPCG) against the dense spectrum. */
+static void test_near_zero(void **state)
+{
+  Mat           H;
+  HMSystem      sys;
+  PetscInt      nf, n, ni, rs, re;
+  PetscBool     ex;
+  double       *full, *it, scale, c;
+  const double *mass;
+  Vec           d;
+  const char   *opts[3][2] = {
+        {NULL,                 NULL    },
+        {"-modes_amg_pc_type", "gamg"  },
+        {"-eps_type",          "lobpcg"}
+  };
+
+  (void)state;
+  model_hessian(build_helix, &H, &sys);
+  full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, 12, &nf, &ni, &ex);
+  scale = hm_max_abs(nf, full);
+  c     = -full[0] + 1e-7 * scale;
+  free(full);
+  HM_T(HMSystemGetMasses(sys, &mass));
+  HM_T(MatCreateVecs(H, &d, NULL));
+  HM_T(VecGetOwnershipRange(d, &rs, &re));
+  for (PetscInt i = rs; i < re; i++) HM_T(VecSetValue(d, i, c * mass[i / 3], INSERT_VALUES));
+  HM_T(VecAssemblyBegin(d));
+  HM_T(VecAssemblyEnd(d));
+  HM_T(MatDiagonalSet(H, d, ADD_VALUES));
+  HM_T(VecDestroy(&d));
+  full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, 12, &nf, &ni, &ex);
+  scale = hm_max_abs(nf, full);
+  assert_int_equal(ni, 0);
+  assert_true(full[0] > 0 && full[0] < 1e-6 * scale);
+  for (int o = 0; o < 3; o++) {
+    if (opts[o][0]) HM_T(PetscOptionsSetValue(NULL, opts[o][0], opts[o][1]));
+    it = solve(H, sys, HM_MODES_LOWEST, HM_MODES_SOLVER_ITERATIVE, 12, &n, &ni, &ex);
+    if (opts[o][0]) HM_T(PetscOptionsClearValue(NULL, opts[o][0]));
+    assert_int_equal(n, 12);
+    assert_int_equal(ni, 0);
+    assert_true(ex);
+    for (PetscInt i = 0; i < n; i++)
+      if (fabs(it[i] - full[i]) > 1e-8 * scale) fail_msg("near-zero helix, iterative (%s) mode %d: %.15g vs full %.15g", opts[o][1] ? opts[o][1] : "default", (int)i, it[i], full[i]);
+    free(it);
+  }
+  free(full);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(MatDestroy(&H));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_water),
     cmocka_unit_test(test_helix),
+    cmocka_unit_test(test_near_zero),
 };
 
 HM_TEST_MAIN(tests)
