@@ -281,6 +281,23 @@ static void test_model_limits(void **state)
     assert_float_equal(t2 / t, 1024.0, 1e-9);
     m = test_model();
   }
+  /* parallel setup: each rank reads N/P; per level 18 + ceil(log2 N / 4) reductions of ceil(log2 P) hops */
+  {
+    double t, t2;
+    m.prcb_rate = 3e-8;
+    HM_T(HMScalingParallelSetup(&m, 1000, 1, &t));
+    assert_float_equal(t, 5e-7 * 1000, 1e-15);
+    m.bandwidth = INFINITY;
+    HM_T(HMScalingParallelSetup(&m, 4096, 4, &t));
+    assert_float_equal(t, 5e-7 * 1024 + 3e-8 * 1024 * 2 + 2e-6 * 2 * (3 + 2 * (18 + 3)) + 2 * 2e-6 * 3, 1e-15);
+    /* weak scaling: bounded by latency terms, far below rank 0's serial setup at 1024 ranks */
+    m           = test_model();
+    m.prcb_rate = 3e-8;
+    HM_T(HMScalingParallelSetup(&m, 2000.0 * 1024, 1024, &t));
+    HM_T(HMScalingSerialSetup(&m, 2000.0 * 1024, 1024, &t2));
+    assert_true(t < t2 / 10);
+    m = test_model();
+  }
 }
 
 static void test_density(void **state)
@@ -417,7 +434,11 @@ static void test_study(void **state)
     json_t *jp = json_object_get(model, "parameters");
     assert_true(json_number_value(json_object_get(jp, "serial_rcb_s_per_atom_level")) > 0);
     assert_null(json_object_get(jp, "serial_rcb_s_per_atom_log2N_level"));
-    assert_non_null(strstr(json_string_value(json_object_get(model, "serial_setup_formula")), "rcb N ceil(log2 P)"));
+    assert_non_null(strstr(json_string_value(json_object_get(model, "rank0_setup_formula")), "rcb N ceil(log2 P)"));
+    /* the set-up as it runs now: parallel read and RCB */
+    assert_true(json_number_value(json_object_get(jp, "parallel_rcb_s_per_atom_level")) > 0);
+    assert_non_null(strstr(json_string_value(json_object_get(model, "serial_setup_formula")), "read N/P"));
+    assert_true(json_number_value(json_object_get(model, "efficiency_1024_with_serial_setup")) >= json_number_value(json_object_get(model, "efficiency_1024_with_rank0_setup")));
   }
   json_decref(root);
 

@@ -47,6 +47,7 @@ typedef struct {
   double    rate;               /* s per owned atom: layers + hessian of the base run */
   double    read_rate;          /* s per atom: rank 0 reading the structure */
   double    rcb_rate;           /* s per atom per level of the RCB partition on rank 0 (one selection) */
+  double    prcb_rate;          /* s per atom per level of the parallel RCB's local work (radix selection) */
   double    density;            /* atoms / A^3 */
   double    r_near, r_far;      /* A: r_max and the effective Hessian cutoff */
   PetscInt  nlayers;
@@ -59,7 +60,8 @@ typedef struct {
   double P, n, N;
   double halo_near, halo_far, nb_near, nb_far;
   double t_compute, t_comm, t_total, efficiency;
-  double t_setup, efficiency_setup; /* with the serial read/partition on rank 0 added */
+  double t_setup, efficiency_setup;             /* with the set-up added: parallel read, partition and redistribution */
+  double t_setup_rank0, efficiency_setup_rank0; /* with rank 0's serial read/partition/scatter instead */
 } HMScalingPrediction;
 
 typedef struct {
@@ -88,8 +90,11 @@ PetscErrorCode HMScalingEfficiency(HMScalingMode mode, PetscInt nruns, HMScaling
 PetscErrorCode HMScalingHaloGeometric(double n, double rho, double r, double *halo, double *nb);
 /* Least-squares c of h = c n^(2/3) over the runs with a halo; near or far ghosts. */
 PetscErrorCode HMScalingFitHalo(PetscInt nruns, const HMScalingRun runs[], PetscBool far, double *c);
-/* Rank 0's serial read, partition and scatter of N atoms for P ranks. */
+/* Rank 0's serial read, partition and scatter of N atoms for P ranks (-read_parallel false, other formats). */
 PetscErrorCode HMScalingSerialSetup(const HMScalingModel *m, double N, double P, double *t);
+/* The parallel set-up of N atoms on P ranks: each rank reads N/P, the RCB's radix selection (local work and
+   a reduction per key bit per level), the all-to-all to the parts. */
+PetscErrorCode HMScalingParallelSetup(const HMScalingModel *m, double N, double P, double *t);
 /* size: atoms per rank (weak) or atoms in total (strong). */
 PetscErrorCode HMScalingModelPredict(const HMScalingModel *m, HMScalingMode mode, double size, double P, HMScalingPrediction *p);
 /* Compute rate, density and halo fits from the measured runs. */

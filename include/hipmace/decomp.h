@@ -33,8 +33,8 @@ PETSC_EXTERN PetscErrorCode HMDecompCreate(MPI_Comm, HMSystem sys, HMPartitionTy
 PETSC_EXTERN PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
 /* Collective: the same partition computed from atoms spread over comm, n here with input indices gid[] and
    positions pos[n][3]; part[i] is bitwise what HMDecompPartition gives the whole structure. RCB: one radix
-   selection per level for all boxes at once (a reduction per key bit: 64 for the coordinate, then the
-   bits of the largest index for ties), O(n) work per rank per round, no array of the whole structure. */
+   selection per level for all boxes at once (a reduction of 16 counts per box per 4-bit digit: 16 for the
+   coordinate, then the digits of the largest index for ties), no array of the whole structure. */
 PETSC_EXTERN PetscErrorCode HMDecompPartitionDistributed(MPI_Comm, PetscInt n, const PetscInt gid[], const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
 PETSC_EXTERN PetscErrorCode HMDecompDestroy(HMDecomp *);
 PETSC_EXTERN PetscErrorCode HMDecompGetComm(HMDecomp, MPI_Comm *);

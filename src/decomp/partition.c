@@ -177,54 +177,58 @@ typedef struct {
   PetscInt64 k;      /* rank still looked for among the candidates */
 } Segment;
 
-/* Radix selection, one bit per round and one reduction per round for all segments: the key of the atom of
-   rank cut in the serial order, built from the most significant bit; candidates are the atoms whose key
-   agrees with it so far. 64 rounds for the coordinate, then the bits of the largest index for ties. */
+/* Radix selection, four bits (16 digits) per round and one reduction per round for all segments: the key of
+   the atom of rank cut in the serial order, built from the most significant digit; candidates are the
+   atoms whose key agrees with it so far. 16 rounds for the coordinate, then the digits of the largest index
+   for ties. */
+#define RCB_DIGIT_BITS 4
+#define RCB_DIGITS     (1 << RCB_DIGIT_BITS)
 static PetscErrorCode SelectCuts(MPI_Comm comm, PetscInt n, const PetscInt gid[], const double pos[], const int seg[], Segment *S, int nseg, int gidbits)
 {
   PetscInt   *cand, nc = 0;
-  PetscInt64 *c0;
+  PetscInt64 *cnt;
+  uint64_t   *key;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc2(n + 1, &cand, nseg + 1, &c0));
+  PetscCall(PetscMalloc3(n + 1, &cand, (size_t)nseg * RCB_DIGITS + 1, &cnt, n + 1, &key));
   for (int s = 0; s < nseg; s++) {
     S[s].tc = S[s].tg = 0;
     S[s].k            = S[s].cut;
   }
   for (PetscInt i = 0; i < n; i++)
-    if (S[seg[i]].np > 1 && S[seg[i]].cut > 0) cand[nc++] = i;
+    if (S[seg[i]].np > 1 && S[seg[i]].cut > 0) {
+      cand[nc++] = i;
+      key[i]     = OrderedBits(pos[3 * i + S[seg[i]].axis]);
+    }
   for (int phase = 0; phase < 2; phase++) {
-    for (int b = phase ? gidbits - 1 : 63; b >= 0; b--) {
+    const int top = phase ? ((gidbits + RCB_DIGIT_BITS - 1) / RCB_DIGIT_BITS) * RCB_DIGIT_BITS : 64;
+
+    if (phase)
+      for (PetscInt c = 0; c < nc; c++) key[cand[c]] = (uint64_t)gid[cand[c]];
+    for (int b = top - RCB_DIGIT_BITS; b >= 0; b -= RCB_DIGIT_BITS) {
       PetscInt m = 0;
 
-      PetscCall(PetscArrayzero(c0, nseg));
-      for (PetscInt c = 0; c < nc; c++) {
-        const PetscInt i   = cand[c];
-        const uint64_t key = phase ? (uint64_t)gid[i] : OrderedBits(pos[3 * i + S[seg[i]].axis]);
-
-        if (!((key >> b) & 1)) c0[seg[i]]++;
-      }
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c0, nseg, MPIU_INT64, MPI_SUM, comm));
+      PetscCall(PetscArrayzero(cnt, (size_t)nseg * RCB_DIGITS));
+      for (PetscInt c = 0; c < nc; c++) cnt[(size_t)seg[cand[c]] * RCB_DIGITS + ((key[cand[c]] >> b) & (RCB_DIGITS - 1))]++;
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, nseg * RCB_DIGITS, MPIU_INT64, MPI_SUM, comm));
       for (int s = 0; s < nseg; s++) {
         uint64_t *t = phase ? &S[s].tg : &S[s].tc;
+        int       d = 0;
 
         if (S[s].np < 2 || S[s].cut == 0) continue;
-        if (S[s].k >= c0[s]) {
-          *t |= (uint64_t)1 << b;
-          S[s].k -= c0[s];
-        }
+        while (d < RCB_DIGITS - 1 && S[s].k >= cnt[(size_t)s * RCB_DIGITS + d]) S[s].k -= cnt[(size_t)s * RCB_DIGITS + d++];
+        *t |= (uint64_t)d << b;
       }
       for (PetscInt c = 0; c < nc; c++) {
-        const PetscInt i   = cand[c];
-        const Segment *sg  = &S[seg[i]];
-        const uint64_t key = phase ? (uint64_t)gid[i] : OrderedBits(pos[3 * i + sg->axis]);
+        const PetscInt i  = cand[c];
+        const Segment *sg = &S[seg[i]];
 
-        if (((key >> b) & 1) == ((((phase ? sg->tg : sg->tc)) >> b) & 1)) cand[m++] = i;
+        if (((key[i] >> b) & (RCB_DIGITS - 1)) == (((phase ? sg->tg : sg->tc) >> b) & (RCB_DIGITS - 1))) cand[m++] = i;
       }
       nc = m;
     }
   }
-  PetscCall(PetscFree2(cand, c0));
+  PetscCall(PetscFree3(cand, cnt, key));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -389,31 +389,13 @@ static PetscErrorCode MapTypes(LmpReader *r)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
+/* The header's counts and box, checked once the first section keyword is reached; the cell from the box,
+   and the per-atom and per-type arrays allocated. */
+static PetscErrorCode LmpCheckHeader(LmpReader *r)
 {
-  char     *s                                                    = NULL, *comment;
-  PetscBool seen[sizeof(lmp_sections) / sizeof(lmp_sections[0])] = {PETSC_FALSE};
   long long ntypes;
 
   PetscFunctionBegin;
-  PetscCall(HMTextCheckNul(&r->t));
-  /* line 1 is a title, whatever it says */
-  PetscCheck(HMTextNextLine(&r->t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file", r->t.path);
-
-  /* header: counts and box until the first section keyword */
-  while ((s = HMTextNextLine(&r->t))) {
-    char *t;
-
-    comment = CutComment(s);
-    t       = HMTextTrim(s);
-    if (!*t) continue;
-    if (!LooksNumeric(t)) {
-      s = t;
-      break;
-    }
-    PetscCall(ParseHeaderLine(r, t));
-  }
-  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends in the header (no Atoms section)", r->t.path, r->t.line);
   PetscCheck(r->countline[CNT_ATOMS], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": header has no 'N atoms' line", r->t.path, r->t.line);
   PetscCheck(r->count[CNT_ATOMS] > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": the header declares 0 atoms", r->t.path, r->countline[CNT_ATOMS]);
   PetscCheck(r->count[CNT_ATOMS] <= PETSC_MAX_INT / 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %lld atoms are too many for this PetscInt build", r->t.path, r->countline[CNT_ATOMS], r->count[CNT_ATOMS]);
@@ -435,6 +417,59 @@ static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
   }
   PetscCall(PetscMalloc1(r->count[CNT_ATOMS], &r->atoms));
   PetscCall(PetscCalloc4(ntypes + 1, &r->mass, ntypes + 1, &r->massline, ntypes + 1, &r->typeZ, ntypes + 1, &r->used));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The system from the atoms in id order, their types' elements and masses, and the periodic box. */
+static PetscErrorCode LmpBuildSystem(LmpReader *r, HMSystem *out)
+{
+  PetscFunctionBegin;
+  {
+    const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+    char            where[PETSC_MAX_PATH_LEN + 32];
+
+    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, r->boxline);
+    PetscCall(HMSystemCheckCell_Private(r->t.comm, where, r->cell, pbc));
+    PetscCall(PetscMalloc3(r->natoms, &r->Z, 3 * r->natoms, &r->pos, r->natoms, &r->m));
+    for (PetscInt i = 0; i < r->natoms; i++) {
+      r->Z[i] = r->typeZ[r->atoms[i].type];
+      r->m[i] = r->mass[r->atoms[i].type];
+      for (int d = 0; d < 3; d++) r->pos[3 * i + d] = r->atoms[i].x[d];
+    }
+    PetscCall(HMSystemCreate(r->t.comm, r->natoms, r->Z, r->pos, r->cell, pbc, out));
+    /* masses from the file are kept (isotopes, united atoms); without Masses, standard weights */
+    if (r->massline0) PetscCall(HMSystemSetMasses(*out, r->m));
+  }
+  PetscCall(PetscFree((*out)->source));
+  PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
+{
+  char     *s                                                    = NULL, *comment;
+  PetscBool seen[sizeof(lmp_sections) / sizeof(lmp_sections[0])] = {PETSC_FALSE};
+
+  PetscFunctionBegin;
+  PetscCall(HMTextCheckNul(&r->t));
+  /* line 1 is a title, whatever it says */
+  PetscCheck(HMTextNextLine(&r->t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file", r->t.path);
+
+  /* header: counts and box until the first section keyword */
+  while ((s = HMTextNextLine(&r->t))) {
+    char *t;
+
+    comment = CutComment(s);
+    t       = HMTextTrim(s);
+    if (!*t) continue;
+    if (!LooksNumeric(t)) {
+      s = t;
+      break;
+    }
+    PetscCall(ParseHeaderLine(r, t));
+  }
+  PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends in the header (no Atoms section)", r->t.path, r->t.line);
+  PetscCall(LmpCheckHeader(r));
 
   /* sections: keyword line, then exactly the announced number of data lines */
   while (s) {
@@ -483,24 +518,7 @@ static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
     PetscCheck(a->id != b->id, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id %lld already used on line %" PetscInt64_FMT, r->t.path, PetscMax(a->line, b->line), b->id, PetscMin(a->line, b->line));
   }
   PetscCall(MapTypes(r));
-  {
-    const PetscBool pbc[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
-    char            where[PETSC_MAX_PATH_LEN + 32];
-
-    snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, r->boxline);
-    PetscCall(HMSystemCheckCell_Private(r->t.comm, where, r->cell, pbc));
-    PetscCall(PetscMalloc3(r->natoms, &r->Z, 3 * r->natoms, &r->pos, r->natoms, &r->m));
-    for (PetscInt i = 0; i < r->natoms; i++) {
-      r->Z[i] = r->typeZ[r->atoms[i].type];
-      r->m[i] = r->mass[r->atoms[i].type];
-      for (int d = 0; d < 3; d++) r->pos[3 * i + d] = r->atoms[i].x[d];
-    }
-    PetscCall(HMSystemCreate(r->t.comm, r->natoms, r->Z, r->pos, r->cell, pbc, out));
-    /* masses from the file are kept (isotopes, united atoms); without Masses, standard weights */
-    if (r->massline0) PetscCall(HMSystemSetMasses(*out, r->m));
-  }
-  PetscCall(PetscFree((*out)->source));
-  PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
+  PetscCall(LmpBuildSystem(r, out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
