@@ -261,6 +261,21 @@ static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, do
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The mode-stage figures of -bench_modes as a JSON object (medians over the K runs). */
+static json_t *ModeRunsJSON(const ModeRuns *mr, PetscMPIInt size, int K)
+{
+  json_t *mo = json_object(), *rs = json_array();
+  for (int q = 0; q < (int)size; q++) json_array_append_new(rs, json_real(mr->rss[q]));
+  json_object_set_new(mo, "method", json_string(mr->method));
+  json_object_set_new(mo, "seconds", json_real(Median(K, mr->t)));
+  json_object_set_new(mo, "setup_seconds", json_real(Median(K, mr->ts)));
+  json_object_set_new(mo, "iterations", json_integer(mr->st.iterations));
+  json_object_set_new(mo, "matvecs", json_integer(mr->st.matvecs));
+  json_object_set_new(mo, "pcapplies", json_integer(mr->st.pcapplies));
+  json_object_set_new(mo, "peak_rss_mb_per_rank", rs);
+  return mo;
+}
+
 int main(int argc, char **argv)
 {
   char        structure[PETSC_MAX_PATH_LEN] = "", model_path[PETSC_MAX_PATH_LEN] = "", json[PETSC_MAX_PATH_LEN] = "", htype[16] = "baij";
@@ -348,18 +363,7 @@ int main(int argc, char **argv)
         json_object_set_new(root, "hessian_blocks", json_integer(runs.blocks));
         json_object_set_new(root, "hessian_cutoff", json_real(hcut));
         json_object_set_new(root, "peak_rss_mb", json_real(rssmax));
-        if (bench_modes) {
-          json_t *mo = json_object(), *rs = json_array();
-          for (int q = 0; q < (int)size; q++) json_array_append_new(rs, json_real(mr.rss[q]));
-          json_object_set_new(mo, "method", json_string(mr.method));
-          json_object_set_new(mo, "seconds", json_real(Median((int)K, mr.t)));
-          json_object_set_new(mo, "setup_seconds", json_real(Median((int)K, mr.ts)));
-          json_object_set_new(mo, "iterations", json_integer(mr.st.iterations));
-          json_object_set_new(mo, "matvecs", json_integer(mr.st.matvecs));
-          json_object_set_new(mo, "pcapplies", json_integer(mr.st.pcapplies));
-          json_object_set_new(mo, "peak_rss_mb_per_rank", rs);
-          json_object_set_new(root, "modes", mo);
-        }
+        if (bench_modes) json_object_set_new(root, "modes", ModeRunsJSON(&mr, size, (int)K));
         PetscCheck(json_dump_file(root, json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s: cannot write", json);
         json_decref(root);
       }

@@ -108,6 +108,29 @@ static PetscErrorCode ComputeHessian(HMEval ev, HMHessian hs, const PetscLogStag
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The output stage: the written Hessian (then freed), the mode files, the summary and the timings. */
+static PetscErrorCode WriteOutputs(const Options *o, HMModel model, HMEval ev, HMHessian hs, HMSystem sys, HMModes modes, HMOptimizer opt, PetscLogStage stage, HMSummary sum, Mat *Hin)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscLogStagePush(stage));
+  if (*Hin) PetscCall(HMMatViewFromOptionAtomic(*Hin, "-hessian_view"));
+  if (o->export) PetscCall(HMExportFromOptions(*Hin, sys, modes));
+  PetscCall(MatDestroy(Hin));
+  if (modes) PetscCall(HMModesWriteFiles(modes, sys));
+  PetscCall(HMSummarySetResults(sum, model, ev, hs));
+  PetscCall(HMSummarySetModes(sum, modes));
+  PetscCall(HMSummarySetOptimizer(sum, opt));
+  if (o->forces) PetscCall(HMSummarySetForces(sum, ev));
+  if (o->has_fxyz) PetscCall(HMForcesWriteXYZ(ev, o->fxyz));
+  PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
+  PetscCall(HMSummaryTimingLap(sum, "output"));
+  PetscCall(HMSummaryTimingEnd(sum));
+  PetscCall(HMSummaryViewTimings(sum, PETSC_VIEWER_STDOUT_WORLD));
+  if (o->has_summary) PetscCall(HMSummaryWrite(sum, o->summary));
+  PetscCall(PetscLogStagePop());
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   Options       o;
@@ -189,22 +212,7 @@ int main(int argc, char **argv)
     PetscCall(PetscLogStagePop());
     PetscCall(HMSummaryTimingLap(sum, "modes"));
   }
-  PetscCall(PetscLogStagePush(st[OUTPUT]));
-  if (Hin) PetscCall(HMMatViewFromOptionAtomic(Hin, "-hessian_view"));
-  if (o.export) PetscCall(HMExportFromOptions(Hin, sys, modes));
-  PetscCall(MatDestroy(&Hin));
-  if (modes) PetscCall(HMModesWriteFiles(modes, sys));
-  PetscCall(HMSummarySetResults(sum, model, ev, hs));
-  PetscCall(HMSummarySetModes(sum, modes));
-  PetscCall(HMSummarySetOptimizer(sum, opt));
-  if (o.forces) PetscCall(HMSummarySetForces(sum, ev));
-  if (o.has_fxyz) PetscCall(HMForcesWriteXYZ(ev, o.fxyz));
-  PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
-  PetscCall(HMSummaryTimingLap(sum, "output"));
-  PetscCall(HMSummaryTimingEnd(sum));
-  PetscCall(HMSummaryViewTimings(sum, PETSC_VIEWER_STDOUT_WORLD));
-  if (o.has_summary) PetscCall(HMSummaryWrite(sum, o.summary));
-  PetscCall(PetscLogStagePop());
+  PetscCall(WriteOutputs(&o, model, ev, hs, sys, modes, opt, st[OUTPUT], sum, &Hin));
 
   PetscCall(HMSummaryDestroy(&sum));
   PetscCall(HMModesDestroy(&modes));

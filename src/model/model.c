@@ -329,80 +329,72 @@ static PetscErrorCode SetupHessianLayers(HMModel m, Cfg *c)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Everything HMModelLoad does after allocating m; the parsed config is returned in *cfg (freed by the
-   caller, also on error). */
-static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], json_t **cfg)
+/* The architecture choices the engine implements; everything else is refused by name. */
+static PetscErrorCode ModelCheckArchitecture(Cfg *cp)
 {
-  const char  *fmt = NULL, *cfgtxt = NULL, *s = NULL;
-  json_error_t jerr;
-  Cfg          c;
-  json_t      *v;
+  const char *path = cp->path;
+  json_t     *v;
   PetscFunctionBegin;
-  m->comm = comm;
-  PetscCall(PetscStrallocpy(path, &m->path));
-  PetscCall(HMSafetensorsOpen(comm, path, &m->st));
-  PetscCall(HMSafetensorsGetMetadata(m->st, "format", &fmt));
-  PetscCheck(fmt && !strcmp(fmt, "hip-mace-safetensors-1"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'format' is %s%s%s, expected 'hip-mace-safetensors-1'", path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
-  PetscCall(HMSafetensorsGetMetadata(m->st, "config", &cfgtxt));
-  PetscCheck(cfgtxt, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is missing", path);
-  c.cfg  = json_loads(cfgtxt, 0, &jerr);
-  c.path = path;
-  *cfg   = c.cfg;
-  PetscCheck(c.cfg && json_is_object(c.cfg), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is not a JSON object (%s at column %d)", path, c.cfg ? "not an object" : jerr.text, jerr.column);
-
-  /* architecture choices the engine implements; everything else is refused by name */
-  if (json_object_get(c.cfg, "model_class")) PetscCall(CfgRequireString(&c, "model_class", "ScaleShiftMACE"));
-  PetscCall(CfgRequireString(&c, "interaction_cls", "RealAgnosticResidualInteractionBlock"));
-  PetscCall(CfgRequireString(&c, "interaction_cls_first", "RealAgnosticInteractionBlock"));
-  PetscCall(CfgRequireString(&c, "gate", "silu"));
-  PetscCall(CfgRequireString(&c, "radial_type", "bessel"));
-  PetscCall(CfgRequireString(&c, "readout_cls", "NonLinearReadoutBlock"));
-  PetscCall(CfgRefuse(&c, "pair_repulsion", "ZBL pair repulsion"));
-  PetscCall(CfgRefuse(&c, "distance_transform", "distance transform"));
-  PetscCall(CfgRefuse(&c, "use_reduced_cg", "reduced Clebsch-Gordan basis"));
-  PetscCall(CfgRefuse(&c, "use_so3", "SO(3) instead of O(3)"));
-  PetscCall(CfgRefuse(&c, "use_agnostic_product", "element-agnostic product"));
-  PetscCall(CfgRefuse(&c, "use_last_readout_only", "last readout only"));
-  PetscCall(CfgRefuse(&c, "use_embedding_readout", "embedding readout"));
-  PetscCall(CfgRefuse(&c, "embedding_specs", "extra embeddings"));
-  PetscCall(CfgRefuse(&c, "edge_irreps", "edge_irreps different from hidden_irreps"));
+  if (json_object_get(cp->cfg, "model_class")) PetscCall(CfgRequireString(cp, "model_class", "ScaleShiftMACE"));
+  PetscCall(CfgRequireString(cp, "interaction_cls", "RealAgnosticResidualInteractionBlock"));
+  PetscCall(CfgRequireString(cp, "interaction_cls_first", "RealAgnosticInteractionBlock"));
+  PetscCall(CfgRequireString(cp, "gate", "silu"));
+  PetscCall(CfgRequireString(cp, "radial_type", "bessel"));
+  PetscCall(CfgRequireString(cp, "readout_cls", "NonLinearReadoutBlock"));
+  PetscCall(CfgRefuse(cp, "pair_repulsion", "ZBL pair repulsion"));
+  PetscCall(CfgRefuse(cp, "distance_transform", "distance transform"));
+  PetscCall(CfgRefuse(cp, "use_reduced_cg", "reduced Clebsch-Gordan basis"));
+  PetscCall(CfgRefuse(cp, "use_so3", "SO(3) instead of O(3)"));
+  PetscCall(CfgRefuse(cp, "use_agnostic_product", "element-agnostic product"));
+  PetscCall(CfgRefuse(cp, "use_last_readout_only", "last readout only"));
+  PetscCall(CfgRefuse(cp, "use_embedding_readout", "embedding readout"));
+  PetscCall(CfgRefuse(cp, "embedding_specs", "extra embeddings"));
+  PetscCall(CfgRefuse(cp, "edge_irreps", "edge_irreps different from hidden_irreps"));
   /* the reference implementation (hip-mace 932fee5, e3nn 0.4.4) cannot evaluate these either
      (MODEL_FORMAT_headopts.md): its edge gate receives 72 values where it needs 88, and e3nn 0.4.4 has
      no LayerNorm, so no trained model can carry them */
-  PetscCall(CfgRefuse(&c, "hessian_use_edge_gates", "Hessian edge gates; the reference hip-mace cannot evaluate them either: its gate gets 72 values where it needs 88"));
-  PetscCall(CfgRefuse(&c, "hessian_diag_norm", "Hessian diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
-  PetscCall(CfgRefuse(&c, "hessian_off_diag_norm", "Hessian off-diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
+  PetscCall(CfgRefuse(cp, "hessian_use_edge_gates", "Hessian edge gates; the reference hip-mace cannot evaluate them either: its gate gets 72 values where it needs 88"));
+  PetscCall(CfgRefuse(cp, "hessian_diag_norm", "Hessian diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
+  PetscCall(CfgRefuse(cp, "hessian_off_diag_norm", "Hessian off-diagonal norm layer; the reference hip-mace cannot build it either: e3nn 0.4.4 has no LayerNorm"));
   {
     int b;
-    PetscCall(CfgBool(&c, "apply_cutoff", &b));
+    PetscCall(CfgBool(cp, "apply_cutoff", &b));
     PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option apply_cutoff = false is not supported", path);
-    PetscCall(CfgBool(&c, "hip", &b));
+    PetscCall(CfgBool(cp, "hip", &b));
     PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hip = false: the model has no HIP Hessian head", path);
-    if (json_object_get(c.cfg, "hessian_use_radial")) {
-      PetscCall(CfgBool(&c, "hessian_use_radial", &b));
+    if (json_object_get(cp->cfg, "hessian_use_radial")) {
+      PetscCall(CfgBool(cp, "hessian_use_radial", &b));
       PetscCheck(b, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_use_radial = false is not supported", path);
     }
   }
-  PetscCall(CfgGet(&c, "heads", &v));
+  PetscCall(CfgGet(cp, "heads", &v));
   PetscCheck(json_is_array(v) && json_array_size(v) == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option 'heads': only single-head models are supported", path);
 
-  PetscCall(CfgNumber(&c, "r_max", &m->r_max));
-  PetscCall(CfgNumber(&c, "hessian_r_max", &m->hessian_r_max));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The scalar hyper-parameters and the irreps of the config. */
+static PetscErrorCode ModelReadHyper(HMModel m, Cfg *cp)
+{
+  const char *path = cp->path, *s = NULL;
+  PetscFunctionBegin;
+  PetscCall(CfgNumber(cp, "r_max", &m->r_max));
+  PetscCall(CfgNumber(cp, "hessian_r_max", &m->hessian_r_max));
   PetscCheck(m->r_max > 0 && m->hessian_r_max > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config cutoffs r_max and hessian_r_max must be positive", path);
-  PetscCall(CfgNumber(&c, "avg_num_neighbors", &m->avg_num_neighbors));
+  PetscCall(CfgNumber(cp, "avg_num_neighbors", &m->avg_num_neighbors));
   PetscCheck(m->avg_num_neighbors > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'avg_num_neighbors' must be positive", path);
-  PetscCall(CfgInt(&c, "num_bessel", 1, 32, &m->num_bessel));
-  PetscCall(CfgInt(&c, "num_polynomial_cutoff", 1, 32, &m->p_cut));
-  PetscCall(CfgInt(&c, "max_ell", 0, 3, &m->max_ell));
-  PetscCall(CfgInt(&c, "num_interactions", 1, HM_MAX_LAYERS, &m->nlayers));
-  PetscCall(CfgInt(&c, "hessian_feature_dim", 1, 100000, &m->F));
-  PetscCall(CfgInt(&c, "hessian_edge_lmax", 0, 3, &m->hedge_lmax));
-  PetscCall(CfgBool(&c, "hessian_separate_radial_network", &m->separate_radial));
-  PetscCall(CfgBool(&c, "hessian_use_last_layer_only", &m->last_layer_only));
-  PetscCall(CfgString(&c, "hessian_aggregation", &s));
+  PetscCall(CfgInt(cp, "num_bessel", 1, 32, &m->num_bessel));
+  PetscCall(CfgInt(cp, "num_polynomial_cutoff", 1, 32, &m->p_cut));
+  PetscCall(CfgInt(cp, "max_ell", 0, 3, &m->max_ell));
+  PetscCall(CfgInt(cp, "num_interactions", 1, HM_MAX_LAYERS, &m->nlayers));
+  PetscCall(CfgInt(cp, "hessian_feature_dim", 1, 100000, &m->F));
+  PetscCall(CfgInt(cp, "hessian_edge_lmax", 0, 3, &m->hedge_lmax));
+  PetscCall(CfgBool(cp, "hessian_separate_radial_network", &m->separate_radial));
+  PetscCall(CfgBool(cp, "hessian_use_last_layer_only", &m->last_layer_only));
+  PetscCall(CfgString(cp, "hessian_aggregation", &s));
   PetscCheck(!strcmp(s, "learnable") || !strcmp(s, "mean"), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: config option hessian_aggregation = '%s' is not supported (learnable, mean)", path, s);
   m->learnable = !strcmp(s, "learnable");
-  PetscCall(CfgString(&c, "hidden_irreps", &s));
+  PetscCall(CfgString(cp, "hidden_irreps", &s));
   PetscCall(HMIrrepsParse(s, &m->H));
   for (int k = 0; k < m->H.n; k++) PetscCheck(m->H.b[k].l <= 3, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s': l > 3 is not supported", path, s);
   PetscCheck(HMIrrepsContains(&m->H, 0, 1), PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: hidden_irreps '%s' has no 0e block", path, s);
@@ -410,14 +402,23 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
   for (int k = 0; k < m->H.n; k++)
     if (m->H.b[k].l == 0 && m->H.b[k].p == 1) m->C += m->H.b[k].mul;
   m->dimH = HMIrrepsDim(&m->H);
-  PetscCall(CfgString(&c, "MLP_irreps", &s));
+  PetscCall(CfgString(cp, "MLP_irreps", &s));
   PetscCall(HMIrrepsParse(s, &m->MLP));
   PetscCheck(m->MLP.n == 1 && m->MLP.b[0].l == 0 && m->MLP.b[0].p == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: MLP_irreps '%s' must be scalars (Nx0e)", path, s);
   m->sh.n = 0;
   for (int l = 0; l <= m->max_ell; l++) m->sh.b[m->sh.n++] = (HMIrrep){1, l, l % 2 ? -1 : 1};
 
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The elements, their reference energies, scale/shift and the tensors repeating config values. */
+static PetscErrorCode ModelReadElements(HMModel m, Cfg *cp)
+{
+  const char *path = cp->path;
+  json_t     *v;
+  PetscFunctionBegin;
   /* elements */
-  PetscCall(CfgGet(&c, "atomic_numbers", &v));
+  PetscCall(CfgGet(cp, "atomic_numbers", &v));
   PetscCheck(json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= HM_MAX_ELEMENTS, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config key 'atomic_numbers' must be a list of 1..%d integers", path, HM_MAX_ELEMENTS);
   m->nel = (int)json_array_size(v);
   {
@@ -432,14 +433,14 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
       m->Z[e] = (int)json_integer_value(ze);
       PetscCheck(z[e] == m->Z[e], PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'atomic_numbers' differs from the config at entry %d", path, e);
     }
-    if (json_object_get(c.cfg, "num_elements")) {
+    if (json_object_get(cp->cfg, "num_elements")) {
       int ne;
-      PetscCall(CfgInt(&c, "num_elements", 1, HM_MAX_ELEMENTS, &ne));
+      PetscCall(CfgInt(cp, "num_elements", 1, HM_MAX_ELEMENTS, &ne));
       PetscCheck(ne == m->nel, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: config num_elements = %d but atomic_numbers has %d entries", path, ne, m->nel);
     }
     PetscCall(HMSafetensorsGetF64(m->st, "atomic_energies_fn.atomic_energies", 2, shape2, &e0));
     for (int e = 0; e < m->nel; e++) m->e0[e] = e0[e];
-    ae = json_object_get(c.cfg, "atomic_energies");
+    ae = json_object_get(cp->cfg, "atomic_energies");
     (void)ae;
   }
   {
@@ -462,6 +463,33 @@ static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], jso
     PetscCall(HMSafetensorsGetI64(m->st, "num_interactions", 0, NULL, &ni));
     PetscCheck(ni[0] == m->nlayers, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: tensor 'num_interactions' differs from the config", path);
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Everything HMModelLoad does after allocating m; the parsed config is returned in *cfg (freed by the
+   caller, also on error). */
+static PetscErrorCode ModelLoad(HMModel m, MPI_Comm comm, const char path[], json_t **cfg)
+{
+  const char  *fmt = NULL, *cfgtxt = NULL;
+  json_error_t jerr;
+  Cfg          c;
+  json_t      *v;
+  PetscFunctionBegin;
+  m->comm = comm;
+  PetscCall(PetscStrallocpy(path, &m->path));
+  PetscCall(HMSafetensorsOpen(comm, path, &m->st));
+  PetscCall(HMSafetensorsGetMetadata(m->st, "format", &fmt));
+  PetscCheck(fmt && !strcmp(fmt, "hip-mace-safetensors-1"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'format' is %s%s%s, expected 'hip-mace-safetensors-1'", path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+  PetscCall(HMSafetensorsGetMetadata(m->st, "config", &cfgtxt));
+  PetscCheck(cfgtxt, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is missing", path);
+  c.cfg  = json_loads(cfgtxt, 0, &jerr);
+  c.path = path;
+  *cfg   = c.cfg;
+  PetscCheck(c.cfg && json_is_object(c.cfg), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata 'config' is not a JSON object (%s at column %d)", path, c.cfg ? "not an object" : jerr.text, jerr.column);
+
+  PetscCall(ModelCheckArchitecture(&c));
+  PetscCall(ModelReadHyper(m, &c));
+  PetscCall(ModelReadElements(m, &c));
   /* correlation: one number or one per layer */
   PetscCall(CfgGet(&c, "correlation", &v));
   for (int t = 0; t < m->nlayers; t++) {

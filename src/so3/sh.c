@@ -29,26 +29,22 @@ static inline __attribute__((always_inline)) void ShOne(const int lmax, const do
   a2   = y2 - 0.5 * x2z2;
   a3   = s3 * y * z;
   a4   = s3 / 2.0 * (z * z - x * x);
-  Y[4] = s5 * a0;
-  Y[5] = s5 * a1;
-  Y[6] = s5 * a2;
-  Y[7] = s5 * a3;
-  Y[8] = s5 * a4;
+  {
+    const double a[5] = {a0, a1, a2, a3, a4};
+    for (int k = 0; k < 5; k++) Y[4 + k] = s5 * a[k];
+  }
   if (lmax < 3) return;
-  b0    = sqrt(5.0 / 6.0) * (a0 * z + a4 * x);
-  b1    = sqrt(5.0) * a0 * y;
-  b2    = sqrt(3.0 / 8.0) * (4.0 * y2 - x2z2) * x;
-  b3    = 0.5 * y * (2.0 * y2 - 3.0 * x2z2);
-  b4    = sqrt(3.0 / 8.0) * z * (4.0 * y2 - x2z2);
-  b5    = sqrt(5.0) * a4 * y;
-  b6    = sqrt(5.0 / 6.0) * (a4 * z - a0 * x);
-  Y[9]  = s7 * b0;
-  Y[10] = s7 * b1;
-  Y[11] = s7 * b2;
-  Y[12] = s7 * b3;
-  Y[13] = s7 * b4;
-  Y[14] = s7 * b5;
-  Y[15] = s7 * b6;
+  b0 = sqrt(5.0 / 6.0) * (a0 * z + a4 * x);
+  b1 = sqrt(5.0) * a0 * y;
+  b2 = sqrt(3.0 / 8.0) * (4.0 * y2 - x2z2) * x;
+  b3 = 0.5 * y * (2.0 * y2 - 3.0 * x2z2);
+  b4 = sqrt(3.0 / 8.0) * z * (4.0 * y2 - x2z2);
+  b5 = sqrt(5.0) * a4 * y;
+  b6 = sqrt(5.0 / 6.0) * (a4 * z - a0 * x);
+  {
+    const double b[7] = {b0, b1, b2, b3, b4, b5, b6};
+    for (int k = 0; k < 7; k++) Y[9 + k] = s7 * b[k];
+  }
   if (lmax < 4) return;
   /* e3nn 0.4.4 hard-codes l = 4 with 15-significant-digit literals (not exact square roots);
      the reference values carry that rounding, so the literals are kept as they are. */
