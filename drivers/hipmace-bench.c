@@ -18,7 +18,7 @@ static const char help[] = "hipmace-bench: benchmark of the Hessian pipeline (st
                            "effective Hessian cutoff. -forces also times the forces (reverse pass, after the layers).\n\n"
                            "  -bench_modes           also time the mode stage alone: HMModesCompute on the last Hessian, K times\n"
                            "                         (reads -modes, -nmodes, -modes_solver, ...): Median time, iterations,\n"
-                           "                         operator products, V-cycles, preconditioner set-up, peak RSS per rank.\n\n";
+                           "                         operator products, preconditioner applications and set-up, peak RSS per rank.\n\n";
 
 /* The core's double-precision FMA peak, measured: independent chains of fused multiply-adds (enough in
    flight to cover the FMA latency on every FMA unit), as wide as the build's vectors. The edge kernel's
@@ -219,7 +219,7 @@ static PetscErrorCode BenchModesPrint(const ModeRuns *mr, int K)
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode stage             %10.4f s   (Median of %d; %s)\n", Median(K, mr->t), K, mr->method));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode preconditioner    %10.4f s set-up; last run: %" PetscInt_FMT " iterations, %" PetscInt_FMT " operator products, %" PetscInt_FMT " V-cycles\n", Median(K, mr->ts), mr->st.iterations, mr->st.matvecs, mr->st.pcapplies));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  mode preconditioner    %10.4f s set-up; last run: %" PetscInt_FMT " iterations, %" PetscInt_FMT " operator products, %" PetscInt_FMT " preconditioner applications\n", Median(K, mr->ts), mr->st.iterations, mr->st.matvecs, mr->st.pcapplies));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  peak RSS per rank      "));
   for (int q = 0; q < (int)size; q++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.1f", mr->rss[q]));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, " MB (whole run, Hessians included)\n"));

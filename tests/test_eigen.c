@@ -979,7 +979,7 @@ static void test_stats(void **state)
     HM_T(HMModesGetMethod(m, &method));
     assert_true(strlen(method) > 0);
     assert_true(st.seconds >= 0 && st.setup_seconds >= 0);
-    assert_int_equal(st.pcapplies, 0); /* no multigrid below 600 vibrational degrees of freedom */
+    assert_int_equal(st.pcapplies, 0); /* no preconditioner below 600 vibrational degrees of freedom */
     if (route < 2) assert_true(st.iterations >= 1);
     else assert_int_equal(st.iterations, 0);
     /* the residual check alone multiplies every reported mode once */

@@ -87,7 +87,7 @@ typedef struct {
   double   setup_seconds; /* preconditioner (GAMG) set-up or the factorisations before the eigensolver, slowest rank */
   PetscInt iterations;    /* outer iterations of the eigensolver (0 for the dense route) */
   PetscInt matvecs;       /* products with the projected operator (shell) by the eigensolver and the estimates */
-  PetscInt pcapplies;     /* preconditioner applications (multigrid V-cycles) of the iterative route */
+  PetscInt pcapplies;     /* preconditioner applications (ICC solves or multigrid V-cycles) of the iterative route */
 } HMModesStats;
 
 /* Starts SLEPc on top of PETSc if the caller has not (no SlepcFinalize needed then). */
