@@ -132,9 +132,15 @@ static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, co
 
 static void check_guard_extra(HMModel m, HMEval ev)
 {
-  double        *f = ev->feats[m->nlayers + m->nhx - 1], keep = f[2 * m->dimH + 5];
+  double        *f, keep;
   PetscErrorCode ierr;
   char           want[96];
+  {
+    const double *cf; /* brings the features back if the Hessian released them */
+    HM_T(HMEvalGetNodeFeatures(ev, m->nlayers + m->nhx - 1, NULL, &cf));
+  }
+  f                  = ev->feats[m->nlayers + m->nhx - 1];
+  keep               = f[2 * m->dimH + 5];
   f[2 * m->dimH + 5] = NAN;
   HM_T(PetscPushErrorHandler(CaptureError, NULL));
   ierr = HMEvalCheckFinite(ev);

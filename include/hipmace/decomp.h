@@ -67,6 +67,9 @@ PETSC_EXTERN PetscErrorCode HMDecompHaloAccumulate(HMDecomp, HMHaloType, PetscIn
    image) with partition-independent values: bitwise the same on any rank count. The first call per
    halo type sets up the star forest (one all-to-all). edge and rev must not overlap. */
 PETSC_EXTERN PetscErrorCode HMDecompEdgeReverse(HMDecomp, HMHaloType, PetscInt width, const double edge[], double rev[]);
+/* Collective. Frees the buffers PetscSF keeps from the halo's last exchanges (ghosts x width doubles); the next
+   exchange allocates them again. */
+PETSC_EXTERN PetscErrorCode HMDecompHaloReleaseBuffers(HMDecomp, HMHaloType);
 /* Number of ghosts in each halo and the bytes one exchange of width w moves into this rank. */
 PETSC_EXTERN PetscErrorCode HMDecompGetHaloSize(HMDecomp, HMHaloType, PetscInt *nghost);
 /* Application ordering: input index <-> partition index. */

@@ -41,6 +41,10 @@ PETSC_EXTERN PetscErrorCode HMEvalGetEnergy(HMEval, double *energy, const double
 /* Node features [n][dim] of the owned atoms after a layer: 0 .. num_interactions-1 the main layers, then the
    extra Hessian layers (num_interactions_hessian), num_interactions + k. */
 PETSC_EXTERN PetscErrorCode HMEvalGetNodeFeatures(HMEval, PetscInt layer, PetscInt *dim, const double **feats);
+/* Frees the node features of every layer (the Hessian does once it has what it needs from them); the energy,
+   node energies and the finite-value guard's result stay; a later HMEvalGetNodeFeatures, HMEvalForward or
+   HMEvalComputeForces recomputes them, bitwise the same. */
+PETSC_EXTERN PetscErrorCode HMEvalReleaseNodeFeatures(HMEval);
 /* Bytes the forward pass keeps (features, energies: `persistent`) and the largest transient work of
    one interaction layer (`layer`), estimated from the sizes before any large allocation. */
 PETSC_EXTERN PetscErrorCode HMEvalGetMemoryEstimate(HMEval, double *persistent, double *layer);

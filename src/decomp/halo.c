@@ -48,6 +48,20 @@ PetscErrorCode HMDecompDestroyHalo_Private(HMDecomp dd)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* PetscSF keeps the packing buffers of its last exchanges until it is reset: a copy of the star forest
+   without them replaces it (the graph, and so every exchange, is the same). */
+PetscErrorCode HMDecompHaloReleaseBuffers(HMDecomp dd, HMHaloType t)
+{
+  PetscSF sf;
+  PetscFunctionBegin;
+  if (!dd->sf[t]) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscSFDuplicate(dd->sf[t], PETSCSF_DUPLICATE_GRAPH, &sf));
+  PetscCall(PetscSFSetUp(sf));
+  PetscCall(PetscSFDestroy(&dd->sf[t]));
+  dd->sf[t] = sf;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMDecompGetHaloSize(HMDecomp dd, HMHaloType t, PetscInt *ng)
 {
   PetscFunctionBegin;

@@ -120,17 +120,16 @@ static PetscErrorCode CreateMatrix(const Atoms *ev, MatType type, PetscBool sym,
 
 /* The work list of directed-edge pairs this rank evaluates (w = NULL: only counted, so that the list is
    allocated once at its exact length). */
-static void FillWork(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
+static void FillWork(const Atoms *ev, PetscBool sym, PetscInt i0, PetscInt i1, Work *w, PetscInt *nwout)
 {
   const HMGraph *g  = ev->gh;
-  const PetscInt n  = ev->n;
   PetscInt       nw = 0;
 
   /* Work list, in the canonical order that makes every block independent of the partition: a pair
      (a, b) with input index a < b is summed over the images of b seen from a, in ascending image order,
      as M(a -> b) + M(b -> a)^T; whichever rank evaluates it (the owner of a, of b, or both) does exactly
      the same arithmetic. The edge vector of b -> a is exactly -(vector of a -> b). */
-  for (PetscInt i = 0; i < n; i++) {
+  for (PetscInt i = i0; i < i1; i++) {
     const PetscInt gi = ev->gid[i];
     PetscInt       e  = g->offset[i];
     while (e < g->offset[i + 1]) {
@@ -174,19 +173,27 @@ static void FillWork(const Atoms *ev, PetscBool sym, Work *w, PetscInt *nwout)
   *nwout = nw;
 }
 
-static PetscErrorCode BuildWork(const Atoms *ev, PetscBool sym, Work **wout, PetscInt *nwout)
+/* owned atoms per slice of the work list: the list is built and evaluated slice by slice (a few MB) */
+#define HM_WORK_ROWS 2048
+
+/* The work list of the rows [i0, i1): a block's images all belong to one row, so slices are independent. */
+static PetscErrorCode BuildWork(const Atoms *ev, PetscBool sym, PetscInt i0, PetscInt i1, Work **w, PetscInt *cap, PetscInt *nwout)
 {
   PetscInt nw;
   PetscFunctionBegin;
-  FillWork(ev, sym, NULL, &nw);
-  PetscCall(PetscMalloc1(nw + 1, wout));
-  FillWork(ev, sym, *wout, nwout);
+  FillWork(ev, sym, i0, i1, NULL, &nw);
+  if (nw > *cap) {
+    PetscCall(PetscFree(*w));
+    PetscCall(PetscMalloc1(nw + 1, w));
+    *cap = nw;
+  }
+  FillWork(ev, sym, i0, i1, *w, nwout);
   PetscCheck(*nwout == nw, PETSC_COMM_SELF, PETSC_ERR_PLIB, "work list count changed");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Evaluates the work list in batches and inserts the finished off-diagonal blocks; self images go to diag. */
-static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H)
+static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, const Work *w, PetscInt nw, double *diag, Mat H, double *last)
 {
   PetscInt *snd;
   double   *M, *vec, acc[9];
@@ -196,9 +203,8 @@ static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, 
   {
     PetscInt  k0   = 0;
     PetscBool open = PETSC_FALSE;
-    double    last = 0;
     while (k0 < nw) {
-      PetscCall(HMProgress(PETSC_COMM_SELF, "HIP head, directed-edge pairs", (double)k0, (double)nw, &last));
+      PetscCall(HMProgress(PETSC_COMM_SELF, "HIP head, owned atoms", (double)w[k0].row, (double)ev->n, last));
       const PetscInt nb = PetscMin(HM_PAIR_BATCH, nw - k0);
       for (PetscInt k = 0; k < nb; k++) {
         const Work *x          = &w[k0 + k];
@@ -246,7 +252,8 @@ static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, 
 PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
 {
   Atoms     A, *ev = &A;
-  PetscInt  n, nw;
+  PetscInt  n, nw, cap = 0;
+  double    last = 0;
   MatType   type = h->mattype;
   PetscBool sym;
   Mat       H = NULL;
@@ -260,14 +267,25 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
   PetscCall(HMEvalForward(h->ev));
   PetscCall(PetscLogStagePush(HMLog.hip));
   PetscCall(HMHessianSetUp(h));
-  PetscCall(CreateMatrix(ev, type, sym, &H));
   PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
   PetscCall(HMHessianNodeBlocks(h, NULL, D));
+  /* the kernel's per-atom inputs and the node blocks are all the rest needs of the node features */
+  PetscCall(HMEvalReleaseNodeFeatures(h->ev));
+  {
+    /* and the halo exchanges are done: the buffers PetscSF kept from them go too */
+    HMDecomp dd;
+    PetscCall(HMEvalGetDecomp(h->ev, &dd));
+    PetscCall(HMDecompHaloReleaseBuffers(dd, HM_HALO_NEAR));
+    PetscCall(HMDecompHaloReleaseBuffers(dd, HM_HALO_FAR));
+  }
   for (PetscInt i = 0; i < n; i++)
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) diag[9 * i + 3 * a + b] = D[9 * i + 3 * a + b] + D[9 * i + 3 * b + a];
-  PetscCall(BuildWork(ev, sym, &w, &nw));
-  PetscCall(EvaluateWork(h, ev, sym, w, nw, diag, H));
+  PetscCall(CreateMatrix(ev, type, sym, &H));
+  for (PetscInt i0 = 0; i0 < n; i0 += HM_WORK_ROWS) {
+    PetscCall(BuildWork(ev, sym, i0, PetscMin(n, i0 + HM_WORK_ROWS), &w, &cap, &nw));
+    PetscCall(EvaluateWork(h, ev, sym, w, nw, diag, H, &last));
+  }
   for (PetscInt i = 0; i < n; i++) {
     const PetscInt pi = ev->pidx[i];
     PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pi, diag + 9 * i, INSERT_VALUES));

@@ -84,6 +84,75 @@ static void PullBack(const HMLinear *lin, const PetscInt offin[], PetscInt nin, 
   }
 }
 
+/* The folded kernel's requirements on the HIP head: radial network and edge irreps matching the tensor
+   product, and output blocks of distinct irreps of multiplicity 1 (the fold assigns each path to one). */
+static PetscErrorCode CheckFoldable(HMFolded f)
+{
+  const HMModel      m   = f->m;
+  const HMConvTP    *tp  = &m->hi_tp;
+  const HMRadialMLP *mlp = &m->hi_mlp;
+
+  PetscFunctionBegin;
+  PetscCheck(mlp->nlayers >= 1 && mlp->h[0] == f->nb && mlp->h[mlp->nlayers] == tp->weight_numel, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP radial network widths do not match the tensor product", m->path);
+  PetscCheck(HMIrrepsDim(&tp->in2) == f->nsh, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP tensor product edge irreps do not match hessian_edge_lmax %d", m->path, m->hedge_lmax);
+  for (int q = 0; q < m->OUT.n; q++) {
+    PetscCheck(m->OUT.b[q].mul == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output block %d has multiplicity %d, the folded kernel needs 1", m->path, q, m->OUT.b[q].mul);
+    for (int q2 = 0; q2 < q; q2++) PetscCheck(m->OUT.b[q2].l != m->OUT.b[q].l || m->OUT.b[q2].p != m->OUT.b[q].p, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output has two blocks of irrep l=%d", m->path, m->OUT.b[q].l);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* CG list of the kept paths keep_q[np] (ncg non-zero coefficients), grouped by path so T and Y are read in order. */
+static PetscErrorCode BuildCGList(HMFolded f, PetscInt ncg, const PetscInt keep_q[], const int q_of[])
+{
+  const HMModel   m   = f->m;
+  const HMConvTP *tp  = &m->hi_tp;
+  const HMIrreps *mid = &tp->mid;
+
+  PetscFunctionBegin;
+  f->ncg = ncg;
+  PetscCall(PetscMalloc5(ncg + 1, &f->cg_j, ncg + 1, &f->cg_b, ncg + 1, &f->cg_o, ncg + 1, &f->cg_c, ncg + 1, &f->cg_crev));
+  ncg = 0;
+  for (int i = 0; i < f->np; i++) {
+    const int      p = (int)keep_q[i], k = tp->io[p], q = q_of[k];
+    const int      l2 = tp->in2.b[tp->i2[p]].l;
+    const int      d1 = (int)f->d1[i], d2 = 2 * l2 + 1, dO = 2 * mid->b[k].l + 1;
+    const PetscInt yoff = HMIrrepsOffset(&tp->in2, tp->i2[p]), ooff = HMIrrepsOffset(&m->OUT, q);
+    for (int a = 0; a < d1; a++)
+      for (int b = 0; b < d2; b++)
+        for (int c = 0; c < dO; c++) {
+          const double C = tp->C[p][(a * d2 + b) * dO + c];
+          if (C == 0.0) continue;
+          f->cg_j[ncg]    = (int)(f->ja[i] + a);
+          f->cg_b[ncg]    = (int)(yoff + b);
+          f->cg_o[ncg]    = (int)(ooff + c);
+          f->cg_c[ncg]    = C;
+          f->cg_crev[ncg] = (l2 % 2) ? -C : C;
+          ncg++;
+        }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Operation counts per edge, per pair and per node. */
+static void CountFlops(HMFolded f)
+{
+  const HMModel      m   = f->m;
+  const HMRadialMLP *mlp = &m->hi_mlp;
+
+  /* silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
+  f->flops_edge = 0;
+  for (int i = 0; i < f->nhid; i++) f->flops_edge += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
+  f->flops_pair = f->flops_edge + 2.0 * (2.0 * f->K * f->nka + 3.0 * f->ncg);
+  f->flops_edge += 2.0 * f->K * f->nka + 3.0 * f->ncg;
+  f->flops_node = 2.0 * m->hnl * f->dimH;
+  for (int k = 0; k < m->hi_linear_up.ninstr; k++) {
+    const HMIrrep *a = &m->hi_linear_up.in.b[m->hi_linear_up.ia[k]], *b = &m->hi_linear_up.out.b[m->hi_linear_up.ib[k]];
+    f->flops_node += 2.0 * a->mul * b->mul * (2 * a->l + 1);
+  }
+  for (int i = 0; i < f->np; i++) f->flops_node += 2.0 * f->K * f->mul[i] * f->d1[i];
+}
+
 PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
 {
   HMFolded           f;
@@ -105,13 +174,7 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
   f->lmax = m->hedge_lmax;
   f->nsh  = (PetscInt)(m->hedge_lmax + 1) * (m->hedge_lmax + 1);
   f->nout = HMIrrepsDim(&m->OUT);
-  PetscCheck(mlp->nlayers >= 1 && mlp->h[0] == f->nb && mlp->h[mlp->nlayers] == tp->weight_numel, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP radial network widths do not match the tensor product", m->path);
-  PetscCheck(HMIrrepsDim(&tp->in2) == f->nsh, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HIP tensor product edge irreps do not match hessian_edge_lmax %d", m->path, m->hedge_lmax);
-  /* the fold assigns each path to one output block: distinct irreps of multiplicity 1 */
-  for (int q = 0; q < m->OUT.n; q++) {
-    PetscCheck(m->OUT.b[q].mul == 1, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output block %d has multiplicity %d, the folded kernel needs 1", m->path, q, m->OUT.b[q].mul);
-    for (int q2 = 0; q2 < q; q2++) PetscCheck(m->OUT.b[q2].l != m->OUT.b[q].l || m->OUT.b[q2].p != m->OUT.b[q].p, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: HIP edge output has two blocks of irrep l=%d", m->path, m->OUT.b[q].l);
-  }
+  PetscCall(CheckFoldable(f));
   f->nhid = mlp->nlayers - 1;
   f->K    = mlp->h[mlp->nlayers - 1];
   f->maxw = mlp->maxw;
@@ -177,28 +240,7 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
       for (PetscInt u = 0; u < f->mul[i]; u++) P[kap * f->mul[i] + u] = tp->pw[p] * Omega[offM[k] + u] * Wlast[kap * tp->weight_numel + tp->woff[p] + u];
   }
 
-  /* CG list, grouped by path so T and Y are read in order */
-  f->ncg = ncg;
-  PetscCall(PetscMalloc5(ncg + 1, &f->cg_j, ncg + 1, &f->cg_b, ncg + 1, &f->cg_o, ncg + 1, &f->cg_c, ncg + 1, &f->cg_crev));
-  ncg = 0;
-  for (int i = 0; i < f->np; i++) {
-    const int      p = (int)keep_q[i], k = tp->io[p], q = q_of[k];
-    const int      l2 = tp->in2.b[tp->i2[p]].l;
-    const int      d1 = (int)f->d1[i], d2 = 2 * l2 + 1, dO = 2 * mid->b[k].l + 1;
-    const PetscInt yoff = HMIrrepsOffset(&tp->in2, tp->i2[p]), ooff = HMIrrepsOffset(&m->OUT, q);
-    for (int a = 0; a < d1; a++)
-      for (int b = 0; b < d2; b++)
-        for (int c = 0; c < dO; c++) {
-          const double C = tp->C[p][(a * d2 + b) * dO + c];
-          if (C == 0.0) continue;
-          f->cg_j[ncg]    = (int)(f->ja[i] + a);
-          f->cg_b[ncg]    = (int)(yoff + b);
-          f->cg_o[ncg]    = (int)(ooff + c);
-          f->cg_c[ncg]    = C;
-          f->cg_crev[ncg] = (l2 % 2) ? -C : C;
-          ncg++;
-        }
-  }
+  PetscCall(BuildCGList(f, ncg, keep_q, q_of));
   PetscCall(PetscFree(keep_q));
   PetscCall(PetscFree5(rOUT, rO, rH, rM, Omega));
 
@@ -206,17 +248,7 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
   PetscCall(PetscMalloc4(FOLD_CG_BLOCK * f->nka + 1, &f->Tt, FOLD_CG_BLOCK * f->nsh, &f->Yt, FOLD_CG_BLOCK * f->nout, &f->Ot, FOLD_EDGE_CHUNK * f->nka + 1, &f->Tr));
   PetscCall(PetscMalloc3(FOLD_NODE_CHUNK * f->dimH, &f->fbar, FOLD_NODE_CHUNK * f->dimH, &f->xbar, FOLD_EDGE_CHUNK, &f->dist));
 
-  /* operation counts: silu_n(x) = c x / (1 + exp(-x)) is 4 flops */
-  f->flops_edge = 0;
-  for (int i = 0; i < f->nhid; i++) f->flops_edge += 2.0 * mlp->h[i] * mlp->h[i + 1] + 4.0 * mlp->h[i + 1];
-  f->flops_pair = f->flops_edge + 2.0 * (2.0 * f->K * f->nka + 3.0 * f->ncg);
-  f->flops_edge += 2.0 * f->K * f->nka + 3.0 * f->ncg;
-  f->flops_node = 2.0 * m->hnl * f->dimH;
-  for (int k = 0; k < m->hi_linear_up.ninstr; k++) {
-    const HMIrrep *a = &m->hi_linear_up.in.b[m->hi_linear_up.ia[k]], *b = &m->hi_linear_up.out.b[m->hi_linear_up.ib[k]];
-    f->flops_node += 2.0 * a->mul * b->mul * (2 * a->l + 1);
-  }
-  for (int i = 0; i < f->np; i++) f->flops_node += 2.0 * f->K * f->mul[i] * f->d1[i];
+  CountFlops(f);
   *out = f;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

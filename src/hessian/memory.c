@@ -2,12 +2,13 @@
    and the check against the memory a rank may use. */
 #include "hessian/hessianimpl.h"
 #include <hipmace/log.h>
+#include <hipmace/so3.h>
 #include <stdio.h>
 
 PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_copy, double *now, double *peak)
 {
   PetscInt     ni;
-  double       n, feats, layer, hip, mat, rss = HMMemoryRSS(PETSC_FALSE);
+  double       n, feats, layer, hip, mat, gbuf, halo, rss = HMMemoryRSS(PETSC_FALSE);
   const double d = 8.0;
   PetscInt64   blocks;
   MatType      type = h->mattype;
@@ -33,16 +34,29 @@ PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_cop
   /* HIP head: per-atom kernel inputs of owned atoms and ghosts, node blocks, the work list of pairs */
   PetscCall((*h->ops->memory)(h, &hip));
   {
-    /* the far halo's cached packing buffer: the kernel's per-atom inputs of as many atoms as there are far ghosts */
-    PetscInt nfar;
+    /* the far halo's cached packing buffer: the kernel's per-atom inputs of as many atoms as there are far
+       ghosts; the forward pass's (HMEvalGetMemoryEstimate): ghosts x the widest layer input */
+    PetscInt nfar, nnear;
     HMDecomp dd;
+    HMModel  m     = h->model;
+    double   wnear = 0, wfar = 0;
     PetscCall(HMEvalGetDecomp(h->ev, &dd));
     PetscCall(HMDecompGetHaloSize(dd, HM_HALO_FAR, &nfar));
-    hip += hip * (double)nfar / (double)PetscMax(ni + nfar, 1);
+    PetscCall(HMDecompGetHaloSize(dd, HM_HALO_NEAR, &nnear));
+    gbuf = hip * (double)nfar / (double)PetscMax(ni + nfar, 1);
+    for (int t = 0; t < m->nlayers; t++) wnear = PetscMax(wnear, (double)HMIrrepsDim(&m->layer[t].in_ir));
+    for (int t = 0; t < m->nhx; t++) wfar = PetscMax(wfar, (double)HMIrrepsDim(&m->hx[t].in_ir));
+    halo = ((double)nnear * wnear + (double)nfar * wfar) * d;
   }
-  hip += 18 * n * d + (double)blocks * 0.5 * 80;
-  *now  = rss;
-  *peak = rss + feats + PetscMax(layer, hip + mat);
+  hip += 18 * n * d; /* node blocks and the diagonal */
+  {
+    /* once G and the node blocks are made, the node features and the halo buffers go (hessian/assemble.c);
+       the work list is built 2048 owned atoms at a time: at most its share of the pairs */
+    const double fe   = (double)(h->model->nlayers + h->model->nhx) * n * h->model->dimH * d;
+    const double work = (double)blocks * 0.5 * 80 * PetscMin(1.0, 2048.0 / PetscMax(n, 1.0));
+    *now              = rss;
+    *peak             = rss + PetscMax(feats + PetscMax(layer, hip + gbuf), feats - fe - halo + hip + work + mat);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

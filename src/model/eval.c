@@ -218,7 +218,9 @@ PetscErrorCode HMEvalForward(HMEval e)
   double        *A, *h0, *inter, *tmp;
 
   PetscFunctionBegin;
-  if (e->forward_done) PetscFunctionReturn(PETSC_SUCCESS);
+  if (e->forward_done && !e->feats_released) PetscFunctionReturn(PETSC_SUCCESS);
+  /* after HMEvalReleaseNodeFeatures: the same pass again, bitwise the same features and energy */
+  e->feats_released = PETSC_FALSE;
   PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
   PetscCall(PetscCalloc1(n * m->nel + 1, &A));
   PetscCall(PetscMalloc1(n * m->C + 1, &h0));
@@ -254,7 +256,7 @@ PetscErrorCode HMEvalForward(HMEval e)
     }
     HMRoofline[HM_ROOF_READOUT].seconds += MPI_Wtime() - t0;
   }
-  PetscCall(PetscMalloc1(n + 1, &e->node_energy));
+  if (!e->node_energy) PetscCall(PetscMalloc1(n + 1, &e->node_energy)); /* kept by a release of the features */
   {
     double *parts, sums[2];
     PetscCall(PetscMalloc1(2 * n + 1, &parts));
@@ -289,9 +291,21 @@ PetscErrorCode HMEvalGetNodeFeatures(HMEval e, PetscInt t, PetscInt *dim, const 
 {
   PetscFunctionBegin;
   PetscCheck(e->forward_done, PETSC_COMM_SELF, PETSC_ERR_ORDER, "HMEvalForward() must be called first");
+  if (e->feats_released) PetscCall(HMEvalForward(e));
   PetscCheck(t >= 0 && t < e->model->nlayers + e->model->nhx, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "layer %" PetscInt_FMT " out of range", t);
   if (dim) *dim = e->model->dimH;
   if (f) *f = e->feats[t];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalReleaseNodeFeatures(HMEval e)
+{
+  PetscFunctionBegin;
+  if (!e->forward_done || e->feats_released) PetscFunctionReturn(PETSC_SUCCESS);
+  /* HMEvalCheckFinite reports from this scan once the features are gone */
+  HMEvalScanFeatures(e, &e->feats_bad[0], &e->feats_bad[1]);
+  for (int t = 0; t < HM_MAX_LAYERS; t++) PetscCall(PetscFree(e->feats[t]));
+  e->feats_released = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -15,6 +15,8 @@ struct _p_HMEval {
   HMPartitionType ptype;
   char           *prefix;
   PetscBool       forward_done;
+  PetscBool       feats_released;       /* HMEvalReleaseNodeFeatures freed feats[]; HMEvalForward recomputes them */
+  int             feats_bad[2];         /* guard scan of the released features: stage, input atom (guards.c) */
   double         *feats[HM_MAX_LAYERS]; /* [n][dimH], owned atoms; main layers, then the extra Hessian layers */
   double         *node_energy, energy;
   /* forces.c: set by HMEvalComputeForces */
@@ -22,3 +24,6 @@ struct _p_HMEval {
   double   *forces;          /* [n][3] eV/A, owned atoms */
   double    stress[9], fmax; /* eV/A^3 (periodic in all three axes), max |F| */
 };
+
+/* guards.c: earliest non-finite node feature, stage GUARD_FEATURES + layer and input atom (INT_MAX, INT_MAX: none). */
+PETSC_INTERN void HMEvalScanFeatures(HMEval, int *stage, int *atom);

@@ -24,6 +24,16 @@ static int LowestBadAtom(HMEval e, PetscInt w, const double *a)
   return best;
 }
 
+void HMEvalScanFeatures(HMEval e, int *stage, int *atom)
+{
+  HMModel m = e->model;
+  *stage = GUARD_NONE, *atom = INT_MAX;
+  for (int t = 0; t < m->nlayers + m->nhx && *stage == GUARD_NONE; t++) { /* hoextra: and the extra Hessian layers */
+    const int a = LowestBadAtom(e, m->dimH, e->feats[t]);
+    if (a != INT_MAX) *stage = GUARD_FEATURES + t, *atom = a;
+  }
+}
+
 PetscErrorCode HMEvalCheckFinite(HMEval e)
 {
   HMModel m = e->model;
@@ -33,10 +43,8 @@ PetscErrorCode HMEvalCheckFinite(HMEval e)
 
   PetscFunctionBegin;
   if (e->forward_done) {
-    for (int t = 0; t < m->nlayers + m->nhx && bad.v == GUARD_NONE; t++) { /* hoextra: and the extra Hessian layers */
-      const int a = LowestBadAtom(e, m->dimH, e->feats[t]);
-      if (a != INT_MAX) bad.v = GUARD_FEATURES + t, bad.i = a;
-    }
+    if (e->feats_released) bad.v = e->feats_bad[0], bad.i = e->feats_bad[1];
+    else HMEvalScanFeatures(e, &bad.v, &bad.i);
     if (bad.v == GUARD_NONE) {
       const int a = LowestBadAtom(e, 1, e->node_energy);
       if (a != INT_MAX) bad.v = GUARD_ENERGY, bad.i = a;
