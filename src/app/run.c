@@ -124,7 +124,7 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   }
   PetscCall(HMSystemDestroy(sys));
   PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));
-  if (has_out) PetscCall(HMSystemWriteXYZ(*sys, out));
+  if (has_out && *sys) PetscCall(HMSystemWriteXYZ(*sys, out)); /* rank 0 holds the structure */
   PetscCall(VecDestroy(&x));
   PetscCall(HMEvalObjectiveDestroy(&eo));
   PetscFunctionReturn(PETSC_SUCCESS);
