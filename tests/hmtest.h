@@ -88,6 +88,41 @@ static inline PetscErrorCode hm_eval_create(HMModel m, HMSystem sys, const char 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The bundled demo model's path (HIPMACE_INPUTS_DIR, else ./inputs). */
+static inline void hm_demo_model_path(char *buf, size_t len)
+{
+  const char *d = getenv("HIPMACE_INPUTS_DIR");
+  snprintf(buf, len, "%s/demo_hipmace.safetensors", d ? d : "inputs");
+}
+
+/* The demo model's Hessian in input order of a system built identically on every rank (build(comm) gives it),
+   and that system (whole, on every rank) in *all. */
+static inline void hm_demo_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *), Mat *H, HMSystem *all)
+{
+  char        path[PETSC_MAX_PATH_LEN];
+  HMModel     model;
+  HMSystem    sys = NULL;
+  HMEval      ev;
+  HMHessian   hs;
+  Mat         Hp;
+  PetscMPIInt rank;
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  hm_demo_model_path(path, sizeof(path));
+  HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &model));
+  if (rank == 0) HM_T(build(PETSC_COMM_SELF, &sys));
+  HM_T(hm_eval_create(model, sys, NULL, &ev, &hs));
+  HM_T(HMEvalForward(ev));
+  HM_T(HMHessianAssemble(hs, &Hp));
+  HM_T(HMHessianInputOrder(hs, Hp, H));
+  HM_T(build(PETSC_COMM_SELF, all));
+  HM_T(MatDestroy(&Hp));
+  HM_T(HMHessianDestroy(&hs));
+  HM_T(HMEvalDestroy(&ev));
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(HMModelDestroy(&model));
+}
+
 /* Energy and dense Hessian of a structure on one rank (cell/pbc may be NULL). */
 static inline double *hm_hessian_dense(HMModel m, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, double *E)
 {

@@ -25,12 +25,6 @@ static const char *bin(void)
   return b ? b : "./drivers/hipmace";
 }
 
-static void demo_model_path(char *buf, size_t len)
-{
-  const char *d = getenv("HIPMACE_INPUTS_DIR");
-  snprintf(buf, len, "%s/demo_hipmace.safetensors", d ? d : "inputs");
-}
-
 static void write_text(Case *c, const char *name, const char *text)
 {
   char  path[2 * PETSC_MAX_PATH_LEN];
@@ -90,7 +84,7 @@ static int case_setup(void **state)
   if (!c) return -1;
   snprintf(c->dir, sizeof(c->dir), "/tmp/hm_badinput_XXXXXX");
   if (!mkdtemp(c->dir)) return -1;
-  demo_model_path(c->model, sizeof(c->model));
+  hm_demo_model_path(c->model, sizeof(c->model));
   good_xyz(xyz, sizeof(xyz), NULL, 0);
   *state = c;
   write_text(c, "good.xyz", xyz);
@@ -766,7 +760,7 @@ static void test_guards_library(void **state)
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
-  demo_model_path(model, sizeof(model));
+  hm_demo_model_path(model, sizeof(model));
   snprintf(xyz, sizeof(xyz), "%s/default.xyz", getenv("HIPMACE_INPUTS_DIR") ? getenv("HIPMACE_INPUTS_DIR") : "inputs");
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model, &m));
   if (rank == 0) HM_T(HMSystemLoad(PETSC_COMM_SELF, xyz, &sys));

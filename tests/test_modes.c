@@ -4,39 +4,6 @@
 #include <hipmace/eigen.h>
 #include <hipmace/builder.h>
 
-static void demo_model_path(char *buf, size_t len)
-{
-  const char *d = getenv("HIPMACE_INPUTS_DIR");
-  snprintf(buf, len, "%s/demo_hipmace.safetensors", d ? d : "inputs");
-}
-
-/* Hessian in input order of a system built identically on every rank (build(comm) gives it). */
-static void model_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *), Mat *H, HMSystem *all)
-{
-  char        path[PETSC_MAX_PATH_LEN];
-  HMModel     model;
-  HMSystem    sys = NULL;
-  HMEval      ev;
-  HMHessian   hs;
-  Mat         Hp;
-  PetscMPIInt rank;
-
-  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  demo_model_path(path, sizeof(path));
-  HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &model));
-  if (rank == 0) HM_T(build(PETSC_COMM_SELF, &sys));
-  HM_T(hm_eval_create(model, sys, NULL, &ev, &hs));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMHessianAssemble(hs, &Hp));
-  HM_T(HMHessianInputOrder(hs, Hp, H));
-  HM_T(build(PETSC_COMM_SELF, all));
-  HM_T(MatDestroy(&Hp));
-  HM_T(HMHessianDestroy(&hs));
-  HM_T(HMEvalDestroy(&ev));
-  HM_T(HMSystemDestroy(&sys));
-  HM_T(HMModelDestroy(&model));
-}
-
 static PetscErrorCode build_water(MPI_Comm comm, HMSystem *s)
 {
   return HMBuildWaterBox(comm, 150, 1, s);
@@ -80,7 +47,7 @@ static void check_system(const char *what, PetscErrorCode (*build)(MPI_Comm, HMS
   PetscBool ex;
   double   *full, *it, *di, scale;
 
-  model_hessian(build, &H, &sys);
+  hm_demo_hessian(build, &H, &sys);
   full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, K, &nf, &ni_full, &ex);
   scale = hm_max_abs(nf, full);
   assert_true(ex);
@@ -136,7 +103,7 @@ static void test_near_zero(void **state)
   };
 
   (void)state;
-  model_hessian(build_helix, &H, &sys);
+  hm_demo_hessian(build_helix, &H, &sys);
   full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, 12, &nf, &ni, &ex);
   scale = hm_max_abs(nf, full);
   c     = -full[0] + 1e-7 * scale;

@@ -4,38 +4,6 @@
 #include <hipmace/eigen.h>
 #include <hipmace/builder.h>
 
-static void demo_model_path(char *buf, size_t len)
-{
-  const char *d = getenv("HIPMACE_INPUTS_DIR");
-  snprintf(buf, len, "%s/demo_hipmace.safetensors", d ? d : "inputs");
-}
-
-static void model_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *), Mat *H, HMSystem *all)
-{
-  char        path[PETSC_MAX_PATH_LEN];
-  HMModel     model;
-  HMSystem    sys = NULL;
-  HMEval      ev;
-  HMHessian   hs;
-  Mat         Hp;
-  PetscMPIInt rank;
-
-  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  demo_model_path(path, sizeof(path));
-  HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &model));
-  if (rank == 0) HM_T(build(PETSC_COMM_SELF, &sys));
-  HM_T(hm_eval_create(model, sys, NULL, &ev, &hs));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMHessianAssemble(hs, &Hp));
-  HM_T(HMHessianInputOrder(hs, Hp, H));
-  HM_T(build(PETSC_COMM_SELF, all));
-  HM_T(MatDestroy(&Hp));
-  HM_T(HMHessianDestroy(&hs));
-  HM_T(HMEvalDestroy(&ev));
-  HM_T(HMSystemDestroy(&sys));
-  HM_T(HMModelDestroy(&model));
-}
-
 static PetscErrorCode build_water(MPI_Comm comm, HMSystem *s)
 {
   return HMBuildWaterBox(comm, 150, 1, s);
@@ -191,7 +159,7 @@ static void check_system(const char *what, PetscErrorCode (*build)(MPI_Comm, HMS
   PetscMPIInt size;
   double      scale;
 
-  model_hessian(build, &H, &sys);
+  hm_demo_hessian(build, &H, &sys);
   solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, HM_MODES_BASIS_FULL, PETSC_FALSE, K, &full);
   scale = hm_max_abs(full.n, full.lam);
   /* refined: the dense eigenvalues to 1e-8 of the spectrum scale (the tolerance of the other iterative routes) */
