@@ -42,6 +42,11 @@ PETSC_EXTERN PetscErrorCode HMProgressGetInterval(double *seconds);
 PETSC_EXTERN double HMMemoryRSS(PetscBool peak);
 /* Memory the node can still give out (MemAvailable of /proc/meminfo) in bytes; 0 if unknown. */
 PETSC_EXTERN double HMMemoryAvailable(void);
+/* Let freed large arrays (>= 16 MB) go back to the system at once (glibc: mmap for them, trim the heap).
+   Open MPI's start-up turns glibc's mmap off, so without this a freed array stays in the process and
+   the memory peak of a later stage is the sum of everything ever allocated. Option -memory_return
+   (default true); a no-op where the C library is not glibc. */
+PETSC_EXTERN PetscErrorCode HMMemorySetReturnToSystem(PetscBool);
 
 /* ---------------------------------------------------------------- exact sums */
 /* int64 words per column that HMSumExact reduces: 68 fixed-point digits spanning every finite double,

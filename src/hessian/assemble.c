@@ -4,6 +4,9 @@
 #include <hipmace/so3.h>
 #include <hipmace/log.h>
 
+/* Atoms per chunk of HMHessianNodeBlocks. */
+#define HM_NODE_CHUNK 1024
+
 /* directed-edge evaluations per batch (two per image of a pair) */
 #define HM_PAIR_BATCH 1024
 
@@ -352,30 +355,31 @@ PetscErrorCode HMHessianNodeBlocks(HMHessian h, double n9[], double D[])
 {
   HMModel        m  = h->model;
   const PetscInt dO = HMIrrepsDim(&m->O);
-  PetscInt       n;
-  double        *diag, *z;
+  PetscInt       n, chunk;
+  double        *diag, *z, *dt;
 
   PetscFunctionBegin;
   PetscCall(HMEvalForward(h->ev));
   PetscCall(HMEvalGetSizes(h->ev, NULL, &n, NULL, NULL));
-  PetscCall(PetscCalloc1(n * dO + 1, &diag));
-  PetscCall(PetscMalloc1(n * 9 + 1, &z));
-  {
-    double *dt;
-    PetscCall(PetscMalloc1(n * dO + 1, &dt));
+  /* atoms in chunks: the linear maps are row-independent, so the blocks are the same bits as in one pass,
+     and the work arrays (2 dO doubles per atom) exist for one chunk only — they were the memory peak of
+     the Hessian stage otherwise */
+  chunk = PetscMin(HM_NODE_CHUNK, PetscMax(n, 1));
+  PetscCall(PetscMalloc3(chunk * dO + 1, &diag, chunk * dO + 1, &dt, chunk * 9 + 1, &z));
+  for (PetscInt i0 = 0; i0 < n; i0 += chunk) {
+    const PetscInt nc = PetscMin(chunk, n - i0);
+    PetscCall(PetscArrayzero(diag, nc * dO));
     for (int k = 0; k < m->hnl; k++) {
       const double *f;
       PetscCall(HMEvalGetNodeFeatures(h->ev, m->hl0 + k, NULL, &f));
-      HMLinearApply(&m->proj_nodes_layerwise, n, f, m->dimH, 0.0, dt, dO);
-      for (PetscInt i = 0; i < n * dO; i++) diag[i] += m->hw[k] * dt[i];
+      HMLinearApply(&m->proj_nodes_layerwise, nc, f + i0 * m->dimH, m->dimH, 0.0, dt, dO);
+      for (PetscInt i = 0; i < nc * dO; i++) diag[i] += m->hw[k] * dt[i];
     }
-    PetscCall(PetscFree(dt));
+    HMLinearApply(&m->proj_nodes, nc, diag, dO, 0.0, z, 9);
+    if (n9) PetscCall(PetscArraycpy(n9 + 9 * i0, z, nc * 9));
+    if (D)
+      for (PetscInt i = 0; i < nc; i++) HMIrreps9ToCartesian(z + 9 * i, D + 9 * (i0 + i));
   }
-  HMLinearApply(&m->proj_nodes, n, diag, dO, 0.0, z, 9);
-  if (n9) PetscCall(PetscArraycpy(n9, z, n * 9));
-  if (D)
-    for (PetscInt i = 0; i < n; i++) HMIrreps9ToCartesian(z + 9 * i, D + 9 * i);
-  PetscCall(PetscFree(z));
-  PetscCall(PetscFree(diag));
+  PetscCall(PetscFree3(diag, dt, z));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -332,14 +332,11 @@ PetscErrorCode HMEvalGetMemoryEstimate(HMEval e, double *persistent, double *lay
     const HMLayer *L   = t < m->nlayers ? &m->layer[t] : &m->hx[t - m->nlayers];
     const double   din = (double)HMIrrepsDim(&L->in_ir), dtg = (double)HMIrrepsDim(&L->target);
     const double   dmid = (double)L->tp.dim_mid, dh = (double)m->dimH;
-    /* src/model/layer.c keeps at most two per-atom arrays at once: x with agg, agg with X, X with its skip
-       product (layer 0), X with prod, prod or out with the skip connection */
-    double lt = nl * din + n * dmid;
-    lt        = PetscMax(lt, n * dmid + n * dtg);
-    lt        = PetscMax(lt, 2 * n * dtg);
-    lt        = PetscMax(lt, n * dtg + n * dh + (double)HMSymContractionWorkSize(&L->prod));
-    lt        = PetscMax(lt, 2 * n * dh);
-    *layer    = PetscMax(*layer, lt * d);
+    /* src/model/layer.c: the layer input x of the owned and ghost atoms, and the work arrays of one chunk of
+       HM_LAYER_ATOM_CHUNK owned atoms (aggregated messages, linear output, skip product, product) */
+    const double nc = PetscMin(n, (double)HM_LAYER_ATOM_CHUNK);
+    const double lt = nl * din + nc * (dmid + dtg + PetscMax(dtg, dh) + dh) + (double)HMSymContractionWorkSize(&L->prod);
+    *layer          = PetscMax(*layer, lt * d);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

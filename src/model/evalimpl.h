@@ -1,6 +1,10 @@
 /* Private layout of HMEval (the model module only; the Hessian reads an evaluation through eval.h). */
 #pragma once
 
+/* Owned atoms per chunk of the node-wise part of a layer (src/model/layer.c; the memory estimate in
+   eval.c counts one chunk of work arrays). */
+#define HM_LAYER_ATOM_CHUNK 512
+
 #include "model/modelimpl.h"
 #include <hipmace/eval.h>
 

@@ -14,43 +14,28 @@
 /* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
    halo and radial basis (the extra Hessian layers run on the Hessian graph, src/model/hessextra.c);
    residual = a layer t >= 1 (skip from the layer input). */
-PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out)
+/* Atoms per chunk of the part after the halo exchange: the per-atom work arrays (the aggregated messages,
+   the widest, and the linear and product outputs) exist for one chunk at a time, not for all atoms. Every
+   kernel below is row-independent (HMGemmRows, the per-edge tensor product, the per-node symmetric
+   contraction), so the chunking changes no bit. */
+
+/* The messages into atoms a0 .. a1-1 (the CSR edge range of those atoms, in the canonical edge order),
+   summed into agg (chunk rows, channel-major inside the tensor product) and transposed back. */
+static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, const double *x, PetscInt a0, PetscInt a1, double *agg, double *buf, PetscInt maxmul)
 {
-  HMModel        m = e->model;
-  const int      t = residual ? 1 : 0;
-  const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  HMModel        m   = e->model;
+  const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  double        *x, *agg, *X, *prod, *sc, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *buf;
-  PetscInt       maxmul = 0;
+  const PetscInt eb = g->offset[a0], ee = g->offset[a1];
+  double        *rb, *w, *Y, *vec, *mlpw, *cy;
 
   PetscFunctionBegin;
-  /* memory: at most two of the per-atom arrays live at once (x with agg, agg with X, X with prod, prod with
-     the skip connection); the channel-major transposes are done in place, atom by atom */
-  for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
-  PetscCall(PetscMalloc1(nl * din + 1, &x));
-  PetscCall(PetscMalloc1(PetscMax(din, dmid) + 1, &buf));
-  {
-    HM_ROOF_TIC(t0);
-    HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
-    HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
-  }
-  /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
-  PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
-  {
-    HM_ROOF_TIC(t0);
-    for (PetscInt i = 0; i < nl; i++) {
-      HMConvTPTransposeIn(&L->tp, x + i * din, buf);
-      PetscCall(PetscArraycpy(x + i * din, buf, din));
-    }
-    HM_ROOF_TOC(HM_ROOF_CONV, t0);
-  }
-  PetscCall(PetscCalloc1(n * dmid + 1, &agg));
+  PetscCall(PetscArrayzero(agg, (a1 - a0) * dmid));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
-  for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
-    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
+  for (PetscInt e0 = eb; e0 < ee; e0 += HM_EDGE_CHUNK) {
+    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, ee - e0);
     for (PetscInt k = 0; k < ne; k++)
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
     HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
@@ -67,72 +52,126 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       HM_ROOF_TIC(t0);
       for (PetscInt k = 0; k < ne; k++) {
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, w + k * nw, agg + r * dmid, cy);
+        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, w + k * nw, agg + (r - a0) * dmid, cy);
       }
       HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
   PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
-  PetscCall(PetscFree(x));
   {
     HM_ROOF_TIC(t0);
-    for (PetscInt i = 0; i < n; i++) {
+    for (PetscInt i = 0; i < a1 - a0; i++) {
       HMConvTPTransposeOut(&L->tp, agg + i * dmid, buf);
       PetscCall(PetscArraycpy(agg + i * dmid, buf, dmid));
     }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
-    HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
-    HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
   }
-  PetscCall(PetscFree(buf));
-  PetscCall(PetscMalloc1(n * dtg + 1, &X));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Atoms a0 .. a1-1 from their aggregated messages agg to the layer output out (rows a0 ..): the linear map,
+   the skip tensor product of layer 0, the symmetric contraction, the product linear map and, for t >= 1,
+   the skip connection from the layer input h. X, prod and tmp hold one chunk each. */
+static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const double *agg, double *X, double *tmp, double *prod, double *scw, double *out)
+{
+  HMModel        m    = e->model;
+  const PetscInt dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target), nc = a1 - a0, dH = m->dimH;
+  const int     *elem = e->elem + a0;
+
+  PetscFunctionBegin;
   {
     HM_ROOF_TIC(t0);
-    HMLinearApply(&L->linear, n, agg, dmid, 0.0, X, dtg);
-    for (PetscInt k = 0; k < n * dtg; k++) X[k] /= m->avg_num_neighbors;
-    HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-    HMRoofline[HM_ROOF_LINEAR].flops += (double)n * dtg;
-    if (t == 0) {
-      double *tmp;
-      PetscCall(PetscMalloc1(n * dtg, &tmp));
-      HMSkipTPApply(&L->skip, n, e->elem, X, dtg, 0.0, tmp, dtg);
-      HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-      PetscCall(PetscFree(X));
-      X = tmp;
+    HMLinearApply(&L->linear, nc, agg, dmid, 0.0, X, dtg);
+    for (PetscInt k = 0; k < nc * dtg; k++) X[k] /= m->avg_num_neighbors;
+    if (!residual) {
+      HMSkipTPApply(&L->skip, nc, elem, X, dtg, 0.0, tmp, dtg);
+      PetscCall(PetscArraycpy(X, tmp, nc * dtg));
     }
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
-  PetscCall(PetscFree(agg));
-  PetscCall(PetscMalloc1(n * m->dimH + 1, &prod));
-  PetscCall(PetscMalloc1(HMSymContractionWorkSize(&L->prod), &scw));
   PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
   {
     HM_ROOF_TIC(t0);
-    HMSymContractionApply(&L->prod, &L->target, n, e->elem, X, dtg, prod, m->dimH, scw);
+    HMSymContractionApply(&L->prod, &L->target, nc, elem, X, dtg, prod, dH, scw);
     HM_ROOF_TOC(HM_ROOF_SYMCON, t0);
-    HMSymContractionCost(&L->prod, &L->target, n, e->elem, &HMRoofline[HM_ROOF_SYMCON].flops, &HMRoofline[HM_ROOF_SYMCON].bytes);
   }
   PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
-  PetscCall(PetscFree(scw));
-  PetscCall(PetscFree(X));
   {
     HM_ROOF_TIC(t0);
-    HMLinearApply(&L->prod_linear, n, prod, m->dimH, 0.0, out, m->dimH);
-    HMLinearCost(&L->prod_linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+    HMLinearApply(&L->prod_linear, nc, prod, dH, 0.0, out + a0 * dH, dH);
+    if (residual) {
+      /* the skip connection from this layer's input h (kept by the caller) */
+      HMSkipTPApply(&L->skip, nc, elem, h + a0 * dH, dH, 0.0, tmp, dH);
+      for (PetscInt k = 0; k < nc * dH; k++) out[a0 * dH + k] += tmp[k];
+    }
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
-  PetscCall(PetscFree(prod));
-  if (t > 0) {
-    /* the skip connection from this layer's input h (kept by the caller) */
-    HM_ROOF_TIC(t0);
-    PetscCall(PetscMalloc1(n * m->dimH, &sc));
-    HMSkipTPApply(&L->skip, n, e->elem, h, m->dimH, 0.0, sc, m->dimH);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The analytic flop and byte counts of one layer on n atoms and the edges of g (the roofline table). */
+static void LayerCost(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, PetscInt n)
+{
+  HMModel        m   = e->model;
+  const PetscInt dtg = HMIrrepsDim(&L->target);
+
+  HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
+  HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
+  HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  HMRoofline[HM_ROOF_LINEAR].flops += (double)n * dtg;
+  if (!residual) HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  HMSymContractionCost(&L->prod, &L->target, n, e->elem, &HMRoofline[HM_ROOF_SYMCON].flops, &HMRoofline[HM_ROOF_SYMCON].bytes);
+  HMLinearCost(&L->prod_linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  if (residual) {
     HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-    for (PetscInt k = 0; k < n * m->dimH; k++) out[k] += sc[k];
     HMRoofline[HM_ROOF_LINEAR].flops += (double)n * m->dimH;
-    PetscCall(PetscFree(sc));
+  }
+}
+
+/* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
+   halo and radial basis (the extra Hessian layers run on the Hessian graph, src/model/hessextra.c);
+   residual = a layer t >= 1 (skip from the layer input). */
+PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out)
+{
+  HMModel        m = e->model;
+  const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  const PetscInt chunk = PetscMin(HM_LAYER_ATOM_CHUNK, PetscMax(n, 1)), dtmp = PetscMax(dtg, m->dimH);
+  double        *x, *agg, *X, *tmp, *prod, *scw, *buf;
+  PetscInt       maxmul = 0;
+
+  PetscFunctionBegin;
+  PetscCheck(g->n == n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "layer graph has %" PetscInt_FMT " senders for %" PetscInt_FMT " owned atoms", g->n, n);
+  /* memory: the layer input x for the owned and ghost atoms, plus one chunk of each per-atom work array;
+     the channel-major transposes are done in place, atom by atom */
+  for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
+  PetscCall(PetscMalloc1(nl * din + 1, &x));
+  PetscCall(PetscMalloc1(PetscMax(din, dmid) + 1, &buf));
+  {
+    HM_ROOF_TIC(t0);
+    HMLinearApply(&L->linear_up, n, h, din, 0.0, x, din);
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
+  /* the senders of the owned atoms' messages include ghosts within r_max: fetch their features */
+  PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
+  {
+    HM_ROOF_TIC(t0);
+    for (PetscInt i = 0; i < nl; i++) {
+      HMConvTPTransposeIn(&L->tp, x + i * din, buf);
+      PetscCall(PetscArraycpy(x + i * din, buf, din));
+    }
+    HM_ROOF_TOC(HM_ROOF_CONV, t0);
+  }
+  PetscCall(PetscMalloc5(chunk * dmid + 1, &agg, chunk * dtg + 1, &X, chunk * dtmp + 1, &tmp, chunk * m->dimH + 1, &prod, HMSymContractionWorkSize(&L->prod) + 1, &scw));
+  for (PetscInt a0 = 0; a0 < n; a0 += chunk) {
+    const PetscInt a1 = PetscMin(n, a0 + chunk);
+    PetscCall(LayerAggregate(e, L, g, radial, x, a0, a1, agg, buf, maxmul));
+    PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
+  }
+  PetscCall(PetscFree5(agg, X, tmp, prod, scw));
+  PetscCall(PetscFree(buf));
+  PetscCall(PetscFree(x));
+  LayerCost(e, L, residual, g, n);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

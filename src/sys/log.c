@@ -35,14 +35,16 @@ static PetscErrorCode RegisterLog(void)
 PetscErrorCode HMSysSetFromOptions(void)
 {
   double    interval;
-  PetscBool set;
+  PetscBool set, ret = PETSC_TRUE;
 
   PetscFunctionBegin;
   PetscCall(HMProgressGetInterval(&interval));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace system options", "HMSys");
   PetscCall(PetscOptionsReal("-progress_interval", "Seconds between progress messages of long loops on rank 0 (0 = off)", "HMProgressSetInterval", interval, &interval, &set));
+  PetscCall(PetscOptionsBool("-memory_return", "Give freed large arrays back to the system at once (glibc mmap, which Open MPI turns off): lower memory peaks", "HMMemorySetReturnToSystem", ret, &ret, NULL));
   PetscOptionsEnd();
   if (set) PetscCall(HMProgressSetInterval(interval));
+  PetscCall(HMMemorySetReturnToSystem(ret));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -3,6 +3,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+  #include <malloc.h>
+#endif
+
+/* The threshold above which an allocation is a mapping of its own, returned to the system when freed:
+   every array the memory peaks consist of (features, G, the matrix) is far larger, while the small
+   work arrays of the kernels stay on the heap (no page faults on every call). */
+#define HM_MMAP_BYTES (16 << 20)
+
+PetscErrorCode HMMemorySetReturnToSystem(PetscBool on)
+{
+  PetscFunctionBegin;
+#if defined(__GLIBC__)
+  if (on) {
+    /* mallopt returns 1 on success; a C library that refuses leaves today's behaviour, which is correct,
+       only larger */
+    if (mallopt(M_MMAP_MAX, 1 << 16) != 1 || mallopt(M_MMAP_THRESHOLD, HM_MMAP_BYTES) != 1 || mallopt(M_TRIM_THRESHOLD, HM_MMAP_BYTES) != 1) PetscCall(PetscInfo(NULL, "mallopt refused: freed memory stays in the process\n"));
+  }
+#else
+  (void)on;
+#endif
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 /* the number after key in a "Key: value kB" file, in bytes */
 static double ProcKiB(const char file[], const char key[])
