@@ -268,10 +268,20 @@ PetscErrorCode HMHessianAssemble(HMHessian h, Mat *Hout)
   n   = ev->n;
   sym = IsSymType(type);
   PetscCall(HMEvalForward(h->ev));
+  {
+    /* the forward pass's halo exchanges are done: the buffers PetscSF kept from them go before G is made */
+    HMDecomp dd;
+    PetscCall(HMEvalGetDecomp(h->ev, &dd));
+    PetscCall(HMDecompHaloReleaseBuffers(dd, HM_HALO_NEAR));
+  }
   PetscCall(PetscLogStagePush(HMLog.hip));
-  PetscCall(HMHessianSetUp(h));
   PetscCall(PetscMalloc2(9 * n + 1, &D, 9 * n + 1, &diag));
+  /* the node blocks first: then the kernel needs the node features only for its own per-atom inputs of
+     the owned atoms and releases them before their ghost copies arrive (the memory peak of the run) */
   PetscCall(HMHessianNodeBlocks(h, NULL, D));
+  h->release_features = PETSC_TRUE;
+  PetscCall(HMHessianSetUp(h));
+  h->release_features = PETSC_FALSE;
   /* the kernel's per-atom inputs and the node blocks are all the rest needs of the node features */
   PetscCall(HMEvalReleaseNodeFeatures(h->ev));
   {

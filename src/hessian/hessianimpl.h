@@ -38,6 +38,8 @@ struct _p_HMHessian {
   struct _HMHessianKernelOps ops[1];
   void                      *data; /* the kernel's */
   PetscBool                  prune, setup;
+  PetscBool                  release_features; /* HMHessianAssemble: the kernel's prepare may release the node
+                                                  features once its per-atom inputs of owned atoms are made */
   double                     table_tol;
   char                       mattype[64];
   PetscInt64                 edge_evals; /* directed edges evaluated by the kernel so far */

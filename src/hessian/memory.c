@@ -8,7 +8,8 @@
 PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_copy, double *now, double *peak)
 {
   PetscInt     ni;
-  double       n, feats, layer, hip, mat, gbuf, halo, rss = HMMemoryRSS(PETSC_FALSE);
+  double       n, feats, layer, hip, mat, gbuf, halo, hnear, rss = HMMemoryRSS(PETSC_FALSE);
+  PetscInt     nfar, nnear;
   const double d = 8.0;
   PetscInt64   blocks;
   MatType      type = h->mattype;
@@ -36,7 +37,6 @@ PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_cop
   {
     /* the far halo's cached packing buffer: the kernel's per-atom inputs of as many atoms as there are far
        ghosts; the forward pass's (HMEvalGetMemoryEstimate): ghosts x the widest layer input */
-    PetscInt nfar, nnear;
     HMDecomp dd;
     HMModel  m     = h->model;
     double   wnear = 0, wfar = 0;
@@ -46,16 +46,24 @@ PetscErrorCode HMHessianGetMemoryEstimate(HMHessian h, PetscBool input_order_cop
     gbuf = hip * (double)nfar / (double)PetscMax(ni + nfar, 1);
     for (int t = 0; t < m->nlayers; t++) wnear = PetscMax(wnear, (double)HMIrrepsDim(&m->layer[t].in_ir));
     for (int t = 0; t < m->nhx; t++) wfar = PetscMax(wfar, (double)HMIrrepsDim(&m->hx[t].in_ir));
-    halo = ((double)nnear * wnear + (double)nfar * wfar) * d;
+    hnear = (double)nnear * wnear * d;
+    halo  = hnear + (double)nfar * wfar * d;
   }
-  hip += 18 * n * d; /* node blocks and the diagonal */
   {
-    /* once G and the node blocks are made, the node features and the halo buffers go (hessian/assemble.c);
-       the work list is built 2048 owned atoms at a time: at most its share of the pairs */
-    const double fe   = (double)(h->model->nlayers + h->model->nhx) * n * h->model->dimH * d;
-    const double work = (double)blocks * 0.5 * 80 * PetscMin(1.0, 2048.0 / PetscMax(n, 1.0));
-    *now              = rss;
-    *peak             = rss + PetscMax(feats + PetscMax(layer, hip + gbuf), feats - fe - halo + hip + work + mat);
+    /* stages after the forward pass (hessian/assemble.c): its near halo buffers go first; the kernel's
+       per-atom inputs of the owned atoms are made from the node features, which then go before the ghost
+       copies arrive (untouched rows are not resident), so that stage holds the larger of features + owned
+       inputs and all inputs + their halo buffer; at the matrix stage the work list is built 2048 owned atoms
+       at a time: at most its share of the pairs */
+    const double fe    = (double)(h->model->nlayers + h->model->nhx) * n * h->model->dimH * d;
+    const double owned = hip * n / PetscMax(n + (double)nfar, 1.0);
+    const double nodes = 18 * n * d; /* node blocks and the diagonal */
+    const double work  = (double)blocks * 0.5 * 80 * PetscMin(1.0, 2048.0 / PetscMax(n, 1.0));
+    const double fwd   = feats + layer;
+    const double gst   = feats - fe - hnear + nodes + PetscMax(fe + owned, hip + gbuf);
+    const double mst   = feats - fe - halo + nodes + hip + work + mat;
+    *now               = rss;
+    *peak              = rss + PetscMax(fwd, PetscMax(gst, mst));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -28,6 +28,9 @@ PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
   for (int k = 0; k < m->hnl; k++) PetscCall(HMEvalGetNodeFeatures(h->ev, m->hl0 + k, NULL, &f[k]));
   PetscCall(PetscMalloc1(nl * nd + 1, &d->G));
   PetscCall(HMFoldedNodeTensor(d->folded, n, f, d->G));
+  /* the ghost rows of G are not touched yet (not resident): without the features the peak is the larger of
+     features + owned G and the whole G, not their sum */
+  if (h->release_features) PetscCall(HMEvalReleaseNodeFeatures(h->ev));
   /* ghosts within the Hessian cutoff send their G instead of every layer's features */
   PetscCall(HMDecompHaloExchange(dd, HM_HALO_FAR, nd, d->G));
   PetscFunctionReturn(PETSC_SUCCESS);
