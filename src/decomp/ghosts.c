@@ -100,22 +100,100 @@ static PetscErrorCode GhostImageRange(HMDecomp dd, const GhostReach *G, PetscInt
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The ranks an image of this rank's atoms can land on, per image shift: those whose grown box meets this
+   rank's bounding box moved by the shift. Floating-point addition is monotonic, so an image pos + s that
+   lies in a box implies that box meets [lo + s, hi + s] as computed: the filter drops no record, and the
+   per-atom scan costs the number of neighbouring ranks instead of P. */
+typedef struct {
+  int          lo[3], n[3]; /* shifts lo .. lo + n - 1 per axis */
+  PetscInt    *start;       /* [n0 n1 n2 + 1] CSR into ranks */
+  PetscMPIInt *ranks;
+} GhostCandidates;
+
+/* Shift tables larger than this (cells far thinner than the cutoff) fall back to scanning every rank. */
+#define HM_MAX_SHIFT_TABLE 4096
+
+static PetscErrorCode GhostCandidatesCreate(HMDecomp dd, const GhostReach *G, double R, GhostCandidates *C)
+{
+  double   bl[3] = {PETSC_MAX_REAL, PETSC_MAX_REAL, PETSC_MAX_REAL}, bh[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
+  int      lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
+  PetscInt ntab = 1, cnt = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(C, sizeof(*C)));
+  for (PetscInt i = 0; i < dd->nowned; i++) {
+    int nlo[3], nhi[3];
+    PetscCall(GhostImageRange(dd, G, i, R, nlo, nhi));
+    for (int a = 0; a < 3; a++) {
+      bl[a] = PetscMin(bl[a], dd->pos[3 * i + a]);
+      bh[a] = PetscMax(bh[a], dd->pos[3 * i + a]);
+      lo[a] = i ? PetscMin(lo[a], nlo[a]) : nlo[a];
+      hi[a] = i ? PetscMax(hi[a], nhi[a]) : nhi[a];
+    }
+  }
+  for (int a = 0; a < 3; a++) {
+    C->lo[a] = lo[a];
+    C->n[a]  = hi[a] - lo[a] + 1;
+    ntab *= C->n[a];
+    if (ntab > HM_MAX_SHIFT_TABLE) break;
+  }
+  if (dd->nowned == 0 || ntab > HM_MAX_SHIFT_TABLE) {
+    C->n[0] = 0; /* no table: every rank is a candidate */
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(PetscMalloc2(ntab + 1, &C->start, ntab * (PetscInt)dd->size + 1, &C->ranks));
+  for (PetscInt t = 0; t < ntab; t++) {
+    const int n[3] = {C->lo[0] + (int)(t / (C->n[1] * C->n[2])), C->lo[1] + (int)((t / C->n[2]) % C->n[1]), C->lo[2] + (int)(t % C->n[2])};
+    double    sh[3], l[3], h[3];
+    ShiftVector(dd->cell, n, sh);
+    for (int a = 0; a < 3; a++) {
+      l[a] = bl[a] + sh[a];
+      h[a] = bh[a] + sh[a];
+    }
+    C->start[t] = cnt;
+    for (PetscMPIInt q = 0; q < dd->size; q++) {
+      const double *b = G->boxes + 6 * q;
+      if (h[0] < b[0] || h[1] < b[1] || h[2] < b[2] || l[0] > b[3] || l[1] > b[4] || l[2] > b[5]) continue;
+      C->ranks[cnt++] = q;
+    }
+  }
+  C->start[ntab] = cnt;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode GhostCandidatesDestroy(GhostCandidates *C)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree2(C->start, C->ranks));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Records of every (owned atom, image, destination rank) whose image lies in the destination's grown box. */
 static PetscErrorCode GhostCollect(HMDecomp dd, const GhostReach *G, double R, PetscSegBuffer seg)
 {
+  GhostCandidates C;
+
   PetscFunctionBegin;
+  PetscCall(GhostCandidatesCreate(dd, G, R, &C));
   for (PetscInt i = 0; i < dd->nowned; i++) {
     int nlo[3], nhi[3], n[3];
     PetscCall(GhostImageRange(dd, G, i, R, nlo, nhi));
     for (n[0] = nlo[0]; n[0] <= nhi[0]; n[0]++)
       for (n[1] = nlo[1]; n[1] <= nhi[1]; n[1]++)
         for (n[2] = nlo[2]; n[2] <= nhi[2]; n[2]++) {
-          double s[3], p[3];
+          double   s[3], p[3];
+          PetscInt c0 = 0, c1 = dd->size;
+          if (C.n[0] > 0) {
+            const PetscInt t = ((PetscInt)(n[0] - C.lo[0]) * C.n[1] + (n[1] - C.lo[1])) * C.n[2] + (n[2] - C.lo[2]);
+            c0               = C.start[t];
+            c1               = C.start[t + 1];
+          }
           ShiftVector(dd->cell, n, s);
           for (int a = 0; a < 3; a++) p[a] = dd->pos[3 * i + a] + s[a];
-          for (PetscMPIInt q = 0; q < dd->size; q++) {
-            const double *b = G->boxes + 6 * q;
-            Ghost        *x;
+          for (PetscInt c = c0; c < c1; c++) {
+            const PetscMPIInt q = C.n[0] > 0 ? C.ranks[c] : (PetscMPIInt)c;
+            const double     *b = G->boxes + 6 * q;
+            Ghost            *x;
             if (q == dd->rank && n[0] == 0 && n[1] == 0 && n[2] == 0) continue;
             if (p[0] < b[0] || p[1] < b[1] || p[2] < b[2] || p[0] > b[3] || p[1] > b[4] || p[2] > b[5]) continue;
             PetscCall(PetscSegBufferGet(seg, 1, &x));
@@ -131,6 +209,7 @@ static PetscErrorCode GhostCollect(HMDecomp dd, const GhostReach *G, double R, P
           }
         }
   }
+  PetscCall(GhostCandidatesDestroy(&C));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
