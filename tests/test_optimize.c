@@ -218,13 +218,19 @@ static void run(MPI_Comm comm, Problem *p, const double *start, const char *type
   HM_T(HMOptimizerSetTrustRadius(o, r0, r0 > 1 ? r0 : 0));
   HM_T(HMOptimizerSetFromOptions(o));
   HM_T(HMOptimizerSolve(o, x));
-  HM_T(HMOptimizerGetConverged(o, &out->converged));
-  HM_T(HMOptimizerGetSteps(o, &out->steps, NULL));
-  HM_T(HMOptimizerGetHessianEvaluations(o, &out->nhess));
-  HM_T(HMOptimizerGetEnergies(o, NULL, &out->E));
-  HM_T(HMOptimizerGetFmax(o, &out->fmax));
-  HM_T(HMOptimizerGetModeEigenvalue(o, &out->eig));
-  HM_T(HMOptimizerGetHistory(o, &nh, &hE, &hF));
+  {
+    HMOptimizerInfo info;
+    HM_T(HMOptimizerGetInfo(o, &info));
+    out->converged = info.converged;
+    out->steps     = info.steps;
+    out->nhess     = info.hessian_evaluations;
+    out->E         = info.energy_final;
+    out->fmax      = info.fmax;
+    out->eig       = info.mode_eigenvalue;
+    nh             = info.nhistory;
+    hE             = info.energies;
+    hF             = info.fmax_history;
+  }
   out->nh = PetscMin(nh, 256);
   for (PetscInt k = 0; k < out->nh; k++) {
     out->hE[k] = hE[k];
@@ -482,18 +488,26 @@ static void test_demo_molecule(void **state)
   }
   HM_T(HMOptimizerSetFromOptions(o));
   HM_T(HMOptimizerSolve(o, x));
-  HM_T(HMOptimizerGetConverged(o, &conv));
-  HM_T(HMOptimizerGetSteps(o, &steps, NULL));
-  HM_T(HMOptimizerGetEnergies(o, &E0, &E));
-  HM_T(HMOptimizerGetFmax(o, &fmax));
+  {
+    HMOptimizerInfo info;
+    HM_T(HMOptimizerGetInfo(o, &info));
+    conv  = info.converged;
+    steps = info.steps;
+    E0    = info.energy_initial;
+    E     = info.energy_final;
+    fmax  = info.fmax;
+  }
   HM_T(HMEvalObjectiveGetCounts(eo, &nE, &nH));
   print_message("demo molecule s%d: %s in %d steps, E %.6f -> %.6f eV, fmax %.2e eV/A (%d energies, %d Hessians)\n", k, conv ? "converged" : "NOT converged", (int)steps, E0, E, fmax, (int)nE, (int)nH);
   /* the demo model's predicted Hessian is far from the Hessian of its own energy (printed above), so 30 steps
      do not reach 1e-3 eV/A on it: check the descent */
   {
-    PetscInt      nh;
-    const double *hF;
-    HM_T(HMOptimizerGetHistory(o, &nh, NULL, &hF));
+    HMOptimizerInfo info;
+    PetscInt        nh;
+    const double   *hF;
+    HM_T(HMOptimizerGetInfo(o, &info));
+    nh = info.nhistory;
+    hF = info.fmax_history;
     assert_true(E < E0);
     if (nh > 25) assert_true(fmax < 0.1 * hF[0]);
   }

@@ -73,19 +73,23 @@ PETSC_EXTERN PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer, const char[
    the quasi-Newton matrix -optimize_mat_lmvm_* (e.g. -optimize_mat_lmvm_hist_size, pairs kept, default 5). */
 PETSC_EXTERN PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer);
 /* Collective: runs from x (3 entries per owned atom) and leaves the last accepted point in x. Not converging
-   is not an error: ask HMOptimizerGetConverged. */
+   is not an error: ask HMOptimizerGetInfo. */
 PETSC_EXTERN PetscErrorCode HMOptimizerSolve(HMOptimizer, Vec x);
 
-PETSC_EXTERN PetscErrorCode HMOptimizerGetConverged(HMOptimizer, PetscBool *);
-/* Iterations (objective evaluations after the start, rejected steps included) and the rejected ones. */
-PETSC_EXTERN PetscErrorCode HMOptimizerGetSteps(HMOptimizer, PetscInt *steps, PetscInt *rejected);
-PETSC_EXTERN PetscErrorCode HMOptimizerGetHessianEvaluations(HMOptimizer, PetscInt *);
-PETSC_EXTERN PetscErrorCode HMOptimizerGetEnergies(HMOptimizer, double *initial, double *final);
-PETSC_EXTERN PetscErrorCode HMOptimizerGetFmax(HMOptimizer, double *);
-/* Energy and fmax of the start and of every accepted step (n = accepted steps + 1); arrays owned by the object. */
-PETSC_EXTERN PetscErrorCode HMOptimizerGetHistory(HMOptimizer, PetscInt *n, const double **E, const double **fmax);
-/* ts: eigenvalue (eV/A^2, of the projected B) of the mode followed at the last step; 0 for min. */
-PETSC_EXTERN PetscErrorCode HMOptimizerGetModeEigenvalue(HMOptimizer, double *);
+/* The result of the last HMOptimizerSolve (as MatGetInfo: one struct instead of a getter per figure). */
+typedef struct {
+  PetscBool     converged;           /* fmax <= the tolerance */
+  PetscInt      steps;               /* iterations: objective evaluations after the start, rejected steps included */
+  PetscInt      rejected;            /* rejected steps */
+  PetscInt      hessian_evaluations; /* Hessians asked of the objective */
+  double        energy_initial, energy_final;
+  double        fmax;            /* largest atomic force at the last accepted point, eV/A */
+  double        mode_eigenvalue; /* ts: eigenvalue (eV/A^2, of the projected B) of the mode followed at the last step; 0 for min */
+  PetscInt      nhistory;        /* start and every accepted step: accepted steps + 1 */
+  const double *energies;        /* [nhistory], owned by the object */
+  const double *fmax_history;    /* [nhistory], owned by the object */
+} HMOptimizerInfo;
+PETSC_EXTERN PetscErrorCode HMOptimizerGetInfo(HMOptimizer, HMOptimizerInfo *);
 /* Largest atomic norm of g (3 entries per atom, whole atoms per rank). Collective. */
 PETSC_EXTERN PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax);
 PETSC_EXTERN PetscErrorCode HMOptimizerView(HMOptimizer, PetscViewer);

@@ -78,7 +78,7 @@ PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
 PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSystem *sys, HMOptimizer *opt)
 {
   char             method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
-  PetscBool        has_traj, has_out, require = PETSC_FALSE, conv;
+  PetscBool        has_traj, has_out, require = PETSC_FALSE;
   HMEvalObjective  eo;
   HMTrajectory     tr = NULL;
   HMOptimizerRigid rigid;
@@ -113,14 +113,13 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   PetscCall(HMOptimizerSolve(*opt, x));
   PetscCall(HMTrajectoryDestroy(&tr));
   PetscCall(HMOptimizerView(*opt, PETSC_VIEWER_STDOUT_WORLD));
-  PetscCall(HMOptimizerGetConverged(*opt, &conv));
-  if (!conv) {
-    double   fmax;
-    PetscInt steps;
-    PetscCall(HMOptimizerGetFmax(*opt, &fmax));
-    PetscCall(HMOptimizerGetSteps(*opt, &steps, NULL));
-    PetscCheck(!require, comm, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: fmax %.3e eV/A after %" PetscInt_FMT " steps (-optimize_require_converged)", method, fmax, steps);
-    PetscCall(PetscPrintf(comm, "hipmace: WARNING: -optimize %s did not converge (fmax %.3e eV/A after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, fmax, steps));
+  {
+    HMOptimizerInfo info;
+    PetscCall(HMOptimizerGetInfo(*opt, &info));
+    if (!info.converged) {
+      PetscCheck(!require, comm, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: fmax %.3e eV/A after %" PetscInt_FMT " steps (-optimize_require_converged)", method, info.fmax, info.steps);
+      PetscCall(PetscPrintf(comm, "hipmace: WARNING: -optimize %s did not converge (fmax %.3e eV/A after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, info.fmax, info.steps));
+    }
   }
   PetscCall(HMSystemDestroy(sys));
   PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));

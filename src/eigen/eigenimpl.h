@@ -104,5 +104,7 @@ PETSC_INTERN PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveLOBPCG_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveWindow_Private(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesCheckComputed_Private(HMModes);
+/* Frees the results of the last HMModesCompute (modes.c). */
+PETSC_INTERN PetscErrorCode HMModesReset_Private(HMModes);
 /* Allocates result arrays and the mode matrix for n modes. */
 PETSC_INTERN PetscErrorCode HMModesAllocate_Private(HMModes, HMProj *, PetscInt n);

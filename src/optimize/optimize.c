@@ -404,56 +404,20 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerGetConverged(HMOptimizer o, PetscBool *c)
+PetscErrorCode HMOptimizerGetInfo(HMOptimizer o, HMOptimizerInfo *info)
 {
   PetscFunctionBegin;
-  *c = o->converged;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetSteps(HMOptimizer o, PetscInt *steps, PetscInt *rejected)
-{
-  PetscFunctionBegin;
-  if (steps) *steps = o->steps;
-  if (rejected) *rejected = o->rejected;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetHessianEvaluations(HMOptimizer o, PetscInt *n)
-{
-  PetscFunctionBegin;
-  *n = o->nhess;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetEnergies(HMOptimizer o, double *E0, double *E)
-{
-  PetscFunctionBegin;
-  if (E0) *E0 = o->E0;
-  if (E) *E = o->E;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetFmax(HMOptimizer o, double *f)
-{
-  PetscFunctionBegin;
-  *f = o->fmax;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetHistory(HMOptimizer o, PetscInt *n, const double **E, const double **f)
-{
-  PetscFunctionBegin;
-  if (n) *n = o->nh;
-  if (E) *E = o->hE;
-  if (f) *f = o->hF;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMOptimizerGetModeEigenvalue(HMOptimizer o, double *l)
-{
-  PetscFunctionBegin;
-  *l = o->mode_eig;
+  info->converged           = o->converged;
+  info->steps               = o->steps;
+  info->rejected            = o->rejected;
+  info->hessian_evaluations = o->nhess;
+  info->energy_initial      = o->E0;
+  info->energy_final        = o->E;
+  info->fmax                = o->fmax;
+  info->mode_eigenvalue     = o->mode_eig;
+  info->nhistory            = o->nh;
+  info->energies            = o->hE;
+  info->fmax_history        = o->hF;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
