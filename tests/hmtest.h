@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <hipmace/hessian.h>
 #include <petscmat.h>
+#include "hmrand.h"
 
 /* A library call inside a test: any PETSc error code fails the test (PETSc prints the trace). */
 #define HM_T(call)                                                                  \
@@ -38,6 +39,41 @@ static inline const char *hm_models_dir(void)
 {
   const char *d = getenv("HIPMACE_MODELS_DIR");
   return d ? d : "../shared/models";
+}
+
+/* n hydrogen atoms on a simple cubic grid of spacing 3 A, side atoms per row (x fastest), in Z and pos. */
+static inline void hm_grid_atoms(PetscInt n, PetscInt side, int *Z, double *pos)
+{
+  for (PetscInt i = 0; i < n; i++) {
+    Z[i]           = 1;
+    pos[3 * i]     = 3.0 * (double)(i % side);
+    pos[3 * i + 1] = 3.0 * (double)((i / side) % side);
+    pos[3 * i + 2] = 3.0 * (double)(i / (side * side));
+  }
+}
+
+/* cmocka group setup/teardown: the readers keep atoms where the file puts them (-wrap false). */
+static inline int hm_nowrap_setup(void **state)
+{
+  (void)state;
+  return PetscOptionsSetValue(NULL, "-wrap", "false") ? -1 : 0;
+}
+
+static inline int hm_nowrap_teardown(void **state)
+{
+  (void)state;
+  return PetscOptionsClearValue(NULL, "-wrap") ? -1 : 0;
+}
+
+#define HM_ERRMSG_LEN 1024
+
+/* PETSc error handler that prints nothing and keeps the message of the error's first call in ctx (a char
+   buffer of HM_ERRMSG_LEN): PetscPushErrorHandler(hm_capture_error, buf). */
+static inline PetscErrorCode hm_capture_error(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm, (void)line, (void)func, (void)file;
+  if (p == PETSC_ERROR_INITIAL) snprintf((char *)ctx, HM_ERRMSG_LEN, "%s", mess ? mess : "");
+  return n;
 }
 
 /* max |a-b| over n entries */

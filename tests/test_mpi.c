@@ -11,36 +11,13 @@
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double   urand(void)
 {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
+  return hm_urand(&rng);
 }
 
 /* n atoms in the box [0,L)^3 (or a given cell), at least dmin apart (minimum image when periodic). */
 static void random_atoms(PetscInt n, const double cell[9], PetscBool periodic, double dmin, int *Z, double *pos)
 {
-  static const int el[] = {1, 6, 7, 8};
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i] = el[(int)(urand() * 4) % 4];
-    for (;;) {
-      double f[3] = {urand(), urand(), urand()};
-      int    ok   = 1;
-      for (int a = 0; a < 3; a++) pos[3 * i + a] = f[0] * cell[a] + f[1] * cell[3 + a] + f[2] * cell[6 + a];
-      for (PetscInt j = 0; j < i && ok; j++)
-        for (int x = periodic ? -1 : 0; x <= (periodic ? 1 : 0) && ok; x++)
-          for (int y = periodic ? -1 : 0; y <= (periodic ? 1 : 0) && ok; y++)
-            for (int z = periodic ? -1 : 0; z <= (periodic ? 1 : 0) && ok; z++) {
-              double d2 = 0;
-              for (int a = 0; a < 3; a++) {
-                const double d = pos[3 * i + a] - pos[3 * j + a] + x * cell[a] + y * cell[3 + a] + z * cell[6 + a];
-                d2 += d * d;
-              }
-              ok = d2 > dmin * dmin;
-            }
-      if (ok) break;
-    }
-  }
+  hm_random_atoms(&rng, n, cell, periodic, dmin, Z, pos);
 }
 
 /* Collective check: every rank asserts the same global verdict (no rank left waiting). */
@@ -461,12 +438,7 @@ static void sum_exact_check(PetscInt n, PetscInt nv, const double *vals, const d
   double     *pos = malloc(sizeof(double) * (size_t)(3 * n)), ref[8], got[8];
   PetscMPIInt rank;
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i]           = 1;
-    pos[3 * i]     = 3.0 * (double)(i % 10);
-    pos[3 * i + 1] = 3.0 * (double)((i / 10) % 10);
-    pos[3 * i + 2] = 3.0 * (double)(i / 100);
-  }
+  hm_grid_atoms(n, 10, Z, pos);
   HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
   for (int t = 0; t < 3; t++) {
     /* t = 0: the one-rank reference, every rank alone; 1, 2: distributed by RCB and by the rank grid */

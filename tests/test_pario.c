@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
+#include "hmrand.h"
 
 static int failures = 0;
 #define CHECK(c, ...)                                         \
@@ -41,10 +42,7 @@ static PetscErrorCode Capture(MPI_Comm comm, int line, const char *fun, const ch
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static double   urand(void)
 {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
+  return hm_urand(&rng);
 }
 
 /* the test files; rank 0 writes them */

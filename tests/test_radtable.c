@@ -265,13 +265,7 @@ static void test_accuracy(void **state)
   }
 }
 
-static char           err_msg[512];
-static PetscErrorCode capture_error(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(err_msg, sizeof(err_msg), "%s", mess ? mess : "");
-  return n;
-}
+static char err_msg[HM_ERRMSG_LEN];
 
 static void test_domain(void **state)
 {
@@ -310,7 +304,7 @@ static void test_domain(void **state)
   assert_true(hm_max_abs_diff(K, z, zex) <= 1e-10);
   r[0] = 1.0;
   r[1] = nextafter(RMIN, 0.0);
-  HM_T(PetscPushErrorHandler(capture_error, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, err_msg));
   err_msg[0] = '\0';
   ierr       = HMRadialTableEval(t, 2, r, z);
   HM_T(PetscPopErrorHandler());
@@ -319,7 +313,7 @@ static void test_domain(void **state)
   assert_non_null(strstr(err_msg, "rmin = 0.1"));
   assert_non_null(strstr(err_msg, "r = 0.0999999"));
   r[1] = NAN;
-  HM_T(PetscPushErrorHandler(capture_error, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, err_msg));
   ierr = HMRadialTableEval(t, 2, r, z);
   HM_T(PetscPopErrorHandler());
   assert_int_equal(ierr, PETSC_ERR_ARG_OUTOFRANGE);

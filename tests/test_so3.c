@@ -54,16 +54,14 @@ static void random_rotation(double R[9])
   }
   n = sqrt(n);
   for (int i = 0; i < 4; i++) q[i] /= n;
-  const double w = q[0], x = q[1], y = q[2], z = q[3];
-  R[0] = 1 - 2 * (y * y + z * z);
-  R[1] = 2 * (x * y - w * z);
-  R[2] = 2 * (x * z + w * y);
-  R[3] = 2 * (x * y + w * z);
-  R[4] = 1 - 2 * (x * x + z * z);
-  R[5] = 2 * (y * z - w * x);
-  R[6] = 2 * (x * z - w * y);
-  R[7] = 2 * (y * z + w * x);
-  R[8] = 1 - 2 * (x * x + y * y);
+  const double w = q[0], v[3] = {q[1], q[2], q[3]};
+  /* row a: the diagonal, then the two off-diagonal entries in cyclic order (a, b, c) */
+  for (int a = 0; a < 3; a++) {
+    const int b = (a + 1) % 3, c = (a + 2) % 3;
+    R[4 * a]     = 1 - 2 * (v[b] * v[b] + v[c] * v[c]);
+    R[3 * a + b] = 2 * (v[a] * v[b] - w * v[c]);
+    R[3 * a + c] = 2 * (v[a] * v[c] + w * v[b]);
+  }
 }
 
 static void matvec3(const double R[9], const double v[3], double w[3])
