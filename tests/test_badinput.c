@@ -691,25 +691,26 @@ static void model_overflowing_F(Case *c, const char *name)
    driver to call HMEvalCheckFinite after the forward pass. */
 #define OVERFLOW_PAIR "H 51 0 0\nF 50 0 0\n"
 
-static void test_nan_features_driver(void **state)
+/* The overflowing model on the far pair, run on np ranks (0: without mpiexec). */
+static void nan_features_case(Case *c, int np)
 {
-  Case *c = *state;
-  char  xyz[4096];
+  char xyz[4096];
   model_overflowing_F(c, "nan.safetensors");
   good_xyz(xyz, sizeof(xyz), OVERFLOW_PAIR, 2);
   write_text(c, "far.xyz", xyz);
-  EXPECT(c, 0, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+  EXPECT(c, np, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+}
+
+static void test_nan_features_driver(void **state)
+{
+  nan_features_case(*state, 0);
 }
 
 static void test_nan_features_driver_mpi(void **state)
 {
   Case *c = *state;
-  char  xyz[4096];
   /* the overflowing atom is on rank 3 only; every rank must stop with the same message */
-  model_overflowing_F(c, "nan.safetensors");
-  good_xyz(xyz, sizeof(xyz), OVERFLOW_PAIR, 2);
-  write_text(c, "far.xyz", xyz);
-  EXPECT(c, 4, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+  nan_features_case(c, 4);
   assert_null(strstr(c->err, "[rank"));
 }
 

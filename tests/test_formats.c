@@ -133,6 +133,20 @@ static void reader_options_fail(void)
   HM_T(HMReaderDestroy(&r));
 }
 
+/* sys has n atoms with these atomic numbers; returns its positions. */
+static const double *check_Z(HMSystem sys, PetscInt n, const int Z[])
+{
+  PetscInt      ns;
+  const int    *Zs;
+  const double *x;
+  HM_T(HMSystemGetSize(sys, &ns));
+  assert_int_equal(ns, n);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Zs));
+  HM_T(HMSystemGetPositions(sys, &x));
+  for (PetscInt i = 0; i < n; i++) assert_int_equal(Zs[i], Z[i]);
+  return x;
+}
+
 static void test_pdb_fragment(void **state)
 {
   HMSystem      sys;
@@ -189,20 +203,13 @@ static void test_pdb_model_option(void **state)
   };
   HMSystem      sys;
   PetscInt      n;
-  const int    *Z;
   const double *x;
   (void)state;
 
   HM_T(PetscOptionsSetValue(NULL, "-pdb_model", "2"));
   HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &sys));
   HM_T(PetscOptionsClearValue(NULL, "-pdb_model"));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 3);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  assert_int_equal(Z[0], 7);
-  assert_int_equal(Z[1], 6);
-  assert_int_equal(Z[2], 6);
+  x = check_Z(sys, 3, (const int[]){7, 6, 6});
   for (int i = 0; i < 3; i++)
     for (int d = 0; d < 3; d++) assert_true(x[3 * i + d] == want[i][d]);
   HM_T(HMSystemDestroy(&sys));
@@ -225,19 +232,11 @@ static void test_pdb_placeholder_cell(void **state)
                        "ATOM      3  H2  HOH A   1       0.000  -0.757  -0.471  1.00  0.00           H\r\n"
                        "TER\r\n";
   HMSystem      sys;
-  PetscInt      n;
-  const int    *Z;
   const double *x;
   (void)state;
 
   HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("water.ent", text), &sys));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 3);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  assert_int_equal(Z[0], 8);
-  assert_int_equal(Z[1], 1);
-  assert_int_equal(Z[2], 1);
+  x = check_Z(sys, 3, (const int[]){8, 1, 1});
   assert_true(x[2] == 0.118 && x[4] == 0.757 && x[7] == -0.757 && x[8] == -0.471);
   check_cell(sys, PETSC_FALSE, NULL, 0);
   round_trip(sys, "water_rt.xyz");

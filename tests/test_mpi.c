@@ -292,14 +292,11 @@ static void write_hoextra_variant(const char *src, const char *dst)
 {
   HMSafetensors st;
   const char   *cfgtxt;
-  json_t       *cfg, *hdr = json_object(), *meta = json_object();
+  json_t       *cfg;
   PetscInt      n;
   int           nt = 0;
   VarTensor    *T;
-  char         *htxt;
-  uint64_t      off = 0, hlen;
-  size_t        len;
-  FILE         *fp;
+  HMTensorInfo *info;
   json_error_t  jerr;
   const double  hr = 6.0;
 
@@ -337,36 +334,20 @@ static void write_hoextra_variant(const char *src, const char *dst)
   assert_non_null(cfg);
   json_object_set_new(cfg, "hessian_separate_radial_network", json_true());
   json_object_set_new(cfg, "num_interactions_hessian", json_integer(2));
-  htxt = json_dumps(cfg, JSON_COMPACT);
-  json_object_set_new(meta, "format", json_string("hip-mace-safetensors-1"));
-  json_object_set_new(meta, "config", json_string(htxt));
-  free(htxt);
-  json_object_set_new(hdr, "__metadata__", meta);
+  /* the tensors as views of T for the writer */
+  info = calloc((size_t)nt + 1, sizeof(HMTensorInfo));
   for (int i = 0; i < nt; i++) {
-    json_t *ti = json_object(), *shape = json_array();
-    for (int d = 0; d < T[i].ndim; d++) json_array_append_new(shape, json_integer(T[i].shape[d]));
-    json_object_set_new(ti, "dtype", json_string(T[i].dtype == HM_DTYPE_F64 ? "F64" : "I64"));
-    json_object_set_new(ti, "shape", shape);
-    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * T[i].numel)));
-    json_object_set_new(hdr, T[i].name, ti);
-    off += 8 * (uint64_t)T[i].numel;
+    info[i].name  = T[i].name;
+    info[i].dtype = T[i].dtype;
+    info[i].ndim  = T[i].ndim;
+    info[i].numel = T[i].numel;
+    info[i].data  = T[i].data;
+    for (int d = 0; d < T[i].ndim; d++) info[i].shape[d] = T[i].shape[d];
   }
-  htxt = json_dumps(hdr, JSON_COMPACT);
-  len  = strlen(htxt);
-  hlen = (len + 7) / 8 * 8;
-  fp   = fopen(dst, "wb");
-  assert_non_null(fp);
-  fwrite(&hlen, 8, 1, fp);
-  fwrite(htxt, 1, len, fp);
-  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
-  for (int i = 0; i < nt; i++) {
-    if (T[i].numel) fwrite(T[i].data, 8, (size_t)T[i].numel, fp);
-    free(T[i].data);
-  }
-  assert_int_equal(fclose(fp), 0);
+  hm_write_safetensors(dst, "hip-mace-safetensors-1", cfg, nt, info);
+  for (int i = 0; i < nt; i++) free(T[i].data);
+  free(info);
   free(T);
-  free(htxt);
-  json_decref(hdr);
   json_decref(cfg);
   HM_T(HMSafetensorsClose(&st));
 }

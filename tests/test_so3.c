@@ -149,35 +149,34 @@ static double orthogonality_defect(int n, const double D[])
 #define LMAX_SH  4
 #define W3J_MAXN ((2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1))
 
+/* out = in with the (n[ax] x n[ax]) matrix D applied along axis ax of the row-major n[0] x n[1] x n[2] tensor */
+static void apply_axis(const int n[3], int ax, const double *D, const double *in, double *out)
+{
+  for (int a = 0; a < n[0]; a++)
+    for (int b = 0; b < n[1]; b++)
+      for (int c = 0; c < n[2]; c++) {
+        const int i[3] = {a, b, c};
+        double    s    = 0;
+        for (int k = 0; k < n[ax]; k++) {
+          int j[3] = {a, b, c};
+          j[ax]    = k;
+          s += D[i[ax] * n[ax] + k] * in[(j[0] * n[1] + j[1]) * n[2] + j[2]];
+        }
+        out[(a * n[1] + b) * n[2] + c] = s;
+      }
+}
+
 /* max |(D1 x D2 x D3) C - C| */
 static double w3j_invariance_defect(int l1, int l2, int l3, const double *D1, const double *D2, const double *D3)
 {
-  const int n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1;
+  const int n[3] = {2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1};
   double    C[W3J_MAXN], T1[W3J_MAXN], T2[W3J_MAXN], T3[W3J_MAXN];
 
   HM_T(HMWigner3j(l1, l2, l3, C));
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n3; k++) s += D3[c * n3 + k] * C[(a * n2 + b) * n3 + k];
-        T1[(a * n2 + b) * n3 + c] = s;
-      }
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n2; k++) s += D2[b * n2 + k] * T1[(a * n2 + k) * n3 + c];
-        T2[(a * n2 + b) * n3 + c] = s;
-      }
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n1; k++) s += D1[a * n1 + k] * T2[(k * n2 + b) * n3 + c];
-        T3[(a * n2 + b) * n3 + c] = s;
-      }
-  return hm_max_abs_diff(n1 * n2 * n3, T3, C);
+  apply_axis(n, 2, D3, C, T1);
+  apply_axis(n, 1, D2, T1, T2);
+  apply_axis(n, 0, D1, T2, T3);
+  return hm_max_abs_diff(n[0] * n[1] * n[2], T3, C);
 }
 
 /* ---------------------------------------------------------------------------------------------
