@@ -34,6 +34,16 @@ static void assert_all(int ok, const char *what)
 static PetscBool  dist_unpruned = PETSC_FALSE;
 static PetscInt64 last_blocks[2];
 
+/* Forward pass, energy and the Hessian assembled as mtype, with its block count. */
+static void forward_assemble(HMEval ev, HMHessian hs, const char *mtype, double *E, Mat *H, PetscInt64 *nb)
+{
+  HM_T(HMEvalForward(ev));
+  HM_T(HMEvalGetEnergy(ev, E, NULL));
+  HM_T(HMHessianSetMatType(hs, mtype));
+  HM_T(HMHessianAssemble(hs, H));
+  HM_T(HMHessianGetBlockCount(hs, NULL, nb));
+}
+
 static void compare(const char *model_path, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, const char *mtype)
 {
   HMModel     mw, ms;
@@ -53,21 +63,13 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   /* reference: one rank (every rank computes it alone) */
   HM_T(HMModelLoad(PETSC_COMM_SELF, model_path, &ms));
   HM_T(hm_eval_create(ms, sys, NULL, &es, &hs_));
-  HM_T(HMEvalForward(es));
-  HM_T(HMEvalGetEnergy(es, &Es, NULL));
-  HM_T(HMHessianSetMatType(hs_, mtype));
-  HM_T(HMHessianAssemble(hs_, &Hs));
-  HM_T(HMHessianGetBlockCount(hs_, NULL, &nbs));
+  forward_assemble(es, hs_, mtype, &Es, &Hs, &nbs);
   /* distributed */
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model_path, &mw));
   if (dist_unpruned) HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", "false"));
   HM_T(hm_eval_create(mw, rank == 0 ? sys : NULL, NULL, &ew, &hw_));
   if (dist_unpruned) HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
-  HM_T(HMEvalForward(ew));
-  HM_T(HMEvalGetEnergy(ew, &Ew, NULL));
-  HM_T(HMHessianSetMatType(hw_, mtype));
-  HM_T(HMHessianAssemble(hw_, &Hw));
-  HM_T(HMHessianGetBlockCount(hw_, NULL, &nbw));
+  forward_assemble(ew, hw_, mtype, &Ew, &Hw, &nbw);
   HM_T(HMHessianInputOrder(hw_, Hw, &Hin));
   print_message("[%d/%d] %s N=%d %s: energy %.15g vs %.15g, blocks %lld vs %lld\n", rank, size, model_path, (int)n, mtype, Ew, Es, (long long)nbw, (long long)nbs);
   assert_all(Ew == Es, "energy differs from the one-rank value");
