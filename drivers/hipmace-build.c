@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <hipmace.h>
+#include "hmmain.h"
 
 static const char help[] = "hipmace-build: test systems of any size for weak-scaling studies.\n\n"
                            "  hipmace-build -system water|diamond|cluster|peptide (-atoms N | size option) [-o OUT.xyz]\n\n"
@@ -143,22 +144,30 @@ static PetscErrorCode CheckStandardCell(const char path[], const double c[9])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* What both writers read of the structure: size, positions, atomic numbers and cell. */
+static PetscErrorCode GetStructure(HMSystem sys, PetscInt *n, const double **pos, const int **Z, PetscBool *hascell, double c[9])
+{
+  PetscFunctionBegin;
+  PetscCall(HMSystemGetSize(sys, n));
+  PetscCall(HMSystemGetPositions(sys, pos));
+  PetscCall(HMSystemGetAtomicNumbers(sys, Z));
+  PetscCall(HMSystemGetCell(sys, hascell, c, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* PDB: CRYST1 for a cell, one HETATM per atom (name = element, residue MOL 1, chain A), coordinates to 1e-3 A. */
 static PetscErrorCode WritePDB(HMSystem sys, const char path[])
 {
   PetscInt      n;
   const double *pos;
   const int    *Z;
-  PetscBool     hascell, pbc[3];
+  PetscBool     hascell;
   double        c[9];
   FILE         *fp;
   HMAtomicFile  h;
 
   PetscFunctionBegin;
-  PetscCall(HMSystemGetSize(sys, &n));
-  PetscCall(HMSystemGetPositions(sys, &pos));
-  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
-  PetscCall(HMSystemGetCell(sys, &hascell, c, pbc));
+  PetscCall(GetStructure(sys, &n, &pos, &Z, &hascell, c));
   PetscCheck(n <= 99999, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-o %s: %" PetscInt_FMT " atoms do not fit PDB's 5-digit serial numbers (at most 99999); write .xyz or .data", path, n);
   if (hascell) PetscCall(CheckStandardCell(path, c));
   PetscCall(HMFileOpenAtomic(PETSC_COMM_WORLD, path, &fp, &h));
@@ -185,18 +194,15 @@ static PetscErrorCode WriteLAMMPS(HMSystem sys, const char path[])
   PetscInt      n;
   const double *pos, *m;
   const int    *Z;
-  PetscBool     hascell, pbc[3];
+  PetscBool     hascell;
   double        c[9], lo[3] = {0, 0, 0};
   int           type[HM_MAX_Z + 1] = {0}, ntype = 0;
   FILE         *fp;
   HMAtomicFile  h;
 
   PetscFunctionBegin;
-  PetscCall(HMSystemGetSize(sys, &n));
-  PetscCall(HMSystemGetPositions(sys, &pos));
+  PetscCall(GetStructure(sys, &n, &pos, &Z, &hascell, c));
   PetscCall(HMSystemGetMasses(sys, &m));
-  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
-  PetscCall(HMSystemGetCell(sys, &hascell, c, pbc));
   if (hascell) PetscCall(CheckStandardCell(path, c));
   else { /* an open structure: a box 10 A larger than it on every side */
     double hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
@@ -340,11 +346,5 @@ static PetscErrorCode Run(void)
 
 int main(int argc, char **argv)
 {
-  PetscErrorCode ierr;
-
-  if (HMInitialize(&argc, &argv, NULL, help)) return 1;
-  if (HMPushErrorHandler("hipmace-build", PETSC_FALSE)) return 1;
-  ierr = Run();
-  if (HMFinalize()) return 1;
-  return ierr ? 1 : 0;
+  return HMDriverMain(argc, argv, help, "hipmace-build", Run);
 }

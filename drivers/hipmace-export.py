@@ -337,14 +337,18 @@ def _recoverers(model, tensors):
             raise Missing("the model has a single interaction layer, so the class of later layers is not in it")
         return type(_attr(model, "interactions.-1")).__name__
 
+    def mlp_of(block):
+        """Hidden widths of the radial MLP of an interaction block: its attribute, else from its weights."""
+        try:
+            return [int(h) for h in _attr(model, block + ".radial_MLP")]
+        except Missing:
+            return _mlp_hidden(model, tensors, block + ".conv_tp_weights")
+
     def hessian_radial_mlp():
         separate = rec["hessian_separate_radial_network"]()
         if not separate:
             return None  # unused by the model (the main radial MLP is shared)
-        try:
-            return [int(h) for h in _attr(model, "hessian_interaction.radial_MLP")]
-        except Missing:
-            return _mlp_hidden(model, tensors, "hessian_interaction.conv_tp_weights")
+        return mlp_of("hessian_interaction")
 
     def separate():
         try:
@@ -368,10 +372,7 @@ def _recoverers(model, tensors):
         return lambda: plain(np.atleast_1d(_tensor(tensors, name)))
 
     def radial_mlp():
-        try:
-            return [int(h) for h in _attr(model, "interactions.0.radial_MLP")]
-        except Missing:
-            return _mlp_hidden(model, tensors, "interactions.0.conv_tp_weights")
+        return mlp_of("interactions.0")
 
     def num_bessel():
         try:

@@ -5,6 +5,7 @@
 
 #include <hipmace/app.h>
 #include "scaling/scaling.h"
+#include "hmmain.h"
 
 static const char help[] = "hipmace-scaling: weak/strong scaling runs of hipmace with a performance model to 10^4 ranks.\n\n"
                            "  hipmace-scaling -mode weak|strong -system water|diamond|cluster|peptide (-atoms_per_rank N | -atoms N)\n"
@@ -112,10 +113,5 @@ static PetscErrorCode Run(void)
 
 int main(int argc, char **argv)
 {
-  PetscErrorCode ierr;
-  if (HMInitialize(&argc, &argv, NULL, help)) return 1;
-  if (HMPushErrorHandler("hipmace-scaling", PETSC_FALSE)) return 1;
-  ierr = Run();
-  if (HMFinalize()) return 1;
-  return ierr ? 1 : 0;
+  return HMDriverMain(argc, argv, help, "hipmace-scaling", Run);
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <hipmace/hessian.h>
 #include <petscmat.h>
+#include "hmrand.h"
 
 /* A library call inside a test: any PETSc error code fails the test (PETSc prints the trace). */
 #define HM_T(call)                                                                  \
@@ -38,6 +39,41 @@ static inline const char *hm_models_dir(void)
 {
   const char *d = getenv("HIPMACE_MODELS_DIR");
   return d ? d : "../shared/models";
+}
+
+/* n hydrogen atoms on a simple cubic grid of spacing 3 A, side atoms per row (x fastest), in Z and pos. */
+static inline void hm_grid_atoms(PetscInt n, PetscInt side, int *Z, double *pos)
+{
+  for (PetscInt i = 0; i < n; i++) {
+    Z[i]           = 1;
+    pos[3 * i]     = 3.0 * (double)(i % side);
+    pos[3 * i + 1] = 3.0 * (double)((i / side) % side);
+    pos[3 * i + 2] = 3.0 * (double)(i / (side * side));
+  }
+}
+
+/* cmocka group setup/teardown: the readers keep atoms where the file puts them (-wrap false). */
+static inline int hm_nowrap_setup(void **state)
+{
+  (void)state;
+  return PetscOptionsSetValue(NULL, "-wrap", "false") ? -1 : 0;
+}
+
+static inline int hm_nowrap_teardown(void **state)
+{
+  (void)state;
+  return PetscOptionsClearValue(NULL, "-wrap") ? -1 : 0;
+}
+
+#define HM_ERRMSG_LEN 1024
+
+/* PETSc error handler that prints nothing and keeps the message of the error's first call in ctx (a char
+   buffer of HM_ERRMSG_LEN): PetscPushErrorHandler(hm_capture_error, buf). */
+static inline PetscErrorCode hm_capture_error(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm, (void)line, (void)func, (void)file;
+  if (p == PETSC_ERROR_INITIAL) snprintf((char *)ctx, HM_ERRMSG_LEN, "%s", mess ? mess : "");
+  return n;
 }
 
 /* max |a-b| over n entries */
@@ -88,6 +124,24 @@ static inline PetscErrorCode hm_eval_create(HMModel m, HMSystem sys, const char 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Energy and input-ordered Hessian of sys under m (sys may be NULL on ranks that do not hold it: the
+   evaluation distributes it); the options as hm_eval_create reads them. */
+static inline void hm_energy_hessian(HMModel m, HMSystem sys, double *E, Mat *Hin)
+{
+  HMEval    ev;
+  HMHessian hs;
+  Mat       H;
+
+  HM_T(hm_eval_create(m, sys, NULL, &ev, &hs));
+  HM_T(HMEvalForward(ev));
+  HM_T(HMEvalGetEnergy(ev, E, NULL));
+  HM_T(HMHessianAssemble(hs, &H));
+  HM_T(HMHessianInputOrder(hs, H, Hin));
+  HM_T(MatDestroy(&H));
+  HM_T(HMHessianDestroy(&hs));
+  HM_T(HMEvalDestroy(&ev));
+}
+
 /* The bundled demo model's path (HIPMACE_INPUTS_DIR, else ./inputs). */
 static inline void hm_demo_model_path(char *buf, size_t len)
 {
@@ -102,23 +156,15 @@ static inline void hm_demo_hessian(PetscErrorCode (*build)(MPI_Comm, HMSystem *)
   char        path[PETSC_MAX_PATH_LEN];
   HMModel     model;
   HMSystem    sys = NULL;
-  HMEval      ev;
-  HMHessian   hs;
-  Mat         Hp;
+  double      E;
   PetscMPIInt rank;
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   hm_demo_model_path(path, sizeof(path));
   HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &model));
   if (rank == 0) HM_T(build(PETSC_COMM_SELF, &sys));
-  HM_T(hm_eval_create(model, sys, NULL, &ev, &hs));
-  HM_T(HMEvalForward(ev));
-  HM_T(HMHessianAssemble(hs, &Hp));
-  HM_T(HMHessianInputOrder(hs, Hp, H));
+  hm_energy_hessian(model, sys, &E, H);
   HM_T(build(PETSC_COMM_SELF, all));
-  HM_T(MatDestroy(&Hp));
-  HM_T(HMHessianDestroy(&hs));
-  HM_T(HMEvalDestroy(&ev));
   HM_T(HMSystemDestroy(&sys));
   HM_T(HMModelDestroy(&model));
 }
@@ -176,49 +222,29 @@ static inline PetscInt hm_fixture_get(HMSafetensors fx, int k, const char *label
   return n;
 }
 
-/* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
-   (if given) are left out, so a model that still read them would fail to load. */
-static inline void hm_write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)
+/* Writes a safetensors file dst: the header {"__metadata__": {"format", "config": cfg as compact JSON},
+   then the nt tensors of T (8-byte I64 or F64) in that order}, then their data. */
+static inline void hm_write_safetensors(const char *dst, const char *format, const json_t *cfg, PetscInt nt, const HMTensorInfo *T)
 {
-  HMSafetensors st;
-  const char   *fmt, *cfgtxt;
-  json_t       *cfg, *edits, *hdr, *meta;
-  json_error_t  jerr;
-  const char   *key;
-  json_t       *val;
-  PetscInt      nt;
-  uint64_t      off = 0, hlen;
-  char         *htxt;
-  size_t        len;
-  FILE         *fp;
+  json_t  *hdr = json_object(), *meta = json_object();
+  uint64_t off = 0, hlen;
+  char    *htxt;
+  size_t   len;
+  FILE    *fp;
 
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
-  HM_T(HMSafetensorsGetMetadata(st, "format", &fmt));
-  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
-  cfg   = json_loads(cfgtxt, 0, &jerr);
-  edits = json_loads(edits_json, 0, &jerr);
-  assert_non_null(cfg);
-  assert_non_null(edits);
-  json_object_foreach(edits, key, val) json_object_set(cfg, key, val);
-  hdr  = json_object();
-  meta = json_object();
-  json_object_set_new(meta, "format", json_string(fmt));
+  json_object_set_new(meta, "format", json_string(format));
   htxt = json_dumps(cfg, JSON_COMPACT);
   json_object_set_new(meta, "config", json_string(htxt));
   free(htxt);
   json_object_set_new(hdr, "__metadata__", meta);
-  HM_T(HMSafetensorsGetNumTensors(st, &nt));
   for (PetscInt i = 0; i < nt; i++) {
-    const HMTensorInfo *t;
-    json_t             *ti = json_object(), *shape = json_array();
-    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
-    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
-    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
-    json_object_set_new(ti, "dtype", json_string(t->dtype == HM_DTYPE_F64 ? "F64" : "I64"));
+    json_t *ti = json_object(), *shape = json_array();
+    for (int d = 0; d < T[i].ndim; d++) json_array_append_new(shape, json_integer(T[i].shape[d]));
+    json_object_set_new(ti, "dtype", json_string(T[i].dtype == HM_DTYPE_F64 ? "F64" : "I64"));
     json_object_set_new(ti, "shape", shape);
-    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * t->numel)));
-    json_object_set_new(hdr, t->name, ti);
-    off += 8 * (uint64_t)t->numel;
+    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * T[i].numel)));
+    json_object_set_new(hdr, T[i].name, ti);
+    off += 8 * (uint64_t)T[i].numel;
   }
   htxt = json_dumps(hdr, JSON_COMPACT);
   len  = strlen(htxt);
@@ -228,15 +254,43 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
   fwrite(&hlen, 8, 1, fp); /* little-endian host (x86-64) */
   fwrite(htxt, 1, len, fp);
   for (size_t k = len; k < hlen; k++) fputc(' ', fp);
-  for (PetscInt i = 0; i < nt; i++) {
-    const HMTensorInfo *t;
-    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
-    if (drop && !strncmp(t->name, drop, strlen(drop))) continue;
-    if (t->numel) fwrite(t->data, 8, (size_t)t->numel, fp);
-  }
+  for (PetscInt i = 0; i < nt; i++)
+    if (T[i].numel) fwrite(T[i].data, 8, (size_t)T[i].numel, fp);
   assert_int_equal(fclose(fp), 0);
   free(htxt);
   json_decref(hdr);
+}
+
+/* Writes a safetensors copy of src with config edits applied; tensors whose name starts with drop
+   (if given) are left out, so a model that still read them would fail to load. */
+static inline void hm_write_variant(const char *src, const char *dst, const char *edits_json, const char *drop)
+{
+  HMSafetensors st;
+  const char   *fmt, *cfgtxt;
+  json_t       *cfg, *edits;
+  json_error_t  jerr;
+  const char   *key;
+  json_t       *val;
+  PetscInt      nt, nkeep = 0;
+  HMTensorInfo *keep;
+
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, src, &st));
+  HM_T(HMSafetensorsGetMetadata(st, "format", &fmt));
+  HM_T(HMSafetensorsGetMetadata(st, "config", &cfgtxt));
+  cfg   = json_loads(cfgtxt, 0, &jerr);
+  edits = json_loads(edits_json, 0, &jerr);
+  assert_non_null(cfg);
+  assert_non_null(edits);
+  json_object_foreach(edits, key, val) json_object_set(cfg, key, val);
+  HM_T(HMSafetensorsGetNumTensors(st, &nt));
+  keep = malloc(sizeof(HMTensorInfo) * (size_t)(nt + 1));
+  for (PetscInt i = 0; i < nt; i++) {
+    const HMTensorInfo *t;
+    HM_T(HMSafetensorsGetTensorByIndex(st, i, &t));
+    if (!drop || strncmp(t->name, drop, strlen(drop))) keep[nkeep++] = *t;
+  }
+  hm_write_safetensors(dst, fmt, cfg, nkeep, keep);
+  free(keep);
   json_decref(cfg);
   json_decref(edits);
   HM_T(HMSafetensorsClose(&st));

@@ -227,6 +227,20 @@ static void expect_error(Case *c, int np, const char *args, const char *const wa
     expect_error((c), (np), (args), want_);          \
   } while (0)
 
+/* expect_error for the run "-structure xyz -model <the demo model> extra" on np ranks. */
+static void model_run_case(Case *c, int np, const char *xyz, const char *extra, const char *const want[])
+{
+  char args[3 * PETSC_MAX_PATH_LEN];
+  snprintf(args, sizeof(args), "-structure %s -model '%s'%s%s", xyz, c->model, extra[0] ? " " : "", extra);
+  expect_error(c, np, args, want);
+}
+
+#define EXPECT_RUN(c, np, xyz, extra, ...)            \
+  do {                                                \
+    const char *const want_[] = {__VA_ARGS__, NULL};  \
+    model_run_case((c), (np), (xyz), (extra), want_); \
+  } while (0)
+
 /* ------------------------------------------------------------------ model files */
 
 /* mutate the config JSON string inside __metadata__ */
@@ -345,20 +359,25 @@ static void test_model_missing(void **state)
   EXPECT(*state, 0, "-structure good.xyz -model nomodel.safetensors", "nomodel.safetensors", "cannot open");
 }
 
-static void test_model_unreadable(void **state)
+/* An unreadable input file name in the case's folder: root reads any file whatever its mode, so a folder
+   stands for it there; otherwise a file with text and mode 0. Returns the error the driver must give. */
+static const char *make_unreadable(Case *c, const char *name, const char *text)
 {
-  Case *c = *state;
-  char  path[2 * PETSC_MAX_PATH_LEN];
-  /* root reads any file whatever its mode, so a folder stands for an unreadable model there */
-  snprintf(path, sizeof(path), "%s/m.safetensors", c->dir);
+  char path[2 * PETSC_MAX_PATH_LEN];
+  snprintf(path, sizeof(path), "%s/%s", c->dir, name);
   if (geteuid() == 0) {
     assert_int_equal(mkdir(path, 0700), 0);
-    EXPECT(c, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "not a regular file");
-  } else {
-    write_text(c, "m.safetensors", "12345678");
-    assert_int_equal(chmod(path, 0), 0);
-    EXPECT(c, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", "cannot open");
+    return "not a regular file";
   }
+  write_text(c, name, text);
+  assert_int_equal(chmod(path, 0), 0);
+  return "cannot open";
+}
+
+static void test_model_unreadable(void **state)
+{
+  const char *want = make_unreadable(*state, "m.safetensors", "12345678");
+  EXPECT(*state, 0, "-structure good.xyz -model m.safetensors", "m.safetensors", want);
 }
 
 static void test_model_tiny(void **state)
@@ -441,11 +460,8 @@ static void test_model_header_variants(void **state)
 
 static void structure_case(void **state, const char *text, const char *const want[])
 {
-  Case *c = *state;
-  char  args[2 * PETSC_MAX_PATH_LEN];
-  write_text(c, "bad.xyz", text);
-  snprintf(args, sizeof(args), "-structure bad.xyz -model '%s'", c->model);
-  expect_error(c, 0, args, want);
+  write_text(*state, "bad.xyz", text);
+  model_run_case(*state, 0, "bad.xyz", "", want);
 }
 
 #define STRUCTURE(state, text, ...)                  \
@@ -456,26 +472,13 @@ static void structure_case(void **state, const char *text, const char *const wan
 
 static void test_structure_missing(void **state)
 {
-  Case *c = *state;
-  char  args[2 * PETSC_MAX_PATH_LEN];
-  snprintf(args, sizeof(args), "-structure nothere.xyz -model '%s'", c->model);
-  EXPECT(c, 0, args, "nothere.xyz", "cannot open");
+  EXPECT_RUN(*state, 0, "nothere.xyz", "", "nothere.xyz", "cannot open");
 }
 
 static void test_structure_unreadable(void **state)
 {
-  Case *c = *state;
-  char  args[2 * PETSC_MAX_PATH_LEN], path[2 * PETSC_MAX_PATH_LEN];
-  snprintf(path, sizeof(path), "%s/u.xyz", c->dir);
-  snprintf(args, sizeof(args), "-structure u.xyz -model '%s'", c->model);
-  if (geteuid() == 0) {
-    assert_int_equal(mkdir(path, 0700), 0);
-    EXPECT(c, 0, args, "u.xyz", "not a regular file");
-  } else {
-    write_text(c, "u.xyz", "1\n\nH 0 0 0\n");
-    assert_int_equal(chmod(path, 0), 0);
-    EXPECT(c, 0, args, "u.xyz", "cannot open");
-  }
+  const char *want = make_unreadable(*state, "u.xyz", "1\n\nH 0 0 0\n");
+  EXPECT_RUN(*state, 0, "u.xyz", "", "u.xyz", want);
 }
 
 static void test_structure_count(void **state)
@@ -533,28 +536,13 @@ static void test_structure_bad_pbc(void **state)
 }
 static void test_structure_binary(void **state)
 {
-  Case *c = *state;
-  char  args[2 * PETSC_MAX_PATH_LEN];
-  write_bytes(c, "bad.xyz", (const unsigned char *)"2\n\nC 0 0 0\nO 0\0 0 1.2\n", 22);
-  snprintf(args, sizeof(args), "-structure bad.xyz -model '%s'", c->model);
-  EXPECT(c, 0, args, "bad.xyz:4", "NUL byte");
+  write_bytes(*state, "bad.xyz", (const unsigned char *)"2\n\nC 0 0 0\nO 0\0 0 1.2\n", 22);
+  EXPECT_RUN(*state, 0, "bad.xyz", "", "bad.xyz:4", "NUL byte");
 }
 
 /* ------------------------------------------------------------------ options and outputs */
 
-static void option_case(void **state, const char *extra, const char *const want[])
-{
-  Case *c = *state;
-  char  args[3 * PETSC_MAX_PATH_LEN];
-  snprintf(args, sizeof(args), "-structure good.xyz -model '%s' %s", c->model, extra);
-  expect_error(c, 0, args, want);
-}
-
-#define OPTION(state, extra, ...)                    \
-  do {                                               \
-    const char *const want_[] = {__VA_ARGS__, NULL}; \
-    option_case((state), (extra), want_);            \
-  } while (0)
+#define OPTION(state, extra, ...) EXPECT_RUN(*(state), 0, "good.xyz", extra, __VA_ARGS__)
 
 static void test_option_hessian_type(void **state)
 {
@@ -596,10 +584,7 @@ static void test_missing_model_option(void **state)
 }
 static void test_output_unwritable(void **state)
 {
-  Case *c = *state;
-  char  args[3 * PETSC_MAX_PATH_LEN];
-  snprintf(args, sizeof(args), "-structure good.xyz -model '%s' -summary nodir/s.json", c->model);
-  EXPECT(c, 0, args, "-summary nodir/s.json", "cannot create");
+  EXPECT_RUN(*state, 0, "good.xyz", "-summary nodir/s.json", "-summary nodir/s.json", "cannot create");
 }
 static void test_output_rename_fails(void **state)
 {
@@ -639,12 +624,9 @@ static void test_one_atom_is_valid(void **state)
 
 static void test_mpi_bad_structure_rank0(void **state)
 {
-  Case *c = *state;
-  char  args[3 * PETSC_MAX_PATH_LEN];
   /* only rank 0 reads the structure; the other ranks wait in the partition's collectives */
-  write_text(c, "bad.xyz", "2\n\nC 0 0 0\nO 0 x1 1.2\n");
-  snprintf(args, sizeof(args), "-structure bad.xyz -model '%s'", c->model);
-  EXPECT(c, 4, args, "[rank 0] hipmace: error: bad.xyz:4", "coordinate 'x1'");
+  write_text(*state, "bad.xyz", "2\n\nC 0 0 0\nO 0 x1 1.2\n");
+  EXPECT_RUN(*state, 4, "bad.xyz", "", "[rank 0] hipmace: error: bad.xyz:4", "coordinate 'x1'");
 }
 
 static void test_mpi_bad_model(void **state)
@@ -656,12 +638,11 @@ static void test_mpi_bad_model(void **state)
 static void test_mpi_absent_element_rank3(void **state)
 {
   Case *c = *state;
-  char  xyz[4096], args[3 * PETSC_MAX_PATH_LEN];
+  char  xyz[4096];
   /* atom 1 (sulfur) sits 50 A along +x: recursive bisection gives it to the last rank */
   good_xyz(xyz, sizeof(xyz), "S 50 0 0\n", 1);
   write_text(c, "far.xyz", xyz);
-  snprintf(args, sizeof(args), "-structure far.xyz -model '%s'", c->model);
-  EXPECT(c, 4, args, "far.xyz: atom 1 is S");
+  EXPECT_RUN(c, 4, "far.xyz", "", "far.xyz: atom 1 is S");
   /* reported once, by the collective path: no rank prefix */
   assert_null(strstr(c->err, "[rank"));
 }
@@ -669,9 +650,7 @@ static void test_mpi_absent_element_rank3(void **state)
 static void test_mpi_bad_option(void **state)
 {
   Case *c = *state;
-  char  args[3 * PETSC_MAX_PATH_LEN];
-  snprintf(args, sizeof(args), "-structure good.xyz -model '%s' -hessian_type dense", c->model);
-  EXPECT(c, 4, args, "-hessian_type dense");
+  EXPECT_RUN(c, 4, "good.xyz", "-hessian_type dense", "-hessian_type dense");
   assert_null(strstr(c->err, "[rank"));
 }
 
@@ -712,38 +691,32 @@ static void model_overflowing_F(Case *c, const char *name)
    driver to call HMEvalCheckFinite after the forward pass. */
 #define OVERFLOW_PAIR "H 51 0 0\nF 50 0 0\n"
 
-static void test_nan_features_driver(void **state)
+/* The overflowing model on the far pair, run on np ranks (0: without mpiexec). */
+static void nan_features_case(Case *c, int np)
 {
-  Case *c = *state;
-  char  xyz[4096];
+  char xyz[4096];
   model_overflowing_F(c, "nan.safetensors");
   good_xyz(xyz, sizeof(xyz), OVERFLOW_PAIR, 2);
   write_text(c, "far.xyz", xyz);
-  EXPECT(c, 0, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+  EXPECT(c, np, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+}
+
+static void test_nan_features_driver(void **state)
+{
+  nan_features_case(*state, 0);
 }
 
 static void test_nan_features_driver_mpi(void **state)
 {
   Case *c = *state;
-  char  xyz[4096];
   /* the overflowing atom is on rank 3 only; every rank must stop with the same message */
-  model_overflowing_F(c, "nan.safetensors");
-  good_xyz(xyz, sizeof(xyz), OVERFLOW_PAIR, 2);
-  write_text(c, "far.xyz", xyz);
-  EXPECT(c, 4, "-structure far.xyz -model nan.safetensors -modes none", "atom 1: node features after interaction layer 1 are not finite");
+  nan_features_case(c, 4);
   assert_null(strstr(c->err, "[rank"));
 }
 
 /* Library level: a NaN planted in one owned atom's features on the last rank is reported, with that
    atom's input index, by HMEvalCheckFinite on every rank; then the same for a Hessian block. */
-static char guard_msg[1024];
-
-static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(guard_msg, sizeof(guard_msg), "%s", mess ? mess : "");
-  return n;
-}
+static char guard_msg[HM_ERRMSG_LEN];
 
 static void test_guards_library(void **state)
 {
@@ -788,7 +761,7 @@ static void test_guards_library(void **state)
   }
   MPI_Allreduce(&target, &gtarget, 1, MPIU_INT, MPI_MAX, PETSC_COMM_WORLD);
   assert_true(gtarget >= 0);
-  HM_T(PetscPushErrorHandler(CaptureError, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, guard_msg));
   guard_msg[0] = '\0';
   ierr         = HMEvalCheckFinite(ev);
   HM_T(PetscPopErrorHandler());
@@ -808,7 +781,7 @@ static void test_guards_library(void **state)
   }
   HM_T(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
   HM_T(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
-  HM_T(PetscPushErrorHandler(CaptureError, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, guard_msg));
   guard_msg[0] = '\0';
   ierr         = HMHessianCheckFinite(hs, H);
   HM_T(PetscPopErrorHandler());
@@ -837,7 +810,7 @@ static void test_guards_library(void **state)
     assert_true(gpair[0] >= 0);
     HM_T(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
     HM_T(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
-    HM_T(PetscPushErrorHandler(CaptureError, NULL));
+    HM_T(PetscPushErrorHandler(hm_capture_error, guard_msg));
     guard_msg[0] = '\0';
     ierr         = HMHessianCheckFinite(hs, H);
     HM_T(PetscPopErrorHandler());

@@ -11,10 +11,7 @@
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t urand64(void)
 {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
+  return hm_rand64(&rng);
 }
 
 /* A decomposition of n atoms on a 3 A grid with 1 A cutoffs (no edges: only the ownership matters). */
@@ -24,12 +21,7 @@ static HMDecomp make_decomp(MPI_Comm comm, PetscInt n)
   HMDecomp dd;
   int     *Z   = malloc(sizeof(int) * (size_t)(n + 1));
   double  *pos = malloc(sizeof(double) * (size_t)(3 * n + 1));
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i]           = 1;
-    pos[3 * i]     = 3.0 * (double)(i % 16);
-    pos[3 * i + 1] = 3.0 * (double)((i / 16) % 16);
-    pos[3 * i + 2] = 3.0 * (double)(i / 256);
-  }
+  hm_grid_atoms(n, 16, Z, pos);
   HM_T(HMSystemCreate(comm, n, Z, pos, NULL, NULL, &sys));
   HM_T(HMDecompCreate(comm, sys, HM_PARTITION_RCB, 1.0, 1.0, &dd));
   HM_T(HMSystemDestroy(&sys));

@@ -23,6 +23,15 @@ static const double *ref(HMSafetensors fx, const char *name, PetscInt64 numel)
   return (const double *)info->data;
 }
 
+/* got against the fixture's tensor name (numel values): absolute error scaled by max(1, max|ref|) <= 1e-11. */
+static void check_ref(HMSafetensors fx, const char *name, PetscInt numel, const double *got)
+{
+  const double *fr  = ref(fx, name, numel);
+  const double  err = hm_max_abs_diff(numel, got, fr) / PetscMax(1.0, hm_max_abs(numel, fr));
+  print_message("  %s max err %.1e\n", name, err);
+  assert_true(err <= 1e-11);
+}
+
 /* The per-layer edge features of the HIP head (hess_offdiag_feats_layer{k}, the reference's sequence:
    hessian_message_proj(hessian_interaction.linear(conv_tp(linear_up(x_k)[s], Y, R(r)))) and their
    softmax-weighted sum hess_offdiag_agg, on the reference's Hessian edge list (one rank: all atoms). */
@@ -41,7 +50,7 @@ static void check_offdiag_feats(HMModel m, HMEval ev, HMSafetensors fx, PetscInt
   double *Y = malloc(sizeof(double) * (size_t)nsh), *cy = malloc(sizeof(double) * (size_t)(m->hi_tp.maxcy + 1)), *raw = malloc(sizeof(double) * (size_t)dmid), *lin = malloc(sizeof(double) * (size_t)dH);
   for (int k = 0; k < m->hnl; k++) {
     char          fn[48];
-    const double *f, *fr;
+    const double *f;
     HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
     HMLinearApply(&m->hi_linear_up, n, f, dH, 0.0, x, dH);
     for (PetscInt e = 0; e < Eh; e++) {
@@ -57,17 +66,9 @@ static void check_offdiag_feats(HMModel m, HMEval ev, HMSafetensors fx, PetscInt
     }
     for (PetscInt i = 0; i < Eh * dO; i++) agg[i] += m->hw[k] * off[i];
     snprintf(fn, sizeof(fn), "hess_offdiag_feats_layer%d", k);
-    fr               = ref(fx, fn, Eh * dO);
-    const double err = hm_max_abs_diff(Eh * dO, off, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
-    print_message("  %s max err %.1e\n", fn, err);
-    assert_true(err <= 1e-11);
+    check_ref(fx, fn, Eh * dO, off);
   }
-  {
-    const double *fr  = ref(fx, "hess_offdiag_agg", Eh * dO);
-    const double  err = hm_max_abs_diff(Eh * dO, agg, fr) / PetscMax(1.0, hm_max_abs(Eh * dO, fr));
-    print_message("  hess_offdiag_agg max err %.1e\n", err);
-    assert_true(err <= 1e-11);
-  }
+  check_ref(fx, "hess_offdiag_agg", Eh * dO, agg);
   free(x);
   free(agg);
   free(off);
@@ -90,45 +91,27 @@ static void check_hessian_layers(HMModel m, HMEval ev, HMSafetensors fx, PetscIn
   for (int k = 0; k < m->nhx; k++) {
     char          fn[48];
     PetscInt      dim;
-    const double *f, *fr;
+    const double *f;
     snprintf(fn, sizeof(fn), "node_feats_hessian_extra%d", k);
     HM_T(HMEvalGetNodeFeatures(ev, m->nlayers + k, &dim, &f));
-    fr               = ref(fx, fn, n * dim);
-    const double err = hm_max_abs_diff(n * dim, f, fr) / PetscMax(1.0, hm_max_abs(n * dim, fr));
-    print_message("  %s max err %.1e\n", fn, err);
-    assert_true(err <= 1e-11);
+    check_ref(fx, fn, n * dim, f);
   }
   for (int k = 0; k < m->hnl; k++) {
     char          fn[48];
-    const double *f, *fr;
+    const double *f;
     HM_T(HMEvalGetNodeFeatures(ev, m->hl0 + k, NULL, &f));
     HMLinearApply(&m->proj_nodes_layerwise, n, f, dH, 0.0, dt, dO);
     for (PetscInt i = 0; i < n * dO; i++) agg[i] += m->hw[k] * dt[i];
     snprintf(fn, sizeof(fn), "hess_diag_feats_layer%d", k); /* k-th used layer, as the reference's hook list */
-    fr               = ref(fx, fn, n * dO);
-    const double err = hm_max_abs_diff(n * dO, dt, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
-    print_message("  %s max err %.1e\n", fn, err);
-    assert_true(err <= 1e-11);
+    check_ref(fx, fn, n * dO, dt);
   }
-  {
-    const double *fr  = ref(fx, "hess_diag_agg", n * dO);
-    const double  err = hm_max_abs_diff(n * dO, agg, fr) / PetscMax(1.0, hm_max_abs(n * dO, fr));
-    print_message("  hess_diag_agg max err %.1e\n", err);
-    assert_true(err <= 1e-11);
-  }
+  check_ref(fx, "hess_diag_agg", n * dO, agg);
   free(dt);
   free(agg);
 }
 
 /* The numerical guard covers the extra layers' features: a NaN there is reported by layer and atom. */
-static char guard_msg[1024];
-
-static PetscErrorCode CaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(guard_msg, sizeof(guard_msg), "%s", mess ? mess : "");
-  return n;
-}
+static char guard_msg[HM_ERRMSG_LEN];
 
 static void check_guard_extra(HMModel m, HMEval ev)
 {
@@ -142,7 +125,7 @@ static void check_guard_extra(HMModel m, HMEval ev)
   f                  = ev->feats[m->nlayers + m->nhx - 1];
   keep               = f[2 * m->dimH + 5];
   f[2 * m->dimH + 5] = NAN;
-  HM_T(PetscPushErrorHandler(CaptureError, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, guard_msg));
   ierr = HMEvalCheckFinite(ev);
   HM_T(PetscPopErrorHandler());
   f[2 * m->dimH + 5] = keep;

@@ -112,40 +112,56 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   return scale;
 }
 
+/* A golden fixture evaluated by a model on one rank: its system, the forward evaluation and the
+   fixture's Hessian edge list (senders, receivers, vectors). */
+typedef struct {
+  HMSafetensors fx;
+  HMSystem      sys;
+  HMEval        ev;
+  PetscInt      n, Eh, *snd, *rcv;
+  double       *vec;
+} FixtureRun;
+
+static void fixture_run_open(HMModel m, const char *model, const char *mol, FixtureRun *r)
+{
+  hm_load_fixture(model, mol, &r->fx, &r->sys);
+  HM_T(HMEvalCreate(m, &r->ev));
+  HM_T(HMEvalSetSystem(r->ev, r->sys));
+  HM_T(HMEvalForward(r->ev));
+  HM_T(HMSystemGetSize(r->sys, &r->n));
+  r->Eh = hm_fixture_edges(r->fx, r->sys, &r->snd, &r->rcv, &r->vec);
+}
+
+static void fixture_run_close(FixtureRun *r)
+{
+  free(r->snd);
+  free(r->rcv);
+  free(r->vec);
+  HM_T(HMEvalDestroy(&r->ev));
+  HM_T(HMSystemDestroy(&r->sys));
+  HM_T(HMSafetensorsClose(&r->fx));
+}
+
 static void check_model_file(const char *path, const char *label, const char *fixture_model, int nmols, PetscBool use_ref)
 {
   HMModel m;
   HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
   for (int k = 0; k < nmols; k++) {
     const int     mk = nmols == 5 ? k : (k == 0 ? 0 : 4); /* a subset: the smallest and the largest */
-    HMSafetensors fx;
-    HMSystem      sys;
-    HMEval        ev;
-    PetscInt     *snd, *rcv, Eh, n;
-    double       *vec;
+    FixtureRun    r;
     const double *e9ref = NULL;
     char          lab[96];
 
-    hm_load_fixture(fixture_model, mols[mk], &fx, &sys);
-    HM_T(HMEvalCreate(m, &ev));
-    HM_T(HMEvalSetSystem(ev, sys));
-    HM_T(HMEvalForward(ev));
-    Eh = hm_fixture_edges(fx, sys, &snd, &rcv, &vec);
+    fixture_run_open(m, fixture_model, mols[mk], &r);
     if (use_ref) {
       const HMTensorInfo *info;
-      HM_T(HMSafetensorsGetInfo(fx, "edge_irreps9", HM_DTYPE_F64, &info));
-      assert_int_equal(info->numel, 9 * Eh);
+      HM_T(HMSafetensorsGetInfo(r.fx, "edge_irreps9", HM_DTYPE_F64, &info));
+      assert_int_equal(info->numel, 9 * r.Eh);
       e9ref = (const double *)info->data;
     }
     snprintf(lab, sizeof(lab), "%s/%s", label, mols[mk]);
-    HM_T(HMSystemGetSize(sys, &n));
-    check_edges(lab, m, ev, n, Eh, snd, rcv, vec, e9ref);
-    free(snd);
-    free(rcv);
-    free(vec);
-    HM_T(HMEvalDestroy(&ev));
-    HM_T(HMSystemDestroy(&sys));
-    HM_T(HMSafetensorsClose(&fx));
+    check_edges(lab, m, r.ev, r.n, r.Eh, r.snd, r.rcv, r.vec, e9ref);
+    fixture_run_close(&r);
   }
   HM_T(HMModelDestroy(&m));
 }
@@ -541,31 +557,17 @@ static void test_tabulated(void **state)
   const double tols[]   = {1e-8, 1e-10};
   (void)state;
   for (int i = 0; i < 3; i++) {
-    char          path[PETSC_MAX_PATH_LEN], name[64], lab[64];
-    HMModel       m;
-    HMSafetensors fx;
-    HMSystem      sys;
-    HMEval        ev;
-    PetscInt     *snd, *rcv, Eh, n;
-    double       *vec;
+    char       path[PETSC_MAX_PATH_LEN], name[64], lab[64];
+    HMModel    m;
+    FixtureRun r;
 
     snprintf(name, sizeof(name), "model_%s.safetensors", models[i]);
     hm_golden_path(name, path, sizeof(path));
     HM_T(HMModelLoad(PETSC_COMM_SELF, path, &m));
-    hm_load_fixture(models[i], "mol21", &fx, &sys);
-    HM_T(HMEvalCreate(m, &ev));
-    HM_T(HMEvalSetSystem(ev, sys));
-    HM_T(HMEvalForward(ev));
-    HM_T(HMSystemGetSize(sys, &n));
-    Eh = hm_fixture_edges(fx, sys, &snd, &rcv, &vec);
+    fixture_run_open(m, models[i], "mol21", &r);
     snprintf(lab, sizeof(lab), "%s/mol21", models[i]);
-    for (int t = 0; t < 2; t++) check_tabulated(lab, m, sys, ev, n, Eh, snd, rcv, vec, tols[t]);
-    free(snd);
-    free(rcv);
-    free(vec);
-    HM_T(HMEvalDestroy(&ev));
-    HM_T(HMSystemDestroy(&sys));
-    HM_T(HMSafetensorsClose(&fx));
+    for (int t = 0; t < 2; t++) check_tabulated(lab, m, r.sys, r.ev, r.n, r.Eh, r.snd, r.rcv, r.vec, tols[t]);
+    fixture_run_close(&r);
     HM_T(HMModelDestroy(&m));
   }
 }

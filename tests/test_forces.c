@@ -163,37 +163,10 @@ static void check_fd(HMModel m, PetscInt n, const int *Z, const double *pos0, co
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double   urand(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
-}
 
-static void random_atoms(PetscInt n, const double cell[9], int periodic, double dmin, int *Z, double *pos)
+static void random_atoms(PetscInt n, const double cell[9], PetscBool periodic, double dmin, int *Z, double *pos)
 {
-  static const int el[] = {1, 6, 7, 8};
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i] = el[(int)(urand() * 4) % 4];
-    for (;;) {
-      double f[3] = {urand(), urand(), urand()};
-      int    ok   = 1;
-      for (int a = 0; a < 3; a++) pos[3 * i + a] = f[0] * cell[a] + f[1] * cell[3 + a] + f[2] * cell[6 + a];
-      for (PetscInt j = 0; j < i && ok; j++)
-        for (int x = -periodic; x <= periodic && ok; x++)
-          for (int y = -periodic; y <= periodic && ok; y++)
-            for (int z = -periodic; z <= periodic && ok; z++) {
-              double d2 = 0;
-              for (int a = 0; a < 3; a++) {
-                const double d = pos[3 * i + a] - pos[3 * j + a] + x * cell[a] + y * cell[3 + a] + z * cell[6 + a];
-                d2 += d * d;
-              }
-              ok = d2 > dmin * dmin;
-            }
-      if (ok) break;
-    }
-  }
+  hm_random_atoms(&rng, n, cell, periodic, dmin, Z, pos);
 }
 
 static HMModel load_golden(const char *name)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <hipmace/io.h>
+#include <hipmace/builder.h>
 #include <zlib.h>
 
 /* ---- data files, expected failures (scratch files: hmscratch.h) ---- */
@@ -119,16 +120,31 @@ static const struct {
 };
 
 /* The parser tests compare positions with the file's text: the atoms stay where the file puts them. */
-static int nowrap_setup(void **state)
+/* HMReaderSetFromOptions must refuse the options set now. */
+static void reader_options_fail(void)
 {
-  (void)state;
-  return PetscOptionsSetValue(NULL, "-wrap", "false") ? -1 : 0;
+  HMReader       r;
+  PetscErrorCode ierr;
+  HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
+  PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+  ierr = HMReaderSetFromOptions(r);
+  PetscPopErrorHandler();
+  assert_true(ierr != 0);
+  HM_T(HMReaderDestroy(&r));
 }
 
-static int nowrap_teardown(void **state)
+/* sys has n atoms with these atomic numbers; returns its positions. */
+static const double *check_Z(HMSystem sys, PetscInt n, const int Z[])
 {
-  (void)state;
-  return PetscOptionsClearValue(NULL, "-wrap") ? -1 : 0;
+  PetscInt      ns;
+  const int    *Zs;
+  const double *x;
+  HM_T(HMSystemGetSize(sys, &ns));
+  assert_int_equal(ns, n);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Zs));
+  HM_T(HMSystemGetPositions(sys, &x));
+  for (PetscInt i = 0; i < n; i++) assert_int_equal(Zs[i], Z[i]);
+  return x;
 }
 
 static void test_pdb_fragment(void **state)
@@ -187,20 +203,13 @@ static void test_pdb_model_option(void **state)
   };
   HMSystem      sys;
   PetscInt      n;
-  const int    *Z;
   const double *x;
   (void)state;
 
   HM_T(PetscOptionsSetValue(NULL, "-pdb_model", "2"));
   HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("fragment.pdb"), &sys));
   HM_T(PetscOptionsClearValue(NULL, "-pdb_model"));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 3);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  assert_int_equal(Z[0], 7);
-  assert_int_equal(Z[1], 6);
-  assert_int_equal(Z[2], 6);
+  x = check_Z(sys, 3, (const int[]){7, 6, 6});
   for (int i = 0; i < 3; i++)
     for (int d = 0; d < 3; d++) assert_true(x[3 * i + d] == want[i][d]);
   HM_T(HMSystemDestroy(&sys));
@@ -223,19 +232,11 @@ static void test_pdb_placeholder_cell(void **state)
                        "ATOM      3  H2  HOH A   1       0.000  -0.757  -0.471  1.00  0.00           H\r\n"
                        "TER\r\n";
   HMSystem      sys;
-  PetscInt      n;
-  const int    *Z;
   const double *x;
   (void)state;
 
   HM_T(HMSystemLoad(PETSC_COMM_SELF, write_text("water.ent", text), &sys));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 3);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  assert_int_equal(Z[0], 8);
-  assert_int_equal(Z[1], 1);
-  assert_int_equal(Z[2], 1);
+  x = check_Z(sys, 3, (const int[]){8, 1, 1});
   assert_true(x[2] == 0.118 && x[4] == 0.757 && x[7] == -0.757 && x[8] == -0.471);
   check_cell(sys, PETSC_FALSE, NULL, 0);
   round_trip(sys, "water_rt.xyz");
@@ -276,6 +277,32 @@ static void test_pdb_malformed(void **state)
 
 /* ---- LAMMPS data files ---- */
 
+/* Loads data/<file> and checks its atoms against the expected Z, positions (exactly) and masses, its cell,
+   and an XYZ round trip through rt; returns the system for further checks. */
+static HMSystem check_lammps(const char *file, PetscInt nwant, const int *wantZ, const double (*wantx)[3], const double *wantm, const double cell[9], const char *rt)
+{
+  HMSystem      sys;
+  PetscInt      n;
+  const int    *Z;
+  const double *x, *m;
+
+  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path(file), &sys));
+  HM_T(HMSystemGetSize(sys, &n));
+  assert_int_equal(n, nwant);
+  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
+  HM_T(HMSystemGetPositions(sys, &x));
+  HM_T(HMSystemGetMasses(sys, &m));
+  for (int i = 0; i < n; i++) {
+    if (Z[i] != wantZ[i]) fail_msg("atom id %d: Z %d, expected %d", i + 1, Z[i], wantZ[i]);
+    for (int d = 0; d < 3; d++)
+      if (x[3 * i + d] != wantx[i][d]) fail_msg("atom id %d coordinate %d = %.17g, expected %.17g", i + 1, d, x[3 * i + d], wantx[i][d]);
+    if (!(m[i] == wantm[i])) fail_msg("atom id %d: mass %.17g, expected %.17g", i + 1, m[i], wantm[i]);
+  }
+  check_cell(sys, PETSC_TRUE, cell, 0);
+  round_trip(sys, rt);
+  return sys;
+}
+
 static void test_lammps_atomic(void **state)
 {
   /* ids 1..4 after sorting; image flags unwrap: atom 4 = (2, 0.5, -0.25) + 1 a - 1 b + 2 c */
@@ -286,28 +313,16 @@ static void test_lammps_atomic(void **state)
       {1.0,  1.0,  1.0  },
       {9.5,  -5.5, 23.75}
   };
-  static const double cell[9] = {10, 0, 0, 1.5, 10, 0, -0.5, 2.0, 12.0};
+  static const double wantm[4] = {12.011, 12.011, 1.008, 1.008};
+  static const double cell[9]  = {10, 0, 0, 1.5, 10, 0, -0.5, 2.0, 12.0};
   HMSystem            sys;
-  PetscInt            n;
   const int          *Z;
-  const double       *x, *m;
+  const double       *m;
   (void)state;
 
-  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("triclinic_atomic.data"), &sys));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 4);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  HM_T(HMSystemGetMasses(sys, &m));
-  for (int i = 0; i < 4; i++) {
-    assert_int_equal(Z[i], wantZ[i]);
-    /* every value and image shift here is a short binary fraction: exact */
-    for (int d = 0; d < 3; d++)
-      if (x[3 * i + d] != wantx[i][d]) fail_msg("atom id %d coordinate %d = %.17g, expected %.17g", i + 1, d, x[3 * i + d], wantx[i][d]);
-    assert_true(m[i] == (wantZ[i] == 6 ? 12.011 : 1.008));
-  }
-  check_cell(sys, PETSC_TRUE, cell, 0); /* differences of exact decimals: exact */
-  round_trip(sys, "atomic_rt.xyz");
+  /* every value and image shift here is a short binary fraction: exact; the cell's differences of exact
+     decimals: exact */
+  sys = check_lammps("triclinic_atomic.data", 4, wantZ, wantx, wantm, cell, "atomic_rt.xyz");
   HM_T(HMSystemDestroy(&sys));
 
   /* -lammps_types overrides the mass mapping; the file's masses stay the masses */
@@ -338,27 +353,11 @@ static void test_lammps_full(void **state)
       {4.5 - 10.0,  -1.0,        0.5  }
   };
   static const double cell[9] = {10, 0, 0, 0, 12, 0, 0, 0, 14};
-  HMSystem            sys;
-  PetscInt            n;
-  const int          *Z;
-  const double       *x, *m;
   (void)state;
 
-  HM_T(HMSystemLoad(PETSC_COMM_SELF, data_path("water_methyl_full.lmp"), &sys));
-  HM_T(HMSystemGetSize(sys, &n));
-  assert_int_equal(n, 7);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetPositions(sys, &x));
-  HM_T(HMSystemGetMasses(sys, &m));
-  for (int i = 0; i < 7; i++) {
-    if (Z[i] != wantZ[i]) fail_msg("atom id %d: Z %d, expected %d", i + 1, Z[i], wantZ[i]);
-    /* one image shift of an exact box length: one correctly rounded addition on both sides */
-    for (int d = 0; d < 3; d++)
-      if (x[3 * i + d] != wantx[i][d]) fail_msg("atom id %d coordinate %d = %.17g, expected %.17g", i + 1, d, x[3 * i + d], wantx[i][d]);
-    assert_true(m[i] == wantm[i]); /* Masses kept, not replaced by standard weights */
-  }
-  check_cell(sys, PETSC_TRUE, cell, 0);
-  round_trip(sys, "full_rt.xyz");
+  /* one image shift of an exact box length: one correctly rounded addition on both sides; the file's
+     Masses kept, not replaced by standard weights */
+  HMSystem sys = check_lammps("water_methyl_full.lmp", 7, wantZ, wantx, wantm, cell, "full_rt.xyz");
   HM_T(HMSystemDestroy(&sys));
 }
 
@@ -573,16 +572,7 @@ static void test_format_detection(void **state)
   expect_fail(write_text("entry.txt", "data_1ABC\n#\nloop_\n_atom_site.group_PDB\n"), 0, "unsupported format: mmCIF");
   expect_fail(write_text("nodata", "# a comment\n_atom_site.id\n"), 0, "unsupported format: mmCIF");
   HM_T(PetscOptionsSetValue(NULL, "-structure_format", "cif"));
-  {
-    HMReader       r;
-    PetscErrorCode ierr;
-    HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
-    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    ierr = HMReaderSetFromOptions(r);
-    PetscPopErrorHandler();
-    assert_true(ierr != 0);
-    HM_T(HMReaderDestroy(&r));
-  }
+  reader_options_fail();
   HM_T(PetscOptionsClearValue(NULL, "-structure_format"));
 }
 
@@ -682,16 +672,7 @@ static void test_pbc_override(void **state)
   HM_T(PetscOptionsSetValue(NULL, "-pbc", "true"));
   expect_fail(write_text("nocell.xyz", "1\n\nO 0 0 0\n"), 0, "makes the system periodic but the file gives no cell");
   HM_T(PetscOptionsSetValue(NULL, "-pbc", "T,F"));
-  {
-    HMReader       r;
-    PetscErrorCode ierr;
-    HM_T(HMReaderCreate(PETSC_COMM_SELF, &r));
-    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    ierr = HMReaderSetFromOptions(r);
-    PetscPopErrorHandler();
-    assert_true(ierr != 0);
-    HM_T(HMReaderDestroy(&r));
-  }
+  reader_options_fail();
   HM_T(PetscOptionsClearValue(NULL, "-pbc"));
 }
 
@@ -794,16 +775,6 @@ static double log_memory(const char *path)
 
 static void test_wrap_into_cell(void **state)
 {
-  static const double frac[8][3] = {
-      {0,    0,    0   },
-      {0,    0.5,  0.5 },
-      {0.5,  0,    0.5 },
-      {0.5,  0.5,  0   },
-      {0.25, 0.25, 0.25},
-      {0.25, 0.75, 0.75},
-      {0.75, 0.25, 0.75},
-      {0.75, 0.75, 0.25}
-  };
   static const int shift[16][3] = {
       {0,  0,  0 },
       {1,  0,  0 },
@@ -825,19 +796,23 @@ static void test_wrap_into_cell(void **state)
   const double  a = 3.567, L[3] = {2 * a, a, a};
   const char   *in = getenv("HIPMACE_INPUTS_DIR");
   char          text[8192], model[PETSC_MAX_PATH_LEN], args[8 * PETSC_MAX_PATH_LEN], raw[PETSC_MAX_PATH_LEN], wrapped[PETSC_MAX_PATH_LEN], s1[PETSC_MAX_PATH_LEN], s2[PETSC_MAX_PATH_LEN], lg1[PETSC_MAX_PATH_LEN], lg2[PETSC_MAX_PATH_LEN], h1[PETSC_MAX_PATH_LEN], h2[PETSC_MAX_PATH_LEN];
-  HMSystem      sys, back;
-  const double *x, *xb;
+  HMSystem      sys, back, dia;
+  const double *x, *xb, *dx;
   const char   *notes;
   double        e1, e2, m1, m2;
   (void)state;
 
+  /* two diamond cells along x (the builder's fcc + a/4 basis, no displacement), atoms shifted by whole cells */
+  HM_T(HMBuildDiamond(PETSC_COMM_SELF, 2, 1, 1, 0.0, 0, &dia));
+  HM_T(HMSystemGetPositions(dia, &dx));
   snprintf(text, sizeof(text), "16\nLattice=\"%.17g 0 0 0 %.17g 0 0 0 %.17g\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n", L[0], L[1], L[2]);
   for (int i = 0; i < 16; i++) {
     double y[3];
 
-    for (int d = 0; d < 3; d++) y[d] = (frac[i % 8][d] + (d == 0 ? (double)(i / 8) : 0.0)) * a + shift[i][d] * L[d];
+    for (int d = 0; d < 3; d++) y[d] = dx[3 * i + d] + shift[i][d] * L[d];
     snprintf(text + strlen(text), sizeof(text) - strlen(text), "C %.17g %.17g %.17g\n", y[0], y[1], y[2]);
   }
+  HM_T(HMSystemDestroy(&dia));
   snprintf(raw, sizeof(raw), "%s", write_text("unwrapped.xyz", text));
   HM_T(HMSystemLoad(PETSC_COMM_SELF, raw, &sys));
   HM_T(HMSystemGetNotes(sys, &notes));
@@ -954,12 +929,12 @@ static void test_driver_notes(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_pdb_fragment, nowrap_setup, nowrap_teardown),
-    cmocka_unit_test_setup_teardown(test_pdb_model_option, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_pdb_fragment, hm_nowrap_setup, hm_nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_pdb_model_option, hm_nowrap_setup, hm_nowrap_teardown),
     cmocka_unit_test(test_pdb_placeholder_cell),
     cmocka_unit_test(test_pdb_malformed),
-    cmocka_unit_test_setup_teardown(test_lammps_atomic, nowrap_setup, nowrap_teardown),
-    cmocka_unit_test_setup_teardown(test_lammps_full, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_lammps_atomic, hm_nowrap_setup, hm_nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_lammps_full, hm_nowrap_setup, hm_nowrap_teardown),
     cmocka_unit_test(test_lammps_inferred),
     cmocka_unit_test(test_lammps_malformed),
     cmocka_unit_test(test_driver_pdb),

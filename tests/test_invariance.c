@@ -8,10 +8,7 @@
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static double   urand(void)
 {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) / 9007199254740992.0;
+  return hm_urand(&rng_state);
 }
 
 /* n atoms of H, C, N, O in a box, at least dmin apart. */

@@ -514,18 +514,6 @@ static void test_xyz_extended(void **state)
 
 /* Arbitrary doubles (random mantissas, tiny, huge, negative zero) survive %.17g exactly. */
 /* A round trip writes positions outside the cell and reads them back unchanged: no wrapping. */
-static int nowrap_setup(void **state)
-{
-  (void)state;
-  return PetscOptionsSetValue(NULL, "-wrap", "false") ? -1 : 0;
-}
-
-static int nowrap_teardown(void **state)
-{
-  (void)state;
-  return PetscOptionsClearValue(NULL, "-wrap") ? -1 : 0;
-}
-
 static void test_xyz_roundtrip(void **state)
 {
   enum { N = 50 };
@@ -710,7 +698,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_elements),
     cmocka_unit_test(test_xyz_golden),
     cmocka_unit_test(test_xyz_extended),
-    cmocka_unit_test_setup_teardown(test_xyz_roundtrip, nowrap_setup, nowrap_teardown),
+    cmocka_unit_test_setup_teardown(test_xyz_roundtrip, hm_nowrap_setup, hm_nowrap_teardown),
     cmocka_unit_test(test_xyz_variants),
     cmocka_unit_test(test_xyz_malformed),
     cmocka_unit_test(test_system_create),

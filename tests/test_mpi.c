@@ -11,36 +11,13 @@
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double   urand(void)
 {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
+  return hm_urand(&rng);
 }
 
 /* n atoms in the box [0,L)^3 (or a given cell), at least dmin apart (minimum image when periodic). */
 static void random_atoms(PetscInt n, const double cell[9], PetscBool periodic, double dmin, int *Z, double *pos)
 {
-  static const int el[] = {1, 6, 7, 8};
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i] = el[(int)(urand() * 4) % 4];
-    for (;;) {
-      double f[3] = {urand(), urand(), urand()};
-      int    ok   = 1;
-      for (int a = 0; a < 3; a++) pos[3 * i + a] = f[0] * cell[a] + f[1] * cell[3 + a] + f[2] * cell[6 + a];
-      for (PetscInt j = 0; j < i && ok; j++)
-        for (int x = periodic ? -1 : 0; x <= (periodic ? 1 : 0) && ok; x++)
-          for (int y = periodic ? -1 : 0; y <= (periodic ? 1 : 0) && ok; y++)
-            for (int z = periodic ? -1 : 0; z <= (periodic ? 1 : 0) && ok; z++) {
-              double d2 = 0;
-              for (int a = 0; a < 3; a++) {
-                const double d = pos[3 * i + a] - pos[3 * j + a] + x * cell[a] + y * cell[3 + a] + z * cell[6 + a];
-                d2 += d * d;
-              }
-              ok = d2 > dmin * dmin;
-            }
-      if (ok) break;
-    }
-  }
+  hm_random_atoms(&rng, n, cell, periodic, dmin, Z, pos);
 }
 
 /* Collective check: every rank asserts the same global verdict (no rank left waiting). */
@@ -56,6 +33,16 @@ static void assert_all(int ok, const char *what)
    the two block counts in last_blocks (distributed, one rank). */
 static PetscBool  dist_unpruned = PETSC_FALSE;
 static PetscInt64 last_blocks[2];
+
+/* Forward pass, energy and the Hessian assembled as mtype, with its block count. */
+static void forward_assemble(HMEval ev, HMHessian hs, const char *mtype, double *E, Mat *H, PetscInt64 *nb)
+{
+  HM_T(HMEvalForward(ev));
+  HM_T(HMEvalGetEnergy(ev, E, NULL));
+  HM_T(HMHessianSetMatType(hs, mtype));
+  HM_T(HMHessianAssemble(hs, H));
+  HM_T(HMHessianGetBlockCount(hs, NULL, nb));
+}
 
 static void compare(const char *model_path, PetscInt n, const int *Z, const double *pos, const double *cell, const PetscBool *pbc, const char *mtype)
 {
@@ -76,21 +63,13 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   /* reference: one rank (every rank computes it alone) */
   HM_T(HMModelLoad(PETSC_COMM_SELF, model_path, &ms));
   HM_T(hm_eval_create(ms, sys, NULL, &es, &hs_));
-  HM_T(HMEvalForward(es));
-  HM_T(HMEvalGetEnergy(es, &Es, NULL));
-  HM_T(HMHessianSetMatType(hs_, mtype));
-  HM_T(HMHessianAssemble(hs_, &Hs));
-  HM_T(HMHessianGetBlockCount(hs_, NULL, &nbs));
+  forward_assemble(es, hs_, mtype, &Es, &Hs, &nbs);
   /* distributed */
   HM_T(HMModelLoad(PETSC_COMM_WORLD, model_path, &mw));
   if (dist_unpruned) HM_T(PetscOptionsSetValue(NULL, "-hessian_prune", "false"));
   HM_T(hm_eval_create(mw, rank == 0 ? sys : NULL, NULL, &ew, &hw_));
   if (dist_unpruned) HM_T(PetscOptionsClearValue(NULL, "-hessian_prune"));
-  HM_T(HMEvalForward(ew));
-  HM_T(HMEvalGetEnergy(ew, &Ew, NULL));
-  HM_T(HMHessianSetMatType(hw_, mtype));
-  HM_T(HMHessianAssemble(hw_, &Hw));
-  HM_T(HMHessianGetBlockCount(hw_, NULL, &nbw));
+  forward_assemble(ew, hw_, mtype, &Ew, &Hw, &nbw);
   HM_T(HMHessianInputOrder(hw_, Hw, &Hin));
   print_message("[%d/%d] %s N=%d %s: energy %.15g vs %.15g, blocks %lld vs %lld\n", rank, size, model_path, (int)n, mtype, Ew, Es, (long long)nbw, (long long)nbs);
   assert_all(Ew == Es, "energy differs from the one-rank value");
@@ -315,14 +294,11 @@ static void write_hoextra_variant(const char *src, const char *dst)
 {
   HMSafetensors st;
   const char   *cfgtxt;
-  json_t       *cfg, *hdr = json_object(), *meta = json_object();
+  json_t       *cfg;
   PetscInt      n;
   int           nt = 0;
   VarTensor    *T;
-  char         *htxt;
-  uint64_t      off = 0, hlen;
-  size_t        len;
-  FILE         *fp;
+  HMTensorInfo *info;
   json_error_t  jerr;
   const double  hr = 6.0;
 
@@ -360,36 +336,20 @@ static void write_hoextra_variant(const char *src, const char *dst)
   assert_non_null(cfg);
   json_object_set_new(cfg, "hessian_separate_radial_network", json_true());
   json_object_set_new(cfg, "num_interactions_hessian", json_integer(2));
-  htxt = json_dumps(cfg, JSON_COMPACT);
-  json_object_set_new(meta, "format", json_string("hip-mace-safetensors-1"));
-  json_object_set_new(meta, "config", json_string(htxt));
-  free(htxt);
-  json_object_set_new(hdr, "__metadata__", meta);
+  /* the tensors as views of T for the writer */
+  info = calloc((size_t)nt + 1, sizeof(HMTensorInfo));
   for (int i = 0; i < nt; i++) {
-    json_t *ti = json_object(), *shape = json_array();
-    for (int d = 0; d < T[i].ndim; d++) json_array_append_new(shape, json_integer(T[i].shape[d]));
-    json_object_set_new(ti, "dtype", json_string(T[i].dtype == HM_DTYPE_F64 ? "F64" : "I64"));
-    json_object_set_new(ti, "shape", shape);
-    json_object_set_new(ti, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + 8 * T[i].numel)));
-    json_object_set_new(hdr, T[i].name, ti);
-    off += 8 * (uint64_t)T[i].numel;
+    info[i].name  = T[i].name;
+    info[i].dtype = T[i].dtype;
+    info[i].ndim  = T[i].ndim;
+    info[i].numel = T[i].numel;
+    info[i].data  = T[i].data;
+    for (int d = 0; d < T[i].ndim; d++) info[i].shape[d] = T[i].shape[d];
   }
-  htxt = json_dumps(hdr, JSON_COMPACT);
-  len  = strlen(htxt);
-  hlen = (len + 7) / 8 * 8;
-  fp   = fopen(dst, "wb");
-  assert_non_null(fp);
-  fwrite(&hlen, 8, 1, fp);
-  fwrite(htxt, 1, len, fp);
-  for (size_t k = len; k < hlen; k++) fputc(' ', fp);
-  for (int i = 0; i < nt; i++) {
-    if (T[i].numel) fwrite(T[i].data, 8, (size_t)T[i].numel, fp);
-    free(T[i].data);
-  }
-  assert_int_equal(fclose(fp), 0);
+  hm_write_safetensors(dst, "hip-mace-safetensors-1", cfg, nt, info);
+  for (int i = 0; i < nt; i++) free(T[i].data);
+  free(info);
   free(T);
-  free(htxt);
-  json_decref(hdr);
   json_decref(cfg);
   HM_T(HMSafetensorsClose(&st));
 }
@@ -461,12 +421,7 @@ static void sum_exact_check(PetscInt n, PetscInt nv, const double *vals, const d
   double     *pos = malloc(sizeof(double) * (size_t)(3 * n)), ref[8], got[8];
   PetscMPIInt rank;
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  for (PetscInt i = 0; i < n; i++) {
-    Z[i]           = 1;
-    pos[3 * i]     = 3.0 * (double)(i % 10);
-    pos[3 * i + 1] = 3.0 * (double)((i / 10) % 10);
-    pos[3 * i + 2] = 3.0 * (double)(i / 100);
-  }
+  hm_grid_atoms(n, 10, Z, pos);
   HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
   for (int t = 0; t < 3; t++) {
     /* t = 0: the one-rank reference, every rank alone; 1, 2: distributed by RCB and by the rank grid */

@@ -37,19 +37,13 @@ static void test_protein_fixtures(void **state)
     int          *Z;
     PetscInt      n, lo, hi;
     HMSystem      sys = NULL;
-    HMEval        ev;
-    HMHessian     hs;
-    Mat           H, Hin;
+    Mat           Hin;
 
     n    = hm_fixture_get(fx, k, "xtb", &Z, &pos, &Eref, &Href, &Hxtb);
     hmax = hm_max_abs(9 * n * n, Href);
     /* rank 0 holds the structure; HMEvalSetSystem distributes it */
     if (!rank) HM_T(HMSystemCreate(PETSC_COMM_SELF, n, Z, pos, NULL, NULL, &sys));
-    HM_T(hm_eval_create(m, sys, NULL, &ev, &hs));
-    HM_T(HMEvalForward(ev));
-    HM_T(HMEvalGetEnergy(ev, &E, NULL));
-    HM_T(HMHessianAssemble(hs, &H));
-    HM_T(HMHessianInputOrder(hs, H, &Hin));
+    hm_energy_hessian(m, sys, &E, &Hin);
     HM_T(MatGetOwnershipRange(Hin, &lo, &hi));
     for (PetscInt r = lo; r < hi; r++) {
       PetscInt           nc;
@@ -80,9 +74,6 @@ static void test_protein_fixtures(void **state)
     assert_all(PetscAbsReal(E - Eref) <= 1e-10 * PetscAbsReal(Eref), "energy differs from the reference prediction");
     assert_all(g[0] <= 1e-10 * hmax, "Hessian differs from the reference prediction");
     HM_T(MatDestroy(&Hin));
-    HM_T(MatDestroy(&H));
-    HM_T(HMHessianDestroy(&hs));
-    HM_T(HMEvalDestroy(&ev));
     HM_T(HMSystemDestroy(&sys));
     free(Z);
   }

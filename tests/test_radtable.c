@@ -71,6 +71,21 @@ static void load_radial(int i, HMModel *m, const HMRadialBasis **rb, const HMRad
   *K   = zdim(*mlp);
 }
 
+/* check(mi, ...) on the Hessian radial network of each of the three models */
+static void each_radial_model(void (*check)(int mi, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt K))
+{
+  for (int mi = 0; mi < 3; mi++) {
+    HMModel              m;
+    const HMRadialBasis *rb;
+    const HMRadialMLP   *mlp;
+    PetscInt             K;
+
+    load_radial(mi, &m, &rb, &mlp, &K);
+    check(mi, rb, mlp, K);
+    HM_T(HMModelDestroy(&m));
+  }
+}
+
 /* z(r) written out from the definition: Bessel basis, envelope, hidden layers, normalised SiLU. */
 static void z_independent(const HMRadialBasis *rb, const HMRadialMLP *mlp, double r, double z[])
 {
@@ -103,40 +118,37 @@ static void z_independent(const HMRadialBasis *rb, const HMRadialMLP *mlp, doubl
   free(b);
 }
 
+static void check_exact_independent(int mi, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt K)
+{
+  const PetscInt n = 2000;
+  double        *r, *z, *zi, err = 0.0;
+
+  r         = dalloc(n);
+  z         = dalloc(n * K);
+  zi        = dalloc(n * K);
+  rng_state = 0x9E3779B97F4A7C15ULL + (unsigned long long)mi;
+  for (PetscInt i = 0; i < n; i++) r[i] = 0.01 + urand() * 1.2 * rb->rc;
+  r[0] = RMIN;
+  r[1] = rb->rc;
+  r[2] = nextafter(rb->rc, 0.0);
+  HM_T(HMRadialTableEvalExact(rb, mlp, n, r, z));
+  for (PetscInt i = 0; i < n; i++) z_independent(rb, mlp, r[i], zi + i * K);
+  err = hm_max_abs_diff(n * K, z, zi);
+  print_message("%s: K %d, exact path vs independent evaluation %.3g (max |z| %.3g)\n", model_names[mi], (int)K, err, hm_max_abs(n * K, zi));
+  assert_true(err <= TOL_INDEP);
+  /* beyond the cutoff the exact path is exactly zero, which the table must keep */
+  for (PetscInt i = 0; i < n; i++)
+    if (r[i] >= rb->rc)
+      for (PetscInt k = 0; k < K; k++) assert_true(z[i * K + k] == 0.0);
+  free(r);
+  free(z);
+  free(zi);
+}
+
 static void test_exact_independent(void **state)
 {
   (void)state;
-  for (int mi = 0; mi < 3; mi++) {
-    HMModel              m;
-    const HMRadialBasis *rb;
-    const HMRadialMLP   *mlp;
-    const PetscInt       n = 2000;
-    PetscInt             K;
-    double              *r, *z, *zi, err = 0.0;
-
-    load_radial(mi, &m, &rb, &mlp, &K);
-    r         = dalloc(n);
-    z         = dalloc(n * K);
-    zi        = dalloc(n * K);
-    rng_state = 0x9E3779B97F4A7C15ULL + (unsigned long long)mi;
-    for (PetscInt i = 0; i < n; i++) r[i] = 0.01 + urand() * 1.2 * rb->rc;
-    r[0] = RMIN;
-    r[1] = rb->rc;
-    r[2] = nextafter(rb->rc, 0.0);
-    HM_T(HMRadialTableEvalExact(rb, mlp, n, r, z));
-    for (PetscInt i = 0; i < n; i++) z_independent(rb, mlp, r[i], zi + i * K);
-    err = hm_max_abs_diff(n * K, z, zi);
-    print_message("%s: K %d, exact path vs independent evaluation %.3g (max |z| %.3g)\n", model_names[mi], (int)K, err, hm_max_abs(n * K, zi));
-    assert_true(err <= TOL_INDEP);
-    /* beyond the cutoff the exact path is exactly zero, which the table must keep */
-    for (PetscInt i = 0; i < n; i++)
-      if (r[i] >= rb->rc)
-        for (PetscInt k = 0; k < K; k++) assert_true(z[i * K + k] == 0.0);
-    free(r);
-    free(z);
-    free(zi);
-    HM_T(HMModelDestroy(&m));
-  }
+  each_radial_model(check_exact_independent);
 }
 
 /* 4th-order central difference of f (n points, [n][K] each evaluated at r + j step) */
@@ -147,62 +159,60 @@ static double fd_err(PetscInt n, PetscInt K, double step, const double *fm2, con
   return e;
 }
 
+static void check_derivatives(int mi, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt K)
+{
+  const PetscInt n  = 600;
+  PetscInt       np = 0;
+  double        *r, *rs, *z, *dz, *d2z, *zs[4], *dzs[4], e1, e2, scale;
+
+  r   = dalloc(n);
+  rs  = dalloc(n);
+  z   = dalloc(n * K);
+  dz  = dalloc(n * K);
+  d2z = dalloc(n * K);
+  for (int j = 0; j < 4; j++) {
+    zs[j]  = dalloc(n * K);
+    dzs[j] = dalloc(n * K);
+  }
+  /* both branches of the sinc derivatives and their seam at f r = 1, then random distances */
+  for (int k = 0; k < rb->nbessel; k++) {
+    const double x1 = 1.0 / rb->freq[k];
+    if (x1 > RMIN && x1 < rb->rc - 0.01) {
+      r[np++] = x1;
+      r[np++] = nextafter(x1, 0.0);
+    }
+  }
+  rng_state = 0xD1B54A32D192ED03ULL + (unsigned long long)mi;
+  while (np < n) r[np++] = RMIN + urand() * (rb->rc - 0.01 - RMIN);
+  HM_T(HMRadialTableEvalExactDerivatives(rb, mlp, n, r, z, dz, d2z));
+  HM_T(HMRadialTableEvalExact(rb, mlp, n, r, zs[0]));
+  assert_memory_equal(z, zs[0], sizeof(double) * (size_t)(n * K));
+  for (int j = 0; j < 4; j++) {
+    const double off[4] = {-2.0, -1.0, 1.0, 2.0};
+    for (PetscInt i = 0; i < n; i++) rs[i] = r[i] + off[j] * FD_STEP;
+    HM_T(HMRadialTableEvalExactDerivatives(rb, mlp, n, rs, zs[j], dzs[j], NULL));
+  }
+  scale = PetscMax(1.0, PetscMax(hm_max_abs(n * K, z), PetscMax(hm_max_abs(n * K, dz), hm_max_abs(n * K, d2z))));
+  e1    = fd_err(n, K, FD_STEP, zs[0], zs[1], zs[2], zs[3], dz);
+  e2    = fd_err(n, K, FD_STEP, dzs[0], dzs[1], dzs[2], dzs[3], d2z);
+  print_message("%s: derivatives vs finite differences: dz %.3g, d2z %.3g (scale %.3g)\n", model_names[mi], e1, e2, scale);
+  assert_true(e1 <= TOL_FD * scale);
+  assert_true(e2 <= TOL_FD * scale);
+  for (int j = 0; j < 4; j++) {
+    free(zs[j]);
+    free(dzs[j]);
+  }
+  free(r);
+  free(rs);
+  free(z);
+  free(dz);
+  free(d2z);
+}
+
 static void test_derivatives(void **state)
 {
   (void)state;
-  for (int mi = 0; mi < 3; mi++) {
-    HMModel              m;
-    const HMRadialBasis *rb;
-    const HMRadialMLP   *mlp;
-    const PetscInt       n = 600;
-    PetscInt             K, np = 0;
-    double              *r, *rs, *z, *dz, *d2z, *zs[4], *dzs[4], e1, e2, scale;
-
-    load_radial(mi, &m, &rb, &mlp, &K);
-    r   = dalloc(n);
-    rs  = dalloc(n);
-    z   = dalloc(n * K);
-    dz  = dalloc(n * K);
-    d2z = dalloc(n * K);
-    for (int j = 0; j < 4; j++) {
-      zs[j]  = dalloc(n * K);
-      dzs[j] = dalloc(n * K);
-    }
-    /* both branches of the sinc derivatives and their seam at f r = 1, then random distances */
-    for (int k = 0; k < rb->nbessel; k++) {
-      const double x1 = 1.0 / rb->freq[k];
-      if (x1 > RMIN && x1 < rb->rc - 0.01) {
-        r[np++] = x1;
-        r[np++] = nextafter(x1, 0.0);
-      }
-    }
-    rng_state = 0xD1B54A32D192ED03ULL + (unsigned long long)mi;
-    while (np < n) r[np++] = RMIN + urand() * (rb->rc - 0.01 - RMIN);
-    HM_T(HMRadialTableEvalExactDerivatives(rb, mlp, n, r, z, dz, d2z));
-    HM_T(HMRadialTableEvalExact(rb, mlp, n, r, zs[0]));
-    assert_memory_equal(z, zs[0], sizeof(double) * (size_t)(n * K));
-    for (int j = 0; j < 4; j++) {
-      const double off[4] = {-2.0, -1.0, 1.0, 2.0};
-      for (PetscInt i = 0; i < n; i++) rs[i] = r[i] + off[j] * FD_STEP;
-      HM_T(HMRadialTableEvalExactDerivatives(rb, mlp, n, rs, zs[j], dzs[j], NULL));
-    }
-    scale = PetscMax(1.0, PetscMax(hm_max_abs(n * K, z), PetscMax(hm_max_abs(n * K, dz), hm_max_abs(n * K, d2z))));
-    e1    = fd_err(n, K, FD_STEP, zs[0], zs[1], zs[2], zs[3], dz);
-    e2    = fd_err(n, K, FD_STEP, dzs[0], dzs[1], dzs[2], dzs[3], d2z);
-    print_message("%s: derivatives vs finite differences: dz %.3g, d2z %.3g (scale %.3g)\n", model_names[mi], e1, e2, scale);
-    assert_true(e1 <= TOL_FD * scale);
-    assert_true(e2 <= TOL_FD * scale);
-    for (int j = 0; j < 4; j++) {
-      free(zs[j]);
-      free(dzs[j]);
-    }
-    free(r);
-    free(rs);
-    free(z);
-    free(dz);
-    free(d2z);
-    HM_T(HMModelDestroy(&m));
-  }
+  each_radial_model(check_derivatives);
 }
 
 /* max |table - exact| over n distances; also checks that evaluating one at a time gives the same bits */
@@ -220,58 +230,48 @@ static double table_error(HMRadialTable t, PetscInt K, PetscInt n, const double 
   return err;
 }
 
+static void check_accuracy(int mi, const HMRadialBasis *rb, const HMRadialMLP *mlp, PetscInt K)
+{
+  const double   tols[2] = {1e-8, 1e-10};
+  const PetscInt n       = NUNIFORM + NLOG;
+  double        *r, *zex;
+
+  r         = dalloc(n);
+  zex       = dalloc(n * K);
+  rng_state = 0x2545F4914F6CDD1DULL + (unsigned long long)mi;
+  for (PetscInt i = 0; i < NUNIFORM; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
+  for (PetscInt i = NUNIFORM; i < n; i++) r[i] = RMIN * exp(urand() * log(rb->rc / RMIN));
+  for (PetscInt i = 0; i < n; i++)
+    if (!(r[i] < rb->rc)) r[i] = RMIN; /* rounding at the top end: rc itself is tested elsewhere */
+  HM_T(HMRadialTableEvalExact(rb, mlp, n, r, zex));
+  for (int ti = 0; ti < 2; ti++) {
+    HMRadialTable t;
+    PetscInt      Kt, nk;
+    size_t        bytes;
+    double        tol, maxerr, err, t0, t1;
+    HM_T(PetscTime(&t0));
+    HM_T(HMRadialTableCreate(rb, mlp, RMIN, tols[ti], &t));
+    HM_T(PetscTime(&t1));
+    HM_T(HMRadialTableGetInfo(t, &Kt, &nk, &bytes, &tol, &maxerr));
+    err = table_error(t, K, n, r, zex);
+    print_message("%s tol %.0e: K %d, %d knots, %.3f MB, built in %.4f s; check-point error %.3g, error at %d random distances %.3g\n", model_names[mi], tols[ti], (int)Kt, (int)nk, bytes / 1048576.0, t1 - t0, maxerr, (int)n, err);
+    assert_int_equal(Kt, K);
+    assert_true(tol == tols[ti]);
+    assert_true(maxerr <= tol / 4.0); /* the construction's own acceptance test (safety factor 4) */
+    assert_true(err <= tol);          /* the guarantee of radtable.h */
+    HM_T(HMRadialTableDestroy(&t));
+  }
+  free(r);
+  free(zex);
+}
+
 static void test_accuracy(void **state)
 {
-  const double tols[2] = {1e-8, 1e-10};
-
   (void)state;
-  for (int mi = 0; mi < 3; mi++) {
-    HMModel              m;
-    const HMRadialBasis *rb;
-    const HMRadialMLP   *mlp;
-    const PetscInt       n = NUNIFORM + NLOG;
-    PetscInt             K;
-    double              *r, *zex;
-
-    load_radial(mi, &m, &rb, &mlp, &K);
-    r         = dalloc(n);
-    zex       = dalloc(n * K);
-    rng_state = 0x2545F4914F6CDD1DULL + (unsigned long long)mi;
-    for (PetscInt i = 0; i < NUNIFORM; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
-    for (PetscInt i = NUNIFORM; i < n; i++) r[i] = RMIN * exp(urand() * log(rb->rc / RMIN));
-    for (PetscInt i = 0; i < n; i++)
-      if (!(r[i] < rb->rc)) r[i] = RMIN; /* rounding at the top end: rc itself is tested elsewhere */
-    HM_T(HMRadialTableEvalExact(rb, mlp, n, r, zex));
-    for (int ti = 0; ti < 2; ti++) {
-      HMRadialTable t;
-      PetscInt      Kt, nk;
-      size_t        bytes;
-      double        tol, maxerr, err, t0, t1;
-      HM_T(PetscTime(&t0));
-      HM_T(HMRadialTableCreate(rb, mlp, RMIN, tols[ti], &t));
-      HM_T(PetscTime(&t1));
-      HM_T(HMRadialTableGetInfo(t, &Kt, &nk, &bytes, &tol, &maxerr));
-      err = table_error(t, K, n, r, zex);
-      print_message("%s tol %.0e: K %d, %d knots, %.3f MB, built in %.4f s; check-point error %.3g, error at %d random distances %.3g\n", model_names[mi], tols[ti], (int)Kt, (int)nk, bytes / 1048576.0, t1 - t0, maxerr, (int)n, err);
-      assert_int_equal(Kt, K);
-      assert_true(tol == tols[ti]);
-      assert_true(maxerr <= tol / 4.0); /* the construction's own acceptance test (safety factor 4) */
-      assert_true(err <= tol);          /* the guarantee of radtable.h */
-      HM_T(HMRadialTableDestroy(&t));
-    }
-    free(r);
-    free(zex);
-    HM_T(HMModelDestroy(&m));
-  }
+  each_radial_model(check_accuracy);
 }
 
-static char           err_msg[512];
-static PetscErrorCode capture_error(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(err_msg, sizeof(err_msg), "%s", mess ? mess : "");
-  return n;
-}
+static char err_msg[HM_ERRMSG_LEN];
 
 static void test_domain(void **state)
 {
@@ -310,7 +310,7 @@ static void test_domain(void **state)
   assert_true(hm_max_abs_diff(K, z, zex) <= 1e-10);
   r[0] = 1.0;
   r[1] = nextafter(RMIN, 0.0);
-  HM_T(PetscPushErrorHandler(capture_error, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, err_msg));
   err_msg[0] = '\0';
   ierr       = HMRadialTableEval(t, 2, r, z);
   HM_T(PetscPopErrorHandler());
@@ -319,7 +319,7 @@ static void test_domain(void **state)
   assert_non_null(strstr(err_msg, "rmin = 0.1"));
   assert_non_null(strstr(err_msg, "r = 0.0999999"));
   r[1] = NAN;
-  HM_T(PetscPushErrorHandler(capture_error, NULL));
+  HM_T(PetscPushErrorHandler(hm_capture_error, err_msg));
   ierr = HMRadialTableEval(t, 2, r, z);
   HM_T(PetscPopErrorHandler());
   assert_int_equal(ierr, PETSC_ERR_ARG_OUTOFRANGE);

@@ -9,23 +9,10 @@
 /* A model with made-up but plausible figures (small model on water). */
 static HMScalingModel test_model(void)
 {
-  HMScalingModel m;
-  memset(&m, 0, sizeof(m));
-  m.latency   = 2e-6;
-  m.bandwidth = 12e9;
-  m.rate      = 1e-3;
-  m.read_rate = 5e-7;
-  m.rcb_rate  = 1e-8;
-  m.density   = 0.1;
-  m.r_near    = 5.0;
-  m.r_far     = 7.0;
-  m.nlayers   = 2;
-  m.width[0]  = 8;
-  m.width[1]  = 72;
-  m.hip_width = 144;
-  m.c_near    = 14.0;
-  m.c_far     = 29.0;
-  m.geometric = PETSC_TRUE;
+  /* network, compute and set-up rates; the halo of two layers and the HIP head */
+  HMScalingModel m = {.latency = 2e-6, .bandwidth = 12e9, .rate = 1e-3, .read_rate = 5e-7, .rcb_rate = 1e-8, .density = 0.1, .r_near = 5.0, .r_far = 7.0, .nlayers = 2, .hip_width = 144, .c_near = 14.0, .c_far = 29.0, .geometric = PETSC_TRUE};
+  m.width[0]       = 8;
+  m.width[1]       = 72;
   return m;
 }
 

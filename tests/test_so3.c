@@ -54,16 +54,14 @@ static void random_rotation(double R[9])
   }
   n = sqrt(n);
   for (int i = 0; i < 4; i++) q[i] /= n;
-  const double w = q[0], x = q[1], y = q[2], z = q[3];
-  R[0] = 1 - 2 * (y * y + z * z);
-  R[1] = 2 * (x * y - w * z);
-  R[2] = 2 * (x * z + w * y);
-  R[3] = 2 * (x * y + w * z);
-  R[4] = 1 - 2 * (x * x + z * z);
-  R[5] = 2 * (y * z - w * x);
-  R[6] = 2 * (x * z - w * y);
-  R[7] = 2 * (y * z + w * x);
-  R[8] = 1 - 2 * (x * x + y * y);
+  const double w = q[0], v[3] = {q[1], q[2], q[3]};
+  /* row a: the diagonal, then the two off-diagonal entries in cyclic order (a, b, c) */
+  for (int a = 0; a < 3; a++) {
+    const int b = (a + 1) % 3, c = (a + 2) % 3;
+    R[4 * a]     = 1 - 2 * (v[b] * v[b] + v[c] * v[c]);
+    R[3 * a + b] = 2 * (v[a] * v[b] - w * v[c]);
+    R[3 * a + c] = 2 * (v[a] * v[c] + w * v[b]);
+  }
 }
 
 static void matvec3(const double R[9], const double v[3], double w[3])
@@ -151,35 +149,34 @@ static double orthogonality_defect(int n, const double D[])
 #define LMAX_SH  4
 #define W3J_MAXN ((2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1) * (2 * HM_W3J_LMAX + 1))
 
+/* out = in with the (n[ax] x n[ax]) matrix D applied along axis ax of the row-major n[0] x n[1] x n[2] tensor */
+static void apply_axis(const int n[3], int ax, const double *D, const double *in, double *out)
+{
+  for (int a = 0; a < n[0]; a++)
+    for (int b = 0; b < n[1]; b++)
+      for (int c = 0; c < n[2]; c++) {
+        const int i[3] = {a, b, c};
+        double    s    = 0;
+        for (int k = 0; k < n[ax]; k++) {
+          int j[3] = {a, b, c};
+          j[ax]    = k;
+          s += D[i[ax] * n[ax] + k] * in[(j[0] * n[1] + j[1]) * n[2] + j[2]];
+        }
+        out[(a * n[1] + b) * n[2] + c] = s;
+      }
+}
+
 /* max |(D1 x D2 x D3) C - C| */
 static double w3j_invariance_defect(int l1, int l2, int l3, const double *D1, const double *D2, const double *D3)
 {
-  const int n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1;
+  const int n[3] = {2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1};
   double    C[W3J_MAXN], T1[W3J_MAXN], T2[W3J_MAXN], T3[W3J_MAXN];
 
   HM_T(HMWigner3j(l1, l2, l3, C));
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n3; k++) s += D3[c * n3 + k] * C[(a * n2 + b) * n3 + k];
-        T1[(a * n2 + b) * n3 + c] = s;
-      }
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n2; k++) s += D2[b * n2 + k] * T1[(a * n2 + k) * n3 + c];
-        T2[(a * n2 + b) * n3 + c] = s;
-      }
-  for (int a = 0; a < n1; a++)
-    for (int b = 0; b < n2; b++)
-      for (int c = 0; c < n3; c++) {
-        double s = 0;
-        for (int k = 0; k < n1; k++) s += D1[a * n1 + k] * T2[(k * n2 + b) * n3 + c];
-        T3[(a * n2 + b) * n3 + c] = s;
-      }
-  return hm_max_abs_diff(n1 * n2 * n3, T3, C);
+  apply_axis(n, 2, D3, C, T1);
+  apply_axis(n, 1, D2, T1, T2);
+  apply_axis(n, 0, D1, T2, T3);
+  return hm_max_abs_diff(n[0] * n[1] * n[2], T3, C);
 }
 
 /* ---------------------------------------------------------------------------------------------

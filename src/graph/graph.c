@@ -312,9 +312,7 @@ static PetscErrorCode GridFrame(Grid *G, const double cell[9], Frame *F)
     for (int d = 0; d < 3; d++) thick[d] = 1.0 / sqrt(D[3 * d] * D[3 * d] + D[3 * d + 1] * D[3 * d + 1] + D[3 * d + 2] * D[3 * d + 2]);
   }
 
-  PetscCall(PetscMalloc1(3 * n, &G->frac));
-  PetscCall(PetscMalloc1(n, &G->abin));
-  PetscCall(PetscMalloc1(3 * n, &G->img));
+  PetscCall(PetscMalloc3(3 * n, &G->frac, n, &G->abin, 3 * n, &G->img));
   for (int d = 0; d < 3; d++) {
     lo[d] = G->per[d] ? 0.0 : PETSC_MAX_REAL;
     hi[d] = G->per[d] ? 1.0 : -PETSC_MAX_REAL;
@@ -450,9 +448,7 @@ static PetscErrorCode GridSort(Grid *G, double cutoff, const Frame *F)
     if (anyper)
       for (int d = 0; d < 3; d++) G->wpos[3 * j + d] = G->pos[3 * i + d] - (k[0] * M[d] + k[1] * M[3 + d] + k[2] * M[6 + d]);
   }
-  PetscCall(PetscFree(G->img));
-  PetscCall(PetscFree(G->frac));
-  PetscCall(PetscFree(G->abin));
+  PetscCall(PetscFree3(G->frac, G->abin, G->img));
   {
     /* The loose test differs from the exact one only by round-off in wrapping and image
        offsets, bounded by a few ulps of the largest magnitudes involved; 1e-13 is ~500 ulps. */
@@ -494,9 +490,7 @@ static PetscErrorCode GridDestroy(Grid *G)
   PetscCall(PetscFree2(G->opos, G->bimg));
   PetscCall(PetscFree(G->binstart));
   PetscCall(PetscFree(G->atoms));
-  PetscCall(PetscFree(G->img));
-  PetscCall(PetscFree(G->frac));
-  PetscCall(PetscFree(G->abin));
+  PetscCall(PetscFree3(G->frac, G->abin, G->img));
   PetscCall(PetscFree(G->deg));
   PetscCall(PetscFree(G->cand));
   PetscCall(PetscFree2(G->lstart, G->lcur));
@@ -527,11 +521,7 @@ static PetscErrorCode GraphFill(Grid *G, HMGraph *g)
   }
   PetscCall(PetscFree(G->deg));
   g->nedges = (PetscInt)total;
-  PetscCall(PetscMalloc1(g->nedges, &g->sender));
-  PetscCall(PetscMalloc1(g->nedges, &g->receiver));
-  PetscCall(PetscMalloc1(3 * (size_t)g->nedges, &g->shift));
-  PetscCall(PetscMalloc1(3 * (size_t)g->nedges, &g->vec));
-  PetscCall(PetscMalloc1(g->nedges, &g->len));
+  PetscCall(PetscMalloc5(g->nedges, &g->sender, g->nedges, &g->receiver, 3 * (size_t)g->nedges, &g->shift, 3 * (size_t)g->nedges, &g->vec, g->nedges, &g->len));
   PetscCall(PetscMalloc2(G->maxbin + 1, &G->lstart, G->maxbin + 1, &G->lcur));
   PetscCall(PetscMalloc4(maxbindeg, &G->keys, maxbindeg, &G->ktmp, 3 * maxbindeg, &G->svec, maxbindeg, &G->slen));
   PetscCall(Sweep(G, g));
@@ -610,11 +600,7 @@ PetscErrorCode HMGraphDestroy(HMGraph *g)
 {
   PetscFunctionBegin;
   if (!g) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(PetscFree(g->sender));
-  PetscCall(PetscFree(g->receiver));
-  PetscCall(PetscFree(g->shift));
-  PetscCall(PetscFree(g->vec));
-  PetscCall(PetscFree(g->len));
+  PetscCall(PetscFree5(g->sender, g->receiver, g->shift, g->vec, g->len));
   PetscCall(PetscFree(g->offset));
   PetscCall(PetscMemzero(g, sizeof(*g)));
   PetscFunctionReturn(PETSC_SUCCESS);

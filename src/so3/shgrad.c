@@ -50,7 +50,7 @@ static void ShGradUnit(int lmax, const double u[3], double g[][3])
 {
   const Dual   x = Dv(u[0], 0), y = Dv(u[1], 1), z = Dv(u[2], 2);
   const double s3 = sqrt(3.0), s5 = sqrt(5.0), s7 = sqrt(7.0), s9 = 3.0;
-  Dual         Y[25], y2, x2z2, a0, a1, a2, a3, a4, b0, b1, b2, b3, b4, b5, b6;
+  Dual         Y[25], y2, x2z2, a[5], b[7];
   const int    nsh = (lmax + 1) * (lmax + 1);
 
   Y[0] = Dv(1.0, -1);
@@ -62,45 +62,35 @@ static void ShGradUnit(int lmax, const double u[3], double g[][3])
   if (lmax >= 2) {
     y2   = Dmul(y, y);
     x2z2 = Dadd(Dmul(x, x), Dmul(z, z));
-    a0   = Dscl(s3, Dmul(x, z));
-    a1   = Dscl(s3, Dmul(x, y));
-    a2   = Dsub(y2, Dscl(0.5, x2z2));
-    a3   = Dscl(s3, Dmul(y, z));
-    a4   = Dscl(s3 / 2.0, Dsub(Dmul(z, z), Dmul(x, x)));
-    Y[4] = Dscl(s5, a0);
-    Y[5] = Dscl(s5, a1);
-    Y[6] = Dscl(s5, a2);
-    Y[7] = Dscl(s5, a3);
-    Y[8] = Dscl(s5, a4);
+    a[0] = Dscl(s3, Dmul(x, z));
+    a[1] = Dscl(s3, Dmul(x, y));
+    a[2] = Dsub(y2, Dscl(0.5, x2z2));
+    a[3] = Dscl(s3, Dmul(y, z));
+    a[4] = Dscl(s3 / 2.0, Dsub(Dmul(z, z), Dmul(x, x)));
+    for (int k = 0; k < 5; k++) Y[4 + k] = Dscl(s5, a[k]);
   }
   if (lmax >= 3) {
     const Dual w = Dsub(Dscl(4.0, y2), x2z2);
-    b0           = Dscl(sqrt(5.0 / 6.0), Dadd(Dmul(a0, z), Dmul(a4, x)));
-    b1           = Dscl(sqrt(5.0), Dmul(a0, y));
-    b2           = Dscl(sqrt(3.0 / 8.0), Dmul(w, x));
-    b3           = Dscl(0.5, Dmul(y, Dsub(Dscl(2.0, y2), Dscl(3.0, x2z2))));
-    b4           = Dscl(sqrt(3.0 / 8.0), Dmul(z, w));
-    b5           = Dscl(sqrt(5.0), Dmul(a4, y));
-    b6           = Dscl(sqrt(5.0 / 6.0), Dsub(Dmul(a4, z), Dmul(a0, x)));
-    Y[9]         = Dscl(s7, b0);
-    Y[10]        = Dscl(s7, b1);
-    Y[11]        = Dscl(s7, b2);
-    Y[12]        = Dscl(s7, b3);
-    Y[13]        = Dscl(s7, b4);
-    Y[14]        = Dscl(s7, b5);
-    Y[15]        = Dscl(s7, b6);
+    b[0]         = Dscl(sqrt(5.0 / 6.0), Dadd(Dmul(a[0], z), Dmul(a[4], x)));
+    b[1]         = Dscl(sqrt(5.0), Dmul(a[0], y));
+    b[2]         = Dscl(sqrt(3.0 / 8.0), Dmul(w, x));
+    b[3]         = Dscl(0.5, Dmul(y, Dsub(Dscl(2.0, y2), Dscl(3.0, x2z2))));
+    b[4]         = Dscl(sqrt(3.0 / 8.0), Dmul(z, w));
+    b[5]         = Dscl(sqrt(5.0), Dmul(a[4], y));
+    b[6]         = Dscl(sqrt(5.0 / 6.0), Dsub(Dmul(a[4], z), Dmul(a[0], x)));
+    for (int k = 0; k < 7; k++) Y[9 + k] = Dscl(s7, b[k]);
   }
   if (lmax >= 4) {
     /* the literals of sh.c (e3nn's 15-digit constants) */
-    Y[16] = Dscl(s9, Dadd(Dscl(0.935414346693485, Dmul(b0, z)), Dscl(0.935414346693485, Dmul(b6, x))));
-    Y[17] = Dscl(s9, Dadd(Dadd(Dscl(0.661437827766148, Dmul(b0, y)), Dscl(0.810092587300982, Dmul(b1, z))), Dscl(0.810092587300983, Dmul(b5, x))));
-    Y[18] = Dscl(s9, Dadd(Dadd(Dadd(Dadd(Dscl(-0.176776695296637, Dmul(b0, z)), Dscl(0.866025403784439, Dmul(b1, y))), Dscl(0.684653196881458, Dmul(b2, z))), Dscl(0.684653196881457, Dmul(b4, x))), Dscl(0.176776695296637, Dmul(b6, x))));
-    Y[19] = Dscl(s9, Dadd(Dadd(Dadd(Dscl(-0.306186217847897, Dmul(b1, z)), Dscl(0.968245836551855, Dmul(b2, y))), Dscl(0.790569415042095, Dmul(b3, x))), Dscl(0.306186217847897, Dmul(b5, x))));
-    Y[20] = Dscl(s9, Dadd(Dadd(Dscl(-0.612372435695795, Dmul(b2, x)), Dmul(b3, y)), Dscl(-0.612372435695795, Dmul(b4, z))));
-    Y[21] = Dscl(s9, Dadd(Dadd(Dadd(Dscl(-0.306186217847897, Dmul(b1, x)), Dscl(0.790569415042096, Dmul(b3, z))), Dscl(0.968245836551854, Dmul(b4, y))), Dscl(-0.306186217847897, Dmul(b5, z))));
-    Y[22] = Dscl(s9, Dadd(Dadd(Dadd(Dadd(Dscl(-0.176776695296637, Dmul(b0, x)), Dscl(-0.684653196881457, Dmul(b2, x))), Dscl(0.684653196881457, Dmul(b4, z))), Dscl(0.866025403784439, Dmul(b5, y))), Dscl(-0.176776695296637, Dmul(b6, z))));
-    Y[23] = Dscl(s9, Dadd(Dadd(Dscl(-0.810092587300982, Dmul(b1, x)), Dscl(0.810092587300982, Dmul(b5, z))), Dscl(0.661437827766148, Dmul(b6, y))));
-    Y[24] = Dscl(s9, Dadd(Dscl(-0.935414346693485, Dmul(b0, x)), Dscl(0.935414346693486, Dmul(b6, z))));
+    Y[16] = Dscl(s9, Dadd(Dscl(0.935414346693485, Dmul(b[0], z)), Dscl(0.935414346693485, Dmul(b[6], x))));
+    Y[17] = Dscl(s9, Dadd(Dadd(Dscl(0.661437827766148, Dmul(b[0], y)), Dscl(0.810092587300982, Dmul(b[1], z))), Dscl(0.810092587300983, Dmul(b[5], x))));
+    Y[18] = Dscl(s9, Dadd(Dadd(Dadd(Dadd(Dscl(-0.176776695296637, Dmul(b[0], z)), Dscl(0.866025403784439, Dmul(b[1], y))), Dscl(0.684653196881458, Dmul(b[2], z))), Dscl(0.684653196881457, Dmul(b[4], x))), Dscl(0.176776695296637, Dmul(b[6], x))));
+    Y[19] = Dscl(s9, Dadd(Dadd(Dadd(Dscl(-0.306186217847897, Dmul(b[1], z)), Dscl(0.968245836551855, Dmul(b[2], y))), Dscl(0.790569415042095, Dmul(b[3], x))), Dscl(0.306186217847897, Dmul(b[5], x))));
+    Y[20] = Dscl(s9, Dadd(Dadd(Dscl(-0.612372435695795, Dmul(b[2], x)), Dmul(b[3], y)), Dscl(-0.612372435695795, Dmul(b[4], z))));
+    Y[21] = Dscl(s9, Dadd(Dadd(Dadd(Dscl(-0.306186217847897, Dmul(b[1], x)), Dscl(0.790569415042096, Dmul(b[3], z))), Dscl(0.968245836551854, Dmul(b[4], y))), Dscl(-0.306186217847897, Dmul(b[5], z))));
+    Y[22] = Dscl(s9, Dadd(Dadd(Dadd(Dadd(Dscl(-0.176776695296637, Dmul(b[0], x)), Dscl(-0.684653196881457, Dmul(b[2], x))), Dscl(0.684653196881457, Dmul(b[4], z))), Dscl(0.866025403784439, Dmul(b[5], y))), Dscl(-0.176776695296637, Dmul(b[6], z))));
+    Y[23] = Dscl(s9, Dadd(Dadd(Dscl(-0.810092587300982, Dmul(b[1], x)), Dscl(0.810092587300982, Dmul(b[5], z))), Dscl(0.661437827766148, Dmul(b[6], y))));
+    Y[24] = Dscl(s9, Dadd(Dscl(-0.935414346693485, Dmul(b[0], x)), Dscl(0.935414346693486, Dmul(b[6], z))));
   }
   for (int k = 0; k < nsh; k++)
     for (int j = 0; j < 3; j++) g[k][j] = Y[k].d[j];
