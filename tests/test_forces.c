@@ -6,6 +6,7 @@
 #include "hmtest.h"
 #include <hipmace/eval.h>
 #include <math.h>
+#include <string.h>
 
 static PetscMPIInt size_world = 1;
 
@@ -332,6 +333,125 @@ static void test_ranks(void **state)
   }
 }
 
+/* ---- HMEvalSetPositions: an evaluation moved to new positions equals a fresh one, bitwise ---- */
+/* Energy, forces [3N] and dense Hessian [3N][3N] in input order, the same on every rank; edges: the main
+   graph's edge count over all ranks. */
+static void eval_outputs(HMEval ev, HMHessian h, PetscInt N, double *E, double *f, double *H, PetscInt *edges)
+{
+  const double   *fo;
+  const PetscInt *gid;
+  const HMGraph  *g;
+  PetscInt        n, lo, hi, ne;
+  Mat             Hp, Hin, Ha;
+  double         *loc = calloc((size_t)(9 * N * N + 3 * N + 1), sizeof(double));
+  HM_T(HMEvalComputeForces(ev));
+  HM_T(HMEvalGetEnergy(ev, E, NULL));
+  HM_T(HMEvalGetForces(ev, &fo));
+  HM_T(HMEvalGetSizes(ev, NULL, &n, NULL, NULL));
+  HM_T(HMEvalGetLocalAtoms(ev, &gid, NULL));
+  HM_T(HMEvalGetGraph(ev, &g, NULL));
+  ne = g->nedges;
+  MPI_Allreduce(&ne, edges, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD);
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) loc[9 * N * N + 3 * gid[i] + a] = fo[3 * i + a];
+  HM_T(HMHessianAssemble(h, &Hp));
+  HM_T(HMHessianInputOrder(h, Hp, &Hin));
+  HM_T(MatConvert(Hin, MATAIJ, MAT_INITIAL_MATRIX, &Ha));
+  HM_T(MatGetOwnershipRange(Ha, &lo, &hi));
+  for (PetscInt r = lo; r < hi; r++) {
+    PetscInt           nc;
+    const PetscInt    *c;
+    const PetscScalar *v;
+    HM_T(MatGetRow(Ha, r, &nc, &c, &v));
+    for (PetscInt k = 0; k < nc; k++) loc[r * 3 * N + c[k]] = v[k];
+    HM_T(MatRestoreRow(Ha, r, &nc, &c, &v));
+  }
+  /* every entry is non-zero on one rank only: the sum is exact */
+  {
+    double *all = malloc(sizeof(double) * (size_t)(9 * N * N + 3 * N + 1));
+    MPI_Allreduce(loc, all, (int)(9 * N * N + 3 * N), MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
+    memcpy(H, all, sizeof(double) * (size_t)(9 * N * N));
+    memcpy(f, all + 9 * N * N, sizeof(double) * (size_t)(3 * N));
+    free(all);
+  }
+  free(loc);
+  HM_T(MatDestroy(&Ha));
+  HM_T(MatDestroy(&Hin));
+  HM_T(MatDestroy(&Hp));
+}
+
+static void check_setpositions(const char *model, PetscInt N, const int *Z, const double *p0, const double *p1, const double *cell, const PetscBool *pbc)
+{
+  char            path[PETSC_MAX_PATH_LEN];
+  HMModel         m;
+  HMSystem        s[2];  /* at p0, at p1 */
+  HMEval          ev[2]; /* moved (built at p0, then HMEvalSetPositions(p1)), fresh at p1 */
+  HMHessian       h[2];
+  PetscMPIInt     rank;
+  const PetscInt *gid;
+  PetscInt        n, e0, ne[2];
+  double          E[2], *buf = malloc(sizeof(double) * (size_t)(2 * (9 * N * N + 3 * N))), *own;
+  double         *f[2] = {buf, buf + 3 * N}, *H[2] = {buf + 6 * N, buf + 6 * N + 9 * N * N};
+  int             same;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  hm_golden_path(model, path, sizeof(path));
+  HM_T(HMModelLoad(PETSC_COMM_WORLD, path, &m));
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, N, Z, p0, cell, pbc, &s[0]));
+  HM_T(HMSystemCreate(PETSC_COMM_SELF, N, Z, p1, cell, pbc, &s[1]));
+  /* moved: built at p0 (partition of p0), a first Hessian there, then moved to p1 */
+  HM_T(hm_eval_create(m, rank == 0 ? s[0] : NULL, NULL, &ev[0], &h[0]));
+  eval_outputs(ev[0], h[0], N, &E[0], f[0], H[0], &e0);
+  HM_T(HMHessianDestroy(&h[0]));
+  HM_T(HMEvalGetSizes(ev[0], NULL, &n, NULL, NULL));
+  HM_T(HMEvalGetLocalAtoms(ev[0], &gid, NULL));
+  own = malloc(sizeof(double) * (size_t)(3 * n + 1));
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) own[3 * i + a] = p1[3 * gid[i] + a];
+  HM_T(HMEvalSetPositions(ev[0], own));
+  free(own);
+  HM_T(HMHessianCreate(ev[0], &h[0]));
+  HM_T(HMHessianSetFromOptions(h[0]));
+  HM_T(hm_eval_create(m, rank == 0 ? s[1] : NULL, NULL, &ev[1], &h[1]));
+  for (int k = 0; k < 2; k++) eval_outputs(ev[k], h[k], N, &E[k], f[k], H[k], &ne[k]);
+  same = E[0] == E[1] && ne[0] == ne[1] && !memcmp(f[0], f[1], sizeof(double) * (size_t)(3 * N)) && !memcmp(H[0], H[1], sizeof(double) * (size_t)(9 * N * N));
+  print_message("[%d/%d] %s N=%d moved: edges %d -> %d (fresh %d), energy %s, forces max diff %.1e, Hessian max diff %.1e: %s\n", rank, size_world, model, (int)N, (int)e0, (int)ne[0], (int)ne[1], E[0] == E[1] ? "equal" : "DIFFERS",
+                hm_max_abs_diff(3 * N, f[0], f[1]), hm_max_abs_diff(9 * N * N, H[0], H[1]), same ? "bitwise equal" : "DIFFER");
+  assert_true(e0 != ne[0]); /* the move crossed the cutoff: a stale neighbour list would fail */
+  assert_true(same);
+  for (int k = 0; k < 2; k++) {
+    HM_T(HMHessianDestroy(&h[k]));
+    HM_T(HMEvalDestroy(&ev[k]));
+    HM_T(HMSystemDestroy(&s[k]));
+  }
+  HM_T(HMModelDestroy(&m));
+  free(buf);
+}
+
+/* p1 = p0 with every atom jiggled by up to 0.1 A per axis and atom 0 moved by d (nearest distance kept >= 1 A) */
+static void moved_positions(PetscInt n, const double *p0, const double d[3], double *p1)
+{
+  for (PetscInt i = 0; i < n; i++)
+    for (int a = 0; a < 3; a++) p1[3 * i + a] = p0[3 * i + a] + 0.2 * (urand() - 0.5) + (i == 0 ? d[a] : 0.0);
+}
+
+static void test_setpositions(void **state)
+{
+  const double    box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, tric[9] = {7.0, 0, 0, 1.8, 6.6, 0, -1.2, 1.5, 7.2};
+  const PetscBool all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  const double    d0[3] = {14.0, 0.0, 0.0}, d1[3] = {0.0, 0.0, 9.0};
+  int             Z[40];
+  double          p0[120], p1[120];
+  (void)state;
+  /* a molecule: atom 0 leaves the others (moved past the box) */
+  random_atoms(40, box, PETSC_FALSE, 1.1, Z, p0);
+  moved_positions(40, p0, d0, p1);
+  check_setpositions("model_default.safetensors", 40, Z, p0, p1, NULL, NULL);
+  /* a periodic cell thinner than 2 r_max: atom 0 moved along z by more than a cell */
+  random_atoms(20, tric, PETSC_TRUE, 1.4, Z, p0);
+  moved_positions(20, p0, d1, p1);
+  check_setpositions("model_small.safetensors", 20, Z, p0, p1, tric, all);
+}
+
 static const struct CMUnitTest tests_serial[] = {
     cmocka_unit_test(test_golden),
     cmocka_unit_test(test_protein),
@@ -339,9 +459,11 @@ static const struct CMUnitTest tests_serial[] = {
     cmocka_unit_test(test_fd_periodic),
     cmocka_unit_test(test_stress),
     cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_setpositions),
 };
 static const struct CMUnitTest tests_mpi[] = {
     cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_setpositions),
 };
 
 int main(int argc, char **argv)

@@ -36,6 +36,10 @@ PETSC_EXTERN PetscErrorCode HMDecompPartition(PetscInt n, const double pos[], HM
    selection per level for all boxes at once (a reduction of 16 counts per box per 4-bit digit: 16 for the
    coordinate, then the digits of the largest index for ties), no array of the whole structure. */
 PETSC_EXTERN PetscErrorCode HMDecompPartitionDistributed(MPI_Comm, PetscInt n, const PetscInt gid[], const double pos[], HMPartitionType, PetscMPIInt nparts, int part[]);
+/* Collective. New positions pos[nowned][3] of the owned atoms (local order); the partition stays (atoms keep
+   their ranks), the ghosts, both graphs and the halos are built again from the distributed atoms, exactly as
+   HMDecompCreate builds them: the same graphs, edge order and ghost order as a fresh decomposition's. */
+PETSC_EXTERN PetscErrorCode HMDecompSetPositions(HMDecomp, const double pos[]);
 PETSC_EXTERN PetscErrorCode HMDecompDestroy(HMDecomp *);
 PETSC_EXTERN PetscErrorCode HMDecompGetComm(HMDecomp, MPI_Comm *);
 /* N: global atoms; nowned: atoms of this rank; nlocal: owned + ghosts; rstart: partition index of the

@@ -29,6 +29,12 @@ PETSC_EXTERN PetscErrorCode HMEvalSetFromOptions(HMEval);
    Partitions it, builds the main graph (r_max) and the Hessian graph (HMEvalGetHessianCutoff) and
    refuses unknown elements and atoms closer than 0.1 A (errors name the structure and the atoms). */
 PETSC_EXTERN PetscErrorCode HMEvalSetSystem(HMEval, HMSystem);
+/* Collective. The same atoms at new positions pos[n][3] (A) of the owned atoms, in the local order (the order of HMEvalGetLocalAtoms and HMEvalGetForces). The partition stays (atoms keep their ranks, the
+   Hessian its row layout); the ghosts, both graphs and the halos are built again on the distributed atoms
+   (HMDecompSetPositions), nothing is gathered. Energy, forces and Hessian afterwards are bitwise those of a
+   fresh HMEval on the same positions. Refuses atoms closer than 0.1 A as HMEvalSetSystem does. An
+   HMHessian of the evaluation is created after the move (it keeps per-geometry data). */
+PETSC_EXTERN PetscErrorCode HMEvalSetPositions(HMEval, const double pos[]);
 PETSC_EXTERN PetscErrorCode HMEvalGetDecomp(HMEval, HMDecomp *);
 /* Global atoms, owned atoms, owned + ghosts, first partition index of the owned atoms; any may be NULL. */
 PETSC_EXTERN PetscErrorCode HMEvalGetSizes(HMEval, PetscInt *N, PetscInt *n, PetscInt *nl, PetscInt *rstart);

@@ -196,6 +196,40 @@ static PetscErrorCode DistributeParallel(HMDecomp dd, HMSystem sys, HMPartitionT
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Ghosts, the two local graphs and the halos of the owned atoms (the partition is given). */
+static PetscErrorCode SetUpLocal(HMDecomp dd)
+{
+  const double rc_main = dd->rc[HM_HALO_NEAR], rc_hess = dd->rc[HM_HALO_FAR];
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogStagePush(HMLog.ghosts));
+  PetscCall(HMDecompSetUpGhosts_Private(dd, PetscMax(rc_main, rc_hess)));
+  PetscCall(PetscLogStagePop());
+  PetscCall(PetscLogStagePush(HMLog.neighbours));
+  PetscCall(BuildGraph(dd, rc_main, &dd->g[HM_HALO_NEAR]));
+  /* with equal cutoffs the Hessian graph is the same graph: share its arrays (a third of the memory per atom
+     of the graphs) instead of building it twice */
+  if (rc_hess == rc_main) {
+    dd->g[HM_HALO_FAR] = dd->g[HM_HALO_NEAR];
+    dd->gshared        = PETSC_TRUE;
+  } else PetscCall(BuildGraph(dd, rc_hess, &dd->g[HM_HALO_FAR]));
+  PetscCall(HMDecompSetUpHalo_Private(dd));
+  PetscCall(PetscLogStagePop());
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Frees what SetUpLocal built: the graphs, halos and ghosts; the local arrays shrink to the owned atoms. */
+static PetscErrorCode ClearLocal(HMDecomp dd)
+{
+  PetscFunctionBegin;
+  if (dd->gshared) PetscCall(PetscMemzero(&dd->g[HM_HALO_FAR], sizeof(HMGraph)));
+  dd->gshared = PETSC_FALSE;
+  for (int t = 0; t < 2; t++) PetscCall(HMGraphDestroy(&dd->g[t]));
+  PetscCall(HMDecompDestroyHalo_Private(dd));
+  PetscCall(PetscFree2(dd->ghost_rank, dd->ghost_idx));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype, double rc_main, double rc_hess, HMDecomp *out)
 {
   HMDecomp dd;
@@ -218,19 +252,9 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
     } else PetscCall(Distribute(dd, sys, ptype));
   }
   PetscCall(PetscLogStagePop());
-  PetscCall(PetscLogStagePush(HMLog.ghosts));
-  PetscCall(HMDecompSetUpGhosts_Private(dd, PetscMax(rc_main, rc_hess)));
-  PetscCall(PetscLogStagePop());
-  PetscCall(PetscLogStagePush(HMLog.neighbours));
-  PetscCall(BuildGraph(dd, rc_main, &dd->g[HM_HALO_NEAR]));
-  /* with equal cutoffs the Hessian graph is the same graph: share its arrays (a third of the memory per atom
-     of the graphs) instead of building it twice */
-  if (rc_hess == rc_main) {
-    dd->g[HM_HALO_FAR] = dd->g[HM_HALO_NEAR];
-    dd->gshared        = PETSC_TRUE;
-  } else PetscCall(BuildGraph(dd, rc_hess, &dd->g[HM_HALO_FAR]));
-  PetscCall(HMDecompSetUpHalo_Private(dd));
-  PetscCall(PetscLogStagePop());
+  dd->rc[HM_HALO_NEAR] = rc_main;
+  dd->rc[HM_HALO_FAR]  = rc_hess;
+  PetscCall(SetUpLocal(dd));
   {
     PetscInt *app, *pet;
     PetscCall(PetscMalloc2(dd->nowned + 1, &app, dd->nowned + 1, &pet));
@@ -247,16 +271,42 @@ PetscErrorCode HMDecompCreate(MPI_Comm comm, HMSystem sys, HMPartitionType ptype
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMDecompSetPositions(HMDecomp dd, const double pos[])
+{
+  const PetscInt no = dd->nowned;
+  PetscInt      *gid, *pidx;
+  int           *Z;
+  double        *p;
+
+  PetscFunctionBegin;
+  /* back to the state the partition leaves (owned atoms only, each array its own allocation), then the
+     ghosts, graphs and halos as HMDecompCreate builds them: a fresh decomposition gives the same bits */
+  PetscCall(ClearLocal(dd));
+  PetscCall(PetscMalloc1(no + 1, &gid));
+  PetscCall(PetscMalloc1(no + 1, &pidx));
+  PetscCall(PetscMalloc1(no + 1, &Z));
+  PetscCall(PetscMalloc1(3 * no + 1, &p));
+  PetscCall(PetscArraycpy(gid, dd->gid, no));
+  PetscCall(PetscArraycpy(pidx, dd->pidx, no));
+  PetscCall(PetscArraycpy(Z, dd->Z, no));
+  PetscCall(PetscArraycpy(p, pos, 3 * no));
+  PetscCall(PetscFree5(dd->gid, dd->pidx, dd->Z, dd->shift, dd->pos));
+  dd->gid    = gid;
+  dd->pidx   = pidx;
+  dd->Z      = Z;
+  dd->pos    = p;
+  dd->nlocal = no;
+  PetscCall(SetUpLocal(dd));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMDecompDestroy(HMDecomp *p)
 {
   HMDecomp dd = *p;
   PetscFunctionBegin;
   if (!dd) PetscFunctionReturn(PETSC_SUCCESS);
-  if (dd->gshared) PetscCall(PetscMemzero(&dd->g[HM_HALO_FAR], sizeof(HMGraph)));
-  for (int t = 0; t < 2; t++) PetscCall(HMGraphDestroy(&dd->g[t]));
-  PetscCall(HMDecompDestroyHalo_Private(dd));
+  PetscCall(ClearLocal(dd));
   PetscCall(AODestroy(&dd->ao));
-  PetscCall(PetscFree2(dd->ghost_rank, dd->ghost_idx));
   PetscCall(PetscFree5(dd->gid, dd->pidx, dd->Z, dd->shift, dd->pos));
   PetscCall(PetscFree(dd->mass));
   PetscCall(PetscFree(dd));

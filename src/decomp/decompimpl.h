@@ -14,6 +14,7 @@ struct _p_HMDecomp {
   PetscBool   hascell, pbc[3];
   PetscBool   distributed; /* the structure came in parallel (HMReaderLoadDistributed) */
   double      cell[9];
+  double      rc[2]; /* cutoffs of the main and the Hessian graph (HMDecompSetPositions rebuilds them) */
   HMGraph     g[2];
   PetscBool   gshared; /* g[HM_HALO_FAR] is g[HM_HALO_NEAR] (equal cutoffs): its arrays are freed once */
   PetscSF     sf[2];

@@ -71,44 +71,43 @@ PetscErrorCode HMEvalSetFromOptions(HMEval e)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
+/* Local sizes, atoms, graphs and the model element of every local atom, from the decomposition; the lowest
+   input atom of an element the model does not know (INT_MAX: none) and its atomic number. */
+static PetscErrorCode LoadLocal(HMEval e, int *badatom, int *badZ)
+{
+  const int *Z;
+
+  PetscFunctionBegin;
+  PetscCall(HMDecompGetSizes(e->dd, &e->N, &e->n, &e->nl, &e->rstart));
+  PetscCall(HMDecompGetLocalAtoms(e->dd, &e->gid, &e->pidx, &Z, NULL, NULL));
+  PetscCall(HMDecompGetGraphs(e->dd, &e->g, &e->gh));
+  PetscCall(PetscFree(e->elem));
+  PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
+  *badatom = INT_MAX;
+  *badZ    = 0;
+  for (PetscInt i = 0; i < e->nl; i++) {
+    e->elem[i] = HMModelElementIndex(e->model, Z[i]);
+    if (e->elem[i] < 0 && e->gid[i] < *badatom) {
+      *badatom = (int)e->gid[i];
+      *badZ    = Z[i];
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Collective: refuses atoms closer than HM_MIN_DISTANCE and warns about close contacts (below 0.5 A); sys (rank 0,
+   may be NULL) names the atoms, e->src the structure. */
+static PetscErrorCode CheckDistances(HMEval e, HMSystem sys)
 {
   HMModel     m = e->model;
-  const int  *Z;
   PetscMPIInt rank;
-  const char *src = "(structure)";
+  const char *src = e->src ? e->src : "(structure)";
   struct {
     int v, i;
   } bad = {INT_MAX, 0}, gbad;
 
   PetscFunctionBegin;
-  PetscCheck(!e->dd, m->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() was called already (one structure per HMEval)");
   PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
-  if (rank == 0 && sys) PetscCall(HMSystemGetSource(sys, &src));
-  if (e->hcut <= 0) PetscCall(HMModelGetCutoffs(m, NULL, NULL, &e->hcut));
-  PetscCall(HMDecompCreate(m->comm, sys, e->ptype, m->r_max, e->hcut, &e->dd));
-  PetscCall(HMDecompGetSizes(e->dd, &e->N, &e->n, &e->nl, &e->rstart));
-  PetscCall(HMDecompGetLocalAtoms(e->dd, &e->gid, &e->pidx, &Z, NULL, NULL));
-  PetscCall(HMDecompGetGraphs(e->dd, &e->g, &e->gh));
-  PetscCall(PetscMalloc1(e->nl + 1, &e->elem));
-  for (PetscInt i = 0; i < e->nl; i++) {
-    e->elem[i] = HMModelElementIndex(m, Z[i]);
-    if (e->elem[i] < 0 && e->gid[i] < bad.v) {
-      bad.v = (int)e->gid[i];
-      bad.i = Z[i];
-    }
-  }
-  /* every rank reports the same first offending atom, so the error is collective */
-  PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
-  if (gbad.v != INT_MAX) {
-    char who[512]; /* file, line, serial, residue and chain for a PDB input (rank 0 holds the system) */
-
-    PetscCall(PetscSNPrintf(who, sizeof(who), "%s: atom %d", src, gbad.v + 1));
-    if (rank == 0 && sys) PetscCall(HMSystemDescribeAtom(sys, gbad.v, who, sizeof(who)));
-    PetscCallMPI(MPI_Bcast(who, (PetscMPIInt)sizeof(who), MPI_CHAR, 0, m->comm));
-    SETERRQ(m->comm, PETSC_ERR_ARG_WRONG, "%s is %s, an element the model %s was not trained on", who, HMElementSymbol(gbad.i), m->path);
-  }
-  bad.v = INT_MAX;
   for (PetscInt k = 0; k < e->g->nedges; k++)
     if (e->g->len[k] < HM_MIN_DISTANCE) {
       const PetscInt a = e->gid[e->g->sender[k]], b = e->gid[e->g->receiver[k]];
@@ -152,6 +151,56 @@ PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMEvalSetSystem(HMEval e, HMSystem sys)
+{
+  HMModel     m = e->model;
+  PetscMPIInt rank;
+  struct {
+    int v, i;
+  } bad = {INT_MAX, 0}, gbad;
+
+  PetscFunctionBegin;
+  PetscCheck(!e->dd, m->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() was called already (one structure per HMEval; HMEvalSetPositions() moves its atoms)");
+  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
+  if (rank == 0 && sys) {
+    const char *src;
+    PetscCall(HMSystemGetSource(sys, &src));
+    PetscCall(PetscStrallocpy(src, &e->src));
+  }
+  if (e->hcut <= 0) PetscCall(HMModelGetCutoffs(m, NULL, NULL, &e->hcut));
+  PetscCall(HMDecompCreate(m->comm, sys, e->ptype, m->r_max, e->hcut, &e->dd));
+  PetscCall(LoadLocal(e, &bad.v, &bad.i));
+  /* every rank reports the same first offending atom, so the error is collective */
+  PetscCallMPI(MPI_Allreduce(&bad, &gbad, 1, MPI_2INT, MPI_MINLOC, m->comm));
+  if (gbad.v != INT_MAX) {
+    char who[512]; /* file, line, serial, residue and chain for a PDB input (rank 0 holds the system) */
+
+    PetscCall(PetscSNPrintf(who, sizeof(who), "%s: atom %d", e->src ? e->src : "(structure)", gbad.v + 1));
+    if (rank == 0 && sys) PetscCall(HMSystemDescribeAtom(sys, gbad.v, who, sizeof(who)));
+    PetscCallMPI(MPI_Bcast(who, (PetscMPIInt)sizeof(who), MPI_CHAR, 0, m->comm));
+    SETERRQ(m->comm, PETSC_ERR_ARG_WRONG, "%s is %s, an element the model %s was not trained on", who, HMElementSymbol(gbad.i), m->path);
+  }
+  PetscCall(CheckDistances(e, sys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalSetPositions(HMEval e, const double pos[])
+{
+  int badatom, badZ;
+
+  PetscFunctionBegin;
+  PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called before HMEvalSetPositions()");
+  PetscCall(HMDecompSetPositions(e->dd, pos));
+  PetscCall(LoadLocal(e, &badatom, &badZ)); /* the same atoms: every element is known */
+  /* everything computed at the old geometry is stale */
+  for (int t = 0; t < HM_MAX_LAYERS; t++) PetscCall(PetscFree(e->feats[t]));
+  e->forward_done   = PETSC_FALSE;
+  e->feats_released = PETSC_FALSE;
+  e->forces_done    = PETSC_FALSE;
+  PetscCall(CheckDistances(e, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalDestroy(HMEval *ev)
 {
   HMEval e = *ev;
@@ -162,6 +211,7 @@ PetscErrorCode HMEvalDestroy(HMEval *ev)
   PetscCall(PetscFree(e->forces));
   PetscCall(PetscFree(e->elem));
   PetscCall(PetscFree(e->prefix));
+  PetscCall(PetscFree(e->src));
   PetscCall(HMDecompDestroy(&e->dd));
   PetscCall(PetscFree(e));
   *ev = NULL;

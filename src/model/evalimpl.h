@@ -18,6 +18,7 @@ struct _p_HMEval {
   double          hcut;   /* cutoff of gh: the effective one unless HMEvalSetHessianCutoff chose another */
   HMPartitionType ptype;
   char           *prefix;
+  char           *src; /* rank 0: the structure's source, for messages */
   PetscBool       forward_done;
   PetscBool       feats_released;       /* HMEvalReleaseNodeFeatures freed feats[]; HMEvalForward recomputes them */
   int             feats_bad[2];         /* guard scan of the released features: stage, input atom (guards.c) */

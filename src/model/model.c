@@ -532,20 +532,25 @@ PetscErrorCode HMModelLoad(MPI_Comm comm, const char path[], HMModel *model)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode LinearsDestroy(size_t n, HMLinear *lin[])
+{
+  PetscFunctionBegin;
+  for (size_t k = 0; k < n; k++) PetscCall(HMLinearDestroy(lin[k]));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* The parts of one interaction + product layer (a main layer or an extra Hessian layer; readouts only on
    main layers, readout2 only on the last: destroying an unset part is a no-op). */
 static PetscErrorCode LayerDestroy(HMLayer *L)
 {
+  HMLinear *lin[] = {&L->linear_up, &L->linear, &L->prod_linear, &L->readout, &L->readout2};
+
   PetscFunctionBegin;
-  PetscCall(HMLinearDestroy(&L->linear_up));
+  PetscCall(LinearsDestroy(PETSC_STATIC_ARRAY_LENGTH(lin), lin));
   PetscCall(HMRadialMLPDestroy(&L->mlp));
   PetscCall(HMConvTPDestroy(&L->tp));
-  PetscCall(HMLinearDestroy(&L->linear));
   PetscCall(HMSkipTPDestroy(&L->skip));
   PetscCall(HMSymContractionDestroy(&L->prod));
-  PetscCall(HMLinearDestroy(&L->prod_linear));
-  PetscCall(HMLinearDestroy(&L->readout));
-  PetscCall(HMLinearDestroy(&L->readout2));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -554,15 +559,12 @@ PetscErrorCode HMModelDestroy(HMModel *model)
   HMModel m = *model;
   PetscFunctionBegin;
   if (!m) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(HMLinearDestroy(&m->embedding));
+  {
+    HMLinear *lin[] = {&m->embedding, &m->proj_nodes_layerwise, &m->proj_nodes, &m->proj_edges, &m->message_proj, &m->hi_linear_up, &m->hi_linear};
+    PetscCall(LinearsDestroy(PETSC_STATIC_ARRAY_LENGTH(lin), lin));
+  }
   for (int t = 0; t < m->nlayers; t++) PetscCall(LayerDestroy(&m->layer[t]));
   for (int k = 0; k < m->nhx; k++) PetscCall(LayerDestroy(&m->hx[k])); /* hoextra */
-  PetscCall(HMLinearDestroy(&m->proj_nodes_layerwise));
-  PetscCall(HMLinearDestroy(&m->proj_nodes));
-  PetscCall(HMLinearDestroy(&m->proj_edges));
-  PetscCall(HMLinearDestroy(&m->message_proj));
-  PetscCall(HMLinearDestroy(&m->hi_linear_up));
-  PetscCall(HMLinearDestroy(&m->hi_linear));
   PetscCall(HMRadialMLPDestroy(&m->hi_mlp));
   PetscCall(HMConvTPDestroy(&m->hi_tp));
   PetscCall(HMSafetensorsClose(&m->st));

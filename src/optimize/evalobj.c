@@ -13,7 +13,10 @@ struct _p_HMEvalObjective {
   PetscBool  hascell, pbc[3];
   double     fd_h; /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
   VecScatter tozero;
-  Vec        xz; /* positions gathered on rank 0 */
+  Vec        xz;     /* positions gathered on rank 0 (the first evaluation, trajectory, final structure) */
+  HMEval     ev;     /* built at the first evaluation, moved by HMEvalSetPositions afterwards */
+  VecScatter toev;   /* optimiser vector -> the owned atoms of ev in its local order */
+  Vec        xo, go; /* positions and gradient in ev's local order */
   PetscInt   nE, nH;
 };
 
@@ -65,9 +68,14 @@ PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *op)
 
   PetscFunctionBegin;
   if (!o) PetscFunctionReturn(PETSC_SUCCESS);
+  {
+    VecScatter *sc[] = {&o->tozero, &o->toev};
+    Vec        *v[]  = {&o->xz, &o->xo, &o->go};
+    for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(sc); k++) PetscCall(VecScatterDestroy(sc[k]));
+    for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(v); k++) PetscCall(VecDestroy(v[k]));
+  }
+  PetscCall(HMEvalDestroy(&o->ev));
   PetscCall(PetscFree3(o->Z, o->mass, o->pos));
-  PetscCall(VecScatterDestroy(&o->tozero));
-  PetscCall(VecDestroy(&o->xz));
   PetscCall(PetscFree(o));
   *op = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -188,90 +196,121 @@ static PetscErrorCode HessianToLayout(HMHessian hs, Mat H, Vec x, Mat *Hx)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* energy (and Hessian) of the structure in o->pos (rank 0) */
-static PetscErrorCode Evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
+/* o->ev at the positions x: built from the structure gathered on rank 0 the first time (the partition of that
+   geometry), afterwards moved by HMEvalSetPositions through the scatter toev (no gather, no repartition) */
+static PetscErrorCode SetPositions(HMEvalObjective o, Vec x)
 {
-  HMEval    ev;
-  HMHessian hs = NULL;
-  HMSystem  sys;
+  const PetscScalar *a;
 
   PetscFunctionBegin;
-  PetscCall(MakeSystem(o, &sys));
-  PetscCall(HMEvalCreate(o->model, &ev));
-  PetscCall(HMEvalSetFromOptions(ev));
-  if (want_h) {
-    PetscCall(HMHessianCreate(ev, &hs));
+  if (!o->ev) {
+    HMSystem        sys;
+    HMHessian       hs;
+    const PetscInt *gid;
+    PetscInt        n;
+    IS              is;
+
+    PetscCall(Gather(o, x));
+    PetscCall(MakeSystem(o, &sys));
+    PetscCall(HMEvalCreate(o->model, &o->ev));
+    PetscCall(HMEvalSetFromOptions(o->ev));
+    PetscCall(HMHessianCreate(o->ev, &hs)); /* the Hessian's options set the cutoff of its graph */
     PetscCall(HMHessianSetFromOptions(hs));
+    PetscCall(HMEvalSetSystem(o->ev, sys));
+    PetscCall(HMHessianDestroy(&hs));
+    PetscCall(HMSystemDestroy(&sys));
+    PetscCall(HMEvalGetSizes(o->ev, NULL, &n, NULL, NULL));
+    PetscCall(HMEvalGetLocalAtoms(o->ev, &gid, NULL));
+    PetscCall(ISCreateBlock(o->comm, 3, n, gid, PETSC_COPY_VALUES, &is));
+    PetscCall(VecCreateMPI(o->comm, 3 * n, 3 * o->N, &o->xo));
+    PetscCall(VecDuplicate(o->xo, &o->go));
+    PetscCall(VecScatterCreate(x, is, o->xo, NULL, &o->toev));
+    PetscCall(ISDestroy(&is));
+    PetscFunctionReturn(PETSC_SUCCESS);
   }
-  PetscCall(HMEvalSetSystem(ev, sys));
-  PetscCall(HMSystemDestroy(&sys));
+  PetscCall(VecScatterBegin(o->toev, x, o->xo, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(o->toev, x, o->xo, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecGetArrayRead(o->xo, &a));
+  PetscCall(HMEvalSetPositions(o->ev, a));
+  PetscCall(VecRestoreArrayRead(o->xo, &a));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* energy (and Hessian, gradient) at the positions x */
+static PetscErrorCode Evaluate(HMEvalObjective o, Vec x, PetscBool want_h, double *E, Mat *Hx, Vec g)
+{
+  HMEval ev;
+
+  PetscFunctionBegin;
+  PetscCall(SetPositions(o, x));
+  ev = o->ev;
   PetscCall(HMEvalForward(ev));
   PetscCall(HMEvalCheckFinite(ev));
   PetscCall(HMEvalGetEnergy(ev, E, NULL));
   o->nE++;
-  if (g) { /* g = -F: owned atoms in partition order, put at their input index */
-    const double   *f;
-    const PetscInt *gid;
-    PetscInt        n;
+  if (g) { /* g = -F: the owned atoms in ev's order, scattered back to the optimiser's layout */
+    const double *f;
+    PetscScalar  *ga;
+    PetscInt      n;
     PetscCall(HMEvalComputeForces(ev));
     PetscCall(HMEvalGetForces(ev, &f));
     PetscCall(HMEvalGetSizes(ev, NULL, &n, NULL, NULL));
-    PetscCall(HMEvalGetLocalAtoms(ev, &gid, NULL));
-    for (PetscInt i = 0; i < n; i++) {
-      PetscInt    idx[3] = {3 * gid[i], 3 * gid[i] + 1, 3 * gid[i] + 2};
-      PetscScalar v[3]   = {-f[3 * i], -f[3 * i + 1], -f[3 * i + 2]};
-      PetscCall(VecSetValues(g, 3, idx, v, INSERT_VALUES));
-    }
-    PetscCall(VecAssemblyBegin(g));
-    PetscCall(VecAssemblyEnd(g));
+    PetscCall(VecGetArrayWrite(o->go, &ga));
+    for (PetscInt k = 0; k < 3 * n; k++) ga[k] = -f[k];
+    PetscCall(VecRestoreArrayWrite(o->go, &ga));
+    PetscCall(VecScatterBegin(o->toev, o->go, g, INSERT_VALUES, SCATTER_REVERSE));
+    PetscCall(VecScatterEnd(o->toev, o->go, g, INSERT_VALUES, SCATTER_REVERSE));
   }
   if (want_h) {
-    Mat H;
+    HMHessian hs;
+    Mat       H;
+    PetscCall(HMHessianCreate(ev, &hs));
+    PetscCall(HMHessianSetFromOptions(hs));
     PetscCall(HMHessianAssemble(hs, &H));
     PetscCall(HMHessianCheckFinite(hs, H));
     PetscCall(HessianToLayout(hs, H, x, Hx));
     PetscCall(MatDestroy(&H));
+    PetscCall(HMHessianDestroy(&hs));
     o->nH++;
   }
-  PetscCall(HMHessianDestroy(&hs));
-  PetscCall(HMEvalDestroy(&ev));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h, double *E, Vec g, Mat *H, void *ctx)
 {
   HMEvalObjective o = (HMEvalObjective)ctx;
-  PetscMPIInt     rank;
-  double         *gz = NULL;
+  Vec             xp;
+  PetscInt        lo, hi;
 
   PetscFunctionBegin;
   (void)opt;
-  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
-  PetscCall(Gather(o, x));
   *H = NULL;
   PetscCall(Evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
   if (o->fd_h == 0) PetscFunctionReturn(PETSC_SUCCESS);
-  /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation) */
-  if (!rank) PetscCall(PetscMalloc1(3 * o->N, &gz));
+  /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation;
+     the owner of coordinate k in x's layout moves it and keeps the difference) */
+  PetscCall(VecDuplicate(x, &xp));
+  PetscCall(VecGetOwnershipRange(x, &lo, &hi));
   for (PetscInt k = 0; k < 3 * o->N; k++) {
-    double Ep, Em, p0 = 0;
-    if (!rank) {
-      p0        = o->pos[k];
-      o->pos[k] = p0 + o->fd_h;
+    double       Ep, Em, p0 = 0;
+    PetscScalar *a;
+    PetscCall(VecCopy(x, xp));
+    PetscCall(VecGetArray(xp, &a));
+    if (k >= lo && k < hi) {
+      p0        = a[k - lo];
+      a[k - lo] = p0 + o->fd_h;
     }
-    PetscCall(Evaluate(o, x, PETSC_FALSE, &Ep, NULL, NULL));
-    if (!rank) o->pos[k] = p0 - o->fd_h;
-    PetscCall(Evaluate(o, x, PETSC_FALSE, &Em, NULL, NULL));
-    if (!rank) {
-      o->pos[k] = p0;
-      gz[k]     = (Ep - Em) / (2 * o->fd_h);
-    }
+    PetscCall(VecRestoreArray(xp, &a));
+    PetscCall(Evaluate(o, xp, PETSC_FALSE, &Ep, NULL, NULL));
+    PetscCall(VecGetArray(xp, &a));
+    if (k >= lo && k < hi) a[k - lo] = p0 - o->fd_h;
+    PetscCall(VecRestoreArray(xp, &a));
+    PetscCall(Evaluate(o, xp, PETSC_FALSE, &Em, NULL, NULL));
+    if (k >= lo && k < hi) PetscCall(VecSetValue(g, k, (Ep - Em) / (2 * o->fd_h), INSERT_VALUES));
   }
-  if (!rank)
-    for (PetscInt k = 0; k < 3 * o->N; k++) PetscCall(VecSetValue(g, k, gz[k], INSERT_VALUES));
   PetscCall(VecAssemblyBegin(g));
   PetscCall(VecAssemblyEnd(g));
-  PetscCall(PetscFree(gz));
+  PetscCall(VecDestroy(&xp));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
