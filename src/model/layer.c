@@ -8,8 +8,55 @@
 #define HM_ROOF_TIC(t0)        const double t0 = MPI_Wtime()
 #define HM_ROOF_TOC(stage, t0) (HMRoofline[stage].seconds += MPI_Wtime() - (t0))
 
-/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
-#define HM_EDGE_CHUNK 256
+/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph; 32
+   edges keep a chunk's weights (32 x up to ~2000 doubles) in L2 between the radial MLP and the tensor
+   product, which reads them right after. */
+#define HM_EDGE_CHUNK 32
+/* Bytes of radial weights kept for the reversed edges (see RadialPairs) */
+#define HM_PAIR_BYTES (16 << 20)
+
+/* The edge r -> s of an edge s -> r (row s of the CSR) when it comes earlier (r owned, r < s), else -1:
+   it has exactly the same length (the graph stores vec and -vec), hence bitwise the same radial
+   basis and radial MLP output, which are row-independent. */
+static PetscInt ReverseEdge(const HMGraph *g, PetscInt e)
+{
+  const PetscInt s = g->sender[e], r = g->receiver[e];
+  if (r >= g->n || r >= s) return -1;
+  for (PetscInt f = g->offset[r]; f < g->offset[r + 1]; f++)
+    if (g->receiver[f] == s && g->shift[3 * f] == -g->shift[3 * e] && g->shift[3 * f + 1] == -g->shift[3 * e + 1] && g->shift[3 * f + 2] == -g->shift[3 * e + 2] && g->len[f] == g->len[e]) return f;
+  return -1;
+}
+
+/* The radial MLP once per pair of directed edges: the weights of each chunk go to a ring of cap rows;
+   an edge whose reversed edge's row is still in the ring (owner[] tells) uses that row, the others are
+   computed (the next ne rows of the ring are reserved for them, so no row in use is overwritten). */
+typedef struct {
+  PetscInt cap, head, *slot, *owner; /* slot[nedges]: ring row of each edge; owner[cap]: edge of a row */
+  double  *w, *len, *rb, *mlpw;
+  PetscInt ncomputed;
+} RadialPairs;
+
+static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
+{
+  const PetscInt nw   = L->tp.weight_numel;
+  PetscInt       nnew = 0;
+
+  if (P->head + ne > P->cap) P->head = 0;
+  for (PetscInt e = e0; e < e0 + ne; e++) {
+    const PetscInt f  = ReverseEdge(g, e);
+    const PetscInt sl = f >= 0 ? P->slot[f] : -1;
+    if (sl >= 0 && P->owner[sl] == f && (sl < P->head || sl >= P->head + ne)) P->slot[e] = sl;
+    else {
+      P->slot[e]               = P->head + nnew;
+      P->owner[P->head + nnew] = e;
+      P->len[nnew++]           = g->len[e];
+    }
+  }
+  HMRadialBasisEvalBatch(radial, nnew, P->len, P->rb);
+  HMRadialMLPApply(&L->mlp, nnew, P->rb, P->w + P->head * nw, P->mlpw);
+  P->head += nnew;
+  P->ncomputed += nnew;
+}
 
 /* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
    halo and radial basis (the extra Hessian layers run on the Hessian graph, src/model/hessextra.c);
@@ -20,8 +67,9 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   const int      t = residual ? 1 : 0;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  double        *x, *agg, *X, *prod, *sc, *rb, *w, *Y, *vec, *mlpw, *cy, *scw, *buf;
+  double        *x, *agg, *X, *prod, *sc, *Y, *vec, *cy, *scw, *buf;
   PetscInt       maxmul = 0;
+  RadialPairs    P;
 
   PetscFunctionBegin;
   /* memory: at most two of the per-atom arrays live at once (x with agg, agg with X, X with prod, prod with
@@ -46,18 +94,22 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
   }
   PetscCall(PetscCalloc1(n * dmid + 1, &agg));
-  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
+  P.cap       = PetscMin(PetscMax(4 * HM_EDGE_CHUNK, HM_PAIR_BYTES / (PetscInt)(sizeof(double) * (nw + 1))), g->nedges + HM_EDGE_CHUNK);
+  P.head      = 0;
+  P.ncomputed = 0;
+  PetscCall(PetscMalloc4(g->nedges + 1, &P.slot, P.cap, &P.owner, P.cap * nw, &P.w, HM_EDGE_CHUNK, &P.len));
+  for (PetscInt k = 0; k < P.cap; k++) P.owner[k] = -1;
+  PetscCall(PetscMalloc5(HM_EDGE_CHUNK * m->num_bessel, &P.rb, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &P.mlpw, L->tp.maxcy + maxmul + 1, &cy));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = 0; e0 < g->nedges; e0 += HM_EDGE_CHUNK) {
     const PetscInt ne = PetscMin(HM_EDGE_CHUNK, g->nedges - e0);
     for (PetscInt k = 0; k < ne; k++)
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
-    HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     {
       HM_ROOF_TIC(t0);
-      HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+      RadialPairsChunk(&P, L, g, radial, e0, ne);
       HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
@@ -67,13 +119,14 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       HM_ROOF_TIC(t0);
       for (PetscInt k = 0; k < ne; k++) {
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, w + k * nw, agg + r * dmid, cy);
+        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, P.w + P.slot[e0 + k] * nw, agg + r * dmid, cy);
       }
       HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
-  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
+  PetscCall(PetscFree5(P.rb, Y, vec, P.mlpw, cy));
+  PetscCall(PetscFree4(P.slot, P.owner, P.w, P.len));
   PetscCall(PetscFree(x));
   {
     HM_ROOF_TIC(t0);
@@ -83,7 +136,7 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
     }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
     HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
-    HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
+    HMRadialMLPCost(&L->mlp, P.ncomputed, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
   }
   PetscCall(PetscFree(buf));
   PetscCall(PetscMalloc1(n * dtg + 1, &X));
