@@ -12,50 +12,58 @@
    edges keep a chunk's weights (32 x up to ~2000 doubles) in L2 between the radial MLP and the tensor
    product, which reads them right after. */
 #define HM_EDGE_CHUNK 32
-/* Bytes of radial weights kept for the reversed edges (see RadialPairs) */
-#define HM_PAIR_BYTES (16 << 20)
+/* Bytes of radial weights kept for the reversed edges (see RadialPairs); below the allocator's mmap
+   threshold, so the ring is reused from the heap instead of faulting its pages in on every call */
+#define HM_PAIR_BYTES (8 << 20)
 
-/* The edge r -> s of an edge s -> r (row s of the CSR) when it comes earlier (r owned, r < s), else -1:
-   it has exactly the same length (the graph stores vec and -vec), hence bitwise the same radial
-   basis and radial MLP output, which are row-independent. */
+/* The edge r -> s of an edge s -> r (row s of the CSR) when r is owned, else -1: it has exactly the
+   same length (the graph stores vec and -vec), hence bitwise the same radial basis and radial MLP
+   output, which are row-independent. */
 static PetscInt ReverseEdge(const HMGraph *g, PetscInt e)
 {
   const PetscInt s = g->sender[e], r = g->receiver[e];
-  if (r >= g->n || r >= s) return -1;
+  if (r >= g->n) return -1;
   for (PetscInt f = g->offset[r]; f < g->offset[r + 1]; f++)
     if (g->receiver[f] == s && g->shift[3 * f] == -g->shift[3 * e] && g->shift[3 * f + 1] == -g->shift[3 * e + 1] && g->shift[3 * f + 2] == -g->shift[3 * e + 2] && g->len[f] == g->len[e]) return f;
   return -1;
 }
 
-/* The radial MLP once per pair of directed edges: the weights of each chunk go to a ring of cap rows;
-   an edge whose reversed edge's row is still in the ring (owner[] tells) uses that row, the others are
-   computed (the next ne rows of the ring are reserved for them, so no row in use is overwritten). */
+/* The radial MLP once per pair of directed edges. An edge whose reversed edge comes later puts its
+   weights in a ring of cap rows (owner[] tells which edge a row holds; the next ne rows are reserved
+   for the chunk, so no row in use is overwritten); an edge whose reversed edge came earlier uses that
+   row while it is still there; the others use scratch rows cap .. cap + HM_EDGE_CHUNK - 1. */
 typedef struct {
-  PetscInt cap, head, *slot, *owner; /* slot[nedges]: ring row of each edge; owner[cap]: edge of a row */
+  PetscInt cap, head, *slot, *owner; /* slot[nedges]: weight row of each edge; owner[cap]: edge of a ring row */
   double  *w, *len, *rb, *mlpw;
   PetscInt ncomputed;
 } RadialPairs;
 
 static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
 {
-  const PetscInt nw   = L->tp.weight_numel;
-  PetscInt       nnew = 0;
+  const PetscInt nw = L->tp.weight_numel;
+  PetscInt       na = 0, nb = 0;
+  double        *lenb = P->len + HM_EDGE_CHUNK;
 
   if (P->head + ne > P->cap) P->head = 0;
   for (PetscInt e = e0; e < e0 + ne; e++) {
     const PetscInt f  = ReverseEdge(g, e);
-    const PetscInt sl = f >= 0 ? P->slot[f] : -1;
-    if (sl >= 0 && P->owner[sl] == f && (sl < P->head || sl >= P->head + ne)) P->slot[e] = sl;
-    else {
-      P->slot[e]               = P->head + nnew;
-      P->owner[P->head + nnew] = e;
-      P->len[nnew++]           = g->len[e];
+    const PetscInt sl = f >= 0 && f < e ? P->slot[f] : -1;
+    if (sl >= 0 && sl < P->cap && P->owner[sl] == f && (sl < P->head || sl >= P->head + ne)) P->slot[e] = sl;
+    else if (f > e) {
+      P->slot[e]             = P->head + na;
+      P->owner[P->head + na] = e;
+      P->len[na++]           = g->len[e];
+    } else {
+      P->slot[e] = P->cap + nb;
+      lenb[nb++] = g->len[e];
     }
   }
-  HMRadialBasisEvalBatch(radial, nnew, P->len, P->rb);
-  HMRadialMLPApply(&L->mlp, nnew, P->rb, P->w + P->head * nw, P->mlpw);
-  P->head += nnew;
-  P->ncomputed += nnew;
+  HMRadialBasisEvalBatch(radial, na, P->len, P->rb);
+  HMRadialMLPApply(&L->mlp, na, P->rb, P->w + P->head * nw, P->mlpw);
+  HMRadialBasisEvalBatch(radial, nb, lenb, P->rb);
+  HMRadialMLPApply(&L->mlp, nb, P->rb, P->w + P->cap * nw, P->mlpw);
+  P->head += na;
+  P->ncomputed += na + nb;
 }
 
 /* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
@@ -97,7 +105,7 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   P.cap       = PetscMin(PetscMax(4 * HM_EDGE_CHUNK, HM_PAIR_BYTES / (PetscInt)(sizeof(double) * (nw + 1))), g->nedges + HM_EDGE_CHUNK);
   P.head      = 0;
   P.ncomputed = 0;
-  PetscCall(PetscMalloc4(g->nedges + 1, &P.slot, P.cap, &P.owner, P.cap * nw, &P.w, HM_EDGE_CHUNK, &P.len));
+  PetscCall(PetscMalloc4(g->nedges + 1, &P.slot, P.cap, &P.owner, (P.cap + HM_EDGE_CHUNK) * nw, &P.w, 2 * HM_EDGE_CHUNK, &P.len));
   for (PetscInt k = 0; k < P.cap; k++) P.owner[k] = -1;
   PetscCall(PetscMalloc5(HM_EDGE_CHUNK * m->num_bessel, &P.rb, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &P.mlpw, L->tp.maxcy + maxmul + 1, &cy));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
