@@ -431,7 +431,7 @@ static void check_setpositions(const char *model, PetscInt N, const int *Z, cons
 static void moved_positions(PetscInt n, const double *p0, const double d[3], double *p1)
 {
   for (PetscInt i = 0; i < n; i++)
-    for (int a = 0; a < 3; a++) p1[3 * i + a] = p0[3 * i + a] + 0.2 * (urand() - 0.5) + (i == 0 ? d[a] : 0.0);
+    for (int a = 0; a < 3; a++) p1[3 * i + a] = p0[3 * i + a] + 0.2 * (hm_urand(&rng) - 0.5) + (i == 0 ? d[a] : 0.0);
 }
 
 static void test_setpositions(void **state)

@@ -8,8 +8,63 @@
 #define HM_ROOF_TIC(t0)        const double t0 = MPI_Wtime()
 #define HM_ROOF_TOC(stage, t0) (HMRoofline[stage].seconds += MPI_Wtime() - (t0))
 
-/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph. */
-#define HM_EDGE_CHUNK 256
+/* Edges are processed in chunks so that per-edge radial weights never exist for the whole graph; 32
+   edges keep a chunk's weights (32 x up to ~2000 doubles) in L2 between the radial MLP and the tensor
+   product, which reads them right after. */
+#define HM_EDGE_CHUNK 32
+/* Bytes of radial weights kept for the reversed edges (see RadialPairs); below the allocator's mmap
+   threshold, so the ring is reused from the heap instead of faulting its pages in on every call */
+#define HM_PAIR_BYTES (8 << 20)
+
+/* The edge r -> s of an edge s -> r (row s of the CSR) when r is owned, else -1: it has exactly the
+   same length (the graph stores vec and -vec), hence bitwise the same radial basis and radial MLP
+   output, which are row-independent. */
+static PetscInt ReverseEdge(const HMGraph *g, PetscInt e)
+{
+  const PetscInt s = g->sender[e], r = g->receiver[e];
+  if (r >= g->n) return -1;
+  for (PetscInt f = g->offset[r]; f < g->offset[r + 1]; f++)
+    if (g->receiver[f] == s && g->shift[3 * f] == -g->shift[3 * e] && g->shift[3 * f + 1] == -g->shift[3 * e + 1] && g->shift[3 * f + 2] == -g->shift[3 * e + 2] && g->len[f] == g->len[e]) return f;
+  return -1;
+}
+
+/* The radial MLP once per pair of directed edges. An edge whose reversed edge comes later puts its
+   weights in a ring of cap rows (owner[] tells which edge a row holds; the next ne rows are reserved
+   for the chunk, so no row in use is overwritten); an edge whose reversed edge came earlier uses that
+   row while it is still there; the others use scratch rows cap .. cap + HM_EDGE_CHUNK - 1. */
+typedef struct {
+  PetscInt cap, head, *slot, *owner; /* slot[nedges]: weight row of each edge; owner[cap]: edge of a ring row */
+  double  *w, *len, *rb, *mlpw;
+  PetscInt ncomputed;
+} RadialPairs;
+
+static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
+{
+  const PetscInt nw = L->tp.weight_numel;
+  PetscInt       na = 0, nb = 0;
+  double        *lenb = P->len + HM_EDGE_CHUNK;
+
+  if (P->head + ne > P->cap) P->head = 0;
+  for (PetscInt e = e0; e < e0 + ne; e++) {
+    const PetscInt f  = ReverseEdge(g, e);
+    const PetscInt sl = f >= 0 && f < e ? P->slot[f] : -1;
+    if (sl >= 0 && sl < P->cap && P->owner[sl] == f && (sl < P->head || sl >= P->head + ne)) P->slot[e] = sl;
+    else if (f > e) {
+      P->slot[e]             = P->head + na;
+      P->owner[P->head + na] = e;
+      P->len[na++]           = g->len[e];
+    } else {
+      P->slot[e] = P->cap + nb;
+      lenb[nb++] = g->len[e];
+    }
+  }
+  HMRadialBasisEvalBatch(radial, na, P->len, P->rb);
+  HMRadialMLPApply(&L->mlp, na, P->rb, P->w + P->head * nw, P->mlpw);
+  HMRadialBasisEvalBatch(radial, nb, lenb, P->rb);
+  HMRadialMLPApply(&L->mlp, nb, P->rb, P->w + P->cap * nw, P->mlpw);
+  P->head += na;
+  P->ncomputed += na + nb;
+}
 
 /* One interaction + product layer: h (n x dim in_ir) -> out (n x dimH); any layer L on graph g with its
    halo and radial basis (the extra Hessian layers run on the Hessian graph, src/model/hessextra.c);
@@ -21,28 +76,27 @@
 
 /* The messages into atoms a0 .. a1-1 (the CSR edge range of those atoms, in the canonical edge order),
    summed into agg (chunk rows, channel-major inside the tensor product) and transposed back. */
-static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, const double *x, PetscInt a0, PetscInt a1, double *agg, double *buf, PetscInt maxmul)
+static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const double *x, PetscInt a0, PetscInt a1, double *agg, double *buf, PetscInt maxmul)
 {
   HMModel        m   = e->model;
   const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
   const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
   const PetscInt eb = g->offset[a0], ee = g->offset[a1];
-  double        *rb, *w, *Y, *vec, *mlpw, *cy;
+  double        *Y, *vec, *cy;
 
   PetscFunctionBegin;
   PetscCall(PetscArrayzero(agg, (a1 - a0) * dmid));
-  PetscCall(PetscMalloc6(HM_EDGE_CHUNK * m->num_bessel, &rb, HM_EDGE_CHUNK * nw, &w, HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &mlpw, L->tp.maxcy + maxmul + 1, &cy));
+  PetscCall(PetscMalloc3(HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, L->tp.maxcy + maxmul + 1, &cy));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = eb; e0 < ee; e0 += HM_EDGE_CHUNK) {
     const PetscInt ne = PetscMin(HM_EDGE_CHUNK, ee - e0);
     for (PetscInt k = 0; k < ne; k++)
       for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
-    HMRadialBasisEvalBatch(radial, ne, g->len + e0, rb);
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     {
       HM_ROOF_TIC(t0);
-      HMRadialMLPApply(&L->mlp, ne, rb, w, mlpw);
+      RadialPairsChunk(P, L, g, radial, e0, ne);
       HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
@@ -52,13 +106,13 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
       HM_ROOF_TIC(t0);
       for (PetscInt k = 0; k < ne; k++) {
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, w + k * nw, agg + (r - a0) * dmid, cy);
+        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, P->w + P->slot[e0 + k] * nw, agg + (r - a0) * dmid, cy);
       }
       HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
-  PetscCall(PetscFree6(rb, w, Y, vec, mlpw, cy));
+  PetscCall(PetscFree3(Y, vec, cy));
   {
     HM_ROOF_TIC(t0);
     for (PetscInt i = 0; i < a1 - a0; i++) {
@@ -111,14 +165,14 @@ static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual,
 }
 
 /* The analytic flop and byte counts of one layer on n atoms and the edges of g (the roofline table). */
-static void LayerCost(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, PetscInt n)
+static void LayerCost(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, PetscInt n, PetscInt nradial)
 {
   HMModel        m   = e->model;
   const PetscInt dtg = HMIrrepsDim(&L->target);
 
   HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
   HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
-  HMRadialMLPCost(&L->mlp, g->nedges, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
+  HMRadialMLPCost(&L->mlp, nradial, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
   HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
   HMRoofline[HM_ROOF_LINEAR].flops += (double)n * dtg;
   if (!residual) HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
@@ -138,8 +192,10 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   HMModel        m = e->model;
   const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
   const PetscInt chunk = PetscMin(HM_LAYER_ATOM_CHUNK, PetscMax(n, 1)), dtmp = PetscMax(dtg, m->dimH);
+  const PetscInt nw = L->tp.weight_numel;
   double        *x, *agg, *X, *tmp, *prod, *scw, *buf;
   PetscInt       maxmul = 0;
+  RadialPairs    P;
 
   PetscFunctionBegin;
   PetscCheck(g->n == n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "layer graph has %" PetscInt_FMT " senders for %" PetscInt_FMT " owned atoms", g->n, n);
@@ -163,15 +219,24 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
     }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
   }
+  /* radial weights once per pair of directed edges (RadialPairs), across the atom chunks in edge order */
+  P.cap       = PetscMin(PetscMax(4 * HM_EDGE_CHUNK, HM_PAIR_BYTES / (PetscInt)(sizeof(double) * (nw + 1))), g->nedges + HM_EDGE_CHUNK);
+  P.head      = 0;
+  P.ncomputed = 0;
+  PetscCall(PetscMalloc4(g->nedges + 1, &P.slot, P.cap, &P.owner, (P.cap + HM_EDGE_CHUNK) * nw, &P.w, 2 * HM_EDGE_CHUNK, &P.len));
+  for (PetscInt k = 0; k < P.cap; k++) P.owner[k] = -1;
+  PetscCall(PetscMalloc2(HM_EDGE_CHUNK * m->num_bessel, &P.rb, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &P.mlpw));
   PetscCall(PetscMalloc5(chunk * dmid + 1, &agg, chunk * dtg + 1, &X, chunk * dtmp + 1, &tmp, chunk * m->dimH + 1, &prod, HMSymContractionWorkSize(&L->prod) + 1, &scw));
   for (PetscInt a0 = 0; a0 < n; a0 += chunk) {
     const PetscInt a1 = PetscMin(n, a0 + chunk);
-    PetscCall(LayerAggregate(e, L, g, radial, x, a0, a1, agg, buf, maxmul));
+    PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, buf, maxmul));
     PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
   }
   PetscCall(PetscFree5(agg, X, tmp, prod, scw));
+  PetscCall(PetscFree2(P.rb, P.mlpw));
+  PetscCall(PetscFree4(P.slot, P.owner, P.w, P.len));
   PetscCall(PetscFree(buf));
   PetscCall(PetscFree(x));
-  LayerCost(e, L, residual, g, n);
+  LayerCost(e, L, residual, g, n, P.ncomputed);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,31 +1,29 @@
 /* Analytic operation counts of the layer kernels (see cost.h): counted from the loops of linear.c, radial.c, tp.c and symcontract.c. */
 #include "nn/cost.h"
 
-void HMLinearCost(const HMLinear *lin, PetscInt n, double *flops, double *bytes)
+/* The per-irrep products of HMLinearApply and HMSkipTPApply (same loops): per row d mul_b outputs, each a
+   sum of mul_a multiply-adds, scaled by alpha and added; nel weight matrices per instruction. */
+static void BlockMapCost(const HMIrreps *in, const HMIrreps *out, int ninstr, const int ia[], const int ib[], int nel, PetscInt dim_in, PetscInt dim_out, PetscInt n, double *flops, double *bytes)
 {
   double f = 0, w = 0;
-  for (int k = 0; k < lin->ninstr; k++) {
-    const HMIrrep *a = &lin->in.b[lin->ia[k]], *b = &lin->out.b[lin->ib[k]];
+  for (int k = 0; k < ninstr; k++) {
+    const HMIrrep *a = &in->b[ia[k]], *b = &out->b[ib[k]];
     const double   d = 2 * a->l + 1;
-    /* per row: d mul_b outputs, each a sum of mul_a multiply-adds, scaled by alpha and added */
     f += d * b->mul * (2.0 * a->mul + 2.0);
-    w += (double)a->mul * b->mul;
+    w += (double)a->mul * b->mul * nel;
   }
   *flops += f * n;
-  *bytes += 8.0 * ((double)n * (lin->dim_in + 2 * lin->dim_out) + w);
+  *bytes += 8.0 * ((double)n * (dim_in + 2 * dim_out) + w);
+}
+
+void HMLinearCost(const HMLinear *lin, PetscInt n, double *flops, double *bytes)
+{
+  BlockMapCost(&lin->in, &lin->out, lin->ninstr, lin->ia, lin->ib, 1, lin->dim_in, lin->dim_out, n, flops, bytes);
 }
 
 void HMSkipTPCost(const HMSkipTP *s, PetscInt n, double *flops, double *bytes)
 {
-  double f = 0, w = 0;
-  for (int k = 0; k < s->ninstr; k++) {
-    const HMIrrep *a = &s->in.b[s->ia[k]], *b = &s->out.b[s->ib[k]];
-    const double   d = 2 * a->l + 1;
-    f += d * b->mul * (2.0 * a->mul + 2.0);
-    w += (double)a->mul * b->mul * s->nel;
-  }
-  *flops += f * n;
-  *bytes += 8.0 * ((double)n * (s->dim_in + 2 * s->dim_out) + w);
+  BlockMapCost(&s->in, &s->out, s->ninstr, s->ia, s->ib, s->nel, s->dim_in, s->dim_out, n, flops, bytes);
 }
 
 void HMRadialMLPCost(const HMRadialMLP *mlp, PetscInt n, double *flops, double *bytes)

@@ -43,10 +43,36 @@ static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb
   }
 }
 
+/* The instructions of a map between irreps: every (input block a, output block b) with the same l and
+   parity, in the order of a then b; woff[k] is the offset of instruction k's weights, nel matrices of
+   mul_a x mul_b each. Returns the number of weights. */
+static PetscErrorCode MatchBlocks(const HMIrreps *in, const HMIrreps *out, int nel, int *ninstr, int **ia, int **ib, PetscInt **woff, double **alpha, PetscInt *nweights)
+{
+  int n = 0;
+
+  PetscFunctionBegin;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n++;
+  *ninstr = n;
+  PetscCall(PetscMalloc4(n + 1, ia, n + 1, ib, n + 1, woff, n + 1, alpha));
+  n         = 0;
+  *nweights = 0;
+  for (int a = 0; a < in->n; a++)
+    for (int b = 0; b < out->n; b++)
+      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) {
+        (*ia)[n]   = a;
+        (*ib)[n]   = b;
+        (*woff)[n] = *nweights;
+        *nweights += (PetscInt)in->b[a].mul * nel * out->b[b].mul;
+        n++;
+      }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
 {
-  int      n   = 0;
-  PetscInt off = 0;
+  PetscInt off;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(lin, sizeof(*lin)));
@@ -55,24 +81,10 @@ PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *
   lin->dim_in  = HMIrrepsDim(in);
   lin->dim_out = HMIrrepsDim(out);
   lin->W       = W;
-  for (int a = 0; a < in->n; a++)
-    for (int b = 0; b < out->n; b++)
-      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n++;
-  lin->ninstr = n;
-  PetscCall(PetscMalloc4(n + 1, &lin->ia, n + 1, &lin->ib, n + 1, &lin->woff, n + 1, &lin->alpha));
-  n = 0;
-  for (int a = 0; a < in->n; a++)
-    for (int b = 0; b < out->n; b++)
-      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) {
-        lin->ia[n]   = a;
-        lin->ib[n]   = b;
-        lin->woff[n] = off;
-        off += (PetscInt)in->b[a].mul * out->b[b].mul;
-        n++;
-      }
-  for (int k = 0; k < n; k++) {
+  PetscCall(MatchBlocks(in, out, 1, &lin->ninstr, &lin->ia, &lin->ib, &lin->woff, &lin->alpha, &off));
+  for (int k = 0; k < lin->ninstr; k++) {
     double fan = 0;
-    for (int k2 = 0; k2 < n; k2++)
+    for (int k2 = 0; k2 < lin->ninstr; k2++)
       if (lin->ib[k2] == lin->ib[k]) fan += in->b[lin->ia[k2]].mul;
     lin->alpha[k] = fan > 0 ? 1.0 / PetscSqrtReal(fan) : 0.0;
   }
@@ -115,8 +127,7 @@ void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ld
 
 PetscErrorCode HMSkipTPSetUp(HMSkipTP *s, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[])
 {
-  int      n   = 0;
-  PetscInt off = 0;
+  PetscInt off;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(s, sizeof(*s)));
@@ -126,23 +137,9 @@ PetscErrorCode HMSkipTPSetUp(HMSkipTP *s, const HMIrreps *in, int nel, const HMI
   s->dim_out = HMIrrepsDim(out);
   s->nel     = nel;
   s->W       = W;
-  for (int a = 0; a < in->n; a++)
-    for (int b = 0; b < out->n; b++)
-      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) n++;
-  s->ninstr = n;
-  PetscCall(PetscMalloc4(n + 1, &s->ia, n + 1, &s->ib, n + 1, &s->woff, n + 1, &s->alpha));
-  n = 0;
   /* FullyConnectedTensorProduct instruction order: input block, (one-hot block), output block */
-  for (int a = 0; a < in->n; a++)
-    for (int b = 0; b < out->n; b++)
-      if (in->b[a].l == out->b[b].l && in->b[a].p == out->b[b].p) {
-        s->ia[n]    = a;
-        s->ib[n]    = b;
-        s->woff[n]  = off;
-        s->alpha[n] = in->b[a].mul > 0 ? 1.0 / PetscSqrtReal((double)in->b[a].mul * nel) : 0.0;
-        off += (PetscInt)in->b[a].mul * nel * out->b[b].mul;
-        n++;
-      }
+  PetscCall(MatchBlocks(in, out, nel, &s->ninstr, &s->ia, &s->ib, &s->woff, &s->alpha, &off));
+  for (int k = 0; k < s->ninstr; k++) s->alpha[k] = in->b[s->ia[k]].mul > 0 ? 1.0 / PetscSqrtReal((double)in->b[s->ia[k]].mul * nel) : 0.0;
   PetscCheck(numel == off, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "tensor '%s' has %" PetscInt64_FMT " weights but the tensor product needs %" PetscInt_FMT, name, numel, off);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
