@@ -82,6 +82,10 @@ PETSC_EXTERN PetscErrorCode HMFileCommitAtomic(HMAtomicFile *);
 PETSC_EXTERN PetscErrorCode HMFileAbortAtomic(HMAtomicFile *);
 /* Open, write text, commit: a whole small file (a summary) in one call. Collective; text used on rank 0. */
 PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(MPI_Comm, const char path[], const char text[]);
+/* A file made of every rank's part in rank order (rank 0's first), written collectively with MPI-IO at
+   offsets from a prefix sum of the parts' lengths, atomically as above: no rank holds more than its own
+   part, so per-atom outputs of distributed systems need no gather. Collective; len may be 0 on any rank. */
+PETSC_EXTERN PetscErrorCode HMFileWriteOrderedAtomic(MPI_Comm, const char path[], const char part[], size_t len);
 
 /* ---------------------------------------------------------------- errors */
 /* The message of a PETSc error on one line: newlines become spaces, surrounding blanks are cut, and an

@@ -162,19 +162,14 @@ static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *f
 
 PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
 {
-  HMDecomp     dd;
-  MPI_Comm     comm;
-  PetscMPIInt  rank;
-  PetscInt     N = 0, nb = 0;
-  double      *blk, E, cell[9], st[9];
-  PetscBool    hascell, pbc[3], has;
-  HMAtomicFile af;
-  char        *buf;
-  size_t       len = 0, cap = 4096;
-  long long    off = 0, mylen;
-  const char  *tmp;
-  int          err = 0;
-  MPI_File     fh;
+  HMDecomp    dd;
+  MPI_Comm    comm;
+  PetscMPIInt rank;
+  PetscInt    N = 0, nb = 0;
+  double     *blk, E, cell[9], st[9];
+  PetscBool   hascell, pbc[3], has;
+  char       *buf;
+  size_t      len = 0, cap = 4096;
 
   PetscFunctionBegin;
   PetscCall(HMEvalGetDecomp(ev, &dd));
@@ -200,31 +195,7 @@ PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
     PetscCall(Append(&buf, &len, &cap, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol((int)r[1]), r[2], r[3], r[4], r[5], r[6], r[7]));
   }
   PetscCall(PetscFree(blk));
-  mylen = (long long)len;
-  PetscCallMPI(MPI_Exscan(&mylen, &off, 1, MPI_LONG_LONG, MPI_SUM, comm));
-  if (!rank) off = 0;
-  PetscCall(HMFileOpenAtomic(comm, path, NULL, &af));
-  PetscCall(HMFileGetTempNameAtomic(af, &tmp));
-  err = MPI_File_open(comm, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh) != MPI_SUCCESS;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
-  if (!err) {
-    for (size_t done = 0; done < len && !err;) {
-      const int  chunk = (int)PetscMin(len - done, (size_t)1 << 30);
-      MPI_Status status;
-      int        wrote = 0;
-
-      err = MPI_File_write_at(fh, (MPI_Offset)(off + (long long)done), buf + done, chunk, MPI_CHAR, &status) != MPI_SUCCESS;
-      if (!err) err = MPI_Get_count(&status, MPI_CHAR, &wrote) != MPI_SUCCESS || wrote != chunk;
-      done += (size_t)chunk;
-    }
-    if (MPI_File_close(&fh) != MPI_SUCCESS) err = 1;
-  }
+  PetscCall(HMFileWriteOrderedAtomic(comm, path, buf, len));
   PetscCall(PetscFree(buf));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
-  if (err) {
-    PetscCall(HMFileAbortAtomic(&af));
-    SETERRQ(comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: MPI-IO on the temporary file failed", path);
-  }
-  PetscCall(HMFileCommitAtomic(&af));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

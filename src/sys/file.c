@@ -144,3 +144,41 @@ PetscErrorCode HMFileWriteAtomic(MPI_Comm comm, const char path[], const char te
   PetscCall(HMFileCommitAtomic(&h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+PetscErrorCode HMFileWriteOrderedAtomic(MPI_Comm comm, const char path[], const char part[], size_t len)
+{
+  HMAtomicFile af;
+  const char  *tmp;
+  long long    off = 0, mylen = (long long)len;
+  PetscMPIInt  rank;
+  int          err;
+  MPI_File     fh;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Exscan(&mylen, &off, 1, MPI_LONG_LONG, MPI_SUM, comm));
+  if (!rank) off = 0; /* MPI_Exscan leaves rank 0's result undefined */
+  PetscCall(HMFileOpenAtomic(comm, path, NULL, &af));
+  PetscCall(HMFileGetTempNameAtomic(af, &tmp));
+  err = MPI_File_open(comm, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh) != MPI_SUCCESS;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
+  if (!err) {
+    for (size_t done = 0; done < len && !err;) { /* MPI counts are int: pieces of at most 1 GiB */
+      const int  chunk = (int)PetscMin(len - done, (size_t)1 << 30);
+      MPI_Status status;
+      int        wrote = 0;
+
+      err = MPI_File_write_at(fh, (MPI_Offset)(off + (long long)done), part + done, chunk, MPI_CHAR, &status) != MPI_SUCCESS;
+      if (!err) err = MPI_Get_count(&status, MPI_CHAR, &wrote) != MPI_SUCCESS || wrote != chunk;
+      done += (size_t)chunk;
+    }
+    if (MPI_File_close(&fh) != MPI_SUCCESS) err = 1;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
+  if (err) {
+    PetscCall(HMFileAbortAtomic(&af));
+    SETERRQ(comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: MPI-IO on the temporary file failed", path);
+  }
+  PetscCall(HMFileCommitAtomic(&af));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
