@@ -23,7 +23,8 @@ PETSC_EXTERN PetscErrorCode HMSummaryTimingEnd(HMSummary);
 PETSC_EXTERN PetscErrorCode HMSummarySetResults(HMSummary, HMModel, HMEval, HMHessian);
 /* Forces (after HMEvalComputeForces; collective): the summary gets `forces` (N x 3, eV/A, input atom order),
    `fmax`, and for a cell periodic along x, y, z `stress` (3x3, eV/A^3) and `stress_voigt_GPa` (xx yy zz yz xz
-   xy, as ASE); the results lines get fmax (and the pressure). */
+   xy, as ASE); the results lines get fmax (and the pressure). Each rank keeps the forces of its block of input
+   order, and HMSummaryWrite writes them there: no rank holds all N. */
 PETSC_EXTERN PetscErrorCode HMSummarySetForces(HMSummary, HMEval);
 /* src/app/forcesout.c. Collective: on rank 0 N, atomic numbers, positions and forces in input atom order
    (caller: PetscFree3(Z, pos, f)), NULL elsewhere. */

@@ -5,6 +5,7 @@
 #include <hipmace/summary.h>
 #include <hipmace/app.h>
 #include <hipmace/io.h>
+#include "appimpl.h"
 
 /* Collective. On rank 0: N, atomic numbers, positions [N][3] and forces [N][3] in input atom order
    (PetscFree3(Z, pos, f) by the caller); NULL elsewhere. O(N) memory on rank 0 only, as any output of
@@ -79,9 +80,7 @@ static inline PetscMPIInt BlockOwner(PetscInt N, PetscMPIInt P, PetscInt g)
   return r;
 }
 
-/* Collective: this rank's block of input order (BlockStart) of Z, positions and forces, [nb][8] records
-   (gid, Z, pos, force) sorted by input index, sent from the ranks owning the atoms. */
-static PetscErrorCode ForcesToBlocks(HMEval ev, PetscInt *N, PetscInt *nb, double **blk)
+PetscErrorCode HMForcesToBlocks_Private(HMEval ev, PetscInt *N, PetscInt *lo_out, PetscInt *nb, double **blk)
 {
   HMDecomp        dd;
   MPI_Comm        comm;
@@ -130,12 +129,11 @@ static PetscErrorCode ForcesToBlocks(HMEval ev, PetscInt *N, PetscInt *nb, doubl
   PetscCall(PetscFree(fill));
   PetscCall(PetscFree2(sbuf, rbuf));
   PetscCall(PetscFree4(scnt, sdisp, rcnt, rdisp));
+  *lo_out = lo;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Appends printf output to a growing buffer. */
-static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(4, 5);
-static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+PetscErrorCode HMBufferAppendf_Private(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
   va_list ap;
   int     k;
@@ -145,7 +143,7 @@ static PetscErrorCode Append(char **buf, size_t *len, size_t *cap, const char *f
     va_start(ap, fmt);
     k = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
     va_end(ap);
-    PetscCheck(k >= 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "forces output: formatting failed");
+    PetscCheck(k >= 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "output: formatting failed");
     if ((size_t)k < *cap - *len) break;
     {
       char *nb;
@@ -165,7 +163,7 @@ PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
   HMDecomp    dd;
   MPI_Comm    comm;
   PetscMPIInt rank;
-  PetscInt    N = 0, nb = 0;
+  PetscInt    N = 0, lo, nb = 0;
   double     *blk, E, cell[9], st[9];
   PetscBool   hascell, pbc[3], has;
   char       *buf;
@@ -180,19 +178,19 @@ PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
   PetscCall(HMDecompGetCell(dd, &hascell, cell, pbc));
   /* every rank formats a contiguous block of atoms in input order and writes it at its offset (a prefix sum
      of the formatted lengths): no rank holds all atoms */
-  PetscCall(ForcesToBlocks(ev, &N, &nb, &blk));
+  PetscCall(HMForcesToBlocks_Private(ev, &N, &lo, &nb, &blk));
   PetscCall(PetscMalloc1(cap, &buf));
   buf[0] = '\0';
   if (!rank) {
-    PetscCall(Append(&buf, &len, &cap, "%" PetscInt_FMT "\n", N));
-    if (hascell) PetscCall(Append(&buf, &len, &cap, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
-    PetscCall(Append(&buf, &len, &cap, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g", E));
-    if (has) PetscCall(Append(&buf, &len, &cap, " stress=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\"", st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8]));
-    PetscCall(Append(&buf, &len, &cap, " pbc=\"%s %s %s\"\n", hascell && pbc[0] ? "T" : "F", hascell && pbc[1] ? "T" : "F", hascell && pbc[2] ? "T" : "F"));
+    PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "%" PetscInt_FMT "\n", N));
+    if (hascell) PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+    PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g", E));
+    if (has) PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, " stress=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\"", st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8]));
+    PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, " pbc=\"%s %s %s\"\n", hascell && pbc[0] ? "T" : "F", hascell && pbc[1] ? "T" : "F", hascell && pbc[2] ? "T" : "F"));
   }
   for (PetscInt k = 0; k < nb; k++) {
     const double *r = blk + 8 * k;
-    PetscCall(Append(&buf, &len, &cap, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol((int)r[1]), r[2], r[3], r[4], r[5], r[6], r[7]));
+    PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol((int)r[1]), r[2], r[3], r[4], r[5], r[6], r[7]));
   }
   PetscCall(PetscFree(blk));
   PetscCall(HMFileWriteOrderedAtomic(comm, path, buf, len));

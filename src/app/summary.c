@@ -4,6 +4,7 @@
 #include <hipmace/app.h>
 #include <hipmace/log.h>
 #include <jansson.h>
+#include "appimpl.h"
 
 #define HM_SUMMARY_MAXTIMINGS 16
 
@@ -22,9 +23,11 @@ struct _p_HMSummary {
   double      energy, rmax, hrmax, hcut;
   HMModes     modes;
   HMOptimizer opt; /* -optimize: its results (borrowed) */
-  /* forces (HMSummarySetForces): rank 0 holds them in input order */
+  /* forces (HMSummarySetForces): this rank's block of input order, atoms [flo, flo + fnb), as [fnb][8]
+     records (input index, Z, position, force); no rank holds all */
   PetscBool have_forces, have_stress;
-  double   *forces, fmax, stress[9];
+  PetscInt  flo, fnb;
+  double   *fblk, fmax, stress[9];
 };
 
 /* 1 eV/A^3 in GPa */
@@ -43,7 +46,7 @@ PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
 PetscErrorCode HMSummaryDestroy(HMSummary *s)
 {
   PetscFunctionBegin;
-  if (*s) PetscCall(PetscFree((*s)->forces));
+  if (*s) PetscCall(PetscFree((*s)->fblk));
   PetscCall(PetscFree(*s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -122,18 +125,9 @@ PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev, HMHess
 PetscErrorCode HMSummarySetForces(HMSummary s, HMEval ev)
 {
   PetscInt N;
-  int     *Z;
-  double  *pos;
   PetscFunctionBegin;
-  PetscCall(PetscFree(s->forces));
-  PetscCall(HMForcesGather(ev, &N, &Z, &pos, &s->forces));
-  if (Z) {
-    double *f;
-    PetscCall(PetscMalloc1(3 * N + 1, &f));
-    PetscCall(PetscArraycpy(f, s->forces, 3 * N));
-    PetscCall(PetscFree3(Z, pos, s->forces));
-    s->forces = f;
-  }
+  PetscCall(PetscFree(s->fblk));
+  PetscCall(HMForcesToBlocks_Private(ev, &N, &s->flo, &s->fnb, &s->fblk));
   PetscCall(HMEvalGetMaxForce(ev, &s->fmax));
   PetscCall(HMEvalGetStress(ev, &s->have_stress, s->stress));
   s->have_forces = PETSC_TRUE;
@@ -236,57 +230,124 @@ static PetscErrorCode ParallelJSON(HMSummary s, json_t **out)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The "forces" array's elements of this rank's block, formatted exactly as json_dumps(JSON_INDENT(2) |
+   JSON_REAL_PRECISION(17)) formats them at depth 1 of the summary: each atom's [fx, fy, fz] by jansson itself,
+   re-indented, after "\n" (the first atom) or ",\n". */
+static PetscErrorCode ForcesPartJSON(HMSummary s, char **buf, size_t *len, size_t *cap)
+{
+  PetscFunctionBegin;
+  for (PetscInt k = 0; k < s->fnb; k++) {
+    const double *r  = s->fblk + 8 * k;
+    json_t       *jf = json_pack("[fff]", r[5], r[6], r[7]);
+    char         *t  = jf ? json_dumps(jf, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+
+    json_decref(jf);
+    PetscCheck(t, PETSC_COMM_SELF, PETSC_ERR_MEM, "summary: cannot format the forces of atom %" PetscInt_FMT, s->flo + k + 1);
+    {
+      char   ind[256]; /* t: "[\n  fx,\n  fy,\n  fz\n]", at most 4 lines of 30 characters */
+      size_t m = 0;
+
+      for (const char *c = t; *c && m + 6 < sizeof(ind); c++) {
+        ind[m++] = *c;
+        if (*c == '\n')
+          for (int q = 0; q < 4; q++) ind[m++] = ' ';
+      }
+      ind[m] = '\0';
+      PetscCheck(m + 6 < sizeof(ind), PETSC_COMM_SELF, PETSC_ERR_PLIB, "summary: forces of atom %" PetscInt_FMT " formatted too long", s->flo + k + 1);
+      free(t);
+      PetscCall(HMBufferAppendf_Private(buf, len, cap, "%s\n    %s", s->flo + k ? "," : "", ind));
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The summary text is rank 0's; with forces, each rank writes the forces of its block of input order in its
+   place in the file (HMFileWriteOrderedAtomic), so that no rank holds all N. */
+#define HM_FORCES_PLACEHOLDER "@hipmace:forces@"
+
 PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
 {
   json_t     *par, *root, *jt;
-  char       *text;
+  char       *text = NULL, *part;
+  size_t      len = 0, cap = 4096;
   PetscMPIInt size, rank;
+  int         bad = 0;
   PetscFunctionBegin;
   PetscCheck(s->have_results, s->comm, PETSC_ERR_ORDER, "HMSummarySetResults() first");
   PetscCallMPI(MPI_Comm_size(s->comm, &size));
   PetscCallMPI(MPI_Comm_rank(s->comm, &rank));
   PetscCall(ParallelJSON(s, &par));
-  if (rank) PetscFunctionReturn(PETSC_SUCCESS);
-  root = json_object();
-  jt   = json_object();
-  json_object_set_new(root, "program", json_string("hipmace " HM_VERSION));
-  json_object_set_new(root, "structure", json_string(s->structure));
-  json_object_set_new(root, "model", json_string(s->model));
-  json_object_set_new(root, "natoms", json_integer(s->natoms));
-  json_object_set_new(root, "energy", json_real(s->energy));
-  json_object_set_new(root, "energy_unit", json_string("eV"));
-  json_object_set_new(root, "hessian_blocks", json_integer(s->nblocks));
-  json_object_set_new(root, "hessian_type", json_string(s->htype));
-  json_object_set_new(root, "hessian_cutoff", json_real(s->hcut));
-  json_object_set_new(root, "hessian_r_max", json_real(s->hrmax));
-  json_object_set_new(root, "r_max", json_real(s->rmax));
-  json_object_set_new(root, "ranks", json_integer(size));
-  json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(s->mem_max / 1048576.0));
-  json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));
-  json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
-  if (s->have_forces) {
-    json_t *jf = json_array();
-    for (PetscInt i = 0; i < s->natoms; i++) json_array_append_new(jf, json_pack("[fff]", s->forces[3 * i], s->forces[3 * i + 1], s->forces[3 * i + 2]));
-    json_object_set_new(root, "forces", jf);
-    json_object_set_new(root, "fmax", json_real(s->fmax));
+  if (!rank) {
+    root = json_object();
+    jt   = json_object();
+    json_object_set_new(root, "program", json_string("hipmace " HM_VERSION));
+    json_object_set_new(root, "structure", json_string(s->structure));
+    json_object_set_new(root, "model", json_string(s->model));
+    json_object_set_new(root, "natoms", json_integer(s->natoms));
+    json_object_set_new(root, "energy", json_real(s->energy));
+    json_object_set_new(root, "energy_unit", json_string("eV"));
+    json_object_set_new(root, "hessian_blocks", json_integer(s->nblocks));
+    json_object_set_new(root, "hessian_type", json_string(s->htype));
+    json_object_set_new(root, "hessian_cutoff", json_real(s->hcut));
+    json_object_set_new(root, "hessian_r_max", json_real(s->hrmax));
+    json_object_set_new(root, "r_max", json_real(s->rmax));
+    json_object_set_new(root, "ranks", json_integer(size));
+    json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(s->mem_max / 1048576.0));
+    json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));
+    json_object_set_new(root, "peak_rss_mb_rank0", json_real(HMMemoryRSS(PETSC_TRUE) / 1048576.0));
+    if (s->have_forces) {
+      json_object_set_new(root, "forces", json_string(HM_FORCES_PLACEHOLDER));
+      json_object_set_new(root, "fmax", json_real(s->fmax));
+    }
+    if (s->have_stress) {
+      static const int voigt[6] = {0, 4, 8, 5, 2, 1}; /* xx yy zz yz xz xy */
+      json_t          *js = json_array(), *jv = json_array();
+      for (int a = 0; a < 3; a++) json_array_append_new(js, json_pack("[fff]", s->stress[3 * a], s->stress[3 * a + 1], s->stress[3 * a + 2]));
+      for (int k = 0; k < 6; k++) json_array_append_new(jv, json_real(s->stress[voigt[k]] * HM_EV_A3_GPA));
+      json_object_set_new(root, "stress", js);
+      json_object_set_new(root, "stress_voigt_GPa", jv);
+    }
+    if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
+    if (s->opt) PetscCall(HMOptimizerToJSON(s->opt, root));
+    json_object_set_new(root, "parallel", par);
+    for (int k = 0; k < s->ntm; k++) json_object_set_new(jt, s->tname[k], json_real(s->t[k]));
+    json_object_set_new(root, "timings", jt);
+    text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    bad = !text;
   }
-  if (s->have_stress) {
-    static const int voigt[6] = {0, 4, 8, 5, 2, 1}; /* xx yy zz yz xz xy */
-    json_t          *js = json_array(), *jv = json_array();
-    for (int a = 0; a < 3; a++) json_array_append_new(js, json_pack("[fff]", s->stress[3 * a], s->stress[3 * a + 1], s->stress[3 * a + 2]));
-    for (int k = 0; k < 6; k++) json_array_append_new(jv, json_real(s->stress[voigt[k]] * HM_EV_A3_GPA));
-    json_object_set_new(root, "stress", js);
-    json_object_set_new(root, "stress_voigt_GPa", jv);
+  PetscCallMPI(MPI_Bcast(&bad, 1, MPI_INT, 0, s->comm));
+  PetscCheck(!bad, s->comm, PETSC_ERR_MEM, "%s: cannot format the summary JSON", path);
+  PetscCall(PetscMalloc1(cap, &part));
+  part[0] = '\0';
+  if (!s->have_forces) {
+    if (!rank) PetscCall(HMBufferAppendf_Private(&part, &len, &cap, "%s", text));
+  } else {
+    /* the summary around the placeholder: its head on rank 0, its tail on the last rank, after "]" */
+    const char *ph = text ? strstr(text, "\"" HM_FORCES_PLACEHOLDER "\"") : NULL;
+
+    PetscCheck(rank || ph, PETSC_COMM_SELF, PETSC_ERR_PLIB, "summary: the forces placeholder is missing");
+    if (!rank) PetscCall(HMBufferAppendf_Private(&part, &len, &cap, "%.*s[", (int)(ph - text), text));
+    PetscCall(ForcesPartJSON(s, &part, &len, &cap));
+    if (rank == size - 1 && rank) {
+      PetscMPIInt tl = 0;
+      char       *tail;
+      PetscCallMPI(MPI_Recv(&tl, 1, MPI_INT, 0, 0, s->comm, MPI_STATUS_IGNORE));
+      PetscCall(PetscMalloc1(tl + 1, &tail));
+      PetscCallMPI(MPI_Recv(tail, tl + 1, MPI_CHAR, 0, 1, s->comm, MPI_STATUS_IGNORE));
+      PetscCall(HMBufferAppendf_Private(&part, &len, &cap, "\n  ]%s", tail));
+      PetscCall(PetscFree(tail));
+    } else if (rank == size - 1) PetscCall(HMBufferAppendf_Private(&part, &len, &cap, "\n  ]%s", ph + strlen("\"" HM_FORCES_PLACEHOLDER "\"")));
+    else if (!rank) {
+      const char *tail = ph + strlen("\"" HM_FORCES_PLACEHOLDER "\"");
+      PetscMPIInt tl;
+      PetscCall(PetscMPIIntCast((PetscCount)strlen(tail), &tl));
+      PetscCallMPI(MPI_Send(&tl, 1, MPI_INT, size - 1, 0, s->comm));
+      PetscCallMPI(MPI_Send(tail, tl + 1, MPI_CHAR, size - 1, 1, s->comm));
+    }
   }
-  if (s->modes) PetscCall(HMModesToJSON(s->modes, root));
-  if (s->opt) PetscCall(HMOptimizerToJSON(s->opt, root));
-  json_object_set_new(root, "parallel", par);
-  for (int k = 0; k < s->ntm; k++) json_object_set_new(jt, s->tname[k], json_real(s->t[k]));
-  json_object_set_new(root, "timings", jt);
-  text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-  json_decref(root);
-  PetscCheck(text, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot format the summary JSON");
-  PetscCall(HMFileWriteAtomic(PETSC_COMM_SELF, path, text));
-  free(text);
+  if (text) free(text);
+  PetscCall(HMFileWriteOrderedAtomic(s->comm, path, part, len));
+  PetscCall(PetscFree(part));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
