@@ -307,6 +307,31 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
     return hm_fail;                                          \
   }
 
+/* main() of a cmocka group of plain test functions (at most 16), by name: HM_TEST_MAIN_OF(test_a, test_b) */
+#define HM_UT_1(a)                                                                               cmocka_unit_test(a)
+#define HM_UT_2(a, ...)                                                                          cmocka_unit_test(a), HM_UT_1(__VA_ARGS__)
+#define HM_UT_3(a, ...)                                                                          cmocka_unit_test(a), HM_UT_2(__VA_ARGS__)
+#define HM_UT_4(a, ...)                                                                          cmocka_unit_test(a), HM_UT_3(__VA_ARGS__)
+#define HM_UT_5(a, ...)                                                                          cmocka_unit_test(a), HM_UT_4(__VA_ARGS__)
+#define HM_UT_6(a, ...)                                                                          cmocka_unit_test(a), HM_UT_5(__VA_ARGS__)
+#define HM_UT_7(a, ...)                                                                          cmocka_unit_test(a), HM_UT_6(__VA_ARGS__)
+#define HM_UT_8(a, ...)                                                                          cmocka_unit_test(a), HM_UT_7(__VA_ARGS__)
+#define HM_UT_9(a, ...)                                                                          cmocka_unit_test(a), HM_UT_8(__VA_ARGS__)
+#define HM_UT_10(a, ...)                                                                         cmocka_unit_test(a), HM_UT_9(__VA_ARGS__)
+#define HM_UT_11(a, ...)                                                                         cmocka_unit_test(a), HM_UT_10(__VA_ARGS__)
+#define HM_UT_12(a, ...)                                                                         cmocka_unit_test(a), HM_UT_11(__VA_ARGS__)
+#define HM_UT_13(a, ...)                                                                         cmocka_unit_test(a), HM_UT_12(__VA_ARGS__)
+#define HM_UT_14(a, ...)                                                                         cmocka_unit_test(a), HM_UT_13(__VA_ARGS__)
+#define HM_UT_15(a, ...)                                                                         cmocka_unit_test(a), HM_UT_14(__VA_ARGS__)
+#define HM_UT_16(a, ...)                                                                         cmocka_unit_test(a), HM_UT_15(__VA_ARGS__)
+#define HM_NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+#define HM_NARGS(...)                                                                            HM_NARGS_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define HM_CAT_(a, b)                                                                            a##b
+#define HM_CAT(a, b)                                                                             HM_CAT_(a, b)
+#define HM_TEST_MAIN_OF(...)                                                                        \
+  static const struct CMUnitTest hm_tests[] = {HM_CAT(HM_UT_, HM_NARGS(__VA_ARGS__))(__VA_ARGS__)}; \
+  HM_TEST_MAIN(hm_tests)
+
 /* Loads golden fixture_<model>_<mol>.safetensors (kept open in *fx) and its structure as a system. */
 static inline void hm_load_fixture(const char *model, const char *mol, HMSafetensors *fx, HMSystem *sys)
 {

@@ -839,16 +839,4 @@ static void test_driver(void **state)
   rmdir(dir);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_water_small),
-    cmocka_unit_test(test_water_large),
-    cmocka_unit_test(test_diamond),
-    cmocka_unit_test(test_cluster),
-    cmocka_unit_test(test_peptide),
-    cmocka_unit_test(test_determinism),
-    cmocka_unit_test(test_sizes),
-    cmocka_unit_test(test_roundtrip),
-    cmocka_unit_test(test_driver),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_water_small, test_water_large, test_diamond, test_cluster, test_peptide, test_determinism, test_sizes, test_roundtrip, test_driver)

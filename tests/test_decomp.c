@@ -571,12 +571,4 @@ static void test_reverse(void **state)
   if (!rank) HM_T(HMSystemDestroy(&sys));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_adversarial),
-    cmocka_unit_test(test_random),
-    cmocka_unit_test(test_permutation),
-    cmocka_unit_test(test_partition),
-    cmocka_unit_test(test_reverse),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_adversarial, test_random, test_permutation, test_partition, test_reverse)

@@ -49,8 +49,4 @@ static void test_demo_fixtures(void **state)
   HM_T(HMModelDestroy(&m));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_demo_fixtures),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_demo_fixtures)

@@ -201,10 +201,4 @@ static void test_example(void **state)
   assert_int_equal(rmdir(dir), 0);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_end_to_end),
-    cmocka_unit_test(test_prune_summary),
-    cmocka_unit_test(test_example),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_end_to_end, test_prune_summary, test_example)

@@ -1033,19 +1033,4 @@ static void test_nearly_linear(void **state)
   }
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_constant),
-    cmocka_unit_test(test_full_golden),
-    cmocka_unit_test(test_full_demo_and_types),
-    cmocka_unit_test(test_analytic),
-    cmocka_unit_test(test_projection),
-    cmocka_unit_test(test_routes_agree),
-    cmocka_unit_test(test_rank_invariance),
-    cmocka_unit_test(test_window_cm1_and_single_atom),
-    cmocka_unit_test(test_nearly_linear),
-    cmocka_unit_test(test_thermo_json_files),
-    cmocka_unit_test(test_imaginary_count),
-    cmocka_unit_test(test_stats),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_constant, test_full_golden, test_full_demo_and_types, test_analytic, test_projection, test_routes_agree, test_rank_invariance, test_window_cm1_and_single_atom, test_nearly_linear, test_thermo_json_files, test_imaginary_count, test_stats)

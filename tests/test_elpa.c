@@ -65,8 +65,4 @@ static void test_elpa_vs_scalapack(void **state)
   HM_T(HMModelDestroy(&model));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_elpa_vs_scalapack),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_elpa_vs_scalapack)

@@ -292,10 +292,4 @@ static void test_hoextra(void **state)
   check_model("hoextra", mols_headopts, sizeof(mols_headopts) / sizeof(mols_headopts[0]));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_small),
-    cmocka_unit_test(test_default),
-    cmocka_unit_test(test_hoextra),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_small, test_default, test_hoextra)

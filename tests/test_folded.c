@@ -572,12 +572,4 @@ static void test_tabulated(void **state)
   }
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_synthetic),
-    cmocka_unit_test(test_golden),
-    cmocka_unit_test(test_demo),
-    cmocka_unit_test(test_variants),
-    cmocka_unit_test(test_tabulated),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_synthetic, test_golden, test_demo, test_variants, test_tabulated)

@@ -617,11 +617,4 @@ static void test_timing(void **state)
   HM_T(HMModelDestroy(&m));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_silu),
-    cmocka_unit_test(test_sh_grad),
-    cmocka_unit_test(test_model_blocks),
-    cmocka_unit_test(test_timing),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_silu, test_sh_grad, test_model_blocks, test_timing)

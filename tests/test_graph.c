@@ -415,13 +415,4 @@ static void test_fixtures(void **state)
   }
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_open_clusters),
-    cmocka_unit_test(test_sparse),
-    cmocka_unit_test(test_periodic),
-    cmocka_unit_test(test_periodic_lattice),
-    cmocka_unit_test(test_bad_input),
-    cmocka_unit_test(test_fixtures),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_open_clusters, test_sparse, test_periodic, test_periodic_lattice, test_bad_input, test_fixtures)

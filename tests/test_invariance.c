@@ -128,10 +128,4 @@ static void test_demo(void **state)
   check_invariance(p, 30, 8.0, 1e-8);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_small),
-    cmocka_unit_test(test_default),
-    cmocka_unit_test(test_demo),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_small, test_default, test_demo)

@@ -80,8 +80,4 @@ static void test_refused_models(void **state)
   assert_int_equal(rmdir(dir), 0);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_refused_models),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_refused_models)

@@ -136,10 +136,4 @@ static void test_near_zero(void **state)
   HM_T(MatDestroy(&H));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_water),
-    cmocka_unit_test(test_helix),
-    cmocka_unit_test(test_near_zero),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_water, test_helix, test_near_zero)

@@ -471,15 +471,4 @@ static void test_sum_exact(void **state)
   free(v);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_builder_systems),
-    cmocka_unit_test(test_empty_ranks_and_grid),
-    cmocka_unit_test(test_fixture_molecule),
-    cmocka_unit_test(test_cluster),
-    cmocka_unit_test(test_periodic),
-    cmocka_unit_test(test_unpruned),
-    cmocka_unit_test(test_hoextra),
-    cmocka_unit_test(test_sum_exact),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_builder_systems, test_empty_ranks_and_grid, test_fixture_molecule, test_cluster, test_periodic, test_unpruned, test_hoextra, test_sum_exact)

@@ -90,9 +90,4 @@ static void test_gemm_rows(void **state)
   free(row);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_radial),
-    cmocka_unit_test(test_gemm_rows),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_radial, test_gemm_rows)

@@ -560,14 +560,4 @@ static void test_driver(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_quadratic),
-    cmocka_unit_test(test_demo_molecule),
-    cmocka_unit_test(test_mueller_brown),
-    cmocka_unit_test(test_morse),
-    cmocka_unit_test(test_ranks),
-    cmocka_unit_test(test_options),
-    cmocka_unit_test(test_driver),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_quadratic, test_demo_molecule, test_mueller_brown, test_morse, test_ranks, test_options, test_driver)

@@ -103,8 +103,4 @@ static void test_diamond(void **state)
   HM_T(HMModelDestroy(&m));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_diamond),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_diamond)

@@ -86,8 +86,4 @@ static void test_protein_fixtures(void **state)
   HM_T(HMModelDestroy(&m));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_protein_fixtures),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_protein_fixtures)

@@ -193,8 +193,4 @@ static void test_pruned_equals_unpruned(void **state)
   assert_int_equal(rmdir(dir), 0);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_pruned_equals_unpruned),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_pruned_equals_unpruned)

@@ -384,12 +384,4 @@ static void test_basis_only(void **state)
   HM_T(HMModelDestroy(&m));
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_exact_independent),
-    cmocka_unit_test(test_derivatives),
-    cmocka_unit_test(test_accuracy),
-    cmocka_unit_test(test_domain),
-    cmocka_unit_test(test_basis_only),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_exact_independent, test_derivatives, test_accuracy, test_domain, test_basis_only)

@@ -224,11 +224,4 @@ static void test_pdb_residues(void **state)
   check_system("helix from PDB, 10-atom residues", build_pdb, 8, PETSC_TRUE, PETSC_TRUE);
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_molecule),
-    cmocka_unit_test(test_water),
-    cmocka_unit_test(test_helix),
-    cmocka_unit_test(test_pdb_residues),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_molecule, test_water, test_helix, test_pdb_residues)

@@ -453,17 +453,4 @@ static void test_study(void **state)
   }
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_efficiency),
-    cmocka_unit_test(test_parse_ranks),
-    cmocka_unit_test(test_csv),
-    cmocka_unit_test(test_halo_geometry),
-    cmocka_unit_test(test_halo_neighbours),
-    cmocka_unit_test(test_halo_fit),
-    cmocka_unit_test(test_model_limits),
-    cmocka_unit_test(test_density),
-    cmocka_unit_test(test_read_summary),
-    cmocka_unit_test(test_study),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_efficiency, test_parse_ranks, test_csv, test_halo_geometry, test_halo_neighbours, test_halo_fit, test_model_limits, test_density, test_read_summary, test_study)

@@ -555,16 +555,4 @@ static void test_cartesian(void **state)
   }
 }
 
-static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_sh_reference),
-    cmocka_unit_test(test_sh_properties),
-    cmocka_unit_test(test_sh_equivariance),
-    cmocka_unit_test(test_w3j_reference),
-    cmocka_unit_test(test_w3j_identities),
-    cmocka_unit_test(test_w3j_structure),
-    cmocka_unit_test(test_w3j_invariance),
-    cmocka_unit_test(test_w3j_errors_and_cache),
-    cmocka_unit_test(test_cartesian),
-};
-
-HM_TEST_MAIN(tests)
+HM_TEST_MAIN_OF(test_sh_reference, test_sh_properties, test_sh_equivariance, test_w3j_reference, test_w3j_identities, test_w3j_structure, test_w3j_invariance, test_w3j_errors_and_cache, test_cartesian)
