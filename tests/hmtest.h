@@ -307,6 +307,26 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
     return hm_fail;                                          \
   }
 
+/* Everything of a system that tests compare, read by one call. */
+typedef struct {
+  PetscInt      n;
+  const int    *Z;
+  const double *pos, *mass;
+  PetscBool     hascell, pbc[3];
+  double        cell[9];
+} hm_sysview;
+
+static inline hm_sysview hm_system_view(HMSystem s)
+{
+  hm_sysview v;
+  HM_T(HMSystemGetSize(s, &v.n));
+  HM_T(HMSystemGetAtomicNumbers(s, &v.Z));
+  HM_T(HMSystemGetPositions(s, &v.pos));
+  HM_T(HMSystemGetMasses(s, &v.mass));
+  HM_T(HMSystemGetCell(s, &v.hascell, v.cell, v.pbc));
+  return v;
+}
+
 /* main() of a cmocka group of plain test functions (at most 16), by name: HM_TEST_MAIN_OF(test_a, test_b) */
 #define HM_UT_1(a)                                                                               cmocka_unit_test(a)
 #define HM_UT_2(a, ...)                                                                          cmocka_unit_test(a), HM_UT_1(__VA_ARGS__)

@@ -253,21 +253,14 @@ static void test_diamond(void **state)
 
 static void check_cluster(HMSystem mol, HMSystem cl, PetscInt ncopies, double gap, PetscBool brute)
 {
-  PetscInt      m, n;
-  const double *mp, *pos;
-  const int    *mZ, *Z;
-  PetscBool     hascell;
-  PetscInt     *grp;
-  double        dmin = PETSC_MAX_REAL;
+  const hm_sysview vm = hm_system_view(mol), vc = hm_system_view(cl);
+  const PetscInt   m = vm.n, n = vc.n;
+  const double    *mp = vm.pos, *pos = vc.pos;
+  const int       *mZ = vm.Z, *Z = vc.Z;
+  PetscInt        *grp;
+  double           dmin = PETSC_MAX_REAL;
 
-  HM_T(HMSystemGetSize(mol, &m));
-  HM_T(HMSystemGetPositions(mol, &mp));
-  HM_T(HMSystemGetAtomicNumbers(mol, &mZ));
-  HM_T(HMSystemGetSize(cl, &n));
-  HM_T(HMSystemGetPositions(cl, &pos));
-  HM_T(HMSystemGetAtomicNumbers(cl, &Z));
-  HM_T(HMSystemGetCell(cl, &hascell, NULL, NULL));
-  assert_false(hascell);
+  assert_false(vc.hascell);
   assert_int_equal(n, m * ncopies);
   for (PetscInt c = 0; c < ncopies; c++) {
     const double *q = pos + 3 * m * c;

@@ -59,33 +59,21 @@ static void check_cell(HMSystem sys, PetscBool want_cell, const double want[9], 
 /* Writes the system as extended XYZ, reads it back and demands identical bits. */
 static void round_trip(HMSystem sys, const char *name)
 {
-  HMSystem      back;
-  PetscInt      n, n2;
-  const int    *Z, *Z2;
-  const double *x, *x2, *m, *m2;
-  PetscBool     hc, hc2, p[3], p2[3];
-  double        c[9], c2[9];
-  const char   *path = tmp_path(name);
+  HMSystem    back;
+  hm_sysview  a, b;
+  const char *path = tmp_path(name);
 
   HM_T(HMSystemWriteXYZ(sys, path));
   HM_T(HMSystemLoad(PETSC_COMM_SELF, path, &back));
-  HM_T(HMSystemGetSize(sys, &n));
-  HM_T(HMSystemGetSize(back, &n2));
-  assert_int_equal(n, n2);
-  HM_T(HMSystemGetAtomicNumbers(sys, &Z));
-  HM_T(HMSystemGetAtomicNumbers(back, &Z2));
-  HM_T(HMSystemGetPositions(sys, &x));
-  HM_T(HMSystemGetPositions(back, &x2));
-  HM_T(HMSystemGetMasses(sys, &m));
-  HM_T(HMSystemGetMasses(back, &m2));
-  HM_T(HMSystemGetCell(sys, &hc, c, p));
-  HM_T(HMSystemGetCell(back, &hc2, c2, p2));
-  assert_memory_equal(Z, Z2, sizeof(int) * (size_t)n);
-  assert_memory_equal(x, x2, sizeof(double) * 3 * (size_t)n);
-  assert_memory_equal(m, m2, sizeof(double) * (size_t)n);
-  assert_int_equal(hc, hc2);
-  assert_memory_equal(c, c2, sizeof(c));
-  assert_memory_equal(p, p2, sizeof(p));
+  a = hm_system_view(sys);
+  b = hm_system_view(back);
+  assert_int_equal(a.n, b.n);
+  assert_memory_equal(a.Z, b.Z, sizeof(int) * (size_t)a.n);
+  assert_memory_equal(a.pos, b.pos, sizeof(double) * 3 * (size_t)a.n);
+  assert_memory_equal(a.mass, b.mass, sizeof(double) * (size_t)a.n);
+  assert_int_equal(a.hascell, b.hascell);
+  assert_memory_equal(a.cell, b.cell, sizeof(a.cell));
+  assert_memory_equal(a.pbc, b.pbc, sizeof(a.pbc));
   HM_T(HMSystemDestroy(&back));
 }
 

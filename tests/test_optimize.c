@@ -446,15 +446,16 @@ static void test_demo_molecule(void **state)
   HM_T(HMOptimizerCreate(PETSC_COMM_WORLD, &o));
   {
     /* the predicted Hessian against differences of the gradient along a random direction */
-    Vec    d, xp, gp, gm, Hd, g0;
+    Vec   *w, d, xp, gp, gm, Hd, g0;
     Mat    H, Hn = NULL;
     double Ed, nd, nHd, eps = 1e-3;
-    HM_T(VecDuplicate(x, &d));
-    HM_T(VecDuplicate(x, &xp));
-    HM_T(VecDuplicate(x, &gp));
-    HM_T(VecDuplicate(x, &gm));
-    HM_T(VecDuplicate(x, &Hd));
-    HM_T(VecDuplicate(x, &g0));
+    HM_T(VecDuplicateVecs(x, 6, &w));
+    d  = w[0];
+    xp = w[1];
+    gp = w[2];
+    gm = w[3];
+    Hd = w[4];
+    g0 = w[5];
     HM_T(VecSetRandom(d, NULL));
     HM_T(VecShift(d, -0.5));
     HM_T(VecNormalize(d, NULL));
@@ -471,12 +472,7 @@ static void test_demo_molecule(void **state)
     HM_T(VecNorm(Hd, NORM_2, &nd));
     print_message("predicted Hessian along a random direction: |H d| %.4f, |H d - dg/dx d| %.4f eV/A^2\n", nHd, nd);
     HM_T(MatDestroy(&H));
-    HM_T(VecDestroy(&d));
-    HM_T(VecDestroy(&xp));
-    HM_T(VecDestroy(&gp));
-    HM_T(VecDestroy(&gm));
-    HM_T(VecDestroy(&Hd));
-    HM_T(VecDestroy(&g0));
+    HM_T(VecDestroyVecs(6, &w));
   }
   HM_T(HMOptimizerSetObjective(o, HMEvalObjectiveEvaluate, eo));
   HM_T(HMOptimizerSetRigid(o, rigid));

@@ -155,12 +155,16 @@ static PetscErrorCode Compare(const char *name, const char *text, int expect)
     if (!grank) next = 0;
     CHECK(sum == N && next == rs, "%s: atoms %d of %d, start %d expected %d", name, (int)sum, (int)N, (int)rs, (int)next);
   }
-  PetscCall(HMSystemGetAtomicNumbers(par, &Zp));
-  PetscCall(HMSystemGetAtomicNumbers(ser, &Zs));
-  PetscCall(HMSystemGetPositions(par, &pp));
-  PetscCall(HMSystemGetPositions(ser, &ps));
-  PetscCall(HMSystemGetMasses(par, &mp));
-  PetscCall(HMSystemGetMasses(ser, &ms));
+  {
+    HMSystem       two[2] = {par, ser};
+    const int    **Zv[2]  = {&Zp, &Zs};
+    const double **pv[2] = {&pp, &ps}, **mv[2] = {&mp, &ms};
+    for (int k = 0; k < 2; k++) {
+      PetscCall(HMSystemGetAtomicNumbers(two[k], Zv[k]));
+      PetscCall(HMSystemGetPositions(two[k], pv[k]));
+      PetscCall(HMSystemGetMasses(two[k], mv[k]));
+    }
+  }
   if (n) {
     CHECK(!memcmp(Zp, Zs + rs, sizeof(int) * (size_t)n), "%s: Z differ", name);
     CHECK(!memcmp(pp, ps + 3 * rs, sizeof(double) * 3 * (size_t)n), "%s: positions differ", name);
