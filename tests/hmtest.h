@@ -307,6 +307,13 @@ static inline void hm_write_variant(const char *src, const char *dst, const char
     return hm_fail;                                          \
   }
 
+/* free() of the pointers of an array (NULL ones allowed): HM_FREE_ALL(a, b, c) */
+#define HM_FREE_ALL(...)                                                                             \
+  do {                                                                                               \
+    void *hm_fp_[] = {__VA_ARGS__};                                                                  \
+    for (size_t hm_k_ = 0; hm_k_ < sizeof(hm_fp_) / sizeof(hm_fp_[0]); hm_k_++) free(hm_fp_[hm_k_]); \
+  } while (0)
+
 /* Everything of a system that tests compare, read by one call. */
 typedef struct {
   PetscInt      n;

@@ -98,17 +98,7 @@ static double check_edges(const char *label, HMModel m, HMEval ev, PetscInt n, P
   HM_T(HMHessianDestroy(&hd));
   HM_T(HMHessianDestroy(&hf));
   HM_T(HMFoldedDestroy(&f));
-  free(G);
-  free(ed);
-  free(ef);
-  free(eb);
-  free(er);
-  free(edr);
-  free(vr);
-  free(ep);
-  free(vp);
-  free(sp);
-  free(perm);
+  HM_FREE_ALL(G, ed, ef, eb, er, edr, vr, ep, vp, sp, perm);
   return scale;
 }
 
@@ -541,13 +531,7 @@ static double check_tabulated(const char *label, HMModel m, HMSystem sys, HMEval
   HM_T(HMEvalDestroy(&evt));
   HM_T(HMFoldedDestroy(&f));
   HM_T(HMFoldedDestroy(&ft));
-  free(G);
-  free(e9);
-  free(e9t);
-  free(b);
-  free(Hf);
-  free(Ht);
-  free(Hb);
+  HM_FREE_ALL(G, e9, e9t, b, Hf, Ht, Hb);
   return worst;
 }
 
