@@ -12,56 +12,42 @@
    per-atom results. */
 PetscErrorCode HMForcesGather(HMEval ev, PetscInt *N, int **Z, double **pos, double **f)
 {
-  HMDecomp        dd;
-  MPI_Comm        comm;
-  PetscMPIInt     size, rank, nr;
-  PetscInt        n;
-  const PetscInt *gid;
-  const int      *Zl;
-  const double   *pl, *fl;
-  double         *mine, *all = NULL;
-  PetscMPIInt    *cnt = NULL, *disp = NULL;
+  HMDecomp     dd;
+  MPI_Comm     comm;
+  PetscMPIInt  size, rank, nr;
+  PetscInt     lo, nb;
+  double      *blk, *all = NULL;
+  PetscMPIInt *cnt = NULL, *disp = NULL;
 
   PetscFunctionBegin;
   PetscCall(HMEvalGetDecomp(ev, &dd));
   PetscCall(HMDecompGetComm(dd, &comm));
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCall(HMDecompGetSizes(dd, N, &n, NULL, NULL));
-  PetscCall(HMDecompGetLocalAtoms(dd, &gid, NULL, &Zl, &pl, NULL));
-  PetscCall(HMEvalGetForces(ev, &fl));
-  PetscCall(PetscMalloc1(8 * n + 1, &mine));
-  for (PetscInt i = 0; i < n; i++) {
-    mine[8 * i]     = (double)gid[i];
-    mine[8 * i + 1] = (double)Zl[i];
-    for (int a = 0; a < 3; a++) {
-      mine[8 * i + 2 + a] = pl[3 * i + a];
-      mine[8 * i + 5 + a] = fl[3 * i + a];
-    }
-  }
-  PetscCall(PetscMPIIntCast(8 * n, &nr));
+  /* the blocks of input order are contiguous in rank order: rank 0 concatenates them */
+  PetscCall(HMForcesToBlocks_Private(ev, N, &lo, &nb, &blk));
+  PetscCall(PetscMPIIntCast(8 * nb, &nr));
   if (rank == 0) PetscCall(PetscMalloc3(size, &cnt, size + 1, &disp, 8 * *N + 1, &all));
   PetscCallMPI(MPI_Gather(&nr, 1, MPI_INT, cnt, 1, MPI_INT, 0, comm));
   if (rank == 0) {
     disp[0] = 0;
     for (PetscMPIInt q = 0; q < size; q++) disp[q + 1] = disp[q] + cnt[q];
   }
-  PetscCallMPI(MPI_Gatherv(mine, nr, MPI_DOUBLE, all, cnt, disp, MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Gatherv(blk, nr, MPI_DOUBLE, all, cnt, disp, MPI_DOUBLE, 0, comm));
+  PetscCall(PetscFree(blk));
   *Z   = NULL;
   *pos = *f = NULL;
   if (rank == 0) {
     PetscCall(PetscMalloc3(*N + 1, Z, 3 * *N + 1, pos, 3 * *N + 1, f));
-    for (PetscInt k = 0; k < *N; k++) {
-      const PetscInt i = (PetscInt)all[8 * k];
-      (*Z)[i]          = (int)all[8 * k + 1];
+    for (PetscInt i = 0; i < *N; i++) {
+      (*Z)[i] = (int)all[8 * i + 1];
       for (int a = 0; a < 3; a++) {
-        (*pos)[3 * i + a] = all[8 * k + 2 + a];
-        (*f)[3 * i + a]   = all[8 * k + 5 + a];
+        (*pos)[3 * i + a] = all[8 * i + 2 + a];
+        (*f)[3 * i + a]   = all[8 * i + 5 + a];
       }
     }
     PetscCall(PetscFree3(cnt, disp, all));
   }
-  PetscCall(PetscFree(mine));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
