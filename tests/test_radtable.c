@@ -245,20 +245,19 @@ static void check_accuracy(int mi, const HMRadialBasis *rb, const HMRadialMLP *m
     if (!(r[i] < rb->rc)) r[i] = RMIN; /* rounding at the top end: rc itself is tested elsewhere */
   HM_T(HMRadialTableEvalExact(rb, mlp, n, r, zex));
   for (int ti = 0; ti < 2; ti++) {
-    HMRadialTable t;
-    PetscInt      Kt, nk;
-    size_t        bytes;
-    double        tol, maxerr, err, t0, t1;
+    HMRadialTable     t;
+    HMRadialTableInfo in;
+    double            err, t0, t1;
     HM_T(PetscTime(&t0));
     HM_T(HMRadialTableCreate(rb, mlp, RMIN, tols[ti], &t));
     HM_T(PetscTime(&t1));
-    HM_T(HMRadialTableGetInfo(t, &Kt, &nk, &bytes, &tol, &maxerr));
+    HM_T(HMRadialTableGetInfo(t, &in));
     err = table_error(t, K, n, r, zex);
-    print_message("%s tol %.0e: K %d, %d knots, %.3f MB, built in %.4f s; check-point error %.3g, error at %d random distances %.3g\n", model_names[mi], tols[ti], (int)Kt, (int)nk, bytes / 1048576.0, t1 - t0, maxerr, (int)n, err);
-    assert_int_equal(Kt, K);
-    assert_true(tol == tols[ti]);
-    assert_true(maxerr <= tol / 4.0); /* the construction's own acceptance test (safety factor 4) */
-    assert_true(err <= tol);          /* the guarantee of radtable.h */
+    print_message("%s tol %.0e: K %d, %d knots, %.3f MB, built in %.4f s; check-point error %.3g, error at %d random distances %.3g\n", model_names[mi], tols[ti], (int)in.K, (int)in.nknots, in.bytes / 1048576.0, t1 - t0, in.maxerr, (int)n, err);
+    assert_int_equal(in.K, K);
+    assert_true(in.tol == tols[ti]);
+    assert_true(in.maxerr <= in.tol / 4.0); /* the construction's own acceptance test (safety factor 4) */
+    assert_true(err <= in.tol);             /* the guarantee of radtable.h */
     HM_T(HMRadialTableDestroy(&t));
   }
   free(r);
@@ -287,7 +286,12 @@ static void test_domain(void **state)
   load_radial(0, &m, &rb, &mlp, &K);
   z = dalloc(6 * K);
   HM_T(HMRadialTableCreate(rb, mlp, RMIN, 1e-10, &t));
-  HM_T(HMRadialTableGetRange(t, &rmin, &rc));
+  {
+    HMRadialTableInfo info;
+    HM_T(HMRadialTableGetInfo(t, &info));
+    rmin = info.rmin;
+    rc   = info.rc;
+  }
   assert_true(rmin == RMIN && rc == rb->rc);
 
   /* at and beyond rc: +0.0 exactly, as the exact path, so pruning of zero edges still works */
@@ -366,7 +370,11 @@ static void test_basis_only(void **state)
   rng_state   = 0x853C49E6748FEA9BULL;
   for (PetscInt i = 0; i < n; i++) r[i] = RMIN + urand() * (rb->rc - RMIN);
   HM_T(HMRadialTableCreate(rb, &one, RMIN, 1e-10, &t));
-  HM_T(HMRadialTableGetInfo(t, NULL, NULL, NULL, NULL, &maxerr));
+  {
+    HMRadialTableInfo info;
+    HM_T(HMRadialTableGetInfo(t, &info));
+    maxerr = info.maxerr;
+  }
   HM_T(HMRadialTableEval(t, n, r, z));
   HM_T(HMRadialTableEvalExact(rb, &one, n, r, zex));
   for (PetscInt i = 0; i < n; i++) {

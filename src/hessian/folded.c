@@ -291,18 +291,12 @@ PetscInt HMFoldedNodeDim(HMFolded f)
   return f->nodedim;
 }
 
-PetscErrorCode HMFoldedGetPairFlops(HMFolded f, double *per_pair)
-{
-  PetscFunctionBegin;
-  *per_pair = f->flops_pair;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMFoldedGetFlops(HMFolded f, double *per_edge, double *per_node)
+PetscErrorCode HMFoldedGetFlops(HMFolded f, double *per_edge, double *per_node, double *per_pair)
 {
   PetscFunctionBegin;
   if (per_edge) *per_edge = f->flops_edge;
   if (per_node) *per_node = f->flops_node;
+  if (per_pair) *per_pair = f->flops_pair;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -36,7 +36,6 @@ PETSC_EXTERN PetscErrorCode HMFoldedEdges(HMFolded, PetscInt ne, const PetscInt 
 PETSC_EXTERN PetscErrorCode HMFoldedEdgesBoth(HMFolded, PetscInt ne, const PetscInt sender[], const PetscInt receiver[], const double vec[], const double G[], double e9[], double e9rev[]);
 /* Floating-point operations per directed edge (HMFoldedEdges) and per node (HMFoldedNodeTensor): a
    multiply-add counts 2, a normalised SiLU 4; the radial basis (nbessel sines) and the spherical
-   harmonics are not counted. */
-PETSC_EXTERN PetscErrorCode HMFoldedGetFlops(HMFolded, double *per_edge, double *per_node);
-/* Floating-point operations of HMFoldedEdgesBoth per pair: one radial network, two contractions. */
-PETSC_EXTERN PetscErrorCode HMFoldedGetPairFlops(HMFolded, double *per_pair);
+   harmonics are not counted; per pair: HMFoldedEdgesBoth's one radial network and two contractions. Any output
+   may be NULL. */
+PETSC_EXTERN PetscErrorCode HMFoldedGetFlops(HMFolded, double *per_edge, double *per_node, double *per_pair);

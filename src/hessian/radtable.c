@@ -371,21 +371,9 @@ PetscErrorCode HMRadialTableDestroy(HMRadialTable *t)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMRadialTableGetInfo(HMRadialTable t, PetscInt *K, PetscInt *nknots, size_t *bytes, double *tol, double *maxerr)
+PetscErrorCode HMRadialTableGetInfo(HMRadialTable t, HMRadialTableInfo *info)
 {
   PetscFunctionBegin;
-  if (K) *K = t->K;
-  if (nknots) *nknots = t->nint + 1;
-  if (bytes) *bytes = t->bytes;
-  if (tol) *tol = t->tol;
-  if (maxerr) *maxerr = t->maxerr;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMRadialTableGetRange(HMRadialTable t, double *rmin, double *rc)
-{
-  PetscFunctionBegin;
-  if (rmin) *rmin = t->rmin;
-  if (rc) *rc = t->rc;
+  *info = (HMRadialTableInfo){.K = t->K, .nknots = t->nint + 1, .bytes = t->bytes, .tol = t->tol, .maxerr = t->maxerr, .rmin = t->rmin, .rc = t->rc};
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -34,11 +34,14 @@ PETSC_EXTERN PetscErrorCode HMRadialTableDestroy(HMRadialTable *);
    (PETSC_ERR_ARG_OUTOFRANGE naming r and rmin). O(1) per distance (one block of 6 K contiguous
    doubles), no allocation, and a distance's result does not depend on the others in the batch. */
 PETSC_EXTERN PetscErrorCode HMRadialTableEval(HMRadialTable, PetscInt n, const double r[], double z[]);
-/* Any output may be NULL. nknots counts distinct knots (intervals + 1); bytes is the whole object;
-   maxerr is the largest check-point error of the accepted table (<= tol / 4). */
-PETSC_EXTERN PetscErrorCode HMRadialTableGetInfo(HMRadialTable, PetscInt *K, PetscInt *nknots, size_t *bytes, double *tol, double *maxerr);
-/* Table domain: rmin and rc. */
-PETSC_EXTERN PetscErrorCode HMRadialTableGetRange(HMRadialTable, double *rmin, double *rc);
+/* What a table is (like MatGetInfo): nknots counts distinct knots (intervals + 1); bytes is the whole object;
+   maxerr is the largest check-point error of the accepted table (<= tol / 4); [rmin, rc) its domain. */
+typedef struct {
+  PetscInt K, nknots;
+  size_t   bytes;
+  double   tol, maxerr, rmin, rc;
+} HMRadialTableInfo;
+PETSC_EXTERN PetscErrorCode HMRadialTableGetInfo(HMRadialTable, HMRadialTableInfo *);
 
 /* Reference path: exact z[n][K] (HMRadialBasisEval, HMGemmRows, HMSiLUNorm with libm exp), r > 0.
    Bitwise the values the table holds at its knots. Exposed for tests. */

@@ -57,8 +57,7 @@ static PetscErrorCode BlocksFolded(HMHessian h, PetscInt ne, const PetscInt s1[]
       HMIrreps9ToCartesian(t, M21 + 9 * k);
     }
   }
-  PetscCall(HMFoldedGetFlops(d->folded, &fedge, NULL));
-  PetscCall(HMFoldedGetPairFlops(d->folded, &fpair));
+  PetscCall(HMFoldedGetFlops(d->folded, &fedge, NULL, &fpair));
   h->edge_evals += s2 ? 2 * ne : ne;
   h->edge_flops += s2 ? ne * fpair : ne * fedge;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -106,8 +105,7 @@ static PetscErrorCode Flops_Folded(HMHessian h, double *per_edge, double *per_pa
 {
   Folded *d = (Folded *)h->data;
   PetscFunctionBegin;
-  PetscCall(HMFoldedGetFlops(d->folded, per_edge, NULL));
-  PetscCall(HMFoldedGetPairFlops(d->folded, per_pair));
+  PetscCall(HMFoldedGetFlops(d->folded, per_edge, NULL, per_pair));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
