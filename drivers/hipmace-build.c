@@ -23,7 +23,8 @@ static const char help[] = "hipmace-build: test systems of any size for weak-sca
                            "  -residue ala|gly       peptide: alanine (default) or glycine\n"
                            "  -seed S                random seed, integer >= 0 (default 1); same seed, same system\n"
                            "  -o OUT                 output file, format by name: .xyz/.extxyz (extended XYZ), .pdb (PDB, 1e-3 A),\n"
-                           "                         .data/.lmp/data.NAME (LAMMPS data, atom style atomic); without it only the summary\n\n";
+                           "                         .data/.lmp/data.NAME (LAMMPS data, atom style atomic), .hmb (binary, read in\n"
+                           "                         parallel: docs/FORMATS.md); without it only the summary\n\n";
 
 static PetscErrorCode ParseSeed(const char str[], unsigned long *seed)
 {
@@ -121,7 +122,8 @@ static PetscErrorCode Summary(HMSystem sys, const char kind[], const char detail
 typedef enum {
   OUT_XYZ,
   OUT_PDB,
-  OUT_LAMMPS
+  OUT_LAMMPS,
+  OUT_HMB
 } OutFormat;
 
 static PetscErrorCode OutputFormat(const char path[], OutFormat *f)
@@ -132,7 +134,8 @@ static PetscErrorCode OutputFormat(const char path[], OutFormat *f)
   if (dot && (!strcmp(dot, ".xyz") || !strcmp(dot, ".extxyz"))) *f = OUT_XYZ;
   else if (dot && !strcmp(dot, ".pdb")) *f = OUT_PDB;
   else if ((dot && (!strcmp(dot, ".data") || !strcmp(dot, ".lmp"))) || !strncmp(base, "data.", 5)) *f = OUT_LAMMPS;
-  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-o %s: unknown output format; name it .xyz/.extxyz (extended XYZ), .pdb (PDB) or .data/.lmp/data.NAME (LAMMPS data)", path);
+  else if (dot && !strcmp(dot, ".hmb")) *f = OUT_HMB;
+  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-o %s: unknown output format; name it .xyz/.extxyz (extended XYZ), .pdb (PDB), .data/.lmp/data.NAME (LAMMPS data) or .hmb (binary)", path);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -275,7 +278,7 @@ static PetscErrorCode Run(void)
   PetscCall(PetscOptionsString("-conformation", "peptide: helix or strand", NULL, conf, conf, sizeof(conf), &has_conf));
   PetscCall(PetscOptionsString("-residue", "peptide: ala or gly", NULL, res, res, sizeof(res), &has_res));
   PetscCall(PetscOptionsString("-seed", "random seed (integer >= 0)", NULL, seedstr, seedstr, sizeof(seedstr), NULL));
-  PetscCall(PetscOptionsString("-o", "output file: .xyz/.extxyz, .pdb or .data/.lmp/data.NAME", NULL, out, out, sizeof(out), &has_out));
+  PetscCall(PetscOptionsString("-o", "output file: .xyz/.extxyz, .pdb, .data/.lmp/data.NAME or .hmb", NULL, out, out, sizeof(out), &has_out));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &help_asked));
   if (help_asked) PetscFunctionReturn(PETSC_SUCCESS);
@@ -337,6 +340,7 @@ static PetscErrorCode Run(void)
   if (has_out) {
     if (fmt == OUT_PDB) PetscCall(WritePDB(sys, out));
     else if (fmt == OUT_LAMMPS) PetscCall(WriteLAMMPS(sys, out));
+    else if (fmt == OUT_HMB) PetscCall(HMSystemWriteHMB(sys, out));
     else PetscCall(HMSystemWriteXYZ(sys, out));
   }
   PetscCall(Summary(sys, kind, detail, has_out ? out : ""));

@@ -3,7 +3,7 @@
 
 static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PETSc.\n\n"
                            "  hipmace -structure FILE.xyz -model FILE.safetensors [options]\n\n"
-                           "  -structure FILE        XYZ/extended XYZ, PDB or LAMMPS data (by name or content; .gz read);\n"
+                           "  -structure FILE        XYZ/extended XYZ, PDB, LAMMPS data or hmb (by name or content; .gz read);\n"
                            "                   -structure_format, -frame, -pdb_model, -lammps_types, -pbc (docs/FORMATS.md)\n"
                            "  -model FILE            HIP-MACE model (safetensors, hip-mace-safetensors-1)\n"
                            "  -model_info            print the model's architecture and exit (no -structure needed)\n"

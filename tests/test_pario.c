@@ -123,27 +123,15 @@ static PetscErrorCode LoadBoth(const char *path, HMSystem *ser, HMSystem *par, c
 }
 
 /* expect: 1 parallel, 0 serial fallback (rank 0 alone) */
-static PetscErrorCode Compare(const char *name, const char *text, int expect)
+/* par (read on PETSC_COMM_WORLD, distributed or not) holds exactly ser's atoms, cell and notes. */
+static PetscErrorCode CheckSame(const char *name, HMSystem ser, HMSystem par, int expect, PetscBool notes)
 {
-  char          path[PETSC_MAX_PATH_LEN], sermsg[2048], parmsg[2048];
-  HMSystem      ser = NULL, par = NULL;
   PetscBool     dist = PETSC_FALSE;
   PetscInt      N = 0, rs = 0, n = 0, ns = 0, sum = 0, next = 0;
   const int    *Zp, *Zs;
   const double *pp, *ps, *mp, *ms;
 
   PetscFunctionBegin;
-  PetscCall(PetscSNPrintf(path, sizeof(path), "pario_np%d_%s", gsize, name));
-  if (!grank) WriteFile(path, text);
-  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-  PetscCall(LoadBoth(path, &ser, &par, sermsg, parmsg));
-  CHECK(!strcmp(sermsg, parmsg), "%s: serial error '%s', parallel '%s'", name, sermsg, parmsg);
-  if (sermsg[0]) {
-    if (!grank) printf("%s: both report: %s\n", name, sermsg);
-    goto done;
-  }
-  CHECK(ser && (par || (grank && !expect)), "%s: no system", name);
-  if (!par) goto done;
   PetscCall(HMSystemGetDistribution(par, &dist, &N, &rs));
   CHECK(dist == (PetscBool)(expect && gsize > 1), "%s: distributed %d, expected %d", name, (int)dist, expect);
   PetscCall(HMSystemGetSize(par, &n));
@@ -179,14 +167,115 @@ static PetscErrorCode Compare(const char *name, const char *text, int expect)
     CHECK(h1 == h2 && !memcmp(c1, c2, sizeof(c1)) && p1[0] == p2[0] && p1[1] == p2[1] && p1[2] == p2[2], "%s: cell differs", name);
     PetscCall(HMSystemGetNotes(par, &n1));
     PetscCall(HMSystemGetNotes(ser, &n2));
-    CHECK(!strcmp(n1, n2), "%s: notes '%s' vs '%s'", name, n1, n2);
+    CHECK(!notes || !strcmp(n1, n2), "%s: notes '%s' vs '%s'", name, n1, n2);
   }
   if (!grank) printf("%s: %d atoms, %s\n", name, (int)N, dist ? "read in parallel, identical" : "serial reader, identical");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The serial system written as hmb (rank 0) and read back in parallel and serially: the same system. */
+static PetscErrorCode CompareHMB(const char *name, HMSystem ser)
+{
+  char     path[PETSC_MAX_PATH_LEN], lab[PETSC_MAX_PATH_LEN], pmsg[2048], smsg[2048];
+  HMSystem par = NULL, back = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(path, sizeof(path), "pario_np%d_%s.hmb", gsize, name));
+  PetscCall(PetscSNPrintf(lab, sizeof(lab), "%s as hmb", name));
+  if (!grank) PetscCall(HMSystemWriteHMB(ser, path));
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCall(LoadOne(PETSC_COMM_WORLD, PETSC_TRUE, path, &par, pmsg));
+  PetscCall(LoadOne(PETSC_COMM_SELF, PETSC_FALSE, path, &back, smsg));
+  CHECK(!pmsg[0] && !smsg[0] && par && back, "%s: hmb read back failed: '%s' / '%s'", lab, pmsg, smsg);
+  if (par && back) {
+    PetscCall(CheckSame(lab, ser, par, 1, PETSC_FALSE));
+    PetscCall(CheckSame(lab, ser, back, 0, PETSC_FALSE));
+  }
+  PetscCall(HMSystemDestroy(&par));
+  PetscCall(HMSystemDestroy(&back));
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  if (!grank) remove(path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* expect: 1 parallel, 0 serial fallback (rank 0 alone) */
+static PetscErrorCode Compare(const char *name, const char *text, int expect)
+{
+  char     path[PETSC_MAX_PATH_LEN], sermsg[2048], parmsg[2048];
+  HMSystem ser = NULL, par = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(path, sizeof(path), "pario_np%d_%s", gsize, name));
+  if (!grank) WriteFile(path, text);
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCall(LoadBoth(path, &ser, &par, sermsg, parmsg));
+  CHECK(!strcmp(sermsg, parmsg), "%s: serial error '%s', parallel '%s'", name, sermsg, parmsg);
+  if (sermsg[0]) {
+    if (!grank) printf("%s: both report: %s\n", name, sermsg);
+    goto done;
+  }
+  CHECK(ser && (par || (grank && !expect)), "%s: no system", name);
+  if (!par) goto done;
+  PetscCall(CheckSame(name, ser, par, expect, PETSC_TRUE));
+  if (expect) PetscCall(CompareHMB(name, ser));
 done:
   PetscCall(HMSystemDestroy(&ser));
   PetscCall(HMSystemDestroy(&par));
   PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
   if (!grank) remove(path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Broken hmb files: the same one-line error on every rank, naming the file (and the atom). */
+static PetscErrorCode TestHMBErrors(void)
+{
+  const int    Z[3]   = {8, 1, 1};
+  const double pos[9] = {0, 0, 0, 0.76, 0.59, 0, -0.76, 0.59, 0};
+  HMSystem     w;
+  char         good[PETSC_MAX_PATH_LEN], bad[PETSC_MAX_PATH_LEN], msg[2048];
+  struct {
+    const char *what, *want;
+    long        cut;  /* bytes cut from the end (truncation) */
+    long        poke; /* offset of one byte overwritten, -1: none */
+    int         value;
+  } cases[] = {
+      {"truncated",  "truncated or not an hmb file",  8, -1,      0   },
+      {"badmagic",   "wrong magic bytes",             0, 1,       'X' },
+      {"badversion", "hmb version 7",                 0, 8,       7   },
+      {"badZ",       "atom 2: atomic number outside", 0, 128 + 4, 200 },
+      {"nanpos",     "atom 3:",                       0, 215,     0x7f}, /* the high byte of atom 3's z (positions from byte 144) */
+  };
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(good, sizeof(good), "pario_np%d_water.hmb", gsize));
+  PetscCall(HMSystemCreate(PETSC_COMM_SELF, 3, Z, pos, NULL, NULL, &w));
+  if (!grank) PetscCall(HMSystemWriteHMB(w, good));
+  PetscCall(HMSystemDestroy(&w));
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    HMSystem sys = NULL;
+    PetscCall(PetscSNPrintf(bad, sizeof(bad), "pario_np%d_%s.hmb", gsize, cases[k].what));
+    if (!grank) {
+      FILE         *f = fopen(good, "rb");
+      unsigned char buf[4096];
+      size_t        len = fread(buf, 1, sizeof(buf), f);
+      fclose(f);
+      if (cases[k].poke >= 0) {
+        if (cases[k].poke == 215) buf[214] = 0xf8; /* with 0x7f above: exponent all ones, mantissa non-zero, a NaN */
+        buf[cases[k].poke] = (unsigned char)cases[k].value;
+      }
+      f = fopen(bad, "wb");
+      fwrite(buf, 1, len - (size_t)cases[k].cut, f);
+      fclose(f);
+    }
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    PetscCall(LoadOne(PETSC_COMM_WORLD, PETSC_TRUE, bad, &sys, msg));
+    CHECK(!sys && strstr(msg, cases[k].want) && strstr(msg, bad), "%s: expected '%s' naming the file on every rank, got '%s'", cases[k].what, cases[k].want, msg);
+    if (!grank) printf("%s: %s\n", cases[k].what, msg);
+    PetscCall(HMSystemDestroy(&sys));
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    if (!grank) remove(bad);
+  }
+  if (!grank) remove(good);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -446,6 +535,7 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &grank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &gsize));
   PetscCall(TestReader());
+  PetscCall(TestHMBErrors());
   PetscCall(TestPartition());
   PetscCall(TestDecomp());
   PetscCall(TestForcesOutput());

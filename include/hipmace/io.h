@@ -68,6 +68,10 @@ PETSC_EXTERN PetscErrorCode HMSystemGetSource(HMSystem, const char **path); /* f
 /* Writes extended XYZ (full precision, %.17g); atomically (temporary name, then rename).
    Collective on the system's communicator: rank 0 writes, every rank gets the outcome. */
 PETSC_EXTERN PetscErrorCode HMSystemWriteXYZ(HMSystem, const char path[]);
+/* Collective on the system's communicator: the hmb binary file (docs/FORMATS.md), written atomically with MPI-IO;
+   a distributed system (HMReaderLoadDistributed) is written by every rank at its atoms' offsets, no rank holding
+   all; a whole system by rank 0. Masses are stored when they came from the file or the caller. */
+PETSC_EXTERN PetscErrorCode HMSystemWriteHMB(HMSystem, const char path[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */
 PETSC_EXTERN PetscErrorCode HMSystemSetMasses(HMSystem, const double m[]);
 /* Per-atom labels of a PDB file (optional: absent for XYZ, LAMMPS and systems built in memory). */
@@ -99,9 +103,10 @@ typedef enum {
   HM_FORMAT_XYZ,
   HM_FORMAT_EXTXYZ,
   HM_FORMAT_PDB,
-  HM_FORMAT_LAMMPS
+  HM_FORMAT_LAMMPS,
+  HM_FORMAT_HMB /* hipmace's binary format (docs/FORMATS.md): read in parallel by byte offsets */
 } HMStructureFormat;
-PETSC_EXTERN const char *const HMStructureFormats[]; /* "auto", "xyz", "extxyz", "pdb", "lammps" (PetscOptionsEnum layout) */
+PETSC_EXTERN const char *const HMStructureFormats[]; /* "auto", "xyz", "extxyz", "pdb", "lammps", "hmb" (PetscOptionsEnum layout) */
 
 /* Reader options, kept apart from any one file: -structure_format, -frame (XYZ), -pdb_model (PDB),
    -lammps_types and -lammps_style (LAMMPS), -pbc and -wrap (all formats), each with the reader's options prefix. */

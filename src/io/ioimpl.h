@@ -61,5 +61,8 @@ PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(HMReader, MPI_Comm, const ch
    *out NULL on every rank when the file needs the serial reader (gzip, several frames, -frame K). */
 PETSC_INTERN PetscErrorCode HMSystemLoadXYZDistributed_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+/* src/io/hmb.c: the binary format; distributed: each rank its block of N r / P .. N (r + 1) / P */
+PETSC_INTERN PetscErrorCode HMSystemLoadHMB_Private(HMReader, MPI_Comm, const char path[], PetscBool distributed, HMSystem *);
+PETSC_INTERN PetscBool      HMHMBHasMagic_Private(const char *head, size_t len);
 /* Appends one note (printf format, no newline) to the reader's notes of the current file. */
 PETSC_INTERN PetscErrorCode HMReaderNote_Private(HMReader, const char fmt[], ...) PETSC_ATTRIBUTE_FORMAT(2, 3);

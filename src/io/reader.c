@@ -10,7 +10,7 @@
 
 #include "textimpl.h"
 
-const char *const HMStructureFormats[] = {"auto", "xyz", "extxyz", "pdb", "lammps", "HMStructureFormat", "HM_FORMAT_", NULL};
+const char *const HMStructureFormats[] = {"auto", "xyz", "extxyz", "pdb", "lammps", "hmb", "HMStructureFormat", "HM_FORMAT_", NULL};
 
 /* Bytes of the file's start looked at when neither option nor name decides the format. */
 #define SNIFF_BYTES 8192
@@ -54,7 +54,7 @@ PetscErrorCode HMReaderSetFormat(HMReader r, HMStructureFormat f)
 {
   PetscFunctionBegin;
   PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetFormat: NULL reader");
-  PetscCheck(f >= HM_FORMAT_AUTO && f <= HM_FORMAT_LAMMPS, r->comm, PETSC_ERR_ARG_OUTOFRANGE, "HMReaderSetFormat: unknown format %d", (int)f);
+  PetscCheck(f >= HM_FORMAT_AUTO && f <= HM_FORMAT_HMB, r->comm, PETSC_ERR_ARG_OUTOFRANGE, "HMReaderSetFormat: unknown format %d", (int)f);
   r->format = f;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -195,7 +195,8 @@ typedef enum {
   NAME_XYZ,
   NAME_PDB,
   NAME_LAMMPS,
-  NAME_MMCIF
+  NAME_MMCIF,
+  NAME_HMB
 } NameGuess;
 
 /* The usual names: .xyz/.extxyz, .pdb/.ent, .data/.lmp/.lammps endings and LAMMPS's data.NAME,
@@ -210,6 +211,7 @@ static NameGuess GuessByName(const char path[])
   if (EndsWith(base, len, ".data") || EndsWith(base, len, ".lmp") || EndsWith(base, len, ".lammps") || !strncmp(base, "data.", 5)) return NAME_LAMMPS;
   if (EndsWith(base, len, ".xyz") || EndsWith(base, len, ".extxyz")) return NAME_XYZ;
   if (EndsWith(base, len, ".cif") || EndsWith(base, len, ".mmcif") || EndsWith(base, len, ".bcif")) return NAME_MMCIF;
+  if (EndsWith(base, len, ".hmb")) return NAME_HMB;
   return NAME_UNKNOWN;
 }
 
@@ -237,6 +239,8 @@ static NameGuess GuessByContent(char *head)
   static const char *pdbrec[] = {"HEADER", "TITLE ", "COMPND", "REMARK", "CRYST1", "ATOM  ", "HETATM", "MODEL ", "SEQRES", "EXPDTA", "AUTHOR", "SOURCE", "KEYWDS"};
   char              *line     = head;
   int                nline    = 0;
+
+  if (HMHMBHasMagic_Private(head, strlen(head))) return NAME_HMB;
 
   while (line && *line && nline < 40) {
     char *nl = strchr(line, '\n'), *t;
@@ -366,6 +370,7 @@ static HMStructureFormat ResolveFormat(HMReader r, const char path[], char *head
   g = GuessByName(path);
   if (g == NAME_UNKNOWN && head) g = GuessByContent(head);
   if (g == NAME_MMCIF) return HM_FORMAT_AUTO;
+  if (g == NAME_HMB) return HM_FORMAT_HMB;
   return g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS :
       g == NAME_UNKNOWN                                   ? HM_FORMAT_AUTO :
                                                             HM_FORMAT_XYZ;
@@ -393,6 +398,7 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
     }
     PetscCheck(g != NAME_MMCIF, comm, PETSC_ERR_SUP, "%s: unsupported format: mmCIF (PDBx/mmCIF); convert it to PDB, e.g. with 'obabel -icif FILE -opdb -O FILE.pdb' or 'gemmi convert FILE FILE.pdb'", path);
     fmt = g == NAME_PDB ? HM_FORMAT_PDB : g == NAME_LAMMPS ? HM_FORMAT_LAMMPS :
+        g == NAME_HMB                                      ? HM_FORMAT_HMB :
                                                              HM_FORMAT_XYZ;
   }
   PetscCheck(!r->frameset || fmt == HM_FORMAT_XYZ || fmt == HM_FORMAT_EXTXYZ || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
@@ -402,6 +408,9 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
     break;
   case HM_FORMAT_LAMMPS:
     PetscCall(HMSystemLoadLAMMPS_Private(r, comm, path, out));
+    break;
+  case HM_FORMAT_HMB:
+    PetscCall(HMSystemLoadHMB_Private(r, comm, path, PETSC_FALSE, out));
     break;
   default:
     PetscCall(HMSystemLoadXYZ_Private(r, comm, path, out));
@@ -440,6 +449,11 @@ PetscErrorCode HMReaderLoadDistributed(HMReader r, MPI_Comm comm, const char pat
   if (f == HM_FORMAT_XYZ || f == HM_FORMAT_EXTXYZ) {
     PetscCall(PetscFree(r->notes));
     PetscCall(HMSystemLoadXYZDistributed_Private(r, comm, path, out));
+  }
+  if (f == HM_FORMAT_HMB) {
+    PetscCheck(!r->frameset || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
+    PetscCall(PetscFree(r->notes));
+    PetscCall(HMSystemLoadHMB_Private(r, comm, path, PETSC_TRUE, out));
   }
   if (*out) PetscCall(LoadFinish(r, comm, path, out));
   else if (!rank) PetscCall(HMReaderLoad(r, PETSC_COMM_SELF, path, out)); /* the serial reader on rank 0 */
