@@ -4,10 +4,7 @@
 # block count of the .xyz to every printed digit; .hmb back to .xyz gives the builder's XYZ bytes.
 # Usage: hmb_np2.sh MPIEXEC BINDIR INPUTS_DIR
 set -e
-mpiexec=$1
-bindir=$2
-inputs=$3
-dir=$(mktemp -d /tmp/hm_hmb_XXXXXX)
+mpiexec=$1 bindir=$2 inputs=$3 dir=$(mktemp -d /tmp/hm_hmb_XXXXXX)
 cd "$dir"
 run() { env -u OMPI_COMM_WORLD_SIZE "$mpiexec" -n 2 --oversubscribe "$@" >> log 2>&1 || { cat log; exit 1; }; }
 "$bindir/hipmace-build" -system water -atoms 600 -o w.xyz > log 2>&1

@@ -121,21 +121,32 @@ static void compare(const char *model_path, PetscInt n, const int *Z, const doub
   HM_T(HMSystemDestroy(&sys));
 }
 
+/* A golden fixture's molecule (at most 64 atoms): its atom count, Z and positions (kept open in *fx). */
+static PetscInt fixture_molecule(const char *file, HMSafetensors *fx, int Z[64], const double **pos)
+{
+  char                p[PETSC_MAX_PATH_LEN];
+  const HMTensorInfo *zi, *pi;
+  hm_golden_path(file, p, sizeof(p));
+  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, p, fx));
+  HM_T(HMSafetensorsGetInfo(*fx, "atomic_numbers", HM_DTYPE_I64, &zi));
+  HM_T(HMSafetensorsGetInfo(*fx, "positions", HM_DTYPE_F64, &pi));
+  assert_true(zi->numel <= 64);
+  for (PetscInt i = 0; i < zi->numel; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
+  *pos = (const double *)pi->data;
+  return (PetscInt)zi->numel;
+}
+
 static void test_fixture_molecule(void **state)
 {
-  char                p[PETSC_MAX_PATH_LEN], m[PETSC_MAX_PATH_LEN];
-  HMSafetensors       fx;
-  const HMTensorInfo *zi, *pi;
-  int                 Z[64];
+  char           m[PETSC_MAX_PATH_LEN];
+  HMSafetensors  fx;
+  int            Z[64];
+  const double  *pos;
+  const PetscInt nf = fixture_molecule("fixture_default_mol21.safetensors", &fx, Z, &pos);
   (void)state;
-  hm_golden_path("fixture_default_mol21.safetensors", p, sizeof(p));
   hm_golden_path("model_default.safetensors", m, sizeof(m));
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, p, &fx));
-  HM_T(HMSafetensorsGetInfo(fx, "atomic_numbers", HM_DTYPE_I64, &zi));
-  HM_T(HMSafetensorsGetInfo(fx, "positions", HM_DTYPE_F64, &pi));
-  for (PetscInt i = 0; i < zi->numel; i++) Z[i] = (int)((const PetscInt64 *)zi->data)[i];
-  compare(m, (PetscInt)zi->numel, Z, (const double *)pi->data, NULL, NULL, MATBAIJ);
-  compare(m, (PetscInt)zi->numel, Z, (const double *)pi->data, NULL, NULL, MATSBAIJ);
+  compare(m, nf, Z, pos, NULL, NULL, MATBAIJ);
+  compare(m, nf, Z, pos, NULL, NULL, MATSBAIJ);
   HM_T(HMSafetensorsClose(&fx));
 }
 
@@ -360,29 +371,25 @@ static void write_hoextra_variant(const char *src, const char *dst)
    whose extra layers see edges up to hessian_r_max. */
 static void test_hoextra(void **state)
 {
-  const PetscInt      n      = 90;
-  const double        box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
-  const PetscBool     all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
-  char                p[PETSC_MAX_PATH_LEN], m[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN] = "/tmp/hm_test_mpi_XXXXXX";
-  HMSafetensors       fx;
-  const HMTensorInfo *zi, *pi;
-  int                 Z[90], Zf[64];
-  double              pos[270];
-  PetscMPIInt         rank;
+  const PetscInt  n      = 90;
+  const double    box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10}, ortho[9] = {6.5, 0, 0, 0, 7.0, 0, 0, 0, 7.5};
+  const PetscBool all[3] = {PETSC_TRUE, PETSC_TRUE, PETSC_TRUE};
+  char            m[PETSC_MAX_PATH_LEN], dst[PETSC_MAX_PATH_LEN] = "/tmp/hm_test_mpi_XXXXXX";
+  HMSafetensors   fx;
+  int             Z[90], Zf[64];
+  double          pos[270];
+  const double   *posf;
+  PetscMPIInt     rank;
+  const PetscInt  nf = fixture_molecule("fixture_hoextra_mol21.safetensors", &fx, Zf, &posf);
   (void)state;
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  hm_golden_path("fixture_hoextra_mol21.safetensors", p, sizeof(p));
   hm_golden_path("model_hoextra.safetensors", m, sizeof(m));
-  HM_T(HMSafetensorsOpen(PETSC_COMM_SELF, p, &fx));
-  HM_T(HMSafetensorsGetInfo(fx, "atomic_numbers", HM_DTYPE_I64, &zi));
-  HM_T(HMSafetensorsGetInfo(fx, "positions", HM_DTYPE_F64, &pi));
-  for (PetscInt i = 0; i < zi->numel; i++) Zf[i] = (int)((const PetscInt64 *)zi->data)[i];
-  compare(m, (PetscInt)zi->numel, Zf, (const double *)pi->data, NULL, NULL, MATBAIJ);
+  compare(m, nf, Zf, posf, NULL, NULL, MATBAIJ);
   random_atoms(n, box, PETSC_FALSE, 1.1, Z, pos);
   compare(m, n, Z, pos, NULL, NULL, MATSBAIJ);
   HM_T(PetscOptionsSetValue(NULL, "-hessian_kernel", "direct"));
-  compare(m, (PetscInt)zi->numel, Zf, (const double *)pi->data, NULL, NULL, MATSBAIJ);
+  compare(m, nf, Zf, posf, NULL, NULL, MATSBAIJ);
   compare(m, n, Z, pos, NULL, NULL, MATBAIJ);
   HM_T(PetscOptionsClearValue(NULL, "-hessian_kernel"));
   /* exact-zero pruning holds for the extra layers too: their messages beyond r_max are exactly zero */
