@@ -182,30 +182,6 @@ static double tp_obj(void *c, const double *z)
   return dot(tp->dim_mid, k->dmid, k->mid);
 }
 
-/* mid [u][c] per block -> midT [c][u] (the inverse of HMConvTPTransposeOut) */
-static void tp_mid_to_T(const HMConvTP *tp, const double *mid, double *midT)
-{
-  PetscInt off = 0;
-  for (int k = 0; k < tp->ninstr; k++) {
-    const int mul = tp->mid.b[k].mul, d = 2 * tp->mid.b[k].l + 1;
-    for (int u = 0; u < mul; u++)
-      for (int c = 0; c < d; c++) midT[off + c * mul + u] = mid[off + u * d + c];
-    off += (PetscInt)mul * d;
-  }
-}
-
-/* x1T [m][u] per block -> x1 [u][m] (the inverse of HMConvTPTransposeIn) */
-static void tp_in_from_T(const HMConvTP *tp, const double *xT, double *x)
-{
-  PetscInt off = 0;
-  for (int i = 0; i < tp->in1.n; i++) {
-    const int mul = tp->in1.b[i].mul, d = 2 * tp->in1.b[i].l + 1;
-    for (int u = 0; u < mul; u++)
-      for (int a = 0; a < d; a++) x[off + u * d + a] = xT[off + a * mul + u];
-    off += (PetscInt)mul * d;
-  }
-}
-
 static void check_tp(const char *label, const HMConvTP *tp, PetscInt lmax)
 {
   const PetscInt N1 = tp->dim_in1, N2 = tp->dim_in2, NW = tp->weight_numel, N = N1 + N2 + NW;
@@ -244,10 +220,10 @@ static void check_tp(const char *label, const HMConvTP *tp, PetscInt lmax)
   }
   /* the channel-innermost variant: the same gradient to round-off */
   HMConvTPTransposeIn(tp, z, x1T);
-  tp_mid_to_T(tp, dmid, dmidT);
+  HMConvTPTransposeOutBack(tp, dmid, dmidT);
   for (PetscInt i = 0; i < N1; i++) dx1T[i] = 0.0;
   HMConvTPBackwardT(tp, x1T, z + N1, z + N1 + N2, dmidT, dx1T, gT + N1, gT + N1 + N2, bwork);
-  tp_in_from_T(tp, dx1T, gT);
+  HMConvTPTransposeInBack(tp, dx1T, gT);
   {
     const double d = hm_max_abs_diff(N, g, gT) / PetscMax(1.0, hm_max_abs(N, g));
     snprintf(lab, sizeof(lab), "%s (T layout vs plain)", label);

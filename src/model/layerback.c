@@ -13,30 +13,6 @@ static void ShFlip(PetscInt lmax, const double *Y, double *Yf)
     for (PetscInt k = l * l; k < (l + 1) * (l + 1); k++) Yf[k] = (l % 2) ? -Y[k] : Y[k];
 }
 
-/* mid rows [u][c] per instruction -> [c][u] (the inverse of HMConvTPTransposeOut) */
-static void mid_to_T(const HMConvTP *tp, const double *mid, double *midT)
-{
-  PetscInt off = 0;
-  for (int k = 0; k < tp->ninstr; k++) {
-    const int mul = tp->mid.b[k].mul, d = 2 * tp->mid.b[k].l + 1;
-    for (int u = 0; u < mul; u++)
-      for (int c = 0; c < d; c++) midT[off + c * mul + u] = mid[off + u * d + c];
-    off += (PetscInt)mul * d;
-  }
-}
-
-/* input rows [m][u] per block -> [u][m] (the inverse of HMConvTPTransposeIn) */
-static void in_from_T(const HMConvTP *tp, const double *xT, double *x)
-{
-  PetscInt off = 0;
-  for (int i = 0; i < tp->in1.n; i++) {
-    const int mul = tp->in1.b[i].mul, d = 2 * tp->in1.b[i].l + 1;
-    for (int u = 0; u < mul; u++)
-      for (int a = 0; a < d; a++) x[off + u * d + a] = xT[off + a * mul + u];
-    off += (PetscInt)mul * d;
-  }
-}
-
 /* The layer's forward up to the symmetric contraction input X (and x with its halo), as layer.c computes
    them (the same calls in the same order, so X is bitwise the forward's). */
 static PetscErrorCode LayerRecompute(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *x, double *xT, double *X)
@@ -108,7 +84,7 @@ PetscErrorCode HMEvalLayerBackward(HMEval e, const HMLayer *L, PetscBool residua
   HMLinearApplyTranspose(&L->linear, n, gX, dtg, 0.0, gagg, dmid);
   /* pull: the receivers' message gradients, ghosts included, so that each owner differentiates its own
      atoms' outgoing messages over its own edge list in the canonical order */
-  for (PetscInt i = 0; i < n; i++) mid_to_T(&L->tp, gagg + i * dmid, gaggT + i * dmid);
+  for (PetscInt i = 0; i < n; i++) HMConvTPTransposeOutBack(&L->tp, gagg + i * dmid, gaggT + i * dmid);
   PetscCall(HMDecompHaloExchange(e->dd, halo, dmid, gaggT));
   PetscCall(PetscArrayzero(dxT, n * din));
   PetscCall(PetscMalloc6(HM_EDGE_CHUNK_B * nb, &rb, HM_EDGE_CHUNK_B * nb, &drbv, HM_EDGE_CHUNK_B * nb, &drb, HM_EDGE_CHUNK_B * nw, &w, HM_EDGE_CHUNK_B * nw, &dw, HM_EDGE_CHUNK_B * nsh, &Y));
@@ -151,7 +127,7 @@ PetscErrorCode HMEvalLayerBackward(HMEval e, const HMLayer *L, PetscBool residua
     PetscCall(PetscFree(bw));
   }
   if (dh) {
-    for (PetscInt i = 0; i < n; i++) in_from_T(&L->tp, dxT + i * din, dx + i * din);
+    for (PetscInt i = 0; i < n; i++) HMConvTPTransposeInBack(&L->tp, dxT + i * din, dx + i * din);
     HMLinearApplyTranspose(&L->linear_up, n, dx, din, 0.0, dh, HMIrrepsDim(&L->in_ir));
     if (residual) HMSkipTPApplyTranspose(&L->skip, n, e->elem, dout, m->dimH, 1.0, dh, din);
   }

@@ -91,6 +91,9 @@ PETSC_EXTERN void HMConvTPApply(const HMConvTP *, const double *x1, const double
 PETSC_EXTERN void HMConvTPTransposeIn(const HMConvTP *, const double *x1, double *x1T);
 PETSC_EXTERN void HMConvTPApplyT(const HMConvTP *, const double *x1T, const double *x2, const double *w, double *midT, double *work);
 PETSC_EXTERN void HMConvTPTransposeOut(const HMConvTP *, const double *midT, double *mid);
+/* Their inverses (the reverse pass): x1T -> x1 and mid -> midT. */
+PETSC_EXTERN void HMConvTPTransposeInBack(const HMConvTP *, const double *x1T, double *x1);
+PETSC_EXTERN void HMConvTPTransposeOutBack(const HMConvTP *, const double *mid, double *midT);
 
 /* FullyConnectedTensorProduct(irreps, n_el x 0e -> irreps_out) with a one-hot second input. */
 typedef struct {

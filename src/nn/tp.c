@@ -161,26 +161,40 @@ void HMConvTPApply(const HMConvTP *tp, const double *x1, const double *x2, const
   }
 }
 
-void HMConvTPTransposeIn(const HMConvTP *tp, const double *x, double *xT)
+/* Blocks b[0..nb-1] of a feature vector between [u][m] (a) and [m][u] (aT) layouts: toT copies a into aT,
+   else aT into a. */
+static inline void BlocksTranspose(int nb, const HMIrrep b[], PetscBool toT, double *a, double *aT)
 {
   PetscInt off = 0;
-  for (int i = 0; i < tp->in1.n; i++) {
-    const int mul = tp->in1.b[i].mul, d = 2 * tp->in1.b[i].l + 1;
+  for (int k = 0; k < nb; k++) {
+    const int mul = b[k].mul, d = 2 * b[k].l + 1;
     for (int u = 0; u < mul; u++)
-      for (int a = 0; a < d; a++) xT[off + a * mul + u] = x[off + u * d + a];
+      for (int m = 0; m < d; m++) {
+        if (toT) aT[off + m * mul + u] = a[off + u * d + m];
+        else a[off + u * d + m] = aT[off + m * mul + u];
+      }
     off += (PetscInt)mul * d;
   }
 }
 
+void HMConvTPTransposeIn(const HMConvTP *tp, const double *x, double *xT)
+{
+  BlocksTranspose(tp->in1.n, tp->in1.b, PETSC_TRUE, (double *)x, xT);
+}
+
+void HMConvTPTransposeInBack(const HMConvTP *tp, const double *xT, double *x)
+{
+  BlocksTranspose(tp->in1.n, tp->in1.b, PETSC_FALSE, x, (double *)xT);
+}
+
 void HMConvTPTransposeOut(const HMConvTP *tp, const double *midT, double *mid)
 {
-  PetscInt off = 0;
-  for (int k = 0; k < tp->ninstr; k++) {
-    const int mul = tp->mid.b[k].mul, d = 2 * tp->mid.b[k].l + 1;
-    for (int u = 0; u < mul; u++)
-      for (int c = 0; c < d; c++) mid[off + u * d + c] = midT[off + c * mul + u];
-    off += (PetscInt)mul * d;
-  }
+  BlocksTranspose(tp->ninstr, tp->mid.b, PETSC_FALSE, mid, (double *)midT);
+}
+
+void HMConvTPTransposeOutBack(const HMConvTP *tp, const double *mid, double *midT)
+{
+  BlocksTranspose(tp->ninstr, tp->mid.b, PETSC_TRUE, (double *)mid, midT);
 }
 
 #if defined(__AVX512F__)
