@@ -121,16 +121,16 @@ static double HMModeAmplitude_Private(double lambda, double T, PetscReal len)
   return PetscSqrtReal(q2) * len;
 }
 
-/* NMD name: the structure file's base name without extension (the NMD file's when the system was built in memory), letters, digits and '_' only, at most 30
+/* NMD name: the NMD file's base name without extension (what the driver has always written; the structure's source name
+   is not used, so the file does not depend on how the system reached the writer), letters, digits and '_' only, at most 30
    characters (what ProDy's own writer produces), "hipmace_modes" when nothing is left. */
-static PetscErrorCode HMNMDName_Private(HMSystem sys, const char path[], char name[31])
+static PetscErrorCode HMNMDName_Private(const char path[], char name[31])
 {
   const char *src, *b, *dot;
   size_t      k = 0;
 
   PetscFunctionBegin;
-  PetscCall(HMSystemGetSource(sys, &src));
-  if (!strcmp(src, "(memory)")) src = path;
+  src = path;
   b   = strrchr(src, '/');
   b   = b ? b + 1 : src;
   dot = strchr(b, '.');
@@ -155,7 +155,7 @@ PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
   Z   = s.at.Z;
   na  = s.at.na;
   PetscCall(PetscGetFullPath(path, full, sizeof(full)));
-  PetscCall(HMNMDName_Private(s.at.sys, path, name));
+  PetscCall(HMNMDName_Private(path, name));
   PetscCall(HMFileOrderedOpen(m->comm, path, &f));
   /* ProDy's parseNMD needs the name line; NMWiz (vmd -e FILE) runs the nmwiz_load line. A PDB input's atom names,
      residues and chains (a blank chain as X, an empty name as the element); otherwise the element, MOL and 1. One
