@@ -28,7 +28,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ file, partitioned in parallel\n"
-                           "                         (default true; with -modes other than none or -optimize, rank 0 reads)\n"
+                           "                         (default true; with -optimize rank 0 reads)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n"
                            "  -hm_traceback          on errors, PETSc's full traceback instead of one line\n\n";
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     return 0;
   }
   /* every rank reads its part (-read_parallel), or rank 0 the whole; HMEvalSetSystem partitions it */
-  PetscCall(HMStructureLoadFromOptions(PETSC_COMM_WORLD, o.reader, o.structure, (PetscBool)(want_modes || o.export), &sys));
+  PetscCall(HMStructureLoadFromOptions(PETSC_COMM_WORLD, o.reader, o.structure, PETSC_FALSE, &sys));
   PetscCall(HMReaderDestroy(&o.reader));
   PetscCall(PetscLogStagePop());
   PetscCall(HMSummaryTimingLap(sum, "read"));
@@ -187,13 +187,7 @@ int main(int argc, char **argv)
   PetscCall(HMHessianCreate(ev, &hs));
   PetscCall(HMHessianSetFromOptions(hs));
   PetscCall(HMEvalSetSystem(ev, sys));
-  if (want_modes || o.export) {
-    /* the mode analysis and its files still read the whole structure on every rank */
-    HMSystem all;
-    PetscCall(HMSystemBcast(PETSC_COMM_WORLD, sys, &all));
-    PetscCall(HMSystemDestroy(&sys));
-    sys = all;
-  } else PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
+  if (!want_modes && !o.export) PetscCall(HMSystemDestroy(&sys)); /* the ranks hold their own atoms from here on */
   PetscCall(PetscLogStagePop());
   PetscCall(HMHessianCheckMemory(hs, (PetscBool)(o.view && size > 1), o.mem_limit * 1048576.0, &mem_max, &mem_tot));
   PetscCall(HMSummarySetMemoryEstimate(sum, mem_max, mem_tot));
@@ -205,6 +199,14 @@ int main(int argc, char **argv)
   /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
      per rank it costs a tenth of the run) */
   if (o.view || want_modes || o.export) PetscCall(HMHessianInputOrder(hs, H, &Hin));
+  if (want_modes || o.export) { /* each rank the atoms of its rows of Hin, for the modes and their files */
+    HMSystem mine;
+    PetscInt rs, re;
+    PetscCall(MatGetOwnershipRange(Hin, &rs, &re));
+    PetscCall(HMSystemRedistribute(PETSC_COMM_WORLD, sys, rs / 3, (re - rs) / 3, &mine));
+    PetscCall(HMSystemDestroy(&sys));
+    sys = mine;
+  }
   if (want_modes) {
     PetscCall(PetscLogStagePush(st[EIGEN]));
     PetscCall(HMModesCreate(PETSC_COMM_WORLD, &modes));

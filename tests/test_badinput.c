@@ -624,9 +624,9 @@ static void test_one_atom_is_valid(void **state)
 
 static void test_mpi_bad_structure_rank0(void **state)
 {
-  /* only rank 0 reads the structure; the other ranks wait in the partition's collectives */
+  /* only rank 0 reads the structure (-read_parallel false); the other ranks wait in the partition's collectives */
   write_text(*state, "bad.xyz", "2\n\nC 0 0 0\nO 0 x1 1.2\n");
-  EXPECT_RUN(*state, 4, "bad.xyz", "", "[rank 0] hipmace: error: bad.xyz:4", "coordinate 'x1'");
+  EXPECT_RUN(*state, 4, "bad.xyz", "-read_parallel false", "[rank 0] hipmace: error: bad.xyz:4", "coordinate 'x1'");
 }
 
 static void test_mpi_bad_model(void **state)

@@ -58,6 +58,10 @@ PETSC_EXTERN PetscErrorCode HMSystemGetSize(HMSystem, PetscInt *n); /* atoms hel
 /* A system read by HMReaderLoadDistributed holds atoms rstart .. rstart + n - 1 of N on each rank (the
    getters below return this rank's atoms); otherwise distributed is false, N = n and rstart = 0. */
 PETSC_EXTERN PetscErrorCode HMSystemGetDistribution(HMSystem, PetscBool *distributed, PetscInt *N, PetscInt *rstart);
+/* Collective. Atoms [rstart, rstart + n) of input order (Z, positions, masses, labels; cell and source name too) on
+   each rank of comm, from a whole system (taken from the lowest rank holding one; NULL elsewhere is fine) or from a
+   distributed one (each rank its run), by one all-to-all: O(n) per rank. *out is distributed unless it is the whole. */
+PETSC_EXTERN PetscErrorCode HMSystemRedistribute(MPI_Comm comm, HMSystem src, PetscInt rstart, PetscInt n, HMSystem *out);
 PETSC_EXTERN PetscErrorCode HMSystemGetPositions(HMSystem, const double **pos); /* [n][3], Angstrom */
 PETSC_EXTERN PetscErrorCode HMSystemGetAtomicNumbers(HMSystem, const int **Z);
 /* masses in amu: the file's masses column when present, else standard weights */

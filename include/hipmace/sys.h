@@ -86,6 +86,19 @@ PETSC_EXTERN PetscErrorCode HMFileWriteAtomic(MPI_Comm, const char path[], const
    offsets from a prefix sum of the parts' lengths, atomically as above: no rank holds more than its own
    part, so per-atom outputs of distributed systems need no gather. Collective; len may be 0 on any rank. */
 PETSC_EXTERN PetscErrorCode HMFileWriteOrderedAtomic(MPI_Comm, const char path[], const char part[], size_t len);
+/* The same for a file of nseg segments: segment 0 of ranks 0..P-1, then segment 1 of ranks 0..P-1, ... (a header
+   in rank 0's part, then every rank's atoms, per section). Collective; lens[k] may be 0 on any rank. */
+PETSC_EXTERN PetscErrorCode HMFileWriteSegmentsAtomic(MPI_Comm, const char path[], PetscInt nseg, const char *const parts[], const size_t lens[]);
+/* Streaming form of the above, one segment in memory at a time: each rank appends its part of the current segment
+   (HMFileOrderedWrite / HMFileOrderedPrintf, not collective), HMFileOrderedEndSegment (collective) writes the
+   segment at the file's end, HMFileOrderedCommit (collective) ends a pending segment, closes and renames, or fails
+   on every rank naming the path. Atomic as above. */
+typedef struct _n_HMOrderedFile *HMOrderedFile;
+PETSC_EXTERN PetscErrorCode      HMFileOrderedOpen(MPI_Comm, const char path[], HMOrderedFile *);
+PETSC_EXTERN PetscErrorCode      HMFileOrderedWrite(HMOrderedFile, const char text[], size_t len);
+PETSC_EXTERN PetscErrorCode      HMFileOrderedPrintf(HMOrderedFile, const char fmt[], ...) PETSC_ATTRIBUTE_FORMAT(2, 3);
+PETSC_EXTERN PetscErrorCode      HMFileOrderedEndSegment(HMOrderedFile);
+PETSC_EXTERN PetscErrorCode      HMFileOrderedCommit(HMOrderedFile *);
 
 /* ---------------------------------------------------------------- errors */
 /* The message of a PETSc error on one line: newlines become spaces, surrounding blanks are cut, and an

@@ -522,6 +522,7 @@ PetscErrorCode HMExportFromOptions(Mat H, HMSystem sys, HMModes modes)
   MPI_Comm        comm = PetscObjectComm((PetscObject)H);
   HMExportOptions o;
   HMExportAtoms   a;
+  HMSystem        whole = NULL;
   PetscInt        ndof, natoms;
   PetscMPIInt     rank;
   double         *Hd = NULL, *freq = NULL, *X = NULL;
@@ -534,7 +535,14 @@ PetscErrorCode HMExportFromOptions(Mat H, HMSystem sys, HMModes modes)
   PetscCall(MatGetSize(H, &ndof, NULL));
   natoms = ndof / 3;
   PetscCheck(natoms <= HM_EXPORT_MAX_ATOMS, comm, PETSC_ERR_SUP, "-phonopy_fc/-orca_hess/-ase_vib: %" PetscInt_FMT " atoms; these files hold the dense Hessian, gathered on rank 0, up to %d atoms (use -hessian_view hdf5:FILE or binary:FILE)", natoms, HM_EXPORT_MAX_ATOMS);
-  if (rank == 0) PetscCall(GetAtoms(sys, &a));
+  {
+    /* the files need every atom on rank 0: a distributed system (the Hessian's row layout) is gathered there */
+    PetscBool dist = PETSC_TRUE;
+    if (rank == 0 && sys) PetscCall(HMSystemGetDistribution(sys, &dist, NULL, NULL));
+    PetscCallMPI(MPI_Bcast(&dist, 1, MPIU_BOOL, 0, comm));
+    if (dist) PetscCall(HMSystemRedistribute(comm, sys, 0, rank == 0 ? natoms : 0, &whole));
+  }
+  if (rank == 0) PetscCall(GetAtoms(whole ? whole : sys, &a));
   PetscCall(GatherDense(H, &Hd));
   if (o.has_orca) PetscCall(GatherModes(modes, &a, ndof, &freq, &X));
   if (rank == 0) {
@@ -565,5 +573,6 @@ PetscErrorCode HMExportFromOptions(Mat H, HMSystem sys, HMModes modes)
   PetscCheck(!msg[0], comm, PETSC_ERR_USER_INPUT, "%s", msg);
   if (rank == 0) PetscCall(PetscFree(Hd));
   if (freq) PetscCall(PetscFree2(freq, X));
+  PetscCall(HMSystemDestroy(&whole));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

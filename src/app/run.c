@@ -15,7 +15,7 @@ PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const 
   PetscOptionsEnd();
   PetscCall(PetscOptionsGetString(NULL, NULL, "-optimize", method, sizeof(method), NULL));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  /* the optimiser and the mode analysis still take the whole structure (rank 0's, broadcast) */
+  /* the optimiser still takes the whole structure on rank 0 */
   if (par && !whole && !strcmp(method, "none")) PetscCall(HMReaderLoadDistributed(reader, comm, path, sys));
   else if (rank == 0) PetscCall(HMReaderLoad(reader, PETSC_COMM_SELF, path, sys));
   PetscFunctionReturn(PETSC_SUCCESS);

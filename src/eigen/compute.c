@@ -86,13 +86,15 @@ static PetscErrorCode HMModesCountImaginary_Private(HMModes m, HMProj *p)
 
 PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
 {
-  HMProj *p = NULL;
-  double  t0, tl[2], tg[2];
+  HMProj      *p = NULL;
+  HMModesAtoms at;
+  double       t0, tl[2], tg[2];
 
   PetscFunctionBegin;
   PetscCall(HMModesReset_Private(m));
   t0 = MPI_Wtime();
-  PetscCall(HMProjCreate(H, sys, &p));
+  PetscCall(HMModesAtomsGet_Private(H, sys, &at));
+  PetscCall(HMProjCreate(H, &at, &p));
   p->icntl14  = m->icntl14;
   m->natoms   = p->ndof / 3;
   m->ndof     = p->ndof;
@@ -107,7 +109,7 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
     PetscCall(HMModesSolveWindow_Private(m, p));
     break;
   case HM_MODES_LOWEST:
-    if (m->basis == HM_MODES_BASIS_RTB) PetscCall(HMModesSolveRTB_Private(m, p, sys));
+    if (m->basis == HM_MODES_BASIS_RTB) PetscCall(HMModesSolveRTB_Private(m, p, &at));
     else PetscCall(HMModesSolveLowest_Private(m, p));
     break;
   }
@@ -120,6 +122,7 @@ PetscErrorCode HMModesCompute(HMModes m, Mat H, HMSystem sys)
   m->stats.matvecs   = p->nmatvec;
   m->stats.pcapplies = p->npcapply;
   PetscCall(HMProjDestroy(&p));
+  PetscCall(HMModesAtomsRestore_Private(&at));
   tl[0] = MPI_Wtime() - t0;
   tl[1] = m->stats.setup_seconds;
   PetscCall(MPIU_Allreduce(tl, tg, 2, MPI_DOUBLE, MPI_MAX, m->comm));

@@ -64,7 +64,23 @@ typedef struct {
   double    hshift;                         /* Ht currently holds Ht + hshift I (iterative route's preconditioner); the shell subtracts it */
 } HMProj;
 
-PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **);
+/* This rank's atoms of a system in the Hessian's row layout (atoms [a0, a0 + na) of N in input order): views into a
+   whole system, into a distributed one already in that layout, or into a copy redistributed to it (own). */
+typedef struct {
+  PetscInt           N, a0, na;
+  const double      *pos, *mass; /* [na][3], [na] */
+  const int         *Z;
+  const HMAtomLabel *lab; /* NULL when the input has none */
+  PetscBool          hascell, pbc[3];
+  double             cell[9];
+  HMSystem           sys; /* the system viewed (the caller's or own) */
+  HMSystem           own;
+} HMModesAtoms;
+/* Collective on comm; H's rows decide the layout. Errors when the system's atom count does not match H. */
+PETSC_INTERN PetscErrorCode HMModesAtomsGet_Private(Mat H, HMSystem, HMModesAtoms *);
+PETSC_INTERN PetscErrorCode HMModesAtomsRestore_Private(HMModesAtoms *);
+
+PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *, HMProj **);
 PETSC_INTERN PetscErrorCode HMProjDestroy(HMProj **);
 /* y = V^T x (k numbers, reduced over ranks) and x <- x - V c. */
 PETSC_INTERN PetscErrorCode HMProjVtx(HMProj *, Vec x, double c[]);
@@ -88,7 +104,7 @@ typedef PetscErrorCode (*HMModesSolveFn)(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveIterative_Private(HMModes, HMProj *);
 /* -modes lowest with m->solver (auto resolved by p's size) through the registry; RTB reduction (rtb.c). */
 PETSC_INTERN PetscErrorCode HMModesSolveLowest_Private(HMModes, HMProj *);
-PETSC_INTERN PetscErrorCode HMModesSolveRTB_Private(HMModes, HMProj *, HMSystem);
+PETSC_INTERN PetscErrorCode HMModesSolveRTB_Private(HMModes, HMProj *, const HMModesAtoms *);
 /* Shared pieces of the iterative routes. */
 PETSC_INTERN PetscErrorCode HMModesEstimateLowest_Private(HMProj *, double *lmin, double *err);
 PETSC_INTERN PetscErrorCode HMModesCollect_Private(HMModes, HMProj *, EPS, PetscInt nkeep);

@@ -1,83 +1,41 @@
-/* Mode files (Molden, NMD, extended XYZ, text table): streamed one mode at a time through rank 0, written atomically. */
+/* Mode files, atomic: Molden, NMD and extended XYZ written collectively (each rank its atoms' lines); the table by rank 0. */
 #include "eigenimpl.h"
 #include <ctype.h>
 #include <string.h>
 
-/* Streams per-atom data to rank 0 through one scatter: only this rank's atoms are read from the system, so the
-   writers keep working once the system is distributed. */
+/* Every rank formats its own atoms (the rows of H it holds) and the file is written collectively, segment by
+   segment (HMFileOrderedOpen): a header in rank 0's part, then every rank's atoms in input order. No rank holds
+   more than its atoms and one mode's displacements. */
 typedef struct {
-  HMModes            m;
-  Vec                scale; /* 1/sqrt(m) per row */
-  Vec                d, d0; /* work vector (X's row layout) and its copy on rank 0 */
-  VecScatter         sc;
-  double            *pos0; /* rank 0: positions (3N) */
-  int               *Z0;   /* rank 0: atomic numbers (N) */
-  const HMAtomLabel *lab0; /* rank 0: the input's atom labels (PDB), NULL when it has none */
+  HMModes      m;
+  HMModesAtoms at;    /* this rank's atoms, in X's row layout */
+  Vec          scale; /* 1/sqrt(m) per row */
+  Vec          d;     /* work vector, X's row layout */
+  PetscMPIInt  rank;
 } HMModeStream;
-
-static PetscErrorCode HMModeStreamGather_Private(HMModeStream *s, double *out)
-{
-  const double *a;
-  PetscInt      n;
-
-  PetscFunctionBegin;
-  PetscCall(VecScatterBegin(s->sc, s->d, s->d0, INSERT_VALUES, SCATTER_FORWARD));
-  PetscCall(VecScatterEnd(s->sc, s->d, s->d0, INSERT_VALUES, SCATTER_FORWARD));
-  if (out) {
-    PetscCall(VecGetLocalSize(s->d0, &n));
-    PetscCall(VecGetArrayRead(s->d0, &a));
-    PetscCall(PetscArraycpy(out, a, n));
-    PetscCall(VecRestoreArrayRead(s->d0, &a));
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
 
 static PetscErrorCode HMModeStreamCreate_Private(HMModes m, HMSystem sys, HMModeStream *s)
 {
-  const double *mass, *pos;
-  const int    *Z;
-  PetscInt      rs, re, natoms;
-  double       *sa, *da, *zz = NULL;
-  PetscMPIInt   rank;
+  PetscInt rs, re;
+  double  *sa;
 
   PetscFunctionBegin;
   PetscCall(HMModesCheckComputed_Private(m));
-  PetscCall(HMSystemGetSize(sys, &natoms));
-  PetscCheck(3 * natoms == m->ndof, m->comm, PETSC_ERR_ARG_WRONG, "system has %" PetscInt_FMT " atoms but the modes were computed for %" PetscInt_FMT, natoms, m->ndof / 3);
-  PetscCallMPI(MPI_Comm_rank(m->comm, &rank));
   PetscCall(PetscMemzero(s, sizeof(*s)));
   s->m = m;
+  PetscCallMPI(MPI_Comm_rank(m->comm, &s->rank));
+  PetscCall(HMModesAtomsGet_Private(m->X, sys, &s->at));
   PetscCall(MatCreateVecs(m->X, NULL, &s->d));
   PetscCall(VecDuplicate(s->d, &s->scale));
-  PetscCall(VecScatterCreateToZero(s->d, &s->sc, &s->d0));
-  PetscCall(HMSystemGetMasses(sys, &mass));
-  PetscCall(HMSystemGetPositions(sys, &pos));
-  PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
   PetscCall(VecGetOwnershipRange(s->d, &rs, &re));
   PetscCall(VecGetArray(s->scale, &sa));
-  for (PetscInt i = rs; i < re; i++) sa[i - rs] = 1.0 / PetscSqrtReal(mass[i / 3]);
+  for (PetscInt i = 0; i < re - rs; i++) sa[i] = 1.0 / PetscSqrtReal(s->at.mass[i / 3]);
   PetscCall(VecRestoreArray(s->scale, &sa));
-  if (rank == 0) {
-    PetscCall(PetscMalloc2(m->ndof, &s->pos0, natoms, &s->Z0));
-    PetscCall(PetscMalloc1(m->ndof, &zz));
-  }
-  PetscCall(VecGetArray(s->d, &da));
-  for (PetscInt i = rs; i < re; i++) da[i - rs] = pos[i];
-  PetscCall(VecRestoreArray(s->d, &da));
-  PetscCall(HMModeStreamGather_Private(s, s->pos0));
-  PetscCall(VecGetArray(s->d, &da));
-  for (PetscInt i = rs; i < re; i++) da[i - rs] = (double)Z[i / 3];
-  PetscCall(VecRestoreArray(s->d, &da));
-  PetscCall(HMModeStreamGather_Private(s, zz));
-  if (rank == 0)
-    for (PetscInt a = 0; a < natoms; a++) s->Z0[a] = (int)zz[3 * a];
-  if (rank == 0) PetscCall(PetscFree(zz));
-  if (rank == 0) PetscCall(HMSystemGetAtomLabels(sys, &s->lab0)); /* the writing rank holds the whole system */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Rank 0 gets the normalised Cartesian displacement M^-1/2 x of mode j in *d (NULL elsewhere); *len (optional,
-   every rank) is |M^-1/2 x| before the normalisation, in amu^-1/2. Collective. */
+/* This rank's rows of the normalised Cartesian displacement M^-1/2 x of mode j in *d; *len (optional) is
+   |M^-1/2 x| before the normalisation, in amu^-1/2. Collective. */
 static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const double **d, PetscReal *len)
 {
   Vec       x;
@@ -90,58 +48,61 @@ static PetscErrorCode HMModeStreamGet_Private(HMModeStream *s, PetscInt j, const
   PetscCall(VecNorm(s->d, NORM_2, &nrm));
   if (nrm > 0) PetscCall(VecScale(s->d, 1.0 / nrm));
   if (len) *len = nrm;
-  PetscCall(HMModeStreamGather_Private(s, NULL));
-  PetscCall(VecGetArrayRead(s->d0, d));
+  PetscCall(VecGetArrayRead(s->d, d));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static PetscErrorCode HMModeStreamRestore_Private(HMModeStream *s, const double **d)
 {
   PetscFunctionBegin;
-  PetscCall(VecRestoreArrayRead(s->d0, d));
+  PetscCall(VecRestoreArrayRead(s->d, d));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static PetscErrorCode HMModeStreamDestroy_Private(HMModeStream *s)
 {
   PetscFunctionBegin;
-  PetscCall(VecScatterDestroy(&s->sc));
-  PetscCall(VecDestroy(&s->d0));
   PetscCall(VecDestroy(&s->d));
   PetscCall(VecDestroy(&s->scale));
-  if (s->pos0) PetscCall(PetscFree2(s->pos0, s->Z0));
+  PetscCall(HMModesAtomsRestore_Private(&s->at));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMModesWriteMolden(HMModes m, HMSystem sys, const char path[])
 {
-  HMModeStream s;
-  FILE        *fp;
-  HMAtomicFile h;
-  PetscInt     na = m->ndof / 3;
+  HMModeStream  s;
+  HMOrderedFile f;
+  const double *pos;
+  const int    *Z;
+  PetscInt      na, a0;
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
-  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
-  if (fp) {
-    fprintf(fp, "[Molden Format]\n[Title]\n hipmace normal modes: %s\n[Atoms] Angs\n", m->method);
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %6" PetscInt_FMT " %3d %22.14f %22.14f %22.14f\n", HMElementSymbol(s.Z0[a]), a + 1, s.Z0[a], s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2]);
-    fprintf(fp, "[FREQ]\n");
-    for (PetscInt j = 0; j < m->n; j++) fprintf(fp, "%16.6f\n", m->cm1[j]);
-    fprintf(fp, "[FR-COORD]\n");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %22.14f %22.14f %22.14f\n", HMElementSymbol(s.Z0[a]), s.pos0[3 * a] / HM_BOHR_ANG, s.pos0[3 * a + 1] / HM_BOHR_ANG, s.pos0[3 * a + 2] / HM_BOHR_ANG);
-    fprintf(fp, "[FR-NORM-COORD]\n");
+  pos = s.at.pos;
+  Z   = s.at.Z;
+  na  = s.at.na;
+  a0  = s.at.a0;
+  PetscCall(HMFileOrderedOpen(m->comm, path, &f));
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "[Molden Format]\n[Title]\n hipmace normal modes: %s\n[Atoms] Angs\n", m->method));
+  for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, "%-3s %6" PetscInt_FMT " %3d %22.14f %22.14f %22.14f\n", HMElementSymbol(Z[a]), a0 + a + 1, Z[a], pos[3 * a], pos[3 * a + 1], pos[3 * a + 2]));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (!s.rank) {
+    PetscCall(HMFileOrderedPrintf(f, "[FREQ]\n"));
+    for (PetscInt j = 0; j < m->n; j++) PetscCall(HMFileOrderedPrintf(f, "%16.6f\n", m->cm1[j]));
+    PetscCall(HMFileOrderedPrintf(f, "[FR-COORD]\n"));
   }
+  for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, "%-3s %22.14f %22.14f %22.14f\n", HMElementSymbol(Z[a]), pos[3 * a] / HM_BOHR_ANG, pos[3 * a + 1] / HM_BOHR_ANG, pos[3 * a + 2] / HM_BOHR_ANG));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "[FR-NORM-COORD]\n"));
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
     PetscCall(HMModeStreamGet_Private(&s, j, &d, NULL));
-    if (fp) {
-      fprintf(fp, " vibration %" PetscInt_FMT "\n", j + 1);
-      for (PetscInt a = 0; a < na; a++) fprintf(fp, "%14.8f %14.8f %14.8f\n", d[3 * a], d[3 * a + 1], d[3 * a + 2]);
-    }
+    if (!s.rank) PetscCall(HMFileOrderedPrintf(f, " vibration %" PetscInt_FMT "\n", j + 1));
+    for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, "%14.8f %14.8f %14.8f\n", d[3 * a], d[3 * a + 1], d[3 * a + 2]));
     PetscCall(HMModeStreamRestore_Private(&s, &d));
+    PetscCall(HMFileOrderedEndSegment(f));
   }
-  PetscCall(HMFileCommitAtomic(&h));
+  PetscCall(HMFileOrderedCommit(&f));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -160,16 +121,16 @@ static double HMModeAmplitude_Private(double lambda, double T, PetscReal len)
   return PetscSqrtReal(q2) * len;
 }
 
-/* NMD name: the structure file's base name without extension (the NMD file's when the system was built in memory), letters, digits and '_' only, at most 30
+/* NMD name: the NMD file's base name without extension (what the driver has always written; the structure's source name
+   is not used, so the file does not depend on how the system reached the writer), letters, digits and '_' only, at most 30
    characters (what ProDy's own writer produces), "hipmace_modes" when nothing is left. */
-static PetscErrorCode HMNMDName_Private(HMSystem sys, const char path[], char name[31])
+static PetscErrorCode HMNMDName_Private(const char path[], char name[31])
 {
   const char *src, *b, *dot;
   size_t      k = 0;
 
   PetscFunctionBegin;
-  PetscCall(HMSystemGetSource(sys, &src));
-  if (!strcmp(src, "(memory)")) src = path;
+  src = path;
   b   = strrchr(src, '/');
   b   = b ? b + 1 : src;
   dot = strchr(b, '.');
@@ -181,80 +142,90 @@ static PetscErrorCode HMNMDName_Private(HMSystem sys, const char path[], char na
 
 PetscErrorCode HMModesWriteNMD(HMModes m, HMSystem sys, const char path[])
 {
-  HMModeStream s;
-  FILE        *fp;
-  HMAtomicFile h;
-  PetscInt     na = m->ndof / 3;
-  char         full[PETSC_MAX_PATH_LEN], name[31];
+  HMModeStream       s;
+  HMOrderedFile      f;
+  const HMAtomLabel *lab;
+  const int         *Z;
+  PetscInt           na;
+  char               full[PETSC_MAX_PATH_LEN], name[31];
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
+  lab = s.at.lab;
+  Z   = s.at.Z;
+  na  = s.at.na;
   PetscCall(PetscGetFullPath(path, full, sizeof(full)));
-  PetscCall(HMNMDName_Private(sys, path, name));
-  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
-  if (fp) {
-    /* ProDy's parseNMD needs the name line; NMWiz (vmd -e FILE) runs the nmwiz_load line */
-    fprintf(fp, "nmwiz_load %s\nname %s\n", full, name);
-    /* a PDB input's atom names, residues and chains (a blank chain as X, an empty name as the element);
-       otherwise the element, MOL and 1 */
-    fprintf(fp, "atomnames");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", s.lab0 && s.lab0[a].name[0] ? s.lab0[a].name : HMElementSymbol(s.Z0[a]));
-    fprintf(fp, "\nresnames");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %s", s.lab0 && s.lab0[a].resname[0] ? s.lab0[a].resname : "MOL");
-    fprintf(fp, "\nresids");
-    for (PetscInt a = 0; a < na; a++) fprintf(fp, " %" PetscInt_FMT, s.lab0 ? s.lab0[a].resid : (PetscInt)1);
-    if (s.lab0) {
-      fprintf(fp, "\nchainids");
-      for (PetscInt a = 0; a < na; a++) fprintf(fp, " %c", isgraph((unsigned char)s.lab0[a].chain) ? s.lab0[a].chain : 'X');
-    }
-    fprintf(fp, "\ncoordinates");
-    for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.10f", s.pos0[i]);
-    fprintf(fp, "\n# hipmace: mode <index> <RMS amplitude in A at %g K> <unit Cartesian displacement, 3N>\n# frequencies_cm1 (negative: imaginary)", m->temperature);
-    for (PetscInt j = 0; j < m->n; j++) fprintf(fp, " %.4f", m->cm1[j]);
-    fprintf(fp, "\n");
+  PetscCall(HMNMDName_Private(path, name));
+  PetscCall(HMFileOrderedOpen(m->comm, path, &f));
+  /* ProDy's parseNMD needs the name line; NMWiz (vmd -e FILE) runs the nmwiz_load line. A PDB input's atom names,
+     residues and chains (a blank chain as X, an empty name as the element); otherwise the element, MOL and 1. One
+     segment per line: rank 0 starts it, every rank adds its atoms' fields. */
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "nmwiz_load %s\nname %s\natomnames", full, name));
+  for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, " %s", lab && lab[a].name[0] ? lab[a].name : HMElementSymbol(Z[a])));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "\nresnames"));
+  for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, " %s", lab && lab[a].resname[0] ? lab[a].resname : "MOL"));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "\nresids"));
+  for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, " %" PetscInt_FMT, lab ? lab[a].resid : (PetscInt)1));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (lab) { /* labels are present on every rank or on none */
+    if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "\nchainids"));
+    for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, " %c", isgraph((unsigned char)lab[a].chain) ? lab[a].chain : 'X'));
+    PetscCall(HMFileOrderedEndSegment(f));
+  }
+  if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "\ncoordinates"));
+  for (PetscInt i = 0; i < 3 * na; i++) PetscCall(HMFileOrderedPrintf(f, " %.10f", s.at.pos[i]));
+  PetscCall(HMFileOrderedEndSegment(f));
+  if (!s.rank) {
+    PetscCall(HMFileOrderedPrintf(f, "\n# hipmace: mode <index> <RMS amplitude in A at %g K> <unit Cartesian displacement, 3N>\n# frequencies_cm1 (negative: imaginary)", m->temperature));
+    for (PetscInt j = 0; j < m->n; j++) PetscCall(HMFileOrderedPrintf(f, " %.4f", m->cm1[j]));
+    PetscCall(HMFileOrderedPrintf(f, "\n"));
   }
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
     PetscReal     len;
     PetscCall(HMModeStreamGet_Private(&s, j, &d, &len));
-    if (fp) {
-      /* ProDy's convention: index, then a decimal scale factor (sqrt of the variance), then the unit vector */
-      fprintf(fp, "mode %" PetscInt_FMT " %.10f", j + 1, HMModeAmplitude_Private(m->lambda[j], m->temperature, len));
-      for (PetscInt i = 0; i < 3 * na; i++) fprintf(fp, " %.8f", d[i]);
-      fprintf(fp, "\n");
-    }
+    /* ProDy's convention: index, then a decimal scale factor (sqrt of the variance), then the unit vector */
+    if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "mode %" PetscInt_FMT " %.10f", j + 1, HMModeAmplitude_Private(m->lambda[j], m->temperature, len)));
+    for (PetscInt i = 0; i < 3 * na; i++) PetscCall(HMFileOrderedPrintf(f, " %.8f", d[i]));
     PetscCall(HMModeStreamRestore_Private(&s, &d));
+    PetscCall(HMFileOrderedEndSegment(f));
+    if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "\n")); /* ends the line, in the next segment (or the commit's) */
   }
-  PetscCall(HMFileCommitAtomic(&h));
+  PetscCall(HMFileOrderedCommit(&f));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
 {
-  HMModeStream s;
-  FILE        *fp;
-  HMAtomicFile h;
-  char         lattice[512] = "";
-  PetscInt     na           = m->ndof / 3;
-  PetscBool    hascell, pbc[3];
-  double       cell[9];
+  HMModeStream     s;
+  HMOrderedFile    f;
+  char             lattice[512] = "";
+  const double    *pos, *cell;
+  const int       *Z;
+  const PetscBool *pbc;
+  PetscInt         na;
 
   PetscFunctionBegin;
   PetscCall(HMModeStreamCreate_Private(m, sys, &s));
-  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
-  if (hascell) PetscCall(PetscSNPrintf(lattice, sizeof(lattice), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
-  PetscCall(HMFileOpenAtomic(m->comm, path, &fp, &h));
+  pos  = s.at.pos;
+  Z    = s.at.Z;
+  na   = s.at.na;
+  cell = s.at.cell;
+  pbc  = s.at.pbc;
+  if (s.at.hascell) PetscCall(PetscSNPrintf(lattice, sizeof(lattice), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+  PetscCall(HMFileOrderedOpen(m->comm, path, &f));
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;
     PetscCall(HMModeStreamGet_Private(&s, j, &d, NULL));
-    if (fp) {
-      fprintf(fp, "%" PetscInt_FMT "\n%sProperties=species:S:1:pos:R:3:mode:R:3 pbc=\"%c %c %c\" mode_index=%" PetscInt_FMT " eigenvalue=%.17g frequency_cm1=%.10f imaginary=%c\n", na, lattice, pbc[0] ? 'T' : 'F', pbc[1] ? 'T' : 'F', pbc[2] ? 'T' : 'F', j + 1, m->lambda[j], m->cm1[j], m->lambda[j] < 0 ? 'T' : 'F');
-      for (PetscInt a = 0; a < na; a++) fprintf(fp, "%-3s %22.14f %22.14f %22.14f %16.10f %16.10f %16.10f\n", HMElementSymbol(s.Z0[a]), s.pos0[3 * a], s.pos0[3 * a + 1], s.pos0[3 * a + 2], d[3 * a], d[3 * a + 1], d[3 * a + 2]);
-    }
+    if (!s.rank) PetscCall(HMFileOrderedPrintf(f, "%" PetscInt_FMT "\n%sProperties=species:S:1:pos:R:3:mode:R:3 pbc=\"%c %c %c\" mode_index=%" PetscInt_FMT " eigenvalue=%.17g frequency_cm1=%.10f imaginary=%c\n", s.at.N, lattice, pbc[0] ? 'T' : 'F', pbc[1] ? 'T' : 'F', pbc[2] ? 'T' : 'F', j + 1, m->lambda[j], m->cm1[j], m->lambda[j] < 0 ? 'T' : 'F'));
+    for (PetscInt a = 0; a < na; a++) PetscCall(HMFileOrderedPrintf(f, "%-3s %22.14f %22.14f %22.14f %16.10f %16.10f %16.10f\n", HMElementSymbol(Z[a]), pos[3 * a], pos[3 * a + 1], pos[3 * a + 2], d[3 * a], d[3 * a + 1], d[3 * a + 2]));
     PetscCall(HMModeStreamRestore_Private(&s, &d));
+    PetscCall(HMFileOrderedEndSegment(f));
   }
-  PetscCall(HMFileCommitAtomic(&h));
+  PetscCall(HMFileOrderedCommit(&f));
   PetscCall(HMModeStreamDestroy_Private(&s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -55,28 +55,81 @@ static PetscErrorCode HMProjOrthonormalize_Private(HMProj *p)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Translations and rotations about the principal axes through the centre of mass, mass-weighted. */
-static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
+PetscErrorCode HMModesAtomsGet_Private(Mat H, HMSystem sys, HMModesAtoms *at)
 {
-  const double *pos, *mass;
-  PetscBool     hascell, pbc[3];
-  double        cell[9], s[4] = {0, 0, 0, 0}, Iten[9], In[6] = {0, 0, 0, 0, 0, 0}, mom[3], work[16], Mtot, com[3], axes[3][3];
-  PetscInt      a0 = p->rstart / 3, na = p->nloc / 3, nrot = 0;
+  MPI_Comm  comm = PetscObjectComm((PetscObject)H);
+  PetscInt  M, Nc, rs, re, N = -1, rstart = 0, n = 0, ok[4];
+  PetscBool dist = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(at, sizeof(*at)));
+  PetscCall(MatGetSize(H, &M, &Nc));
+  PetscCall(MatGetOwnershipRange(H, &rs, &re));
+  PetscCheck(rs % 3 == 0 && re % 3 == 0, comm, PETSC_ERR_ARG_WRONG, "Hessian rows [%" PetscInt_FMT ", %" PetscInt_FMT ") of this rank do not hold whole atoms", rs, re);
+  at->a0 = rs / 3;
+  at->na = (re - rs) / 3;
+  if (sys) {
+    PetscCall(HMSystemGetDistribution(sys, &dist, &N, &rstart));
+    PetscCall(HMSystemGetSize(sys, &n));
+  }
+  /* ok[0]: the rank holds its rows' atoms where they are (whole, or distributed in H's layout); ok[1]: -N */
+  ok[0] = sys && (!dist || (rstart == at->a0 && n == at->na));
+  ok[1] = -N;
+  if (sys) PetscCall(HMSystemGetAtomLabels(sys, &at->lab));
+  ok[2] = at->lab != NULL;
+  ok[3] = -ok[2];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ok, 4, MPIU_INT, MPI_MIN, comm));
+  at->N = -ok[1];
+  if (ok[2] != -ok[3]) ok[0] = 0; /* labels on some ranks only (e.g. rank 0's copy): redistributed from the first */
+  PetscCheck(M == 3 * at->N, comm, PETSC_ERR_ARG_WRONG, "%s is %" PetscInt_FMT " x %" PetscInt_FMT " but the system has %" PetscInt_FMT " atoms (expected %" PetscInt_FMT " rows)", M == Nc ? "Hessian" : "mode matrix", M, Nc, at->N, 3 * at->N);
+  at->sys = sys;
+  if (!ok[0]) { /* O(n) per rank: this rank's atoms, wherever they are */
+    PetscCall(HMSystemRedistribute(comm, sys, at->a0, at->na, &at->own));
+    at->sys = at->own;
+  }
+  PetscCall(HMSystemGetDistribution(at->sys, &dist, NULL, NULL));
+  {
+    const PetscInt off = dist ? 0 : at->a0;
+    PetscCall(HMSystemGetPositions(at->sys, &at->pos));
+    PetscCall(HMSystemGetMasses(at->sys, &at->mass));
+    PetscCall(HMSystemGetAtomicNumbers(at->sys, &at->Z));
+    PetscCall(HMSystemGetAtomLabels(at->sys, &at->lab));
+    PetscCall(HMSystemGetCell(at->sys, &at->hascell, at->cell, at->pbc));
+    at->pos += 3 * off;
+    at->mass += off;
+    at->Z += off;
+    if (at->lab) at->lab += off;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesAtomsRestore_Private(HMModesAtoms *at)
+{
+  PetscFunctionBegin;
+  PetscCall(HMSystemDestroy(&at->own));
+  PetscCall(PetscMemzero(at, sizeof(*at)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Translations and rotations about the principal axes through the centre of mass, mass-weighted. */
+static PetscErrorCode HMProjRigidBody_Private(HMProj *p, const HMModesAtoms *at)
+{
+  const double *pos = at->pos, *mass = at->mass;
+  double        s[4] = {0, 0, 0, 0}, Iten[9], In[6] = {0, 0, 0, 0, 0, 0}, mom[3], work[16], Mtot, com[3], axes[3][3];
+  PetscInt      na = p->nloc / 3, nrot = 0;
   PetscBLASInt  three = 3, lwork = 16, info;
 
   PetscFunctionBegin;
-  PetscCall(HMSystemGetPositions(sys, &pos));
-  PetscCall(HMSystemGetMasses(sys, &mass));
-  PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
-  p->periodic = (PetscBool)(hascell && (pbc[0] || pbc[1] || pbc[2]));
-  for (PetscInt a = a0; a < a0 + na; a++) {
+  p->periodic = (PetscBool)(at->hascell && (at->pbc[0] || at->pbc[1] || at->pbc[2]));
+  /* the rank's own atoms, then one reduction: the same sums in the same order as with the whole structure */
+  for (PetscInt a = 0; a < na; a++) {
     s[3] += mass[a];
     for (PetscInt d = 0; d < 3; d++) s[d] += mass[a] * pos[3 * a + d];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 4, MPI_DOUBLE, MPI_SUM, p->comm));
   Mtot = s[3];
   for (PetscInt d = 0; d < 3; d++) com[d] = s[d] / Mtot;
-  for (PetscInt a = a0; a < a0 + na; a++) {
+  for (PetscInt a = 0; a < na; a++) {
     double r[3] = {pos[3 * a] - com[0], pos[3 * a + 1] - com[1], pos[3 * a + 2] - com[2]}, r2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
     In[0] += mass[a] * (r2 - r[0] * r[0]);
     In[1] += mass[a] * (r2 - r[1] * r[1]);
@@ -110,7 +163,7 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
   p->k = PetscMin(3 + nrot, p->ndof);
   PetscCall(PetscCalloc1(p->nloc * p->k + 1, &p->V));
   for (PetscInt a = 0; a < na; a++) {
-    PetscInt A    = a0 + a;
+    PetscInt A    = a;
     double   sm   = PetscSqrtReal(mass[A]);
     double   r[3] = {pos[3 * A] - com[0], pos[3 * A + 1] - com[1], pos[3 * A + 2] - com[2]};
     for (PetscInt d = 0; d < 3 && d < p->k; d++) p->V[3 * a + d + d * p->nloc] = sm / PetscSqrtReal(Mtot);
@@ -126,11 +179,11 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, HMSystem sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
+PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *at, HMProj **out)
 {
   HMProj            *p;
-  PetscInt           M, N, rend, natoms, ncols;
-  const double      *mass;
+  PetscInt           M, N, rend, ncols;
+  const double      *mass = at->mass;
   Vec                sv;
   double            *sa, bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
   const PetscInt    *cols;
@@ -141,20 +194,17 @@ PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
   p->comm    = PetscObjectComm((PetscObject)H);
   p->icntl14 = -1;
   PetscCall(MatGetSize(H, &M, &N));
-  PetscCall(HMSystemGetSize(sys, &natoms));
-  PetscCheck(M == N && M == 3 * natoms, p->comm, PETSC_ERR_ARG_WRONG, "Hessian is %" PetscInt_FMT " x %" PetscInt_FMT " but the system has %" PetscInt_FMT " atoms (expected %" PetscInt_FMT " x %" PetscInt_FMT ")", M, N, natoms, 3 * natoms, 3 * natoms);
+  PetscCheck(M == N, p->comm, PETSC_ERR_ARG_WRONG, "Hessian is %" PetscInt_FMT " x %" PetscInt_FMT ": not square", M, N);
   p->ndof = M;
   PetscCall(MatGetOwnershipRange(H, &p->rstart, &rend));
   p->nloc = rend - p->rstart;
-  PetscCheck(p->rstart % 3 == 0 && rend % 3 == 0, p->comm, PETSC_ERR_ARG_WRONG, "Hessian rows [%" PetscInt_FMT ", %" PetscInt_FMT ") of this rank do not hold whole atoms", p->rstart, rend);
-  PetscCall(HMSystemGetMasses(sys, &mass));
-  for (PetscInt a = p->rstart / 3; a < rend / 3; a++) PetscCheck(mass[a] > 0 && PetscIsNormalReal(mass[a]), p->comm, PETSC_ERR_ARG_OUTOFRANGE, "atom %" PetscInt_FMT " has mass %g amu: normal modes need positive masses", a + 1, mass[a]);
+  for (PetscInt a = 0; a < at->na; a++) PetscCheck(mass[a] > 0 && PetscIsNormalReal(mass[a]), p->comm, PETSC_ERR_ARG_OUTOFRANGE, "atom %" PetscInt_FMT " has mass %g amu: normal modes need positive masses", at->a0 + a + 1, mass[a]);
 
   PetscCall(HMProjSymmetrize_Private(H, &p->Ht));
   PetscCall(PetscMalloc1(p->nloc + 1, &p->minv_sqrt));
   PetscCall(MatCreateVecs(p->Ht, &sv, NULL));
   PetscCall(VecGetArray(sv, &sa));
-  for (PetscInt i = 0; i < p->nloc; i++) sa[i] = p->minv_sqrt[i] = 1.0 / PetscSqrtReal(mass[(p->rstart + i) / 3]);
+  for (PetscInt i = 0; i < p->nloc; i++) sa[i] = p->minv_sqrt[i] = 1.0 / PetscSqrtReal(mass[i / 3]);
   PetscCall(VecRestoreArray(sv, &sa));
   PetscCall(MatDiagonalScale(p->Ht, sv, sv));
   PetscCall(VecDestroy(&sv));
@@ -177,7 +227,7 @@ PetscErrorCode HMProjCreate(Mat H, HMSystem sys, HMProj **out)
   p->ub    = -bnd[1];
   p->alpha = p->ub + PetscMax(0.5 * (p->ub - p->lb), 1e-3);
 
-  PetscCall(HMProjRigidBody_Private(p, sys));
+  PetscCall(HMProjRigidBody_Private(p, at));
   PetscCall(PetscMalloc1(p->nloc * p->k + 1, &p->W));
   for (PetscInt j = 0; j < p->k; j++) {
     double       *xa;

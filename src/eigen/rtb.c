@@ -361,8 +361,10 @@ PetscErrorCode HMModesSetRTBRefine(HMModes m, PetscBool flg)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesSolveRTB_Private(HMModes m, HMProj *p, HMSystem sys)
+PetscErrorCode HMModesSolveRTB_Private(HMModes m, HMProj *p, const HMModesAtoms *at)
 {
+  HMSystem    sys = at->sys, whole = NULL;
+  PetscBool   dist;
   HMBlocks    B;
   HMProj     *q = NULL;
   HMModes     r;
@@ -372,8 +374,13 @@ PetscErrorCode HMModesSolveRTB_Private(HMModes m, HMProj *p, HMSystem sys)
   const char *rsolver;
 
   PetscFunctionBegin;
+  /* the blocks (residues, spatial cells) need every atom: a distributed system is gathered on every rank here */
+  PetscCall(HMSystemGetDistribution(sys, &dist, NULL, NULL));
+  if (dist) PetscCall(HMSystemRedistribute(m->comm, sys, 0, at->N, &whole));
+  if (whole) sys = whole;
   PetscCall(HMBlocksBuild_Private(sys, m->block_size, &B));
   PetscCall(HMRTBProjector_Private(p, sys, &B, &P));
+  PetscCall(HMSystemDestroy(&whole));
   PetscCall(HMRTBReduce_Private(p, P, &q));
   nr = q->ndof;
   PetscCall(PetscSNPrintf(what, sizeof(what), "%" PetscInt_FMT " %s", B.nb, B.residue ? "residues" : "spatial blocks"));

@@ -196,3 +196,101 @@ PetscErrorCode HMSystemDescribeAtom(HMSystem sys, PetscInt i, char buf[], size_t
   } else snprintf(buf, len, "%s: atom %" PetscInt_FMT, sys->source, i + 1);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+/* Which atoms [lo, hi) of input order a system holds here: its run when distributed, all N for a whole one. */
+static void HMSystemHeld_Private(HMSystem s, PetscInt *lo, PetscInt *hi)
+{
+  *lo = s ? (s->distributed ? s->rstart : 0) : 0;
+  *hi = s ? *lo + s->n : 0;
+}
+
+PetscErrorCode HMSystemRedistribute(MPI_Comm comm, HMSystem src, PetscInt rstart, PetscInt n, HMSystem *out)
+{
+  PetscMPIInt  rank, size, root, mine, *sc, *sd, *rc, *rd;
+  PetscInt     held[2], want[2] = {rstart, n}, *hall, *wall, lo, hi;
+  double       hdr[17] = {0};
+  size_t       srclen  = 0;
+  HMSystem     s;
+  MPI_Datatype t3, tl;
+
+  PetscFunctionBegin;
+  PetscCheck(out, comm, PETSC_ERR_ARG_NULL, "HMSystemRedistribute: NULL output");
+  *out = NULL;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  /* a whole (not distributed) system is taken from the lowest rank that has one; otherwise every rank's run */
+  mine = (src && !src->distributed) ? rank : size;
+  PetscCallMPI(MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm));
+  HMSystemHeld_Private(src, &held[0], &held[1]);
+  if (root < size && rank != root) held[0] = held[1] = 0; /* only the root's copy is sent */
+  {
+    PetscInt bad[2] = {root == size && !src, rstart < 0 || n < 0};
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bad, 2, MPIU_INT, MPI_MAX, comm));
+    PetscCheck(!bad[0], comm, PETSC_ERR_ARG_NULL, "HMSystemRedistribute: no rank holds a whole system and some ranks hold none");
+    PetscCheck(!bad[1], comm, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemRedistribute: negative atom range asked for");
+  }
+  if (root == size) root = 0;
+  if (rank == root) {
+    hdr[0] = (double)(src->distributed ? src->N : src->n);
+    hdr[1] = src->hascell;
+    for (int k = 0; k < 9; k++) hdr[2 + k] = src->cell[k];
+    for (int k = 0; k < 3; k++) hdr[11 + k] = src->pbc[k];
+    hdr[14] = src->massgiven;
+    hdr[15] = src->label != NULL;
+    srclen  = strlen(src->source) + 1;
+    hdr[16] = (double)srclen;
+  }
+  PetscCallMPI(MPI_Bcast(hdr, 17, MPI_DOUBLE, root, comm));
+  srclen = (size_t)hdr[16];
+  {
+    PetscInt over = rstart + n > (PetscInt)hdr[0];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &over, 1, MPIU_INT, MPI_MAX, comm));
+    PetscCheck(!over, comm, PETSC_ERR_ARG_OUTOFRANGE, "HMSystemRedistribute: atoms beyond the %" PetscInt_FMT " of the system asked for", (PetscInt)hdr[0]);
+  }
+
+  PetscCall(PetscNew(&s));
+  s->comm        = comm;
+  s->n           = n;
+  s->N           = (PetscInt)hdr[0];
+  s->rstart      = rstart;
+  s->distributed = (PetscBool)(rstart != 0 || n != s->N);
+  s->hascell     = (PetscBool)(hdr[1] != 0);
+  for (int k = 0; k < 9; k++) s->cell[k] = hdr[2 + k];
+  for (int k = 0; k < 3; k++) s->pbc[k] = (PetscBool)(hdr[11 + k] != 0);
+  s->massgiven = (PetscBool)(hdr[14] != 0);
+  PetscCall(PetscMalloc1(srclen, &s->source));
+  if (rank == root) PetscCall(PetscArraycpy(s->source, src->source, srclen));
+  PetscCallMPI(MPI_Bcast(s->source, (PetscMPIInt)srclen, MPI_CHAR, root, comm));
+  PetscCall(PetscMalloc3(n + 1, &s->Z, 3 * n + 3, &s->pos, n + 1, &s->mass));
+  if (hdr[15] != 0) PetscCall(PetscMalloc1(n + 1, &s->label));
+
+  /* what each rank sends to each: the overlap of its held run with the other's wanted run (O(P) bookkeeping) */
+  PetscCall(PetscMalloc2(2 * size, &hall, 2 * size, &wall));
+  PetscCallMPI(MPI_Allgather(held, 2, MPIU_INT, hall, 2, MPIU_INT, comm));
+  PetscCallMPI(MPI_Allgather(want, 2, MPIU_INT, wall, 2, MPIU_INT, comm));
+  PetscCall(PetscMalloc4(size, &sc, size, &sd, size, &rc, size, &rd));
+  for (PetscMPIInt q = 0; q < size; q++) {
+    lo    = PetscMax(held[0], wall[2 * q]);
+    hi    = PetscMin(held[1], wall[2 * q] + wall[2 * q + 1]);
+    sc[q] = (PetscMPIInt)PetscMax(hi - lo, 0);
+    sd[q] = (PetscMPIInt)(sc[q] ? lo - held[0] : 0);
+    lo    = PetscMax(hall[2 * q], rstart);
+    hi    = PetscMin(hall[2 * q + 1], rstart + n);
+    rc[q] = (PetscMPIInt)PetscMax(hi - lo, 0);
+    rd[q] = (PetscMPIInt)(rc[q] ? lo - rstart : 0);
+  }
+  PetscCallMPI(MPI_Type_contiguous(3, MPI_DOUBLE, &t3));
+  PetscCallMPI(MPI_Type_commit(&t3));
+  PetscCallMPI(MPI_Type_contiguous((PetscMPIInt)sizeof(HMAtomLabel), MPI_BYTE, &tl));
+  PetscCallMPI(MPI_Type_commit(&tl));
+  PetscCallMPI(MPI_Alltoallv(src ? src->Z : NULL, sc, sd, MPI_INT, s->Z, rc, rd, MPI_INT, comm));
+  PetscCallMPI(MPI_Alltoallv(src ? src->pos : NULL, sc, sd, t3, s->pos, rc, rd, t3, comm));
+  PetscCallMPI(MPI_Alltoallv(src ? src->mass : NULL, sc, sd, MPI_DOUBLE, s->mass, rc, rd, MPI_DOUBLE, comm));
+  if (s->label) PetscCallMPI(MPI_Alltoallv(src ? src->label : NULL, sc, sd, tl, s->label, rc, rd, tl, comm));
+  PetscCallMPI(MPI_Type_free(&t3));
+  PetscCallMPI(MPI_Type_free(&tl));
+  PetscCall(PetscFree4(sc, sd, rc, rd));
+  PetscCall(PetscFree2(hall, wall));
+  *out = s;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

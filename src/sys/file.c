@@ -1,6 +1,8 @@
 /* Atomic file writes: a temporary next to the final path, flushed to disk, renamed into place when complete. */
 #include <hipmace/sys.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -145,40 +147,153 @@ PetscErrorCode HMFileWriteAtomic(MPI_Comm comm, const char path[], const char te
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMFileWriteOrderedAtomic(MPI_Comm comm, const char path[], const char part[], size_t len)
-{
+struct _n_HMOrderedFile {
+  MPI_Comm     comm;
   HMAtomicFile af;
-  const char  *tmp;
-  long long    off = 0, mylen = (long long)len;
-  PetscMPIInt  rank;
-  int          err;
   MPI_File     fh;
+  long long    base; /* bytes of the segments written so far */
+  char        *path;
+  char        *buf; /* this rank's part of the current segment */
+  size_t       len, cap;
+  int          err; /* a write of this rank failed */
+};
+
+PetscErrorCode HMFileOrderedOpen(MPI_Comm comm, const char path[], HMOrderedFile *out)
+{
+  HMOrderedFile f;
+  const char   *tmp;
+  int           err;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Exscan(&mylen, &off, 1, MPI_LONG_LONG, MPI_SUM, comm));
-  if (!rank) off = 0; /* MPI_Exscan leaves rank 0's result undefined */
-  PetscCall(HMFileOpenAtomic(comm, path, NULL, &af));
-  PetscCall(HMFileGetTempNameAtomic(af, &tmp));
-  err = MPI_File_open(comm, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh) != MPI_SUCCESS;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
-  if (!err) {
-    for (size_t done = 0; done < len && !err;) { /* MPI counts are int: pieces of at most 1 GiB */
-      const int  chunk = (int)PetscMin(len - done, (size_t)1 << 30);
-      MPI_Status status;
-      int        wrote = 0;
-
-      err = MPI_File_write_at(fh, (MPI_Offset)(off + (long long)done), part + done, chunk, MPI_CHAR, &status) != MPI_SUCCESS;
-      if (!err) err = MPI_Get_count(&status, MPI_CHAR, &wrote) != MPI_SUCCESS || wrote != chunk;
-      done += (size_t)chunk;
-    }
-    if (MPI_File_close(&fh) != MPI_SUCCESS) err = 1;
-  }
+  PetscCall(PetscNew(&f));
+  f->comm = comm;
+  PetscCall(PetscStrallocpy(path, &f->path));
+  PetscCall(HMFileOpenAtomic(comm, path, NULL, &f->af));
+  PetscCall(HMFileGetTempNameAtomic(f->af, &tmp));
+  err = MPI_File_open(comm, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &f->fh) != MPI_SUCCESS;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
   if (err) {
-    PetscCall(HMFileAbortAtomic(&af));
-    SETERRQ(comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: MPI-IO on the temporary file failed", path);
+    PetscCall(HMFileAbortAtomic(&f->af));
+    PetscCall(PetscFree(f->path));
+    PetscCall(PetscFree(f));
+    SETERRQ(comm, PETSC_ERR_FILE_OPEN, "%s: cannot write: MPI-IO cannot create the temporary file", path);
   }
-  PetscCall(HMFileCommitAtomic(&af));
+  *out = f;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* room for extra more bytes and a terminating NUL in this rank's part */
+static PetscErrorCode OrderedReserve(HMOrderedFile f, size_t extra)
+{
+  char  *nb;
+  size_t cap;
+
+  PetscFunctionBegin;
+  if (f->len + extra + 1 <= f->cap) PetscFunctionReturn(PETSC_SUCCESS);
+  cap = PetscMax(2 * f->cap, f->len + extra + 4096);
+  PetscCall(PetscMalloc1(cap, &nb));
+  if (f->len) PetscCall(PetscArraycpy(nb, f->buf, f->len));
+  PetscCall(PetscFree(f->buf));
+  f->buf = nb;
+  f->cap = cap;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileOrderedWrite(HMOrderedFile f, const char text[], size_t len)
+{
+  PetscFunctionBegin;
+  PetscCall(OrderedReserve(f, len));
+  if (len) PetscCall(PetscArraycpy(f->buf + f->len, text, len));
+  f->len += len;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileOrderedPrintf(HMOrderedFile f, const char fmt[], ...)
+{
+  va_list ap;
+  int     need;
+
+  PetscFunctionBegin;
+  va_start(ap, fmt);
+  need = vsnprintf(NULL, 0, fmt, ap); /* measure, make room, then format in place */
+  va_end(ap);
+  PetscCheck(need >= 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "HMFileOrderedPrintf: formatting failed");
+  PetscCall(OrderedReserve(f, (size_t)need));
+  va_start(ap, fmt);
+  (void)vsnprintf(f->buf + f->len, f->cap - f->len, fmt, ap);
+  va_end(ap);
+  f->len += (size_t)need;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileOrderedEndSegment(HMOrderedFile f)
+{
+  long long mylen = (long long)f->len, off = 0, tot = 0;
+  int       rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(f->comm, &rank));
+  PetscCallMPI(MPI_Exscan(&mylen, &off, 1, MPI_LONG_LONG, MPI_SUM, f->comm));
+  if (!rank) off = 0; /* MPI_Exscan leaves rank 0's result undefined */
+  PetscCallMPI(MPI_Allreduce(&mylen, &tot, 1, MPI_LONG_LONG, MPI_SUM, f->comm));
+  off += f->base;
+  for (size_t done = 0; done < f->len && !f->err;) { /* MPI counts are int: pieces of at most 1 GiB */
+    const int  chunk = (int)PetscMin(f->len - done, (size_t)1 << 30);
+    MPI_Status status;
+    int        wrote = 0;
+
+    f->err = MPI_File_write_at(f->fh, (MPI_Offset)(off + (long long)done), f->buf + done, chunk, MPI_CHAR, &status) != MPI_SUCCESS;
+    if (!f->err) f->err = MPI_Get_count(&status, MPI_CHAR, &wrote) != MPI_SUCCESS || wrote != chunk;
+    done += (size_t)chunk;
+  }
+  f->base += tot;
+  f->len = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileOrderedCommit(HMOrderedFile *fp)
+{
+  HMOrderedFile f = *fp;
+  MPI_Comm      comm;
+  int           err, pending;
+  char          path[PETSC_MAX_PATH_LEN];
+
+  PetscFunctionBegin;
+  if (!f) PetscFunctionReturn(PETSC_SUCCESS);
+  comm    = f->comm;
+  pending = f->len > 0;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pending, 1, MPI_INT, MPI_MAX, comm));
+  if (pending) PetscCall(HMFileOrderedEndSegment(f)); /* the parts not yet ended form the last segment */
+  err = f->err;
+  if (MPI_File_close(&f->fh) != MPI_SUCCESS) err = 1;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &err, 1, MPI_INT, MPI_MAX, comm));
+  PetscCall(PetscStrncpy(path, f->path, sizeof(path)));
+  if (err) PetscCall(HMFileAbortAtomic(&f->af));
+  else PetscCall(HMFileCommitAtomic(&f->af));
+  PetscCall(PetscFree(f->buf));
+  PetscCall(PetscFree(f->path));
+  PetscCall(PetscFree(*fp));
+  PetscCheck(!err, comm, PETSC_ERR_FILE_WRITE, "%s: cannot write: MPI-IO on the temporary file failed", path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileWriteSegmentsAtomic(MPI_Comm comm, const char path[], PetscInt nseg, const char *const parts[], const size_t lens[])
+{
+  HMOrderedFile f;
+
+  PetscFunctionBegin;
+  PetscCall(HMFileOrderedOpen(comm, path, &f));
+  for (PetscInt k = 0; k < nseg; k++) {
+    PetscCall(HMFileOrderedWrite(f, parts[k], lens[k]));
+    PetscCall(HMFileOrderedEndSegment(f));
+  }
+  PetscCall(HMFileOrderedCommit(&f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMFileWriteOrderedAtomic(MPI_Comm comm, const char path[], const char part[], size_t len)
+{
+  PetscFunctionBegin;
+  PetscCall(HMFileWriteSegmentsAtomic(comm, path, 1, &part, &len));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
