@@ -111,8 +111,21 @@ static PetscErrorCode ComputeHessian(HMEval ev, HMHessian hs, PetscBool forces, 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* What the outputs need from the evaluation (results, forces, the forces file), then the evaluation and the HIP head
+   are freed: the mode analysis that follows gets their memory (at 10^6 atoms several GB per rank). */
+static PetscErrorCode TakeResults(const Options *o, HMModel model, HMEval *ev, HMHessian *hs, HMSummary sum)
+{
+  PetscFunctionBegin;
+  PetscCall(HMSummarySetResults(sum, model, *ev, *hs));
+  if (o->forces) PetscCall(HMSummarySetForces(sum, *ev));
+  if (o->has_fxyz) PetscCall(HMForcesWriteXYZ(*ev, o->fxyz));
+  PetscCall(HMHessianDestroy(hs));
+  PetscCall(HMEvalDestroy(ev));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* The output stage: the written Hessian (then freed), the mode files, the summary and the timings. */
-static PetscErrorCode WriteOutputs(const Options *o, HMModel model, HMEval ev, HMHessian hs, HMSystem sys, HMModes modes, HMOptimizer opt, PetscLogStage stage, HMSummary sum, Mat *Hin)
+static PetscErrorCode WriteOutputs(const Options *o, HMSystem sys, HMModes modes, HMOptimizer opt, PetscLogStage stage, HMSummary sum, Mat *Hin)
 {
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(stage));
@@ -120,11 +133,8 @@ static PetscErrorCode WriteOutputs(const Options *o, HMModel model, HMEval ev, H
   if (o->export) PetscCall(HMExportFromOptions(*Hin, sys, modes));
   PetscCall(MatDestroy(Hin));
   if (modes) PetscCall(HMModesWriteFiles(modes, sys));
-  PetscCall(HMSummarySetResults(sum, model, ev, hs));
   PetscCall(HMSummarySetModes(sum, modes));
   PetscCall(HMSummarySetOptimizer(sum, opt));
-  if (o->forces) PetscCall(HMSummarySetForces(sum, ev));
-  if (o->has_fxyz) PetscCall(HMForcesWriteXYZ(ev, o->fxyz));
   PetscCall(HMSummaryView(sum, PETSC_VIEWER_STDOUT_WORLD));
   PetscCall(HMSummaryTimingLap(sum, "output"));
   PetscCall(HMSummaryTimingEnd(sum));
@@ -199,6 +209,8 @@ int main(int argc, char **argv)
   /* the copy into input order is for the mode analysis and the written Hessian only (at 2·10^4 atoms
      per rank it costs a tenth of the run) */
   if (o.view || want_modes || o.export) PetscCall(HMHessianInputOrder(hs, H, &Hin));
+  PetscCall(MatDestroy(&H)); /* (on one rank Hin may be H itself: then a reference is dropped) */
+  PetscCall(TakeResults(&o, model, &ev, &hs, sum));
   if (want_modes || o.export) { /* each rank the atoms of its rows of Hin, for the modes and their files */
     HMSystem mine;
     PetscInt rs, re;
@@ -215,15 +227,12 @@ int main(int argc, char **argv)
     PetscCall(PetscLogStagePop());
     PetscCall(HMSummaryTimingLap(sum, "modes"));
   }
-  PetscCall(WriteOutputs(&o, model, ev, hs, sys, modes, opt, st[OUTPUT], sum, &Hin));
+  PetscCall(WriteOutputs(&o, sys, modes, opt, st[OUTPUT], sum, &Hin));
 
   PetscCall(HMSummaryDestroy(&sum));
   PetscCall(HMModesDestroy(&modes));
   PetscCall(HMOptimizerDestroy(&opt));
   PetscCall(HMSystemDestroy(&sys));
-  PetscCall(MatDestroy(&H));
-  PetscCall(HMHessianDestroy(&hs));
-  PetscCall(HMEvalDestroy(&ev));
   PetscCall(HMModelDestroy(&model));
   PetscCall(HMFinalize());
   return 0;

@@ -2,17 +2,14 @@
 #include <hipmace/app.h>
 #include <hipmace/log.h>
 #include <slepcsys.h>
+#include "sys/sysimpl.h"
 
 static PetscBool began_petsc = PETSC_FALSE;
 
 PetscErrorCode HMInitializePackage(void)
 {
-  PetscBool slepc;
-
   PetscFunctionBegin;
-  /* SLEPc started on top of a running PETSc needs no SlepcFinalize of its own (PETSc's finalize ends it) */
-  PetscCall(SlepcInitialized(&slepc));
-  if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(HMSlepcInitialize_Private());
   PetscCall(HMSysInitializePackage()); /* log stages and events, -progress_interval */
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,6 +1,7 @@
 /* HMSummary: the results lines of a run and its -summary JSON file (natoms, energy, timings, per-rank
    figures for scaling studies, normal modes). */
 #include <hipmace/summary.h>
+#include "sys/sysimpl.h"
 #include <hipmace/app.h>
 #include <hipmace/log.h>
 #include <jansson.h>
@@ -134,19 +135,9 @@ PetscErrorCode HMSummarySetForces(HMSummary s, HMEval ev)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSummarySetModes(HMSummary s, HMModes modes)
-{
-  PetscFunctionBegin;
-  s->modes = modes;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMSummary, Modes, HMModes, modes)
 
-PetscErrorCode HMSummarySetOptimizer(HMSummary s, HMOptimizer opt)
-{
-  PetscFunctionBegin;
-  s->opt = opt;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMSummary, Optimizer, HMOptimizer, opt)
 
 PetscErrorCode HMSummaryView(HMSummary s, PetscViewer v)
 {

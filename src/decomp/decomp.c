@@ -1,6 +1,7 @@
 /* HMDecomp: creation (partition on rank 0, scatter, ghosts, the two local graphs, halos) and accessors. The
    jobs live in their own files: partition.c, ghosts.c, halo.c; the neighbour search is src/graph's. */
 #include "decompimpl.h"
+#include "sys/sysimpl.h"
 
 /* The local graph of one cutoff: owned senders, local receivers (ghosts are explicit images), rows sorted by
    (input index, image) of the receiver. */
@@ -65,6 +66,19 @@ static PetscErrorCode PackOnRoot(HMDecomp dd, HMSystem sys, HMPartitionType ptyp
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The owned atoms' arrays for n atoms (before any ghost is added). */
+static PetscErrorCode AllocateOwned(HMDecomp dd, PetscInt n)
+{
+  PetscFunctionBegin;
+  dd->nowned = dd->nlocal = n;
+  PetscCall(PetscMalloc1(n + 1, &dd->gid));
+  PetscCall(PetscMalloc1(n + 1, &dd->pidx));
+  PetscCall(PetscMalloc1(n + 1, &dd->Z));
+  PetscCall(PetscMalloc1(3 * n + 1, &dd->pos));
+  PetscCall(PetscMalloc1(n + 1, &dd->mass));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Partition on rank 0 and scatter: every rank receives its owned atoms. */
 static PetscErrorCode Distribute(HMDecomp dd, HMSystem sys, HMPartitionType ptype)
 {
@@ -81,12 +95,7 @@ static PetscErrorCode Distribute(HMDecomp dd, HMSystem sys, HMPartitionType ptyp
   for (int k = 0; k < 9; k++) dd->cell[k] = dd->hascell ? pk.hdr[2 + k] : 0.0;
   for (int k = 0; k < 3; k++) dd->pbc[k] = dd->hascell && pk.hdr[11 + k] != 0;
   PetscCallMPI(MPI_Scatter(pk.cnt, 1, MPI_INT, &nmine, 1, MPI_INT, 0, comm));
-  dd->nowned = dd->nlocal = nmine;
-  PetscCall(PetscMalloc1(nmine + 1, &dd->gid));
-  PetscCall(PetscMalloc1(nmine + 1, &dd->pidx));
-  PetscCall(PetscMalloc1(nmine + 1, &dd->Z));
-  PetscCall(PetscMalloc1(3 * nmine + 1, &dd->pos));
-  PetscCall(PetscMalloc1(nmine + 1, &dd->mass));
+  PetscCall(AllocateOwned(dd, nmine));
   PetscCallMPI(MPI_Scatterv(pk.gid, pk.cnt, pk.disp, MPIU_INT, dd->gid, nmine, MPIU_INT, 0, comm));
   PetscCallMPI(MPI_Scatterv(pk.pidx, pk.cnt, pk.disp, MPIU_INT, dd->pidx, nmine, MPIU_INT, 0, comm));
   PetscCallMPI(MPI_Scatterv(pk.Z, pk.cnt, pk.disp, MPI_INT, dd->Z, nmine, MPI_INT, 0, comm));
@@ -174,12 +183,7 @@ static PetscErrorCode DistributeParallel(HMDecomp dd, HMSystem sys, HMPartitionT
     for (PetscMPIInt k = 1; k < nrecv; k++) sorted = (PetscBool)(sorted && rgid[k - 1] < rgid[k]);
     if (!sorted) PetscCall(PetscSortIntWithPermutation(nrecv, rgid, perm));
   }
-  dd->nowned = dd->nlocal = nrecv;
-  PetscCall(PetscMalloc1(nrecv + 1, &dd->gid));
-  PetscCall(PetscMalloc1(nrecv + 1, &dd->pidx));
-  PetscCall(PetscMalloc1(nrecv + 1, &dd->Z));
-  PetscCall(PetscMalloc1(3 * nrecv + 1, &dd->pos));
-  PetscCall(PetscMalloc1(nrecv + 1, &dd->mass));
+  PetscCall(AllocateOwned(dd, nrecv));
   dd->rstart = 0;
   PetscCallMPI(MPI_Exscan(&dd->nowned, &dd->rstart, 1, MPIU_INT, MPI_SUM, comm));
   if (dd->rank == 0) dd->rstart = 0;
@@ -314,12 +318,7 @@ PetscErrorCode HMDecompDestroy(HMDecomp *p)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMDecompGetComm(HMDecomp dd, MPI_Comm *c)
-{
-  PetscFunctionBegin;
-  *c = dd->comm;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMDecomp, Comm, MPI_Comm, comm)
 
 PetscErrorCode HMDecompGetSizes(HMDecomp dd, PetscInt *N, PetscInt *no, PetscInt *nl, PetscInt *rstart)
 {
@@ -342,12 +341,7 @@ PetscErrorCode HMDecompGetLocalAtoms(HMDecomp dd, const PetscInt **gid, const Pe
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMDecompGetMasses(HMDecomp dd, const double **m)
-{
-  PetscFunctionBegin;
-  *m = dd->mass;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMDecomp, Masses, const double *, mass)
 
 PetscErrorCode HMDecompGetGraphs(HMDecomp dd, const HMGraph **g, const HMGraph **gh)
 {
@@ -357,12 +351,7 @@ PetscErrorCode HMDecompGetGraphs(HMDecomp dd, const HMGraph **g, const HMGraph *
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMDecompGetAO(HMDecomp dd, AO *ao)
-{
-  PetscFunctionBegin;
-  *ao = dd->ao;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMDecomp, AO, AO, ao)
 
 PetscErrorCode HMDecompGetCell(HMDecomp dd, PetscBool *hascell, double cell[9], PetscBool pbc[3])
 {

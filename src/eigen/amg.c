@@ -219,10 +219,6 @@ PetscErrorCode HMModesSolveIterative_Private(HMModes m, HMProj *p)
   EPSType   type;
 
   PetscFunctionBegin;
-  if (nev <= 0) {
-    PetscCall(HMModesAllocate_Private(m, p, 0));
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
   bs = HMModesLOBPCGBlockSize_Private(p, nev);
   /* tiny systems: the preconditioner is then a near-exact solve, the preconditioned residuals fall into the search
      space and the Gram matrices lose definiteness (seen on 10-30 atom molecules); the dense route is cheaper there */

@@ -82,6 +82,18 @@ PETSC_INTERN PetscErrorCode HMModesAtomsRestore_Private(HMModesAtoms *);
 
 PETSC_INTERN PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *, HMProj **);
 PETSC_INTERN PetscErrorCode HMProjDestroy(HMProj **);
+/* x = column j of p->V (the local rows); a[] = the local entries of x. */
+PETSC_INTERN PetscErrorCode HMProjGetColumn_Private(HMProj *, PetscInt j, Vec x);
+PETSC_INTERN PetscErrorCode HMVecCopyToArray_Private(Vec x, double a[]);
+/* Orthonormalises the k local columns of p->V over all ranks (two passes of modified Gram-Schmidt); why ends the
+   message if a column vanishes. */
+PETSC_INTERN PetscErrorCode HMProjOrthonormalize_Private(HMProj *, const char why[]);
+/* Gershgorin bounds: every eigenvalue of A (hence, by Cauchy interlacing, of its compression) lies in [p->lb, p->ub];
+   p->alpha a shift above them. */
+PETSC_INTERN PetscErrorCode HMProjSetBounds_Private(HMProj *, Mat A);
+/* p->W = A V (local rows, allocated by the caller) and p->C = V^T A V (on every rank) for the rigid-body basis V:
+   what the exact projection (I - V V^T) A (I - V V^T) needs besides A itself. */
+PETSC_INTERN PetscErrorCode HMProjSetGram_Private(HMProj *, Mat A);
 /* y = V^T x (k numbers, reduced over ranks) and x <- x - V c. */
 PETSC_INTERN PetscErrorCode HMProjVtx(HMProj *, Vec x, double c[]);
 PETSC_INTERN PetscErrorCode HMProjProject(HMProj *, Vec x);
@@ -104,6 +116,8 @@ typedef PetscErrorCode (*HMModesSolveFn)(HMModes, HMProj *);
 PETSC_INTERN PetscErrorCode HMModesSolveIterative_Private(HMModes, HMProj *);
 /* -modes lowest with m->solver (auto resolved by p's size) through the registry; RTB reduction (rtb.c). */
 PETSC_INTERN PetscErrorCode HMModesSolveLowest_Private(HMModes, HMProj *);
+/* solve(m, p) unless no vibrational mode is wanted (then an empty result): every lowest-mode route goes through here */
+PETSC_INTERN PetscErrorCode HMModesSolveWith_Private(HMModes, HMProj *, HMModesSolveFn);
 PETSC_INTERN PetscErrorCode HMModesSolveRTB_Private(HMModes, HMProj *, const HMModesAtoms *);
 /* Shared pieces of the iterative routes. */
 PETSC_INTERN PetscErrorCode HMModesEstimateLowest_Private(HMProj *, double *lmin, double *err);

@@ -105,6 +105,23 @@ PetscErrorCode HMModesEstimateLowest_Private(HMProj *p, double *lmin, double *er
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Shift-and-invert with an exact sparse Cholesky factor (MUMPS) of K - sigma B; for spectrum slicing (slicing true) the
+   factor is the one of Krylov-Schur's slices. */
+static PetscErrorCode ShiftInvertCholesky(EPS eps, PetscBool slicing, ST *st, KSP *ksp, PC *pc)
+{
+  PetscFunctionBegin;
+  PetscCall(EPSGetST(eps, st));
+  PetscCall(STSetType(*st, STSINVERT));
+  PetscCall(STSetMatStructure(*st, SUBSET_NONZERO_PATTERN));
+  if (slicing) PetscCall(EPSKrylovSchurGetKSP(eps, ksp));
+  else PetscCall(STGetKSP(*st, ksp));
+  PetscCall(KSPSetType(*ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(*ksp, pc));
+  PetscCall(PCSetType(*pc, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(*pc, MATSOLVERMUMPS));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
 {
   PetscInt nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), count, ncv;
@@ -116,10 +133,6 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PC       pc;
 
   PetscFunctionBegin;
-  if (nev <= 0) {
-    PetscCall(HMModesAllocate_Private(m, p, 0));
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
   if (nev >= nvib) {
     /* every mode asked for: a Krylov space cannot exceed the nvib finite eigenvalues of the pencil */
     PetscCall(HMModesSolveDense_Private(m, p));
@@ -147,14 +160,7 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetOperators(eps, K, B));
   PetscCall(EPSSetProblemType(eps, EPS_GHEP));
   PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
-  PetscCall(EPSGetST(eps, &st));
-  PetscCall(STSetType(st, STSINVERT));
-  PetscCall(STSetMatStructure(st, SUBSET_NONZERO_PATTERN));
-  PetscCall(STGetKSP(st, &ksp));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCCHOLESKY));
-  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  PetscCall(ShiftInvertCholesky(eps, PETSC_FALSE, &st, &ksp, &pc));
   if (p->icntl14 >= 0) {
     /* the inertia counts needed a larger MUMPS workspace for this pencil: the shift-and-invert factor will too */
     Mat F;
@@ -249,10 +255,6 @@ PetscErrorCode HMModesSolveLOBPCG_Private(HMModes m, HMProj *p)
   PC       pc;
 
   PetscFunctionBegin;
-  if (nev <= 0) {
-    PetscCall(HMModesAllocate_Private(m, p, 0));
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
   /* when the search space cannot fit, every mode is wanted anyway: go dense */
   bs = HMModesLOBPCGBlockSize_Private(p, nev);
   if (bs < 1) {
@@ -294,14 +296,7 @@ PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetInterval(eps, m->win[0], m->win[1]));
   PetscCall(EPSSetWhichEigenpairs(eps, EPS_ALL));
   PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
-  PetscCall(EPSGetST(eps, &st));
-  PetscCall(STSetType(st, STSINVERT));
-  PetscCall(STSetMatStructure(st, SUBSET_NONZERO_PATTERN));
-  PetscCall(EPSKrylovSchurGetKSP(eps, &ksp));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCCHOLESKY));
-  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
+  PetscCall(ShiftInvertCholesky(eps, PETSC_TRUE, &st, &ksp, &pc));
   PetscCall(EPSKrylovSchurSetDetectZeros(eps, PETSC_TRUE));
   /* slicing counts eigenvalues with the factor's inertia: exact in parallel only with ICNTL(13)=1 (no ScaLAPACK
      root), and an end of the window on an eigenvalue needs null pivots detected (ICNTL(24)=1) */

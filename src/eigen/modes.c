@@ -4,36 +4,21 @@
 #include <jansson.h>
 #include <math.h>
 #include <slepcsys.h>
+#include "sys/sysimpl.h"
 
 const char *const HMModesTypes[]   = {"lowest", "window", "full", "HMModesType", "HM_MODES_", NULL};
 const char *const HMModesBases[]   = {"full", "rtb", "HMModesBasis", "HM_MODES_BASIS_", NULL};
 const char *const HMModesSolvers[] = {"krylovschur", "lobpcg", "iterative", "auto", "direct", "HMModesSolver", "HM_MODES_SOLVER_", NULL};
 
-/* Lowest-mode solvers by name, as PETSc's XxxSetType registries; "auto" is resolved before the look-up. */
-static PetscFunctionList HMModesSolverList       = NULL;
-static PetscBool         HMModesSolverRegistered = PETSC_FALSE;
+static HMRegistry HMModesSolverList; /* lowest-mode solvers by name; "auto" is resolved before the look-up */
 
-static PetscErrorCode HMModesSolverFinalize_Private(void)
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFunctionListDestroy(&HMModesSolverList));
-  HMModesSolverRegistered = PETSC_FALSE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* Adds a lowest-mode solver under a name (a new solver is one file and one line here). */
-static PetscErrorCode HMModesSolverRegisterAll_Private(void)
-{
-  PetscFunctionBegin;
-  if (HMModesSolverRegistered) PetscFunctionReturn(PETSC_SUCCESS);
-  HMModesSolverRegistered = PETSC_TRUE;
-  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "krylovschur", HMModesSolveKrylovSchur_Private));
-  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "direct", HMModesSolveKrylovSchur_Private));
-  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "lobpcg", HMModesSolveLOBPCG_Private));
-  PetscCall(PetscFunctionListAdd(&HMModesSolverList, "iterative", HMModesSolveIterative_Private));
-  PetscCall(PetscRegisterFinalize(HMModesSolverFinalize_Private));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+static const HMRegistryEntry HMModesSolverBuiltins[] = {
+    {"krylovschur", (PetscVoidFunction)HMModesSolveKrylovSchur_Private},
+    {"direct",      (PetscVoidFunction)HMModesSolveKrylovSchur_Private},
+    {"lobpcg",      (PetscVoidFunction)HMModesSolveLOBPCG_Private     },
+    {"iterative",   (PetscVoidFunction)HMModesSolveIterative_Private  },
+};
+#define HMModesSolverRegisterAll_Private() HMRegistryBegin(&HMModesSolverList, PETSC_STATIC_ARRAY_LENGTH(HMModesSolverBuiltins), HMModesSolverBuiltins)
 
 /* Default crossover of -modes_solver auto, in degrees of freedom (3N): see docs/MODES.md for the measurement. */
 #define HM_MODES_AUTO_CROSSOVER 6000
@@ -60,14 +45,10 @@ PetscErrorCode HMModesCreate(MPI_Comm comm, HMModes *out)
 {
   HMModes m;
 
-  PetscBool slepc;
-
   PetscFunctionBegin;
-  /* the driver may have started PETSc only; SLEPc can be started on top of it (and needs no finalize then) */
-  PetscCall(SlepcInitialized(&slepc));
-  if (!slepc) PetscCall(SlepcInitializeNoArguments());
-  PetscCall(HMModesSolverRegisterAll_Private());
   PetscCall(PetscNew(&m));
+  PetscCall(HMSlepcInitialize_Private());
+  PetscCall(HMModesSolverRegisterAll_Private());
   m->comm        = comm;
   m->type        = HM_MODES_LOWEST;
   m->solver      = HM_MODES_SOLVER_AUTO;
@@ -107,19 +88,9 @@ PetscErrorCode HMModesDestroy(HMModes *pm)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesSetType(HMModes m, HMModesType t)
-{
-  PetscFunctionBegin;
-  m->type = t;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMModes, Type, HMModesType, type)
 
-PetscErrorCode HMModesSetSolver(HMModes m, HMModesSolver s)
-{
-  PetscFunctionBegin;
-  m->solver = s;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMModes, Solver, HMModesSolver, solver)
 
 PetscErrorCode HMModesSetNumModes(HMModes m, PetscInt k)
 {
@@ -223,9 +194,18 @@ PetscErrorCode HMModesSolveLowest_Private(HMModes m, HMProj *p)
 
   PetscFunctionBegin;
   if (s == HM_MODES_SOLVER_AUTO) s = p->ndof < m->crossover ? HM_MODES_SOLVER_DIRECT : HM_MODES_SOLVER_ITERATIVE;
-  PetscCall(PetscFunctionListFind(HMModesSolverList, HMModesSolvers[s], &solve));
+  PetscCall(HMRegistryFind(&HMModesSolverList, HMModesSolvers[s], &solve));
   PetscCheck(solve, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "-modes_solver %s: no such lowest-mode solver", HMModesSolvers[s]);
-  PetscCall((*solve)(m, p));
+  PetscCall(HMModesSolveWith_Private(m, p, solve));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSolveWith_Private(HMModes m, HMProj *p, HMModesSolveFn solve)
+{
+  PetscFunctionBegin;
+  /* no vibrational mode to find (a single atom, or every direction rigid): an empty result, no solver */
+  if (PetscMin(m->nreq, p->ndof - p->k) <= 0) PetscCall(HMModesAllocate_Private(m, p, 0));
+  else PetscCall((*solve)(m, p));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -246,53 +226,17 @@ PetscErrorCode HMModesGetEigenvalues(HMModes m, PetscInt *n, const double **lamb
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesGetResiduals(HMModes m, const double **res)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *res = m->resid;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, Residuals, const double *, resid, PetscCall(HMModesCheckComputed_Private(obj)))
 
-PetscErrorCode HMModesGetNumRigid(HMModes m, PetscInt *nrigid)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *nrigid = m->nrigid;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, NumRigid, PetscInt, nrigid, PetscCall(HMModesCheckComputed_Private(obj)))
 
-PetscErrorCode HMModesGetVectors(HMModes m, Mat *X)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *X = m->X;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, Vectors, Mat, X, PetscCall(HMModesCheckComputed_Private(obj)))
 
-PetscErrorCode HMModesGetStats(HMModes m, HMModesStats *s)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *s = m->stats;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, Stats, HMModesStats, stats, PetscCall(HMModesCheckComputed_Private(obj)))
 
-PetscErrorCode HMModesGetMethod(HMModes m, const char **method)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *method = m->method;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, Method, const char *, method, PetscCall(HMModesCheckComputed_Private(obj)))
 
-PetscErrorCode HMModesGetThermo(HMModes m, HMThermo *t)
-{
-  PetscFunctionBegin;
-  PetscCall(HMModesCheckComputed_Private(m));
-  *t = m->thermo;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_IF(HMModes, Thermo, HMThermo, thermo, PetscCall(HMModesCheckComputed_Private(obj)))
 
 PetscErrorCode HMModesView(HMModes m, PetscViewer viewer)
 {

@@ -30,8 +30,7 @@ static PetscErrorCode HMProjSymmetrize_Private(Mat H, Mat *Ht)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Orthonormalise the k local columns of V over all ranks (two passes of modified Gram-Schmidt). */
-static PetscErrorCode HMProjOrthonormalize_Private(HMProj *p)
+PetscErrorCode HMProjOrthonormalize_Private(HMProj *p, const char why[])
 {
   PetscFunctionBegin;
   for (PetscInt pass = 0; pass < 2; pass++) {
@@ -47,7 +46,7 @@ static PetscErrorCode HMProjOrthonormalize_Private(HMProj *p)
       nrm = 0;
       for (PetscInt r = 0; r < p->nloc; r++) nrm += vj[r] * vj[r];
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nrm, 1, MPI_DOUBLE, MPI_SUM, p->comm));
-      PetscCheck(nrm > 0, p->comm, PETSC_ERR_PLIB, "rigid-body vector %" PetscInt_FMT " vanished during orthonormalisation", j);
+      PetscCheck(nrm > 0, p->comm, PETSC_ERR_PLIB, "rigid-body direction %" PetscInt_FMT " %s", j, why);
       nrm = 1.0 / PetscSqrtReal(nrm);
       for (PetscInt r = 0; r < p->nloc; r++) vj[r] *= nrm;
     }
@@ -175,19 +174,17 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, const HMModesAtoms *at)
       col[2]            = sm * (e[0] * r[1] - e[1] * r[0]);
     }
   }
-  PetscCall(HMProjOrthonormalize_Private(p));
+  PetscCall(HMProjOrthonormalize_Private(p, "vanished during orthonormalisation"));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *at, HMProj **out)
 {
-  HMProj            *p;
-  PetscInt           M, N, rend, ncols;
-  const double      *mass = at->mass;
-  Vec                sv;
-  double            *sa, bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
-  const PetscInt    *cols;
-  const PetscScalar *vals;
+  HMProj       *p;
+  PetscInt      M, N, rend;
+  const double *mass = at->mass;
+  Vec           sv;
+  double       *sa;
 
   PetscFunctionBegin;
   PetscCall(PetscNew(&p));
@@ -211,42 +208,11 @@ PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *at, HMProj **out)
   PetscCall(MatCreateVecs(p->Ht, &p->wx, &p->wy));
 
   /* Gershgorin: every eigenvalue of Ht, hence (Cauchy interlacing) of its compression, lies in [lb, ub]. */
-  for (PetscInt i = p->rstart; i < rend; i++) {
-    double dg = 0, off = 0;
-    PetscCall(MatGetRow(p->Ht, i, &ncols, &cols, &vals));
-    for (PetscInt c = 0; c < ncols; c++) {
-      if (cols[c] == i) dg = PetscRealPart(vals[c]);
-      else off += PetscAbsScalar(vals[c]);
-    }
-    PetscCall(MatRestoreRow(p->Ht, i, &ncols, &cols, &vals));
-    bnd[0] = PetscMin(bnd[0], dg - off);
-    bnd[1] = PetscMin(bnd[1], -(dg + off));
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bnd, 2, MPI_DOUBLE, MPI_MIN, p->comm));
-  p->lb    = bnd[0];
-  p->ub    = -bnd[1];
-  p->alpha = p->ub + PetscMax(0.5 * (p->ub - p->lb), 1e-3);
+  PetscCall(HMProjSetBounds_Private(p, p->Ht));
 
   PetscCall(HMProjRigidBody_Private(p, at));
   PetscCall(PetscMalloc1(p->nloc * p->k + 1, &p->W));
-  for (PetscInt j = 0; j < p->k; j++) {
-    double       *xa;
-    const double *ya;
-    PetscCall(VecGetArray(p->wx, &xa));
-    PetscCall(PetscArraycpy(xa, p->V + j * p->nloc, p->nloc));
-    PetscCall(VecRestoreArray(p->wx, &xa));
-    PetscCall(MatMult(p->Ht, p->wx, p->wy));
-    PetscCall(VecGetArrayRead(p->wy, &ya));
-    PetscCall(PetscArraycpy(p->W + j * p->nloc, ya, p->nloc));
-    PetscCall(VecRestoreArrayRead(p->wy, &ya));
-  }
-  for (PetscInt i = 0; i < p->k; i++)
-    for (PetscInt j = 0; j < p->k; j++) {
-      double d = 0;
-      for (PetscInt r = 0; r < p->nloc; r++) d += p->V[r + i * p->nloc] * p->W[r + j * p->nloc];
-      p->C[i + j * p->k] = d;
-    }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, p->C, (PetscMPIInt)(p->k * p->k), MPI_DOUBLE, MPI_SUM, p->comm));
+  PetscCall(HMProjSetGram_Private(p, p->Ht));
   {
     /* ||Ht V||_F is zero for an exact acoustic sum rule; its size says how much the projection matters */
     double w2 = 0;
@@ -255,6 +221,74 @@ PetscErrorCode HMProjCreate(Mat H, const HMModesAtoms *at, HMProj **out)
     PetscCall(PetscInfo(H, "normal modes: %" PetscInt_FMT " rigid-body directions, Gershgorin [%g, %g], ||Ht V||_F %g\n", p->k, p->lb, p->ub, PetscSqrtReal(w2)));
   }
   *out = p;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjSetBounds_Private(HMProj *p, Mat A)
+{
+  double             bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL}; /* min of (d - r) and of -(d + r) */
+  PetscInt           ncols;
+  const PetscInt    *cols;
+  const PetscScalar *vals;
+
+  PetscFunctionBegin;
+  for (PetscInt i = p->rstart; i < p->rstart + p->nloc; i++) {
+    double dg = 0, off = 0;
+    PetscCall(MatGetRow(A, i, &ncols, &cols, &vals));
+    for (PetscInt c = 0; c < ncols; c++) {
+      if (cols[c] == i) dg = PetscRealPart(vals[c]);
+      else off += PetscAbsScalar(vals[c]);
+    }
+    PetscCall(MatRestoreRow(A, i, &ncols, &cols, &vals));
+    bnd[0] = PetscMin(bnd[0], dg - off);
+    bnd[1] = PetscMin(bnd[1], -(dg + off));
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bnd, 2, MPI_DOUBLE, MPI_MIN, p->comm));
+  p->lb    = bnd[0];
+  p->ub    = -bnd[1];
+  p->alpha = p->ub + PetscMax(0.5 * (p->ub - p->lb), 1e-3);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjGetColumn_Private(HMProj *p, PetscInt j, Vec x)
+{
+  double *xa;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetArray(x, &xa));
+  PetscCall(PetscArraycpy(xa, p->V + j * p->nloc, p->nloc));
+  PetscCall(VecRestoreArray(x, &xa));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMVecCopyToArray_Private(Vec x, double a[])
+{
+  const double *xa;
+  PetscInt      n;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetLocalSize(x, &n));
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(PetscArraycpy(a, xa, n));
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMProjSetGram_Private(HMProj *p, Mat A)
+{
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < p->k; j++) {
+    PetscCall(HMProjGetColumn_Private(p, j, p->wx));
+    PetscCall(MatMult(A, p->wx, p->wy));
+    PetscCall(HMVecCopyToArray_Private(p->wy, p->W + j * p->nloc));
+  }
+  for (PetscInt i = 0; i < p->k; i++)
+    for (PetscInt j = 0; j < p->k; j++) {
+      double d = 0;
+      for (PetscInt r = 0; r < p->nloc; r++) d += p->V[r + i * p->nloc] * p->W[r + j * p->nloc];
+      p->C[i + j * p->k] = d;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, p->C, (PetscMPIInt)(p->k * p->k), MPI_DOUBLE, MPI_SUM, p->comm));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

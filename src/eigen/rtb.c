@@ -1,5 +1,6 @@
 /* Rigid-block (RTB) reduction of the lowest-mode problem (-modes_basis rtb). */
 #include "eigenimpl.h"
+#include "sys/sysimpl.h"
 #include <petscblaslapack.h>
 
 /*
@@ -242,13 +243,10 @@ static PetscErrorCode HMRTBProjector_Private(HMProj *p, HMSystem sys, HMBlocks *
 /* The reduced problem as an HMProj: Hr = P^T Ht P (symmetrised), G = P^T V orthonormalised in place of V. */
 static PetscErrorCode HMRTBReduce_Private(HMProj *p, Mat P, HMProj **out)
 {
-  HMProj            *q;
-  Mat                Hr, T;
-  Vec                g;
-  PetscInt           rend, ncols;
-  double             bnd[2] = {PETSC_MAX_REAL, PETSC_MAX_REAL};
-  const PetscInt    *cols;
-  const PetscScalar *vals;
+  HMProj  *q;
+  Mat      Hr, T;
+  Vec      g;
+  PetscInt rend;
 
   PetscFunctionBegin;
   PetscCall(MatPtAP(p->Ht, P, MAT_INITIAL_MATRIX, PETSC_DEFAULT, &Hr));
@@ -270,81 +268,24 @@ static PetscErrorCode HMRTBReduce_Private(HMProj *p, Mat P, HMProj **out)
   PetscCall(MatCreateVecs(Hr, &q->wx, &q->wy));
   PetscCall(PetscMalloc1(q->nloc + 1, &q->minv_sqrt));
   for (PetscInt i = 0; i < q->nloc; i++) q->minv_sqrt[i] = 1.0;
-  for (PetscInt i = q->rstart; i < rend; i++) {
-    double dg = 0, offd = 0;
-    PetscCall(MatGetRow(Hr, i, &ncols, &cols, &vals));
-    for (PetscInt c = 0; c < ncols; c++) {
-      if (cols[c] == i) dg = PetscRealPart(vals[c]);
-      else offd += PetscAbsScalar(vals[c]);
-    }
-    PetscCall(MatRestoreRow(Hr, i, &ncols, &cols, &vals));
-    bnd[0] = PetscMin(bnd[0], dg - offd);
-    bnd[1] = PetscMin(bnd[1], -(dg + offd));
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bnd, 2, MPI_DOUBLE, MPI_MIN, q->comm));
-  q->lb    = bnd[0];
-  q->ub    = -bnd[1];
-  q->alpha = q->ub + PetscMax(0.5 * (q->ub - q->lb), 1e-3);
+  PetscCall(HMProjSetBounds_Private(q, Hr));
   /* G = P^T V: exact combinations of block vectors when every block keeps its rotations */
   PetscCall(PetscCalloc1(q->nloc * q->k + 1, &q->V));
   PetscCall(PetscMalloc1(q->nloc * q->k + 1, &q->W));
   PetscCall(VecDuplicate(q->wx, &g));
   for (PetscInt j = 0; j < q->k; j++) {
-    double       *xa;
-    const double *ga;
-    PetscCall(VecGetArray(p->wx, &xa));
-    PetscCall(PetscArraycpy(xa, p->V + j * p->nloc, p->nloc));
-    PetscCall(VecRestoreArray(p->wx, &xa));
+    PetscCall(HMProjGetColumn_Private(p, j, p->wx));
     PetscCall(MatMultTranspose(P, p->wx, g));
-    PetscCall(VecGetArrayRead(g, &ga));
-    PetscCall(PetscArraycpy(q->V + j * q->nloc, ga, q->nloc));
-    PetscCall(VecRestoreArrayRead(g, &ga));
+    PetscCall(HMVecCopyToArray_Private(g, q->V + j * q->nloc));
   }
   PetscCall(VecDestroy(&g));
-  for (PetscInt pass = 0; pass < 2; pass++)
-    for (PetscInt j = 0; j < q->k; j++) {
-      double *vj = q->V + j * q->nloc, nrm = 0;
-      for (PetscInt i = 0; i < j; i++) {
-        const double *vi = q->V + i * q->nloc;
-        double        d  = 0;
-        for (PetscInt r = 0; r < q->nloc; r++) d += vi[r] * vj[r];
-        PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &d, 1, MPI_DOUBLE, MPI_SUM, q->comm));
-        for (PetscInt r = 0; r < q->nloc; r++) vj[r] -= d * vi[r];
-      }
-      for (PetscInt r = 0; r < q->nloc; r++) nrm += vj[r] * vj[r];
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nrm, 1, MPI_DOUBLE, MPI_SUM, q->comm));
-      PetscCheck(nrm > 0, q->comm, PETSC_ERR_PLIB, "rigid-body direction %" PetscInt_FMT " has no component in the RTB basis", j);
-      nrm = 1.0 / PetscSqrtReal(nrm);
-      for (PetscInt r = 0; r < q->nloc; r++) vj[r] *= nrm;
-    }
-  for (PetscInt j = 0; j < q->k; j++) {
-    double       *xa;
-    const double *ya;
-    PetscCall(VecGetArray(q->wx, &xa));
-    PetscCall(PetscArraycpy(xa, q->V + j * q->nloc, q->nloc));
-    PetscCall(VecRestoreArray(q->wx, &xa));
-    PetscCall(MatMult(Hr, q->wx, q->wy));
-    PetscCall(VecGetArrayRead(q->wy, &ya));
-    PetscCall(PetscArraycpy(q->W + j * q->nloc, ya, q->nloc));
-    PetscCall(VecRestoreArrayRead(q->wy, &ya));
-  }
-  for (PetscInt i = 0; i < q->k; i++)
-    for (PetscInt j = 0; j < q->k; j++) {
-      double d = 0;
-      for (PetscInt r = 0; r < q->nloc; r++) d += q->V[r + i * q->nloc] * q->W[r + j * q->nloc];
-      q->C[i + j * q->k] = d;
-    }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, q->C, (PetscMPIInt)(q->k * q->k), MPI_DOUBLE, MPI_SUM, q->comm));
+  PetscCall(HMProjOrthonormalize_Private(q, "has no component in the RTB basis"));
+  PetscCall(HMProjSetGram_Private(q, Hr));
   *out = q;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesSetBasis(HMModes m, HMModesBasis b)
-{
-  PetscFunctionBegin;
-  m->basis = b;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMModes, Basis, HMModesBasis, basis)
 
 PetscErrorCode HMModesSetBlockSize(HMModes m, PetscInt n)
 {
@@ -354,12 +295,7 @@ PetscErrorCode HMModesSetBlockSize(HMModes m, PetscInt n)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesSetRTBRefine(HMModes m, PetscBool flg)
-{
-  PetscFunctionBegin;
-  m->rtb_refine = flg;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMModes, RTBRefine, PetscBool, rtb_refine)
 
 PetscErrorCode HMModesSolveRTB_Private(HMModes m, HMProj *p, const HMModesAtoms *at)
 {
@@ -429,7 +365,7 @@ PetscErrorCode HMModesSolveRTB_Private(HMModes m, HMProj *p, const HMModesAtoms 
       PetscCall(VecCopy(x, m->init[j]));
       PetscCall(MatDenseRestoreColumnVecRead(m->X, j, &x));
     }
-    PetscCall(HMModesSolveIterative_Private(m, p));
+    PetscCall(HMModesSolveWith_Private(m, p, HMModesSolveIterative_Private));
     if (n > 0) PetscCall(VecDestroyVecs(m->ninit, &m->init));
     m->ninit = 0;
     PetscCall(PetscStrlcat(m->method, ", started from RTB (", sizeof(m->method)));

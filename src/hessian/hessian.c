@@ -1,48 +1,23 @@
 /* HMHessian: the object, its kernel registry and options, and the checked, timed calls into the edge kernel. */
 #include "hessian/hessianimpl.h"
 #include <hipmace/log.h>
+#include "sys/sysimpl.h"
 
-static PetscFunctionList HMHessianList       = NULL;
-static PetscBool         HMHessianRegistered = PETSC_FALSE;
-#define HM_MAX_KERNELS 32
-static char    *HMHessianNames[HM_MAX_KERNELS]; /* registration order */
-static PetscInt HMHessianNumNames = 0;
+static HMRegistry HMHessianKernels; /* the edge kernels by name, in registration order */
 
-static PetscErrorCode HMHessianFinalizePackage(void)
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFunctionListDestroy(&HMHessianList));
-  for (PetscInt k = 0; k < HMHessianNumNames; k++) PetscCall(PetscFree(HMHessianNames[k]));
-  HMHessianNumNames   = 0;
-  HMHessianRegistered = PETSC_FALSE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* The built-in kernels: one line each. */
-static PetscErrorCode HMHessianRegisterAll(void)
-{
-  PetscFunctionBegin;
-  if (HMHessianRegistered) PetscFunctionReturn(PETSC_SUCCESS);
-  HMHessianRegistered = PETSC_TRUE;
-  PetscCall(PetscRegisterFinalize(HMHessianFinalizePackage));
-  PetscCall(HMHessianRegister(HMHESSIANDIRECT, HMHessianCreate_Direct));
-  PetscCall(HMHessianRegister(HMHESSIANFOLDED, HMHessianCreate_Folded));
-  PetscCall(HMHessianRegister(HMHESSIANTABULATED, HMHessianCreate_Tabulated));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+/* The built-in kernels, one line each (HMHessianRegister() adds others). */
+static const HMRegistryEntry HMHessianBuiltins[] = {
+    {HMHESSIANDIRECT,    (PetscVoidFunction)HMHessianCreate_Direct   },
+    {HMHESSIANFOLDED,    (PetscVoidFunction)HMHessianCreate_Folded   },
+    {HMHESSIANTABULATED, (PetscVoidFunction)HMHessianCreate_Tabulated},
+};
+#define HMHessianRegisterAll() HMRegistryBegin(&HMHessianKernels, PETSC_STATIC_ARRAY_LENGTH(HMHessianBuiltins), HMHessianBuiltins)
 
 PetscErrorCode HMHessianRegister(const char name[], PetscErrorCode (*create)(HMHessian))
 {
-  PetscBool known = PETSC_FALSE;
-
   PetscFunctionBegin;
   PetscCall(HMHessianRegisterAll());
-  PetscCall(PetscFunctionListAdd(&HMHessianList, name, create));
-  for (PetscInt k = 0; k < HMHessianNumNames && !known; k++) PetscCall(PetscStrcmp(HMHessianNames[k], name, &known));
-  if (!known) {
-    PetscCheck(HMHessianNumNames < HM_MAX_KERNELS, PETSC_COMM_SELF, PETSC_ERR_SUP, "more than %d edge kernels registered", HM_MAX_KERNELS);
-    PetscCall(PetscStrallocpy(name, &HMHessianNames[HMHessianNumNames++]));
-  }
+  PetscCall(HMRegistryAdd(&HMHessianKernels, name, create));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -50,8 +25,8 @@ PetscErrorCode HMHessianGetKernelTypes(PetscInt *n, const char *const **names)
 {
   PetscFunctionBegin;
   PetscCall(HMHessianRegisterAll());
-  if (n) *n = HMHessianNumNames;
-  if (names) *names = (const char *const *)HMHessianNames;
+  if (n) *n = HMHessianKernels.n;
+  if (names) *names = (const char *const *)HMHessianKernels.names;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -98,26 +73,17 @@ PetscErrorCode HMHessianDestroy(HMHessian *hp)
 PetscErrorCode HMHessianSetType(HMHessian h, HMHessianKernelType type)
 {
   PetscErrorCode (*create)(HMHessian);
-  PetscBool same;
 
   PetscFunctionBegin;
-  PetscCall(PetscStrcmp(h->type_name, type, &same));
-  if (same) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(PetscFunctionListFind(HMHessianList, type, &create));
-  PetscCheck(create, h->model->comm, PETSC_ERR_USER_INPUT, "-hessian_kernel %s: unknown edge kernel (registered: direct, folded, tabulated and HMHessianRegister's)", type);
+  PetscCall(HMHessianRegisterAll());
+  PetscCall(HMRegistrySwitch(&HMHessianKernels, h->model->comm, "-hessian_kernel", &h->type_name, type, &create));
+  if (!create) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(KernelDestroy(h));
-  PetscCall(PetscFree(h->type_name));
-  PetscCall(PetscStrallocpy(type, &h->type_name));
   PetscCall((*create)(h));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMHessianGetType(HMHessian h, HMHessianKernelType *type)
-{
-  PetscFunctionBegin;
-  *type = h->type_name;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMHessian, Type, HMHessianKernelType, type_name)
 
 PetscErrorCode HMHessianSetPrune(HMHessian h, PetscBool prune)
 {
@@ -130,26 +96,11 @@ PetscErrorCode HMHessianSetPrune(HMHessian h, PetscBool prune)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMHessianGetPrune(HMHessian h, PetscBool *prune)
-{
-  PetscFunctionBegin;
-  *prune = h->prune;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMHessian, Prune, PetscBool, prune)
 
-PetscErrorCode HMHessianSetTableTolerance(HMHessian h, double tol)
-{
-  PetscFunctionBegin;
-  h->table_tol = tol;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMHessian, TableTolerance, double, table_tol)
 
-PetscErrorCode HMHessianGetTableTolerance(HMHessian h, double *tol)
-{
-  PetscFunctionBegin;
-  *tol = h->table_tol;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMHessian, TableTolerance, double, table_tol)
 
 PetscErrorCode HMHessianSetMatType(HMHessian h, MatType type)
 {
@@ -162,20 +113,9 @@ PetscErrorCode HMHessianSetMatType(HMHessian h, MatType type)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMHessianGetMatType(HMHessian h, MatType *type)
-{
-  PetscFunctionBegin;
-  *type = h->mattype;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMHessian, MatType, MatType, mattype)
 
-PetscErrorCode HMHessianSetOptionsPrefix(HMHessian h, const char prefix[])
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFree(h->prefix));
-  if (prefix) PetscCall(PetscStrallocpy(prefix, &h->prefix));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_PREFIX(HMHessian)
 
 PetscErrorCode HMHessianSetFromOptions(HMHessian h)
 {
@@ -186,7 +126,7 @@ PetscErrorCode HMHessianSetFromOptions(HMHessian h)
   PetscCall(PetscStrncpy(kernel, h->type_name, sizeof(kernel)));
   PetscCall(PetscStrncpy(mtype, h->mattype, sizeof(mtype)));
   PetscOptionsBegin(h->model->comm, h->prefix, "HIP-MACE Hessian options", "HMHessian");
-  PetscCall(PetscOptionsFList("-hessian_kernel", "HIP edge kernel (folded: exact to round-off; tabulated: radial features interpolated)", "HMHessianSetType", HMHessianList, kernel, kernel, sizeof(kernel), &set));
+  PetscCall(PetscOptionsFList("-hessian_kernel", "HIP edge kernel (folded: exact to round-off; tabulated: radial features interpolated)", "HMHessianSetType", HMHessianKernels.list, kernel, kernel, sizeof(kernel), &set));
   if (set) PetscCall(HMHessianSetType(h, kernel));
   PetscCall(PetscOptionsBool("-hessian_prune", "leave out Hessian edges beyond the effective cutoff, which are exactly zero (false: build them up to hessian_r_max)", "HMHessianSetPrune", prune, &prune, &set));
   if (set) PetscCall(HMHessianSetPrune(h, prune));

@@ -56,11 +56,9 @@ PETSC_INTERN PetscErrorCode HMSystemCheckCell_Private(MPI_Comm, const char where
 PETSC_INTERN PetscErrorCode HMReadTextFile_Private(MPI_Comm, const char path[], char **buf, size_t *len);
 /* Format readers behind HMReaderLoad, which picks one by -structure_format, the name or the content. */
 PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
-PETSC_INTERN PetscErrorCode HMSystemLoadPDB_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 /* Collective on comm: every rank reads its byte range of a one-frame XYZ file into a distributed system.
    *out NULL on every rank when the file needs the serial reader (gzip, several frames, -frame K). */
 PETSC_INTERN PetscErrorCode HMSystemLoadXYZDistributed_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
-PETSC_INTERN PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 /* src/io/hmb.c: the binary format; distributed: each rank its block of N r / P .. N (r + 1) / P */
 PETSC_INTERN PetscErrorCode HMSystemLoadHMB_Private(HMReader, MPI_Comm, const char path[], PetscBool distributed, HMSystem *);
 PETSC_INTERN PetscBool      HMHMBHasMagic_Private(const char *head, size_t len);

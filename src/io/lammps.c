@@ -121,7 +121,6 @@ typedef struct {
   PetscInt64  *massline; /* [ntypes + 1] */
   int         *typeZ;    /* [ntypes + 1] */
   PetscBool   *used;     /* [ntypes + 1] */
-  HMReader     opt;      /* -lammps_types; NULL: defaults */
   int         *Z;        /* [natoms]: the system, in id order */
   double      *pos, *m;
 } LmpReader;
@@ -278,11 +277,11 @@ static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecom
 
     snprintf(buf, sizeof(buf), "%s", stylecomment);
     if (HMTextSplit(buf, tok, 1) > 0) {
-      if (r->opt && r->opt->lammpsstyle[0] && strcmp(tok[0], r->opt->lammpsstyle)) PetscCall(HMReaderNote_Private(r->opt, "Atoms section on line %" PetscInt64_FMT " says '# %s'; read as -lammps_style %s", r->t.line, tok[0], r->opt->lammpsstyle));
+      if (r->t.opt && r->t.opt->lammpsstyle[0] && strcmp(tok[0], r->t.opt->lammpsstyle)) PetscCall(HMReaderNote_Private(r->t.opt, "Atoms section on line %" PetscInt64_FMT " says '# %s'; read as -lammps_style %s", r->t.line, tok[0], r->t.opt->lammpsstyle));
       else PetscCall(FindStyle(r, tok[0], &style));
     }
   }
-  if (!style && r->opt && r->opt->lammpsstyle[0]) PetscCall(FindStyle(r, r->opt->lammpsstyle, &style));
+  if (!style && r->t.opt && r->t.opt->lammpsstyle[0]) PetscCall(FindStyle(r, r->t.opt->lammpsstyle, &style));
   for (long long k = 0; k < n; k++) {
     char     *s, *tok[12];
     int       ntok;
@@ -336,8 +335,8 @@ static PetscErrorCode MapTypes(LmpReader *r)
 
   PetscFunctionBegin;
   for (PetscInt i = 0; i < r->natoms; i++) r->used[r->atoms[i].type] = PETSC_TRUE;
-  if (r->opt && r->opt->lammpstypes) {
-    const char *p = r->opt->lammpstypes;
+  if (r->t.opt && r->t.opt->lammpstypes) {
+    const char *p = r->t.opt->lammpstypes;
     long long   k = 0;
 
     for (;;) {
@@ -384,7 +383,7 @@ static PetscErrorCode MapTypes(LmpReader *r)
       }
     }
     /* a mass is not an element: a coarse-grained bead of mass 32 would pass for sulfur */
-    if (r->opt && guessed[0]) PetscCall(HMReaderNote_Private(r->opt, "elements guessed from the Masses section (type=element (mass)): %s; give them with -lammps_types if this is wrong", guessed));
+    if (r->t.opt && guessed[0]) PetscCall(HMReaderNote_Private(r->t.opt, "elements guessed from the Masses section (type=element (mass)): %s; give them with -lammps_types if this is wrong", guessed));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -445,8 +444,10 @@ static PetscErrorCode LmpBuildSystem(LmpReader *r, HMSystem *out)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
+static PetscErrorCode LmpParse(HMTextReader *t, HMSystem *out)
 {
+  LmpReader *r = (LmpReader *)t; /* the text reader is its first member */
+
   char     *s                                                    = NULL, *comment;
   PetscBool seen[sizeof(lmp_sections) / sizeof(lmp_sections[0])] = {PETSC_FALSE};
 
@@ -522,32 +523,15 @@ static PetscErrorCode LmpParse(LmpReader *r, HMSystem *out)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemLoadLAMMPS_Private(HMReader opt, MPI_Comm comm, const char path[], HMSystem *out)
+static PetscErrorCode LmpReaderReset(HMTextReader *t)
 {
-  LmpReader      r;
-  size_t         len;
-  PetscErrorCode ierr;
+  LmpReader *r = (LmpReader *)t;
 
   PetscFunctionBegin;
-  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
-  *out = NULL;
-  PetscCall(PetscMemzero(&r, sizeof(r)));
-  r.t.comm = comm;
-  r.t.path = path;
-  r.opt    = opt;
-  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
-  if (!ierr) {
-    r.t.p   = r.t.buf;
-    r.t.end = r.t.buf + len;
-    ierr    = LmpParse(&r, out);
-  }
-  PetscCall(PetscFree(r.atoms));
-  PetscCall(PetscFree4(r.mass, r.massline, r.typeZ, r.used));
-  PetscCall(PetscFree3(r.Z, r.pos, r.m));
-  PetscCall(PetscFree(r.t.buf));
-  if (PetscUnlikely(ierr)) {
-    PetscCall(HMSystemDestroy(out));
-    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
-  }
+  PetscCall(PetscFree(r->atoms));
+  PetscCall(PetscFree4(r->mass, r->massline, r->typeZ, r->used));
+  PetscCall(PetscFree3(r->Z, r->pos, r->m));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+const HMTextFormat HMTextFormatLAMMPS = {sizeof(LmpReader), LmpParse, LmpReaderReset};

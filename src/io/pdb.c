@@ -20,7 +20,6 @@ typedef struct {
   double      *pos;
   PDBTag      *tag;
   HMAtomLabel *lab;
-  HMReader     opt;        /* -pdb_model, -pbc; NULL: defaults */
   char         sgroup[12]; /* CRYST1 columns 56-66, trimmed */
 } PDBReader;
 
@@ -256,7 +255,7 @@ static PetscErrorCode Cryst1Periodic(PDBReader *r, PetscInt64 line, const double
   sg[k] = '\0';
   if (sg[0] && strcmp(sg, "P1")) {
     for (int d = 0; d < 3; d++) pbc[d] = PETSC_FALSE;
-    if (r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT " has space group '%s' (a crystal of several copies): read as a molecule in vacuum, not periodic (-pbc true uses the cell as a P 1 box)", line, r->sgroup));
+    if (r->t.opt) PetscCall(HMReaderNote_Private(r->t.opt, "CRYST1 on line %" PetscInt64_FMT " has space group '%s' (a crystal of several copies): read as a molecule in vacuum, not periodic (-pbc true uses the cell as a P 1 box)", line, r->sgroup));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   for (int d = 0; d < 3; d++) {
@@ -274,7 +273,7 @@ static PetscErrorCode Cryst1Periodic(PDBReader *r, PetscInt64 line, const double
     }
     if (hi - lo > width + 2.0) {
       for (int e = 0; e < 3; e++) pbc[e] = PETSC_FALSE;
-      if (r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT ": the atoms span %.2f A along cell axis %c but the cell is %.2f A wide, so periodic images would overlap: read as a molecule in vacuum, not periodic (-pbc true forces the cell)", line, hi - lo, "abc"[d], width));
+      if (r->t.opt) PetscCall(HMReaderNote_Private(r->t.opt, "CRYST1 on line %" PetscInt64_FMT ": the atoms span %.2f A along cell axis %c but the cell is %.2f A wide, so periodic images would overlap: read as a molecule in vacuum, not periodic (-pbc true forces the cell)", line, hi - lo, "abc"[d], width));
       PetscFunctionReturn(PETSC_SUCCESS);
     }
   }
@@ -305,13 +304,14 @@ static PetscErrorCode BiomoleculeNotes(PDBReader *r)
     nca += !strcmp(r->lab[i].name, "CA") && r->Z[i] == 6;
   }
   if (!nbio) PetscFunctionReturn(PETSC_SUCCESS);
-  if (nca == nbio && nbio > 1) PetscCall(HMReaderNote_Private(r->opt, "warning: the %" PetscInt_FMT " residue atoms are all C-alpha atoms (a C-alpha-only trace): they are computed as a chain of bare carbon atoms, which is not the protein", nbio));
-  else if (nH == 0) PetscCall(HMReaderNote_Private(r->opt, "warning: no hydrogen atoms in a biomolecule of %" PetscInt_FMT " residue atoms (missing hydrogens): the model sees radicals; add them first, e.g. 'obabel IN.pdb -h -O OUT.pdb' (inputs/protein/prepare.sh)", nbio));
+  if (nca == nbio && nbio > 1) PetscCall(HMReaderNote_Private(r->t.opt, "warning: the %" PetscInt_FMT " residue atoms are all C-alpha atoms (a C-alpha-only trace): they are computed as a chain of bare carbon atoms, which is not the protein", nbio));
+  else if (nH == 0) PetscCall(HMReaderNote_Private(r->t.opt, "warning: no hydrogen atoms in a biomolecule of %" PetscInt_FMT " residue atoms (missing hydrogens): the model sees radicals; add them first, e.g. 'obabel IN.pdb -h -O OUT.pdb' (inputs/protein/prepare.sh)", nbio));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
+static PetscErrorCode PDBParse(HMTextReader *t, HMSystem *out)
 {
+  PDBReader *r    = (PDBReader *)t; /* the text reader is its first member */
   PetscInt   want = 1;
   PetscBool  wantset, inmodel = PETSC_FALSE, selected = PETSC_FALSE, found = PETSC_FALSE, hascell = PETSC_FALSE, seencryst = PETSC_FALSE;
   PetscInt   nmodels = 0, nlines = 0;
@@ -321,8 +321,8 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
 
   PetscFunctionBegin;
   PetscCall(HMTextCheckNul(&r->t));
-  wantset = r->opt ? r->opt->pdbmodelset : PETSC_FALSE;
-  if (wantset) want = r->opt->pdbmodel;
+  wantset = r->t.opt ? r->t.opt->pdbmodelset : PETSC_FALSE;
+  if (wantset) want = r->t.opt->pdbmodel;
 
   /* one allocation sized by the ATOM/HETATM lines; alternate locations and other models only
      make the final count smaller */
@@ -387,41 +387,24 @@ static PetscErrorCode PDBParse(PDBReader *r, HMSystem *out)
       snprintf(where, sizeof(where), "%s:%" PetscInt64_FMT, r->t.path, crystline);
       PetscCall(HMSystemCheckCell_Private(r->t.comm, where, cell, pbc));
       /* -pbc decides when given (HMReaderLoad applies it); else the CRYST1 rule */
-      if (!(r->opt && r->opt->pbcset)) PetscCall(Cryst1Periodic(r, crystline, cell, pbc));
-    } else if (seencryst && r->opt) PetscCall(HMReaderNote_Private(r->opt, "CRYST1 on line %" PetscInt64_FMT " is the 1 x 1 x 1 placeholder: not periodic", crystline));
+      if (!(r->t.opt && r->t.opt->pbcset)) PetscCall(Cryst1Periodic(r, crystline, cell, pbc));
+    } else if (seencryst && r->t.opt) PetscCall(HMReaderNote_Private(r->t.opt, "CRYST1 on line %" PetscInt64_FMT " is the 1 x 1 x 1 placeholder: not periodic", crystline));
     PetscCall(HMSystemCreate(r->t.comm, r->n, r->Z, r->pos, hascell ? cell : NULL, hascell ? pbc : NULL, out));
   }
   PetscCall(HMSystemSetAtomLabels(*out, r->lab));
-  if (r->opt) PetscCall(BiomoleculeNotes(r));
+  if (r->t.opt) PetscCall(BiomoleculeNotes(r));
   PetscCall(PetscFree((*out)->source));
   PetscCall(PetscStrallocpy(r->t.path, &(*out)->source));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemLoadPDB_Private(HMReader opt, MPI_Comm comm, const char path[], HMSystem *out)
+static PetscErrorCode PDBReaderReset(HMTextReader *t)
 {
-  PDBReader      r;
-  size_t         len;
-  PetscErrorCode ierr;
+  PDBReader *r = (PDBReader *)t;
 
   PetscFunctionBegin;
-  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
-  *out = NULL;
-  PetscCall(PetscMemzero(&r, sizeof(r)));
-  r.t.comm = comm;
-  r.t.path = path;
-  r.opt    = opt;
-  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
-  if (!ierr) {
-    r.t.p   = r.t.buf;
-    r.t.end = r.t.buf + len;
-    ierr    = PDBParse(&r, out);
-  }
-  PetscCall(PetscFree4(r.Z, r.pos, r.tag, r.lab));
-  PetscCall(PetscFree(r.t.buf));
-  if (PetscUnlikely(ierr)) {
-    PetscCall(HMSystemDestroy(out));
-    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
-  }
+  PetscCall(PetscFree4(r->Z, r->pos, r->tag, r->lab));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+const HMTextFormat HMTextFormatPDB = {sizeof(PDBReader), PDBParse, PDBReaderReset};

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "textimpl.h"
+#include "sys/sysimpl.h"
 
 const char *const HMStructureFormats[] = {"auto", "xyz", "extxyz", "pdb", "lammps", "hmb", "HMStructureFormat", "HM_FORMAT_", NULL};
 
@@ -59,23 +60,9 @@ PetscErrorCode HMReaderSetFormat(HMReader r, HMStructureFormat f)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMReaderSetFrame(HMReader r, PetscInt k)
-{
-  PetscFunctionBegin;
-  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetFrame: NULL reader");
-  r->frame    = k;
-  r->frameset = PETSC_TRUE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET_MARK(HMReader, Frame, PetscInt, frame, frameset)
 
-PetscErrorCode HMReaderSetPDBModel(HMReader r, PetscInt k)
-{
-  PetscFunctionBegin;
-  PetscCheck(r, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMReaderSetPDBModel: NULL reader");
-  r->pdbmodel    = k;
-  r->pdbmodelset = PETSC_TRUE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET_MARK(HMReader, PDBModel, PetscInt, pdbmodel, pdbmodelset)
 
 PetscErrorCode HMReaderSetLAMMPSTypes(HMReader r, const char types[])
 {
@@ -404,10 +391,10 @@ PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSyst
   PetscCheck(!r->frameset || fmt == HM_FORMAT_XYZ || fmt == HM_FORMAT_EXTXYZ || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
   switch (fmt) {
   case HM_FORMAT_PDB:
-    PetscCall(HMSystemLoadPDB_Private(r, comm, path, out));
+    PetscCall(HMTextLoad_Private(&HMTextFormatPDB, r, comm, path, out));
     break;
   case HM_FORMAT_LAMMPS:
-    PetscCall(HMSystemLoadLAMMPS_Private(r, comm, path, out));
+    PetscCall(HMTextLoad_Private(&HMTextFormatLAMMPS, r, comm, path, out));
     break;
   case HM_FORMAT_HMB:
     PetscCall(HMSystemLoadHMB_Private(r, comm, path, PETSC_FALSE, out));

@@ -1,5 +1,6 @@
 /* Read-only safetensors containers: memory mapped, header validated as untrusted input. */
 #include <errno.h>
+#include "sys/sysimpl.h"
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -246,13 +247,7 @@ PetscErrorCode HMSafetensorsClose(HMSafetensors *pst)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSafetensorsGetPath(HMSafetensors st, const char **path)
-{
-  PetscFunctionBegin;
-  PetscCheck(st && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSafetensorsGetPath: NULL argument");
-  *path = st->path;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSafetensors, Path, const char *, path)
 
 PetscErrorCode HMSafetensorsGetMetadata(HMSafetensors st, const char key[], const char **value)
 {
@@ -262,13 +257,7 @@ PetscErrorCode HMSafetensorsGetMetadata(HMSafetensors st, const char key[], cons
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSafetensorsGetNumTensors(HMSafetensors st, PetscInt *n)
-{
-  PetscFunctionBegin;
-  PetscCheck(st && n, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSafetensorsGetNumTensors: NULL argument");
-  *n = st->ntensors;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSafetensors, NumTensors, PetscInt, ntensors)
 
 PetscErrorCode HMSafetensorsGetTensorByIndex(HMSafetensors st, PetscInt i, const HMTensorInfo **info)
 {

@@ -1,5 +1,6 @@
 /* Atomic systems: species, positions, masses and an optional (partly) periodic cell. */
 #include <math.h>
+#include "sys/sysimpl.h"
 #include <string.h>
 #include <stdio.h>
 #include <strings.h>
@@ -82,37 +83,13 @@ PetscErrorCode HMSystemDestroy(HMSystem *psys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemGetSize(HMSystem sys, PetscInt *n)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && n, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetSize: NULL argument");
-  *n = sys->n;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, Size, PetscInt, n)
 
-PetscErrorCode HMSystemGetPositions(HMSystem sys, const double **pos)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && pos, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetPositions: NULL argument");
-  *pos = sys->pos;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, Positions, const double *, pos)
 
-PetscErrorCode HMSystemGetAtomicNumbers(HMSystem sys, const int **Z)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && Z, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetAtomicNumbers: NULL argument");
-  *Z = sys->Z;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, AtomicNumbers, const int *, Z)
 
-PetscErrorCode HMSystemGetMasses(HMSystem sys, const double **m)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && m, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetMasses: NULL argument");
-  *m = sys->mass;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, Masses, const double *, mass)
 
 PetscErrorCode HMSystemGetCell(HMSystem sys, PetscBool *hascell, double cell[9], PetscBool pbc[3])
 {
@@ -126,13 +103,7 @@ PetscErrorCode HMSystemGetCell(HMSystem sys, PetscBool *hascell, double cell[9],
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemGetSource(HMSystem sys, const char **path)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetSource: NULL argument");
-  *path = sys->source;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, Source, const char *, source)
 
 PetscErrorCode HMSystemGetNotes(HMSystem sys, const char **notes)
 {
@@ -142,13 +113,7 @@ PetscErrorCode HMSystemGetNotes(HMSystem sys, const char **notes)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMSystemGetAtomLabels(HMSystem sys, const HMAtomLabel **labels)
-{
-  PetscFunctionBegin;
-  PetscCheck(sys && labels, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetAtomLabels: NULL argument");
-  *labels = sys->label;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET_CHECKED(HMSystem, AtomLabels, const HMAtomLabel *, label)
 
 PetscErrorCode HMSystemSetAtomLabels(HMSystem sys, const HMAtomLabel labels[])
 {

@@ -116,3 +116,38 @@ PetscErrorCode HMReadTextFile_Private(MPI_Comm comm, const char path[], char **b
   PetscCheck(got == (size_t)sb.st_size, comm, PETSC_ERR_FILE_READ, "%s: read %zu of %lld bytes (%s)", path, got, (long long)sb.st_size, err ? strerror(err) : "file changed while reading");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+PetscErrorCode HMTextReaderOpen_Private(MPI_Comm comm, const char path[], HMTextReader *t)
+{
+  size_t len;
+
+  PetscFunctionBegin;
+  t->comm = comm;
+  t->path = path;
+  PetscCall(HMReadTextFile_Private(comm, path, &t->buf, &len));
+  t->p   = t->buf;
+  t->end = t->buf + len;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMTextLoad_Private(const HMTextFormat *fmt, HMReader opt, MPI_Comm comm, const char path[], HMSystem *out)
+{
+  HMTextReader  *t;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
+  *out = NULL;
+  PetscCall(PetscCalloc(fmt->size, &t));
+  t->opt = opt;
+  ierr   = HMTextReaderOpen_Private(comm, path, t);
+  if (!ierr) ierr = (*fmt->parse)(t, out);
+  PetscCall((*fmt->reset)(t));
+  PetscCall(PetscFree(t->buf));
+  PetscCall(PetscFree(t));
+  if (PetscUnlikely(ierr)) {
+    PetscCall(HMSystemDestroy(out));
+    return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -16,7 +16,23 @@ typedef struct {
   char       *buf; /* whole file, NUL-terminated; lines are cut in place */
   char       *p, *end;
   PetscInt64  line; /* number of the line last returned by HMTextNextLine() */
+  HMReader    opt;  /* the reader's options and notes; NULL: defaults */
 } HMTextReader;
+
+/* A whole-file text format: the size of its reader state (whose first member is the HMTextReader), the parser
+   and what frees the parser's arrays (also after an error). */
+typedef struct {
+  size_t size;
+  PetscErrorCode (*parse)(HMTextReader *, HMSystem *);
+  PetscErrorCode (*reset)(HMTextReader *);
+} HMTextFormat;
+
+PETSC_INTERN const HMTextFormat HMTextFormatPDB, HMTextFormatLAMMPS;
+/* Reads path with the format: on error *out is NULL and nothing is left allocated. */
+PETSC_INTERN PetscErrorCode HMTextLoad_Private(const HMTextFormat *, HMReader opt, MPI_Comm, const char path[], HMSystem *out);
+
+/* The whole file in t->buf (gunzipped if needed), the cursor at its start; t->buf is the caller's to free, also on error. */
+PETSC_INTERN PetscErrorCode HMTextReaderOpen_Private(MPI_Comm, const char path[], HMTextReader *t);
 
 /* Next line without its newline (and a DOS carriage return), cut in place; NULL at the end. */
 static inline char *HMTextNextLine(HMTextReader *r)

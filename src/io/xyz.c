@@ -13,6 +13,7 @@
 
 #include "ioimpl.h"
 #include "textimpl.h"
+#include <stddef.h>
 
 /* the line helpers shared with the PDB and LAMMPS readers */
 #define Trim        HMTextTrim
@@ -95,6 +96,19 @@ static char *NextField(char **p)
   return f;
 }
 
+/* The Properties columns hipmace reads (others are skipped): name, type, width and where the layout keeps the column. */
+static const struct {
+  const char *name;
+  char        type;
+  long        width;
+  size_t      offset;
+} XYZKnownColumns[] = {
+    {"species", 'S', 1, offsetof(XYZLayout, colspecies)},
+    {"Z",       'I', 1, offsetof(XYZLayout, colZ)      },
+    {"pos",     'R', 3, offsetof(XYZLayout, colpos)    },
+    {"masses",  'R', 1, offsetof(XYZLayout, colmass)   },
+};
+
 static PetscErrorCode ParseProperties(XYZReader *r, char *val, XYZLayout *L)
 {
   char     *p    = val;
@@ -111,22 +125,13 @@ static PetscErrorCode ParseProperties(XYZReader *r, char *val, XYZLayout *L)
     PetscCheck(strlen(type) == 1 && strchr("SRILsril", type[0]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has type '%s' (expected S, R, I or L)", r->t.path, r->t.line, name, type);
     PetscCheck(ParseLong(cnt, &width) && width >= 1 && width <= XYZ_MAX_COLUMNS, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' has column count '%s' (expected a positive integer)", r->t.path, r->t.line, name, cnt);
     t = (char)toupper((unsigned char)type[0]);
-    if (!strcmp(name, "species")) {
-      PetscCheck(L->colspecies < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' appears twice", r->t.path, r->t.line);
-      PetscCheck(t == 'S' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'species' must be S:1, found %s:%s", r->t.path, r->t.line, type, cnt);
-      L->colspecies = (int)cols;
-    } else if (!strcmp(name, "Z")) {
-      PetscCheck(L->colZ < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' appears twice", r->t.path, r->t.line);
-      PetscCheck(t == 'I' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'Z' must be I:1, found %s:%s", r->t.path, r->t.line, type, cnt);
-      L->colZ = (int)cols;
-    } else if (!strcmp(name, "pos")) {
-      PetscCheck(L->colpos < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' appears twice", r->t.path, r->t.line);
-      PetscCheck(t == 'R' && width == 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'pos' must be R:3, found %s:%s", r->t.path, r->t.line, type, cnt);
-      L->colpos = (int)cols;
-    } else if (!strcmp(name, "masses")) {
-      PetscCheck(L->colmass < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' appears twice", r->t.path, r->t.line);
-      PetscCheck(t == 'R' && width == 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property 'masses' must be R:1, found %s:%s", r->t.path, r->t.line, type, cnt);
-      L->colmass = (int)cols;
+    for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(XYZKnownColumns); k++) {
+      int *col = (int *)((char *)L + XYZKnownColumns[k].offset);
+
+      if (strcmp(name, XYZKnownColumns[k].name)) continue;
+      PetscCheck(*col < 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' appears twice", r->t.path, r->t.line, name);
+      PetscCheck(t == XYZKnownColumns[k].type && width == XYZKnownColumns[k].width, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": property '%s' must be %c:%ld, found %s:%s", r->t.path, r->t.line, name, XYZKnownColumns[k].type, XYZKnownColumns[k].width, type, cnt);
+      *col = (int)cols;
     }
     cols += width;
     PetscCheck(cols <= XYZ_MAX_COLUMNS, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties declare more than %d columns", r->t.path, r->t.line, XYZ_MAX_COLUMNS);
@@ -139,6 +144,22 @@ static PetscErrorCode ParseProperties(XYZReader *r, char *val, XYZLayout *L)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The value of a comment key that must appear once with exactly want tokens (tok has room for want + 1);
+   marks it seen. */
+static PetscErrorCode KeyTokens(XYZReader *r, const char *key, PetscBool *seen, char *val, char **tok, int want, const char *what)
+{
+  int ntok;
+
+  PetscFunctionBegin;
+  PetscCheck(!*seen, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s given twice", r->t.path, r->t.line, key);
+  PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s has no value", r->t.path, r->t.line, key);
+  BlankSeparators(val);
+  ntok = SplitTokens(val, tok, want + 1);
+  PetscCheck(ntok == want, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": %s needs %d %s, found %d", r->t.path, r->t.line, key, want, what, ntok);
+  *seen = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Extended-XYZ keys in the comment line; anything else (free text, other keys) is ignored. */
 static PetscErrorCode ParseComment(XYZReader *r, char *comment, XYZLayout *L)
 {
@@ -148,26 +169,14 @@ static PetscErrorCode ParseComment(XYZReader *r, char *comment, XYZLayout *L)
   while (NextPair(&cursor, &key, &val)) {
     if (!strcasecmp(key, "Lattice")) {
       char *tok[10];
-      int   ntok;
 
-      PetscCheck(!L->haslattice, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice given twice", r->t.path, r->t.line);
-      PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice has no value", r->t.path, r->t.line);
-      BlankSeparators(val);
-      ntok = SplitTokens(val, tok, 10);
-      PetscCheck(ntok == 9, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice needs 9 numbers, found %d", r->t.path, r->t.line, ntok);
+      PetscCall(KeyTokens(r, "Lattice", &L->haslattice, val, tok, 9, "numbers"));
       for (int k = 0; k < 9; k++) PetscCheck(ParseReal(tok[k], &L->cell[k]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Lattice entry '%s' is not a finite number", r->t.path, r->t.line, tok[k]);
-      L->haslattice = PETSC_TRUE;
     } else if (!strcasecmp(key, "pbc")) {
       char *tok[4];
-      int   ntok;
 
-      PetscCheck(!L->haspbc, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc given twice", r->t.path, r->t.line);
-      PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc has no value", r->t.path, r->t.line);
-      BlankSeparators(val);
-      ntok = SplitTokens(val, tok, 4);
-      PetscCheck(ntok == 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc needs 3 flags, found %d", r->t.path, r->t.line, ntok);
+      PetscCall(KeyTokens(r, "pbc", &L->haspbc, val, tok, 3, "flags"));
       for (int d = 0; d < 3; d++) PetscCheck(ParseBool(tok[d], &L->pbc[d]), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": pbc flag '%s' is not T/F/True/False/1/0", r->t.path, r->t.line, tok[d]);
-      L->haspbc = PETSC_TRUE;
     } else if (!strcasecmp(key, "Properties")) {
       PetscCheck(!L->hasprops, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties given twice", r->t.path, r->t.line);
       PetscCheck(val, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Properties has no value", r->t.path, r->t.line);
@@ -361,7 +370,6 @@ PetscErrorCode HMSystemLoadXYZ_Private(HMReader rd, MPI_Comm comm, const char pa
 {
   XYZReader      r;
   HMSystem       sys;
-  size_t         len;
   PetscErrorCode ierr;
   PetscInt       frame = 0, nframes = 0;
 
@@ -369,15 +377,11 @@ PetscErrorCode HMSystemLoadXYZ_Private(HMReader rd, MPI_Comm comm, const char pa
   PetscCheck(path && out, comm, PETSC_ERR_ARG_NULL, "HMSystemLoad: path and output must not be NULL");
   *out = NULL;
   PetscCall(PetscMemzero(&r, sizeof(r)));
-  r.t.comm = comm;
-  r.t.path = path;
-  ierr     = HMReadTextFile_Private(comm, path, &r.t.buf, &len);
+  ierr = HMTextReaderOpen_Private(comm, path, &r.t);
   if (PetscUnlikely(ierr)) {
     PetscCall(PetscFree(r.t.buf));
     return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, ierr, PETSC_ERROR_REPEAT, " ");
   }
-  r.t.p   = r.t.buf;
-  r.t.end = r.t.buf + len;
   PetscCall(PetscNew(&sys));
   sys->comm = comm;
   PetscCall(PetscStrallocpy(path, &sys->source));

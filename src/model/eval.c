@@ -1,5 +1,6 @@
 /* Evaluation of a HIP-MACE model on one structure: partition, graphs, MACE layers, energy and node features. */
 #include "model/evalimpl.h"
+#include "sys/sysimpl.h"
 #include "nn/cost.h"
 #include <hipmace/so3.h>
 #include <limits.h>
@@ -20,12 +21,7 @@ PetscErrorCode HMEvalCreate(HMModel m, HMEval *ev)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalGetModel(HMEval e, HMModel *m)
-{
-  PetscFunctionBegin;
-  *m = e->model;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMEval, Model, HMModel, model)
 
 PetscErrorCode HMEvalSetPartitionType(HMEval e, HMPartitionType t)
 {
@@ -35,12 +31,7 @@ PetscErrorCode HMEvalSetPartitionType(HMEval e, HMPartitionType t)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalGetPartitionType(HMEval e, HMPartitionType *t)
-{
-  PetscFunctionBegin;
-  *t = e->ptype;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMEval, PartitionType, HMPartitionType, ptype)
 
 PetscErrorCode HMEvalSetHessianCutoff(HMEval e, double hcut)
 {
@@ -51,13 +42,7 @@ PetscErrorCode HMEvalSetHessianCutoff(HMEval e, double hcut)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalSetOptionsPrefix(HMEval e, const char prefix[])
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFree(e->prefix));
-  if (prefix) PetscCall(PetscStrallocpy(prefix, &e->prefix));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_PREFIX(HMEval)
 
 PetscErrorCode HMEvalSetFromOptions(HMEval e)
 {
@@ -246,12 +231,7 @@ PetscErrorCode HMEvalGetLocalAtoms(HMEval e, const PetscInt **gid, const PetscIn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMEvalGetDecomp(HMEval e, HMDecomp *dd)
-{
-  PetscFunctionBegin;
-  *dd = e->dd;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMEval, Decomp, HMDecomp, dd)
 
 PetscErrorCode HMEvalGetHessianCutoff(HMEval e, double *hcut)
 {

@@ -1,5 +1,6 @@
 /* Loading and validating a HIP-MACE model file: config JSON, tensor checks, layer set-up. */
 #include "model/modelimpl.h"
+#include "sys/sysimpl.h"
 #include <jansson.h>
 
 typedef struct {
@@ -574,12 +575,7 @@ PetscErrorCode HMModelDestroy(HMModel *model)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModelGetPath(HMModel m, const char **p)
-{
-  PetscFunctionBegin;
-  *p = m->path;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMModel, Path, const char *, path)
 
 PetscErrorCode HMModelGetCutoffs(HMModel m, double *r_max, double *hessian_r_max, double *hcut)
 {
@@ -592,19 +588,9 @@ PetscErrorCode HMModelGetCutoffs(HMModel m, double *r_max, double *hessian_r_max
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModelGetNumInteractions(HMModel m, PetscInt *n)
-{
-  PetscFunctionBegin;
-  *n = m->nlayers;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMModel, NumInteractions, PetscInt, nlayers)
 
-PetscErrorCode HMModelGetFeatureDim(HMModel m, PetscInt *d)
-{
-  PetscFunctionBegin;
-  *d = m->dimH;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMModel, FeatureDim, PetscInt, dimH)
 
 PetscErrorCode HMModelGetHaloWidths(HMModel m, PetscInt width[], PetscInt *hip)
 {

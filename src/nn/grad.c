@@ -18,23 +18,21 @@ static void ZeroRows(PetscInt n, PetscInt dim, double *y, PetscInt ldy)
   for (PetscInt z = 0; z < n; z++) memset(y + z * ldy, 0, (size_t)dim * sizeof(double));
 }
 
-/* Doubles in each of the two transposition buffers of TransposeBlock (on the stack) */
-#define HM_LINB_BUF 4096
-
 /* dx_z[u, m] += alpha sum_w W[u, w] dy_z[w, m] for the rows z of zlist (or 0 .. nz-1), with WT = W^T
    ([w][u], row stride ma): as the forward's apply_block, the rows (z, m) are copied out transposed so
    that the product is one HMGemmRows over all of them (row-independent arithmetic). */
 static void TransposeBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *WT, const double *dy, PetscInt ldy, double *dx, PetscInt ldx)
 {
-  double         yt[HM_LINB_BUF], xt[HM_LINB_BUF];
   const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
 
   if (d == 1 && !zlist) {
     HMGemmRows(nz, ma, mb, alpha, dy, ldy, WT, ma, 1.0, dx, ldx);
     return;
   }
-  if (wide > HM_LINB_BUF) {
+  if (wide > HM_LIN_BUF) {
     /* (not met by MACE's widths) row by row, the same sums */
+    double yt[HM_LIN_BUF], xt[HM_LIN_BUF];
+
     for (PetscInt i = 0; i < nz; i++) {
       const PetscInt z = zlist ? zlist[i] : i;
       for (int mm = 0; mm < d; mm++) {
@@ -45,20 +43,7 @@ static void TransposeBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, in
     }
     return;
   }
-  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LINB_BUF / wide) {
-    const PetscInt nc = PetscMin(HM_LINB_BUF / wide, nz - z0);
-    for (PetscInt i = 0; i < nc; i++) {
-      const double *gz = dy + (zlist ? zlist[z0 + i] : z0 + i) * ldy;
-      for (int w = 0; w < mb; w++)
-        for (int mm = 0; mm < d; mm++) yt[(i * d + mm) * mb + w] = gz[w * d + mm];
-    }
-    HMGemmRows(nc * d, ma, mb, alpha, yt, mb, WT, ma, 0.0, xt, ma);
-    for (PetscInt i = 0; i < nc; i++) {
-      double *xz = dx + (zlist ? zlist[z0 + i] : z0 + i) * ldx;
-      for (int u = 0; u < ma; u++)
-        for (int mm = 0; mm < d; mm++) xz[u * d + mm] += xt[(i * d + mm) * ma + u];
-    }
-  }
+  HMLinearChunked_Private(nz, zlist, d, mb, ma, alpha, WT, ma, dy, ldy, dx, ldx);
 }
 
 /* WT[w][u] = W[u][w] (W row stride ldw); malloc'ed, NULL if out of memory */
@@ -510,19 +495,7 @@ static void ScbNodes(const HMSymContraction *sc, const HMIrreps *target, int B, 
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Xt[r * ldq + c] = 0.0;
   for (PetscInt r = 0; r < ScbMaxOutDim(sc); r++)
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Gt[r * ldq + c] = 0.0;
-  for (int b = 0; b < B; b++) {
-    const double *x  = X + zb[b] * ldx;
-    PetscInt      q0 = 0, xo = 0;
-    for (int k = 0; k < target->n; k++) {
-      const int d = 2 * target->b[k].l + 1;
-      for (PetscInt c = 0; c < C; c++) {
-        double *xt = Xt + (c / HM_SCB_CW) * Q * ldq + b * HM_SCB_CW + c % HM_SCB_CW;
-        for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
-      }
-      q0 += d;
-      xo += C * d;
-    }
-  }
+  HMSymContractionGatherNodes(target, C, Q, HM_SCB_CW, ldq, B, zb, X, ldx, Xt);
   for (PetscInt c0 = 0; c0 < C; c0 += HM_SCB_CW) {
     const PetscInt cw = PetscMin(HM_SCB_CW, C - c0);
     PetscInt       oo = 0;

@@ -2,10 +2,29 @@
 #include "nn/nnimpl.h"
 #include <petscblaslapack.h>
 
-/* Doubles in each of the two transposition buffers of ApplyBlock (on the stack). */
-#define HM_LIN_BUF 4096
 /* Rows per scan of HMSkipTPApply's grouping by element. */
 #define HM_SKIP_ROWS 256
+
+void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const double *in, PetscInt ldin, double *out, PetscInt ldout)
+{
+  double         it[HM_LIN_BUF], ot[HM_LIN_BUF];
+  const PetscInt wide = (PetscInt)d * PetscMax(nin, nout);
+
+  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LIN_BUF / wide) {
+    const PetscInt nc = PetscMin(HM_LIN_BUF / wide, nz - z0);
+    for (PetscInt i = 0; i < nc; i++) {
+      const double *iz = in + (zlist ? zlist[z0 + i] : z0 + i) * ldin;
+      for (int u = 0; u < nin; u++)
+        for (int mm = 0; mm < d; mm++) it[(i * d + mm) * nin + u] = iz[u * d + mm];
+    }
+    HMGemmRows(nc * d, nout, nin, alpha, it, nin, B, ldb, 0.0, ot, nout);
+    for (PetscInt i = 0; i < nc; i++) {
+      double *oz = out + (zlist ? zlist[z0 + i] : z0 + i) * ldout;
+      for (int w = 0; w < nout; w++)
+        for (int mm = 0; mm < d; mm++) oz[w * d + mm] += ot[(i * d + mm) * nout + w];
+    }
+  }
+}
 
 /* Y_z[w, m] += alpha sum_u W[u, w] X_z[u, m] for the rows z of zlist (or 0 .. nz-1): X_z is ma x d and
    Y_z mb x d inside each row (m fastest). The rows (z, m) are copied out transposed so that the product
@@ -14,10 +33,7 @@
    HMGemmRows. */
 static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *x, PetscInt ldx, double *y, PetscInt ldy)
 {
-  double         xt[HM_LIN_BUF], yt[HM_LIN_BUF];
-  const PetscInt wide = (PetscInt)d * PetscMax(ma, mb);
-
-  if (wide > HM_LIN_BUF) {
+  if ((PetscInt)d * PetscMax(ma, mb) > HM_LIN_BUF) {
     for (PetscInt i = 0; i < nz; i++) {
       const PetscInt z = zlist ? zlist[i] : i;
       /* row-major Y_z = alpha W^T X_z + Y_z as the column-major product Y_z^T = alpha X_z^T W + Y_z^T */
@@ -27,20 +43,7 @@ static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb
     }
     return;
   }
-  for (PetscInt z0 = 0; z0 < nz; z0 += HM_LIN_BUF / wide) {
-    const PetscInt nc = PetscMin(HM_LIN_BUF / wide, nz - z0);
-    for (PetscInt i = 0; i < nc; i++) {
-      const double *xz = x + (zlist ? zlist[z0 + i] : z0 + i) * ldx;
-      for (int u = 0; u < ma; u++)
-        for (int mm = 0; mm < d; mm++) xt[(i * d + mm) * ma + u] = xz[u * d + mm];
-    }
-    HMGemmRows(nc * d, mb, ma, alpha, xt, ma, W, ldw, 0.0, yt, mb);
-    for (PetscInt i = 0; i < nc; i++) {
-      double *yz = y + (zlist ? zlist[z0 + i] : z0 + i) * ldy;
-      for (int w = 0; w < mb; w++)
-        for (int mm = 0; mm < d; mm++) yz[w * d + mm] += yt[(i * d + mm) * mb + w];
-    }
-  }
+  HMLinearChunked_Private(nz, zlist, d, ma, mb, alpha, W, ldw, x, ldx, y, ldy);
 }
 
 /* The instructions of a map between irreps: every (input block a, output block b) with the same l and

@@ -27,6 +27,13 @@ PETSC_EXTERN PetscErrorCode HMLinearSetUp(HMLinear *, const HMIrreps *in, const 
 PETSC_EXTERN PetscErrorCode HMLinearDestroy(HMLinear *);
 /* y = Linear(x) for n rows (row strides ldx, ldy); y is overwritten (beta = 0) or accumulated (beta = 1). */
 PETSC_EXTERN void HMLinearApply(const HMLinear *, PetscInt n, const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
+/* Out_z[w, m] += alpha sum_u B[u, w] In_z[u, m] over the rows z of zlist (or 0 .. nz-1), In_z nin x d and Out_z
+   nout x d inside each row (m fastest), for d * max(nin, nout) <= HM_LIN_BUF: the rows (z, m) are copied out
+   transposed so that the product is one HMGemmRows over a chunk of them, with B read once per tile instead of
+   once per row, and added back. Row-independent like HMGemmRows. Used by the forward (B = W) and the backward
+   (B = W^T) of the linear maps. */
+#define HM_LIN_BUF 4096
+PETSC_INTERN void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const double *in, PetscInt ldin, double *out, PetscInt ldout);
 
 /* e3nn FullyConnectedNet without biases, normalised SiLU between layers, none after the last. */
 typedef struct {
@@ -150,7 +157,11 @@ PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
    X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
    out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
-PETSC_EXTERN void     HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
+/* The features of the nodes zb[0..B-1] (rows of X, stride ldx, C channels of the target irreps, Q = their
+   total dimension) into Xt[c / cw][q][b][c % cw], ldq doubles per q: the layout the contraction kernels and
+   their backward read. */
+PETSC_EXTERN void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, double *Xt);
+PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
 
 /* ---- Backward (vector-Jacobian) kernels, src/nn/grad.c: dy is the gradient of a scalar with respect
    to a block's output, the kernels return the gradient with respect to its inputs. ---- */

@@ -300,6 +300,23 @@ PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
   return HM_SC_BATCH * HM_SC_CW * (nblk * sc->Q + MaxOutDim(sc)) + 8;
 }
 
+void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, double *Xt)
+{
+  for (int b = 0; b < B; b++) {
+    const double *x  = X + zb[b] * ldx;
+    PetscInt      q0 = 0, xo = 0;
+    for (int k = 0; k < target->n; k++) {
+      const int d = 2 * target->b[k].l + 1;
+      for (PetscInt c = 0; c < C; c++) {
+        double *xt = Xt + (c / cw) * Q * ldq + b * cw + c % cw;
+        for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
+      }
+      q0 += d;
+      xo += C * d;
+    }
+  }
+}
+
 /* The nodes zb[0..B-1] (all of element e): features to Xt[block][q][b][c], then block by block. */
 static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
 {
@@ -308,19 +325,7 @@ static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, in
   ContractFn     f;
   const int      Bp = PaddedBatch(B, &f);
 
-  for (int b = 0; b < B; b++) {
-    const double *x  = X + zb[b] * ldx;
-    PetscInt      q0 = 0, xo = 0;
-    for (int k = 0; k < target->n; k++) {
-      const int d = 2 * target->b[k].l + 1;
-      for (PetscInt c = 0; c < C; c++) {
-        double *xt = Xt + (c / HM_SC_CW) * Q * ldq + b * HM_SC_CW + c % HM_SC_CW;
-        for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
-      }
-      q0 += d;
-      xo += C * d;
-    }
-  }
+  HMSymContractionGatherNodes(target, C, Q, HM_SC_CW, ldq, B, zb, X, ldx, Xt);
   for (PetscInt r = 0; r < nblk * Q; r++)
     for (PetscInt c = B * HM_SC_CW; c < Bp * HM_SC_CW; c++) Xt[r * ldq + c] = 0.0;
   for (PetscInt c0 = 0; c0 < C; c0 += HM_SC_CW) {

@@ -1,48 +1,33 @@
 /* HMOptimizer: the object, its method registry and options, and the trust-region loop shared by min and ts. */
 #include "optimize/optimizeimpl.h"
 #include <hipmace/sys.h>
+#include "sys/sysimpl.h"
 
 const char *const HMOptimizerHessians[] = {"predicted", "none", "HMOptimizerHessian", "HM_OPTIMIZER_HESSIAN_", NULL};
 const char *const HMOptimizerRigids[]   = {"none", "translations", "all", "HMOptimizerRigid", "HM_OPTIMIZER_RIGID_", NULL};
 
-static PetscFunctionList HMOptimizerList       = NULL;
-static PetscBool         HMOptimizerRegistered = PETSC_FALSE;
+static HMRegistry HMOptimizers; /* the methods by name */
 
-static PetscErrorCode HMOptimizerFinalizePackage(void)
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFunctionListDestroy(&HMOptimizerList));
-  HMOptimizerRegistered = PETSC_FALSE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static PetscErrorCode HMOptimizerRegisterAll(void)
-{
-  PetscFunctionBegin;
-  if (HMOptimizerRegistered) PetscFunctionReturn(PETSC_SUCCESS);
-  HMOptimizerRegistered = PETSC_TRUE;
-  PetscCall(PetscRegisterFinalize(HMOptimizerFinalizePackage));
-  PetscCall(HMOptimizerRegister(HMOPTIMIZERMIN, HMOptimizerCreate_Min));
-  PetscCall(HMOptimizerRegister(HMOPTIMIZERTS, HMOptimizerCreate_TS));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+static const HMRegistryEntry HMOptimizerBuiltins[] = {
+    {HMOPTIMIZERMIN, (PetscVoidFunction)HMOptimizerCreate_Builtin},
+    {HMOPTIMIZERTS,  (PetscVoidFunction)HMOptimizerCreate_Builtin},
+};
+#define HMOptimizerRegisterAll() HMRegistryBegin(&HMOptimizers, PETSC_STATIC_ARRAY_LENGTH(HMOptimizerBuiltins), HMOptimizerBuiltins)
 
 PetscErrorCode HMOptimizerRegister(const char name[], PetscErrorCode (*create)(HMOptimizer))
 {
   PetscFunctionBegin;
   PetscCall(HMOptimizerRegisterAll());
-  PetscCall(PetscFunctionListAdd(&HMOptimizerList, name, create));
+  PetscCall(HMRegistryAdd(&HMOptimizers, name, create));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
 {
   HMOptimizer o;
-  PetscBool   slepc;
 
   PetscFunctionBegin;
-  PetscCall(SlepcInitialized(&slepc));
-  if (!slepc) PetscCall(SlepcInitializeNoArguments());
+  PetscCall(HMSlepcInitialize_Private());
   PetscCall(HMOptimizerRegisterAll());
   PetscCall(PetscNew(&o));
   o->comm       = comm;
@@ -92,28 +77,19 @@ PetscErrorCode HMOptimizerDestroy(HMOptimizer *op)
 PetscErrorCode HMOptimizerSetType(HMOptimizer o, HMOptimizerType type)
 {
   PetscErrorCode (*create)(HMOptimizer);
-  PetscBool same;
 
   PetscFunctionBegin;
-  PetscCall(PetscStrcmp(o->type_name, type, &same));
-  if (same) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(PetscFunctionListFind(HMOptimizerList, type, &create));
-  PetscCheck(create, o->comm, PETSC_ERR_USER_INPUT, "-optimize %s: unknown method (min, ts, or one added by HMOptimizerRegister)", type);
+  PetscCall(HMOptimizerRegisterAll());
+  PetscCall(HMRegistrySwitch(&HMOptimizers, o->comm, "-optimize", &o->type_name, type, &create));
+  if (!create) PetscFunctionReturn(PETSC_SUCCESS);
   if (o->ops.destroy) PetscCall((*o->ops.destroy)(o));
   PetscCall(PetscMemzero(&o->ops, sizeof(o->ops)));
   o->data = NULL;
-  PetscCall(PetscFree(o->type_name));
-  PetscCall(PetscStrallocpy(type, &o->type_name));
   PetscCall((*create)(o));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerGetType(HMOptimizer o, HMOptimizerType *type)
-{
-  PetscFunctionBegin;
-  *type = o->type_name;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_GET(HMOptimizer, Type, HMOptimizerType, type_name)
 
 PetscErrorCode HMOptimizerSetObjective(HMOptimizer o, HMOptimizerObjectiveFn f, void *ctx)
 {
@@ -150,12 +126,7 @@ PetscErrorCode HMOptimizerSetHessian(HMOptimizer o, HMOptimizerHessian h, PetscI
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerSetRigid(HMOptimizer o, HMOptimizerRigid r)
-{
-  PetscFunctionBegin;
-  o->rigid = r;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_SET(HMOptimizer, Rigid, HMOptimizerRigid, rigid)
 
 PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer o, double r0, double rmax)
 {
@@ -166,13 +137,7 @@ PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer o, double r0, double rmax)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer o, const char prefix[])
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFree(o->prefix));
-  if (prefix) PetscCall(PetscStrallocpy(prefix, &o->prefix));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
+HM_ACCESSOR_PREFIX(HMOptimizer)
 
 PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
 {
@@ -185,7 +150,7 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscFunctionBegin;
   PetscCall(HMOptimizerRegisterAll());
   PetscOptionsBegin(o->comm, o->prefix, "Geometry optimisation and transition-state search", "HMOptimizer");
-  PetscCall(PetscOptionsFList("-optimize", "Method: min (minimum) or ts (first-order saddle)", "HMOptimizerSetType", HMOptimizerList, o->type_name, type, sizeof(type), &set));
+  PetscCall(PetscOptionsFList("-optimize", "Method: min (minimum) or ts (first-order saddle)", "HMOptimizerSetType", HMOptimizers.list, o->type_name, type, sizeof(type), &set));
   if (set) PetscCall(HMOptimizerSetType(o, type));
   PetscCall(PetscOptionsReal("-optimize_fmax", "Converged when the largest atomic force is at most this (eV/A)", "HMOptimizerSetTolerances", fmax, &fmax, NULL));
   PetscCall(PetscOptionsInt("-optimize_max_steps", "Most iterations (objective evaluations)", "HMOptimizerSetTolerances", steps, &steps, NULL));

@@ -55,8 +55,8 @@ struct _p_HMOptimizer {
   PetscInt  nh, hcap;
 };
 
-PETSC_INTERN PetscErrorCode HMOptimizerCreate_Min(HMOptimizer);
-PETSC_INTERN PetscErrorCode HMOptimizerCreate_TS(HMOptimizer);
+/* min and ts (steps.c), chosen by o->type_name */
+PETSC_INTERN PetscErrorCode HMOptimizerCreate_Builtin(HMOptimizer);
 /* Rigid-body basis at x (orthonormal, 0, 3, 5 or 6 vectors in o->rb) and its projector. */
 PETSC_INTERN PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer, Vec x);
 PETSC_INTERN PetscErrorCode HMOptimizerProject_Private(HMOptimizer, Vec v);

@@ -44,14 +44,6 @@ static PetscErrorCode StepMin(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerCreate_Min(HMOptimizer o)
-{
-  PetscFunctionBegin;
-  o->ops.step     = StepMin;
-  o->ops.monotone = PETSC_TRUE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* The lowest few eigenpairs of P B P (rigid directions deflated) from SLEPc; the one to follow is the lowest at the
    first step, afterwards the one with the largest overlap with the previous mode (sign kept continuous). With
    lowest_only (min's shift), the lowest eigenvalue alone, to an absolute residual of 1e-3 eV/A^2. */
@@ -142,10 +134,28 @@ static PetscErrorCode StepTs(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerCreate_TS(HMOptimizer o)
+/* The built-in methods: the step and whether a step that raises the energy is rejected (a saddle search climbs). */
+static const struct {
+  const char *name;
+  PetscErrorCode (*step)(HMOptimizer, Vec, Vec, double *);
+  PetscBool monotone;
+} HMOptimizerMethods[] = {
+    {HMOPTIMIZERMIN, StepMin, PETSC_TRUE },
+    {HMOPTIMIZERTS,  StepTs,  PETSC_FALSE},
+};
+
+PetscErrorCode HMOptimizerCreate_Builtin(HMOptimizer o)
 {
+  PetscBool same = PETSC_FALSE;
+
   PetscFunctionBegin;
-  o->ops.step     = StepTs;
-  o->ops.monotone = PETSC_FALSE;
+  for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(HMOptimizerMethods) && !same; k++) {
+    PetscCall(PetscStrcmp(o->type_name, HMOptimizerMethods[k].name, &same));
+    if (same) {
+      o->ops.step     = HMOptimizerMethods[k].step;
+      o->ops.monotone = HMOptimizerMethods[k].monotone;
+    }
+  }
+  PetscCheck(same, o->comm, PETSC_ERR_PLIB, "no built-in optimizer method '%s'", o->type_name);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

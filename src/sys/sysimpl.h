@@ -1,0 +1,87 @@
+/* Private helpers shared by the classes of the library: one-line trivial accessors and name registries. */
+#pragma once
+
+#include <hipmace/sys.h>
+
+/* A trivial accessor is one line in the class's file instead of seven; accessors that check, convert or keep
+   extra state stay written out. The generated function carries the public name and its header declaration. */
+#define HM_ACCESSOR_SET(Class, Name, Type, field)        \
+  PetscErrorCode Class##Set##Name(Class obj, Type value) \
+  {                                                      \
+    PetscFunctionBegin;                                  \
+    obj->field = value;                                  \
+    PetscFunctionReturn(PETSC_SUCCESS);                  \
+  }
+
+/* A setter that also records that the value was given (flag = PETSC_TRUE), for options whose default depends on the
+   input; rejects a NULL object. */
+#define HM_ACCESSOR_SET_MARK(Class, Name, Type, field, flag)                                      \
+  PetscErrorCode Class##Set##Name(Class obj, Type value)                                          \
+  {                                                                                               \
+    PetscFunctionBegin;                                                                           \
+    PetscCheck(obj, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "%s: NULL object", PETSC_FUNCTION_NAME); \
+    obj->field = value;                                                                           \
+    obj->flag  = PETSC_TRUE;                                                                      \
+    PetscFunctionReturn(PETSC_SUCCESS);                                                           \
+  }
+
+/* check is a statement run first (e.g. a PetscCall() of a precondition); use (void)0 when there is none. */
+#define HM_ACCESSOR_GET_IF(Class, Name, Type, field, check) \
+  PetscErrorCode Class##Get##Name(Class obj, Type *value)   \
+  {                                                         \
+    PetscFunctionBegin;                                     \
+    check;                                                  \
+    *value = obj->field;                                    \
+    PetscFunctionReturn(PETSC_SUCCESS);                     \
+  }
+
+#define HM_ACCESSOR_GET(Class, Name, Type, field) HM_ACCESSOR_GET_IF(Class, Name, Type, field, (void)0)
+
+/* A getter that rejects NULL object or output with the function's name (library entry points used by other programs). */
+#define HM_ACCESSOR_GET_CHECKED(Class, Name, Type, field) \
+  HM_ACCESSOR_GET_IF(Class, Name, Type, field, PetscCheck(obj &&value, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "%s: NULL argument", PETSC_FUNCTION_NAME))
+
+/* XxxSetOptionsPrefix() for a class with a char *prefix field. */
+#define HM_ACCESSOR_PREFIX(Class)                                        \
+  PetscErrorCode Class##SetOptionsPrefix(Class obj, const char prefix[]) \
+  {                                                                      \
+    PetscFunctionBegin;                                                  \
+    PetscCall(PetscFree(obj->prefix));                                   \
+    if (prefix) PetscCall(PetscStrallocpy(prefix, &obj->prefix));        \
+    PetscFunctionReturn(PETSC_SUCCESS);                                  \
+  }
+
+/* A registry of implementations by name (edge kernels, optimizers, mode solvers), as PETSc's XxxRegister():
+   a PetscFunctionList plus the names in registration order for -help and error messages. Every registry is
+   emptied at PetscFinalize(), so a later PetscInitialize() registers the built-ins again. */
+#define HM_REGISTRY_MAX 32
+typedef struct {
+  PetscFunctionList list;
+  PetscBool         begun;
+  PetscInt          n;
+  char             *names[HM_REGISTRY_MAX];
+} HMRegistry;
+
+typedef struct {
+  const char       *name;
+  PetscVoidFunction fn;
+} HMRegistryEntry;
+
+/* Adds the n built-in entries on the first call after start-up (every later call returns at once): call it
+   before every use of r. A new built-in implementation is one line in the class's table. */
+PetscErrorCode HMRegistryBegin(HMRegistry *r, PetscInt n, const HMRegistryEntry builtin[]);
+PetscErrorCode HMRegistryAdd_Private(HMRegistry *r, const char name[], PetscVoidFunction fn);
+PetscErrorCode HMRegistryFind_Private(HMRegistry *r, const char name[], PetscVoidFunction *fn);
+/* For XxxSetType(): *fn = NULL when type equals *type_name (nothing to change); otherwise the implementation
+   registered as type (an error naming the option and the registered names if there is none), and *type_name
+   replaced by a copy of type. The caller then tears down the old implementation and calls *fn. */
+PetscErrorCode HMRegistrySwitch_Private(HMRegistry *r, MPI_Comm comm, const char option[], char **type_name, const char type[], PetscVoidFunction *fn);
+#define HMRegistrySwitch(r, comm, option, type_name, type, fn) HMRegistrySwitch_Private((r), (comm), (option), (type_name), (type), (PetscVoidFunction *)(fn))
+/* "a, b, c" of the registered names, for messages */
+PetscErrorCode HMRegistryNames(HMRegistry *r, char buf[], size_t len);
+#define HMRegistryAdd(r, name, fn)  HMRegistryAdd_Private((r), (name), (PetscVoidFunction)(fn))
+#define HMRegistryFind(r, name, fn) HMRegistryFind_Private((r), (name), (PetscVoidFunction *)(fn))
+
+/* Starts SLEPc if it is not running: a program may have started PETSc only, and SLEPc started on top of it needs
+   no finalize of its own (PETSc's ends it). Called by the objects that use SLEPc and by HMInitializePackage(). */
+PetscErrorCode HMSlepcInitialize_Private(void);
