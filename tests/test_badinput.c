@@ -566,7 +566,12 @@ static void test_option_modes(void **state)
 }
 static void test_option_kernel(void **state)
 {
-  OPTION(state, "-hessian_kernel fast", "fast", "-hessian_kernel");
+  /* the registry's message lists what is registered */
+  OPTION(state, "-hessian_kernel fast", "-hessian_kernel fast: unknown", "registered: direct, folded, tabulated");
+}
+static void test_option_optimize(void **state)
+{
+  OPTION(state, "-optimize climb", "-optimize climb: unknown", "registered: min, ts");
 }
 static void test_option_table_tol(void **state)
 {
@@ -859,6 +864,7 @@ static const struct CMUnitTest driver_tests[] = {
     T(test_option_nmodes),
     T(test_option_modes),
     T(test_option_kernel),
+    T(test_option_optimize),
     T(test_option_table_tol),
     T(test_memory_refused),
     T(test_missing_model_option),

@@ -356,11 +356,7 @@ HM_ACCESSOR_GET(HMDecomp, AO, AO, ao)
 PetscErrorCode HMDecompGetCell(HMDecomp dd, PetscBool *hascell, double cell[9], PetscBool pbc[3])
 {
   PetscFunctionBegin;
-  if (hascell) *hascell = dd->hascell;
-  if (cell)
-    for (int k = 0; k < 9; k++) cell[k] = dd->cell[k];
-  if (pbc)
-    for (int k = 0; k < 3; k++) pbc[k] = dd->pbc[k];
+  HMCellCopyOut_Private(dd->hascell, dd->cell, dd->pbc, hascell, cell, pbc);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -95,11 +95,7 @@ PetscErrorCode HMSystemGetCell(HMSystem sys, PetscBool *hascell, double cell[9],
 {
   PetscFunctionBegin;
   PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemGetCell: NULL system");
-  if (hascell) *hascell = sys->hascell;
-  if (cell)
-    for (int k = 0; k < 9; k++) cell[k] = sys->cell[k];
-  if (pbc)
-    for (int d = 0; d < 3; d++) pbc[d] = sys->pbc[d];
+  HMCellCopyOut_Private(sys->hascell, sys->cell, sys->pbc, hascell, cell, pbc);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -85,3 +85,13 @@ PetscErrorCode HMRegistryNames(HMRegistry *r, char buf[], size_t len);
 /* Starts SLEPc if it is not running: a program may have started PETSc only, and SLEPc started on top of it needs
    no finalize of its own (PETSc's ends it). Called by the objects that use SLEPc and by HMInitializePackage(). */
 PetscErrorCode HMSlepcInitialize_Private(void);
+
+/* The cell accessors' copy-out (HMSystemGetCell, HMDecompGetCell): each output may be NULL. */
+static inline void HMCellCopyOut_Private(PetscBool has, const double c[9], const PetscBool p[3], PetscBool *hascell, double cell[9], PetscBool pbc[3])
+{
+  if (hascell) *hascell = has;
+  if (cell)
+    for (int k = 0; k < 9; k++) cell[k] = c[k];
+  if (pbc)
+    for (int d = 0; d < 3; d++) pbc[d] = p[d];
+}
