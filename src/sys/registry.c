@@ -74,7 +74,7 @@ PetscErrorCode HMRegistrySwitch_Private(HMRegistry *r, MPI_Comm comm, const char
   *fn = NULL;
   PetscCall(PetscStrcmp(*type_name, type, &same));
   if (same) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(PetscFunctionListFind(r->list, type, fn));
+  PetscCall(HMRegistryFind_Private(r, type, fn));
   if (!*fn) {
     char names[1024];
 
