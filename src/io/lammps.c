@@ -2,28 +2,7 @@
 #include <stdio.h>
 #include <strings.h>
 
-#include "textimpl.h"
-
-/* Header counts that size the sections. */
-typedef enum {
-  CNT_ATOMS,
-  CNT_ATOM_TYPES,
-  CNT_BONDS,
-  CNT_ANGLES,
-  CNT_DIHEDRALS,
-  CNT_IMPROPERS,
-  CNT_BOND_TYPES,
-  CNT_ANGLE_TYPES,
-  CNT_DIHEDRAL_TYPES,
-  CNT_IMPROPER_TYPES,
-  CNT_ELLIPSOIDS,
-  CNT_LINES,
-  CNT_TRIANGLES,
-  CNT_BODIES,
-  CNT_CROSSTERMS, /* CHARMM CMAP */
-  CNT_PAIRIJ,     /* derived: atom types * (atom types + 1) / 2 */
-  CNT_N
-} LmpCount;
+#include "lammpsimpl.h"
 
 static const struct {
   const char *word;
@@ -85,11 +64,17 @@ static const struct {
     {"AngleAngle Coeffs",        CNT_IMPROPER_TYPES}
 };
 
-/* Column layout of the Atoms section per atom style (0-based; -1 when the style lacks it). */
-typedef struct {
-  const char *name;
-  int         coltype, colx, colmol, colq, ncols;
-} LmpStyle;
+int HMLmpSectionIndex_Private(const char *name)
+{
+  for (size_t k = 0; k < sizeof(lmp_sections) / sizeof(lmp_sections[0]); k++)
+    if (!strcmp(name, lmp_sections[k].name)) return (int)k;
+  return -1;
+}
+
+LmpCount HMLmpSectionCount_Private(int k)
+{
+  return lmp_sections[k].cnt;
+}
 
 static const LmpStyle lmp_styles[] = {
     {"atomic",    1, 2, -1, -1, 5},
@@ -99,46 +84,6 @@ static const LmpStyle lmp_styles[] = {
     {"molecular", 2, 3, 1,  -1, 6},
     {"full",      2, 4, 1,  3,  7}
 };
-
-typedef struct {
-  long long  id;
-  PetscInt64 line;
-  int        type;
-  double     x[3];
-} LmpAtom;
-
-typedef struct {
-  HMTextReader t;
-  long long    count[CNT_N];
-  PetscInt64   countline[CNT_N]; /* header line of each count; 0 when absent */
-  PetscBool    hasbox[3], hastilt;
-  double       lo[3], hi[3], tilt[3]; /* xy xz yz */
-  double       cell[9];
-  PetscInt64   boxline, atomsline, massline0;
-  LmpAtom     *atoms; /* [count[CNT_ATOMS]] */
-  PetscInt     natoms;
-  double      *mass;     /* [ntypes + 1], 0 when not given */
-  PetscInt64  *massline; /* [ntypes + 1] */
-  int         *typeZ;    /* [ntypes + 1] */
-  PetscBool   *used;     /* [ntypes + 1] */
-  int         *Z;        /* [natoms]: the system, in id order */
-  double      *pos, *m;
-} LmpReader;
-
-static PetscBool LooksNumeric(const char *s)
-{
-  return (PetscBool)(isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') && (isdigit((unsigned char)s[1]) || s[1] == '.')));
-}
-
-/* Cuts a '#' comment off a line; returns the comment text (trimmed) or NULL. */
-static char *CutComment(char *s)
-{
-  char *h = strchr(s, '#');
-
-  if (!h) return NULL;
-  *h = '\0';
-  return HMTextTrim(h + 1);
-}
 
 static PetscErrorCode ParseCount(LmpReader *r, const char *tok, const char *what, long long *v)
 {
@@ -222,18 +167,18 @@ static PetscErrorCode SectionLine(LmpReader *r, const char *section, long long k
 
   PetscFunctionBegin;
   while ((s = HMTextNextLine(&r->t))) {
-    c = CutComment(s);
+    c = HMLmpCutComment(s);
     t = HMTextTrim(s);
     if (*t) break;
   }
   PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends inside section '%s' after %lld of %lld lines", r->t.path, r->t.line, section, k, n);
-  PetscCheck(LooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' has %lld of the %lld lines its header count announces; found '%s'", r->t.path, r->t.line, section, k, n, t);
+  PetscCheck(HMLmpLooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' has %lld of the %lld lines its header count announces; found '%s'", r->t.path, r->t.line, section, k, n, t);
   *line = t;
   if (comment) *comment = c;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode ParseMasses(LmpReader *r, long long n)
+PetscErrorCode HMLmpParseMasses_Private(LmpReader *r, long long n)
 {
   PetscFunctionBegin;
   r->massline0 = r->t.line;
@@ -266,61 +211,83 @@ static PetscErrorCode FindStyle(LmpReader *r, const char *name, const LmpStyle *
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Image flags, when present, unwrap the positions: x + ix a + iy b + iz c. */
-static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecomment)
+PetscErrorCode HMLmpStyleFromComment_Private(LmpReader *r, const char *stylecomment, const LmpStyle **style)
 {
-  const LmpStyle *style = NULL;
-
   PetscFunctionBegin;
+  *style = NULL;
   if (stylecomment && *stylecomment) {
     char buf[64], *tok[1] = {NULL};
 
     snprintf(buf, sizeof(buf), "%s", stylecomment);
     if (HMTextSplit(buf, tok, 1) > 0) {
       if (r->t.opt && r->t.opt->lammpsstyle[0] && strcmp(tok[0], r->t.opt->lammpsstyle)) PetscCall(HMReaderNote_Private(r->t.opt, "Atoms section on line %" PetscInt64_FMT " says '# %s'; read as -lammps_style %s", r->t.line, tok[0], r->t.opt->lammpsstyle));
-      else PetscCall(FindStyle(r, tok[0], &style));
+      else PetscCall(FindStyle(r, tok[0], style));
     }
   }
-  if (!style && r->t.opt && r->t.opt->lammpsstyle[0]) PetscCall(FindStyle(r, r->t.opt->lammpsstyle, &style));
+  if (!*style && r->t.opt && r->t.opt->lammpsstyle[0]) PetscCall(FindStyle(r, r->t.opt->lammpsstyle, style));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMLmpStyleFromColumns_Private(LmpReader *r, int ntok, const LmpStyle **style)
+{
+  PetscFunctionBegin;
+  /* only the column counts of atomic (5/8) and full (7/10) are unambiguous */
+  if (ntok == 5 || ntok == 8) PetscCall(FindStyle(r, "atomic", style));
+  else if (ntok == 7 || ntok == 10) PetscCall(FindStyle(r, "full", style));
+  else if (ntok == 6 || ntok == 9) SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment and %d columns fit two styles: 'charge' (id type q x y z) and 'molecular' (id mol type x y z); write 'Atoms # charge' or 'Atoms # molecular' in the file, or use -lammps_style charge|molecular", r->t.path, r->t.line, ntok);
+  else SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment ('Atoms # atomic', '# charge', '# molecular' or '# full'; or -lammps_style) and %d columns fit none", r->t.path, r->t.line, ntok);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Image flags, when present, unwrap the positions: x + ix a + iy b + iz c. */
+PetscErrorCode HMLmpParseAtomLine_Private(LmpReader *r, const LmpStyle *style, char *s, LmpAtom *a)
+{
+  char     *tok[12];
+  const int ntok = HMTextSplit(s, tok, 12);
+  long long v;
+
+  PetscFunctionBegin;
+  PetscCheck(ntok == style->ncols || ntok == style->ncols + 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom style %s needs %d columns (%d with image flags), found %d", r->t.path, r->t.line, style->name, style->ncols, style->ncols + 3, ntok);
+  PetscCheck(HMTextParseLong(tok[0], &a->id) && a->id >= 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id '%s' is not a positive integer", r->t.path, r->t.line, tok[0]);
+  PetscCheck(HMTextParseLong(tok[style->coltype], &v) && v >= 1 && v <= r->count[CNT_ATOM_TYPES], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom type '%s' is not in 1..%lld", r->t.path, r->t.line, tok[style->coltype], r->count[CNT_ATOM_TYPES]);
+  a->type = (int)v;
+  if (style->colmol >= 0) PetscCheck(HMTextParseLong(tok[style->colmol], &v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": molecule id '%s' is not an integer", r->t.path, r->t.line, tok[style->colmol]);
+  if (style->colq >= 0) {
+    double q;
+
+    PetscCall(ParseNumber(r, tok[style->colq], "charge", &q));
+  }
+  for (int d = 0; d < 3; d++) PetscCall(ParseNumber(r, tok[style->colx + d], "coordinate", &a->x[d]));
+  if (ntok == style->ncols + 3) {
+    long long img[3];
+
+    for (int d = 0; d < 3; d++) PetscCheck(HMTextParseLong(tok[style->ncols + d], &img[d]) && img[d] > INT_MIN && img[d] < INT_MAX, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": image flag '%s' is not an integer", r->t.path, r->t.line, tok[style->ncols + d]);
+    for (int d = 0; d < 3; d++) a->x[d] += (double)img[0] * r->cell[d] + (double)img[1] * r->cell[3 + d] + (double)img[2] * r->cell[6 + d];
+  }
+  a->line = r->t.line;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode ParseAtoms(LmpReader *r, long long n, const char *stylecomment)
+{
+  const LmpStyle *style = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(HMLmpStyleFromComment_Private(r, stylecomment, &style));
   for (long long k = 0; k < n; k++) {
-    char     *s, *tok[12];
-    int       ntok;
-    long long v;
-    LmpAtom  *a = &r->atoms[k];
+    char *s;
 
     PetscCall(SectionLine(r, "Atoms", k, n, &s, NULL));
-    ntok = HMTextSplit(s, tok, 12);
     if (!style) {
-      /* no style comment: only the column counts of atomic (5/8) and full (7/10) are unambiguous */
-      if (ntok == 5 || ntok == 8) PetscCall(FindStyle(r, "atomic", &style));
-      else if (ntok == 7 || ntok == 10) PetscCall(FindStyle(r, "full", &style));
-      else if (ntok == 6 || ntok == 9) SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment and %d columns fit two styles: 'charge' (id type q x y z) and 'molecular' (id mol type x y z); write 'Atoms # charge' or 'Atoms # molecular' in the file, or use -lammps_style charge|molecular", r->t.path, r->t.line, ntok);
-      else SETERRQ(r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": Atoms section has no style comment ('Atoms # atomic', '# charge', '# molecular' or '# full'; or -lammps_style) and %d columns fit none", r->t.path, r->t.line, ntok);
+      PetscCall(HMLmpStyleFromColumns_Private(r, HMTextCountTokens(s), &style));
     }
-    PetscCheck(ntok == style->ncols || ntok == style->ncols + 3, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom style %s needs %d columns (%d with image flags), found %d", r->t.path, r->t.line, style->name, style->ncols, style->ncols + 3, ntok);
-    PetscCheck(HMTextParseLong(tok[0], &a->id) && a->id >= 1, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id '%s' is not a positive integer", r->t.path, r->t.line, tok[0]);
-    PetscCheck(HMTextParseLong(tok[style->coltype], &v) && v >= 1 && v <= r->count[CNT_ATOM_TYPES], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom type '%s' is not in 1..%lld", r->t.path, r->t.line, tok[style->coltype], r->count[CNT_ATOM_TYPES]);
-    a->type = (int)v;
-    if (style->colmol >= 0) PetscCheck(HMTextParseLong(tok[style->colmol], &v), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": molecule id '%s' is not an integer", r->t.path, r->t.line, tok[style->colmol]);
-    if (style->colq >= 0) {
-      double q;
-
-      PetscCall(ParseNumber(r, tok[style->colq], "charge", &q));
-    }
-    for (int d = 0; d < 3; d++) PetscCall(ParseNumber(r, tok[style->colx + d], "coordinate", &a->x[d]));
-    if (ntok == style->ncols + 3) {
-      long long img[3];
-
-      for (int d = 0; d < 3; d++) PetscCheck(HMTextParseLong(tok[style->ncols + d], &img[d]) && img[d] > INT_MIN && img[d] < INT_MAX, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": image flag '%s' is not an integer", r->t.path, r->t.line, tok[style->ncols + d]);
-      for (int d = 0; d < 3; d++) a->x[d] += (double)img[0] * r->cell[d] + (double)img[1] * r->cell[3 + d] + (double)img[2] * r->cell[6 + d];
-    }
-    a->line = r->t.line;
+    PetscCall(HMLmpParseAtomLine_Private(r, style, s, &r->atoms[k]));
     r->natoms++;
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static int CompareId(const void *pa, const void *pb)
+int HMLmpCompareId_Private(const void *pa, const void *pb)
 {
   const LmpAtom *a = (const LmpAtom *)pa, *b = (const LmpAtom *)pb;
 
@@ -329,12 +296,11 @@ static int CompareId(const void *pa, const void *pb)
 
 /* Elements of the atom types: -lammps_types C,H,O when given, else the standard weight nearest
    to each type's mass (within 0.1 amu, so united-atom or isotope masses are refused, not guessed). */
-static PetscErrorCode MapTypes(LmpReader *r)
+PetscErrorCode HMLmpMapTypes_Private(LmpReader *r)
 {
   const long long ntypes = r->count[CNT_ATOM_TYPES];
 
   PetscFunctionBegin;
-  for (PetscInt i = 0; i < r->natoms; i++) r->used[r->atoms[i].type] = PETSC_TRUE;
   if (r->t.opt && r->t.opt->lammpstypes) {
     const char *p = r->t.opt->lammpstypes;
     long long   k = 0;
@@ -389,7 +355,7 @@ static PetscErrorCode MapTypes(LmpReader *r)
 }
 
 /* The header's counts and box, checked once the first section keyword is reached; the cell from the box,
-   and the per-atom and per-type arrays allocated. */
+   and the per-type arrays allocated. */
 static PetscErrorCode LmpCheckHeader(LmpReader *r)
 {
   long long ntypes;
@@ -414,8 +380,34 @@ static PetscErrorCode LmpCheckHeader(LmpReader *r)
     r->cell[6] = r->tilt[1];
     r->cell[7] = r->tilt[2];
   }
-  PetscCall(PetscMalloc1(r->count[CNT_ATOMS], &r->atoms));
   PetscCall(PetscCalloc4(ntypes + 1, &r->mass, ntypes + 1, &r->massline, ntypes + 1, &r->typeZ, ntypes + 1, &r->used));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMLmpParseHeader_Private(LmpReader *r, char **kw, char **comment)
+{
+  char *s;
+
+  PetscFunctionBegin;
+  *comment = NULL;
+  /* line 1 is a title, whatever it says */
+  PetscCheck(HMTextNextLine(&r->t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file", r->t.path);
+
+  /* header: counts and box until the first section keyword */
+  while ((s = HMTextNextLine(&r->t))) {
+    char *t;
+
+    *comment = HMLmpCutComment(s);
+    t        = HMTextTrim(s);
+    if (!*t) continue;
+    if (!HMLmpLooksNumeric(t)) {
+      s = t;
+      break;
+    }
+    PetscCall(ParseHeaderLine(r, t));
+  }
+  *kw = s;
+  if (s) PetscCall(LmpCheckHeader(r));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -453,33 +445,16 @@ static PetscErrorCode LmpParse(HMTextReader *t, HMSystem *out)
 
   PetscFunctionBegin;
   PetscCall(HMTextCheckNul(&r->t));
-  /* line 1 is a title, whatever it says */
-  PetscCheck(HMTextNextLine(&r->t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:1: empty file", r->t.path);
-
-  /* header: counts and box until the first section keyword */
-  while ((s = HMTextNextLine(&r->t))) {
-    char *t;
-
-    comment = CutComment(s);
-    t       = HMTextTrim(s);
-    if (!*t) continue;
-    if (!LooksNumeric(t)) {
-      s = t;
-      break;
-    }
-    PetscCall(ParseHeaderLine(r, t));
-  }
+  PetscCall(HMLmpParseHeader_Private(r, &s, &comment));
   PetscCheck(s, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": file ends in the header (no Atoms section)", r->t.path, r->t.line);
-  PetscCall(LmpCheckHeader(r));
+  PetscCall(PetscMalloc1(r->count[CNT_ATOMS], &r->atoms));
 
   /* sections: keyword line, then exactly the announced number of data lines */
   while (s) {
-    size_t    k, nsec = sizeof(lmp_sections) / sizeof(lmp_sections[0]);
+    const int k = HMLmpSectionIndex_Private(s);
     long long n;
 
-    for (k = 0; k < nsec; k++)
-      if (!strcmp(s, lmp_sections[k].name)) break;
-    PetscCheck(k < nsec, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown section '%s'", r->t.path, r->t.line, s);
+    PetscCheck(k >= 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": unknown section '%s'", r->t.path, r->t.line, s);
     PetscCheck(!seen[k], r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": section '%s' appears twice", r->t.path, r->t.line, s);
     PetscCheck(lmp_sections[k].cnt != CNT_BODIES, r->t.comm, PETSC_ERR_SUP, "%s:%" PetscInt64_FMT ": section 'Bodies' (variable-length records) is not supported", r->t.path, r->t.line);
     seen[k] = PETSC_TRUE;
@@ -488,7 +463,7 @@ static PetscErrorCode LmpParse(HMTextReader *t, HMSystem *out)
     if (!strcmp(s, "Atoms")) {
       r->atomsline = r->t.line;
       PetscCall(ParseAtoms(r, n, comment));
-    } else if (!strcmp(s, "Masses")) PetscCall(ParseMasses(r, n));
+    } else if (!strcmp(s, "Masses")) PetscCall(HMLmpParseMasses_Private(r, n));
     else {
       for (long long j = 0; j < n; j++) {
         char *line;
@@ -502,23 +477,24 @@ static PetscErrorCode LmpParse(HMTextReader *t, HMSystem *out)
       char *t, *line = HMTextNextLine(&r->t);
 
       if (!line) break;
-      comment = CutComment(line);
+      comment = HMLmpCutComment(line);
       t       = HMTextTrim(line);
       if (!*t) continue;
-      PetscCheck(!LooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": data line '%s' after the %lld lines of section '%s' (header count too small?)", r->t.path, r->t.line, t, n, lmp_sections[k].name);
+      PetscCheck(!HMLmpLooksNumeric(t), r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": data line '%s' after the %lld lines of section '%s' (header count too small?)", r->t.path, r->t.line, t, n, lmp_sections[k].name);
       s = t;
     }
   }
   PetscCheck(r->natoms > 0, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": no Atoms section", r->t.path, r->t.line);
 
   /* atoms in id order, whatever order the file lists them in */
-  qsort(r->atoms, (size_t)r->natoms, sizeof(LmpAtom), CompareId);
+  qsort(r->atoms, (size_t)r->natoms, sizeof(LmpAtom), HMLmpCompareId_Private);
   for (PetscInt i = 1; i < r->natoms; i++) {
     const LmpAtom *a = &r->atoms[i - 1], *b = &r->atoms[i];
 
     PetscCheck(a->id != b->id, r->t.comm, PETSC_ERR_FILE_UNEXPECTED, "%s:%" PetscInt64_FMT ": atom id %lld already used on line %" PetscInt64_FMT, r->t.path, PetscMax(a->line, b->line), b->id, PetscMin(a->line, b->line));
   }
-  PetscCall(MapTypes(r));
+  for (PetscInt i = 0; i < r->natoms; i++) r->used[r->atoms[i].type] = PETSC_TRUE;
+  PetscCall(HMLmpMapTypes_Private(r));
   PetscCall(LmpBuildSystem(r, out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -100,6 +100,20 @@ static inline int HMTextSplit(char *s, char **tok, int maxtok)
   return count;
 }
 
+/* Number of whitespace-separated tokens, the string left as it is. */
+static inline int HMTextCountTokens(const char *s)
+{
+  int count = 0;
+
+  for (;;) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    if (!*s) break;
+    while (*s && !isspace((unsigned char)*s)) s++;
+    if (count < INT_MAX) count++;
+  }
+  return count;
+}
+
 /* The whole token must be a finite number (no trailing junk, no NaN/Inf). */
 static inline PetscBool HMTextParseReal(const char *tok, double *v)
 {
