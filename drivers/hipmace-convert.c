@@ -7,7 +7,7 @@ static const char help[] = "hipmace-convert: structure files to and from hipmace
                            "  hipmace-convert -structure IN -o OUT.hmb   (IN: any structure hipmace reads; reader options as\n"
                            "                   for hipmace: -structure_format, -frame, -pdb_model, -lammps_types, -pbc)\n"
                            "  hipmace-convert -structure IN.hmb -o OUT.xyz   (extended XYZ, written by rank 0)\n\n"
-                           "  With several ranks, a one-frame XYZ or an .hmb input is read in parallel and OUT.hmb written\n"
+                           "  With several ranks, a one-frame XYZ, a LAMMPS data file or an .hmb input is read in parallel and OUT.hmb written\n"
                            "  collectively (MPI-IO): no rank holds all atoms. Other inputs are read on rank 0.\n\n";
 
 static PetscErrorCode Run(void)

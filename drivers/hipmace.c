@@ -27,7 +27,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "                   -optimize_hessian predicted|none, -optimize_hessian_every K, -optimize_trajectory F,\n"
                            "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
-                           "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ file, partitioned in parallel\n"
+                           "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ or LAMMPS data file, partitioned in parallel\n"
                            "                         (default true; with -optimize rank 0 reads)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n"

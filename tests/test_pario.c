@@ -362,6 +362,108 @@ static PetscErrorCode TestReader(void)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* A LAMMPS data file of n atoms in 4 types. style: 0 'Atoms # atomic' with image flags on every third line,
+   1 full style without a style comment (columns 7 or 10), 2 'Atoms # full'. Ids are 5 k + 3 in a shuffled order
+   (gaps, not the file order); sections in an unusual order (Pair Coeffs, Atoms, Velocities, Masses, Bonds), a
+   triclinic box, comments and blank lines between records; eol "\n" or "\r\n"; dupe: one id used twice. */
+static char *MakeLammps(int n, int style, const char *eol, PetscBool masses, PetscBool dupe)
+{
+  static const double mass[4] = {1.008, 12.011, 14.007, 15.999};
+  size_t              len = 0, cap = 0;
+  char               *s  = NULL;
+  int                *id = malloc(sizeof(int) * (size_t)n);
+  for (int i = 0; i < n; i++) id[i] = 5 * i + 3;
+  for (int i = n - 1; i > 0; i--) {
+    const int j = (int)(urand() * (i + 1)), t = id[i];
+    id[i] = id[j];
+    id[j] = t;
+  }
+  if (dupe) id[n - 20] = id[2]; /* one id twice, far apart in the file */
+  s = Cat(s, &len, &cap, "LAMMPS data file 42 atoms # a title that looks like a header%s%s", eol, eol);
+  s = Cat(s, &len, &cap, "  %d atoms%s 2 bonds # two%s 4 atom types%s 1 bond types%s%s", n, eol, eol, eol, eol, eol);
+  s = Cat(s, &len, &cap, "0.0 20.5 xlo xhi%s-1 19 ylo yhi%s0 21.25 zlo zhi%s1.5 0.25 -0.5 xy xz yz%s%s", eol, eol, eol, eol, eol);
+  s = Cat(s, &len, &cap, "Pair Coeffs # lj/cut%s%s", eol, eol);
+  for (int t = 1; t <= 4; t++) s = Cat(s, &len, &cap, "%d 0.1 3.%d%s", t, t, eol);
+  s = Cat(s, &len, &cap, "%sAtoms%s%s%s", eol, style == 0 ? " # atomic" : style == 2 ? "   #   full  " :
+                                                                                       "",
+          eol, eol);
+  for (int i = 0; i < n; i++) {
+    const int type = 1 + i % 4;
+    double    x[3];
+    for (int d = 0; d < 3; d++) x[d] = 22 * urand() - 1;
+    if (style == 0) s = Cat(s, &len, &cap, "%d %d %.17g %.17g %.17g", id[i], type, x[0], x[1], x[2]);
+    else s = Cat(s, &len, &cap, " %d\t%d %d %.6f %.17g %.17g %.17g", id[i], 1 + i / 3, type, 0.1 * (type - 2), x[0], x[1], x[2]);
+    if (i % 3 == 0) s = Cat(s, &len, &cap, " %d %d %d", i % 2 ? -1 : 1, 0, (i % 5) - 2);
+    if (i % 7 == 0) s = Cat(s, &len, &cap, "   # atom %d %s", i, i % 14 ? "" : "with a long comment that makes the line straddle a rank boundary .............");
+    s = Cat(s, &len, &cap, "%s", eol);
+    if (i % 50 == 49) s = Cat(s, &len, &cap, "%s", eol);
+  }
+  s = Cat(s, &len, &cap, "%sVelocities%s%s", eol, eol, eol);
+  for (int i = 0; i < n; i++) s = Cat(s, &len, &cap, "%d %.6f %.6f %.6f%s", id[i], urand(), urand(), urand(), eol);
+  if (masses) {
+    s = Cat(s, &len, &cap, "%sMasses%s%s", eol, eol, eol);
+    for (int t = 4; t >= 1; t--) s = Cat(s, &len, &cap, "%d %.3f%s", t, mass[t - 1], eol);
+  }
+  s = Cat(s, &len, &cap, "%sBonds%s%s1 1 %d %d%s2 1 %d %d%s", eol, eol, eol, id[0], id[1], eol, id[2], id[3], eol);
+  free(id);
+  return s;
+}
+
+/* The n-th line (1-based) of text. */
+static char *NthLine(char *text, int line)
+{
+  char *p = text;
+  for (int l = 1; l < line && p; l++) {
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  return p;
+}
+
+/* Parallel LAMMPS reading against the serial reader: good files bitwise, bad files the serial message on every rank. */
+static PetscErrorCode TestLammps(void)
+{
+  char *t;
+  PetscFunctionBegin;
+  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE);
+  PetscCall(Compare("atomic.data", t, 1));
+  free(t);
+  t = MakeLammps(211, 1, "\r\n", PETSC_TRUE, PETSC_FALSE);
+  PetscCall(Compare("full_nocomment.data", t, 1));
+  free(t);
+  t = MakeLammps(97, 2, "\n", PETSC_TRUE, PETSC_FALSE);
+  PetscCall(Compare("full.data", t, 1));
+  free(t);
+  PetscCall(Compare("tiny.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms\n2 1 0 0 0.74\n1 1 0 0 0\n", 1));
+  /* errors: the first one in the file, as the serial reader reports it, on every rank */
+  t = MakeLammps(300, 0, "\n", PETSC_FALSE, PETSC_FALSE); /* no masses: the elements of the types are unknown */
+  PetscCall(Compare("nomasses.data", t, 1));
+  free(t);
+  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE);
+  {
+    char *a = strstr(t, "\nAtoms"), *l = NthLine(a + 1, 60), *m = NthLine(a + 1, 200);
+    l[0] = 'x'; /* an atom id that is not a number: a keyword-like line inside the section */
+    m[0] = '9'; /* and a later line */
+  }
+  PetscCall(Compare("badline.data", t, 1));
+  free(t);
+  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE);
+  {
+    char *a = strstr(t, "\nAtoms"), *l = NthLine(a + 1, 250), *sp = strchr(l, ' ');
+    sp[-1] = '-'; /* a negative id half-way through a number: "-" followed by a digit, not an id */
+  }
+  PetscCall(Compare("negid.data", t, 1));
+  free(t);
+  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_TRUE);
+  PetscCall(Compare("dupid.data", t, 1));
+  free(t);
+  PetscCall(Compare("shortsection.data", "t\n3 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms # atomic\n2 1 0 0 0.74\n1 1 0 0 0\nVelocities\n1 0 0 0\n2 0 0 0\n3 0 0 0\n", 1));
+  PetscCall(Compare("unknown.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms # atomic\n2 1 0 0 0.74\n1 1 0 0 0\nFoo Section\n1 2\n", 1));
+  PetscCall(Compare("ambiguous.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms\n2 1 1 0 0 0.74\n1 1 1 0 0 0\n", 1));
+  PetscCall(Compare("noheader.data", "t\n\nAtoms\n", 1));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* the serial partition of the whole structure against the distributed one, each rank holding a run of atoms */
 static PetscErrorCode ComparePartition(const char *name, PetscInt N, const double *pos, HMPartitionType type, PetscMPIInt nparts)
 {
@@ -535,6 +637,7 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &grank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &gsize));
   PetscCall(TestReader());
+  PetscCall(TestLammps());
   PetscCall(TestHMBErrors());
   PetscCall(TestPartition());
   PetscCall(TestDecomp());

@@ -35,7 +35,7 @@ PETSC_EXTERN PetscErrorCode HMFileCheckViewerOption(MPI_Comm comm, const char op
 PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);
 
 /* Collective. The structure for a run: with -read_parallel true (the default) and whole false, a one-frame
-   XYZ file is read by every rank (HMReaderLoadDistributed: each rank a part, no rank the whole), else rank 0
+   XYZ file or a LAMMPS data file is read by every rank (HMReaderLoadDistributed: each rank a part, no rank the whole), else rank 0
    reads it (HMReaderLoad on PETSC_COMM_SELF; *sys NULL elsewhere). whole: the caller needs the whole
    structure (mode analysis); -optimize other than none also reads it on rank 0. */
 PETSC_EXTERN PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const char path[], PetscBool whole, HMSystem *sys);

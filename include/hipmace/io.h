@@ -141,9 +141,10 @@ PETSC_EXTERN PetscErrorCode HMReaderSetPBC(HMReader, const PetscBool pbc[3]);
    read through zlib; mmCIF and unknown binary formats are refused by name. Errors name the file and the
    line (for PDB also serial, residue and chain); notes on what was inferred go to stdout once. */
 PETSC_EXTERN PetscErrorCode HMReaderLoad(HMReader, MPI_Comm comm, const char path[], HMSystem *);
-/* Collective on comm. A one-frame XYZ / extended-XYZ file (not gzipped) is read in parallel: every rank reads
-   a byte range and holds a contiguous run of atoms in input order (HMSystemGetDistribution), bitwise the
-   atoms the serial reader gives; errors are the serial reader's, raised on every rank. Other formats and
+/* Collective on comm. A one-frame XYZ / extended-XYZ file or a LAMMPS data file (not gzipped) is read in
+   parallel: every rank reads a byte range and holds a contiguous run of atoms in input order (LAMMPS: id order)
+   (HMSystemGetDistribution), bitwise the atoms the serial reader gives; errors are the serial reader's, raised
+   on every rank. Other formats and
    files go through HMReaderLoad on rank 0 (PETSC_COMM_SELF), *out NULL on the other ranks. One rank:
    HMReaderLoad on comm. */
 PETSC_EXTERN PetscErrorCode HMReaderLoadDistributed(HMReader, MPI_Comm comm, const char path[], HMSystem *);

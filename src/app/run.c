@@ -11,7 +11,7 @@ PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const 
   PetscFunctionBegin;
   *sys = NULL;
   PetscOptionsBegin(comm, NULL, "hipmace structure input", NULL);
-  PetscCall(PetscOptionsBool("-read_parallel", "every rank reads its part of a one-frame XYZ file (other formats: rank 0 reads)", NULL, par, &par, NULL));
+  PetscCall(PetscOptionsBool("-read_parallel", "every rank reads its part of a one-frame XYZ file or a LAMMPS data file (hmb: by offsets; PDB and gzip: rank 0 reads)", NULL, par, &par, NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsGetString(NULL, NULL, "-optimize", method, sizeof(method), NULL));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));

@@ -59,6 +59,10 @@ PETSC_INTERN PetscErrorCode HMSystemLoadXYZ_Private(HMReader, MPI_Comm, const ch
 /* Collective on comm: every rank reads its byte range of a one-frame XYZ file into a distributed system.
    *out NULL on every rank when the file needs the serial reader (gzip, several frames, -frame K). */
 PETSC_INTERN PetscErrorCode HMSystemLoadXYZDistributed_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
+/* Collective on comm: every rank reads its byte range of a LAMMPS data file; a distributed system of the atoms in
+   id order, or *out NULL on every rank when the file needs the serial reader (gzip); the serial reader's error on
+   every rank when the file is malformed (lammpspar.c). */
+PETSC_INTERN PetscErrorCode HMSystemLoadLammpsDistributed_Private(HMReader, MPI_Comm, const char path[], HMSystem *);
 /* src/io/hmb.c: the binary format; distributed: each rank its block of N r / P .. N (r + 1) / P */
 PETSC_INTERN PetscErrorCode HMSystemLoadHMB_Private(HMReader, MPI_Comm, const char path[], PetscBool distributed, HMSystem *);
 PETSC_INTERN PetscBool      HMHMBHasMagic_Private(const char *head, size_t len);

@@ -437,6 +437,10 @@ PetscErrorCode HMReaderLoadDistributed(HMReader r, MPI_Comm comm, const char pat
     PetscCall(PetscFree(r->notes));
     PetscCall(HMSystemLoadXYZDistributed_Private(r, comm, path, out));
   }
+  if (f == HM_FORMAT_LAMMPS) {
+    PetscCall(PetscFree(r->notes));
+    PetscCall(HMSystemLoadLammpsDistributed_Private(r, comm, path, out));
+  }
   if (f == HM_FORMAT_HMB) {
     PetscCheck(!r->frameset || r->frame == 0, comm, PETSC_ERR_USER_INPUT, "%s: -frame %" PetscInt_FMT " applies to XYZ files only (PDB: -pdb_model)", path, r->frame);
     PetscCall(PetscFree(r->notes));
