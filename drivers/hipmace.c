@@ -28,7 +28,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ or LAMMPS data file, partitioned in parallel\n"
-                           "                         (default true; with -optimize rank 0 reads)\n"
+                           "                         (default true; PDB and gzip: rank 0 reads)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"
                            "  -log_view              PETSc performance report, one stage per phase\n"
                            "  -hm_traceback          on errors, PETSc's full traceback instead of one line\n\n";

@@ -198,6 +198,36 @@ static PetscErrorCode CompareHMB(const char *name, HMSystem ser)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The distributed system written as extended XYZ by every rank (MPI-IO at offsets) and the serial one by rank 0
+   alone: the same bytes. */
+static PetscErrorCode CompareXYZOut(const char *name, HMSystem ser, HMSystem par)
+{
+  char path[2][PETSC_MAX_PATH_LEN];
+  int  same = 1;
+
+  PetscFunctionBegin;
+  for (int k = 0; k < 2; k++) PetscCall(PetscSNPrintf(path[k], sizeof(path[k]), "pario_np%d_%s.%s.xyz", gsize, name, k ? "par" : "ser"));
+  PetscCall(HMSystemWriteXYZ(par, path[1]));
+  if (!grank) {
+    FILE *f[2];
+    int   a, b;
+    PetscCall(HMSystemWriteXYZ(ser, path[0]));
+    f[0] = fopen(path[0], "rb");
+    f[1] = fopen(path[1], "rb");
+    if (!f[0] || !f[1]) same = 0;
+    while (same && (a = fgetc(f[0])) != EOF) same = (b = fgetc(f[1])) == a;
+    if (same) same = fgetc(f[1]) == EOF;
+    if (f[0]) fclose(f[0]);
+    if (f[1]) fclose(f[1]);
+    remove(path[0]);
+    remove(path[1]);
+  }
+  PetscCallMPI(MPI_Bcast(&same, 1, MPI_INT, 0, PETSC_COMM_WORLD));
+  CHECK(same, "%s: extended XYZ written in parallel differs from the serial writer's", name);
+  if (!grank && same) printf("%s: extended XYZ written by every rank, identical to rank 0's\n", name);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* expect: 1 parallel, 0 serial fallback (rank 0 alone) */
 static PetscErrorCode Compare(const char *name, const char *text, int expect)
 {
@@ -218,6 +248,7 @@ static PetscErrorCode Compare(const char *name, const char *text, int expect)
   if (!par) goto done;
   PetscCall(CheckSame(name, ser, par, expect, PETSC_TRUE));
   if (expect) PetscCall(CompareHMB(name, ser));
+  if (expect) PetscCall(CompareXYZOut(name, ser, par));
 done:
   PetscCall(HMSystemDestroy(&ser));
   PetscCall(HMSystemDestroy(&par));

@@ -37,7 +37,7 @@ PETSC_EXTERN PetscErrorCode HMMatViewFromOptionAtomic(Mat A, const char opt[]);
 /* Collective. The structure for a run: with -read_parallel true (the default) and whole false, a one-frame
    XYZ file or a LAMMPS data file is read by every rank (HMReaderLoadDistributed: each rank a part, no rank the whole), else rank 0
    reads it (HMReaderLoad on PETSC_COMM_SELF; *sys NULL elsewhere). whole: the caller needs the whole
-   structure (mode analysis); -optimize other than none also reads it on rank 0. */
+   structure (mode analysis). */
 PETSC_EXTERN PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const char path[], PetscBool whole, HMSystem *sys);
 /* Hessian files for other programs (docs/FORMATS.md): -phonopy_fc FILE (FORCE_CONSTANTS text, or HDF5 when
    FILE ends in .hdf5) with -phonopy_supercell and -phonopy_yaml, -orca_hess FILE, -ase_vib FILE. They hold

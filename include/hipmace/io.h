@@ -70,12 +70,20 @@ PETSC_EXTERN PetscErrorCode HMSystemGetMasses(HMSystem, const double **m);
 PETSC_EXTERN PetscErrorCode HMSystemGetCell(HMSystem, PetscBool *hascell, double cell[9], PetscBool pbc[3]);
 PETSC_EXTERN PetscErrorCode HMSystemGetSource(HMSystem, const char **path); /* file name or "(memory)" */
 /* Writes extended XYZ (full precision, %.17g); atomically (temporary name, then rename).
-   Collective on the system's communicator: rank 0 writes, every rank gets the outcome. */
+   Collective on the system's communicator: a whole system is written by rank 0, a distributed one by every rank
+   at its atoms' byte offsets (MPI-IO, no rank holding all atoms; the same bytes); every rank gets the outcome. */
 PETSC_EXTERN PetscErrorCode HMSystemWriteXYZ(HMSystem, const char path[]);
+/* Collective: one extended-XYZ frame appended to an ordered file (HMFileOrderedOpen, hipmace/sys.h) as one
+   segment: the atom count, the comment line as given (no newline) and one line per atom in input order: species,
+   position, then the mass when masses is true and the force ([n][3] of the atoms held here) when forces is not
+   NULL. A distributed system is written by every rank for its atoms, a whole one by rank 0. */
+PETSC_EXTERN PetscErrorCode HMSystemWriteXYZFrame(HMSystem, HMOrderedFile, const char comment[], PetscBool masses, const double forces[]);
 /* Collective on the system's communicator: the hmb binary file (docs/FORMATS.md), written atomically with MPI-IO;
    a distributed system (HMReaderLoadDistributed) is written by every rank at its atoms' offsets, no rank holding
    all; a whole system by rank 0. Masses are stored when they came from the file or the caller. */
 PETSC_EXTERN PetscErrorCode HMSystemWriteHMB(HMSystem, const char path[]);
+/* Replaces the positions of the atoms held here ([n][3], Angstrom, finite). */
+PETSC_EXTERN PetscErrorCode HMSystemSetPositions(HMSystem, const double pos[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */
 PETSC_EXTERN PetscErrorCode HMSystemSetMasses(HMSystem, const double m[]);
 /* Per-atom labels of a PDB file (optional: absent for XYZ, LAMMPS and systems built in memory). */

@@ -4,8 +4,7 @@
 
 PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const char path[], PetscBool whole, HMSystem *sys)
 {
-  PetscBool   par        = PETSC_TRUE;
-  char        method[16] = "none";
+  PetscBool   par = PETSC_TRUE;
   PetscMPIInt rank;
 
   PetscFunctionBegin;
@@ -13,10 +12,8 @@ PetscErrorCode HMStructureLoadFromOptions(MPI_Comm comm, HMReader reader, const 
   PetscOptionsBegin(comm, NULL, "hipmace structure input", NULL);
   PetscCall(PetscOptionsBool("-read_parallel", "every rank reads its part of a one-frame XYZ file or a LAMMPS data file (hmb: by offsets; PDB and gzip: rank 0 reads)", NULL, par, &par, NULL));
   PetscOptionsEnd();
-  PetscCall(PetscOptionsGetString(NULL, NULL, "-optimize", method, sizeof(method), NULL));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  /* the optimiser still takes the whole structure on rank 0 */
-  if (par && !whole && !strcmp(method, "none")) PetscCall(HMReaderLoadDistributed(reader, comm, path, sys));
+  if (par && !whole) PetscCall(HMReaderLoadDistributed(reader, comm, path, sys));
   else if (rank == 0) PetscCall(HMReaderLoad(reader, PETSC_COMM_SELF, path, sys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -123,7 +120,7 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   }
   PetscCall(HMSystemDestroy(sys));
   PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));
-  if (has_out && *sys) PetscCall(HMSystemWriteXYZ(*sys, out)); /* rank 0 holds the structure */
+  if (has_out) PetscCall(HMSystemWriteXYZ(*sys, out)); /* every rank its block of atoms (MPI-IO) */
   PetscCall(VecDestroy(&x));
   PetscCall(HMEvalObjectiveDestroy(&eo));
   PetscFunctionReturn(PETSC_SUCCESS);

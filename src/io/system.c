@@ -61,6 +61,15 @@ PetscErrorCode HMSystemCreate(MPI_Comm comm, PetscInt n, const int Z[], const do
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode HMSystemSetPositions(HMSystem sys, const double pos[])
+{
+  PetscFunctionBegin;
+  PetscCheck(sys && (pos || !sys->n), PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemSetPositions: NULL argument");
+  for (PetscInt i = 0; i < 3 * sys->n; i++) PetscCheck(isfinite(pos[i]), PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: atom %" PetscInt_FMT " has a non-finite coordinate", sys->source, (sys->distributed ? sys->rstart : 0) + i / 3);
+  if (sys->n) PetscCall(PetscArraycpy(sys->pos, pos, 3 * sys->n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMSystemSetMasses(HMSystem sys, const double m[])
 {
   PetscFunctionBegin;

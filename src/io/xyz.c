@@ -401,37 +401,3 @@ PetscErrorCode HMSystemLoadXYZ_Private(HMReader rd, MPI_Comm comm, const char pa
   *out = sys;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
-
-/* The file body with stdio; a failure sets the stream's error flag, which HMFileCommitAtomic reports. */
-static void WriteXYZStream(HMSystem sys, FILE *f)
-{
-  fprintf(f, "%" PetscInt_FMT "\n", sys->n);
-  if (sys->hascell) {
-    fprintf(f, "Lattice=\"");
-    for (int k = 0; k < 9; k++) fprintf(f, "%s%.17g", k ? " " : "", sys->cell[k]);
-    fprintf(f, "\" ");
-  }
-  fprintf(f, "Properties=species:S:1:pos:R:3%s", sys->massgiven ? ":masses:R:1" : "");
-  if (sys->hascell) fprintf(f, " pbc=\"%c %c %c\"", sys->pbc[0] ? 'T' : 'F', sys->pbc[1] ? 'T' : 'F', sys->pbc[2] ? 'T' : 'F');
-  fprintf(f, "\n");
-  for (PetscInt i = 0; i < sys->n; i++) {
-    const double *x = sys->pos + 3 * i;
-
-    fprintf(f, "%-2s %.17g %.17g %.17g", HMElementSymbol(sys->Z[i]), x[0], x[1], x[2]);
-    if (sys->massgiven) fprintf(f, " %.17g", sys->mass[i]);
-    fputc('\n', f);
-  }
-}
-
-PetscErrorCode HMSystemWriteXYZ(HMSystem sys, const char path[])
-{
-  HMAtomicFile h;
-  FILE        *f;
-
-  PetscFunctionBegin;
-  PetscCheck(sys && path, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemWriteXYZ: NULL argument");
-  PetscCall(HMFileOpenAtomic(sys->comm, path, &f, &h));
-  if (f) WriteXYZStream(sys, f);
-  PetscCall(HMFileCommitAtomic(&h));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}

@@ -6,14 +6,12 @@
 struct _p_HMEvalObjective {
   MPI_Comm   comm;
   HMModel    model;
-  PetscInt   N;          /* atoms */
-  int       *Z;          /* rank 0 */
-  double    *mass, *pos; /* rank 0: masses, work positions */
+  PetscInt   N;            /* atoms */
+  PetscInt   rstart, nloc; /* this rank's block of atoms in the optimiser's layout (that of x) */
+  HMSystem   sys;          /* the atoms of the block (distributed), at the positions last set */
   double     cell[9];
   PetscBool  hascell, pbc[3];
-  double     fd_h; /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
-  VecScatter tozero;
-  Vec        xz;     /* positions gathered on rank 0 (the first evaluation, trajectory, final structure) */
+  double     fd_h;   /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
   HMEval     ev;     /* built at the first evaluation, moved by HMEvalSetPositions afterwards */
   VecScatter toev;   /* optimiser vector -> the owned atoms of ev in its local order */
   Vec        xo, go; /* positions and gradient in ev's local order */
@@ -23,21 +21,24 @@ struct _p_HMEvalObjective {
 PetscErrorCode HMEvalObjectiveCreate(MPI_Comm comm, HMModel model, HMSystem sys, HMEvalObjective *op)
 {
   HMEvalObjective o;
-  PetscMPIInt     rank;
+  PetscMPIInt     rank, size;
   double          hdr[14] = {0};
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCall(PetscNew(&o));
   o->comm  = comm;
   o->model = model;
   o->fd_h  = 0;
-  if (!rank) {
-    PetscInt n;
+  if (!rank) { /* a whole structure on rank 0, or rank 0's part of a distributed one */
+    PetscBool dist;
+    PetscInt  n, N;
     PetscCheck(sys, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMEvalObjectiveCreate: no structure on rank 0");
     PetscCall(HMSystemGetSize(sys, &n));
+    PetscCall(HMSystemGetDistribution(sys, &dist, &N, NULL));
     PetscCall(HMSystemGetCell(sys, &o->hascell, o->cell, o->pbc));
-    hdr[0] = (double)n;
+    hdr[0] = (double)(dist ? N : n);
     hdr[1] = o->hascell;
     for (int k = 0; k < 9; k++) hdr[2 + k] = o->cell[k];
     for (int k = 0; k < 3; k++) hdr[11 + k] = o->pbc[k];
@@ -47,17 +48,10 @@ PetscErrorCode HMEvalObjectiveCreate(MPI_Comm comm, HMModel model, HMSystem sys,
   o->hascell = hdr[1] != 0;
   for (int k = 0; k < 9; k++) o->cell[k] = hdr[2 + k];
   for (int k = 0; k < 3; k++) o->pbc[k] = hdr[11 + k] != 0;
-  if (!rank) {
-    const int    *Z;
-    const double *m, *p;
-    PetscCall(PetscMalloc3(o->N, &o->Z, o->N, &o->mass, 3 * o->N, &o->pos));
-    PetscCall(HMSystemGetAtomicNumbers(sys, &Z));
-    PetscCall(HMSystemGetMasses(sys, &m));
-    PetscCall(HMSystemGetPositions(sys, &p));
-    PetscCall(PetscArraycpy(o->Z, Z, o->N));
-    PetscCall(PetscArraycpy(o->mass, m, o->N));
-    PetscCall(PetscArraycpy(o->pos, p, 3 * o->N));
-  }
+  /* PETSc's default block layout of x (HMEvalObjectiveCreateVec); each rank keeps only its block */
+  o->nloc   = o->N / size + (rank < o->N % size);
+  o->rstart = (o->N / size) * rank + PetscMin(rank, o->N % size);
+  PetscCall(HMSystemRedistribute(comm, sys, o->rstart, o->nloc, &o->sys));
   *op = o;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -69,13 +63,13 @@ PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *op)
   PetscFunctionBegin;
   if (!o) PetscFunctionReturn(PETSC_SUCCESS);
   {
-    VecScatter *sc[] = {&o->tozero, &o->toev};
-    Vec        *v[]  = {&o->xz, &o->xo, &o->go};
+    VecScatter *sc[] = {&o->toev};
+    Vec        *v[]  = {&o->xo, &o->go};
     for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(sc); k++) PetscCall(VecScatterDestroy(sc[k]));
     for (size_t k = 0; k < PETSC_STATIC_ARRAY_LENGTH(v); k++) PetscCall(VecDestroy(v[k]));
   }
   PetscCall(HMEvalDestroy(&o->ev));
-  PetscCall(PetscFree3(o->Z, o->mass, o->pos));
+  PetscCall(HMSystemDestroy(&o->sys));
   PetscCall(PetscFree(o));
   *op = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -93,19 +87,16 @@ PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective o)
 
 PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective o, Vec *x)
 {
-  PetscMPIInt size, rank;
-  PetscInt    nloc;
+  const double *p;
+  PetscScalar  *a;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_size(o->comm, &size));
-  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
-  nloc = 3 * (o->N / size + (rank < o->N % size));
-  PetscCall(VecCreateMPI(o->comm, nloc, 3 * o->N, x));
+  PetscCall(VecCreateMPI(o->comm, 3 * o->nloc, 3 * o->N, x));
   PetscCall(VecSetBlockSize(*x, 3));
-  if (!rank)
-    for (PetscInt i = 0; i < 3 * o->N; i++) PetscCall(VecSetValue(*x, i, o->pos[i], INSERT_VALUES));
-  PetscCall(VecAssemblyBegin(*x));
-  PetscCall(VecAssemblyEnd(*x));
+  PetscCall(HMSystemGetPositions(o->sys, &p));
+  PetscCall(VecGetArrayWrite(*x, &a));
+  for (PetscInt i = 0; i < 3 * o->nloc; i++) a[i] = p[i];
+  PetscCall(VecRestoreArrayWrite(*x, &a));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -124,43 +115,31 @@ PetscErrorCode HMEvalObjectiveGetCounts(HMEvalObjective o, PetscInt *nE, PetscIn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* x -> o->pos on rank 0 */
-static PetscErrorCode Gather(HMEvalObjective o, Vec x)
+/* x (this rank's block) -> the positions of o->sys */
+static PetscErrorCode SetLocalPositions(HMEvalObjective o, Vec x)
 {
-  PetscMPIInt rank;
+  const PetscScalar *a;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
-  if (!o->tozero) PetscCall(VecScatterCreateToZero(x, &o->tozero, &o->xz));
-  PetscCall(VecScatterBegin(o->tozero, x, o->xz, INSERT_VALUES, SCATTER_FORWARD));
-  PetscCall(VecScatterEnd(o->tozero, x, o->xz, INSERT_VALUES, SCATTER_FORWARD));
-  if (!rank) {
-    const PetscScalar *a;
-    PetscCall(VecGetArrayRead(o->xz, &a));
-    PetscCall(PetscArraycpy(o->pos, a, 3 * o->N));
-    PetscCall(VecRestoreArrayRead(o->xz, &a));
-  }
+  PetscCall(VecGetArrayRead(x, &a));
+  PetscCall(HMSystemSetPositions(o->sys, a));
+  PetscCall(VecRestoreArrayRead(x, &a));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode MakeSystem(HMEvalObjective o, HMSystem *sys)
+/* a distributed copy of the structure at the positions x (every rank its block) */
+static PetscErrorCode MakeSystem(HMEvalObjective o, Vec x, HMSystem *sys)
 {
-  PetscMPIInt rank;
-
   PetscFunctionBegin;
-  *sys = NULL;
-  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
-  if (rank) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(HMSystemCreate(PETSC_COMM_SELF, o->N, o->Z, o->pos, o->hascell ? o->cell : NULL, o->hascell ? o->pbc : NULL, sys));
-  PetscCall(HMSystemSetMasses(*sys, o->mass));
+  PetscCall(SetLocalPositions(o, x));
+  PetscCall(HMSystemRedistribute(o->comm, o->sys, o->rstart, o->nloc, sys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective o, Vec x, HMSystem *sys)
 {
   PetscFunctionBegin;
-  PetscCall(Gather(o, x));
-  PetscCall(MakeSystem(o, sys));
+  PetscCall(MakeSystem(o, x, sys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -196,8 +175,8 @@ static PetscErrorCode HessianToLayout(HMHessian hs, Mat H, Vec x, Mat *Hx)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* o->ev at the positions x: built from the structure gathered on rank 0 the first time (the partition of that
-   geometry), afterwards moved by HMEvalSetPositions through the scatter toev (no gather, no repartition) */
+/* o->ev at the positions x: built from the distributed structure the first time (the partition of that geometry),
+   afterwards moved by HMEvalSetPositions through the scatter toev (no gather, no repartition) */
 static PetscErrorCode SetPositions(HMEvalObjective o, Vec x)
 {
   const PetscScalar *a;
@@ -210,8 +189,7 @@ static PetscErrorCode SetPositions(HMEvalObjective o, Vec x)
     PetscInt        n;
     IS              is;
 
-    PetscCall(Gather(o, x));
-    PetscCall(MakeSystem(o, &sys));
+    PetscCall(MakeSystem(o, x, &sys));
     PetscCall(HMEvalCreate(o->model, &o->ev));
     PetscCall(HMEvalSetFromOptions(o->ev));
     PetscCall(HMHessianCreate(o->ev, &hs)); /* the Hessian's options set the cutoff of its graph */
@@ -316,30 +294,17 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
 
 struct _p_HMTrajectory {
   HMEvalObjective eo;
-  FILE           *fp; /* rank 0 */
-  char            path[PETSC_MAX_PATH_LEN];
-  VecScatter      gz;
-  Vec             gzv;
+  HMOrderedFile   f; /* written at its temporary name, renamed to the path at the end */
 };
 
 PetscErrorCode HMEvalObjectiveTrajectoryCreate(HMEvalObjective eo, const char path[], HMTrajectory *tp)
 {
   HMTrajectory t;
-  PetscMPIInt  rank;
-  int          ok = 1;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
   PetscCall(PetscNew(&t));
   t->eo = eo;
-  PetscCall(PetscStrncpy(t->path, path, sizeof(t->path)));
-  if (!rank) {
-    t->fp = fopen(path, "w");
-    ok    = t->fp != NULL;
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, eo->comm));
-  if (!ok) PetscCall(PetscFree(t));
-  PetscCheck(ok, eo->comm, PETSC_ERR_FILE_OPEN, "-optimize_trajectory %s: cannot open the file for writing", path);
+  PetscCall(HMFileOrderedOpen(eo->comm, path, &t->f));
   *tp = t;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -350,48 +315,36 @@ PetscErrorCode HMTrajectoryDestroy(HMTrajectory *tp)
 
   PetscFunctionBegin;
   if (!t) PetscFunctionReturn(PETSC_SUCCESS);
-  if (t->fp) {
-    int bad = fclose(t->fp) != 0;
-    PetscCheck(!bad, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "-optimize_trajectory %s: write failed", t->path);
-  }
-  PetscCall(VecScatterDestroy(&t->gz));
-  PetscCall(VecDestroy(&t->gzv));
+  PetscCall(HMFileOrderedCommit(&t->f));
   PetscCall(PetscFree(t));
   *tp = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* One frame per accepted step, every rank writing its block of atoms (ordered MPI-IO file): no rank holds all. */
 PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, Vec x, double E, Vec g, void *ctx)
 {
-  HMTrajectory    t  = (HMTrajectory)ctx;
-  HMEvalObjective eo = t->eo;
-  PetscMPIInt     rank;
-  double          fmax;
+  HMTrajectory       t  = (HMTrajectory)ctx;
+  HMEvalObjective    eo = t->eo;
+  double             fmax, *f;
+  const PetscScalar *ga;
+  char               comment[1024];
+  size_t             k = 0;
 
   PetscFunctionBegin;
   (void)opt;
-  PetscCallMPI(MPI_Comm_rank(eo->comm, &rank));
   PetscCall(HMOptimizerMaxAtomNorm(g, &fmax));
-  PetscCall(Gather(eo, x));
-  if (!t->gz) PetscCall(VecScatterCreateToZero(g, &t->gz, &t->gzv));
-  PetscCall(VecScatterBegin(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
-  PetscCall(VecScatterEnd(t->gz, g, t->gzv, INSERT_VALUES, SCATTER_FORWARD));
-  if (!rank) {
-    const PetscScalar *ga;
-    FILE              *fp = t->fp;
-    PetscCall(VecGetArrayRead(t->gzv, &ga));
-    fprintf(fp, "%" PetscInt_FMT "\n", eo->N);
-    if (eo->hascell) {
-      const double *c = eo->cell;
-      fprintf(fp, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
-    }
-    fprintf(fp, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"\n", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
-    for (PetscInt i = 0; i < eo->N; i++) {
-      const double *p = eo->pos + 3 * i;
-      fprintf(fp, "%-2s %.17g %.17g %.17g %.17g %.17g %.17g\n", HMElementSymbol(eo->Z[i]), p[0], p[1], p[2], -ga[3 * i], -ga[3 * i + 1], -ga[3 * i + 2]);
-    }
-    fflush(fp);
-    PetscCall(VecRestoreArrayRead(t->gzv, &ga));
+  PetscCall(SetLocalPositions(eo, x));
+  if (eo->hascell) {
+    const double *c = eo->cell;
+    k += (size_t)snprintf(comment, sizeof(comment), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
   }
+  snprintf(comment + k, sizeof(comment) - k, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
+  PetscCall(PetscMalloc1(3 * eo->nloc + 1, &f));
+  PetscCall(VecGetArrayRead(g, &ga));
+  for (PetscInt i = 0; i < 3 * eo->nloc; i++) f[i] = -ga[i];
+  PetscCall(VecRestoreArrayRead(g, &ga));
+  PetscCall(HMSystemWriteXYZFrame(eo->sys, t->f, comment, PETSC_FALSE, f));
+  PetscCall(PetscFree(f));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
