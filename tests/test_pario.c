@@ -257,6 +257,15 @@ done:
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Compare on a generated text, then free it. */
+static PetscErrorCode CompareFree(const char *name, char *text, int expect)
+{
+  PetscFunctionBegin;
+  PetscCall(Compare(name, text, expect));
+  free(text);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Broken hmb files: the same one-line error on every rank, naming the file (and the atom). */
 static PetscErrorCode TestHMBErrors(void)
 {
@@ -314,21 +323,11 @@ static PetscErrorCode TestReader(void)
 {
   char *t;
   PetscFunctionBegin;
-  t = MakeXYZ(200, 0, "\r\n", "\r\n\r\n  \r\n", 0, 0);
-  PetscCall(Compare("crlf.xyz", t, 1));
-  free(t);
-  t = MakeXYZ(157, 1, "\n", NULL, 0, 1);
-  PetscCall(Compare("ext_noeol.xyz", t, 1));
-  free(t);
-  t = MakeXYZ(90, 2, "\n", "\n\n", 0, 0);
-  PetscCall(Compare("longlines.xyz", t, 1));
-  free(t);
-  t = MakeXYZ(40, 1, "\n", "\n", 30000, 0);
-  PetscCall(Compare("longcomment.xyz", t, 1));
-  free(t);
-  t = MakeXYZ(1, 0, "\n", "", 0, 0);
-  PetscCall(Compare("one.xyz", t, 1));
-  free(t);
+  PetscCall(CompareFree("crlf.xyz", MakeXYZ(200, 0, "\r\n", "\r\n\r\n  \r\n", 0, 0), 1));
+  PetscCall(CompareFree("ext_noeol.xyz", MakeXYZ(157, 1, "\n", NULL, 0, 1), 1));
+  PetscCall(CompareFree("longlines.xyz", MakeXYZ(90, 2, "\n", "\n\n", 0, 0), 1));
+  PetscCall(CompareFree("longcomment.xyz", MakeXYZ(40, 1, "\n", "\n", 30000, 0), 1));
+  PetscCall(CompareFree("one.xyz", MakeXYZ(1, 0, "\n", "", 0, 0), 1));
   PetscCall(Compare("tiny.xyz", "2\n\nH 0 0 0\nH 0 0 0.74", 1));
   {
     char *f1 = MakeXYZ(30, 0, "\n", "", 0, 0), *f2 = MakeXYZ(31, 0, "\n", "", 0, 0), *both = malloc(strlen(f1) + strlen(f2) + 1);
@@ -456,20 +455,12 @@ static PetscErrorCode TestLammps(void)
 {
   char *t;
   PetscFunctionBegin;
-  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE);
-  PetscCall(Compare("atomic.data", t, 1));
-  free(t);
-  t = MakeLammps(211, 1, "\r\n", PETSC_TRUE, PETSC_FALSE);
-  PetscCall(Compare("full_nocomment.data", t, 1));
-  free(t);
-  t = MakeLammps(97, 2, "\n", PETSC_TRUE, PETSC_FALSE);
-  PetscCall(Compare("full.data", t, 1));
-  free(t);
+  PetscCall(CompareFree("atomic.data", MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE), 1));
+  PetscCall(CompareFree("full_nocomment.data", MakeLammps(211, 1, "\r\n", PETSC_TRUE, PETSC_FALSE), 1));
+  PetscCall(CompareFree("full.data", MakeLammps(97, 2, "\n", PETSC_TRUE, PETSC_FALSE), 1));
   PetscCall(Compare("tiny.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms\n2 1 0 0 0.74\n1 1 0 0 0\n", 1));
   /* errors: the first one in the file, as the serial reader reports it, on every rank */
-  t = MakeLammps(300, 0, "\n", PETSC_FALSE, PETSC_FALSE); /* no masses: the elements of the types are unknown */
-  PetscCall(Compare("nomasses.data", t, 1));
-  free(t);
+  PetscCall(CompareFree("nomasses.data", MakeLammps(300, 0, "\n", PETSC_FALSE, PETSC_FALSE), 1)); /* no masses: the elements of the types are unknown */
   t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_FALSE);
   {
     char *a = strstr(t, "\nAtoms"), *l = NthLine(a + 1, 60), *m = NthLine(a + 1, 200);
@@ -485,9 +476,7 @@ static PetscErrorCode TestLammps(void)
   }
   PetscCall(Compare("negid.data", t, 1));
   free(t);
-  t = MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_TRUE);
-  PetscCall(Compare("dupid.data", t, 1));
-  free(t);
+  PetscCall(CompareFree("dupid.data", MakeLammps(300, 0, "\n", PETSC_TRUE, PETSC_TRUE), 1));
   PetscCall(Compare("shortsection.data", "t\n3 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms # atomic\n2 1 0 0 0.74\n1 1 0 0 0\nVelocities\n1 0 0 0\n2 0 0 0\n3 0 0 0\n", 1));
   PetscCall(Compare("unknown.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms # atomic\n2 1 0 0 0.74\n1 1 0 0 0\nFoo Section\n1 2\n", 1));
   PetscCall(Compare("ambiguous.data", "t\n2 atoms\n1 atom types\n0 5 xlo xhi\n0 5 ylo yhi\n0 5 zlo zhi\nMasses\n1 1.008\nAtoms\n2 1 1 0 0 0.74\n1 1 1 0 0 0\n", 1));

@@ -107,7 +107,8 @@ PETSC_EXTERN PetscErrorCode HMOptimizerView(HMOptimizer, PetscViewer);
    differences of the energy (6N energy evaluations; for checks). */
 typedef struct _p_HMEvalObjective *HMEvalObjective;
 
-/* comm: the model's communicator; sys: the whole structure on rank 0 (NULL elsewhere), copied. Collective. */
+/* comm: the model's communicator; sys: the whole structure on rank 0 (NULL elsewhere) or a distributed one
+   (HMReaderLoadDistributed) on every rank. Each rank keeps a copy of its block of atoms in x's layout only. Collective. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreate(MPI_Comm, HMModel, HMSystem sys, HMEvalObjective *);
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *);
 /* Options -optimize_fd_step (default 0 = analytic forces); the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
@@ -116,7 +117,8 @@ PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective);
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective, Vec *x);
 /* Rigid-body directions for the optimiser: all for a molecule, translations when any axis is periodic. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetRigid(HMEvalObjective, HMOptimizerRigid *);
-/* The structure at x on rank 0 (NULL elsewhere; masses, cell and periodicity of the original). Collective. */
+/* The structure at x, distributed: every rank its block of atoms in x's layout (masses, labels, cell and
+   periodicity of the original; whole on one rank). Collective. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective, Vec x, HMSystem *sys);
 /* The HMOptimizerObjectiveFn; ctx is the HMEvalObjective. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);

@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "lammpsimpl.h"
 #include "sliceimpl.h"
@@ -31,6 +30,11 @@ typedef struct {
   long long      pos, line; /* next line's offset in sl->buf; number of the line last returned */
   char          *tmp;
   size_t         cap;
+  /* the line last returned: its text before any '#', trimmed; its comment (NULL if none); its byte offset and
+     length with the newline; its kind: 0 nothing (the title, blank), 1 a data line, 2 a keyword, -1 the end */
+  char     *t, *comment;
+  long long off, len;
+  int       kind;
 } Walker;
 
 static PetscErrorCode WalkerInit(Walker *w, const HMSlice *sl)
@@ -44,22 +48,23 @@ static PetscErrorCode WalkerInit(Walker *w, const HMSlice *sl)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* *t: the line's text before any '#', trimmed; *comment: the comment (NULL if none); NULL *t at the end. */
-static PetscErrorCode WalkerNext(Walker *w, char **t, char **comment, long long *off, long long *len)
+/* The next line of the range into w->t, comment, off, len and kind. */
+static PetscErrorCode WalkerNext(Walker *w)
 {
   const HMSlice *sl = w->sl;
   const char    *s, *nl;
   size_t         n;
 
   PetscFunctionBegin;
-  *t = *comment = NULL;
+  w->t = w->comment = NULL;
+  w->kind           = -1;
   if (w->pos >= sl->len || sl->b0 + w->pos >= sl->b1) PetscFunctionReturn(PETSC_SUCCESS);
-  s    = sl->buf + w->pos;
-  nl   = memchr(s, '\n', (size_t)(sl->len - w->pos));
-  n    = nl ? (size_t)(nl - s) : (size_t)(sl->len - w->pos);
-  *off = sl->b0 + w->pos;
-  *len = nl ? (long long)n + 1 : (long long)n;
-  w->pos += *len;
+  s      = sl->buf + w->pos;
+  nl     = memchr(s, '\n', (size_t)(sl->len - w->pos));
+  n      = nl ? (size_t)(nl - s) : (size_t)(sl->len - w->pos);
+  w->off = sl->b0 + w->pos;
+  w->len = nl ? (long long)n + 1 : (long long)n;
+  w->pos += w->len;
   w->line++;
   if (n + 1 > w->cap) {
     PetscCall(PetscFree(w->tmp));
@@ -69,16 +74,11 @@ static PetscErrorCode WalkerNext(Walker *w, char **t, char **comment, long long 
   PetscCall(PetscArraycpy(w->tmp, s, n));
   w->tmp[n] = '\0';
   if (n && w->tmp[n - 1] == '\r') w->tmp[n - 1] = '\0';
-  *comment = HMLmpCutComment(w->tmp);
-  *t       = HMTextTrim(w->tmp);
+  w->comment = HMLmpCutComment(w->tmp);
+  w->t       = HMTextTrim(w->tmp);
+  w->kind    = w->line == 1 || !*w->t ? 0 : HMLmpLooksNumeric(w->t) ? 1 :
+                                                                      2;
   PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* What a line is: 0 nothing (the title, blank), 1 a data line, 2 a keyword. */
-static int LineKind(const Walker *w, const char *t)
-{
-  if (w->line == 1 || !*t) return 0;
-  return HMLmpLooksNumeric(t) ? 1 : 2;
 }
 
 /* The layout of the whole file from every rank's range: keywords in file order, the data lines before the first
@@ -114,17 +114,12 @@ static PetscErrorCode LayoutBuild(MPI_Comm comm, const HMSlice *sl, Layout *L, P
   PetscCallMPI(MPI_Comm_size(comm, &L->size));
   PetscCall(WalkerInit(&w, sl));
   for (;;) {
-    char     *t, *c;
-    long long off, len;
-    int       kind;
-
-    PetscCall(WalkerNext(&w, &t, &c, &off, &len));
-    if (!t) break;
-    kind = LineKind(&w, t);
-    if (kind == 1) {
+    PetscCall(WalkerNext(&w));
+    if (w.kind < 0) break;
+    if (w.kind == 1) {
       if (nmine) mine[nmine - 1].after++;
       else seg0++;
-    } else if (kind == 2) {
+    } else if (w.kind == 2) {
       LmpKeyword *k;
 
       if (nmine == cap) {
@@ -142,13 +137,13 @@ static PetscErrorCode LayoutBuild(MPI_Comm comm, const HMSlice *sl, Layout *L, P
       }
       k       = &mine[nmine++];
       k->line = w.line;
-      k->off  = off;
-      k->len  = len;
+      k->off  = w.off;
+      k->len  = w.len;
       k->rank = L->rank;
       /* the serial reader matches the whole name and reads the style from the comment's first 63 characters */
-      k->toolong = strlen(t) >= sizeof(k->name);
-      snprintf(k->name, sizeof(k->name), "%s", t);
-      snprintf(k->comment, sizeof(k->comment), "%s", c ? c : "");
+      k->toolong = strlen(w.t) >= sizeof(k->name);
+      snprintf(k->name, sizeof(k->name), "%s", w.t);
+      snprintf(k->comment, sizeof(k->comment), "%s", w.comment ? w.comment : "");
     }
   }
   PetscCall(PetscFree(w.tmp));
@@ -282,17 +277,12 @@ static PetscErrorCode ResolveStyle(MPI_Comm comm, const HMSlice *sl, LmpReader *
 
     PetscCall(WalkerInit(&w, sl));
     for (;;) {
-      char     *t, *c;
-      long long off, len;
-      int       kind;
-
-      PetscCall(WalkerNext(&w, &t, &c, &off, &len));
-      if (!t) break;
-      kind = LineKind(&w, t);
-      if (kind == 2) cur++;
-      if (kind == 1 && cur == atoms) {
+      PetscCall(WalkerNext(&w));
+      if (w.kind < 0) break;
+      cur += w.kind == 2;
+      if (w.kind == 1 && cur == atoms) {
         info[0] = w.line;
-        info[1] = HMTextCountTokens(t);
+        info[1] = HMTextCountTokens(w.t);
         break;
       }
     }
@@ -320,18 +310,13 @@ static PetscErrorCode ParseAtomsLocal(const HMSlice *sl, LmpReader *r, const Lay
   r->natoms = 0;
   PetscCall(WalkerInit(&w, sl));
   while (*ok) {
-    char     *t, *c;
-    long long off, len;
-    int       kind;
-
-    PetscCall(WalkerNext(&w, &t, &c, &off, &len));
-    if (!t) break;
-    kind = LineKind(&w, t);
-    if (kind == 2) cur++;
-    if (kind != 1 || cur != atoms) continue;
+    PetscCall(WalkerNext(&w));
+    if (w.kind < 0) break;
+    cur += w.kind == 2;
+    if (w.kind != 1 || cur != atoms) continue;
     PetscCheck(r->natoms < n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "%s: more Atoms lines on this rank than counted", r->t.path);
     r->t.line = w.line;
-    LMP_TRY(ok, &cap, HMLmpParseAtomLine_Private(r, style, t, &r->atoms[r->natoms]));
+    LMP_TRY(ok, &cap, HMLmpParseAtomLine_Private(r, style, w.t, &r->atoms[r->natoms]));
     r->natoms++;
   }
   PetscCall(PetscFree(w.tmp));
@@ -569,16 +554,7 @@ static PetscErrorCode LoadLammpsDistributed(HMReader rd, MPI_Comm comm, const ch
 
 PetscErrorCode HMSystemLoadLammpsDistributed_Private(HMReader rd, MPI_Comm comm, const char path[], HMSystem *out)
 {
-  long long      fsize;
-  int            fd;
-  PetscErrorCode ierr;
-
   PetscFunctionBegin;
-  *out = NULL;
-  PetscCall(HMSliceOpen_Private(comm, path, &fd, &fsize));
-  if (fd < 0) PetscFunctionReturn(PETSC_SUCCESS);
-  ierr = LoadLammpsDistributed(rd, comm, path, fd, fsize, out);
-  close(fd);
-  PetscCall(ierr);
+  PetscCall(HMSliceLoad_Private(rd, comm, path, LoadLammpsDistributed, out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -180,3 +180,19 @@ PetscErrorCode HMSliceBcastBytes_Private(MPI_Comm comm, int fd, const char path[
   (*buf)[len] = '\0';
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+PetscErrorCode HMSliceLoad_Private(HMReader rd, MPI_Comm comm, const char path[], HMSliceLoader load, HMSystem *out)
+{
+  long long      fsize;
+  int            fd;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  *out = NULL;
+  PetscCall(HMSliceOpen_Private(comm, path, &fd, &fsize));
+  if (fd < 0) PetscFunctionReturn(PETSC_SUCCESS);
+  ierr = (*load)(rd, comm, path, fd, fsize, out);
+  close(fd);
+  PetscCall(ierr);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -52,3 +52,10 @@ static inline char *HMSliceLine(HMSlice *sl, long long *pos)
 
 /* Collective: rank 0 reads len bytes at off and every rank gets them, NUL-terminated (*buf freed by the caller). */
 PETSC_INTERN PetscErrorCode HMSliceBcastBytes_Private(MPI_Comm, int fd, const char path[], long long off, long long len, char **buf);
+
+/* A parallel reader of an opened file (fd, fsize bytes): a distributed system, or *out NULL on every rank when the
+   serial reader should read the file. */
+typedef PetscErrorCode (*HMSliceLoader)(HMReader, MPI_Comm, const char path[], int fd, long long fsize, HMSystem *out);
+/* Collective: the file opened on every rank (HMSliceOpen_Private) and read by load; *out NULL when it cannot be
+   read in parallel (not a regular file, gzip). */
+PETSC_INTERN PetscErrorCode HMSliceLoad_Private(HMReader, MPI_Comm, const char path[], HMSliceLoader load, HMSystem *out);

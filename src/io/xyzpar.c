@@ -1,6 +1,5 @@
 /* Parallel reading of a one-frame (extended) XYZ file: every rank reads a byte range (HMReaderLoadDistributed). */
 #include <limits.h>
-#include <unistd.h>
 
 #include "xyzimpl.h"
 #include "sliceimpl.h"
@@ -148,17 +147,9 @@ static PetscErrorCode LoadXYZDistributed(HMReader rd, MPI_Comm comm, const char 
 
 PetscErrorCode HMSystemLoadXYZDistributed_Private(HMReader rd, MPI_Comm comm, const char path[], HMSystem *out)
 {
-  long long      fsize;
-  int            fd;
-  PetscErrorCode ierr;
-
   PetscFunctionBegin;
   *out = NULL;
   if (rd && rd->frameset && rd->frame != 0) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(HMSliceOpen_Private(comm, path, &fd, &fsize));
-  if (fd < 0) PetscFunctionReturn(PETSC_SUCCESS);
-  ierr = LoadXYZDistributed(rd, comm, path, fd, fsize, out);
-  close(fd);
-  PetscCall(ierr);
+  PetscCall(HMSliceLoad_Private(rd, comm, path, LoadXYZDistributed, out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
