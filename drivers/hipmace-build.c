@@ -118,132 +118,6 @@ static PetscErrorCode Summary(HMSystem sys, const char kind[], const char detail
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The output format the file name names: .xyz/.extxyz (extended XYZ), .pdb, .data/.lmp or data.* (LAMMPS). */
-typedef enum {
-  OUT_XYZ,
-  OUT_PDB,
-  OUT_LAMMPS,
-  OUT_HMB
-} OutFormat;
-
-static PetscErrorCode OutputFormat(const char path[], OutFormat *f)
-{
-  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *dot = strrchr(base, '.');
-
-  PetscFunctionBegin;
-  if (dot && (!strcmp(dot, ".xyz") || !strcmp(dot, ".extxyz"))) *f = OUT_XYZ;
-  else if (dot && !strcmp(dot, ".pdb")) *f = OUT_PDB;
-  else if ((dot && (!strcmp(dot, ".data") || !strcmp(dot, ".lmp"))) || !strncmp(base, "data.", 5)) *f = OUT_LAMMPS;
-  else if (dot && !strcmp(dot, ".hmb")) *f = OUT_HMB;
-  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-o %s: unknown output format; name it .xyz/.extxyz (extended XYZ), .pdb (PDB), .data/.lmp/data.NAME (LAMMPS data) or .hmb (binary)", path);
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* The cell as LAMMPS/PDB need it: a along x, b in the xy plane (the builders' cells are). */
-static PetscErrorCode CheckStandardCell(const char path[], const double c[9])
-{
-  PetscFunctionBegin;
-  PetscCheck(c[1] == 0 && c[2] == 0 && c[5] == 0 && c[0] > 0 && c[4] > 0 && c[8] > 0, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-o %s: the cell is not in the standard orientation (a along x, b in the xy plane) that PDB and LAMMPS need; write .xyz", path);
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* What both writers read of the structure: size, positions, atomic numbers and cell. */
-static PetscErrorCode GetStructure(HMSystem sys, PetscInt *n, const double **pos, const int **Z, PetscBool *hascell, double c[9])
-{
-  PetscFunctionBegin;
-  PetscCall(HMSystemGetSize(sys, n));
-  PetscCall(HMSystemGetPositions(sys, pos));
-  PetscCall(HMSystemGetAtomicNumbers(sys, Z));
-  PetscCall(HMSystemGetCell(sys, hascell, c, NULL));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* PDB: CRYST1 for a cell, one HETATM per atom (name = element, residue MOL 1, chain A), coordinates to 1e-3 A. */
-static PetscErrorCode WritePDB(HMSystem sys, const char path[])
-{
-  PetscInt      n;
-  const double *pos;
-  const int    *Z;
-  PetscBool     hascell;
-  double        c[9];
-  FILE         *fp;
-  HMAtomicFile  h;
-
-  PetscFunctionBegin;
-  PetscCall(GetStructure(sys, &n, &pos, &Z, &hascell, c));
-  PetscCheck(n <= 99999, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-o %s: %" PetscInt_FMT " atoms do not fit PDB's 5-digit serial numbers (at most 99999); write .xyz or .data", path, n);
-  if (hascell) PetscCall(CheckStandardCell(path, c));
-  PetscCall(HMFileOpenAtomic(PETSC_COMM_WORLD, path, &fp, &h));
-  if (fp) {
-    fprintf(fp, "REMARK   1 written by hipmace-build\n");
-    if (hascell) {
-      const double a = sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]), b = sqrt(c[3] * c[3] + c[4] * c[4] + c[5] * c[5]), g = sqrt(c[6] * c[6] + c[7] * c[7] + c[8] * c[8]);
-      const double al = acos((c[3] * c[6] + c[4] * c[7] + c[5] * c[8]) / (b * g)) * 180 / PETSC_PI, be = acos((c[0] * c[6] + c[1] * c[7] + c[2] * c[8]) / (a * g)) * 180 / PETSC_PI, ga = acos((c[0] * c[3] + c[1] * c[4] + c[2] * c[5]) / (a * b)) * 180 / PETSC_PI;
-      fprintf(fp, "CRYST1%9.3f%9.3f%9.3f%7.2f%7.2f%7.2f P 1           1\n", a, b, g, al, be, ga);
-    }
-    for (PetscInt i = 0; i < n; i++) {
-      const char *el = HMElementSymbol(Z[i]);
-      fprintf(fp, "HETATM%5d %-4s MOL A   1    %8.3f%8.3f%8.3f  1.00  0.00          %2s\n", (int)(i + 1), el, pos[3 * i], pos[3 * i + 1], pos[3 * i + 2], el);
-    }
-    fprintf(fp, "END\n");
-  }
-  PetscCall(HMFileCommitAtomic(&h));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* LAMMPS data, atom style atomic: one type per element (ascending Z), its mass, box with tilt factors, %.17g. */
-static PetscErrorCode WriteLAMMPS(HMSystem sys, const char path[])
-{
-  PetscInt      n;
-  const double *pos, *m;
-  const int    *Z;
-  PetscBool     hascell;
-  double        c[9], lo[3] = {0, 0, 0};
-  int           type[HM_MAX_Z + 1] = {0}, ntype = 0;
-  FILE         *fp;
-  HMAtomicFile  h;
-
-  PetscFunctionBegin;
-  PetscCall(GetStructure(sys, &n, &pos, &Z, &hascell, c));
-  PetscCall(HMSystemGetMasses(sys, &m));
-  if (hascell) PetscCall(CheckStandardCell(path, c));
-  else { /* an open structure: a box 10 A larger than it on every side */
-    double hi[3] = {-PETSC_MAX_REAL, -PETSC_MAX_REAL, -PETSC_MAX_REAL};
-    for (int d = 0; d < 3; d++) lo[d] = PETSC_MAX_REAL;
-    for (PetscInt i = 0; i < n; i++)
-      for (int d = 0; d < 3; d++) {
-        lo[d] = PetscMin(lo[d], pos[3 * i + d]);
-        hi[d] = PetscMax(hi[d], pos[3 * i + d]);
-      }
-    PetscCall(PetscArrayzero(c, 9));
-    for (int d = 0; d < 3; d++) {
-      lo[d] -= 10;
-      c[4 * d] = hi[d] + 10 - lo[d];
-    }
-  }
-  for (PetscInt i = 0; i < n; i++) type[Z[i]] = 1;
-  for (int z = 0; z <= HM_MAX_Z; z++)
-    if (type[z]) type[z] = ++ntype;
-  PetscCall(HMFileOpenAtomic(PETSC_COMM_WORLD, path, &fp, &h));
-  if (fp) {
-    fprintf(fp, "LAMMPS data file written by hipmace-build (%s)\n\n%" PetscInt_FMT " atoms\n%d atom types\n\n", hascell ? "periodic cell" : "open structure in a box", n, ntype);
-    fprintf(fp, "%.17g %.17g xlo xhi\n%.17g %.17g ylo yhi\n%.17g %.17g zlo zhi\n", lo[0], lo[0] + c[0], lo[1], lo[1] + c[4], lo[2], lo[2] + c[8]);
-    if (c[3] != 0 || c[6] != 0 || c[7] != 0) fprintf(fp, "%.17g %.17g %.17g xy xz yz\n", c[3], c[6], c[7]);
-    fprintf(fp, "\nMasses\n\n");
-    for (int z = 0; z <= HM_MAX_Z; z++)
-      if (type[z])
-        for (PetscInt i = 0; i < n; i++)
-          if (Z[i] == z) {
-            fprintf(fp, "%d %.17g # %s\n", type[z], m[i], HMElementSymbol(z));
-            break;
-          }
-    fprintf(fp, "\nAtoms # atomic\n\n");
-    for (PetscInt i = 0; i < n; i++) fprintf(fp, "%" PetscInt_FMT " %d %.17g %.17g %.17g\n", i + 1, type[Z[i]], pos[3 * i], pos[3 * i + 1], pos[3 * i + 2]);
-  }
-  PetscCall(HMFileCommitAtomic(&h));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* Rejects an option that belongs to another -system. */
 static PetscErrorCode OnlyFor(PetscBool set, const char opt[], const char kind[], const char want[])
 {
@@ -261,7 +135,6 @@ static PetscErrorCode Run(void)
   double        gap = 3.0, disp = 0.0;
   unsigned long seed;
   HMSystem      sys = NULL;
-  OutFormat     fmt = OUT_XYZ;
 
   PetscFunctionBegin;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "hipmace-build options", NULL);
@@ -285,7 +158,12 @@ static PetscErrorCode Run(void)
 
   PetscCheck(has_kind, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "missing -system water|diamond|cluster|peptide (see -help)");
   PetscCheck(!strcmp(kind, "water") || !strcmp(kind, "diamond") || !strcmp(kind, "cluster") || !strcmp(kind, "peptide"), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-system %s: expected water, diamond, cluster or peptide", kind);
-  if (has_out) PetscCall(OutputFormat(out, &fmt));
+  if (has_out) {
+    PetscBool named;
+
+    (void)HMOutputFormatFromName(out, &named);
+    PetscCheck(named, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-o %s: unknown output format; name it .xyz/.extxyz (extended XYZ), .pdb (PDB), .data/.lmp/data.NAME (LAMMPS data) or .hmb (binary)", out);
+  }
   PetscCall(ParseSeed(seedstr, &seed));
   if (has_atoms) PetscCall(ParseCount("-atoms", s_atoms, &atoms));
   if (has_molecules) PetscCall(ParseCount("-molecules", s_mol, &nmol));
@@ -337,12 +215,7 @@ static PetscErrorCode Run(void)
     PetscCall(HMBuildPeptide(PETSC_COMM_WORLD, nres, conf, ala, &sys));
     snprintf(detail, sizeof(detail), "%" PetscInt_FMT " %s residues, %s", nres, ala ? "alanine" : "glycine", conf);
   }
-  if (has_out) {
-    if (fmt == OUT_PDB) PetscCall(WritePDB(sys, out));
-    else if (fmt == OUT_LAMMPS) PetscCall(WriteLAMMPS(sys, out));
-    else if (fmt == OUT_HMB) PetscCall(HMSystemWriteHMB(sys, out));
-    else PetscCall(HMSystemWriteXYZ(sys, out));
-  }
+  if (has_out) PetscCall(HMSystemWrite(sys, out));
   PetscCall(Summary(sys, kind, detail, has_out ? out : ""));
   PetscCall(HMSystemDestroy(&sys));
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -25,7 +25,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "  -optimize none|min|ts  minimise (or find a first-order saddle) first, then the Hessian and modes at the\n"
                            "                   result (docs/OPTIMIZE.md): -optimize_fmax (1e-3 eV/A), -optimize_max_steps (200),\n"
                            "                   -optimize_hessian predicted|none, -optimize_hessian_every K, -optimize_trajectory F,\n"
-                           "                   -optimize_output F (extended XYZ), -optimize_require_converged\n"
+                           "                   -optimize_output F (.xyz, .pdb, .data, .hmb), -optimize_require_converged\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
                            "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ or LAMMPS data file, partitioned in parallel\n"
                            "                         (default true; PDB and gzip: rank 0 reads)\n"

@@ -573,6 +573,20 @@ static void test_option_optimize(void **state)
 {
   OPTION(state, "-optimize climb", "-optimize climb: unknown", "registered: min, ts");
 }
+static void test_optimize_output_cell(void **state)
+{
+  /* a PDB output needs the cell with a along x: refused before the optimisation, naming the file */
+  char xyz[4096];
+  good_xyz(xyz, sizeof(xyz), NULL, 0);
+  {
+    char *nl = strchr(xyz, '\n');
+    char  body[4096];
+    snprintf(body, sizeof(body), "%s", strchr(nl + 1, '\n') + 1);
+    snprintf(nl + 1, sizeof(xyz) - (size_t)(nl + 1 - xyz), "Lattice=\"20 1 0 0 20 0 0 0 20\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n%s", body);
+  }
+  write_text(*state, "skew.xyz", xyz);
+  EXPECT_RUN(*state, 0, "skew.xyz", "-optimize min -optimize_output out.pdb", "out.pdb", "standard orientation");
+}
 static void test_option_table_tol(void **state)
 {
   OPTION(state, "-hessian_kernel tabulated -hessian_table_tol 1e-20", "-hessian_table_tol", "1e-20");
@@ -865,6 +879,7 @@ static const struct CMUnitTest driver_tests[] = {
     T(test_option_modes),
     T(test_option_kernel),
     T(test_option_optimize),
+    T(test_optimize_output_cell),
     T(test_option_table_tol),
     T(test_memory_refused),
     T(test_missing_model_option),

@@ -82,6 +82,26 @@ PETSC_EXTERN PetscErrorCode HMSystemWriteXYZFrame(HMSystem, HMOrderedFile, const
    a distributed system (HMReaderLoadDistributed) is written by every rank at its atoms' offsets, no rank holding
    all; a whole system by rank 0. Masses are stored when they came from the file or the caller. */
 PETSC_EXTERN PetscErrorCode HMSystemWriteHMB(HMSystem, const char path[]);
+/* Collective, like HMSystemWriteXYZ (a distributed system written by every rank for its atoms, atomically):
+   PDB (CRYST1 for a cell; the input's atom names, residues and chains when it had PDB labels, else HETATM MOL 1;
+   coordinates to 1e-3 A; at most 99,999 atoms) and LAMMPS data (atom style atomic, one type per element in
+   ascending Z with its mass, %.17g; an open structure in a box 10 A larger on every side). Both need the cell in
+   the standard orientation (a along x, b in the xy plane). */
+PETSC_EXTERN PetscErrorCode HMSystemWritePDB(HMSystem, const char path[]);
+PETSC_EXTERN PetscErrorCode HMSystemWriteLAMMPS(HMSystem, const char path[]);
+/* The format by the file name: .pdb/.ent PDB, .data/.lmp/.lammps/data.NAME LAMMPS data, .hmb, else extended XYZ
+   (named false when the name is none of these nor .xyz/.extxyz; named may be NULL). */
+typedef enum {
+  HM_OUTPUT_XYZ,
+  HM_OUTPUT_PDB,
+  HM_OUTPUT_LAMMPS,
+  HM_OUTPUT_HMB
+} HMOutputFormat;
+PETSC_EXTERN HMOutputFormat HMOutputFormatFromName(const char path[], PetscBool *named);
+PETSC_EXTERN PetscErrorCode HMSystemWrite(HMSystem, const char path[]);
+/* Collective: what HMSystemWrite would refuse for this system whatever its positions (PDB's atom count, the cell's
+   orientation), raised now: before a long run rather than after it. */
+PETSC_EXTERN PetscErrorCode HMSystemCheckWrite(HMSystem, const char path[]);
 /* Replaces the positions of the atoms held here ([n][3], Angstrom, finite). */
 PETSC_EXTERN PetscErrorCode HMSystemSetPositions(HMSystem, const double pos[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */

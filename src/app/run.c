@@ -86,7 +86,7 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   PetscOptionsBegin(comm, NULL, "hipmace optimisation", NULL);
   PetscCall(PetscOptionsString("-optimize", "none, min or ts", NULL, method, method, sizeof(method), NULL));
   PetscCall(PetscOptionsString("-optimize_trajectory", "extended XYZ of every accepted step (energies, forces)", NULL, traj, traj, sizeof(traj), &has_traj));
-  PetscCall(PetscOptionsString("-optimize_output", "final structure, extended XYZ", NULL, out, out, sizeof(out), &has_out));
+  PetscCall(PetscOptionsString("-optimize_output", "final structure; format by name: .pdb, .data/.lmp (LAMMPS), .hmb, else extended XYZ", NULL, out, out, sizeof(out), &has_out));
   PetscCall(PetscOptionsBool("-optimize_require_converged", "exit with an error when the optimisation does not converge", NULL, require, &require, NULL));
   PetscOptionsEnd();
   if (!strcmp(method, "none")) PetscFunctionReturn(PETSC_SUCCESS);
@@ -98,6 +98,12 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   PetscCall(HMEvalObjectiveCreate(comm, model, *sys, &eo));
   PetscCall(HMEvalObjectiveSetFromOptions(eo));
   PetscCall(HMEvalObjectiveCreateVec(eo, &x));
+  if (has_out) { /* what the output format cannot hold (PDB's atom count, the cell's orientation): now, not at the end */
+    HMSystem start;
+    PetscCall(HMEvalObjectiveGetSystem(eo, x, &start));
+    PetscCall(HMSystemCheckWrite(start, out));
+    PetscCall(HMSystemDestroy(&start));
+  }
   PetscCall(HMEvalObjectiveGetRigid(eo, &rigid));
   PetscCall(HMOptimizerCreate(comm, opt));
   PetscCall(HMOptimizerSetObjective(*opt, HMEvalObjectiveEvaluate, eo));
@@ -120,7 +126,7 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   }
   PetscCall(HMSystemDestroy(sys));
   PetscCall(HMEvalObjectiveGetSystem(eo, x, sys));
-  if (has_out) PetscCall(HMSystemWriteXYZ(*sys, out)); /* every rank its block of atoms (MPI-IO) */
+  if (has_out) PetscCall(HMSystemWrite(*sys, out)); /* format by name; every rank its block of atoms (MPI-IO) */
   PetscCall(VecDestroy(&x));
   PetscCall(HMEvalObjectiveDestroy(&eo));
   PetscFunctionReturn(PETSC_SUCCESS);
