@@ -352,7 +352,7 @@ static PetscErrorCode SortById(MPI_Comm comm, long long N, LmpAtom **atoms, Pets
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  qsort(*atoms, (size_t)*n, sizeof(LmpAtom), HMLmpCompareId_Private);
+  if (*n) qsort(*atoms, (size_t)*n, sizeof(LmpAtom), HMLmpCompareId_Private); /* qsort wants a buffer even for 0 */
   if (*n) {
     lmin = (*atoms)[0].id;
     lmax = (*atoms)[*n - 1].id;
@@ -414,7 +414,7 @@ static PetscErrorCode SortById(MPI_Comm comm, long long N, LmpAtom **atoms, Pets
   PetscCall(PetscFree(*atoms));
   *atoms = recv;
   *n     = nrecv;
-  qsort(recv, (size_t)nrecv, sizeof(LmpAtom), HMLmpCompareId_Private);
+  if (nrecv) qsort(recv, (size_t)nrecv, sizeof(LmpAtom), HMLmpCompareId_Private);
   /* the same id twice lands on one rank; without repeats every rank holds exactly its share */
   *ok = (PetscBool)(nrecv == tgt[rank + 1] - tgt[rank]);
   for (PetscInt i = 1; i < nrecv && *ok; i++) *ok = (PetscBool)(recv[i].id != recv[i - 1].id);
