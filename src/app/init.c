@@ -22,6 +22,7 @@ PetscErrorCode HMInitialize(int *argc, char ***argv, const char file[], const ch
   PetscCall(PetscInitialized(&petsc));
   /* PETSc first, with the program's help text: its -help and -version output stay PETSc's */
   if (!petsc) {
+    PetscCall(HMMemoryInstallAllocator_Private(argc ? *argc : 0, argv ? *argv : NULL));
     PetscCall(PetscInitialize(argc, argv, file, help));
     began_petsc = PETSC_TRUE;
   }

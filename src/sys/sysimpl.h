@@ -85,6 +85,10 @@ PetscErrorCode HMRegistryNames(HMRegistry *r, char buf[], size_t len);
 /* Starts SLEPc if it is not running: a program may have started PETSc only, and SLEPc started on top of it needs
    no finalize of its own (PETSc's ends it). Called by the objects that use SLEPc and by HMInitializePackage(). */
 PetscErrorCode HMSlepcInitialize_Private(void);
+/* PETSc's allocation routines: large arrays (-memory_return) as 2 MB-aligned mappings with transparent huge
+   pages (src/sys/memory.c). Only before PetscInitialize; a no-op under AddressSanitizer, off Linux, or with
+   PETSc's memory diagnostics (-malloc_*, -log_view_memory, -memory_view in argv or PETSC_OPTIONS). */
+PetscErrorCode HMMemoryInstallAllocator_Private(int argc, char **argv);
 
 /* The cell accessors' copy-out (HMSystemGetCell, HMDecompGetCell): each output may be NULL. */
 static inline void HMCellCopyOut_Private(PetscBool has, const double c[9], const PetscBool p[3], PetscBool *hascell, double cell[9], PetscBool pbc[3])
