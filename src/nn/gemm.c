@@ -12,71 +12,85 @@
    the row's position in it (BLAS libraries give no such guarantee: their edge tiles use other code). */
 
 #if defined(__AVX512F__)
-/* Tiles of R rows x NV vectors of 8 columns (the last one masked when the block is narrower). With R = 4
-   and NV = 4 (16 accumulators in registers) each p costs 4 loads of B, 4 broadcasts of A and 16 FMAs,
-   so the FMA units are the limit. rows == NULL: rows i0 .. i0 + R - 1, else rows[i0 + r]. */
-static inline __attribute__((always_inline)) void Tile(const int R, const int NV, PetscInt i0, const PetscInt *rows, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc, const __mmask8 mk[4])
+/* One tile: R rows x NV vectors of 8 columns, the last vector masked by ml (0xff for a full block). The
+   row pointers advance with p, and alpha and beta are applied after the loop: in the loop only the R x NV
+   accumulators, NV vectors of B and one broadcast are live (with R = 4, NV = 4: 21 of the 32 vector
+   registers), so the compiler keeps them all in registers. */
+static inline __attribute__((always_inline)) void Tile(const int R, const int NV, const double *const *ar, double *const *cr, PetscInt k, const double *b, PetscInt ldb, __mmask8 ml, double alpha, double beta)
 {
   __m512d       acc[4][4];
-  const double *a[4];
-  double       *c[4];
-  const __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+  const double *a0 = ar[0], *a1 = R > 1 ? ar[1] : ar[0], *a2 = R > 2 ? ar[2] : ar[0], *a3 = R > 3 ? ar[3] : ar[0];
 
-  for (int r = 0; r < R; r++) {
-    const PetscInt i = rows ? rows[i0 + r] : i0 + r;
-    a[r]             = A + i * lda;
-    c[r]             = C + i * ldc;
+  for (int r = 0; r < R; r++)
     for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_pd();
-  }
-  for (PetscInt p = 0; p < k; p++) {
-    const double *b = B + p * ldb;
-    __m512d       bv[4];
-    for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_pd(mk[v], b + 8 * v);
-    for (int r = 0; r < R; r++) {
-      const __m512d x = _mm512_set1_pd(a[r][p]);
-      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_pd(x, bv[v], acc[r][v]);
+  for (PetscInt p = 0; p < k; p++, b += ldb) {
+    __m512d bv[4];
+    for (int v = 0; v < NV; v++) bv[v] = v == NV - 1 ? _mm512_maskz_loadu_pd(ml, b + 8 * v) : _mm512_loadu_pd(b + 8 * v);
+    {
+      const __m512d x = _mm512_set1_pd(a0[p]);
+      for (int v = 0; v < NV; v++) acc[0][v] = _mm512_fmadd_pd(x, bv[v], acc[0][v]);
+    }
+    if (R > 1) {
+      const __m512d x = _mm512_set1_pd(a1[p]);
+      for (int v = 0; v < NV; v++) acc[1][v] = _mm512_fmadd_pd(x, bv[v], acc[1][v]);
+    }
+    if (R > 2) {
+      const __m512d x = _mm512_set1_pd(a2[p]);
+      for (int v = 0; v < NV; v++) acc[2][v] = _mm512_fmadd_pd(x, bv[v], acc[2][v]);
+    }
+    if (R > 3) {
+      const __m512d x = _mm512_set1_pd(a3[p]);
+      for (int v = 0; v < NV; v++) acc[3][v] = _mm512_fmadd_pd(x, bv[v], acc[3][v]);
     }
   }
   for (int r = 0; r < R; r++)
     for (int v = 0; v < NV; v++) {
+      const __mmask8 mk = v == NV - 1 ? ml : (__mmask8)0xff;
       /* alpha = 1 leaves every value unchanged bit for bit (also -0, inf, NaN): skip the multiply */
-      __m512d y = alpha == 1.0 ? acc[r][v] : _mm512_mul_pd(va, acc[r][v]);
-      if (beta != 0.0) y = _mm512_add_pd(y, _mm512_mul_pd(vb, _mm512_maskz_loadu_pd(mk[v], c[r] + 8 * v)));
-      _mm512_mask_storeu_pd(c[r] + 8 * v, mk[v], y);
+      __m512d y = alpha == 1.0 ? acc[r][v] : _mm512_mul_pd(_mm512_set1_pd(alpha), acc[r][v]);
+      if (beta != 0.0) y = _mm512_add_pd(y, _mm512_mul_pd(_mm512_set1_pd(beta), _mm512_maskz_loadu_pd(mk, cr[r] + 8 * v)));
+      _mm512_mask_storeu_pd(cr[r] + 8 * v, mk, y);
     }
 }
 
-  /* Rows in tiles of 4 (then single rows) for one column block of NV vectors. */
-  #define HM_GEMM_BLOCK(NV)                                                                                     \
-    do {                                                                                                        \
-      PetscInt i0 = 0;                                                                                          \
-      for (; i0 + 4 <= m; i0 += 4) Tile(4, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk); \
-      for (; i0 < m; i0++) Tile(1, NV, i0, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, mk);         \
-    } while (0)
+/* Rows in tiles of 4 (then single rows) for one column block of NV vectors. */
+static inline __attribute__((always_inline)) void Block(const int NV, PetscInt m, const PetscInt *rows, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc, __mmask8 ml)
+{
+  PetscInt i0 = 0;
+  for (; i0 < m; i0 += 4) {
+    const int     R = (int)PetscMin(4, m - i0);
+    const double *ar[4];
+    double       *cr[4];
+    for (int r = 0; r < R; r++) {
+      const PetscInt i = rows ? rows[i0 + r] : i0 + r;
+      ar[r]            = A + i * lda;
+      cr[r]            = C + i * ldc;
+    }
+    if (R == 4) Tile(4, NV, ar, cr, k, B, ldb, ml, alpha, beta);
+    else
+      for (int r = 0; r < R; r++) Tile(1, NV, ar + r, cr + r, k, B, ldb, ml, alpha, beta);
+  }
+}
 
 static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
   for (PetscInt j0 = 0; j0 < n; j0 += 32) {
     /* a block of up to 32 columns; the last vector of a narrower block is masked */
-    const PetscInt nj = PetscMin(32, n - j0), nv = (nj + 7) / 8;
-    __mmask8       mk[4];
-    for (int v = 0; v < 4; v++) {
-      const PetscInt c = nj - 8 * v;
-      mk[v]            = (__mmask8)(c >= 8 ? 0xffu : c > 0 ? (1u << c) - 1u :
-                                                             0u);
-    }
+    const PetscInt nj = PetscMin(32, n - j0), nv = (nj + 7) / 8, c = nj - 8 * (nv - 1);
+    const __mmask8 ml = (__mmask8)(c >= 8 ? 0xffu : (1u << c) - 1u);
+
     switch (nv) {
     case 4:
-      HM_GEMM_BLOCK(4);
+      Block(4, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
       break;
     case 3:
-      HM_GEMM_BLOCK(3);
+      Block(3, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
       break;
     case 2:
-      HM_GEMM_BLOCK(2);
+      Block(2, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
       break;
     default:
-      HM_GEMM_BLOCK(1);
+      Block(1, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
     }
   }
 }
