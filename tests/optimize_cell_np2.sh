@@ -4,7 +4,7 @@
 # component by more than half; ASE reads every trajectory frame with its own cell (the cell changes), energies
 # equal to the summary's; the final structure (-optimize_output) has the last frame's cell and positions; the summary's
 # optimize object has the final cell and stress; the 1- and 2-rank runs take the same steps with the same energies
-# (1e-9 relative). The refusals: -optimize ts, a molecule, a slab (pbc T T F): a one-line error, non-zero exit.
+# (1e-9 relative); fmax per step is that of the frames' forces. The refusals: -optimize ts, a molecule, a slab (pbc T T F): a one-line error, non-zero exit.
 # Usage: optimize_cell_np2.sh MPIEXEC HIPMACE INPUTS_DIR
 set -e
 mpiexec=$1
@@ -31,8 +31,10 @@ assert S[-1] < 0.5 * S[0], S
 assert abs(s["energy"] - o["energy_final"]) < 1e-9 * abs(o["energy_final"])  # the run goes on at the final cell
 frames = ase.io.read("t2.xyz", ":")
 assert len(frames) == len(E), (len(frames), len(E))
-for a, e in zip(frames, E):
+for a, e, fm in zip(frames, E, o["fmax_per_step"]):
     assert all(a.pbc) and abs(a.get_potential_energy() - e) < 1e-9 * abs(e)
+    # the optimiser's fmax is that of the frame's forces (not of its own coordinates' gradient); fmax= is %.6e
+    assert abs(a.info["fmax"] - fm) < 1e-6 * fm and abs(np.linalg.norm(a.get_forces(), axis=1).max() - fm) < 1e-9 * fm
 cells = np.array([a.cell.array for a in frames])
 assert np.abs(cells[-1] - cells[0]).max() > 1e-3, cells  # the cell moved
 assert np.abs(np.array(o["cell"]) - cells[-1]).max() < 1e-12

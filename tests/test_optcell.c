@@ -409,7 +409,7 @@ static void test_crystal(void **state)
    objective's, and its Hessian's products against differences of the gradient, at a deformed cell. */
 static void test_filter_derivatives(void **state)
 {
-  double       cell0[9], pos[3 * NAT], E, Ep, Em, U[9], cell[9], st[9], stv[9], smax, err = 0, gmax = 0;
+  double       cell0[9], pos[3 * NAT], E, Ep, Em, U[9], cell[9], st[9], stv[9], smax, fm, fmv, err = 0, gmax = 0;
   Vec          r, x, g, xp, gp, gm, v, Hv;
   Mat          H;
   HMCellFilter cf;
@@ -471,7 +471,7 @@ static void test_filter_derivatives(void **state)
   /* central differences of h = 1e-5 on a Morse energy of ~60 eV: truncation ~1e-10, round-off ~1e-14 * 60 / 1e-5 */
   assert_true(err < 1e-6 && gmax > 0.1);
   /* the stress recovered from the gradient's cell entries is the objective's at the state's cell */
-  HM_T(HMCellFilterCellInfo(NULL, x, g, cell, st, &smax, cf));
+  HM_T(HMCellFilterCellInfo(NULL, x, g, cell, st, &smax, &fm, cf));
   {
     Vec    rr, gg;
     double Ed;
@@ -481,6 +481,8 @@ static void test_filter_derivatives(void **state)
     HM_T(HMCellFilterGetState(cf, x, rr, cell));
     HM_T(crystal(rr, cell, PETSC_FALSE, &Ed, gg, stv, &none, NULL));
     for (int k = 0; k < 9; k++) assert_true(fabs(st[k] - stv[k]) < 1e-12);
+    HM_T(HMOptimizerMaxAtomNorm(gg, &fmv)); /* fmax: of the forces at the state, not of the optimiser's U g_i */
+    assert_true(fabs(fm - fmv) < 1e-12 * fmv);
     for (int k = 0; k < 9; k++) assert_true(fabs(smax) >= fabs(stv[k] + (k % 4 == 0) * P / EV_A3_GPA) - 1e-12);
     /* the fractional coordinates of the state's positions are those of x's atom entries in the start cell */
     {

@@ -76,10 +76,11 @@ PETSC_EXTERN PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer);
 /* Coordinates beyond the atoms (the cell of a variable-cell run, HMCellFilter): the last ncell entries of the
    vector (a multiple of 3, on the last rank) are not atoms. They are left out of fmax and of the rigid-body
    directions; after the start and every accepted step fn gives the cell (rows, A), the stress (3x3, eV/A^3, ASE's
-   sign) and the convergence measure smax (eV/A^3, the largest |stress_ij + P delta_ij| at a target pressure P).
+   sign), the convergence measure smax (eV/A^3, the largest |stress_ij + P delta_ij| at a target pressure P) and
+   fmax, the largest atomic force (the atom entries of g may be in other coordinates than the forces').
    Converged when fmax <= its tolerance and smax <= -optimize_smax (GPa; default the stress of ASE's
    UnitCellFilter criterion, fmax N / V of the start cell). min only: HMOptimizerSolve refuses ts. */
-typedef PetscErrorCode (*HMOptimizerCellFn)(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, void *ctx);
+typedef PetscErrorCode (*HMOptimizerCellFn)(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, double *fmax, void *ctx);
 PETSC_EXTERN PetscErrorCode HMOptimizerSetCell(HMOptimizer, PetscInt ncell, double pressure, HMOptimizerCellFn, void *ctx); /* pressure: P, eV/A^3 (reports) */
 /* The stress tolerance in GPa (<= 0: the default above); also -optimize_smax. */
 PETSC_EXTERN PetscErrorCode HMOptimizerSetStressTolerance(HMOptimizer, double smax_gpa);
@@ -194,7 +195,7 @@ PETSC_EXTERN PetscErrorCode HMCellFilterSetUp(HMCellFilter, HMOptimizer, HMCellM
 PETSC_EXTERN PetscErrorCode HMCellFilterGetState(HMCellFilter, Vec x, Vec r, double cell[9]);
 /* The HMOptimizerObjectiveFn and HMOptimizerCellFn of the filter (ctx = the HMCellFilter). */
 PETSC_EXTERN PetscErrorCode HMCellFilterEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
-PETSC_EXTERN PetscErrorCode HMCellFilterCellInfo(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, void *ctx);
+PETSC_EXTERN PetscErrorCode HMCellFilterCellInfo(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, double *fmax, void *ctx);
 
 /* The HIP-MACE objective with a changing cell: refuses a structure that is not periodic along x, y and z (and
    -optimize_fd_step, whose differences do not cover the cell). */

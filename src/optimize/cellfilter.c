@@ -118,9 +118,13 @@ PetscErrorCode HMCellFilterCreate(Vec r, const double cell[9], HMCellObjectiveFn
 {
   HMCellFilter cf;
   PetscMPIInt  size;
+  PetscInt     N;
   double       V0;
 
   PetscFunctionBegin;
+  V0 = PetscAbsReal(Det3(cell));
+  PetscCall(VecGetSize(r, &N));
+  PetscCheck(V0 > 0 && PetscIsNormalReal(V0) && N > 0, PetscObjectComm((PetscObject)r), PETSC_ERR_ARG_WRONG, "HMCellFilterCreate: no atoms, or a cell of zero (or non-finite) volume");
   PetscCall(PetscNew(&cf));
   PetscCall(PetscObjectGetComm((PetscObject)r, &cf->comm));
   PetscCallMPI(MPI_Comm_rank(cf->comm, &cf->rank));
@@ -131,8 +135,6 @@ PetscErrorCode HMCellFilterCreate(Vec r, const double cell[9], HMCellObjectiveFn
   PetscCall(VecGetLocalSize(r, &cf->n));
   PetscCall(VecGetSize(r, &cf->N));
   for (int k = 0; k < 9; k++) cf->cell0[k] = cell[k];
-  V0 = PetscAbsReal(Det3(cell));
-  PetscCheck(V0 > 0 && cf->N > 0, cf->comm, PETSC_ERR_ARG_WRONG, "HMCellFilterCreate: a cell of zero volume or no atoms");
   /* a strain e changes neighbour distances as much as moving each atom by e (V0/N)^(1/3); in the 2-norm over atoms */
   cf->L = PetscPowReal((double)(cf->N / 3), 1.0 / 6.0) * PetscCbrtReal(V0);
   PetscCall(VecDuplicate(r, &cf->r0));
@@ -366,8 +368,9 @@ static PetscErrorCode Solve6(double A[NC * NC], double b[NC])
 }
 
 /* The cell, the stress and the largest |stress + P| at (x, g), from the gradient's cell entries alone: they are
-   m_jk = V (U^-T S)_jk for the lower entries jk, S = stress + P symmetric; solved for S (6 x 6). */
-PetscErrorCode HMCellFilterCellInfo(HMOptimizer o, Vec x, Vec g, double cell[9], double stress[9], double *smax, void *ctx)
+   m_jk = V (U^-T S)_jk for the lower entries jk, S = stress + P symmetric; solved for S (6 x 6). fmax: of the
+   forces, -U^-1 (U g_i). */
+PetscErrorCode HMCellFilterCellInfo(HMOptimizer o, Vec x, Vec g, double cell[9], double stress[9], double *smax, double *fmax, void *ctx)
 {
   HMCellFilter cf = (HMCellFilter)ctx;
   double       U[9], Ui[9], V, m[NC], A[NC * NC];
@@ -375,9 +378,11 @@ PetscErrorCode HMCellFilterCellInfo(HMOptimizer o, Vec x, Vec g, double cell[9],
   PetscFunctionBegin;
   (void)o;
   PetscCall(Deformation(cf, x, NULL, U, cell));
-  PetscCall(Split(cf, g, NULL, m));
+  PetscCall(Split(cf, g, cf->gr, m));
   V = PetscAbsReal(Det3(cell));
   Inv3(U, Ui);
+  PetscCall(ApplyPerAtom(cf->n, Ui, PETSC_FALSE, cf->gr, cf->gr));
+  PetscCall(HMOptimizerMaxAtomNorm(cf->gr, fmax));
   for (int k = 0; k < NC; k++) { /* column k: the symmetric unit matrix B_k (entries (Row, Col) and (Col, Row)) */
     double B[9]            = {0}, M[9];
     B[3 * Row[k] + Col[k]] = B[3 * Col[k] + Row[k]] = 1;

@@ -226,8 +226,8 @@ static PetscErrorCode Measure(HMOptimizer o, Vec x, Vec g)
 
   PetscFunctionBegin;
   PetscCall(HMOptimizerLocalAtomEntries_Private(o, g, &n));
-  PetscCall(MaxAtomNorm(g, n, &o->fmax));
-  if (o->ncell) PetscCall((*o->cellfn)(o, x, g, o->cell, o->stress, &o->smax, o->cellctx));
+  if (o->ncell) PetscCall((*o->cellfn)(o, x, g, o->cell, o->stress, &o->smax, &o->fmax, o->cellctx));
+  else PetscCall(MaxAtomNorm(g, n, &o->fmax));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
