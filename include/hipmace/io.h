@@ -102,6 +102,8 @@ PETSC_EXTERN PetscErrorCode HMSystemWrite(HMSystem, const char path[]);
 /* Collective: what HMSystemWrite would refuse for this system whatever its positions (PDB's atom count, the cell's
    orientation), raised now: before a long run rather than after it. */
 PETSC_EXTERN PetscErrorCode HMSystemCheckWrite(HMSystem, const char path[]);
+/* Replaces the cell (rows, A, finite, nonzero volume) of a system that has one; periodicity unchanged. */
+PETSC_EXTERN PetscErrorCode HMSystemSetCell(HMSystem, const double cell[9]);
 /* Replaces the positions of the atoms held here ([n][3], Angstrom, finite). */
 PETSC_EXTERN PetscErrorCode HMSystemSetPositions(HMSystem, const double pos[]);
 /* Replaces the standard weights by explicit masses (amu, > 0); written as a masses column. */

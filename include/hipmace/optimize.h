@@ -72,6 +72,18 @@ PETSC_EXTERN PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer, const char[
    -optimize_trust_max RMAX; the step's Krylov solver reads -optimize_ksp_*, the TS eigensolver -optimize_eps_*,
    the quasi-Newton matrix -optimize_mat_lmvm_* (e.g. -optimize_mat_lmvm_hist_size, pairs kept, default 5). */
 PETSC_EXTERN PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer);
+
+/* Coordinates beyond the atoms (the cell of a variable-cell run, HMCellFilter): the last ncell entries of the
+   vector (a multiple of 3, on the last rank) are not atoms. They are left out of fmax and of the rigid-body
+   directions; after the start and every accepted step fn gives the cell (rows, A), the stress (3x3, eV/A^3, ASE's
+   sign), the convergence measure smax (eV/A^3, the largest |stress_ij + P delta_ij| at a target pressure P) and
+   fmax, the largest atomic force (the atom entries of g may be in other coordinates than the forces').
+   Converged when fmax <= its tolerance and smax <= -optimize_smax (GPa; default the stress of ASE's
+   UnitCellFilter criterion, fmax N / V of the start cell). min only: HMOptimizerSolve refuses ts. */
+typedef PetscErrorCode (*HMOptimizerCellFn)(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, double *fmax, void *ctx);
+PETSC_EXTERN PetscErrorCode HMOptimizerSetCell(HMOptimizer, PetscInt ncell, double pressure, HMOptimizerCellFn, void *ctx); /* pressure: P, eV/A^3 (reports) */
+/* The stress tolerance in GPa (<= 0: the default above); also -optimize_smax. */
+PETSC_EXTERN PetscErrorCode HMOptimizerSetStressTolerance(HMOptimizer, double smax_gpa);
 /* Collective: runs from x (3 entries per owned atom) and leaves the last accepted point in x. Not converging
    is not an error: ask HMOptimizerGetInfo. */
 PETSC_EXTERN PetscErrorCode HMOptimizerSolve(HMOptimizer, Vec x);
@@ -88,6 +100,13 @@ typedef struct {
   PetscInt      nhistory;        /* start and every accepted step: accepted steps + 1 */
   const double *energies;        /* [nhistory], owned by the object */
   const double *fmax_history;    /* [nhistory], owned by the object */
+  PetscBool     has_cell;        /* HMOptimizerSetCell: the cell was optimised too */
+  double        smax;            /* largest |stress_ij + P delta_ij| at the last accepted point, eV/A^3 */
+  double        smax_tolerance;  /* eV/A^3 */
+  double        pressure;        /* the target pressure P, eV/A^3 */
+  double        cell[9];         /* at the last accepted point, rows, A */
+  double        stress[9];       /* at the last accepted point, eV/A^3 */
+  const double *smax_history;    /* [nhistory], eV/A^3, owned by the object */
 } HMOptimizerInfo;
 PETSC_EXTERN PetscErrorCode HMOptimizerGetInfo(HMOptimizer, HMOptimizerInfo *);
 /* Largest atomic norm of g (3 entries per atom, whole atoms per rank). Collective. */
@@ -136,3 +155,55 @@ typedef struct _p_HMTrajectory *HMTrajectory;
 PETSC_EXTERN PetscErrorCode     HMEvalObjectiveTrajectoryCreate(HMEvalObjective, const char path[], HMTrajectory *);
 PETSC_EXTERN PetscErrorCode     HMEvalObjectiveTrajectoryMonitor(HMOptimizer, PetscInt step, Vec x, double E, Vec g, void *ctx);
 PETSC_EXTERN PetscErrorCode     HMTrajectoryDestroy(HMTrajectory *);
+
+/* ---- variable cell (-optimize_cell true): positions and cell together ---- */
+/* An objective of positions r (3 per owned atom, whole atoms per rank) and a cell periodic along x, y, z (rows =
+   lattice vectors, A): E (eV), g = dE/dr (eV/A), the stress (1/V) dE/d(strain) (3x3 row-major, eV/A^3, ASE's sign),
+   and when want_hessian optionally in *H a new reference to d2E/dr2 at fixed cell (eV/A^2, r's layout; NULL if
+   none). Collective; the cell is the same on every rank. */
+typedef PetscErrorCode (*HMCellObjectiveFn)(Vec r, const double cell[9], PetscBool want_hessian, double *E, Vec g, double stress[9], Mat *H, void *ctx);
+/* Called after the start and every accepted step with the physical state: positions, cell, energy (E, not E + PV)
+   and g = dE/dr. */
+typedef PetscErrorCode (*HMCellMonitorFn)(HMOptimizer, PetscInt step, Vec r, const double cell[9], double E, Vec g, void *ctx);
+
+/*
+  HMCellFilter: the optimiser's objective on positions and cell (ASE's UnitCellFilter idea, docs/OPTIMIZE.md).
+  The cell is C = C0 U with C0 the start cell and U = I + e lower triangular (6 strain components e: xx yy zz yx
+  zx zy; rows stay in the standard orientation, no rotation), positions r_i = q_i U (row vectors), so the
+  fractional coordinates q_i C0^-1 of the optimiser's atom coordinates q are those of the structure at every cell.
+  The optimiser's vector is (q, L e), the 6 cell entries on the last rank, L = N^(1/6) V0^(1/3) A (a strain e
+  changes the neighbour distances as much as moving every atom by e (V0/N)^(1/3): in the trust region's 2-norm it
+  counts sqrt(N) times that). Objective E + P V (P: -optimize_pressure), gradient (U g_i; V (U^-T (stress + P))_jk / L
+  for the lower entries jk). The Hessian: the objective's d2E/dr2 transformed (U H_ij U^T) for the atoms; the 6
+  cell columns (cell block and atom-cell coupling) by forward differences of the gradient along each strain
+  component (step 1e-4), the cell block symmetrised: 6 extra gradient evaluations per Hessian, as a shell matrix
+  (no rank gathers the atoms).
+*/
+typedef struct _p_HMCellFilter *HMCellFilter;
+/* r: the start positions (the objective's layout), cell: the start cell (same on every rank). Collective. */
+PETSC_EXTERN PetscErrorCode HMCellFilterCreate(Vec r, const double cell[9], HMCellObjectiveFn, void *ctx, HMCellFilter *);
+PETSC_EXTERN PetscErrorCode HMCellFilterDestroy(HMCellFilter *);
+/* Target pressure (GPa; default 0): the objective is the enthalpy E + P V. Also -optimize_pressure. */
+PETSC_EXTERN PetscErrorCode HMCellFilterSetPressure(HMCellFilter, double gpa);
+PETSC_EXTERN PetscErrorCode HMCellFilterSetFromOptions(HMCellFilter);
+/* The optimiser's vector at the start: the positions and 6 zero strain entries on the last rank. */
+PETSC_EXTERN PetscErrorCode HMCellFilterCreateVec(HMCellFilter, Vec *x);
+/* Makes the filter the optimiser's objective (HMOptimizerSetObjective, HMOptimizerSetCell) and, when mon is not NULL,
+   its monitor (called with the physical state). */
+PETSC_EXTERN PetscErrorCode HMCellFilterSetUp(HMCellFilter, HMOptimizer, HMCellMonitorFn mon, void *monctx);
+/* The positions (into r, the objective's layout) and the cell at the optimiser's x. Collective. */
+PETSC_EXTERN PetscErrorCode HMCellFilterGetState(HMCellFilter, Vec x, Vec r, double cell[9]);
+/* The HMOptimizerObjectiveFn and HMOptimizerCellFn of the filter (ctx = the HMCellFilter). */
+PETSC_EXTERN PetscErrorCode HMCellFilterEvaluate(HMOptimizer, Vec x, PetscBool want_hessian, double *E, Vec g, Mat *H, void *ctx);
+PETSC_EXTERN PetscErrorCode HMCellFilterCellInfo(HMOptimizer, Vec x, Vec g, double cell[9], double stress[9], double *smax, double *fmax, void *ctx);
+
+/* The HIP-MACE objective with a changing cell: refuses a structure that is not periodic along x, y and z (and
+   -optimize_fd_step, whose differences do not cover the cell). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateCellFilter(HMEvalObjective, Vec r, HMCellFilter *);
+/* The HMCellObjectiveFn of a model (ctx = the HMEvalObjective): moves its cell (the evaluation is rebuilt for the
+   new cell) and evaluates energy, gradient, stress (and the predicted Hessian). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveEvaluateCell(Vec r, const double cell[9], PetscBool want_hessian, double *E, Vec g, double stress[9], Mat *H, void *ctx);
+/* The cell of the structure from now on (HMEvalObjectiveGetSystem, the next evaluation). Collective. */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetCell(HMEvalObjective, const double cell[9]);
+/* The HMCellMonitorFn that appends a frame with the cell in Lattice= (ctx from HMEvalObjectiveTrajectoryCreate). */
+PETSC_EXTERN PetscErrorCode HMEvalObjectiveTrajectoryCellMonitor(HMOptimizer, PetscInt step, Vec r, const double cell[9], double E, Vec g, void *ctx);

@@ -75,11 +75,12 @@ PetscErrorCode HMSystemBcast(MPI_Comm comm, HMSystem root, HMSystem *all)
 PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSystem *sys, HMOptimizer *opt)
 {
   char             method[16] = "none", traj[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
-  PetscBool        has_traj, has_out, require = PETSC_FALSE;
+  PetscBool        has_traj, has_out, require = PETSC_FALSE, cell = PETSC_FALSE;
   HMEvalObjective  eo;
+  HMCellFilter     cf = NULL;
   HMTrajectory     tr = NULL;
   HMOptimizerRigid rigid;
-  Vec              x;
+  Vec              x, r = NULL;
 
   PetscFunctionBegin;
   *opt = NULL;
@@ -88,8 +89,10 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
   PetscCall(PetscOptionsString("-optimize_trajectory", "extended XYZ of every accepted step (energies, forces)", NULL, traj, traj, sizeof(traj), &has_traj));
   PetscCall(PetscOptionsString("-optimize_output", "final structure; format by name: .pdb, .data/.lmp (LAMMPS), .hmb, else extended XYZ", NULL, out, out, sizeof(out), &has_out));
   PetscCall(PetscOptionsBool("-optimize_require_converged", "exit with an error when the optimisation does not converge", NULL, require, &require, NULL));
+  PetscCall(PetscOptionsBool("-optimize_cell", "min: optimise the cell too (3D-periodic structures; docs/OPTIMIZE.md)", NULL, cell, &cell, NULL));
   PetscOptionsEnd();
   if (!strcmp(method, "none")) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCheck(!cell || !strcmp(method, "min"), comm, PETSC_ERR_SUP, "-optimize_cell true works with -optimize min only: a saddle search (-optimize %s) over the cell is not implemented", method);
   if (has_out) {
     PetscMPIInt rank;
     PetscCallMPI(MPI_Comm_rank(comm, &rank));
@@ -104,24 +107,40 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
     PetscCall(HMSystemCheckWrite(start, out));
     PetscCall(HMSystemDestroy(&start));
   }
+  if (cell) { /* the optimiser's vector: positions and the cell's 6 strain entries */
+    r = x;
+    PetscCall(HMEvalObjectiveCreateCellFilter(eo, r, &cf));
+    PetscCall(HMCellFilterSetFromOptions(cf));
+    PetscCall(HMCellFilterCreateVec(cf, &x));
+  }
   PetscCall(HMEvalObjectiveGetRigid(eo, &rigid));
   PetscCall(HMOptimizerCreate(comm, opt));
   PetscCall(HMOptimizerSetObjective(*opt, HMEvalObjectiveEvaluate, eo));
   PetscCall(HMOptimizerSetRigid(*opt, rigid));
   PetscCall(HMOptimizerSetFromOptions(*opt));
-  if (has_traj) {
-    PetscCall(HMEvalObjectiveTrajectoryCreate(eo, traj, &tr));
-    PetscCall(HMOptimizerSetMonitor(*opt, HMEvalObjectiveTrajectoryMonitor, tr));
-  }
+  if (has_traj) PetscCall(HMEvalObjectiveTrajectoryCreate(eo, traj, &tr));
+  if (cf) PetscCall(HMCellFilterSetUp(cf, *opt, tr ? HMEvalObjectiveTrajectoryCellMonitor : NULL, tr));
+  else if (tr) PetscCall(HMOptimizerSetMonitor(*opt, HMEvalObjectiveTrajectoryMonitor, tr));
   PetscCall(HMOptimizerSolve(*opt, x));
   PetscCall(HMTrajectoryDestroy(&tr));
+  if (cf) { /* the final positions and cell */
+    double c[9];
+    PetscCall(HMCellFilterGetState(cf, x, r, c));
+    PetscCall(HMEvalObjectiveSetCell(eo, c));
+    PetscCall(VecDestroy(&x));
+    PetscCall(HMCellFilterDestroy(&cf));
+    x = r;
+  }
   PetscCall(HMOptimizerView(*opt, PETSC_VIEWER_STDOUT_WORLD));
   {
     HMOptimizerInfo info;
     PetscCall(HMOptimizerGetInfo(*opt, &info));
     if (!info.converged) {
-      PetscCheck(!require, comm, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: fmax %.3e eV/A after %" PetscInt_FMT " steps (-optimize_require_converged)", method, info.fmax, info.steps);
-      PetscCall(PetscPrintf(comm, "hipmace: WARNING: -optimize %s did not converge (fmax %.3e eV/A after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, info.fmax, info.steps));
+      char what[128];
+      PetscCall(PetscSNPrintf(what, sizeof(what), "fmax %.3e eV/A", info.fmax));
+      if (info.has_cell) PetscCall(PetscSNPrintf(what, sizeof(what), "fmax %.3e eV/A, largest |stress + P| %.3e GPa", info.fmax, info.smax * 160.21766208));
+      PetscCheck(!require, comm, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: %s after %" PetscInt_FMT " steps (-optimize_require_converged)", method, what, info.steps);
+      PetscCall(PetscPrintf(comm, "hipmace: WARNING: -optimize %s did not converge (%s after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, what, info.steps));
     }
   }
   PetscCall(HMSystemDestroy(sys));

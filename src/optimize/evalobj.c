@@ -292,6 +292,49 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* the evaluation and its scatter are for one cell: dropped, the next evaluation builds them for this one */
+PetscErrorCode HMEvalObjectiveSetCell(HMEvalObjective o, const double cell[9])
+{
+  PetscBool same = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  PetscCheck(o->hascell, o->comm, PETSC_ERR_ARG_WRONG, "HMEvalObjectiveSetCell: the structure has no cell");
+  for (int k = 0; k < 9; k++) same = (PetscBool)(same && cell[k] == o->cell[k]);
+  if (same) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int k = 0; k < 9; k++) o->cell[k] = cell[k];
+  PetscCall(HMSystemSetCell(o->sys, cell));
+  PetscCall(VecScatterDestroy(&o->toev));
+  PetscCall(VecDestroy(&o->xo));
+  PetscCall(VecDestroy(&o->go));
+  PetscCall(HMEvalDestroy(&o->ev));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveEvaluateCell(Vec r, const double cell[9], PetscBool want_h, double *E, Vec g, double stress[9], Mat *H, void *ctx)
+{
+  HMEvalObjective o = (HMEvalObjective)ctx;
+  PetscBool       has;
+
+  PetscFunctionBegin;
+  PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscCall(HMEvalObjectiveSetCell(o, cell));
+  *H = NULL;
+  PetscCall(Evaluate(o, r, want_h, E, want_h ? H : NULL, g));
+  PetscCall(HMEvalGetStress(o->ev, &has, stress));
+  PetscCheck(has, o->comm, PETSC_ERR_PLIB, "variable cell: the evaluation gave no stress");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveCreateCellFilter(HMEvalObjective o, Vec r, HMCellFilter *cf)
+{
+  PetscFunctionBegin;
+  PetscCheck(o->hascell, o->comm, PETSC_ERR_ARG_WRONG, "-optimize_cell true needs a cell periodic along x, y and z: the structure has no cell");
+  PetscCheck(o->pbc[0] && o->pbc[1] && o->pbc[2], o->comm, PETSC_ERR_ARG_WRONG, "-optimize_cell true needs a cell periodic along x, y and z: the structure's pbc is \"%s %s %s\" (the stress of a slab, wire or molecule is not defined)", o->pbc[0] ? "T" : "F", o->pbc[1] ? "T" : "F", o->pbc[2] ? "T" : "F");
+  PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscCall(HMCellFilterCreate(r, o->cell, HMEvalObjectiveEvaluateCell, o, cf));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 struct _p_HMTrajectory {
   HMEvalObjective eo;
   HMOrderedFile   f; /* written at its temporary name, renamed to the path at the end */
@@ -321,10 +364,10 @@ PetscErrorCode HMTrajectoryDestroy(HMTrajectory *tp)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* One frame per accepted step, every rank writing its block of atoms (ordered MPI-IO file): no rank holds all. */
-PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, Vec x, double E, Vec g, void *ctx)
+/* One frame per accepted step, every rank writing its block of atoms (ordered MPI-IO file): no rank holds all.
+   cell: the cell of the frame (variable cell), else the structure's. */
+static PetscErrorCode WriteFrame(HMTrajectory t, PetscInt step, Vec x, const double cell[9], double E, Vec g)
 {
-  HMTrajectory       t  = (HMTrajectory)ctx;
   HMEvalObjective    eo = t->eo;
   double             fmax, *f;
   const PetscScalar *ga;
@@ -332,11 +375,10 @@ PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, 
   size_t             k = 0;
 
   PetscFunctionBegin;
-  (void)opt;
   PetscCall(HMOptimizerMaxAtomNorm(g, &fmax));
   PetscCall(SetLocalPositions(eo, x));
   if (eo->hascell) {
-    const double *c = eo->cell;
+    const double *c = cell ? cell : eo->cell;
     k += (size_t)snprintf(comment, sizeof(comment), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
   }
   snprintf(comment + k, sizeof(comment) - k, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
@@ -346,5 +388,21 @@ PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, 
   PetscCall(VecRestoreArrayRead(g, &ga));
   PetscCall(HMSystemWriteXYZFrame(eo->sys, t->f, comment, PETSC_FALSE, f));
   PetscCall(PetscFree(f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveTrajectoryMonitor(HMOptimizer opt, PetscInt step, Vec x, double E, Vec g, void *ctx)
+{
+  PetscFunctionBegin;
+  (void)opt;
+  PetscCall(WriteFrame((HMTrajectory)ctx, step, x, NULL, E, g));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMEvalObjectiveTrajectoryCellMonitor(HMOptimizer opt, PetscInt step, Vec r, const double cell[9], double E, Vec g, void *ctx)
+{
+  PetscFunctionBegin;
+  (void)opt;
+  PetscCall(WriteFrame((HMTrajectory)ctx, step, r, cell, E, g));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -2,6 +2,31 @@
 #include "optimize/optimizeimpl.h"
 #include <jansson.h>
 
+#define HM_EV_A3_GPA 160.21766208 /* 1 eV/A^3 in GPa */
+
+/* -optimize_cell: the final cell and stress, the convergence measure and its tolerance (GPa), per step */
+static PetscErrorCode CellToJSON(HMOptimizer o, json_t *j)
+{
+  static const int voigt[6] = {0, 4, 8, 5, 2, 1}; /* xx yy zz yz xz xy */
+  json_t          *c = json_array(), *s = json_array(), *v = json_array(), *h = json_array();
+
+  PetscFunctionBegin;
+  for (int a = 0; a < 3; a++) {
+    json_array_append_new(c, json_pack("[fff]", o->cell[3 * a], o->cell[3 * a + 1], o->cell[3 * a + 2]));
+    json_array_append_new(s, json_pack("[fff]", o->stress[3 * a], o->stress[3 * a + 1], o->stress[3 * a + 2]));
+  }
+  for (int k = 0; k < 6; k++) json_array_append_new(v, json_real(o->stress[voigt[k]] * HM_EV_A3_GPA));
+  for (PetscInt k = 0; k < o->nh; k++) json_array_append_new(h, json_real(o->hS[k] * HM_EV_A3_GPA));
+  json_object_set_new(j, "cell", c);
+  json_object_set_new(j, "stress", s);
+  json_object_set_new(j, "stress_voigt_GPa", v);
+  json_object_set_new(j, "pressure_GPa", json_real(o->pressure * HM_EV_A3_GPA));
+  json_object_set_new(j, "smax_GPa", json_real(o->smax * HM_EV_A3_GPA));
+  json_object_set_new(j, "smax_tolerance_GPa", json_real(o->smax_tol * HM_EV_A3_GPA));
+  json_object_set_new(j, "smax_per_step_GPa", h);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMOptimizerToJSON(HMOptimizer o, void *jobj)
 {
   json_t *root = (json_t *)jobj, *j, *e, *f;
@@ -30,6 +55,7 @@ PetscErrorCode HMOptimizerToJSON(HMOptimizer o, void *jobj)
   json_object_set_new(j, "energies", e);
   json_object_set_new(j, "fmax_per_step", f);
   if (o->mode) json_object_set_new(j, "mode_eigenvalue", json_real(o->mode_eig));
+  if (o->ncell) PetscCall(CellToJSON(o, j));
   json_object_set_new(root, "optimize", j);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -3,6 +3,8 @@
 #include <hipmace/sys.h>
 #include "sys/sysimpl.h"
 
+#define HM_EV_A3_GPA 160.21766208 /* 1 eV/A^3 in GPa */
+
 const char *const HMOptimizerHessians[] = {"predicted", "none", "HMOptimizerHessian", "HM_OPTIMIZER_HESSIAN_", NULL};
 const char *const HMOptimizerRigids[]   = {"none", "translations", "all", "HMOptimizerRigid", "HM_OPTIMIZER_RIGID_", NULL};
 
@@ -67,6 +69,7 @@ PetscErrorCode HMOptimizerDestroy(HMOptimizer *op)
   PetscCall(ResetState(o));
   PetscCall(PetscFree(o->hE));
   PetscCall(PetscFree(o->hF));
+  PetscCall(PetscFree(o->hS));
   PetscCall(PetscFree(o->prefix));
   PetscCall(PetscFree(o->type_name));
   PetscCall(PetscFree(o));
@@ -139,6 +142,24 @@ PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer o, double r0, double rmax)
 
 HM_ACCESSOR_PREFIX(HMOptimizer)
 
+PetscErrorCode HMOptimizerSetCell(HMOptimizer o, PetscInt ncell, double pressure, HMOptimizerCellFn fn, void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCheck(ncell >= 0 && ncell % 3 == 0 && (ncell == 0 || fn), o->comm, PETSC_ERR_ARG_OUTOFRANGE, "HMOptimizerSetCell: %" PetscInt_FMT " cell coordinates: need a multiple of 3 and a function", ncell);
+  o->ncell    = ncell;
+  o->pressure = pressure;
+  o->cellfn   = fn;
+  o->cellctx  = ctx;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerSetStressTolerance(HMOptimizer o, double smax_gpa)
+{
+  PetscFunctionBegin;
+  o->smax_gpa = smax_gpa;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
 {
   char      type[64];
@@ -164,21 +185,21 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
   PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
+  PetscCall(PetscOptionsReal("-optimize_smax", "With a variable cell: converged when also the largest |stress_ij + P delta_ij| is at most this (GPa; <= 0: fmax N / V of the start cell)", "HMOptimizerSetStressTolerance", o->smax_gpa, &o->smax_gpa, NULL));
   PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax)
+/* the largest atomic norm over the first n local entries of g */
+static PetscErrorCode MaxAtomNorm(Vec g, PetscInt n, double *fmax)
 {
-  PetscInt           n;
   const PetscScalar *ga;
   double             m = 0, mg;
   MPI_Comm           comm;
 
   PetscFunctionBegin;
   PetscCall(PetscObjectGetComm((PetscObject)g, &comm));
-  PetscCall(VecGetLocalSize(g, &n));
   PetscCheck(n % 3 == 0, comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
   PetscCall(VecGetArrayRead(g, &ga));
   for (PetscInt i = 0; i < n; i += 3) m = PetscMax(m, ga[i] * ga[i] + ga[i + 1] * ga[i + 1] + ga[i + 2] * ga[i + 2]);
@@ -186,6 +207,33 @@ PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax)
   PetscCall(MPIU_Allreduce(&m, &mg, 1, MPI_DOUBLE, MPI_MAX, comm));
   *fmax = PetscSqrtReal(mg);
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMOptimizerMaxAtomNorm(Vec g, double *fmax)
+{
+  PetscInt n;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetLocalSize(g, &n));
+  PetscCall(MaxAtomNorm(g, n, fmax));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* fmax over the atoms and, with a variable cell, the cell's state and stress measure at the point (x, g) */
+static PetscErrorCode Measure(HMOptimizer o, Vec x, Vec g)
+{
+  PetscInt n;
+
+  PetscFunctionBegin;
+  PetscCall(HMOptimizerLocalAtomEntries_Private(o, g, &n));
+  if (o->ncell) PetscCall((*o->cellfn)(o, x, g, o->cell, o->stress, &o->smax, &o->fmax, o->cellctx));
+  else PetscCall(MaxAtomNorm(g, n, &o->fmax));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscBool Converged(HMOptimizer o)
+{
+  return (PetscBool)(o->fmax <= o->fmax_tol && (!o->ncell || o->smax <= o->smax_tol));
 }
 
 static PetscErrorCode ShellMult(Mat A, Vec x, Vec y)
@@ -210,9 +258,11 @@ static PetscErrorCode Record(HMOptimizer o)
     o->hcap = PetscMax(16, 2 * o->hcap);
     PetscCall(PetscRealloc(sizeof(double) * o->hcap, &o->hE));
     PetscCall(PetscRealloc(sizeof(double) * o->hcap, &o->hF));
+    PetscCall(PetscRealloc(sizeof(double) * o->hcap, &o->hS));
   }
   o->hE[o->nh] = o->E;
   o->hF[o->nh] = o->fmax;
+  o->hS[o->nh] = o->smax;
   o->nh++;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -245,9 +295,15 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   PetscCall(VecGetLocalSize(x, &n));
   PetscCall(VecGetSize(x, &N));
   PetscCheck(n % 3 == 0, o->comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
+  PetscCall(PetscStrcmp(o->type_name, HMOPTIMIZERTS, &ts));
+  PetscCheck(!ts || !o->ncell, o->comm, PETSC_ERR_SUP, "-optimize_cell true works with -optimize min only: a saddle search (-optimize ts) over the cell is not implemented");
+  if (o->ncell) {
+    PetscInt na;
+    PetscCall(HMOptimizerLocalAtomEntries_Private(o, x, &na));
+    PetscCheck(na >= 0 && na % 3 == 0, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "optimiser: the %" PetscInt_FMT " cell coordinates are not the last entries of the last rank", o->ncell);
+  }
   PetscCall(VecDuplicate(x, &o->w1));
   PetscCall(VecDuplicate(x, &o->w2));
-  PetscCall(PetscStrcmp(o->type_name, HMOPTIMIZERTS, &ts));
   PetscCall(KSPInitializePackage()); /* registers the MatLMVM types (MatCreateLMVMSR1 does not) */
   /* BFGS keeps B positive definite (right for a minimum); SR1 can carry the negative curvature of a saddle */
   if (ts) PetscCall(MatCreateLMVMSR1(o->comm, n, N, &o->B));
@@ -278,7 +334,7 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   PetscCall(KSPSetTolerances(o->ksp, 1e-10, 1e-30, PETSC_DEFAULT, PetscMax(100, 2 * N)));
   PetscCall(KSPSetFromOptions(o->ksp));
   o->radius = o->radius0 > 0 ? o->radius0 : 0.3;
-  if (o->radius_max <= 0) o->radius_max = PetscMax(1.0, 0.1 * PetscSqrtReal((double)(N / 3)));
+  if (o->radius_max <= 0) o->radius_max = PetscMax(1.0, 0.1 * PetscSqrtReal((double)((N - o->ncell) / 3)));
   o->radius    = PetscMin(o->radius, o->radius_max);
   o->converged = PETSC_FALSE;
   o->steps     = 0;
@@ -289,6 +345,24 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   o->mode_eig  = 0;
   o->proj_mode = PETSC_FALSE;
   o->shift     = 0;
+  o->smax      = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The stress tolerance once the start cell is known: the user's, or ASE's UnitCellFilter criterion |V stress / N| <= fmax
+   (its cell "forces" are the virial over the atom count) as a stress, fmax N / V */
+static PetscErrorCode StressTolerance(HMOptimizer o, Vec x)
+{
+  const double *c = o->cell;
+  double        V;
+  PetscInt      N;
+
+  PetscFunctionBegin;
+  if (!o->ncell) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(VecGetSize(x, &N));
+  V = PetscAbsReal(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+  PetscCheck(V > 0, o->comm, PETSC_ERR_ARG_WRONG, "optimiser: the cell has zero volume");
+  o->smax_tol = o->smax_gpa > 0 ? o->smax_gpa / HM_EV_A3_GPA : o->fmax_tol * (double)((N - o->ncell) / 3) / V;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -312,11 +386,12 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
   PetscCall(TakeHessian(o, Hn, x, g));
   Hn    = NULL;
   o->E0 = o->E;
-  PetscCall(HMOptimizerMaxAtomNorm(g, &o->fmax));
+  PetscCall(Measure(o, x, g));
+  PetscCall(StressTolerance(o, x));
   PetscCall(Record(o));
   if (o->mon) PetscCall((*o->mon)(o, 0, x, o->E, g, o->monctx));
-  while (o->fmax > o->fmax_tol && o->steps < o->max_steps) {
-    double    En, pred, dE, snorm, fn;
+  while (!Converged(o) && o->steps < o->max_steps) {
+    double    En, pred, dE, snorm;
     PetscBool ask = (PetscBool)(want && since + 1 >= o->hess_every), accept;
 
     PetscCall(HMOptimizerRigidBasis_Private(o, x));
@@ -329,7 +404,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     PetscCall((*o->obj)(o, xn, ask, &En, gn, &Hn, o->objctx));
     o->steps++;
     dE = En - o->E;
-    PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e, lowest/followed eigenvalue %.4e\n", o->steps, snorm, o->radius, dE, pred, o->fmax, o->mode_eig));
+    PetscCall(PetscInfo(NULL, "optimize step %" PetscInt_FMT ": |s| %.3e (radius %.3e), dE %.6e, predicted %.6e, fmax %.3e, smax %.3e, lowest/followed eigenvalue %.4e\n", o->steps, snorm, o->radius, dE, pred, o->fmax, o->smax, o->mode_eig));
     accept = (PetscBool)(!o->ops.monotone || dE <= 1e-11 * PetscMax(1.0, PetscAbsReal(o->E)));
     if (accept) {
       double rho = pred < 0 ? dE / pred : 1.0;
@@ -337,8 +412,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
       PetscCall(VecCopy(xn, x));
       PetscCall(VecCopy(gn, g));
       o->E = En;
-      PetscCall(HMOptimizerMaxAtomNorm(g, &fn));
-      o->fmax = fn;
+      PetscCall(Measure(o, x, g));
       if (Hn) since = 0;
       else since++;
       if (!Hn) o->nupd++;
@@ -360,7 +434,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     PetscCall(HMProgress(o->comm, "optimize", (double)o->steps, (double)o->max_steps, &last));
     if (o->radius < 1e-10) break; /* no step left that lowers the energy: round-off level */
   }
-  o->converged = (PetscBool)(o->fmax <= o->fmax_tol);
+  o->converged = Converged(o);
   PetscCall(VecDestroy(&g));
   PetscCall(VecDestroy(&gn));
   PetscCall(VecDestroy(&xn));
@@ -383,6 +457,15 @@ PetscErrorCode HMOptimizerGetInfo(HMOptimizer o, HMOptimizerInfo *info)
   info->nhistory            = o->nh;
   info->energies            = o->hE;
   info->fmax_history        = o->hF;
+  info->has_cell            = (PetscBool)(o->ncell > 0);
+  info->smax                = o->smax;
+  info->smax_tolerance      = o->smax_tol;
+  info->pressure            = o->pressure;
+  info->smax_history        = o->hS;
+  for (int k = 0; k < 9; k++) {
+    info->cell[k]   = o->cell[k];
+    info->stress[k] = o->stress[k];
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -397,6 +480,10 @@ PetscErrorCode HMOptimizerView(HMOptimizer o, PetscViewer v)
   PetscCall(PetscViewerASCIIPrintf(v, "HMOptimizer %s: hessian %s (every %" PetscInt_FMT "), rigid %s, fmax <= %g eV/A in %" PetscInt_FMT " steps\n", o->type_name, HMOptimizerHessians[o->hessian], o->hess_every, HMOptimizerRigids[o->rigid], o->fmax_tol, o->max_steps));
   if (o->nh) {
     PetscCall(PetscViewerASCIIPrintf(v, "  %s after %" PetscInt_FMT " steps (%" PetscInt_FMT " rejected), %" PetscInt_FMT " Hessians: fmax %.3e eV/A, E %.10f -> %.10f eV\n", o->converged ? "converged" : "NOT converged", o->steps, o->rejected, o->nhess, o->fmax, o->E0, o->E));
+    if (o->ncell) {
+      const double *c = o->cell;
+      PetscCall(PetscViewerASCIIPrintf(v, "  cell optimised: largest |stress + P| %.3e GPa (tolerance %.3e GPa); cell a (%.6f %.6f %.6f) b (%.6f %.6f %.6f) c (%.6f %.6f %.6f) A\n", o->smax * HM_EV_A3_GPA, o->smax_tol * HM_EV_A3_GPA, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]));
+    }
     if (o->mode != NULL) PetscCall(PetscViewerASCIIPrintf(v, "  followed mode eigenvalue %.6e eV/A^2\n", o->mode_eig));
   }
   PetscFunctionReturn(PETSC_SUCCESS);

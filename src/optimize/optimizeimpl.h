@@ -33,6 +33,14 @@ struct _p_HMOptimizer {
   PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
   double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
 
+  /* variable cell (HMOptimizerSetCell): the last ncell entries (last rank) are not atoms */
+  PetscInt          ncell;
+  double            pressure; /* target pressure of the stress measure, eV/A^3 (reports) */
+  HMOptimizerCellFn cellfn;
+  void             *cellctx;
+  double            smax_gpa; /* the user's tolerance, GPa (<= 0: default) */
+  double            smax_tol; /* in force during the solve, eV/A^3 */
+
   /* state during HMOptimizerSolve */
   double    radius;
   Mat       H;    /* the objective's Hessian at the last point it was asked for (or NULL) */
@@ -51,9 +59,13 @@ struct _p_HMOptimizer {
   PetscBool converged;
   PetscInt  steps, rejected, nhess;
   double    E0, E, fmax, mode_eig;
-  double   *hE, *hF;
+  double    smax, cell[9], stress[9]; /* with ncell: at the last accepted point */
+  double   *hE, *hF, *hS;
   PetscInt  nh, hcap;
 };
+
+/* Entries of this rank's part of a vector that are atom coordinates (all but the cell's on the last rank). */
+PETSC_INTERN PetscErrorCode HMOptimizerLocalAtomEntries_Private(HMOptimizer, Vec, PetscInt *n);
 
 /* min and ts (steps.c), chosen by o->type_name */
 PETSC_INTERN PetscErrorCode HMOptimizerCreate_Builtin(HMOptimizer);

@@ -1,8 +1,22 @@
 /* Rigid-body directions of a set of positions and the projected operator P B P that every step works with. */
 #include "optimize/optimizeimpl.h"
 
+/* all local entries but the cell's (HMOptimizerSetCell) on the last rank */
+PetscErrorCode HMOptimizerLocalAtomEntries_Private(HMOptimizer o, Vec v, PetscInt *n)
+{
+  PetscMPIInt rank, size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(o->comm, &rank));
+  PetscCallMPI(MPI_Comm_size(o->comm, &size));
+  PetscCall(VecGetLocalSize(v, n));
+  if (rank == size - 1) *n -= o->ncell;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Translations, then rotations about the centroid; modified Gram-Schmidt twice, dropping directions that are
-   (nearly) dependent, so a linear molecule gets 5 and a single atom 3. */
+   (nearly) dependent, so a linear molecule gets 5 and a single atom 3. Over the atoms only: the cell's entries
+   (HMOptimizerSetCell) are zero in every direction. */
 PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer o, Vec x)
 {
   PetscInt           n, nat, ncand;
@@ -14,7 +28,7 @@ PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer o, Vec x)
   for (PetscInt k = 0; k < o->nrb; k++) PetscCall(VecDestroy(&o->rb[k]));
   o->nrb = 0;
   if (o->rigid == HM_OPTIMIZER_RIGID_NONE) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(VecGetLocalSize(x, &n));
+  PetscCall(HMOptimizerLocalAtomEntries_Private(o, x, &n));
   nat = n / 3;
   PetscCall(VecGetArrayRead(x, &xa));
   for (PetscInt i = 0; i < nat; i++)
@@ -23,13 +37,14 @@ PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer o, Vec x)
   {
     PetscInt N;
     PetscCall(VecGetSize(x, &N));
-    natg = (double)(N / 3);
+    natg = (double)((N - o->ncell) / 3);
   }
   for (int a = 0; a < 3; a++) c[a] = cs[a] / natg;
   ncand = o->rigid == HM_OPTIMIZER_RIGID_ALL ? 6 : 3;
   for (PetscInt k = 0; k < ncand; k++) {
     PetscScalar *v;
     PetscCall(VecDuplicate(x, &cand[k]));
+    PetscCall(VecSet(cand[k], 0.0));
     PetscCall(VecGetArray(cand[k], &v));
     for (PetscInt i = 0; i < nat; i++) {
       double r[3] = {xa[3 * i] - c[0], xa[3 * i + 1] - c[1], xa[3 * i + 2] - c[2]};
