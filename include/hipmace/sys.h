@@ -19,6 +19,8 @@
 
 /* Element table: Z = 1 .. HM_MAX_Z. */
 #define HM_MAX_Z 86
+/* 1 eV/A^3 in GPa (stress) */
+#define HM_EV_A3_GPA 160.21766208
 
 /* ---------------------------------------------------------------- package */
 /* Once per process: registers hipmace's log stages and events (hipmace/log.h) and reads the options of

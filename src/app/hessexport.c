@@ -4,6 +4,7 @@
 #include <hipmace/app.h>
 #include <hipmace/eigen.h>
 #include <hipmace/io.h>
+#include "sys/sysimpl.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,20 +303,6 @@ static PetscErrorCode GatherModes(HMModes modes, const HMExportAtoms *a, PetscIn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static void Inverse3(const double A[9], double B[9])
-{
-  const double det = A[0] * (A[4] * A[8] - A[5] * A[7]) - A[1] * (A[3] * A[8] - A[5] * A[6]) + A[2] * (A[3] * A[7] - A[4] * A[6]);
-  B[0]             = (A[4] * A[8] - A[5] * A[7]) / det;
-  B[1]             = (A[2] * A[7] - A[1] * A[8]) / det;
-  B[2]             = (A[1] * A[5] - A[2] * A[4]) / det;
-  B[3]             = (A[5] * A[6] - A[3] * A[8]) / det;
-  B[4]             = (A[0] * A[8] - A[2] * A[6]) / det;
-  B[5]             = (A[2] * A[3] - A[0] * A[5]) / det;
-  B[6]             = (A[3] * A[7] - A[4] * A[6]) / det;
-  B[7]             = (A[1] * A[6] - A[0] * A[7]) / det;
-  B[8]             = (A[0] * A[4] - A[1] * A[3]) / det;
-}
-
 /* row vector x times 3x3 A (row-major) */
 static void RowTimes(const double x[3], const double A[9], double y[3])
 {
@@ -362,10 +349,10 @@ static PetscErrorCode PhonopyMap(const HMExportAtoms *a, const int M[9], double 
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   PetscCall(PetscArraycpy(Ls, a->cell, 9));
-  Inverse3(Ls, Lsi);
+  HMMat3Inverse(Ls, Lsi);
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++) MT[3 * i + j] = M[3 * j + i];
-  Inverse3(MT, MTi);
+  HMMat3Inverse(MT, MTi);
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++) Lu[3 * i + j] = MTi[3 * i] * Ls[j] + MTi[3 * i + 1] * Ls[3 + j] + MTi[3 * i + 2] * Ls[6 + j];
   PetscCall(PetscMalloc2(3 * N, &fs, N, &cls));

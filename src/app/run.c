@@ -138,7 +138,7 @@ PetscErrorCode HMOptimizeStructureFromOptions(MPI_Comm comm, HMModel model, HMSy
     if (!info.converged) {
       char what[128];
       PetscCall(PetscSNPrintf(what, sizeof(what), "fmax %.3e eV/A", info.fmax));
-      if (info.has_cell) PetscCall(PetscSNPrintf(what, sizeof(what), "fmax %.3e eV/A, largest |stress + P| %.3e GPa", info.fmax, info.smax * 160.21766208));
+      if (info.has_cell) PetscCall(PetscSNPrintf(what, sizeof(what), "fmax %.3e eV/A, largest |stress + P| %.3e GPa", info.fmax, info.smax * HM_EV_A3_GPA));
       PetscCheck(!require, comm, PETSC_ERR_NOT_CONVERGED, "-optimize %s did not converge: %s after %" PetscInt_FMT " steps (-optimize_require_converged)", method, what, info.steps);
       PetscCall(PetscPrintf(comm, "hipmace: WARNING: -optimize %s did not converge (%s after %" PetscInt_FMT " steps); the Hessian and modes below are at the last point, not a stationary one\n", method, what, info.steps));
     }

@@ -32,7 +32,6 @@ struct _p_HMSummary {
 };
 
 /* 1 eV/A^3 in GPa */
-#define HM_EV_A3_GPA 160.21766208
 
 PetscErrorCode HMSummaryCreate(MPI_Comm comm, HMSummary *out)
 {

@@ -1,5 +1,6 @@
 /* The blocks of the rigid-block (RTB) reduction and the projector onto their rigid-body motions (rtb.c). */
 #include "rtbimpl.h"
+#include "sys/sysimpl.h"
 #include <petscblaslapack.h>
 #include <stdint.h>
 
@@ -11,22 +12,6 @@ PetscErrorCode HMBlocksDestroy_Private(HMBlocks *b)
   PetscCall(PetscFree(b->start));
   PetscCall(PetscFree(b->atoms));
   PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static void HMCellInverse(const double c[9], double inv[9])
-{
-  const double *a = c, *b = c + 3, *d = c + 6;
-  double        det = a[0] * (b[1] * d[2] - b[2] * d[1]) - a[1] * (b[0] * d[2] - b[2] * d[0]) + a[2] * (b[0] * d[1] - b[1] * d[0]);
-  /* s = x inv: the columns of inv are the reciprocal vectors */
-  inv[0] = (b[1] * d[2] - b[2] * d[1]) / det;
-  inv[3] = (b[2] * d[0] - b[0] * d[2]) / det;
-  inv[6] = (b[0] * d[1] - b[1] * d[0]) / det;
-  inv[1] = (d[1] * a[2] - d[2] * a[1]) / det;
-  inv[4] = (d[2] * a[0] - d[0] * a[2]) / det;
-  inv[7] = (d[0] * a[1] - d[1] * a[0]) / det;
-  inv[2] = (a[1] * b[2] - a[2] * b[1]) / det;
-  inv[5] = (a[2] * b[0] - a[0] * b[2]) / det;
-  inv[8] = (a[0] * b[1] - a[1] * b[0]) / det;
 }
 
 /* The grid of spatial blocks: fractional coordinates in a periodic cell (wrapped along its periodic axes), else
@@ -50,7 +35,7 @@ static void GridInit(HMSystem sys, HMGrid *g)
     g->hi[d]    = -PETSC_MAX_REAL;
   }
   if (g->periodic) {
-    HMCellInverse(g->cell, g->inv);
+    HMMat3Inverse(g->cell, g->inv);
     for (int d = 0; d < 3; d++) g->scale[d] = PetscSqrtReal(g->cell[3 * d] * g->cell[3 * d] + g->cell[3 * d + 1] * g->cell[3 * d + 1] + g->cell[3 * d + 2] * g->cell[3 * d + 2]);
   }
 }
@@ -240,7 +225,7 @@ PetscErrorCode HMRTBProjector_Private(HMProj *p, HMSystem sys, HMBlocks *B, Mat 
   PetscCall(HMSystemGetMasses(sys, &mass));
   PetscCall(HMSystemGetCell(sys, &hascell, cell, pbc));
   periodic = (PetscBool)(hascell && (pbc[0] || pbc[1] || pbc[2]));
-  if (periodic) HMCellInverse(cell, inv);
+  if (periodic) HMMat3Inverse(cell, inv);
   for (PetscInt b = 0; b < B->nb; b++) maxna = PetscMax(maxna, B->start[b + 1] - B->start[b]);
   PetscCall(PetscMalloc1(3 * maxna + 3, &r));
   PetscCall(PetscMalloc1(B->nb + 1, &off));

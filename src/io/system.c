@@ -78,7 +78,7 @@ PetscErrorCode HMSystemSetCell(HMSystem sys, const double cell[9])
   PetscCheck(sys && cell, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "HMSystemSetCell: NULL argument");
   PetscCheck(sys->hascell, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HMSystemSetCell on a structure without a cell", sys->source);
   for (int k = 0; k < 9; k++) PetscCheck(isfinite(cell[k]), PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HMSystemSetCell: non-finite cell", sys->source);
-  PetscCheck(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]) != 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HMSystemSetCell: a cell of zero volume", sys->source);
+  PetscCheck(HMMat3Det(c) != 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "%s: HMSystemSetCell: a cell of zero volume", sys->source);
   PetscCall(PetscArraycpy(sys->cell, cell, 9));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,6 +1,7 @@
 /* Analytic forces and stress: the reverse pass of the energy through the readouts and the main MACE layers,
    distributed and bitwise the same on any rank count. */
 #include "model/evalimpl.h"
+#include "sys/sysimpl.h"
 #include "model/layerback.h"
 #include <hipmace/so3.h>
 #include <hipmace/log.h>
@@ -92,7 +93,7 @@ PetscErrorCode HMEvalComputeForces(HMEval e)
   PetscCall(PetscArrayzero(e->stress, 9));
   if (e->has_stress) {
     double *vir, sums[9];
-    double  V = cell[0] * (cell[4] * cell[8] - cell[5] * cell[7]) - cell[1] * (cell[3] * cell[8] - cell[5] * cell[6]) + cell[2] * (cell[3] * cell[7] - cell[4] * cell[6]);
+    double  V = HMMat3Det(cell);
     PetscCall(PetscCalloc1(9 * n + 1, &vir));
     for (PetscInt i = 0; i < n; i++)
       for (PetscInt k = g->offset[i]; k < g->offset[i + 1]; k++)

@@ -1,9 +1,9 @@
 /* HMCellFilter: positions and a periodic cell as one optimisation vector (-optimize_cell true, docs/OPTIMIZE.md). */
 #include "optimize/optimizeimpl.h"
+#include "sys/sysimpl.h"
 
-#define HM_EV_A3_GPA 160.21766208 /* 1 eV/A^3 in GPa */
-#define NC           6            /* strain components */
-#define FD_STRAIN    1e-4         /* forward-difference step of the Hessian's cell columns, in strain */
+#define NC        6    /* strain components */
+#define FD_STRAIN 1e-4 /* forward-difference step of the Hessian's cell columns, in strain */
 
 /* the lower-triangular entries of U - I: xx yy zz yx zx zy */
 static const int Row[NC] = {0, 1, 2, 1, 2, 2}, Col[NC] = {0, 1, 2, 0, 0, 1};
@@ -24,25 +24,6 @@ static void Mul3(const double A[9], const double B[9], double C[9])
 {
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++) C[3 * i + j] = A[3 * i] * B[j] + A[3 * i + 1] * B[3 + j] + A[3 * i + 2] * B[6 + j];
-}
-
-static double Det3(const double c[9])
-{
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
-
-static void Inv3(const double a[9], double b[9])
-{
-  double d = Det3(a);
-  b[0]     = (a[4] * a[8] - a[5] * a[7]) / d;
-  b[1]     = (a[2] * a[7] - a[1] * a[8]) / d;
-  b[2]     = (a[1] * a[5] - a[2] * a[4]) / d;
-  b[3]     = (a[5] * a[6] - a[3] * a[8]) / d;
-  b[4]     = (a[0] * a[8] - a[2] * a[6]) / d;
-  b[5]     = (a[2] * a[3] - a[0] * a[5]) / d;
-  b[6]     = (a[3] * a[7] - a[4] * a[6]) / d;
-  b[7]     = (a[1] * a[6] - a[0] * a[7]) / d;
-  b[8]     = (a[0] * a[4] - a[1] * a[3]) / d;
 }
 
 /* per atom of a (n entries): b_i = M a_i (trans: M^T a_i) */
@@ -122,7 +103,7 @@ PetscErrorCode HMCellFilterCreate(Vec r, const double cell[9], HMCellObjectiveFn
   double       V0;
 
   PetscFunctionBegin;
-  V0 = PetscAbsReal(Det3(cell));
+  V0 = PetscAbsReal(HMMat3Det(cell));
   PetscCall(VecGetSize(r, &N));
   PetscCheck(V0 > 0 && PetscIsNormalReal(V0) && N > 0, PetscObjectComm((PetscObject)r), PETSC_ERR_ARG_WRONG, "HMCellFilterCreate: no atoms, or a cell of zero (or non-finite) volume");
   PetscCall(PetscNew(&cf));
@@ -209,9 +190,9 @@ static PetscErrorCode Gradient(HMCellFilter cf, Vec x, PetscBool want_h, double 
   if (Hr) *Hr = NULL;
   PetscCall((*cf->fn)(cf->r, cell, (PetscBool)(want_h && Hr), E, cf->gr, stress, Hr ? Hr : &none, cf->ctx));
   PetscCall(MatDestroy(&none));
-  V = PetscAbsReal(Det3(cell));
+  V = PetscAbsReal(HMMat3Det(cell));
   *E += cf->P * V;
-  Inv3(U, Ui);
+  HMMat3Inverse(U, Ui);
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++) {
       M[3 * i + j] = 0;
@@ -379,8 +360,8 @@ PetscErrorCode HMCellFilterCellInfo(HMOptimizer o, Vec x, Vec g, double cell[9],
   (void)o;
   PetscCall(Deformation(cf, x, NULL, U, cell));
   PetscCall(Split(cf, g, cf->gr, m));
-  V = PetscAbsReal(Det3(cell));
-  Inv3(U, Ui);
+  V = PetscAbsReal(HMMat3Det(cell));
+  HMMat3Inverse(U, Ui);
   PetscCall(ApplyPerAtom(cf->n, Ui, PETSC_FALSE, cf->gr, cf->gr));
   PetscCall(HMOptimizerMaxAtomNorm(cf->gr, fmax));
   for (int k = 0; k < NC; k++) { /* column k: the symmetric unit matrix B_k (entries (Row, Col) and (Col, Row)) */
@@ -410,10 +391,10 @@ static PetscErrorCode Monitor(HMOptimizer o, PetscInt step, Vec x, double E, Vec
   PetscFunctionBegin;
   PetscCall(Deformation(cf, x, cf->r, U, cell));
   PetscCall(ApplyPerAtom(cf->n, U, PETSC_TRUE, cf->r, cf->r));
-  Inv3(U, Ui);
+  HMMat3Inverse(U, Ui);
   PetscCall(Split(cf, g, cf->gr, c));
   PetscCall(ApplyPerAtom(cf->n, Ui, PETSC_FALSE, cf->gr, cf->gr));
-  PetscCall((*cf->mon)(o, step, cf->r, cell, E - cf->P * PetscAbsReal(Det3(cell)), cf->gr, cf->monctx));
+  PetscCall((*cf->mon)(o, step, cf->r, cell, E - cf->P * PetscAbsReal(HMMat3Det(cell)), cf->gr, cf->monctx));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -2,8 +2,6 @@
 #include "optimize/optimizeimpl.h"
 #include <jansson.h>
 
-#define HM_EV_A3_GPA 160.21766208 /* 1 eV/A^3 in GPa */
-
 /* -optimize_cell: the final cell and stress, the convergence measure and its tolerance (GPa), per step */
 static PetscErrorCode CellToJSON(HMOptimizer o, json_t *j)
 {

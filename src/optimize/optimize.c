@@ -3,8 +3,6 @@
 #include <hipmace/sys.h>
 #include "sys/sysimpl.h"
 
-#define HM_EV_A3_GPA 160.21766208 /* 1 eV/A^3 in GPa */
-
 const char *const HMOptimizerHessians[] = {"predicted", "none", "HMOptimizerHessian", "HM_OPTIMIZER_HESSIAN_", NULL};
 const char *const HMOptimizerRigids[]   = {"none", "translations", "all", "HMOptimizerRigid", "HM_OPTIMIZER_RIGID_", NULL};
 
@@ -360,7 +358,7 @@ static PetscErrorCode StressTolerance(HMOptimizer o, Vec x)
   PetscFunctionBegin;
   if (!o->ncell) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(VecGetSize(x, &N));
-  V = PetscAbsReal(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]));
+  V = PetscAbsReal(HMMat3Det(c));
   PetscCheck(V > 0, o->comm, PETSC_ERR_ARG_WRONG, "optimiser: the cell has zero volume");
   o->smax_tol = o->smax_gpa > 0 ? o->smax_gpa / HM_EV_A3_GPA : o->fmax_tol * (double)((N - o->ncell) / 3) / V;
   PetscFunctionReturn(PETSC_SUCCESS);

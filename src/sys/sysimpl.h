@@ -90,6 +90,27 @@ PetscErrorCode HMSlepcInitialize_Private(void);
    PETSc's memory diagnostics (-malloc_*, -log_view_memory, -memory_view in argv or PETSC_OPTIONS). */
 PetscErrorCode HMMemoryInstallAllocator_Private(int argc, char **argv);
 
+/* 3x3 matrices, row-major: the determinant (a cell's signed volume) and the inverse (for a cell of rows a, b, c:
+   fractional coordinates s = x inv, the columns of inv are the reciprocal vectors). */
+static inline double HMMat3Det(const double a[9])
+{
+  return a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
+}
+
+static inline void HMMat3Inverse(const double a[9], double b[9])
+{
+  const double d = HMMat3Det(a);
+  b[0]           = (a[4] * a[8] - a[5] * a[7]) / d;
+  b[1]           = (a[2] * a[7] - a[1] * a[8]) / d;
+  b[2]           = (a[1] * a[5] - a[2] * a[4]) / d;
+  b[3]           = (a[5] * a[6] - a[3] * a[8]) / d;
+  b[4]           = (a[0] * a[8] - a[2] * a[6]) / d;
+  b[5]           = (a[2] * a[3] - a[0] * a[5]) / d;
+  b[6]           = (a[3] * a[7] - a[4] * a[6]) / d;
+  b[7]           = (a[1] * a[6] - a[0] * a[7]) / d;
+  b[8]           = (a[0] * a[4] - a[1] * a[3]) / d;
+}
+
 /* The cell accessors' copy-out (HMSystemGetCell, HMDecompGetCell): each output may be NULL. */
 static inline void HMCellCopyOut_Private(PetscBool has, const double c[9], const PetscBool p[3], PetscBool *hascell, double cell[9], PetscBool pbc[3])
 {
