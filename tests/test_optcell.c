@@ -3,6 +3,7 @@
    against differences; fixed against variable cell; 1 rank against all; the refusals (ts, not 3D-periodic). */
 #include "hmtest.h"
 #include <hipmace/optimize.h>
+#include "sys/sysimpl.h"
 
 #define EV_A3_GPA 160.21766208
 
@@ -25,25 +26,6 @@ static double pair(double r, double *d1, double *d2)
   return v - c0 - (r - MRC) * c1;
 }
 
-static void inv3(const double a[9], double b[9])
-{
-  double d = a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
-  b[0]     = (a[4] * a[8] - a[5] * a[7]) / d;
-  b[1]     = (a[2] * a[7] - a[1] * a[8]) / d;
-  b[2]     = (a[1] * a[5] - a[2] * a[4]) / d;
-  b[3]     = (a[5] * a[6] - a[3] * a[8]) / d;
-  b[4]     = (a[0] * a[8] - a[2] * a[6]) / d;
-  b[5]     = (a[2] * a[3] - a[0] * a[5]) / d;
-  b[6]     = (a[3] * a[7] - a[4] * a[6]) / d;
-  b[7]     = (a[1] * a[6] - a[0] * a[7]) / d;
-  b[8]     = (a[0] * a[4] - a[1] * a[3]) / d;
-}
-
-static double det3(const double c[9])
-{
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
-
 /* every position on every rank (a test objective may gather) */
 static const double *gather(Vec r, VecScatter *sc, Vec *all)
 {
@@ -63,7 +45,7 @@ static PetscErrorCode crystal(Vec r, const double cell[9], PetscBool want, doubl
   PetscScalar       *ga;
   VecScatter         sc;
   Vec                all;
-  double             El = 0, sl[9] = {0}, ci[9], V = fabs(det3(cell));
+  double             El = 0, sl[9] = {0}, ci[9], V = fabs(HMMat3Det(cell));
   int                nm[3];
   MPI_Comm           comm;
 
@@ -73,7 +55,7 @@ static PetscErrorCode crystal(Vec r, const double cell[9], PetscBool want, doubl
   PetscCall(VecGetOwnershipRange(r, &lo, &hi));
   PetscCall(VecGetSize(r, &N));
   x = gather(r, &sc, &all);
-  inv3(cell, ci);
+  HMMat3Inverse(cell, ci);
   for (int k = 0; k < 3; k++) nm[k] = (int)ceil(MRC * sqrt(ci[k] * ci[k] + ci[3 + k] * ci[3 + k] + ci[6 + k] * ci[6 + k])) + 1;
   *H = NULL;
   if (want) {
@@ -263,7 +245,7 @@ static PetscErrorCode monitor(HMOptimizer o, PetscInt step, Vec r, const double 
   (void)g;
   if (step < 256) {
     out->monE[step] = E;
-    out->monV[step] = fabs(det3(cell));
+    out->monV[step] = fabs(HMMat3Det(cell));
     out->nmon       = step + 1;
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -343,7 +325,7 @@ static double site_error(const Run *R)
 {
   double f[3 * NAT], ci[9], s0[3], worst = 0;
   fcc_fractional(f);
-  inv3(R->cell, ci);
+  HMMat3Inverse(R->cell, ci);
   for (int i = 0; i < NAT; i++) {
     double s[3], d[3], e[3];
     for (int b = 0; b < 3; b++) s[b] = R->pos[3 * i] * ci[b] + R->pos[3 * i + 1] * ci[3 + b] + R->pos[3 * i + 2] * ci[6 + b];
@@ -428,7 +410,7 @@ static void test_filter_derivatives(void **state)
   {
     double c[9], L;
     HM_T(HMCellFilterGetState(cf, x, r, c));
-    L = pow((double)NAT, 1.0 / 6.0) * cbrt(fabs(det3(cell0)));
+    L = pow((double)NAT, 1.0 / 6.0) * cbrt(fabs(HMMat3Det(cell0)));
     for (PetscInt k = 0; k < 6; k++)
       if (N - 6 + k >= lo && N - 6 + k < hi) HM_T(VecSetValue(x, N - 6 + k, L * 0.02 * (k % 2 ? -1 : 1) * (1 + 0.3 * k), INSERT_VALUES));
     HM_T(VecAssemblyBegin(x));
@@ -489,8 +471,8 @@ static void test_filter_derivatives(void **state)
       double             ci[9], c0i[9], worst = 0;
       const PetscScalar *ra, *xa;
       PetscInt           nl;
-      inv3(cell, ci);
-      inv3(cell0, c0i);
+      HMMat3Inverse(cell, ci);
+      HMMat3Inverse(cell0, c0i);
       HM_T(VecGetLocalSize(rr, &nl));
       HM_T(VecGetArrayRead(rr, &ra));
       HM_T(VecGetArrayRead(x, &xa));
