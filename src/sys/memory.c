@@ -128,7 +128,6 @@ static PetscErrorCode HMRealloc(size_t size, int line, const char func[], const 
   *result = p;
   return HMFree(old, line, func, file);
 }
-#endif
 
 /* PETSc's memory diagnostics install PETSc's own routines (and refuse a second set): their options leave
    PETSc's allocator in place */
@@ -136,6 +135,7 @@ static PetscBool WantsPetscMalloc(const char *arg)
 {
   return (PetscBool)(arg && (strstr(arg, "-malloc") || strstr(arg, "-log_view_memory") || strstr(arg, "-memory_view")));
 }
+#endif
 
 /* Before PetscInitialize (PETSc accepts its allocation routines only then): PETSc's arrays through HMMalloc.
    Not under AddressSanitizer (its own allocator checks the bounds of every array). */
