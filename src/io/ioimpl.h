@@ -66,5 +66,15 @@ PETSC_INTERN PetscErrorCode HMSystemLoadLammpsDistributed_Private(HMReader, MPI_
 /* src/io/hmb.c: the binary format; distributed: each rank its block of N r / P .. N (r + 1) / P */
 PETSC_INTERN PetscErrorCode HMSystemLoadHMB_Private(HMReader, MPI_Comm, const char path[], PetscBool distributed, HMSystem *);
 PETSC_INTERN PetscBool      HMHMBHasMagic_Private(const char *head, size_t len);
+/* The format a file name says (src/io/reader.c): by its ending, or LAMMPS's data.NAME; gz: look through a trailing .gz */
+typedef enum {
+  NAME_UNKNOWN,
+  NAME_XYZ,
+  NAME_PDB,
+  NAME_LAMMPS,
+  NAME_MMCIF,
+  NAME_HMB
+} HMIOName;
+PETSC_INTERN HMIOName HMIONameGuess_Private(const char path[], PetscBool gz);
 /* Appends one note (printf format, no newline) to the reader's notes of the current file. */
 PETSC_INTERN PetscErrorCode HMReaderNote_Private(HMReader, const char fmt[], ...) PETSC_ATTRIBUTE_FORMAT(2, 3);

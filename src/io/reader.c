@@ -177,23 +177,14 @@ static PetscBool EndsWith(const char *s, size_t len, const char *suffix)
   return (PetscBool)(len >= k && !strncasecmp(s + len - k, suffix, k));
 }
 
-typedef enum {
-  NAME_UNKNOWN,
-  NAME_XYZ,
-  NAME_PDB,
-  NAME_LAMMPS,
-  NAME_MMCIF,
-  NAME_HMB
-} NameGuess;
-
 /* The usual names: .xyz/.extxyz, .pdb/.ent, .data/.lmp/.lammps endings and LAMMPS's data.NAME,
-   .cif/.mmcif; a trailing .gz is looked through. */
-static NameGuess GuessByName(const char path[])
+   .cif/.mmcif, .hmb; with gz a trailing .gz is looked through (input; output is never compressed). */
+HMIOName HMIONameGuess_Private(const char path[], PetscBool gz)
 {
   const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
   size_t      len  = strlen(base);
 
-  if (EndsWith(base, len, ".gz")) len -= 3;
+  if (gz && EndsWith(base, len, ".gz")) len -= 3;
   if (EndsWith(base, len, ".pdb") || EndsWith(base, len, ".ent")) return NAME_PDB;
   if (EndsWith(base, len, ".data") || EndsWith(base, len, ".lmp") || EndsWith(base, len, ".lammps") || !strncmp(base, "data.", 5)) return NAME_LAMMPS;
   if (EndsWith(base, len, ".xyz") || EndsWith(base, len, ".extxyz")) return NAME_XYZ;
@@ -201,6 +192,8 @@ static NameGuess GuessByName(const char path[])
   if (EndsWith(base, len, ".hmb")) return NAME_HMB;
   return NAME_UNKNOWN;
 }
+
+#define GuessByName(path) HMIONameGuess_Private((path), PETSC_TRUE)
 
 /* The first bytes of the file, decompressed if gzipped (gzread passes plain files through). */
 static PetscErrorCode Sniff(MPI_Comm comm, const char path[], char head[], size_t cap)
@@ -221,7 +214,7 @@ static PetscErrorCode Sniff(MPI_Comm comm, const char path[], char head[], size_
 
 /* Content: a PDB record name, an mmCIF data block, a LAMMPS "N atoms" header line in the first
    lines, else XYZ (the historical default, whose messages explain what an XYZ file needs). */
-static NameGuess GuessByContent(char *head)
+static HMIOName GuessByContent(char *head)
 {
   static const char *pdbrec[] = {"HEADER", "TITLE ", "COMPND", "REMARK", "CRYST1", "ATOM  ", "HETATM", "MODEL ", "SEQRES", "EXPDTA", "AUTHOR", "SOURCE", "KEYWDS"};
   char              *line     = head;
@@ -351,7 +344,7 @@ static PetscErrorCode LoadFinish(HMReader r, MPI_Comm comm, const char path[], H
 /* The format by option, name or (rank 0 looking at the file) content, on every rank of comm. */
 static HMStructureFormat ResolveFormat(HMReader r, const char path[], char *head)
 {
-  NameGuess g;
+  HMIOName g;
 
   if (r->format != HM_FORMAT_AUTO) return r->format;
   g = GuessByName(path);
@@ -366,7 +359,7 @@ static HMStructureFormat ResolveFormat(HMReader r, const char path[], char *head
 PetscErrorCode HMReaderLoad(HMReader r, MPI_Comm comm, const char path[], HMSystem *out)
 {
   HMStructureFormat fmt;
-  NameGuess         g;
+  HMIOName          g;
 
   PetscFunctionBegin;
   PetscCheck(r && path && out, comm, PETSC_ERR_ARG_NULL, "HMReaderLoad: reader, path and output must not be NULL");

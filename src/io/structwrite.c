@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <hipmace/sys.h>
 
 #include "ioimpl.h"
@@ -130,23 +129,15 @@ PetscErrorCode HMSystemWriteLAMMPS(HMSystem sys, const char path[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscBool EndsWith(const char *s, const char *suffix)
-{
-  const size_t ls = strlen(s), lx = strlen(suffix);
-
-  return (PetscBool)(ls > lx && !strcasecmp(s + ls - lx, suffix));
-}
-
 HMOutputFormat HMOutputFormatFromName(const char path[], PetscBool *named)
 {
-  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  const HMIOName g = HMIONameGuess_Private(path, PETSC_FALSE);
 
-  if (named) *named = PETSC_TRUE;
-  if (EndsWith(path, ".pdb") || EndsWith(path, ".ent")) return HM_OUTPUT_PDB;
-  if (EndsWith(path, ".data") || EndsWith(path, ".lmp") || EndsWith(path, ".lammps") || !strncmp(base, "data.", 5)) return HM_OUTPUT_LAMMPS;
-  if (EndsWith(path, ".hmb")) return HM_OUTPUT_HMB;
-  if (named) *named = (PetscBool)(EndsWith(path, ".xyz") || EndsWith(path, ".extxyz"));
-  return HM_OUTPUT_XYZ;
+  /* a name that says no format we write (none, or mmCIF) gets extended XYZ, and named says so */
+  if (named) *named = (PetscBool)(g != NAME_UNKNOWN && g != NAME_MMCIF);
+  return g == NAME_PDB ? HM_OUTPUT_PDB : g == NAME_LAMMPS ? HM_OUTPUT_LAMMPS :
+      g == NAME_HMB                                       ? HM_OUTPUT_HMB :
+                                                            HM_OUTPUT_XYZ;
 }
 
 PetscErrorCode HMSystemCheckWrite(HMSystem sys, const char path[])
