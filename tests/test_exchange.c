@@ -8,18 +8,10 @@
 #include <string.h>
 #include "sys/sysimpl.h"
 #include "hmrand.h"
+#include "hmcheck.h"
 
 static int failures = 0;
 static int grank;
-#define CHECK(c, ...)                                         \
-  do {                                                        \
-    if (!(c)) {                                               \
-      failures++;                                             \
-      printf("[%d] FAIL %s:%d: ", grank, __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                                    \
-      printf("\n");                                           \
-    }                                                         \
-  } while (0)
 
 #define MAXP 8
 typedef struct {
@@ -55,13 +47,13 @@ static int Holds(PetscInt64 key, PetscInt k, const PetscInt *iv, const double *d
 
 static PetscErrorCode ExchangeAll(const HMExchange *x, PetscBool reverse, const PetscInt *si, const double *sd, const Rec13 *sr, const PetscInt64 *sl, PetscInt *ri, double *rd, Rec13 *rr, PetscInt64 *rl)
 {
-  PetscErrorCode (*f)(const HMExchange *, MPI_Datatype, PetscMPIInt, const void *, void *) = reverse ? HMExchangeReverse : HMExchangeForward;
-
+#define EXCHANGE(type, bs, s, r) (reverse ? HMExchangeReverse(x, type, bs, s, r) : HMExchangeForward(x, type, bs, s, r))
   PetscFunctionBegin;
-  PetscCall(f(x, MPIU_INT, 1, si, ri));
-  PetscCall(f(x, MPI_DOUBLE, 3, sd, rd));
-  PetscCall(f(x, MPI_BYTE, (PetscMPIInt)sizeof(Rec13), sr, rr));
-  PetscCall(f(x, MPI_INT64_T, 2, sl, rl));
+  PetscCall(EXCHANGE(MPIU_INT, 1, si, ri));
+  PetscCall(EXCHANGE(MPI_DOUBLE, 3, sd, rd));
+  PetscCall(EXCHANGE(MPI_BYTE, (PetscMPIInt)sizeof(Rec13), sr, rr));
+  PetscCall(EXCHANGE(MPI_INT64_T, 2, sl, rl));
+#undef EXCHANGE
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -35,8 +35,8 @@ PetscErrorCode HMExchangeCreate(MPI_Comm comm, const PetscInt count[], HMExchang
 }
 
 /* One MPI_Alltoallv of items of bs elements of type (a contiguous datatype when bs > 1, so the counts stay
-   in items). */
-static PetscErrorCode Exchange(const HMExchange *x, PetscBool reverse, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf)
+   in items): HMExchangeForward, HMExchangeReverse. */
+PetscErrorCode HMExchangeData_Private(const HMExchange *x, PetscBool reverse, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf)
 {
   MPI_Datatype unit = type;
 
@@ -49,20 +49,6 @@ static PetscErrorCode Exchange(const HMExchange *x, PetscBool reverse, MPI_Datat
   if (reverse) PetscCallMPI(MPI_Alltoallv(sbuf, x->rcount, x->rdisp, unit, rbuf, x->scount, x->sdisp, unit, x->comm));
   else PetscCallMPI(MPI_Alltoallv(sbuf, x->scount, x->sdisp, unit, rbuf, x->rcount, x->rdisp, unit, x->comm));
   if (bs > 1) PetscCallMPI(MPI_Type_free(&unit));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMExchangeForward(const HMExchange *x, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf)
-{
-  PetscFunctionBegin;
-  PetscCall(Exchange(x, PETSC_FALSE, type, bs, sbuf, rbuf));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode HMExchangeReverse(const HMExchange *x, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf)
-{
-  PetscFunctionBegin;
-  PetscCall(Exchange(x, PETSC_TRUE, type, bs, sbuf, rbuf));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -138,6 +138,7 @@ typedef struct {
 } HMExchange;
 
 PetscErrorCode HMExchangeCreate(MPI_Comm comm, const PetscInt count[], HMExchange *x);
-PetscErrorCode HMExchangeForward(const HMExchange *x, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf);
-PetscErrorCode HMExchangeReverse(const HMExchange *x, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf);
+PetscErrorCode HMExchangeData_Private(const HMExchange *x, PetscBool reverse, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf);
+#define HMExchangeForward(x, type, bs, sbuf, rbuf) HMExchangeData_Private((x), PETSC_FALSE, (type), (bs), (sbuf), (rbuf))
+#define HMExchangeReverse(x, type, bs, sbuf, rbuf) HMExchangeData_Private((x), PETSC_TRUE, (type), (bs), (sbuf), (rbuf))
 PetscErrorCode HMExchangeDestroy(HMExchange *x);
