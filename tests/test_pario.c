@@ -12,18 +12,9 @@
 #include <string.h>
 #include <stdint.h>
 #include "hmrand.h"
+#include "hmcheck.h"
 
-static int failures = 0;
-#define CHECK(c, ...)                                         \
-  do {                                                        \
-    if (!(c)) {                                               \
-      failures++;                                             \
-      printf("[%d] FAIL %s:%d: ", grank, __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                                    \
-      printf("\n");                                           \
-    }                                                         \
-  } while (0)
-
+static int         failures = 0;
 static PetscMPIInt grank, gsize;
 static char        lastmsg[2048];
 static int         nerr;

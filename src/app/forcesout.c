@@ -6,6 +6,7 @@
 #include <hipmace/app.h>
 #include <hipmace/io.h>
 #include "appimpl.h"
+#include "sys/sysimpl.h"
 
 /* Collective. On rank 0: N, atomic numbers, positions [N][3] and forces [N][3] in input atom order
    (PetscFree3(Z, pos, f) by the caller); NULL elsewhere. O(N) memory on rank 0 only, as any output of
@@ -70,12 +71,13 @@ PetscErrorCode HMForcesToBlocks_Private(HMEval ev, PetscInt *N, PetscInt *lo_out
 {
   HMDecomp        dd;
   MPI_Comm        comm;
-  PetscMPIInt     size, rank, *scnt, *sdisp, *rcnt, *rdisp, *fill;
-  PetscInt        n, lo;
+  PetscMPIInt     size, rank;
+  PetscInt        n, lo, *cnt, *fill;
   const PetscInt *gid;
   const int      *Zl;
   const double   *pl, *fl;
   double         *sbuf, *rbuf;
+  HMExchange      x;
 
   PetscFunctionBegin;
   PetscCall(HMEvalGetDecomp(ev, &dd));
@@ -85,20 +87,15 @@ PetscErrorCode HMForcesToBlocks_Private(HMEval ev, PetscInt *N, PetscInt *lo_out
   PetscCall(HMDecompGetSizes(dd, N, &n, NULL, NULL));
   PetscCall(HMDecompGetLocalAtoms(dd, &gid, NULL, &Zl, &pl, NULL));
   PetscCall(HMEvalGetForces(ev, &fl));
-  PetscCall(PetscCalloc4(size, &scnt, size + 1, &sdisp, size, &rcnt, size + 1, &rdisp));
-  for (PetscInt i = 0; i < n; i++) scnt[BlockOwner(*N, size, gid[i])] += 8;
-  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
-  for (PetscMPIInt q = 0; q < size; q++) {
-    sdisp[q + 1] = sdisp[q] + scnt[q];
-    rdisp[q + 1] = rdisp[q] + rcnt[q];
-  }
-  PetscCall(PetscMalloc2(8 * n + 1, &sbuf, rdisp[size] + 1, &rbuf));
-  PetscCall(PetscCalloc1(size, &fill));
+  /* records of 8 doubles (input index, Z, position, force) to the owners of the blocks of input order */
+  PetscCall(PetscCalloc2(size, &cnt, size, &fill));
+  for (PetscInt i = 0; i < n; i++) cnt[BlockOwner(*N, size, gid[i])]++;
+  PetscCall(HMExchangeCreate(comm, cnt, &x));
+  PetscCall(PetscMalloc2(8 * n + 1, &sbuf, 8 * x.nrecv + 1, &rbuf));
   for (PetscInt i = 0; i < n; i++) {
     const PetscMPIInt q = BlockOwner(*N, size, gid[i]);
-    double           *r = sbuf + sdisp[q] + fill[q];
+    double           *r = sbuf + 8 * (x.sdisp[q] + fill[q]++);
 
-    fill[q] += 8;
     r[0] = (double)gid[i];
     r[1] = (double)Zl[i];
     for (int a = 0; a < 3; a++) {
@@ -106,15 +103,15 @@ PetscErrorCode HMForcesToBlocks_Private(HMEval ev, PetscInt *N, PetscInt *lo_out
       r[5 + a] = fl[3 * i + a];
     }
   }
-  PetscCallMPI(MPI_Alltoallv(sbuf, scnt, sdisp, MPI_DOUBLE, rbuf, rcnt, rdisp, MPI_DOUBLE, comm));
+  PetscCall(HMExchangeForward(&x, MPI_DOUBLE, 8, sbuf, rbuf));
   lo  = BlockStart(*N, size, rank);
   *nb = BlockStart(*N, size, rank + 1) - lo;
-  PetscCheck(rdisp[size] == 8 * *nb, PETSC_COMM_SELF, PETSC_ERR_PLIB, "forces output: %d values for a block of %" PetscInt_FMT " atoms", (int)rdisp[size], *nb);
+  PetscCheck(x.nrecv == *nb, PETSC_COMM_SELF, PETSC_ERR_PLIB, "forces output: %" PetscInt_FMT " atoms for a block of %" PetscInt_FMT " atoms", x.nrecv, *nb);
   PetscCall(PetscMalloc1(8 * *nb + 1, blk));
   for (PetscInt k = 0; k < *nb; k++) PetscCall(PetscArraycpy(*blk + 8 * ((PetscInt)rbuf[8 * k] - lo), rbuf + 8 * k, 8));
-  PetscCall(PetscFree(fill));
   PetscCall(PetscFree2(sbuf, rbuf));
-  PetscCall(PetscFree4(scnt, sdisp, rcnt, rdisp));
+  PetscCall(PetscFree2(cnt, fill));
+  PetscCall(HMExchangeDestroy(&x));
   *lo_out = lo;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

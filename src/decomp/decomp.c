@@ -120,10 +120,11 @@ static PetscErrorCode DistributeParallel(HMDecomp dd, HMSystem sys, HMPartitionT
   const double  *pos, *mass;
   const int     *Z;
   int           *part;
-  PetscMPIInt   *scnt, *sdisp, *rcnt, *rdisp, nrecv = 0;
-  PetscInt      *sgid, *rgid, *perm;
+  PetscMPIInt    nrecv = 0;
+  PetscInt      *sgid, *rgid, *perm, *cnt, *fill;
   double        *sbuf, *rbuf;
   PetscBool      hc, pbc[3];
+  HMExchange     x;
 
   PetscFunctionBegin;
   PetscCall(HMSystemGetSize(sys, &n));
@@ -139,42 +140,26 @@ static PetscErrorCode DistributeParallel(HMDecomp dd, HMSystem sys, HMPartitionT
   PetscCall(PetscMalloc2(n + 1, &part, n + 1, &sgid));
   for (PetscInt i = 0; i < n; i++) sgid[i] = rs + i;
   PetscCall(HMDecompPartitionDistributed(comm, n, sgid, pos, ptype, dd->size, part));
-  PetscCall(PetscCalloc4(dd->size, &scnt, dd->size + 1, &sdisp, dd->size, &rcnt, dd->size + 1, &rdisp));
-  for (PetscInt i = 0; i < n; i++) scnt[part[i]]++;
-  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
-  for (PetscMPIInt q = 0; q < dd->size; q++) {
-    sdisp[q + 1] = sdisp[q] + scnt[q];
-    rdisp[q + 1] = rdisp[q] + rcnt[q];
-  }
-  nrecv = rdisp[dd->size];
+  PetscCall(PetscCalloc2(dd->size, &cnt, dd->size, &fill));
+  for (PetscInt i = 0; i < n; i++) cnt[part[i]]++;
+  PetscCall(HMExchangeCreate(comm, cnt, &x));
+  nrecv = x.rdisp[dd->size];
   /* records of 5 doubles (Z, mass, pos) with the input indices beside them, in part order, input order within */
   PetscCall(PetscMalloc2(5 * n + 1, &sbuf, n + 1, &perm));
-  {
-    PetscMPIInt *fill;
-    PetscCall(PetscCalloc1(dd->size, &fill));
-    for (PetscInt i = 0; i < n; i++) {
-      const PetscInt k = sdisp[part[i]] + fill[part[i]]++;
-      perm[k]          = rs + i;
-      sbuf[5 * k]      = (double)Z[i];
-      sbuf[5 * k + 1]  = mass[i];
-      for (int a = 0; a < 3; a++) sbuf[5 * k + 2 + a] = pos[3 * i + a];
-    }
-    PetscCall(PetscFree(fill));
+  for (PetscInt i = 0; i < n; i++) {
+    const PetscInt k = x.sdisp[part[i]] + fill[part[i]]++;
+    perm[k]          = rs + i;
+    sbuf[5 * k]      = (double)Z[i];
+    sbuf[5 * k + 1]  = mass[i];
+    for (int a = 0; a < 3; a++) sbuf[5 * k + 2 + a] = pos[3 * i + a];
   }
   PetscCall(PetscMalloc2(5 * (size_t)nrecv + 1, &rbuf, (size_t)nrecv + 1, &rgid));
-  PetscCallMPI(MPI_Alltoallv(perm, scnt, sdisp, MPIU_INT, rgid, rcnt, rdisp, MPIU_INT, comm));
-  for (PetscMPIInt q = 0; q <= dd->size; q++) {
-    if (q < dd->size) {
-      scnt[q] *= 5;
-      rcnt[q] *= 5;
-    }
-    sdisp[q] *= 5;
-    rdisp[q] *= 5;
-  }
-  PetscCallMPI(MPI_Alltoallv(sbuf, scnt, sdisp, MPI_DOUBLE, rbuf, rcnt, rdisp, MPI_DOUBLE, comm));
+  PetscCall(HMExchangeForward(&x, MPIU_INT, 1, perm, rgid));
+  PetscCall(HMExchangeForward(&x, MPI_DOUBLE, 5, sbuf, rbuf));
+  PetscCall(HMExchangeDestroy(&x));
   PetscCall(PetscFree2(sbuf, perm));
   PetscCall(PetscFree2(part, sgid));
-  PetscCall(PetscFree4(scnt, sdisp, rcnt, rdisp));
+  PetscCall(PetscFree2(cnt, fill));
   /* senders hold increasing runs of input indices, so the atoms arrive sorted; sort anyway if not */
   PetscCall(PetscMalloc1((size_t)nrecv + 1, &perm));
   for (PetscMPIInt k = 0; k < nrecv; k++) perm[k] = k;

@@ -1,6 +1,7 @@
 /* Ghost atoms: the periodic images of every owned atom that lie within the largest cutoff of another rank's
    atoms (or of this rank's, for images other than the atom itself) are copied there. */
 #include "decompimpl.h"
+#include "sys/sysimpl.h"
 
 #define REC 10 /* doubles per ghost record: gid, pidx, Z, owner index, shift[3], pos[3] */
 /* periodic images of one atom scanned for ghosts; beyond this the input is certainly wrong */
@@ -217,37 +218,35 @@ static PetscErrorCode GhostCollect(HMDecomp dd, const GhostReach *G, double R, P
 static PetscErrorCode GhostExchange(HMDecomp dd, const Ghost *gs, PetscInt nsend, Ghost **out, PetscInt *nrecv)
 {
   const PetscMPIInt P = dd->size;
-  PetscMPIInt      *scount, *rcount, *sdisp, *rdisp, *fill;
+  PetscInt         *cnt, *fill;
   double           *sbuf, *rbuf;
   Ghost            *gr;
+  HMExchange        x;
 
   PetscFunctionBegin;
-  PetscCall(PetscCalloc4(P, &scount, P, &rcount, P + 1, &sdisp, P + 1, &rdisp));
-  for (PetscInt k = 0; k < nsend; k++) scount[gs[k].owner] += REC;
-  PetscCallMPI(MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, dd->comm));
-  for (PetscMPIInt q = 0; q < P; q++) {
-    sdisp[q + 1] = sdisp[q] + scount[q];
-    rdisp[q + 1] = rdisp[q] + rcount[q];
-  }
-  PetscCall(PetscMalloc2(sdisp[P] + 1, &sbuf, rdisp[P] + 1, &rbuf));
-  PetscCall(PetscCalloc1(P, &fill));
+  *out   = NULL;
+  *nrecv = 0;
+  PetscCall(PetscCalloc2(P, &cnt, P, &fill));
+  for (PetscInt k = 0; k < nsend; k++) cnt[gs[k].owner]++;
+  PetscCall(HMExchangeCreate(dd->comm, cnt, &x));
+  PetscCall(PetscMalloc2(REC * x.nsend + 1, &sbuf, REC * x.nrecv + 1, &rbuf));
   for (PetscInt k = 0; k < nsend; k++) {
     const PetscMPIInt q = gs[k].owner;
-    PetscCall(PetscArraycpy(sbuf + sdisp[q] + fill[q], gs[k].r, REC));
-    fill[q] += REC;
+    PetscCall(PetscArraycpy(sbuf + REC * (x.sdisp[q] + fill[q]), gs[k].r, REC));
+    fill[q]++;
   }
-  PetscCall(PetscFree(fill));
-  PetscCallMPI(MPI_Alltoallv(sbuf, scount, sdisp, MPI_DOUBLE, rbuf, rcount, rdisp, MPI_DOUBLE, dd->comm));
-  *nrecv = rdisp[P] / REC;
+  PetscCall(HMExchangeForward(&x, MPI_DOUBLE, REC, sbuf, rbuf));
+  *nrecv = x.nrecv;
   PetscCall(PetscMalloc1(*nrecv + 1, &gr));
   for (PetscMPIInt q = 0; q < P; q++)
-    for (PetscInt k = rdisp[q] / REC; k < rdisp[q + 1] / REC; k++) {
+    for (PetscInt k = x.rdisp[q]; k < x.rdisp[q + 1]; k++) {
       PetscCall(PetscArraycpy(gr[k].r, rbuf + REC * k, REC));
       gr[k].owner = q; /* source = owner of the atom */
     }
   qsort(gr, (size_t)*nrecv, sizeof(Ghost), CmpGhost);
   PetscCall(PetscFree2(sbuf, rbuf));
-  PetscCall(PetscFree4(scount, rcount, sdisp, rdisp));
+  PetscCall(PetscFree2(cnt, fill));
+  PetscCall(HMExchangeDestroy(&x));
   *out = gr;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,6 +1,7 @@
 /* Halo communication through PetscSF: the forward broadcast of owned rows to their ghost copies, the reverse
    accumulate of ghost rows into their owners in a fixed order, and the reversal of edges across ranks. */
 #include "decompimpl.h"
+#include "sys/sysimpl.h"
 
 /* One star forest per halo: leaves are the ghosts that some edge of the graph reads. */
 PetscErrorCode HMDecompSetUpHalo_Private(HMDecomp dd)
@@ -196,44 +197,38 @@ static PetscErrorCode ReverseRemote(HMDecomp dd, HMHaloType t, PetscInt nreq, co
 {
   const HMGraph    *g = &dd->g[t];
   const PetscMPIInt P = dd->size;
-  PetscMPIInt      *sc, *rc, *sd, *rd, *fill;
-  PetscInt         *sbuf, *rbuf, *ans, *back, *pos;
+  PetscInt         *cnt, *fill, *sbuf, *rbuf, *ans, *back, *pos;
+  HMExchange        x;
 
   PetscFunctionBegin;
-  PetscCall(PetscCalloc5(P, &sc, P, &rc, P + 1, &sd, P + 1, &rd, P, &fill));
-  for (PetscInt k = 0; k < nreq; k++) sc[dd->ghost_rank[g->receiver[req_e[k]] - dd->nowned]] += 5;
-  PetscCallMPI(MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, dd->comm));
-  for (PetscMPIInt q = 0; q < P; q++) {
-    sd[q + 1] = sd[q] + sc[q];
-    rd[q + 1] = rd[q] + rc[q];
-  }
-  PetscCall(PetscMalloc5(sd[P] + 1, &sbuf, rd[P] + 1, &rbuf, rd[P] / 5 + 1, &ans, sd[P] / 5 + 1, &back, nreq + 1, &pos));
+  PetscCall(PetscCalloc2(P, &cnt, P, &fill));
+  for (PetscInt k = 0; k < nreq; k++) cnt[dd->ghost_rank[g->receiver[req_e[k]] - dd->nowned]]++;
+  PetscCall(HMExchangeCreate(dd->comm, cnt, &x));
+  PetscCall(PetscMalloc5(5 * x.nsend + 1, &sbuf, 5 * x.nrecv + 1, &rbuf, x.nrecv + 1, &ans, x.nsend + 1, &back, nreq + 1, &pos));
   for (PetscInt k = 0; k < nreq; k++) {
     const PetscInt    e = req_e[k], j = g->receiver[e] - dd->nowned;
     const PetscMPIInt q = dd->ghost_rank[j];
-    PetscInt         *r = sbuf + sd[q] + fill[q];
-    r[0]                = dd->ghost_idx[j];
-    r[1]                = dd->gid[g->sender[e]];
+    PetscInt         *r;
+    pos[k] = x.sdisp[q] + fill[q]++;
+    r      = sbuf + 5 * pos[k];
+    r[0]   = dd->ghost_idx[j];
+    r[1]   = dd->gid[g->sender[e]];
     for (int a = 0; a < 3; a++) r[2 + a] = -g->shift[3 * e + a];
-    pos[k] = (sd[q] + fill[q]) / 5;
-    fill[q] += 5;
   }
-  PetscCallMPI(MPI_Alltoallv(sbuf, sc, sd, MPIU_INT, rbuf, rc, rd, MPIU_INT, dd->comm));
-  for (PetscInt k = 0; k < rd[P] / 5; k++) {
+  PetscCall(HMExchangeForward(&x, MPIU_INT, 5, sbuf, rbuf));
+  for (PetscInt k = 0; k < x.nrecv; k++) {
     const PetscInt *r = rbuf + 5 * k;
     ans[k]            = FindEdge(g, dd->gid, g->offset[r[0]], g->offset[r[0] + 1], r[1], r + 2);
     PetscCheck(ans[k] >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "edge reversal: atom %" PetscInt_FMT " has no edge back to atom %" PetscInt_FMT, dd->gid[r[0]] + 1, r[1] + 1);
   }
-  for (PetscMPIInt q = 0; q < P; q++) {
-    sc[q] /= 5, rc[q] /= 5, sd[q] /= 5, rd[q] /= 5;
-  }
-  PetscCallMPI(MPI_Alltoallv(ans, rc, rd, MPIU_INT, back, sc, sd, MPIU_INT, dd->comm));
+  PetscCall(HMExchangeReverse(&x, MPIU_INT, 1, ans, back));
   for (PetscInt k = 0; k < nreq; k++) {
     iremote[k].rank  = dd->ghost_rank[g->receiver[req_e[k]] - dd->nowned];
     iremote[k].index = back[pos[k]];
   }
   PetscCall(PetscFree5(sbuf, rbuf, ans, back, pos));
-  PetscCall(PetscFree5(sc, rc, sd, rd, fill));
+  PetscCall(PetscFree2(cnt, fill));
+  PetscCall(HMExchangeDestroy(&x));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

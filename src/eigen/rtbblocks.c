@@ -269,34 +269,29 @@ PetscErrorCode HMRTBProjector_Private(HMProj *p, HMSystem sys, HMBlocks *B, Mat 
    *rfrom: the source of each. */
 static PetscErrorCode Exchange(MPI_Comm comm, size_t rec, PetscInt n, const void *buf, const PetscMPIInt dest[], PetscInt *nr, void **rbuf, PetscMPIInt **rfrom)
 {
-  PetscMPIInt size, *scnt, *sdis, *rcnt, *rdis;
-  PetscInt   *pos;
+  PetscMPIInt size, brec;
+  PetscInt   *cnt, *next;
   char       *sbuf;
-  PetscInt64  tot = 0;
+  HMExchange  x;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscCall(PetscCalloc4(size, &scnt, size, &sdis, size, &rcnt, size, &rdis));
-  PetscCall(PetscMalloc2(size, &pos, n * rec + 1, &sbuf));
-  for (PetscInt k = 0; k < n; k++) scnt[dest[k]]++;
-  for (PetscMPIInt r = 0; r < size; r++) pos[r] = r ? pos[r - 1] + scnt[r - 1] : 0;
-  for (PetscInt k = 0; k < n; k++) PetscCall(PetscMemcpy(sbuf + rec * (size_t)pos[dest[k]]++, (const char *)buf + rec * (size_t)k, rec));
-  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
-  for (PetscMPIInt r = 0; r < size; r++) {
-    PetscCall(PetscMPIIntCast((PetscInt64)scnt[r] * (PetscInt64)rec, &scnt[r]));
-    PetscCall(PetscMPIIntCast(r ? (PetscInt64)sdis[r - 1] + scnt[r - 1] : 0, &sdis[r]));
-    PetscCall(PetscMPIIntCast(tot * (PetscInt64)rec, &rdis[r]));
-    tot += rcnt[r];
-    PetscCall(PetscMPIIntCast((PetscInt64)rcnt[r] * (PetscInt64)rec, &rcnt[r]));
-  }
-  *nr = (PetscInt)tot;
-  PetscCall(PetscMalloc1(tot * rec + 1, (char **)rbuf));
-  PetscCall(PetscMalloc1(tot + 1, rfrom));
-  PetscCallMPI(MPI_Alltoallv(sbuf, scnt, sdis, MPI_BYTE, *rbuf, rcnt, rdis, MPI_BYTE, comm));
-  for (PetscMPIInt r = 0, k = 0; r < size; r++)
-    for (PetscInt j = 0; j < rcnt[r] / (PetscInt)rec; j++) (*rfrom)[k++] = r;
-  PetscCall(PetscFree4(scnt, sdis, rcnt, rdis));
-  PetscCall(PetscFree2(pos, sbuf));
+  PetscCall(PetscMPIIntCast((PetscInt64)rec, &brec));
+  PetscCall(PetscCalloc2(size, &cnt, size, &next));
+  for (PetscInt k = 0; k < n; k++) cnt[dest[k]]++;
+  PetscCall(HMExchangeCreate(comm, cnt, &x));
+  PetscCall(PetscMalloc1(n * rec + 1, &sbuf));
+  for (PetscMPIInt r = 0; r < size; r++) next[r] = x.sdisp[r];
+  for (PetscInt k = 0; k < n; k++) PetscCall(PetscMemcpy(sbuf + rec * (size_t)next[dest[k]]++, (const char *)buf + rec * (size_t)k, rec));
+  *nr = x.nrecv;
+  PetscCall(PetscMalloc1(x.nrecv * rec + 1, (char **)rbuf));
+  PetscCall(PetscMalloc1(x.nrecv + 1, rfrom));
+  PetscCall(HMExchangeForward(&x, MPI_BYTE, brec, sbuf, *rbuf));
+  for (PetscMPIInt r = 0; r < size; r++)
+    for (PetscInt k = x.rdisp[r]; k < x.rdisp[r + 1]; k++) (*rfrom)[k] = r;
+  PetscCall(PetscFree(sbuf));
+  PetscCall(PetscFree2(cnt, next));
+  PetscCall(HMExchangeDestroy(&x));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -10,6 +10,7 @@
 
 #include "lammpsimpl.h"
 #include "sliceimpl.h"
+#include "sys/sysimpl.h"
 
 /* more keywords than LAMMPS has sections (26, each at most once) mean a malformed file */
 #define LMP_MAX_KEYWORDS 64
@@ -343,11 +344,12 @@ static long long CountUpTo(const LmpAtom *a, PetscInt n, long long v)
    reduction of P - 1 counts per halving); one all-to-all moves the atoms. *ok false if an id occurs twice. */
 static PetscErrorCode SortById(MPI_Comm comm, long long N, LmpAtom **atoms, PetscInt *n, PetscInt *rstart, PetscBool *ok)
 {
-  PetscMPIInt size, rank, *scnt, *sdis, *rcnt, *rdis;
+  PetscMPIInt size, rank;
   long long   lmin = LLONG_MAX, lmax = LLONG_MIN, gmin, gmax, *lo, *hi, *tgt, *cnt;
   long long   width;
   LmpAtom    *recv;
-  PetscInt    nrecv = 0;
+  PetscInt    nrecv = 0, *scnt;
+  HMExchange  x;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(comm, &size));
@@ -384,7 +386,7 @@ static PetscErrorCode SortById(MPI_Comm comm, long long N, LmpAtom **atoms, Pets
   } while (width > 1);
 
   /* send: the atoms of rank j have ids in (hi[j], hi[j + 1]], hi[0] = -inf, hi[P] = +inf */
-  PetscCall(PetscMalloc4(size, &scnt, size, &sdis, size, &rcnt, size, &rdis));
+  PetscCall(PetscMalloc1(size, &scnt));
   {
     PetscInt i = 0;
 
@@ -392,25 +394,15 @@ static PetscErrorCode SortById(MPI_Comm comm, long long N, LmpAtom **atoms, Pets
       const PetscInt i0 = i;
 
       while (i < *n && (j == size - 1 || (*atoms)[i].id <= hi[j + 1])) i++;
-      PetscCall(PetscMPIIntCast((PetscInt64)(i - i0) * (PetscInt64)sizeof(LmpAtom), &scnt[j]));
-      sdis[j] = j ? sdis[j - 1] + scnt[j - 1] : 0;
+      scnt[j] = i - i0;
     }
   }
-  PetscCallMPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
-  {
-    PetscInt64 bytes = 0;
-
-    for (PetscMPIInt j = 0; j < size; j++) {
-      PetscCall(PetscMPIIntCast(bytes, &rdis[j]));
-      bytes += rcnt[j];
-    }
-    PetscCall(PetscMPIIntCast(bytes, &rdis[0])); /* the receive buffer must be addressable by int displacements */
-    rdis[0] = 0;
-    nrecv   = (PetscInt)(bytes / (PetscInt64)sizeof(LmpAtom));
-  }
+  PetscCall(HMExchangeCreate(comm, scnt, &x));
+  nrecv = x.nrecv;
   PetscCall(PetscMalloc1(nrecv, &recv));
-  PetscCallMPI(MPI_Alltoallv(*atoms, scnt, sdis, MPI_BYTE, recv, rcnt, rdis, MPI_BYTE, comm));
-  PetscCall(PetscFree4(scnt, sdis, rcnt, rdis));
+  PetscCall(HMExchangeForward(&x, MPI_BYTE, (PetscMPIInt)sizeof(LmpAtom), *atoms, recv));
+  PetscCall(HMExchangeDestroy(&x));
+  PetscCall(PetscFree(scnt));
   PetscCall(PetscFree(*atoms));
   *atoms = recv;
   *n     = nrecv;

@@ -247,7 +247,8 @@ PetscErrorCode HMSystemRedistribute(MPI_Comm comm, HMSystem src, PetscInt rstart
   PetscCall(PetscMalloc3(n + 1, &s->Z, 3 * n + 3, &s->pos, n + 1, &s->mass));
   if (hdr[15] != 0) PetscCall(PetscMalloc1(n + 1, &s->label));
 
-  /* what each rank sends to each: the overlap of its held run with the other's wanted run (O(P) bookkeeping) */
+  /* what each rank sends to each: the overlap of its held run with the other's wanted run (O(P) bookkeeping);
+     not HMExchange: no counts to exchange, and the wanted runs, so the send ranges, may overlap */
   PetscCall(PetscMalloc2(2 * size, &hall, 2 * size, &wall));
   PetscCallMPI(MPI_Allgather(held, 2, MPIU_INT, hall, 2, MPIU_INT, comm));
   PetscCallMPI(MPI_Allgather(want, 2, MPIU_INT, wall, 2, MPIU_INT, comm));

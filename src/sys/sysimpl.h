@@ -120,3 +120,25 @@ static inline void HMCellCopyOut_Private(PetscBool has, const double c[9], const
   if (pbc)
     for (int d = 0; d < 3; d++) pbc[d] = p[d];
 }
+
+/* An all-to-all with variable counts (src/sys/exchange.c). The pattern is made once, collectively, from the
+   number of items this rank sends to each rank (one MPI_Alltoall of the counts, the displacements); then any
+   number of arrays go along it, bs elements of an MPI datatype per item: forward, or reversed (an answer:
+   each rank sends back as many items as it received from each rank, in the order received). The caller packs
+   the send buffer in rank order (the items for rank q at sdisp[q] .. sdisp[q + 1] - 1) and allocates the
+   receive buffer (nrecv items forward, nsend reversed); received items stand in source-rank order, those
+   of rank q from rdisp[q]. Counts and displacements are MPI's int: the pattern refuses more than INT_MAX
+   items sent or received by a rank. HMExchangeDestroy also frees what a failed HMExchangeCreate left. */
+typedef struct {
+  MPI_Comm     comm;
+  PetscMPIInt  size;
+  PetscMPIInt *scount, *sdisp; /* items to rank q, from sdisp[q]; sdisp[size] = nsend */
+  PetscMPIInt *rcount, *rdisp; /* items from rank q, from rdisp[q]; rdisp[size] = nrecv */
+  PetscInt     nsend, nrecv;
+} HMExchange;
+
+PetscErrorCode HMExchangeCreate(MPI_Comm comm, const PetscInt count[], HMExchange *x);
+PetscErrorCode HMExchangeData_Private(const HMExchange *x, PetscBool reverse, MPI_Datatype type, PetscMPIInt bs, const void *sbuf, void *rbuf);
+#define HMExchangeForward(x, type, bs, sbuf, rbuf) HMExchangeData_Private((x), PETSC_FALSE, (type), (bs), (sbuf), (rbuf))
+#define HMExchangeReverse(x, type, bs, sbuf, rbuf) HMExchangeData_Private((x), PETSC_TRUE, (type), (bs), (sbuf), (rbuf))
+PetscErrorCode HMExchangeDestroy(HMExchange *x);
