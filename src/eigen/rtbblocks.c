@@ -436,7 +436,7 @@ static PetscErrorCode LocalBlocks(MPI_Comm comm, HMSystem sys, PetscInt N, Petsc
 
 /* An atom sent to the owner of its block, and its rows sent back. */
 typedef struct {
-  PetscInt64 b, i;
+  PetscInt64 b, i, src; /* block, atom, the rank that sent it (its owner) */
   double     x[3], m;
 } Member;
 
@@ -516,8 +516,10 @@ PetscErrorCode HMRTBProjectorDistributed_Private(HMProj *p, HMSystem sys, PetscI
   PetscCall(PetscFree2(mem, dest));
   PetscCall(PetscFree(blk));
   /* the owner: each block's frame from its members in atom order (the arithmetic of the whole-structure route),
-     and the rows of every member */
+     and the rows of every member, sent back to the member's rank (from[], reordered with got) */
+  for (PetscInt k = 0; k < ngot; k++) got[k].src = from[k];
   qsort(got, (size_t)ngot, sizeof(Member), CompareMember);
+  for (PetscInt k = 0; k < ngot; k++) from[k] = (PetscMPIInt)got[k].src;
   for (PetscInt k = 0, k0 = 0; k <= ngot; k++)
     if (k == ngot || got[k].b != got[k0].b) {
       maxna = PetscMax(maxna, k - k0);
@@ -573,6 +575,7 @@ PetscErrorCode HMRTBProjectorDistributed_Private(HMProj *p, HMSystem sys, PetscI
   for (PetscInt k = 0; k < nrows; k++) rows[k].col += colbase;
   PetscCall(Exchange(p->comm, sizeof(Rows), nrows, rows, from, &nback, (void **)&back, &from2));
   PetscCheck(nback == nl, PETSC_COMM_SELF, PETSC_ERR_PLIB, "RTB: rows of %" PetscInt_FMT " atoms came back for %" PetscInt_FMT, nback, nl);
+  for (PetscInt k = 0; k < nback; k++) PetscCheck(back[k].i >= a0 && back[k].i < a0 + nl, PETSC_COMM_SELF, PETSC_ERR_PLIB, "RTB: the rows of atom %" PetscInt64_FMT " came back to a rank that holds atoms %" PetscInt_FMT " .. %" PetscInt_FMT, back[k].i, a0, a0 + nl - 1);
   PetscCall(MatCreateAIJ(p->comm, p->nloc, (PetscInt)ncloc, p->ndof, (PetscInt)ncol, 6, NULL, 6, NULL, &P));
   PetscCall(MatSetOption(P, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_TRUE));
   for (PetscInt k = 0; k < nback; k++) {
