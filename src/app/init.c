@@ -42,6 +42,7 @@ PetscErrorCode HMFinalize(void)
   if (!ierr && began_petsc) {
     began_petsc = PETSC_FALSE;
     ierr        = PetscFinalize();
+    HMMemoryAllocatorCleared_Private();
   }
   return ierr;
 }

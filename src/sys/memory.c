@@ -139,19 +139,29 @@ static PetscBool WantsPetscMalloc(const char *arg)
 
 /* Before PetscInitialize (PETSc accepts its allocation routines only then): PETSc's arrays through HMMalloc.
    Not under AddressSanitizer (its own allocator checks the bounds of every array). */
+static PetscBool hm_installed = PETSC_FALSE;
+
 PetscErrorCode HMMemoryInstallAllocator_Private(int argc, char **argv)
 {
 #if defined(__linux__) && defined(MAP_ANONYMOUS) && !defined(HM_ASAN)
-  static PetscBool done = PETSC_FALSE;
-
-  if (done || WantsPetscMalloc(getenv("PETSC_OPTIONS"))) return PETSC_SUCCESS;
+  if (hm_installed || WantsPetscMalloc(getenv("PETSC_OPTIONS"))) return PETSC_SUCCESS;
   for (int i = 1; i < argc; i++)
     if (WantsPetscMalloc(argv[i])) return PETSC_SUCCESS;
-  if (!PetscMallocSet(HMMalloc, HMFree, HMRealloc)) done = PETSC_TRUE;
+  if (!PetscMallocSet(HMMalloc, HMFree, HMRealloc)) hm_installed = PETSC_TRUE;
 #else
   (void)argc, (void)argv;
 #endif
   return PETSC_SUCCESS;
+}
+
+void HMMemoryAllocatorCleared_Private(void)
+{
+  hm_installed = PETSC_FALSE; /* PetscFinalize put PETSc's routines back (PetscMallocClear) */
+}
+
+PetscBool HMMemoryHugeMappings_Private(void)
+{
+  return (PetscBool)(hm_installed && hm_return);
 }
 
 PetscErrorCode HMMemorySetReturnToSystem(PetscBool on)

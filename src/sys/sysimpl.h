@@ -89,6 +89,11 @@ PetscErrorCode HMSlepcInitialize_Private(void);
    pages (src/sys/memory.c). Only before PetscInitialize; a no-op under AddressSanitizer, off Linux, or with
    PETSc's memory diagnostics (-malloc_*, -log_view_memory, -memory_view in argv or PETSC_OPTIONS). */
 PetscErrorCode HMMemoryInstallAllocator_Private(int argc, char **argv);
+/* PETSc's arrays of 16 MB and more are huge-page mappings now (the allocator is installed and -memory_return is on):
+   a 2 MB page touched in part is resident whole, which memory estimates allow for. */
+PetscBool HMMemoryHugeMappings_Private(void);
+/* After a PetscFinalize that hipmace started: PETSc's own routines are back; a later HMInitialize installs again. */
+void HMMemoryAllocatorCleared_Private(void);
 
 /* 3x3 matrices, row-major: the determinant (a cell's signed volume) and the inverse (for a cell of rows a, b, c:
    fractional coordinates s = x inv, the columns of inv are the reciprocal vectors). */
