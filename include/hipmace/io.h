@@ -78,6 +78,9 @@ PETSC_EXTERN PetscErrorCode HMSystemWriteXYZ(HMSystem, const char path[]);
    position, then the mass when masses is true and the force ([n][3] of the atoms held here) when forces is not
    NULL. A distributed system is written by every rank for its atoms, a whole one by rank 0. */
 PETSC_EXTERN PetscErrorCode HMSystemWriteXYZFrame(HMSystem, HMOrderedFile, const char comment[], PetscBool masses, const double forces[]);
+/* The extended-XYZ cell field of a comment line, Lattice="a_x a_y a_z b_x ... c_z" (rows, %.17g) and a space, into
+   buf (cap bytes, NUL-terminated); returns its length. The one format of every XYZ file hipmace writes. */
+PETSC_EXTERN size_t HMXYZLatticeField(const double cell[9], char buf[], size_t cap);
 /* Collective on the system's communicator: the hmb binary file (docs/FORMATS.md), written atomically with MPI-IO;
    a distributed system (HMReaderLoadDistributed) is written by every rank at its atoms' offsets, no rank holding
    all; a whole system by rank 0. Masses are stored when they came from the file or the caller. */

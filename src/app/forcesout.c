@@ -166,7 +166,11 @@ PetscErrorCode HMForcesWriteXYZ(HMEval ev, const char path[])
   buf[0] = '\0';
   if (!rank) {
     PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "%" PetscInt_FMT "\n", N));
-    if (hascell) PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+    if (hascell) {
+      char lattice[512];
+      HMXYZLatticeField(cell, lattice, sizeof(lattice));
+      PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "%s", lattice));
+    }
     PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g", E));
     if (has) PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, " stress=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\"", st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8]));
     PetscCall(HMBufferAppendf_Private(&buf, &len, &cap, " pbc=\"%s %s %s\"\n", hascell && pbc[0] ? "T" : "F", hascell && pbc[1] ? "T" : "F", hascell && pbc[2] ? "T" : "F"));

@@ -215,7 +215,7 @@ PetscErrorCode HMModesWriteXYZ(HMModes m, HMSystem sys, const char path[])
   na   = s.at.na;
   cell = s.at.cell;
   pbc  = s.at.pbc;
-  if (s.at.hascell) PetscCall(PetscSNPrintf(lattice, sizeof(lattice), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]));
+  if (s.at.hascell) HMXYZLatticeField(cell, lattice, sizeof(lattice));
   PetscCall(HMFileOrderedOpen(m->comm, path, &f));
   for (PetscInt j = 0; j < m->n; j++) {
     const double *d;

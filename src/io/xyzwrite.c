@@ -19,17 +19,19 @@ static size_t FormatAtomLine(char *buf, int Z, const double x[3], const double *
   return (size_t)k;
 }
 
+size_t HMXYZLatticeField(const double cell[9], char buf[], size_t cap)
+{
+  const int k = snprintf(buf, cap, "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6], cell[7], cell[8]);
+  return k < 0 ? 0 : PetscMin((size_t)k, cap ? cap - 1 : 0);
+}
+
 /* The comment line of HMSystemWriteXYZ (no newline). */
 static void StructureComment(HMSystem sys, PetscBool masses, char *buf, size_t cap)
 {
   size_t k = 0;
 
   buf[0] = '\0';
-  if (sys->hascell) {
-    k += (size_t)snprintf(buf + k, cap - k, "Lattice=\"");
-    for (int d = 0; d < 9; d++) k += (size_t)snprintf(buf + k, cap - k, "%s%.17g", d ? " " : "", sys->cell[d]);
-    k += (size_t)snprintf(buf + k, cap - k, "\" ");
-  }
+  if (sys->hascell) k += HMXYZLatticeField(sys->cell, buf, cap);
   k += (size_t)snprintf(buf + k, cap - k, "Properties=species:S:1:pos:R:3%s", masses ? ":masses:R:1" : "");
   if (sys->hascell) snprintf(buf + k, cap - k, " pbc=\"%c %c %c\"", sys->pbc[0] ? 'T' : 'F', sys->pbc[1] ? 'T' : 'F', sys->pbc[2] ? 'T' : 'F');
 }

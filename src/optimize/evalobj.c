@@ -292,6 +292,14 @@ PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* the finite-difference gradient (-optimize_fd_step) covers the positions only */
+static PetscErrorCode CheckNoDifferences(HMEvalObjective o)
+{
+  PetscFunctionBegin;
+  PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* the evaluation and its scatter are for one cell: dropped, the next evaluation builds them for this one */
 PetscErrorCode HMEvalObjectiveSetCell(HMEvalObjective o, const double cell[9])
 {
@@ -316,7 +324,7 @@ PetscErrorCode HMEvalObjectiveEvaluateCell(Vec r, const double cell[9], PetscBoo
   PetscBool       has;
 
   PetscFunctionBegin;
-  PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscCall(CheckNoDifferences(o));
   PetscCall(HMEvalObjectiveSetCell(o, cell));
   *H = NULL;
   PetscCall(Evaluate(o, r, want_h, E, want_h ? H : NULL, g));
@@ -330,7 +338,7 @@ PetscErrorCode HMEvalObjectiveCreateCellFilter(HMEvalObjective o, Vec r, HMCellF
   PetscFunctionBegin;
   PetscCheck(o->hascell, o->comm, PETSC_ERR_ARG_WRONG, "-optimize_cell true needs a cell periodic along x, y and z: the structure has no cell");
   PetscCheck(o->pbc[0] && o->pbc[1] && o->pbc[2], o->comm, PETSC_ERR_ARG_WRONG, "-optimize_cell true needs a cell periodic along x, y and z: the structure's pbc is \"%s %s %s\" (the stress of a slab, wire or molecule is not defined)", o->pbc[0] ? "T" : "F", o->pbc[1] ? "T" : "F", o->pbc[2] ? "T" : "F");
-  PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscCall(CheckNoDifferences(o));
   PetscCall(HMCellFilterCreate(r, o->cell, HMEvalObjectiveEvaluateCell, o, cf));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -379,7 +387,7 @@ static PetscErrorCode WriteFrame(HMTrajectory t, PetscInt step, Vec x, const dou
   PetscCall(SetLocalPositions(eo, x));
   if (eo->hascell) {
     const double *c = cell ? cell : eo->cell;
-    k += (size_t)snprintf(comment, sizeof(comment), "Lattice=\"%.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g\" ", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+    k += HMXYZLatticeField(c, comment, sizeof(comment));
   }
   snprintf(comment + k, sizeof(comment) - k, "Properties=species:S:1:pos:R:3:forces:R:3 energy=%.17g step=%" PetscInt_FMT " fmax=%.6e pbc=\"%s %s %s\"", E, step, fmax, eo->pbc[0] ? "T" : "F", eo->pbc[1] ? "T" : "F", eo->pbc[2] ? "T" : "F");
   PetscCall(PetscMalloc1(3 * eo->nloc + 1, &f));
