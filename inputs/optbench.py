@@ -59,7 +59,7 @@ def main():
                     print(f's{k} {h}: FAILED\n{log}', flush=True)
                     continue
                 o, m = s['optimize'], s.get('modes', {})
-                wn = m.get('frequencies_cm1') or []
+                wn = s.get('frequencies_cm1') or []
                 low = min(wn) if wn else float('nan')
                 print(f"min s{k} {h:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} E={o['energy_final']:.6f} "
                       f"hess={o['hessian_evaluations']} n_imag={m.get('n_imaginary')} lowest_cm1={low:.1f}", flush=True)
@@ -71,7 +71,7 @@ def main():
                 print(f'ts s{k}: FAILED\n{log}', flush=True)
                 continue
             o, m = s['optimize'], s.get('modes', {})
-            wn = m.get('frequencies_cm1') or []
+            wn = s.get('frequencies_cm1') or []
             nb = sum(1 for w in wn if w < -30)
             print(f"ts s{k} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}", flush=True)
 

@@ -72,25 +72,42 @@ static inline __attribute__((always_inline)) void Block(const int NV, PetscInt m
   }
 }
 
+  /* A column block of B is read once per tile of 4 rows. Rows of B lie ldb doubles apart, which for the
+   layers' widths (ldb = 128, 2176, ...) puts the block's lines in a few L1 sets that evict each other, and
+   B need not be 64-byte aligned (two lines per vector load). With enough rows the block is first copied
+   into an aligned contiguous buffer of HM_GEMM_PACK_K x 32 doubles (same values, same FMA chain). */
+  #define HM_GEMM_PACK_K 256
+
 static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
+  double          pack[HM_GEMM_PACK_K * 32] __attribute__((aligned(64)));
+  const PetscBool packed = (PetscBool)(m >= 8 && k <= HM_GEMM_PACK_K);
+
   for (PetscInt j0 = 0; j0 < n; j0 += 32) {
     /* a block of up to 32 columns; the last vector of a narrower block is masked */
     const PetscInt nj = PetscMin(32, n - j0), nv = (nj + 7) / 8, c = nj - 8 * (nv - 1);
     const __mmask8 ml = (__mmask8)(c >= 8 ? 0xffu : (1u << c) - 1u);
+    const double  *b  = B + j0;
+    PetscInt       lb = ldb;
 
+    if (packed) {
+      for (PetscInt p = 0; p < k; p++)
+        for (PetscInt j = 0; j < nj; j++) pack[32 * p + j] = B[p * ldb + j0 + j];
+      b  = pack;
+      lb = 32;
+    }
     switch (nv) {
     case 4:
-      Block(4, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
+      Block(4, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
       break;
     case 3:
-      Block(3, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
+      Block(3, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
       break;
     case 2:
-      Block(2, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
+      Block(2, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
       break;
     default:
-      Block(1, m, rows, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc, ml);
+      Block(1, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
     }
   }
 }
