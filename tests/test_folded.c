@@ -362,6 +362,8 @@ static void check_synthetic(const char *Hs, int F, int lmax, int nhid, int hnl, 
   m->hi_mlp.maxw        = 0;
   for (int i = 0; i <= nhid + 1; i++) m->hi_mlp.maxw = PetscMax(m->hi_mlp.maxw, m->hi_mlp.h[i]);
   for (int i = 0; i <= nhid; i++) m->hi_mlp.W[i] = rnd_array(m->hi_mlp.h[i] * m->hi_mlp.h[i + 1], 1.7 / PetscSqrtReal((double)m->hi_mlp.h[i]), &s);
+  m->hi_mlp.Wp = calloc((size_t)(nhid + 1), sizeof(HMGemmPacked));
+  for (int i = 0; i <= nhid; i++) HM_T(HMGemmPack(m->hi_mlp.h[i + 1], m->hi_mlp.h[i], m->hi_mlp.W[i], m->hi_mlp.h[i + 1], &m->hi_mlp.Wp[i]));
   m->hnl = hnl;
   for (int t = 0; t < hnl; t++) sw += (m->hw[t] = 1.5 + rnd(&s));
   for (int t = 0; t < hnl; t++) m->hw[t] /= sw;
@@ -413,8 +415,12 @@ static void check_synthetic(const char *Hs, int F, int lmax, int nhid, int hnl, 
     free(feats[t]);
     free(xh[t]);
   }
-  for (int i = 0; i <= nhid; i++) free(m->hi_mlp.W[i]);
+  for (int i = 0; i <= nhid; i++) {
+    free(m->hi_mlp.W[i]);
+    HM_T(HMGemmPackedDestroy(&m->hi_mlp.Wp[i]));
+  }
   free(m->hi_mlp.W);
+  free(m->hi_mlp.Wp);
   free(m->hi_mlp.h);
   free((void *)m->hi_linear_up.W);
   free((void *)m->hi_linear.W);

@@ -363,6 +363,7 @@ static void test_basis_only(void **state)
   one.nlayers = 1;
   one.h       = h;
   one.W       = m->hi_mlp.W; /* never read: the only layer is the last one */
+  one.Wp      = m->hi_mlp.Wp;
   one.maxw    = h[0];
   r           = dalloc(n);
   z           = dalloc(n * h[0]);

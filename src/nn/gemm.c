@@ -2,6 +2,7 @@
    invariance of hipmace (bitwise) rests on it, since edge and atom batches differ between partitions. */
 #include "nn/nnimpl.h"
 #include "nn/simd.h"
+#include <stdint.h>
 #if defined(__AVX512F__)
   #include <immintrin.h>
 #endif
@@ -78,37 +79,41 @@ static inline __attribute__((always_inline)) void Block(const int NV, PetscInt m
    into an aligned contiguous buffer of HM_GEMM_PACK_K x 32 doubles (same values, same FMA chain). */
   #define HM_GEMM_PACK_K 256
 
+/* One column block of nj <= 32 columns, B's block at b with row stride lb. */
+static void Panel(PetscInt m, const PetscInt *rows, PetscInt nj, PetscInt k, double alpha, const double *A, PetscInt lda, const double *b, PetscInt lb, double beta, double *C, PetscInt ldc)
+{
+  /* the last vector of a narrower block is masked */
+  const PetscInt nv = (nj + 7) / 8, c = nj - 8 * (nv - 1);
+  const __mmask8 ml = (__mmask8)(c >= 8 ? 0xffu : (1u << c) - 1u);
+
+  switch (nv) {
+  case 4:
+    Block(4, m, rows, k, alpha, A, lda, b, lb, beta, C, ldc, ml);
+    break;
+  case 3:
+    Block(3, m, rows, k, alpha, A, lda, b, lb, beta, C, ldc, ml);
+    break;
+  case 2:
+    Block(2, m, rows, k, alpha, A, lda, b, lb, beta, C, ldc, ml);
+    break;
+  default:
+    Block(1, m, rows, k, alpha, A, lda, b, lb, beta, C, ldc, ml);
+  }
+}
+
 static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, double alpha, const double *A, PetscInt lda, const double *B, PetscInt ldb, double beta, double *C, PetscInt ldc)
 {
   double          pack[HM_GEMM_PACK_K * 32] __attribute__((aligned(64)));
   const PetscBool packed = (PetscBool)(m >= 8 && k <= HM_GEMM_PACK_K);
 
   for (PetscInt j0 = 0; j0 < n; j0 += 32) {
-    /* a block of up to 32 columns; the last vector of a narrower block is masked */
-    const PetscInt nj = PetscMin(32, n - j0), nv = (nj + 7) / 8, c = nj - 8 * (nv - 1);
-    const __mmask8 ml = (__mmask8)(c >= 8 ? 0xffu : (1u << c) - 1u);
-    const double  *b  = B + j0;
-    PetscInt       lb = ldb;
+    const PetscInt nj = PetscMin(32, n - j0);
 
     if (packed) {
       for (PetscInt p = 0; p < k; p++)
         for (PetscInt j = 0; j < nj; j++) pack[32 * p + j] = B[p * ldb + j0 + j];
-      b  = pack;
-      lb = 32;
-    }
-    switch (nv) {
-    case 4:
-      Block(4, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
-      break;
-    case 3:
-      Block(3, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
-      break;
-    case 2:
-      Block(2, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
-      break;
-    default:
-      Block(1, m, rows, k, alpha, A, lda, b, lb, beta, C + j0, ldc, ml);
-    }
+      Panel(m, rows, nj, k, alpha, A, lda, pack, 32, beta, C + j0, ldc);
+    } else Panel(m, rows, nj, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
   }
 }
 #else
@@ -160,4 +165,39 @@ void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, const double *
 void HMGemmRowsIndexed(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const double *A, PetscInt lda, const double *B, PetscInt ldb, double *C, PetscInt ldc)
 {
   Gemm(m, rows, n, k, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+}
+
+PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPacked *P)
+{
+  const PetscInt np = (n + 31) / 32;
+
+  PetscFunctionBegin;
+  P->n = n;
+  P->k = k;
+  PetscCall(PetscCalloc1(np * k * 32 + 8, &P->mem));
+  P->B = (double *)(((uintptr_t)P->mem + 63) & ~(uintptr_t)63);
+  for (PetscInt j0 = 0; j0 < n; j0 += 32)
+    for (PetscInt p = 0; p < k; p++)
+      for (PetscInt j = 0; j < PetscMin(32, n - j0); j++) P->B[(j0 / 32) * k * 32 + 32 * p + j] = B[p * ldb + j0 + j];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *P)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(P->mem));
+  P->B = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void HMGemmRowsPacked(PetscInt m, const double *A, PetscInt lda, const HMGemmPacked *P, double *C, PetscInt ldc)
+{
+  for (PetscInt j0 = 0; j0 < P->n; j0 += 32) {
+    const double *b = P->B + (j0 / 32) * P->k * 32;
+#if defined(__AVX512F__)
+    Panel(m, NULL, PetscMin(32, P->n - j0), P->k, 1.0, A, lda, b, 32, 0.0, C + j0, ldc);
+#else
+    Gemm(m, NULL, PetscMin(32, P->n - j0), P->k, 1.0, A, lda, b, 32, 0.0, C + j0, ldc);
+#endif
+  }
 }

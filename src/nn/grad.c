@@ -149,7 +149,7 @@ void HMRadialMLPBackward(const HMRadialMLP *mlp, PetscInt n, const double *x, co
      HMRadialMLPApply: the same products and the same vectorised SiLU) */
   for (int i = 1; i < L; i++) {
     double *pre = MlpPre(mlp, n, i, work), *act = pre + n * mlp->h[i];
-    HMGemmRows(n, mlp->h[i], mlp->h[i - 1], 1.0, cur, mlp->h[i - 1], mlp->W[i - 1], mlp->h[i], 0.0, pre, mlp->h[i]);
+    HMGemmRowsPacked(n, cur, mlp->h[i - 1], &mlp->Wp[i - 1], pre, mlp->h[i]);
     memcpy(act, pre, (size_t)(n * mlp->h[i]) * sizeof(double));
     HMSiLUNormArray(n * mlp->h[i], act);
     cur = act;

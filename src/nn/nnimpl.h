@@ -11,6 +11,17 @@ PETSC_EXTERN void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, c
 /* C[rows[i]] = A[rows[i]] B for i < m (row-major, row strides lda and ldc): rows of A that share one B,
    with the same per-element arithmetic as HMGemmRows. */
 PETSC_EXTERN void HMGemmRowsIndexed(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const double *A, PetscInt lda, const double *B, PetscInt ldb, double *C, PetscInt ldc);
+/* A fixed B (k x n, a weight matrix) stored once in the product kernel's layout: blocks of 32 columns, each
+   k x 32 contiguous and 64-byte aligned (the last block zero-padded). HMGemmRowsPacked(m, A, lda, P, C, ldc)
+   is C = A B with the same bits as HMGemmRows(m, n, k, 1, A, lda, B, ldb, 0, C, ldc), without copying B's
+   blocks on every call. */
+typedef struct {
+  PetscInt n, k;
+  double  *B, *mem;
+} HMGemmPacked;
+PETSC_EXTERN PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPacked *);
+PETSC_EXTERN PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *);
+PETSC_EXTERN void           HMGemmRowsPacked(PetscInt m, const double *A, PetscInt lda, const HMGemmPacked *, double *C, PetscInt ldc);
 
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {
@@ -37,10 +48,11 @@ PETSC_INTERN void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, in
 
 /* e3nn FullyConnectedNet without biases, normalised SiLU between layers, none after the last. */
 typedef struct {
-  int       nlayers;
-  PetscInt *h; /* [nlayers+1] widths */
-  double  **W; /* [nlayers] W_i / sqrt(h_i), owned copies, row-major [h_i][h_{i+1}] */
-  PetscInt  maxw;
+  int           nlayers;
+  PetscInt     *h;  /* [nlayers+1] widths */
+  double      **W;  /* [nlayers] W_i / sqrt(h_i), owned copies, row-major [h_i][h_{i+1}] */
+  HMGemmPacked *Wp; /* [nlayers] the same W_i in the product kernel's layout (HMGemmPack) */
+  PetscInt      maxw;
 } HMRadialMLP;
 
 /* Reads prefix.layer{i}.weight, i = 0.., checking the chain of widths; h0 and hlast are the expected

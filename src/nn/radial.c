@@ -28,6 +28,7 @@ PetscErrorCode HMRadialMLPSetUp(HMRadialMLP *mlp, HMSafetensors st, const char p
   mlp->nlayers = nl;
   PetscCall(PetscMalloc1(nl + 1, &mlp->h));
   PetscCall(PetscCalloc1(nl, &mlp->W));
+  PetscCall(PetscCalloc1(nl, &mlp->Wp));
   mlp->h[0] = h0;
   for (int i = 0; i < nl; i++) {
     PetscInt64    shape[2] = {mlp->h[i], -1};
@@ -41,6 +42,7 @@ PetscErrorCode HMRadialMLPSetUp(HMRadialMLP *mlp, HMSafetensors st, const char p
     PetscCall(PetscMalloc1(mlp->h[i] * mlp->h[i + 1], &mlp->W[i]));
     /* e3nn divides the weights by sqrt(fan_in) before the product: keep that rounding */
     for (PetscInt k = 0; k < mlp->h[i] * mlp->h[i + 1]; k++) mlp->W[i][k] = W[k] / PetscSqrtReal((double)mlp->h[i]);
+    PetscCall(HMGemmPack(mlp->h[i + 1], mlp->h[i], mlp->W[i], mlp->h[i + 1], &mlp->Wp[i]));
   }
   mlp->maxw = 0;
   for (int i = 0; i <= nl; i++) mlp->maxw = PetscMax(mlp->maxw, mlp->h[i]);
@@ -50,8 +52,12 @@ PetscErrorCode HMRadialMLPSetUp(HMRadialMLP *mlp, HMSafetensors st, const char p
 PetscErrorCode HMRadialMLPDestroy(HMRadialMLP *mlp)
 {
   PetscFunctionBegin;
-  for (int i = 0; i < mlp->nlayers; i++) PetscCall(PetscFree(mlp->W[i]));
+  for (int i = 0; i < mlp->nlayers; i++) {
+    PetscCall(PetscFree(mlp->W[i]));
+    if (mlp->Wp) PetscCall(HMGemmPackedDestroy(&mlp->Wp[i]));
+  }
   PetscCall(PetscFree(mlp->W));
+  PetscCall(PetscFree(mlp->Wp));
   PetscCall(PetscFree(mlp->h));
   PetscCall(PetscMemzero(mlp, sizeof(*mlp)));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -66,7 +72,7 @@ void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, doubl
   for (int i = 0; i < mlp->nlayers; i++) {
     const int last = i == mlp->nlayers - 1;
     double   *dst  = last ? out : buf[i % 2];
-    HMGemmRows(n, mlp->h[i + 1], mlp->h[i], 1.0, cur, mlp->h[i], mlp->W[i], mlp->h[i + 1], 0.0, dst, mlp->h[i + 1]);
+    HMGemmRowsPacked(n, cur, mlp->h[i], &mlp->Wp[i], dst, mlp->h[i + 1]);
     if (!last) HMSiLUNormArray(n * mlp->h[i + 1], dst);
     cur = dst;
   }
