@@ -359,7 +359,7 @@ static PetscErrorCode RadialHidden(HMFolded f, PetscInt nc, const double vec[], 
     const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
     double        *dst = buf[i % 2];
     /* row-independent product: an edge's result must not depend on its batch (bitwise rank invariance) */
-    HMGemmRowsPacked(nc, cur, hi, &mlp->Wp[i], dst, ho);
+    HMGemmRowsPacked(nc, 1.0, cur, hi, &mlp->Wp[i], 0.0, dst, ho);
     HMSiLUNormArray(nc * ho, dst);
     cur = dst;
   }

@@ -190,14 +190,14 @@ PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *P)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-void HMGemmRowsPacked(PetscInt m, const double *A, PetscInt lda, const HMGemmPacked *P, double *C, PetscInt ldc)
+void HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *P, double beta, double *C, PetscInt ldc)
 {
   for (PetscInt j0 = 0; j0 < P->n; j0 += 32) {
     const double *b = P->B + (j0 / 32) * P->k * 32;
 #if defined(__AVX512F__)
-    Panel(m, NULL, PetscMin(32, P->n - j0), P->k, 1.0, A, lda, b, 32, 0.0, C + j0, ldc);
+    Panel(m, NULL, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
 #else
-    Gemm(m, NULL, PetscMin(32, P->n - j0), P->k, 1.0, A, lda, b, 32, 0.0, C + j0, ldc);
+    Gemm(m, NULL, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
 #endif
   }
 }

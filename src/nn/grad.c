@@ -43,7 +43,7 @@ static void TransposeBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, in
     }
     return;
   }
-  HMLinearChunked_Private(nz, zlist, d, mb, ma, alpha, WT, ma, dy, ldy, dx, ldx);
+  HMLinearChunked_Private(nz, zlist, d, mb, ma, alpha, WT, ma, NULL, dy, ldy, dx, ldx);
 }
 
 /* WT[w][u] = W[u][w] (W row stride ldw); malloc'ed, NULL if out of memory */
@@ -149,7 +149,7 @@ void HMRadialMLPBackward(const HMRadialMLP *mlp, PetscInt n, const double *x, co
      HMRadialMLPApply: the same products and the same vectorised SiLU) */
   for (int i = 1; i < L; i++) {
     double *pre = MlpPre(mlp, n, i, work), *act = pre + n * mlp->h[i];
-    HMGemmRowsPacked(n, cur, mlp->h[i - 1], &mlp->Wp[i - 1], pre, mlp->h[i]);
+    HMGemmRowsPacked(n, 1.0, cur, mlp->h[i - 1], &mlp->Wp[i - 1], 0.0, pre, mlp->h[i]);
     memcpy(act, pre, (size_t)(n * mlp->h[i]) * sizeof(double));
     HMSiLUNormArray(n * mlp->h[i], act);
     cur = act;

@@ -5,7 +5,7 @@
 /* Rows per scan of HMSkipTPApply's grouping by element. */
 #define HM_SKIP_ROWS 256
 
-void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const double *in, PetscInt ldin, double *out, PetscInt ldout)
+void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const HMGemmPacked *Bp, const double *in, PetscInt ldin, double *out, PetscInt ldout)
 {
   double         it[HM_LIN_BUF], ot[HM_LIN_BUF];
   const PetscInt wide = (PetscInt)d * PetscMax(nin, nout);
@@ -17,7 +17,8 @@ void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin,
       for (int u = 0; u < nin; u++)
         for (int mm = 0; mm < d; mm++) it[(i * d + mm) * nin + u] = iz[u * d + mm];
     }
-    HMGemmRows(nc * d, nout, nin, alpha, it, nin, B, ldb, 0.0, ot, nout);
+    if (Bp) HMGemmRowsPacked(nc * d, alpha, it, nin, Bp, 0.0, ot, nout);
+    else HMGemmRows(nc * d, nout, nin, alpha, it, nin, B, ldb, 0.0, ot, nout);
     for (PetscInt i = 0; i < nc; i++) {
       double *oz = out + (zlist ? zlist[z0 + i] : z0 + i) * ldout;
       for (int w = 0; w < nout; w++)
@@ -31,7 +32,7 @@ void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin,
    is one HMGemmRows over all of them, with W read once per tile instead of once per row (a BLAS call
    per row repacks W every time, which cost as much as the arithmetic). Row-independent like
    HMGemmRows. */
-static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const double *x, PetscInt ldx, double *y, PetscInt ldy)
+static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb, double alpha, const double *W, PetscInt ldw, const HMGemmPacked *Wp, const double *x, PetscInt ldx, double *y, PetscInt ldy)
 {
   if ((PetscInt)d * PetscMax(ma, mb) > HM_LIN_BUF) {
     for (PetscInt i = 0; i < nz; i++) {
@@ -43,7 +44,7 @@ static void ApplyBlock(PetscInt nz, const PetscInt *zlist, int d, int ma, int mb
     }
     return;
   }
-  HMLinearChunked_Private(nz, zlist, d, ma, mb, alpha, W, ldw, x, ldx, y, ldy);
+  HMLinearChunked_Private(nz, zlist, d, ma, mb, alpha, W, ldw, Wp, x, ldx, y, ldy);
 }
 
 /* The instructions of a map between irreps: every (input block a, output block b) with the same l and
@@ -92,12 +93,19 @@ PetscErrorCode HMLinearSetUp(HMLinear *lin, const HMIrreps *in, const HMIrreps *
     lin->alpha[k] = fan > 0 ? 1.0 / PetscSqrtReal(fan) : 0.0;
   }
   PetscCheck(numel == off, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "tensor '%s' has %" PetscInt64_FMT " weights but the linear map %s needs %" PetscInt_FMT, name, numel, "between its irreps", off);
+  PetscCall(PetscCalloc1(lin->ninstr + 1, &lin->Wp));
+  for (int k = 0; k < lin->ninstr; k++) {
+    const PetscInt ma = in->b[lin->ia[k]].mul, mb = out->b[lin->ib[k]].mul;
+    if (ma > 0 && mb > 0) PetscCall(HMGemmPack(mb, ma, W + lin->woff[k], mb, &lin->Wp[k]));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMLinearDestroy(HMLinear *lin)
 {
   PetscFunctionBegin;
+  for (int k = 0; k < lin->ninstr && lin->Wp; k++) PetscCall(HMGemmPackedDestroy(&lin->Wp[k]));
+  PetscCall(PetscFree(lin->Wp));
   PetscCall(PetscFree4(lin->ia, lin->ib, lin->woff, lin->alpha));
   PetscCall(PetscMemzero(lin, sizeof(*lin)));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -121,9 +129,9 @@ void HMLinearApply(const HMLinear *lin, PetscInt n, const double *x, PetscInt ld
     if (a->mul == 0 || b->mul == 0) continue;
     if (d == 1) {
       /* scalars: Y[z,w] += alpha X[z,u] W[u,w] over all rows */
-      HMGemmRows(n, b->mul, a->mul, lin->alpha[k], xa, ldx, W, b->mul, 1.0, yb, ldy);
+      HMGemmRowsPacked(n, lin->alpha[k], xa, ldx, &lin->Wp[k], 1.0, yb, ldy);
     } else {
-      ApplyBlock(n, NULL, d, a->mul, b->mul, lin->alpha[k], W, b->mul, xa, ldx, yb, ldy);
+      ApplyBlock(n, NULL, d, a->mul, b->mul, lin->alpha[k], W, b->mul, &lin->Wp[k], xa, ldx, yb, ldy);
     }
   }
 }
@@ -144,12 +152,19 @@ PetscErrorCode HMSkipTPSetUp(HMSkipTP *s, const HMIrreps *in, int nel, const HMI
   PetscCall(MatchBlocks(in, out, nel, &s->ninstr, &s->ia, &s->ib, &s->woff, &s->alpha, &off));
   for (int k = 0; k < s->ninstr; k++) s->alpha[k] = in->b[s->ia[k]].mul > 0 ? 1.0 / PetscSqrtReal((double)in->b[s->ia[k]].mul * nel) : 0.0;
   PetscCheck(numel == off, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "tensor '%s' has %" PetscInt64_FMT " weights but the tensor product needs %" PetscInt_FMT, name, numel, off);
+  PetscCall(PetscCalloc1(s->ninstr * nel + 1, &s->Wp));
+  for (int k = 0; k < s->ninstr; k++) {
+    const PetscInt ma = in->b[s->ia[k]].mul, mb = out->b[s->ib[k]].mul;
+    for (int el = 0; el < nel && ma > 0 && mb > 0; el++) PetscCall(HMGemmPack(mb, ma, W + s->woff[k] + (PetscInt)el * mb, nel * mb, &s->Wp[k * nel + el]));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMSkipTPDestroy(HMSkipTP *s)
 {
   PetscFunctionBegin;
+  for (int k = 0; k < s->ninstr * s->nel && s->Wp; k++) PetscCall(HMGemmPackedDestroy(&s->Wp[k]));
+  PetscCall(PetscFree(s->Wp));
   PetscCall(PetscFree4(s->ia, s->ib, s->woff, s->alpha));
   PetscCall(PetscMemzero(s, sizeof(*s)));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -172,7 +187,7 @@ void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double
         PetscInt zl[HM_SKIP_ROWS], nl = 0;
         for (PetscInt i = 0; i < nc; i++)
           if (elem[z0 + i] == el) zl[nl++] = z0 + i;
-        if (nl) ApplyBlock(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, x + xo, ldx, y + yo, ldy);
+        if (nl) ApplyBlock(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, &s->Wp[k * s->nel + el], x + xo, ldx, y + yo, ldy);
       }
     }
   }

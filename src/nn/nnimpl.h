@@ -12,8 +12,8 @@ PETSC_EXTERN void HMGemmRows(PetscInt m, PetscInt n, PetscInt k, double alpha, c
    with the same per-element arithmetic as HMGemmRows. */
 PETSC_EXTERN void HMGemmRowsIndexed(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const double *A, PetscInt lda, const double *B, PetscInt ldb, double *C, PetscInt ldc);
 /* A fixed B (k x n, a weight matrix) stored once in the product kernel's layout: blocks of 32 columns, each
-   k x 32 contiguous and 64-byte aligned (the last block zero-padded). HMGemmRowsPacked(m, A, lda, P, C, ldc)
-   is C = A B with the same bits as HMGemmRows(m, n, k, 1, A, lda, B, ldb, 0, C, ldc), without copying B's
+   k x 32 contiguous and 64-byte aligned (the last block zero-padded). HMGemmRowsPacked(m, alpha, A, lda, P, beta, C, ldc)
+   is C = alpha A B + beta C with the same bits as HMGemmRows(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc), without copying B's
    blocks on every call. */
 typedef struct {
   PetscInt n, k;
@@ -21,7 +21,7 @@ typedef struct {
 } HMGemmPacked;
 PETSC_EXTERN PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPacked *);
 PETSC_EXTERN PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *);
-PETSC_EXTERN void           HMGemmRowsPacked(PetscInt m, const double *A, PetscInt lda, const HMGemmPacked *, double *C, PetscInt ldc);
+PETSC_EXTERN void           HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *, double beta, double *C, PetscInt ldc);
 
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {
@@ -32,6 +32,7 @@ typedef struct {
   PetscInt     *woff;    /* [ninstr] offset of W_ab in the flat weight */
   double       *alpha;   /* [ninstr] */
   const double *W;
+  HMGemmPacked *Wp; /* [ninstr] W_ab in the product kernel's layout */
 } HMLinear;
 
 PETSC_EXTERN PetscErrorCode HMLinearSetUp(HMLinear *, const HMIrreps *in, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);
@@ -44,7 +45,7 @@ PETSC_EXTERN void HMLinearApply(const HMLinear *, PetscInt n, const double *x, P
    once per row, and added back. Row-independent like HMGemmRows. Used by the forward (B = W) and the backward
    (B = W^T) of the linear maps. */
 #define HM_LIN_BUF 4096
-PETSC_INTERN void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const double *in, PetscInt ldin, double *out, PetscInt ldout);
+PETSC_INTERN void HMLinearChunked_Private(PetscInt nz, const PetscInt *zlist, int d, int nin, int nout, double alpha, const double *B, PetscInt ldb, const HMGemmPacked *Bp, const double *in, PetscInt ldin, double *out, PetscInt ldout);
 
 /* e3nn FullyConnectedNet without biases, normalised SiLU between layers, none after the last. */
 typedef struct {
@@ -123,6 +124,7 @@ typedef struct {
   PetscInt     *woff;
   double       *alpha;
   const double *W;
+  HMGemmPacked *Wp; /* [ninstr][nel] W_ab of each element in the product kernel's layout */
 } HMSkipTP;
 
 PETSC_EXTERN PetscErrorCode HMSkipTPSetUp(HMSkipTP *, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);

@@ -72,7 +72,7 @@ void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, doubl
   for (int i = 0; i < mlp->nlayers; i++) {
     const int last = i == mlp->nlayers - 1;
     double   *dst  = last ? out : buf[i % 2];
-    HMGemmRowsPacked(n, cur, mlp->h[i], &mlp->Wp[i], dst, mlp->h[i + 1]);
+    HMGemmRowsPacked(n, 1.0, cur, mlp->h[i], &mlp->Wp[i], 0.0, dst, mlp->h[i + 1]);
     if (!last) HMSiLUNormArray(n * mlp->h[i + 1], dst);
     cur = dst;
   }
