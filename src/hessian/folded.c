@@ -40,11 +40,13 @@ struct _p_HMFolded {
   PetscInt K, maxw;
   /* kept paths p: input block of x (offset xoff, mul channels of dimension d1), columns ja .. ja+d1 of
      the node tensor, P_p[K][mul] = pw_p Omega_p[u] W_last[kappa, woff_p + u] */
-  int       np;
-  PetscInt *xoff, *mul, *d1, *ja;
-  double   *P;
-  PetscInt *poff;
-  PetscInt  nka, nodedim; /* nodedim = K * nka, G_s laid out [kappa][nka] */
+  int           np;
+  PetscInt     *xoff, *mul, *d1, *ja;
+  double       *P;
+  PetscInt     *poff;
+  HMGemmPacked *Pt;           /* [np] P_p^T (mul x K) in the product kernel's layout */
+  double       *nT;           /* node tensor of a chunk, rows (node, a), K columns */
+  PetscInt      nka, nodedim; /* nodedim = K * nka, G_s laid out [kappa][nka] */
   /* Clebsch-Gordan contraction as a list: e9[o] += c * Y[b] * T[j]; crev = (-1)^l2 c for -vec */
   PetscInt ncg;
   int     *cg_j, *cg_b, *cg_o;
@@ -239,6 +241,25 @@ PetscErrorCode HMFoldedCreate(HMModel m, HMFolded *out)
     for (PetscInt kap = 0; kap < f->K; kap++)
       for (PetscInt u = 0; u < f->mul[i]; u++) P[kap * f->mul[i] + u] = tp->pw[p] * Omega[offM[k] + u] * Wlast[kap * tp->weight_numel + tp->woff[p] + u];
   }
+  {
+    PetscInt maxd1 = 1, maxkm = 1;
+    double  *PT;
+
+    for (int i = 0; i < f->np; i++) {
+      maxd1 = PetscMax(maxd1, f->d1[i]);
+      maxkm = PetscMax(maxkm, f->K * f->mul[i]);
+    }
+    PetscCall(PetscCalloc1(f->np + 1, &f->Pt));
+    PetscCall(PetscMalloc1(maxkm, &PT));
+    for (int i = 0; i < f->np; i++) {
+      const double *P = f->P + f->poff[i];
+      for (PetscInt kap = 0; kap < f->K; kap++)
+        for (PetscInt u = 0; u < f->mul[i]; u++) PT[u * f->K + kap] = P[kap * f->mul[i] + u];
+      PetscCall(HMGemmPack(f->K, f->mul[i], PT, f->K, &f->Pt[i]));
+    }
+    PetscCall(PetscFree(PT));
+    PetscCall(PetscMalloc1(FOLD_NODE_CHUNK * maxd1 * f->K, &f->nT));
+  }
 
   PetscCall(BuildCGList(f, ncg, keep_q, q_of));
   PetscCall(PetscFree(keep_q));
@@ -260,6 +281,9 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
   if (!f) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFree5(f->xoff, f->mul, f->d1, f->ja, f->poff));
   PetscCall(PetscFree(f->P));
+  for (int i = 0; i < f->np && f->Pt; i++) PetscCall(HMGemmPackedDestroy(&f->Pt[i]));
+  PetscCall(PetscFree(f->Pt));
+  PetscCall(PetscFree(f->nT));
   PetscCall(PetscFree5(f->cg_j, f->cg_b, f->cg_o, f->cg_c, f->cg_crev));
   PetscCall(PetscFree5(f->rb, f->zw, f->Y, f->T, f->perm));
   PetscCall(PetscFree4(f->Tt, f->Yt, f->Ot, f->Tr));
@@ -320,14 +344,22 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
       }
     }
     HMLinearApply(&m->hi_linear_up, nc, f->fbar, dH, 0.0, f->xbar, dH);
-    for (PetscInt i = 0; i < nc; i++) {
-      double *Gs = G + (n0 + i) * f->nodedim;
-      /* G_s[kappa][ja_p + a] = sum_u P_p[kappa][u] x[s][u, a] */
-      for (int p = 0; p < f->np; p++) {
-        /* row-major G_s = P_p x_p as the column-major product G_s^T = x_p^T P_p^T */
-        const PetscBLASInt m_ = (PetscBLASInt)f->d1[p], n_ = (PetscBLASInt)f->K, k_ = (PetscBLASInt)f->mul[p], ldg = (PetscBLASInt)f->nka;
-        const double       one = 1.0, zero = 0.0;
-        BLASgemm_("N", "N", &m_, &n_, &k_, &one, f->xbar + i * dH + f->xoff[p], &m_, f->P + f->poff[p], &k_, &zero, Gs + f->ja[p], &ldg);
+    /* G_s[kappa][ja_p + a] = sum_u P_p[kappa][u] x[s][u, a]: for each path one product over the chunk's rows
+       (s, a), x_p transposed into fbar (free after the linear map), then scattered into G */
+    for (int p = 0; p < f->np; p++) {
+      const PetscInt d1 = f->d1[p], mul = f->mul[p], K = f->K;
+      double        *xt = f->fbar;
+
+      for (PetscInt i = 0; i < nc; i++) {
+        const double *x = f->xbar + i * dH + f->xoff[p];
+        for (PetscInt a = 0; a < d1; a++)
+          for (PetscInt u = 0; u < mul; u++) xt[(i * d1 + a) * mul + u] = x[u * d1 + a];
+      }
+      HMGemmRowsPacked(nc * d1, 1.0, xt, mul, &f->Pt[p], 0.0, f->nT, K);
+      for (PetscInt i = 0; i < nc; i++) {
+        double *Gs = G + (n0 + i) * f->nodedim + f->ja[p];
+        for (PetscInt a = 0; a < d1; a++)
+          for (PetscInt kap = 0; kap < K; kap++) Gs[kap * f->nka + a] = f->nT[(i * d1 + a) * K + kap];
       }
     }
   }
