@@ -1,5 +1,6 @@
 /* MACE symmetric contraction with the generalised Clebsch-Gordan U matrices stored sparse. */
 #include "nn/nnimpl.h"
+#include <stdlib.h>
 #include <stdint.h>
 #if defined(__AVX512F__)
   #include <immintrin.h>
@@ -16,6 +17,101 @@ static PetscInt Ipow(PetscInt b, int e)
   PetscInt r = 1;
   while (e-- > 0) r *= b;
   return r;
+}
+
+/* The monomial X[q1] ... X[q_nu] of a row does not depend on the order of its indices (channel by channel
+   the features multiply element-wise), and U_nu, symmetric in them, has a row for every permutation. The rows
+   of one (M, multiset {q}) are merged into one, with q1 <= ... <= q_nu and the sum of their Uw (in the order
+   of the rows): up to nu! times fewer rows and runs. Arrays of c for this nu are replaced. */
+typedef struct {
+  PetscInt64 key; /* M and the sorted indices, flattened */
+  PetscInt   p;   /* the row before merging */
+} RowKey;
+
+static int CompareRowKey(const void *a, const void *b)
+{
+  const RowKey *x = (const RowKey *)a, *y = (const RowKey *)b;
+
+  if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+  return (x->p > y->p) - (x->p < y->p);
+}
+
+static PetscErrorCode MergePermutedRows(HMContraction *c, int nu)
+{
+  const PetscInt np = c->npair[nu], Q = c->Q, C = c->C;
+  RowKey        *rk;
+  PetscInt       np2 = 0, *prow2, *gstart2, ng = 0;
+  int           *pM2, *pq2;
+  double        *mem2, *Uw2;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(np + 1, &rk));
+  for (PetscInt p = 0; p < np; p++) {
+    int        q[8];
+    PetscInt64 key = c->pM[nu][p];
+
+    for (int i = 0; i < nu; i++) q[i] = c->pq[nu][p * nu + i];
+    for (int i = 1; i < nu; i++) /* insertion sort, nu <= 7 */
+      for (int j = i; j > 0 && q[j - 1] > q[j]; j--) {
+        const int t = q[j];
+        q[j]        = q[j - 1];
+        q[j - 1]    = t;
+      }
+    for (int i = 0; i < nu; i++) key = key * Q + q[i];
+    rk[p].key = key;
+    rk[p].p   = p;
+  }
+  qsort(rk, (size_t)np, sizeof(RowKey), CompareRowKey);
+  for (PetscInt t = 0; t < np; t++)
+    if (t == 0 || rk[t].key != rk[t - 1].key) np2++;
+  PetscCall(PetscMalloc1(np2 + 1, &prow2));
+  PetscCall(PetscMalloc1(np2 + 1, &pM2));
+  PetscCall(PetscMalloc1(nu * np2 + 1, &pq2));
+  PetscCall(PetscCalloc1(c->nel * np2 * C + 8, &mem2));
+  Uw2 = (double *)(((uintptr_t)mem2 + 63) & ~(uintptr_t)63);
+  for (PetscInt t = 0, p2 = -1; t < np; t++) {
+    const PetscInt p = rk[t].p;
+    if (t == 0 || rk[t].key != rk[t - 1].key) {
+      PetscInt64 key = rk[t].key;
+      p2++;
+      prow2[p2] = (PetscInt)key;
+      for (int i = nu - 1; i >= 0; i--) {
+        pq2[p2 * nu + i] = (int)(key % Q);
+        key /= Q;
+      }
+      pM2[p2] = (int)key;
+    }
+    for (int e = 0; e < c->nel; e++)
+      for (PetscInt c0 = 0; c0 < C; c0 += HM_SC_CW) {
+        const PetscInt cw = PetscMin(HM_SC_CW, C - c0);
+        const double  *u  = c->Uw[nu] + (PetscInt)e * np * C + c0 * np + p * cw;
+        double        *u2 = Uw2 + (PetscInt)e * np2 * C + c0 * np2 + p2 * cw;
+        for (PetscInt cc = 0; cc < cw; cc++) u2[cc] += u[cc];
+      }
+  }
+  PetscCall(PetscFree(rk));
+  PetscCall(PetscFree(c->prow[nu]));
+  PetscCall(PetscFree(c->pM[nu]));
+  PetscCall(PetscFree(c->pq[nu]));
+  PetscCall(PetscFree(c->Uwmem[nu]));
+  PetscCall(PetscFree(c->gstart[nu]));
+  c->npair[nu] = np2;
+  c->prow[nu]  = prow2;
+  c->pM[nu]    = pM2;
+  c->pq[nu]    = pq2;
+  c->Uwmem[nu] = mem2;
+  c->Uw[nu]    = Uw2;
+  /* runs: rows sharing (M, q1..q_{nu-1}) */
+  for (PetscInt p = 0; p < np2; p++)
+    if (p == 0 || prow2[p] / Q != prow2[p - 1] / Q) ng++;
+  c->ngroup[nu] = ng;
+  PetscCall(PetscMalloc1(ng + 1, &gstart2));
+  ng = 0;
+  for (PetscInt p = 0; p < np2; p++)
+    if (p == 0 || prow2[p] / Q != prow2[p - 1] / Q) gstart2[ng++] = p;
+  gstart2[ng]   = np2;
+  c->gstart[nu] = gstart2;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, const char prefix[], const HMIrreps *target, const HMIrreps *hidden, int corr, int nel)
@@ -127,6 +223,7 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
             if (p == 0 || c->prow[nu][p] / Q != c->prow[nu][p - 1] / Q) c->gstart[nu][ng++] = p;
           c->gstart[nu][ng] = c->npair[nu];
         }
+        if (nu >= 2) PetscCall(MergePermutedRows(c, nu));
       }
     }
     c->maxstate  = d * Ipow(Q, corr - 1);
