@@ -90,4 +90,36 @@ static void test_gemm_rows(void **state)
   free(row);
 }
 
-HM_TEST_MAIN_OF(test_radial, test_gemm_rows)
+/* Weights packed once (HMGemmPack) give the bits of HMGemmRows on the same B, for any number of rows, a
+   column count that is not a multiple of the 32-column blocks, a B inside a wider array (ldb > n), depths
+   below and above the per-call packing limit (HM_GEMM_PACK_K = 256), and alpha/beta = (1, 0) and (0.7, 1). */
+static void test_gemm_packed(void **state)
+{
+  const PetscInt ks[2] = {23, 300}, m = 13, n = 45, ldb = 50;
+  uint64_t       s = 977;
+  (void)state;
+  for (int ik = 0; ik < 2; ik++) {
+    const PetscInt k = ks[ik];
+    double        *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * k * ldb), *C = malloc(sizeof(double) * m * n), *D = malloc(sizeof(double) * m * n);
+    HMGemmPacked   P;
+
+    for (PetscInt i = 0; i < m * k; i++) A[i] = (double)((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 11) / 9007199254740992.0 - 0.5;
+    for (PetscInt i = 0; i < k * ldb; i++) B[i] = (double)((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 11) / 9007199254740992.0 - 0.5;
+    HM_T(HMGemmPack(n, k, B, ldb, &P));
+    for (PetscInt r = 1; r <= m; r++)
+      for (int ab = 0; ab < 2; ab++) {
+        const double alpha = ab ? 0.7 : 1.0, beta = ab ? 1.0 : 0.0;
+        for (PetscInt i = 0; i < r * n; i++) C[i] = D[i] = 0.25 + 1e-3 * (double)i;
+        HMGemmRows(r, n, k, alpha, A, k, B, ldb, beta, C, n);
+        HMGemmRowsPacked(r, alpha, A, k, &P, beta, D, n);
+        for (PetscInt i = 0; i < r * n; i++) assert_true(C[i] == D[i]);
+      }
+    HM_T(HMGemmPackedDestroy(&P));
+    free(A);
+    free(B);
+    free(C);
+    free(D);
+  }
+}
+
+HM_TEST_MAIN_OF(test_radial, test_gemm_rows, test_gemm_packed)
