@@ -12,6 +12,13 @@
    code path (AVX-512 or portable) it falls in. So a row's result is independent of the batch and of
    the row's position in it (BLAS libraries give no such guarantee: their edge tiles use other code). */
 
+/* Columns j0 .. j0 + nj - 1 (nj <= 32) of the k rows of B, row stride ldb, into a block with row stride 32. */
+static void PackBlock(PetscInt k, PetscInt nj, const double *B, PetscInt ldb, double *dst)
+{
+  for (PetscInt p = 0; p < k; p++)
+    for (PetscInt j = 0; j < nj; j++) dst[32 * p + j] = B[p * ldb + j];
+}
+
 #if defined(__AVX512F__)
 /* One tile: R rows x NV vectors of 8 columns, the last vector masked by ml (0xff for a full block). The
    row pointers advance with p, and alpha and beta are applied after the loop: in the loop only the R x NV
@@ -110,8 +117,7 @@ static void Gemm(PetscInt m, const PetscInt *rows, PetscInt n, PetscInt k, doubl
     const PetscInt nj = PetscMin(32, n - j0);
 
     if (packed) {
-      for (PetscInt p = 0; p < k; p++)
-        for (PetscInt j = 0; j < nj; j++) pack[32 * p + j] = B[p * ldb + j0 + j];
+      PackBlock(k, nj, B + j0, ldb, pack);
       Panel(m, rows, nj, k, alpha, A, lda, pack, 32, beta, C + j0, ldc);
     } else Panel(m, rows, nj, k, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
   }
@@ -176,9 +182,7 @@ PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, PetscInt ldb,
   P->k = k;
   PetscCall(PetscCalloc1(np * k * 32 + 8, &P->mem));
   P->B = (double *)(((uintptr_t)P->mem + 63) & ~(uintptr_t)63);
-  for (PetscInt j0 = 0; j0 < n; j0 += 32)
-    for (PetscInt p = 0; p < k; p++)
-      for (PetscInt j = 0; j < PetscMin(32, n - j0); j++) P->B[(j0 / 32) * k * 32 + 32 * p + j] = B[p * ldb + j0 + j];
+  for (PetscInt j0 = 0; j0 < n; j0 += 32) PackBlock(k, PetscMin(32, n - j0), B + j0, ldb, P->B + (j0 / 32) * k * 32);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -19,6 +19,24 @@ static PetscInt Ipow(PetscInt b, int e)
   return r;
 }
 
+/* The runs of rows sharing (M, q1..q_{nu-1}) (consecutive rows, flattened index r = prow / Q). */
+static PetscErrorCode BuildRuns(HMContraction *c, int nu)
+{
+  const PetscInt Q = c->Q, *prow = c->prow[nu];
+  PetscInt       ng = 0;
+
+  PetscFunctionBegin;
+  for (PetscInt p = 0; p < c->npair[nu]; p++)
+    if (p == 0 || prow[p] / Q != prow[p - 1] / Q) ng++;
+  c->ngroup[nu] = ng;
+  PetscCall(PetscMalloc1(ng + 1, &c->gstart[nu]));
+  ng = 0;
+  for (PetscInt p = 0; p < c->npair[nu]; p++)
+    if (p == 0 || prow[p] / Q != prow[p - 1] / Q) c->gstart[nu][ng++] = p;
+  c->gstart[nu][ng] = c->npair[nu];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* The monomial X[q1] ... X[q_nu] of a row does not depend on the order of its indices (channel by channel
    the features multiply element-wise), and U_nu, symmetric in them, has a row for every permutation. The rows
    of one (M, multiset {q}) are merged into one, with q1 <= ... <= q_nu and the sum of their Uw (in the order
@@ -40,7 +58,7 @@ static PetscErrorCode MergePermutedRows(HMContraction *c, int nu)
 {
   const PetscInt np = c->npair[nu], Q = c->Q, C = c->C;
   RowKey        *rk;
-  PetscInt       np2 = 0, *prow2, *gstart2, ng = 0;
+  PetscInt       np2 = 0, *prow2;
   int           *pM2, *pq2;
   double        *mem2, *Uw2;
 
@@ -101,16 +119,7 @@ static PetscErrorCode MergePermutedRows(HMContraction *c, int nu)
   c->pq[nu]    = pq2;
   c->Uwmem[nu] = mem2;
   c->Uw[nu]    = Uw2;
-  /* runs: rows sharing (M, q1..q_{nu-1}) */
-  for (PetscInt p = 0; p < np2; p++)
-    if (p == 0 || prow2[p] / Q != prow2[p - 1] / Q) ng++;
-  c->ngroup[nu] = ng;
-  PetscCall(PetscMalloc1(ng + 1, &gstart2));
-  ng = 0;
-  for (PetscInt p = 0; p < np2; p++)
-    if (p == 0 || prow2[p] / Q != prow2[p - 1] / Q) gstart2[ng++] = p;
-  gstart2[ng]   = np2;
-  c->gstart[nu] = gstart2;
+  PetscCall(BuildRuns(c, nu));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -212,17 +221,7 @@ PetscErrorCode HMSymContractionSetUp(HMSymContraction *sc, HMSafetensors st, con
             }
           }
         }
-        {
-          PetscInt ng = 0;
-          for (PetscInt p = 0; p < c->npair[nu]; p++)
-            if (p == 0 || c->prow[nu][p] / Q != c->prow[nu][p - 1] / Q) ng++;
-          c->ngroup[nu] = ng;
-          PetscCall(PetscMalloc1(ng + 1, &c->gstart[nu]));
-          ng = 0;
-          for (PetscInt p = 0; p < c->npair[nu]; p++)
-            if (p == 0 || c->prow[nu][p] / Q != c->prow[nu][p - 1] / Q) c->gstart[nu][ng++] = p;
-          c->gstart[nu][ng] = c->npair[nu];
-        }
+        PetscCall(BuildRuns(c, nu));
         if (nu >= 2) PetscCall(MergePermutedRows(c, nu));
       }
     }
