@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Issue 15 acceptance: the demo model's 10 test molecules displaced by Gaussian noise (0.05 A, fixed seed),
-minimised with and without the predicted Hessian (hipmace -optimize min), and -optimize ts from s4-s7, s9.
-Usage: optbench.py HIPMACE_BIN MODELS_DIR INPUTS_DIR OUTDIR [min|ts|all]"""
-import json, os, struct, subprocess, sys
+"""Issue 15 acceptance: a model's test molecules displaced by Gaussian noise (0.05 A, fixed seed), minimised with
+and without the predicted Hessian (hipmace -optimize min), and -optimize ts from the demo model's saddles s4-s7, s9.
+Usage: optbench.py HIPMACE_BIN MODELS_DIR INPUTS_DIR OUTDIR [min|ts|all] [--model demo|protein]
+                   [--steps N] [--variants 'name:flags;name:flags']
+  demo (default): demo_hipmace, its 10 test molecules, seed 15, 200 steps;
+  protein: protein_demo, its test molecules s0-s7, seed 2026, 300 steps.
+  --variants: the min runs to make (default 'predicted:-optimize_hessian predicted;none:-optimize_hessian none'),
+  e.g. 'keep:-optimize_keep_history'."""
+import argparse, json, os, struct, subprocess
 import numpy as np
 
 def safetensors(path):
@@ -19,7 +24,7 @@ def safetensors(path):
         out[k] = np.frombuffer(data[a:b], dtype=dt[v['dtype']]).reshape(v['shape'])
     return out
 
-SYM = {1: 'H', 6: 'C', 7: 'N', 8: 'O', 9: 'F'}
+SYM = {1: 'H', 6: 'C', 7: 'N', 8: 'O', 9: 'F', 16: 'S'}
 
 def write_xyz(path, Z, pos):
     with open(path, 'w') as f:
@@ -27,50 +32,67 @@ def write_xyz(path, Z, pos):
         for z, p in zip(Z, pos):
             f.write(f"{SYM[int(z)]} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}\n")
 
-def run(binp, model, xyz, out, extra):
+def run(binp, model, xyz, out, steps, extra):
     js = out + '.json'
-    cmd = [binp, '-structure', xyz, '-model', model, '-summary', js, '-nmodes', '8', '-optimize_max_steps', '200'] + extra
+    cmd = [binp, '-structure', xyz, '-model', model, '-summary', js, '-nmodes', '8', '-optimize_max_steps', str(steps)] + extra
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         return None, r.stdout + r.stderr
-    s = json.load(open(js))
-    return s, r.stdout
+    return json.load(open(js)), r.stdout
 
 def main():
-    binp, models, inputs, outdir = sys.argv[1:5]
-    what = sys.argv[5] if len(sys.argv) > 5 else 'all'
-    os.makedirs(outdir, exist_ok=True)
-    fx = safetensors(os.path.join(models, 'demo_test_fixtures.safetensors'))
-    model = os.path.join(inputs, 'demo_hipmace.safetensors')
-    rng = np.random.default_rng(15)
-    rows = []
-    for k in range(10):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('bin'); ap.add_argument('models'); ap.add_argument('inputs'); ap.add_argument('outdir')
+    ap.add_argument('what', nargs='?', default='all', choices=['min', 'ts', 'all'])
+    ap.add_argument('--model', default='demo', choices=['demo', 'protein'])
+    ap.add_argument('--steps', type=int, default=0)
+    ap.add_argument('--variants', default='predicted:-optimize_hessian predicted;none:-optimize_hessian none')
+    a = ap.parse_args()
+    os.makedirs(a.outdir, exist_ok=True)
+    if a.model == 'demo':
+        fx = safetensors(os.path.join(a.models, 'demo_test_fixtures.safetensors'))
+        model, seed, mols, steps = os.path.join(a.inputs, 'demo_hipmace.safetensors'), 15, range(10), 200
+    else:
+        fx = safetensors(os.path.join(a.models, 'protein_demo_test_fixtures.safetensors'))
+        model, seed, mols, steps = os.path.join(a.inputs, 'protein_demo.safetensors'), 2026, range(8), 300
+    steps = a.steps or steps
+    variants = [(v.split(':', 1)[0], v.split(':', 1)[1].split()) for v in a.variants.split(';') if v]
+    rng = np.random.default_rng(seed)
+    for k in mols:
         Z = fx[f's{k}_atomic_numbers']
         pos = fx[f's{k}_positions'].astype(np.float64)
         noisy = pos + 0.05 * rng.standard_normal(pos.shape)
-        write_xyz(os.path.join(outdir, f's{k}_noisy.xyz'), Z, noisy)
-        write_xyz(os.path.join(outdir, f's{k}_dft.xyz'), Z, pos)
-    if what in ('min', 'all'):
-        for k in range(10):
-            xyz = os.path.join(outdir, f's{k}_noisy.xyz')
-            for h in ('predicted', 'none'):
-                s, log = run(binp, model, xyz, os.path.join(outdir, f's{k}_min_{h}'), ['-optimize', 'min', '-optimize_hessian', h])
+        write_xyz(os.path.join(a.outdir, f's{k}_noisy.xyz'), Z, noisy)
+        write_xyz(os.path.join(a.outdir, f's{k}_dft.xyz'), Z, pos)
+    if a.what in ('min', 'all'):
+        done = {name: [] for name, _ in variants}
+        for k in mols:
+            xyz = os.path.join(a.outdir, f's{k}_noisy.xyz')
+            for name, flags in variants:
+                s, log = run(a.bin, model, xyz, os.path.join(a.outdir, f's{k}_min_{name}'), steps, ['-optimize', 'min'] + flags)
                 if s is None:
-                    print(f's{k} {h}: FAILED\n{log}', flush=True)
+                    print(f's{k} {name}: FAILED\n{log}', flush=True)
                     continue
                 o, m = s['optimize'], s.get('modes', {})
                 wn = s.get('frequencies_cm1') or []
                 low = min(wn) if wn else float('nan')
-                print(f"min s{k} {h:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} E={o['energy_final']:.6f} "
-                      f"hess={o['hessian_evaluations']} n_imag={m.get('n_imaginary')} lowest_cm1={low:.1f}", flush=True)
-    if what in ('ts', 'all'):
+                nb = sum(1 for w in wn if w < -30)
+                done[name].append(o['steps'] if o['converged'] else None)
+                print(f"min s{k} {name:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} E={o['energy_final']:.6f} "
+                      f"hess={o['hessian_evaluations']} below_-30={nb} lowest_cm1={low:.1f}", flush=True)
+        for name, st in done.items():
+            conv = [x for x in st if x is not None]
+            # unconverged runs count as the step limit in the median (a lower bound of their steps)
+            med = float(np.median([x if x is not None else steps for x in st])) if st else float('nan')
+            print(f"summary {name}: {len(conv)}/{len(st)} converged, median steps {med:.1f} (unconverged counted as {steps})", flush=True)
+    if a.what in ('ts', 'all') and a.model == 'demo':
         for k in (4, 5, 6, 7, 9):
-            xyz = os.path.join(outdir, f's{k}_dft.xyz')
-            s, log = run(binp, model, xyz, os.path.join(outdir, f's{k}_ts'), ['-optimize', 'ts'])
+            xyz = os.path.join(a.outdir, f's{k}_dft.xyz')
+            s, log = run(a.bin, model, xyz, os.path.join(a.outdir, f's{k}_ts'), steps, ['-optimize', 'ts'])
             if s is None:
                 print(f'ts s{k}: FAILED\n{log}', flush=True)
                 continue
-            o, m = s['optimize'], s.get('modes', {})
+            o = s['optimize']
             wn = s.get('frequencies_cm1') or []
             nb = sum(1 for w in wn if w < -30)
             print(f"ts s{k} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}", flush=True)

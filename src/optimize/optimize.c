@@ -303,15 +303,14 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   PetscCall(VecDuplicate(x, &o->w1));
   PetscCall(VecDuplicate(x, &o->w2));
   PetscCall(KSPInitializePackage()); /* registers the MatLMVM types (MatCreateLMVMSR1 does not) */
-  /* BFGS keeps B positive definite (right for a minimum); SR1 can carry the negative curvature of a saddle */
-  if (ts) PetscCall(MatCreateLMVMSR1(o->comm, n, N, &o->B));
-  else {
-    PetscCall(MatCreateLMVMBFGS(o->comm, n, N, &o->B));
-    /* the scalar J0 scaling (y.y / s.y) of the model problems' tests converges where PETSc's diagonal default stalls */
-    PetscCall(MatLMVMSymBroydenSetScaleType(o->B, MAT_LMVM_SYMBROYDEN_SCALE_SCALAR));
-  }
-  /* the history size through the options (-optimize_mat_lmvm_hist_size, PETSc's default 5): MatLMVMSetHistorySize
-     crashes in PETSc 3.18 on a matrix not yet allocated */
+  /* BFGS keeps B positive definite (right for a minimum); SR1 can carry the negative curvature of a saddle. Created
+     without MatCreateLMVMBFGS/SR1, which set the matrix up with PETSc's history size (5): in PETSc 3.18 a size read
+     from the options afterwards (-optimize_mat_lmvm_hist_size) overruns the arrays allocated for 5 */
+  PetscCall(MatCreate(o->comm, &o->B));
+  PetscCall(MatSetSizes(o->B, n, n, N, N));
+  PetscCall(MatSetType(o->B, ts ? MATLMVMSR1 : MATLMVMBFGS));
+  /* the scalar J0 scaling (y.y / s.y) of the model problems' tests converges where PETSc's diagonal default stalls */
+  if (!ts) PetscCall(MatLMVMSymBroydenSetScaleType(o->B, MAT_LMVM_SYMBROYDEN_SCALE_SCALAR));
   PetscCall(MatSetOptionsPrefix(o->B, o->prefix));
   PetscCall(MatAppendOptionsPrefix(o->B, "optimize_"));
   PetscCall(MatSetFromOptions(o->B));
@@ -413,7 +412,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
       PetscCall(Measure(o, x, g));
       if (Hn) since = 0;
       else since++;
-      if (!Hn) o->nupd++;
+      if (!Hn || o->keep_history) o->nupd++; /* kept corrections apply on top of a new Hessian too */
       PetscCall(TakeHessian(o, Hn, x, g));
       Hn = NULL;
       /* a poor model shrinks the radius, a good one that reached the boundary grows it; ts steps are judged by
