@@ -136,4 +136,62 @@ static void test_near_zero(void **state)
   HM_T(MatDestroy(&H));
 }
 
-HM_TEST_MAIN_OF(test_water, test_helix, test_near_zero)
+/* -modes_solver auto above the crossover (lowered here to 300 dof): direct for the helix, whose plane cut across its
+   axis stays a few residues wide, iterative for the water box, whose cut is a slab of the whole box; the method says
+   which and why, and the modes are the dense spectrum's either way. */
+static PetscInt auto_route(PetscErrorCode (*build)(MPI_Comm, HMSystem *), const char *sep_opt, char *route, PetscInt *nsep)
+{
+  Mat           H;
+  HMSystem      sys;
+  HMModes       m;
+  PetscInt      nf, n, ni;
+  PetscBool     ex;
+  const double *lam;
+  const char   *meth, *a;
+  double       *full, scale;
+
+  hm_demo_hessian(build, &H, &sys);
+  full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, 10, &nf, &ni, &ex);
+  scale = hm_max_abs(nf, full);
+  HM_T(PetscOptionsSetValue(NULL, "-modes_auto_crossover", "300"));
+  if (sep_opt) HM_T(PetscOptionsSetValue(NULL, "-modes_auto_separator", sep_opt));
+  HM_T(HMModesCreate(PETSC_COMM_WORLD, &m));
+  HM_T(HMModesSetNumModes(m, 10));
+  HM_T(HMModesSetFromOptions(m));
+  HM_T(PetscOptionsClearValue(NULL, "-modes_auto_crossover"));
+  if (sep_opt) HM_T(PetscOptionsClearValue(NULL, "-modes_auto_separator"));
+  HM_T(HMModesCompute(m, H, sys));
+  HM_T(HMModesGetEigenvalues(m, &n, &lam, NULL));
+  assert_int_equal(n, 10);
+  for (PetscInt i = 0; i < n; i++)
+    if (fabs(lam[i] - full[i]) > 1e-8 * scale) fail_msg("auto mode %d: %.15g vs full %.15g", (int)i, lam[i], full[i]);
+  HM_T(HMModesGetMethod(m, &meth));
+  print_message("%s\n", meth);
+  a = strstr(meth, "[auto: ");
+  assert_non_null(a);
+  long ns = 0;
+  assert_int_equal(sscanf(a, "[auto: %15[a-z], %*d dof >= 300, separator %ld rows", route, &ns), 2);
+  *nsep = (PetscInt)ns;
+  HM_T(HMModesDestroy(&m));
+  free(full);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(MatDestroy(&H));
+  return 0;
+}
+
+static void test_auto(void **state)
+{
+  char     route[16];
+  PetscInt ns;
+  (void)state;
+  auto_route(build_helix, NULL, route, &ns);
+  assert_string_equal(route, "direct");
+  assert_true(ns > 0 && ns <= 120); /* about 3 residues of the helix: a few dozen atoms */
+  auto_route(build_helix, "0", route, &ns);
+  assert_string_equal(route, "iterative");
+  auto_route(build_water, "200", route, &ns);
+  assert_string_equal(route, "iterative");
+  assert_true(ns > 200);
+}
+
+HM_TEST_MAIN_OF(test_water, test_helix, test_near_zero, test_auto)

@@ -23,7 +23,8 @@
     the modes nearest the target are the lowest ones.
   - lowest, LOBPCG: matrix-free shell P Ht P + alpha V V^T (alpha above the spectrum) with V as deflation space.
   - lowest, iterative: the same LOBPCG preconditioned by P (GAMG on Ht + mu I) P, V as GAMG's near-null space;
-    no factorisation, memory O(N/P). auto picks direct (Krylov-Schur) below -modes_auto_crossover dof.
+    no factorisation, memory O(N/P). auto picks direct (Krylov-Schur) below -modes_auto_crossover dof and for chains
+    (a plane cut of the graph of at most -modes_auto_separator rows).
   - window: Krylov-Schur spectrum slicing on the same bordered pencil, MUMPS inertia (ICNTL(13)=ICNTL(24)=1).
   - full: P Ht P + alpha V V^T = Ht + U S U^T (U = [V, Ht V], rank 2k) assembled block-cyclically, ScaLAPACK
     pdsyevd; the k rigid directions are the eigenvalues at alpha and are dropped.
@@ -57,7 +58,7 @@ typedef enum {
   HM_MODES_SOLVER_KRYLOVSCHUR = 0, /* shift-and-invert Krylov-Schur with MUMPS (lowest modes) */
   HM_MODES_SOLVER_LOBPCG      = 1, /* LOBPCG on the projected operator (matrix-free, no preconditioner) */
   HM_MODES_SOLVER_ITERATIVE   = 2, /* LOBPCG on the projected operator, GAMG preconditioner: no factorisation */
-  HM_MODES_SOLVER_AUTO        = 3, /* direct below -modes_auto_crossover degrees of freedom, iterative above */
+  HM_MODES_SOLVER_AUTO        = 3, /* direct below -modes_auto_crossover degrees of freedom or for chains, iterative otherwise */
   HM_MODES_SOLVER_DIRECT      = 4  /* the same as krylovschur */
 } HMModesSolver;
 PETSC_EXTERN const char *const HMModesSolvers[];
@@ -107,7 +108,7 @@ PETSC_EXTERN PetscErrorCode HMModesSetBasis(HMModes, HMModesBasis);
 PETSC_EXTERN PetscErrorCode HMModesSetBlockSize(HMModes, PetscInt);
 PETSC_EXTERN PetscErrorCode HMModesSetRTBRefine(HMModes, PetscBool);
 /* Options: -modes lowest|window|full, -nmodes K, -window_cm1 LO,HI, -window_eigenvalue LO,HI,
-   -modes_solver auto|direct|iterative|krylovschur|lobpcg, -modes_auto_crossover NDOF, -modes_amg_shift MU,
+   -modes_solver auto|direct|iterative|krylovschur|lobpcg, -modes_auto_crossover NDOF, -modes_auto_separator NROWS, -modes_amg_shift MU,
    -modes_mumps_icntl_14 PERCENT, -modes_basis full|rtb, -modes_block_size N, -modes_rtb_refine, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
    -modes_xyz FILE, -modes_table FILE. The eigensolver still reads the usual -eps_* / -st_* options. */
 PETSC_EXTERN PetscErrorCode HMModesSetFromOptions(HMModes);

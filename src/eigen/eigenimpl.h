@@ -17,6 +17,7 @@ struct _p_HMModes {
   double        temperature; /* K */
   double        tol;         /* eigensolver relative tolerance */
   PetscInt      crossover;   /* auto: direct below this many degrees of freedom, iterative from it */
+  PetscInt      auto_sep;    /* auto: also direct from the crossover on when the graph separator has at most this many rows */
   double        amg_shift;   /* iterative: shift of the GAMG matrix Ht + mu I */
   PetscBool     amg_shift_set;
   PetscInt      icntl14;    /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
@@ -29,7 +30,7 @@ struct _p_HMModes {
 
   /* results */
   PetscBool    computed;
-  char         method[192];
+  char         method[320];
   PetscBool    approx; /* the modes are Ritz pairs of a reduced basis (RTB without refinement) */
   PetscInt     natoms, ndof, nrigid;
   PetscBool    linear, periodic;
@@ -59,6 +60,7 @@ typedef struct {
   Vec       wx, wy;                         /* work vectors with Ht's layout */
   PetscInt  icntl14;                        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
   PetscInt  nretry;                         /* workspace enlargements so far */
+  PetscInt  nsep;                           /* rows coupled across the plane through the centroid normal to the longest axis */
   PetscInt  nmatvec;                        /* applications of the projected shell operator (HMProjCreateShell) */
   PetscInt  npcapply;                       /* applications of a preconditioner (iterative route) */
   double    hshift;                         /* Ht currently holds Ht + hshift I (iterative route's preconditioner); the shell subtracts it */

@@ -22,6 +22,8 @@ static const HMRegistryEntry HMModesSolverBuiltins[] = {
 
 /* Default crossover of -modes_solver auto, in degrees of freedom (3N): see docs/MODES.md for the measurement. */
 #define HM_MODES_AUTO_CROSSOVER 6000
+/* ... and of its separator rule, in rows of the separator (HMProjSeparator_Private): docs/MODES.md */
+#define HM_MODES_AUTO_SEPARATOR 1000
 
 double HMModesWavenumberFactor(void)
 {
@@ -53,6 +55,7 @@ PetscErrorCode HMModesCreate(MPI_Comm comm, HMModes *out)
   m->type        = HM_MODES_LOWEST;
   m->solver      = HM_MODES_SOLVER_AUTO;
   m->crossover   = HM_MODES_AUTO_CROSSOVER;
+  m->auto_sep    = HM_MODES_AUTO_SEPARATOR;
   m->nreq        = 20;
   m->temperature = 298.15;
   m->tol         = 1e-10;
@@ -145,6 +148,7 @@ PetscErrorCode HMModesSetFromOptions(HMModes m)
   PetscCall(PetscOptionsEList("-modes", "Which modes: lowest K, all in a window, or the full spectrum", "HMModesSetType", HMModesTypes, 3, HMModesTypes[t], &t, NULL));
   PetscCall(PetscOptionsEList("-modes_solver", "Solver for -modes lowest: auto (direct below -modes_auto_crossover), direct = krylovschur (MUMPS shift-and-invert, exact imaginary count), iterative (LOBPCG + GAMG, no factorisation), lobpcg (no preconditioner)", "HMModesSetSolver", HMModesSolvers, 5, HMModesSolvers[s], &s, NULL));
   PetscCall(PetscOptionsBoundedInt("-modes_auto_crossover", "-modes_solver auto: direct below this many degrees of freedom (3N), iterative from it", "HMModesSetSolver", m->crossover, &m->crossover, NULL, 0));
+  PetscCall(PetscOptionsBoundedInt("-modes_auto_separator", "-modes_solver auto: direct also from the crossover on when a plane normal to the longest axis cuts the Hessian's graph across at most this many rows (chains, fibres; 0 = never)", "HMModesSetSolver", m->auto_sep, &m->auto_sep, NULL, 0));
   PetscCall(PetscOptionsReal("-modes_amg_shift", "-modes_solver iterative: shift mu of the GAMG preconditioner matrix Ht + mu I (default: from a Lanczos estimate of the lowest mode)", "HMModesSetFromOptions", m->amg_shift, &m->amg_shift, &m->amg_shift_set));
   PetscCall(PetscOptionsEList("-modes_basis", "-modes lowest in the full space or reduced to rigid blocks (RTB: PDB residues, else spatial clusters)", "HMModesSetFromOptions", HMModesBases, 2, HMModesBases[bas], &bas, NULL));
   PetscCall(PetscOptionsBoundedInt("-modes_block_size", "-modes_basis rtb without PDB residues: about this many atoms per spatial block", "HMModesSetFromOptions", m->block_size, &m->block_size, NULL, 1));
@@ -193,10 +197,22 @@ PetscErrorCode HMModesSolveLowest_Private(HMModes m, HMProj *p)
   HMModesSolveFn solve;
 
   PetscFunctionBegin;
-  if (s == HM_MODES_SOLVER_AUTO) s = p->ndof < m->crossover ? HM_MODES_SOLVER_DIRECT : HM_MODES_SOLVER_ITERATIVE;
+  if (s == HM_MODES_SOLVER_AUTO) {
+    /* a sparse Cholesky factor costs what its separators cost: small below the crossover, and at any size for a
+       chain or fibre, whose plane cut stays a few hundred rows (an alanine helix: 81 rows at 2k-20k atoms; water: 2,112
+       rows at 2k atoms, 12,189 at 20k) */
+    if (p->ndof < m->crossover) s = HM_MODES_SOLVER_DIRECT;
+    else if (m->auto_sep > 0 && p->nsep <= m->auto_sep) s = HM_MODES_SOLVER_DIRECT;
+    else s = HM_MODES_SOLVER_ITERATIVE;
+  }
   PetscCall(HMRegistryFind(&HMModesSolverList, HMModesSolvers[s], &solve));
   PetscCheck(solve, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "-modes_solver %s: no such lowest-mode solver", HMModesSolvers[s]);
   PetscCall(HMModesSolveWith_Private(m, p, solve));
+  if (m->solver == HM_MODES_SOLVER_AUTO && p->ndof >= m->crossover) {
+    char note[160];
+    PetscCall(PetscSNPrintf(note, sizeof(note), " [auto: %s, %" PetscInt_FMT " dof >= %" PetscInt_FMT ", separator %" PetscInt_FMT " rows %s %" PetscInt_FMT "]", HMModesSolvers[s], p->ndof, m->crossover, p->nsep, p->nsep <= m->auto_sep ? "<=" : ">", m->auto_sep));
+    PetscCall(PetscStrlcat(m->method, note, sizeof(m->method)));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
