@@ -179,7 +179,7 @@ static PetscErrorCode BenchRun(HMModel model, HMSystem sys, const char htype[], 
 typedef struct {
   double       t[256], ts[256], *rss;
   HMModesStats st;
-  char         method[128];
+  char         method[320];
 } ModeRuns;
 
 static PetscErrorCode BenchModesRun(const char structure[], Mat Hin, PetscInt K, ModeRuns *mr)
