@@ -60,7 +60,8 @@ typedef struct {
   Vec       wx, wy;                         /* work vectors with Ht's layout */
   PetscInt  icntl14;                        /* MUMPS ICNTL(14) that factored the bordered pencil (-1: MUMPS default) */
   PetscInt  nretry;                         /* workspace enlargements so far */
-  PetscInt  nsep;                           /* rows coupled across the plane through the centroid normal to the longest axis */
+  double    com[3], axis[3];                /* centre of mass; principal axis of the smallest moment of inertia (the longest) */
+  PetscInt  nsep;                           /* rows coupled across the plane through com normal to axis */
   PetscInt  nmatvec;                        /* applications of the projected shell operator (HMProjCreateShell) */
   PetscInt  npcapply;                       /* applications of a preconditioner (iterative route) */
   double    hshift;                         /* Ht currently holds Ht + hshift I (iterative route's preconditioner); the shell subtracts it */

@@ -199,8 +199,8 @@ PetscErrorCode HMModesSolveLowest_Private(HMModes m, HMProj *p)
   PetscFunctionBegin;
   if (s == HM_MODES_SOLVER_AUTO) {
     /* a sparse Cholesky factor costs what its separators cost: small below the crossover, and at any size for a
-       chain or fibre, whose plane cut stays a few hundred rows (an alanine helix: 81 rows at 2k-20k atoms; water: 2,112
-       rows at 2k atoms, 12,189 at 20k) */
+       chain or fibre, whose plane cut stays a few hundred rows (an alanine helix: 78 rows at 2k-20k atoms; water: 1,806
+       rows at 2k atoms, 11,799 at 20k) */
     if (p->ndof < m->crossover) s = HM_MODES_SOLVER_DIRECT;
     else if (m->auto_sep > 0 && p->nsep <= m->auto_sep) s = HM_MODES_SOLVER_DIRECT;
     else s = HM_MODES_SOLVER_ITERATIVE;

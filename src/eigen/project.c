@@ -150,6 +150,10 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, const HMModesAtoms *at)
   Iten[5] = Iten[7] = In[5];
   PetscCallBLAS("LAPACKsyev", LAPACKsyev_("V", "U", &three, Iten, &three, mom, work, &lwork, &info));
   PetscCheck(info == 0, p->comm, PETSC_ERR_LIB, "LAPACK dsyev failed on the inertia tensor (info %d)", (int)info);
+  for (PetscInt d = 0; d < 3; d++) {
+    p->com[d]  = com[d];
+    p->axis[d] = Iten[d]; /* ascending moments: the first is about the longest axis */
+  }
   if (!p->periodic) {
     for (PetscInt q = 0; q < 3; q++)
       if (mom[q] > HM_LINEAR_TOL * mom[2]) {
@@ -183,38 +187,18 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, const HMModesAtoms *at)
 }
 
 /* The size of a vertex separator of Ht's graph that a nested-dissection ordering would find first: cut the atoms by
-   the plane through their centroid normal to their longest principal axis, and count the rows on one side coupled
-   to the other (one product of Ht with the other side's indicator, weights kept away from cancelling). A chain or
-   fibre has a separator of a few hundred rows at any length, a bulk of N^(2/3) rows: what a sparse Cholesky factor
-   costs grows with it (-modes_solver auto). */
+   the plane through their centre of mass normal to their longest principal axis (both from HMProjRigidBody_Private),
+   and count the rows on one side coupled to the other (one product of Ht with the other side's indicator, weights
+   kept away from cancelling). A chain or fibre has a separator of a few hundred rows at any length, a bulk of N^(2/3)
+   rows: what a sparse Cholesky factor costs grows with it (-modes_solver auto). */
 static PetscErrorCode HMProjSeparator_Private(HMProj *p, const HMModesAtoms *at)
 {
-  double   mom[10] = {0}, c[3], C[9], v[3] = {1, 0.7, 0.4}, *sa;
-  Vec      s, y;
-  PetscInt n = 0;
+  const double *c = p->com, *v = p->axis;
+  double       *sa;
+  Vec           s, y;
+  PetscInt      n = 0;
 
   PetscFunctionBegin;
-  for (PetscInt a = 0; a < at->na; a++) {
-    const double *x = at->pos + 3 * a;
-    mom[0] += 1;
-    for (int d = 0; d < 3; d++) mom[1 + d] += x[d];
-    mom[4] += x[0] * x[0], mom[5] += x[1] * x[1], mom[6] += x[2] * x[2];
-    mom[7] += x[0] * x[1], mom[8] += x[0] * x[2], mom[9] += x[1] * x[2];
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mom, 10, MPI_DOUBLE, MPI_SUM, p->comm));
-  for (int d = 0; d < 3; d++) c[d] = mom[1 + d] / mom[0];
-  C[0] = mom[4] / mom[0] - c[0] * c[0], C[4] = mom[5] / mom[0] - c[1] * c[1], C[8] = mom[6] / mom[0] - c[2] * c[2];
-  C[1] = C[3] = mom[7] / mom[0] - c[0] * c[1];
-  C[2] = C[6] = mom[8] / mom[0] - c[0] * c[2];
-  C[5] = C[7] = mom[9] / mom[0] - c[1] * c[2];
-  /* power iteration on the 3x3 covariance: for a near-isotropic cloud any axis is as good as another */
-  for (int it = 0; it < 100; it++) {
-    double w[3], nrm;
-    for (int d = 0; d < 3; d++) w[d] = C[3 * d] * v[0] + C[3 * d + 1] * v[1] + C[3 * d + 2] * v[2];
-    nrm = PetscSqrtReal(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-    if (!(nrm > 0)) break;
-    for (int d = 0; d < 3; d++) v[d] = w[d] / nrm;
-  }
   PetscCall(MatCreateVecs(p->Ht, &s, &y));
   PetscCall(VecGetArray(s, &sa));
   for (PetscInt i = 0; i < p->nloc; i++) {

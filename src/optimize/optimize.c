@@ -412,7 +412,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
       PetscCall(Measure(o, x, g));
       if (Hn) since = 0;
       else since++;
-      if (!Hn || o->keep_history) o->nupd++; /* kept corrections apply on top of a new Hessian too */
+      o->nupd++; /* TakeHessian clears it with a new Hessian, unless its corrections are kept */
       PetscCall(TakeHessian(o, Hn, x, g));
       Hn = NULL;
       /* a poor model shrinks the radius, a good one that reached the boundary grows it; ts steps are judged by

@@ -45,7 +45,7 @@ struct _p_HMOptimizer {
   double    radius;
   Mat       H;    /* the objective's Hessian at the last point it was asked for (or NULL) */
   Mat       B;    /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
-  PetscInt  nupd; /* updates since the last Hessian */
+  PetscInt  nupd; /* quasi-Newton updates B holds on top of H (since the last Hessian, or all with keep_history) */
   Mat       Pop;  /* shell P B P (and, with proj_mode, minus the followed mode) */
   Vec       rb[6];
   PetscInt  nrb;
