@@ -136,6 +136,60 @@ static void test_near_zero(void **state)
   HM_T(MatDestroy(&H));
 }
 
+/* The direct route in stages: with one restart per shift the lowest modes come in several stages, each locking the
+   converged ones and moving the shift up under the next (checked by inertia); the result must be the dense spectrum's
+   to 1e-8 max|lambda| (the eigensolver's tolerance is 1e-10 relative), with the same imaginary count. */
+static void check_stages(const char *what, PetscErrorCode (*build)(MPI_Comm, HMSystem *), PetscInt K, const char *restarts)
+{
+  Mat           H;
+  HMSystem      sys;
+  HMModes       m;
+  PetscInt      nf, n, ni_full, ni, nst = 0;
+  PetscBool     ex;
+  const double *lam;
+  const char   *meth, *a;
+  double       *full, scale;
+
+  hm_demo_hessian(build, &H, &sys);
+  full  = solve(H, sys, HM_MODES_FULL, HM_MODES_SOLVER_AUTO, K, &nf, &ni_full, &ex);
+  scale = hm_max_abs(nf, full);
+  HM_T(PetscOptionsSetValue(NULL, "-modes_stage_restarts", restarts));
+  HM_T(HMModesCreate(PETSC_COMM_WORLD, &m));
+  HM_T(HMModesSetSolver(m, HM_MODES_SOLVER_DIRECT));
+  HM_T(HMModesSetNumModes(m, K));
+  HM_T(HMModesSetFromOptions(m));
+  HM_T(PetscOptionsClearValue(NULL, "-modes_stage_restarts"));
+  HM_T(HMModesCompute(m, H, sys));
+  HM_T(HMModesGetEigenvalues(m, &n, &lam, NULL));
+  assert_int_equal(n, K);
+  for (PetscInt i = 0; i < n; i++)
+    if (fabs(lam[i] - full[i]) > 1e-8 * scale) fail_msg("%s, %s restarts per stage, mode %d: %.15g vs full %.15g", what, restarts, (int)i, lam[i], full[i]);
+  HM_T(HMModesGetNumImaginary(m, &ni, &ex));
+  assert_true(ex);
+  assert_int_equal(ni, ni_full);
+  HM_T(HMModesGetMethod(m, &meth));
+  print_message("%s: %s\n", what, meth);
+  a = strstr(meth, " stages, targets");
+  if (a) {
+    while (a > meth && a[-1] >= '0' && a[-1] <= '9') a--;
+    nst = atoi(a);
+  } else nst = 1;
+  if (!strcmp(restarts, "0")) assert_int_equal(nst, 1);
+  else assert_true(nst >= 2); /* one restart cannot converge 12 modes of these spectra: the staging ran */
+  HM_T(HMModesDestroy(&m));
+  free(full);
+  HM_T(HMSystemDestroy(&sys));
+  HM_T(MatDestroy(&H));
+}
+
+static void test_stages(void **state)
+{
+  (void)state;
+  check_stages("helix ala25", build_helix, 12, "1");
+  check_stages("helix ala25", build_helix, 12, "0");
+  check_stages("water 150", build_water, 12, "1");
+}
+
 /* -modes_solver auto above the crossover (lowered here to 300 dof): direct for the helix, whose plane cut across its
    axis stays a few residues wide, iterative for the water box, whose cut is a slab of the whole box; the method says
    which and why, and the modes are the dense spectrum's either way. */
@@ -194,4 +248,4 @@ static void test_auto(void **state)
   assert_true(ns > 200);
 }
 
-HM_TEST_MAIN_OF(test_water, test_helix, test_near_zero, test_auto)
+HM_TEST_MAIN_OF(test_water, test_helix, test_near_zero, test_auto, test_stages)

@@ -21,6 +21,7 @@ struct _p_HMModes {
   double        amg_shift;   /* iterative: shift of the GAMG matrix Ht + mu I */
   PetscBool     amg_shift_set;
   PetscInt      icntl14;    /* starting MUMPS ICNTL(14) for the bordered pencil (-1: MUMPS default) */
+  PetscInt      stage_its;  /* direct: restarts per shift before the converged modes are locked and the shift moves up (0: one shift) */
   HMModesBasis  basis;      /* lowest: full space or rigid-block reduction */
   PetscInt      block_size; /* rtb: atoms per spatial block without residues */
   PetscBool     rtb_refine; /* rtb: refine in the full space from the prolonged vectors */
@@ -107,12 +108,20 @@ PETSC_INTERN PetscErrorCode HMProjCreateShell(HMProj *, double alpha, Mat *A);
 /* Bordered pencil K = [Ht s V; s V^T 0], B = diag(I, 0): its finite eigenvalues are exactly those of
    P Ht P on range(P), and inertia(K - sigma B) = inertia(P Ht P - sigma on range(P)) + (k, k, 0). */
 PETSC_INTERN PetscErrorCode HMProjCreateBordered(HMProj *, Mat *K, Mat *B);
-/* Negative eigenvalue count of K - sigma B minus k (= projected eigenvalues below sigma), via MUMPS. */
 /* MUMPS controls for factors of the bordered pencil (exact parallel inertia, null pivots, remembered workspace),
    and the check after a factorisation: retry = enlarge the workspace and factor again (INFO(1) = -8/-9/-11/-17). */
 PETSC_INTERN PetscErrorCode HMProjMumpsPrepare(HMProj *, Mat F);
 PETSC_INTERN PetscErrorCode HMProjMumpsCheck(HMProj *, Mat F, PetscBool *retry);
-PETSC_INTERN PetscErrorCode HMProjCountBelow(HMProj *, Mat K, Mat B, double sigma, PetscInt *count);
+/* A factor of K - sigma B (MUMPS Cholesky, PCCHOLESKY in pc) kept across shifts of one pencil: zero-initialise. */
+typedef struct {
+  Mat    T;
+  PC     pc;
+  double sigma; /* the shift factored last */
+} HMShiftFactor;
+/* Factors K - sigma B into f (one analysis for all shifts) and counts the projected eigenvalues below sigma (its
+   negative pivots minus k). */
+PETSC_INTERN PetscErrorCode HMProjFactorShift(HMProj *, Mat K, Mat B, double sigma, HMShiftFactor *f, PetscInt *count);
+PETSC_INTERN PetscErrorCode HMShiftFactorDestroy(HMShiftFactor *);
 
 /* Solvers: each fills m->n, m->lambda (ascending) and m->X; registered by name (HMModesSolverRegister). */
 typedef PetscErrorCode (*HMModesSolveFn)(HMModes, HMProj *);

@@ -105,16 +105,14 @@ PetscErrorCode HMModesEstimateLowest_Private(HMProj *p, double *lmin, double *er
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Shift-and-invert with an exact sparse Cholesky factor (MUMPS) of K - sigma B; for spectrum slicing (slicing true) the
-   factor is the one of Krylov-Schur's slices. */
-static PetscErrorCode ShiftInvertCholesky(EPS eps, PetscBool slicing, ST *st, KSP *ksp, PC *pc)
+/* Spectrum slicing: shift-and-invert with exact sparse Cholesky factors (MUMPS) of K - sigma B in Krylov-Schur's slices. */
+static PetscErrorCode ShiftInvertCholesky(EPS eps, ST *st, KSP *ksp, PC *pc)
 {
   PetscFunctionBegin;
   PetscCall(EPSGetST(eps, st));
   PetscCall(STSetType(*st, STSINVERT));
   PetscCall(STSetMatStructure(*st, SUBSET_NONZERO_PATTERN));
-  if (slicing) PetscCall(EPSKrylovSchurGetKSP(eps, ksp));
-  else PetscCall(STGetKSP(*st, ksp));
+  PetscCall(EPSKrylovSchurGetKSP(eps, ksp));
   PetscCall(KSPSetType(*ksp, KSPPREONLY));
   PetscCall(KSPGetPC(*ksp, pc));
   PetscCall(PCSetType(*pc, PCCHOLESKY));
@@ -122,15 +120,99 @@ static PetscErrorCode ShiftInvertCholesky(EPS eps, PetscBool slicing, ST *st, KS
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
+/* The nearest unconverged Ritz value of a stage (shift-and-invert: theta = 1/(lambda - sigma)) and its error estimate
+   relative to |theta|, as the last restart left them. */
+typedef struct {
+  PetscBool have;
+  double    theta, err;
+} HMStageRitz;
+
+static PetscErrorCode HMStageMonitor(EPS eps, PetscInt its, PetscInt nconv, PetscScalar *eigr, PetscScalar *eigi, PetscReal *errest, PetscInt nest, void *ctx)
 {
-  PetscInt nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), count, ncv;
-  double   width = PetscMax(p->ub - p->lb, PETSC_SMALL), sigma, lest = 0, lerr = 0, d;
-  Mat      K, B;
+  HMStageRitz *r = (HMStageRitz *)ctx;
+
+  PetscFunctionBegin;
+  (void)eps;
+  (void)its;
+  (void)eigi;
+  r->have = nconv < nest;
+  if (r->have) {
+    r->theta = PetscRealPart(eigr[nconv]);
+    r->err   = errest[nconv];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode HMFactorApply(PC pc, Vec x, Vec y)
+{
+  PC fac;
+
+  PetscFunctionBegin;
+  PetscCall(PCShellGetContext(pc, &fac));
+  PetscCall(PCApply(fac, x, y));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* One stage: the nev modes of (K, B) nearest sigma B-orthogonal to the nlock locked eigenvectors, at most maxit restarts
+   (PETSC_DEFAULT: SLEPc's). Appends the converged ones (at most nev) to lam/lock. */
+static PetscErrorCode HMModesStage_Private(HMModes m, HMProj *p, Mat K, Mat B, double sigma, PC fac, PetscInt nev, PetscInt maxit, PetscInt *nlock, double lam[], Vec lock[], HMStageRitz *ritz)
+{
+  PetscInt nvib = p->ndof - p->k, ncv, nconv, its;
   EPS      eps;
   ST       st;
   KSP      ksp;
   PC       pc;
+
+  PetscFunctionBegin;
+  PetscCall(EPSCreate(p->comm, &eps));
+  PetscCall(EPSSetOperators(eps, K, B));
+  PetscCall(EPSSetProblemType(eps, EPS_GHEP));
+  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
+  /* the solves use the factor of K - sigma B that the inertia check made (one factorisation per shift) */
+  PetscCall(EPSGetST(eps, &st));
+  PetscCall(STSetType(st, STSINVERT));
+  PetscCall(STSetMatStructure(st, SUBSET_NONZERO_PATTERN));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCSHELL));
+  PetscCall(PCShellSetContext(pc, fac));
+  PetscCall(PCShellSetApply(pc, HMFactorApply));
+  PetscCall(PCShellSetName(pc, "MUMPS Cholesky factor of K - sigma B (bordered Eckart pencil)"));
+  PetscCall(EPSSetTarget(eps, sigma));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_TARGET_MAGNITUDE));
+  /* the pencil has only nvib finite eigenvalues, nlock of them deflated: the Krylov space cannot grow beyond the rest */
+  ncv = PetscMin(nvib - *nlock, PetscMax(2 * nev, nev + 15));
+  PetscCall(EPSSetDimensions(eps, nev, ncv, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(eps, m->tol, maxit));
+  if (*nlock > 0) PetscCall(EPSSetDeflationSpace(eps, *nlock, lock));
+  ritz->have = PETSC_FALSE;
+  PetscCall(EPSMonitorSet(eps, HMStageMonitor, ritz, NULL));
+  PetscCall(EPSSetFromOptions(eps));
+  PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetIterationNumber(eps, &its));
+  m->stats.iterations += its;
+  PetscCall(EPSGetConverged(eps, &nconv));
+  /* sorted by distance to sigma; no mode outside the deflated space lies below sigma, so these are the lowest ones */
+  for (PetscInt i = 0; i < PetscMin(nconv, nev); i++) {
+    PetscScalar kr;
+    PetscCall(MatCreateVecs(K, &lock[*nlock], NULL));
+    PetscCall(EPSGetEigenpair(eps, i, &kr, NULL, lock[*nlock], NULL));
+    lam[(*nlock)++] = PetscRealPart(kr);
+  }
+  PetscCall(EPSDestroy(&eps));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
+{
+  PetscInt      nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), count, nlock = 0, nstage = 0, maxit;
+  double        width = PetscMax(p->ub - p->lb, PETSC_SMALL), sigma, sigma0, lest = 0, lerr = 0, d, *lam;
+  Mat           K, B;
+  Vec          *lock;
+  HMStageRitz   ritz;
+  HMPair       *pairs;
+  HMShiftFactor f = {0}; /* factor of K - sigma B at the last shift tried */
 
   PetscFunctionBegin;
   if (nev >= nvib) {
@@ -142,7 +224,7 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   /* Shift-and-invert returns the modes nearest the target; they are the lowest only if no mode lies below it.
      Start just below zero (a minimum has no imaginary mode) and verify with the inertia of the bordered pencil. */
   sigma = -1e-6 * width;
-  PetscCall(HMProjCountBelow(p, K, B, sigma, &count));
+  PetscCall(HMProjFactorShift(p, K, B, sigma, &f, &count));
   if (count > 0) {
     PetscCall(HMModesEstimateLowest_Private(p, &lest, &lerr));
     /* as close below the lowest mode as the estimate allows: Krylov-Schur converges on the shifted and inverted
@@ -153,45 +235,73 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
     for (PetscInt it = 0; it < 40 && count > 0; it++, d *= 4) {
       sigma = PetscMin(lest - d, sigma);
       if (sigma <= p->lb) sigma = p->lb - 1e-3 * width; /* below the Gershgorin bound: nothing can be lower */
-      PetscCall(HMProjCountBelow(p, K, B, sigma, &count));
+      PetscCall(HMProjFactorShift(p, K, B, sigma, &f, &count));
       if (sigma < p->lb) break;
     }
     PetscCheck(count == 0, p->comm, PETSC_ERR_PLIB, "could not place a shift below the lowest mode (%" PetscInt_FMT " below %g)", count, sigma);
   }
+  sigma0 = sigma;
   PetscCall(PetscInfo(K, "lowest modes: target %g\n", sigma));
 
-  PetscCall(EPSCreate(p->comm, &eps));
-  PetscCall(EPSSetOperators(eps, K, B));
-  PetscCall(EPSSetProblemType(eps, EPS_GHEP));
-  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
-  PetscCall(ShiftInvertCholesky(eps, PETSC_FALSE, &st, &ksp, &pc));
-  if (p->icntl14 >= 0) {
-    /* the inertia counts needed a larger MUMPS workspace for this pencil: the shift-and-invert factor will too */
-    Mat F;
-    /* a placeholder operator so the factor object exists now; the ST replaces it by K - sigma B before set-up */
-    PetscCall(KSPSetOperators(ksp, K, K));
-    PetscCall(PCFactorSetUpMatSolverType(pc));
-    PetscCall(PCFactorGetMatrix(pc, &F));
-    PetscCall(MatMumpsSetIcntl(F, 14, p->icntl14));
+  /* Stages. A band of close modes far above the shift converges slowly (the helix: the wanted band's transformed
+     eigenvalues 1/(lambda - sigma) crowd together as the chain grows). A stage stops after m->stage_its restarts;
+     its converged modes are locked (deflated) and the next stage shifts to just below the nearest unconverged Ritz
+     value, checked by inertia: the number of modes below the new shift must be the number of locked ones below it. */
+  PetscCall(PetscMalloc2(nev, &lam, nev, &lock));
+  m->stats.iterations = 0;
+  maxit               = m->stage_its > 0 ? m->stage_its : PETSC_DEFAULT;
+  while (nlock < nev) {
+    PetscInt before = nlock;
+    PetscCall(HMModesStage_Private(m, p, K, B, sigma, f.pc, nev - nlock, maxit, &nlock, lam, lock, &ritz));
+    nstage++;
+    if (nlock == nev) break;
+    PetscCheck(ritz.have && ritz.theta != 0, p->comm, PETSC_ERR_NOT_CONVERGED, "eigensolver converged %" PetscInt_FMT " of the %" PetscInt_FMT " modes asked for (try -eps_ncv, -eps_max_it or -modes_tol)", nlock, nev);
+    {
+      double   lnext = sigma + 1.0 / ritz.theta, enext = ritz.err * PetscAbsReal(lnext - sigma), lo = nlock > 0 ? lam[nlock - 1] : sigma, snew = sigma;
+      PetscInt nbelow = 0;
+      d               = PetscMax(2 * enext, 0.05 * PetscMax(lnext - lo, 0));
+      d               = PetscMax(d, 1e-10 * width);
+      for (PetscInt it = 0; it < 8; it++, d *= 4) {
+        double s = lnext - d;
+        if (!(s > sigma)) break;
+        PetscCall(HMProjFactorShift(p, K, B, s, &f, &count));
+        nbelow = 0;
+        for (PetscInt i = 0; i < nlock; i++) nbelow += lam[i] < s;
+        if (count == nbelow) {
+          snew = s;
+          break;
+        }
+      }
+      PetscCall(PetscInfo(K, "stage %" PetscInt_FMT ": %" PetscInt_FMT " locked, next Ritz value %g +- %g, shift %g -> %g\n", nstage, nlock, lnext, enext, sigma, snew));
+      /* no better shift and no progress: let the next stage run to convergence */
+      if (snew == sigma && nlock == before) maxit = PETSC_DEFAULT;
+      sigma = snew;
+      if (f.sigma != sigma) PetscCall(HMProjFactorShift(p, K, B, sigma, &f, &count)); /* every candidate failed */
+    }
   }
-  PetscCall(EPSSetTarget(eps, sigma));
-  PetscCall(EPSSetWhichEigenpairs(eps, EPS_TARGET_MAGNITUDE));
-  /* the pencil has only nvib finite eigenvalues: the Krylov space cannot grow beyond them */
-  ncv = PetscMin(nvib, PetscMax(2 * nev, nev + 15));
-  PetscCall(EPSSetDimensions(eps, nev, ncv, PETSC_DEFAULT));
-  PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
-  PetscCall(EPSSetFromOptions(eps));
-  PetscCall(EPSSolve(eps));
-  PetscCall(EPSGetIterationNumber(eps, &m->stats.iterations));
-  PetscCall(HMModesCollect_Private(m, p, eps, nev));
+  PetscCall(PetscMalloc1(nev, &pairs));
+  for (PetscInt i = 0; i < nev; i++) {
+    pairs[i].lambda = lam[i];
+    pairs[i].idx    = i;
+  }
+  qsort(pairs, (size_t)nev, sizeof(HMPair), HMPairCompare);
+  PetscCall(HMModesAllocate_Private(m, p, nev));
+  for (PetscInt i = 0; i < nev; i++) {
+    m->lambda[i] = pairs[i].lambda;
+    PetscCall(HMModesStoreVector_Private(m, p, lock[pairs[i].idx], i));
+  }
+  PetscCall(PetscFree(pairs));
   if (m->lambda[nev - 1] < 0) {
     /* every reported mode is imaginary: the pencil's inertia at 0 counts the ones beyond them */
     PetscInt n0;
-    PetscCall(HMProjCountBelow(p, K, B, 0.0, &n0));
+    PetscCall(HMProjFactorShift(p, K, B, 0.0, &f, &n0));
     m->nimag = n0;
   }
-  PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", Krylov-Schur shift-and-invert (MUMPS, bordered Eckart pencil, target %.3g)", nev, sigma));
-  PetscCall(EPSDestroy(&eps));
+  if (nstage == 1) PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", Krylov-Schur shift-and-invert (MUMPS, bordered Eckart pencil, target %.3g)", nev, sigma));
+  else PetscCall(PetscSNPrintf(m->method, sizeof(m->method), "lowest %" PetscInt_FMT ", Krylov-Schur shift-and-invert (MUMPS, bordered Eckart pencil, %" PetscInt_FMT " stages, targets %.3g ... %.3g)", nev, nstage, sigma0, sigma));
+  PetscCall(HMShiftFactorDestroy(&f));
+  for (PetscInt i = 0; i < nlock; i++) PetscCall(VecDestroy(&lock[i]));
+  PetscCall(PetscFree2(lam, lock));
   PetscCall(MatDestroy(&K));
   PetscCall(MatDestroy(&B));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -300,7 +410,7 @@ PetscErrorCode HMModesSolveWindow_Private(HMModes m, HMProj *p)
   PetscCall(EPSSetInterval(eps, m->win[0], m->win[1]));
   PetscCall(EPSSetWhichEigenpairs(eps, EPS_ALL));
   PetscCall(EPSSetTolerances(eps, m->tol, PETSC_DEFAULT));
-  PetscCall(ShiftInvertCholesky(eps, PETSC_TRUE, &st, &ksp, &pc));
+  PetscCall(ShiftInvertCholesky(eps, &st, &ksp, &pc));
   PetscCall(EPSKrylovSchurSetDetectZeros(eps, PETSC_TRUE));
   /* slicing counts eigenvalues with the factor's inertia: exact in parallel only with ICNTL(13)=1 (no ScaLAPACK
      root), and an end of the window on an eigenvalue needs null pivots detected (ICNTL(24)=1) */

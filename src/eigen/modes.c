@@ -24,6 +24,8 @@ static const HMRegistryEntry HMModesSolverBuiltins[] = {
 #define HM_MODES_AUTO_CROSSOVER 6000
 /* ... and of its separator rule, in rows of the separator (HMProjSeparator_Private): docs/MODES.md */
 #define HM_MODES_AUTO_SEPARATOR 1000
+/* direct route: restarts per shift before the next stage (docs/MODES.md) */
+#define HM_MODES_STAGE_RESTARTS 10
 
 double HMModesWavenumberFactor(void)
 {
@@ -60,6 +62,7 @@ PetscErrorCode HMModesCreate(MPI_Comm comm, HMModes *out)
   m->temperature = 298.15;
   m->tol         = 1e-10;
   m->icntl14     = -1;
+  m->stage_its   = HM_MODES_STAGE_RESTARTS;
   m->block_size  = 20;
   m->rtb_refine  = PETSC_FALSE;
   *out           = m;
@@ -170,6 +173,7 @@ PetscErrorCode HMModesSetFromOptions(HMModes m)
   if (flg) PetscCall(HMModesSetTemperature(m, T));
   PetscCall(PetscOptionsReal("-modes_tol", "Relative tolerance of the iterative eigensolvers", "HMModesSetTolerance", tol, &tol, &flg));
   if (flg) PetscCall(HMModesSetTolerance(m, tol));
+  PetscCall(PetscOptionsBoundedInt("-modes_stage_restarts", "-modes_solver direct: Krylov-Schur restarts per shift; then the converged modes are locked and the shift moves up below the next one (0 = one shift)", "HMModesSetFromOptions", m->stage_its, &m->stage_its, NULL, 0));
   PetscCall(PetscOptionsBoundedInt("-modes_mumps_icntl_14", "Starting MUMPS workspace increase (percent, ICNTL(14)) for the bordered pencil; enlarged automatically when MUMPS reports INFO(1)=-8/-9", "HMModesSetFromOptions", m->icntl14, &m->icntl14, NULL, -1));
   PetscCall(PetscOptionsString("-modes_molden", "Write the modes in Molden format", "HMModesWriteMolden", m->molden, m->molden, sizeof(m->molden), NULL));
   PetscCall(PetscOptionsString("-modes_nmd", "Write the modes in NMD format (VMD NMWiz)", "HMModesWriteNMD", m->nmd, m->nmd, sizeof(m->nmd), NULL));

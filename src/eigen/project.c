@@ -644,32 +644,43 @@ PetscErrorCode HMProjMumpsCheck(HMProj *p, Mat F, PetscBool *retry)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode HMProjCountBelow(HMProj *p, Mat K, Mat B, double sigma, PetscInt *count)
+PetscErrorCode HMProjFactorShift(HMProj *p, Mat K, Mat B, double sigma, HMShiftFactor *f, PetscInt *count)
 {
-  Mat       T, F;
-  PC        pc;
+  Mat       F;
   PetscInt  nneg, nzero, npos;
   PetscBool retry = PETSC_TRUE;
 
   PetscFunctionBegin;
-  PetscCall(MatDuplicate(K, MAT_COPY_VALUES, &T));
-  PetscCall(MatAXPY(T, -sigma, B, SUBSET_NONZERO_PATTERN));
+  /* the same pattern at every shift: MUMPS analyses it once, later shifts are numerical factorisations only */
+  if (!f->T) PetscCall(MatDuplicate(K, MAT_COPY_VALUES, &f->T));
+  else PetscCall(MatCopy(K, f->T, SAME_NONZERO_PATTERN));
+  PetscCall(MatAXPY(f->T, -sigma, B, SUBSET_NONZERO_PATTERN));
   while (retry) {
-    PetscCall(PCCreate(p->comm, &pc));
-    PetscCall(PCSetOperators(pc, T, T));
-    PetscCall(PCSetType(pc, PCCHOLESKY));
-    PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS));
-    PetscCall(PCFactorSetUpMatSolverType(pc));
-    PetscCall(PCFactorGetMatrix(pc, &F));
-    PetscCall(HMProjMumpsPrepare(p, F));
-    PetscCall(PCSetUp(pc));
+    if (!f->pc) {
+      PetscCall(PCCreate(p->comm, &f->pc));
+      PetscCall(PCSetOperators(f->pc, f->T, f->T));
+      PetscCall(PCSetType(f->pc, PCCHOLESKY));
+      PetscCall(PCFactorSetMatSolverType(f->pc, MATSOLVERMUMPS));
+      PetscCall(PCFactorSetUpMatSolverType(f->pc));
+      PetscCall(PCFactorGetMatrix(f->pc, &F));
+      PetscCall(HMProjMumpsPrepare(p, F));
+    }
+    PetscCall(PCSetUp(f->pc));
+    PetscCall(PCFactorGetMatrix(f->pc, &F));
     PetscCall(HMProjMumpsCheck(p, F, &retry));
-    if (retry) PetscCall(PCDestroy(&pc));
+    if (retry) PetscCall(PCDestroy(&f->pc)); /* a new analysis with the larger workspace */
   }
   PetscCall(MatGetInertia(F, &nneg, &nzero, &npos));
-  PetscCall(PCDestroy(&pc));
-  PetscCall(MatDestroy(&T));
-  *count = nneg - p->k;
+  f->sigma = sigma;
+  *count   = nneg - p->k;
   PetscCall(PetscInfo(K, "inertia at %g: %" PetscInt_FMT " negative, %" PetscInt_FMT " zero, %" PetscInt_FMT " positive\n", sigma, nneg, nzero, npos));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMShiftFactorDestroy(HMShiftFactor *f)
+{
+  PetscFunctionBegin;
+  PetscCall(PCDestroy(&f->pc));
+  PetscCall(MatDestroy(&f->T));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
