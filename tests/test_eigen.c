@@ -1033,4 +1033,49 @@ static void test_nearly_linear(void **state)
   }
 }
 
-HM_TEST_MAIN_OF(test_constant, test_full_golden, test_full_demo_and_types, test_analytic, test_projection, test_routes_agree, test_rank_invariance, test_window_cm1_and_single_atom, test_nearly_linear, test_thermo_json_files, test_imaginary_count, test_stats)
+/* A long object is not linear when its atoms lie off its axis: 200 atoms on a helix of radius 1.5 A, 12 A rise per
+   atom (2,388 A long; smallest/largest principal moment 4.7e-6, below the ratio rule's 1e-5, but 1.5 A rms off the
+   axis): 6 rigid-body directions and 3N-6 modes. The same atoms on the axis (radius 0.001 A) stay linear (5). */
+static void test_long_helix_not_linear(void **state)
+{
+  const double radius[2] = {1.5, 1e-3};
+  const int    want[2]   = {6, 5};
+  const int    N         = 200;
+  (void)state;
+  for (int c = 0; c < 2; c++) {
+    Mol      m;
+    HMModes  mm;
+    HMSystem sys;
+    Mat      H;
+    PetscInt nr, n;
+    m.n   = N;
+    m.Z   = malloc((size_t)N * sizeof(int));
+    m.pos = calloc((size_t)(3 * N), sizeof(double));
+    m.H   = calloc((size_t)(9 * N * N), sizeof(double));
+    for (int i = 0; i < N; i++) {
+      const double t   = i * 100.0 * PETSC_PI / 180.0;
+      m.Z[i]           = 6;
+      m.pos[3 * i]     = radius[c] * cos(t);
+      m.pos[3 * i + 1] = radius[c] * sin(t);
+      m.pos[3 * i + 2] = 12.0 * i;
+    }
+    for (int i = 0; i < 3 * N; i++) m.H[i * 3 * N + i] = 1.0 + 0.01 * i;
+    H   = mol_matrix(PETSC_COMM_WORLD, &m, MATBAIJ);
+    sys = mol_system(PETSC_COMM_WORLD, &m, PETSC_FALSE);
+    HM_T(HMModesCreate(PETSC_COMM_WORLD, &mm));
+    HM_T(HMModesSetType(mm, HM_MODES_LOWEST));
+    HM_T(HMModesSetSolver(mm, HM_MODES_SOLVER_DIRECT));
+    HM_T(HMModesSetNumModes(mm, 4));
+    HM_T(HMModesCompute(mm, H, sys));
+    HM_T(HMModesGetNumRigid(mm, &nr));
+    HM_T(HMModesGetEigenvalues(mm, &n, NULL, NULL));
+    assert_int_equal(nr, want[c]);
+    assert_int_equal(n, 4);
+    HM_T(HMModesDestroy(&mm));
+    HM_T(HMSystemDestroy(&sys));
+    HM_T(MatDestroy(&H));
+    mol_free(&m);
+  }
+}
+
+HM_TEST_MAIN_OF(test_constant, test_full_golden, test_full_demo_and_types, test_analytic, test_projection, test_routes_agree, test_rank_invariance, test_window_cm1_and_single_atom, test_nearly_linear, test_long_helix_not_linear, test_thermo_json_files, test_imaginary_count, test_stats)

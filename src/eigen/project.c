@@ -6,9 +6,13 @@
    molecule). Scale-aware: the ratio is (distance of the atoms from the axis / length)^2 in order of magnitude, so
    1e-5 takes a triatomic bent by up to ~0.7 degrees as linear (CO2 at 179.8 degrees: 8.3e-7, at 179: 2.1e-5); the rotation about the
    long axis of such a molecule is a bending motion, and projecting it out would drop a bending mode. Between
-   this and HM_NEARLY_LINEAR the molecule is treated as non-linear with a warning. */
+   this and HM_NEARLY_LINEAR the molecule is treated as non-linear with a warning. The ratio alone would also take a
+   long object whose atoms lie far off its axis (a 10,000-residue helix, 1.5 um long: 2.6e-7) as linear, although the
+   rotation about its axis moves every atom by its ~2 A radius: a molecule is linear only if, besides, its atoms lie
+   within HM_LINEAR_RMS of the axis (mass-weighted root mean square; CO2 bent by 0.7 degrees: 0.003 A). */
 #define HM_LINEAR_TOL    1e-5
 #define HM_NEARLY_LINEAR 1e-3
+#define HM_LINEAR_RMS    0.05 /* A */
 
 static PetscErrorCode HMProjSymmetrize_Private(Mat H, Mat *Ht)
 {
@@ -156,15 +160,16 @@ static PetscErrorCode HMProjRigidBody_Private(HMProj *p, const HMModesAtoms *at)
   }
   if (!p->periodic) {
     for (PetscInt q = 0; q < 3; q++)
-      if (mom[q] > HM_LINEAR_TOL * mom[2]) {
+      if (mom[q] > HM_LINEAR_TOL * mom[2] || mom[q] > HM_LINEAR_RMS * HM_LINEAR_RMS * Mtot) {
         for (PetscInt d = 0; d < 3; d++) axes[nrot][d] = Iten[3 * q + d] / PetscSqrtReal(mom[q]);
         nrot++;
       }
   }
   p->linear = (PetscBool)(!p->periodic && nrot == 2);
   if (!p->periodic && mom[2] > 0) {
-    const double ratio = PetscMax(mom[0], 0.0) / mom[2];
+    const double ratio = PetscMax(mom[0], 0.0) / mom[2], rms = PetscSqrtReal(PetscMax(mom[0], 0.0) / Mtot);
     if (p->linear && ratio > 1e-12) PetscCall(PetscPrintf(p->comm, "hipmace: note: nearly linear molecule (smallest/largest principal moment of inertia %.2e <= %g): treated as linear, 5 rigid-body directions projected out\n", ratio, HM_LINEAR_TOL));
+    else if (!p->linear && ratio <= HM_NEARLY_LINEAR && rms > 10 * HM_LINEAR_RMS) PetscCall(PetscPrintf(p->comm, "hipmace: note: elongated molecule (smallest/largest principal moment of inertia %.2e) with its atoms %.2f A (rms) off its long axis: not linear, 6 rigid-body directions projected out\n", ratio, rms));
     else if (!p->linear && ratio <= HM_NEARLY_LINEAR) PetscCall(PetscPrintf(p->comm, "hipmace: warning: nearly linear molecule (smallest/largest principal moment of inertia %.2e, above the %g of a linear one): treated as non-linear; the rotation about its long axis is close to a bending motion, check the lowest modes\n", ratio, HM_LINEAR_TOL));
   }
   p->k = PetscMin(3 + nrot, p->ndof);
