@@ -182,6 +182,7 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_radius", "Initial trust radius, A (2-norm of the step; 0 = 0.3)", "HMOptimizerSetTrustRadius", r0, &r0, NULL));
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
+  PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by the curvature the last step met, s.y / s.H s (clipped to [0.1, 10]): corrects a Hessian whose scale is off", "", o->scale_hessian, &o->scale_hessian, NULL));
   PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
   PetscCall(PetscOptionsReal("-optimize_smax", "With a variable cell: converged when also the largest |stress_ij + P delta_ij| is at most this (GPa; <= 0: fmax N / V of the start cell)", "HMOptimizerSetStressTolerance", o->smax_gpa, &o->smax_gpa, NULL));
   PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
@@ -265,11 +266,31 @@ static PetscErrorCode Record(HMOptimizer o)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The curvature the accepted step s met, s.y (y = gn - g), against the current model's, s.H s: the predicted Hessian's
+   scale error along s. The factor the next Hessian carries moves by the square root of that ratio (one direction's
+   ratio is noisy: the undamped ratio converged fewer test molecules, docs/OPTIMIZE.md), clipped to [0.1, 10]; a step
+   with non-positive curvature on either side leaves it. */
+static PetscErrorCode SecantScale(HMOptimizer o, Vec s, Vec g, Vec gn)
+{
+  PetscScalar sy, sg, sHs;
+
+  PetscFunctionBegin;
+  PetscCall(VecDot(s, gn, &sy));
+  PetscCall(VecDot(s, g, &sg));
+  sy -= sg;
+  PetscCall(MatMult(o->H, s, o->w1));
+  PetscCall(VecDot(s, o->w1, &sHs));
+  if (sy > 0 && sHs > 0) o->hscale = PetscMin(10.0, PetscMax(0.1, o->hscale * PetscSqrtReal(sy / sHs)));
+  PetscCall(PetscInfo(NULL, "secant scale: s.y %.4e, s.H s %.4e, next Hessian x %.4f\n", (double)sy, (double)sHs, o->hscale));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* A new Hessian at the current point: the quasi-Newton history restarts on top of it. */
 static PetscErrorCode TakeHessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
 {
   PetscFunctionBegin;
   if (Hn) {
+    if (o->hscale != 1.0) PetscCall(MatScale(Hn, o->hscale));
     PetscCall(MatDestroy(&o->H));
     o->H = Hn;
     o->nhess++;
@@ -338,6 +359,7 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   o->rejected  = 0;
   o->nhess     = 0;
   o->nupd      = 0;
+  o->hscale    = 1.0;
   o->nh        = 0;
   o->mode_eig  = 0;
   o->proj_mode = PETSC_FALSE;
@@ -406,6 +428,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     if (accept) {
       double rho = pred < 0 ? dE / pred : 1.0;
 
+      if (o->scale_hessian && Hn) PetscCall(SecantScale(o, s, g, gn));
       PetscCall(VecCopy(xn, x));
       PetscCall(VecCopy(gn, g));
       o->E = En;
