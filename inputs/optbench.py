@@ -5,7 +5,8 @@ Usage: optbench.py HIPMACE_BIN MODELS_DIR INPUTS_DIR OUTDIR [min|ts|all] [--mode
                    [--steps N] [--variants 'name:flags;name:flags']
   demo (default): demo_hipmace, its 10 test molecules, seed 15, 200 steps;
   protein: protein_demo, its test molecules s0-s7, seed 2026, 300 steps.
-  --variants: the min runs to make (default 'predicted:-optimize_hessian predicted;none:-optimize_hessian none'),
+  --variants: the runs to make (default 'predicted:-optimize_hessian predicted;none:-optimize_hessian none'; ts
+  runs every variant that uses the predicted Hessian),
   e.g. 'keep:-optimize_keep_history'."""
 import argparse, json, os, struct, subprocess
 import numpy as np
@@ -86,15 +87,21 @@ def main():
             med = float(np.median([x if x is not None else steps for x in st])) if st else float('nan')
             print(f"summary {name}: {len(conv)}/{len(st)} converged, median steps {med:.1f} (unconverged counted as {steps})", flush=True)
     if a.what in ('ts', 'all') and a.model == 'demo':
-        for k in (4, 5, 6, 7, 9):
-            xyz = os.path.join(a.outdir, f's{k}_dft.xyz')
-            s, log = run(a.bin, model, xyz, os.path.join(a.outdir, f's{k}_ts'), steps, ['-optimize', 'ts'])
-            if s is None:
-                print(f'ts s{k}: FAILED\n{log}', flush=True)
-                continue
-            o = s['optimize']
-            wn = s.get('frequencies_cm1') or []
-            nb = sum(1 for w in wn if w < -30)
-            print(f"ts s{k} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}", flush=True)
+        # the same variants as for min, minus the flags that only make sense there
+        tsvariants = [(name, [f for f in flags if f not in ('-optimize_hessian', 'predicted')]) for name, flags in variants if 'none' not in flags]
+        for name, flags in tsvariants:
+            nts = 0
+            for k in (4, 5, 6, 7, 9):
+                xyz = os.path.join(a.outdir, f's{k}_dft.xyz')
+                s, log = run(a.bin, model, xyz, os.path.join(a.outdir, f's{k}_ts_{name}'), steps, ['-optimize', 'ts'] + flags)
+                if s is None:
+                    print(f'ts s{k} {name}: FAILED\n{log}', flush=True)
+                    continue
+                o = s['optimize']
+                wn = s.get('frequencies_cm1') or []
+                nb = sum(1 for w in wn if w < -30)
+                nts += bool(o['converged'] and nb == 1)
+                print(f"ts s{k} {name:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}", flush=True)
+            print(f"summary ts {name}: {nts}/5 converged with exactly one mode below -30 cm-1", flush=True)
 
 main()
