@@ -20,7 +20,8 @@
     Its finite eigenpairs are exactly those of P Ht P on range(P), and inertia(K - s B) = (k, k, 0) + inertia of
     the projected operator minus s, so MUMPS inertia counts projected modes below a shift. The target is placed
     just below zero, or, when that count shows imaginary modes, below the lowest mode (verified by inertia), so
-    the modes nearest the target are the lowest ones.
+    the modes nearest the target are the lowest ones. In stages (-modes_stage_restarts): converged modes are locked
+    and the shift moves up under the next one, again verified by inertia; one MUMPS analysis serves every shift.
   - lowest, LOBPCG: matrix-free shell P Ht P + alpha V V^T (alpha above the spectrum) with V as deflation space.
   - lowest, iterative: the same LOBPCG preconditioned by P (GAMG on Ht + mu I) P, V as GAMG's near-null space;
     no factorisation, memory O(N/P). auto picks direct (Krylov-Schur) below -modes_auto_crossover dof and for chains
@@ -109,7 +110,7 @@ PETSC_EXTERN PetscErrorCode HMModesSetBlockSize(HMModes, PetscInt);
 PETSC_EXTERN PetscErrorCode HMModesSetRTBRefine(HMModes, PetscBool);
 /* Options: -modes lowest|window|full, -nmodes K, -window_cm1 LO,HI, -window_eigenvalue LO,HI,
    -modes_solver auto|direct|iterative|krylovschur|lobpcg, -modes_auto_crossover NDOF, -modes_auto_separator NROWS, -modes_amg_shift MU,
-   -modes_mumps_icntl_14 PERCENT, -modes_basis full|rtb, -modes_block_size N, -modes_rtb_refine, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
+   -modes_mumps_icntl_14 PERCENT, -modes_stage_restarts N, -modes_basis full|rtb, -modes_block_size N, -modes_rtb_refine, -modes_tol, -temperature T, -modes_molden FILE, -modes_nmd FILE,
    -modes_xyz FILE, -modes_table FILE. The eigensolver still reads the usual -eps_* / -st_* options. */
 PETSC_EXTERN PetscErrorCode HMModesSetFromOptions(HMModes);
 

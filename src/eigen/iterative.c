@@ -204,6 +204,34 @@ static PetscErrorCode HMModesStage_Private(HMModes m, HMProj *p, Mat K, Mat B, d
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The next stage's shift: just below the nearest unconverged Ritz value lnext of the last stage (back-transformed), by
+   max(2 x its error, 5% of its distance to the highest locked mode); accepted when the factor's inertia counts exactly
+   the locked modes below it (no unlocked mode is), else moved down x4 (8 tries, never below the current shift). On
+   return *sigma is the shift (unchanged when no candidate passed) and f holds the factor at it. */
+static PetscErrorCode HMModesNextShift_Private(HMProj *p, Mat K, Mat B, const HMStageRitz *ritz, PetscInt nlock, const double lam[], double width, double *sigma, HMShiftFactor *f)
+{
+  const double lnext = *sigma + 1.0 / ritz->theta, enext = ritz->err * PetscAbsReal(lnext - *sigma);
+  const double lo = nlock > 0 ? lam[nlock - 1] : *sigma;
+  double       d  = PetscMax(PetscMax(2 * enext, 0.05 * PetscMax(lnext - lo, 0)), 1e-10 * width);
+  PetscInt     count;
+
+  PetscFunctionBegin;
+  PetscCall(PetscInfo(K, "next Ritz value %g +- %g\n", lnext, enext));
+  for (PetscInt it = 0; it < 8; it++, d *= 4) {
+    const double s      = lnext - d;
+    PetscInt     nbelow = 0;
+    if (!(s > *sigma)) break;
+    PetscCall(HMProjFactorShift(p, K, B, s, f, &count));
+    for (PetscInt i = 0; i < nlock; i++) nbelow += lam[i] < s;
+    if (count == nbelow) {
+      *sigma = s;
+      PetscFunctionReturn(PETSC_SUCCESS);
+    }
+  }
+  if (f->sigma != *sigma) PetscCall(HMProjFactorShift(p, K, B, *sigma, f, &count)); /* every candidate failed */
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
 {
   PetscInt      nvib = p->ndof - p->k, nev = PetscMin(m->nreq, nvib), count, nlock = 0, nstage = 0, maxit;
@@ -252,32 +280,15 @@ PetscErrorCode HMModesSolveKrylovSchur_Private(HMModes m, HMProj *p)
   maxit               = m->stage_its > 0 ? m->stage_its : PETSC_DEFAULT;
   while (nlock < nev) {
     PetscInt before = nlock;
+    double   sold   = sigma;
     PetscCall(HMModesStage_Private(m, p, K, B, sigma, f.pc, nev - nlock, maxit, &nlock, lam, lock, &ritz));
     nstage++;
     if (nlock == nev) break;
     PetscCheck(ritz.have && ritz.theta != 0, p->comm, PETSC_ERR_NOT_CONVERGED, "eigensolver converged %" PetscInt_FMT " of the %" PetscInt_FMT " modes asked for (try -eps_ncv, -eps_max_it or -modes_tol)", nlock, nev);
-    {
-      double   lnext = sigma + 1.0 / ritz.theta, enext = ritz.err * PetscAbsReal(lnext - sigma), lo = nlock > 0 ? lam[nlock - 1] : sigma, snew = sigma;
-      PetscInt nbelow = 0;
-      d               = PetscMax(2 * enext, 0.05 * PetscMax(lnext - lo, 0));
-      d               = PetscMax(d, 1e-10 * width);
-      for (PetscInt it = 0; it < 8; it++, d *= 4) {
-        double s = lnext - d;
-        if (!(s > sigma)) break;
-        PetscCall(HMProjFactorShift(p, K, B, s, &f, &count));
-        nbelow = 0;
-        for (PetscInt i = 0; i < nlock; i++) nbelow += lam[i] < s;
-        if (count == nbelow) {
-          snew = s;
-          break;
-        }
-      }
-      PetscCall(PetscInfo(K, "stage %" PetscInt_FMT ": %" PetscInt_FMT " locked, next Ritz value %g +- %g, shift %g -> %g\n", nstage, nlock, lnext, enext, sigma, snew));
-      /* no better shift and no progress: let the next stage run to convergence */
-      if (snew == sigma && nlock == before) maxit = PETSC_DEFAULT;
-      sigma = snew;
-      if (f.sigma != sigma) PetscCall(HMProjFactorShift(p, K, B, sigma, &f, &count)); /* every candidate failed */
-    }
+    PetscCall(HMModesNextShift_Private(p, K, B, &ritz, nlock, lam, width, &sigma, &f));
+    PetscCall(PetscInfo(K, "stage %" PetscInt_FMT ": %" PetscInt_FMT " locked, shift now %g\n", nstage, nlock, sigma));
+    /* no better shift and no progress: let the next stage run to convergence */
+    if (sigma == sold && nlock == before) maxit = PETSC_DEFAULT;
   }
   PetscCall(PetscMalloc1(nev, &pairs));
   for (PetscInt i = 0; i < nev; i++) {

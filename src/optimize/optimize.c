@@ -182,7 +182,7 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_radius", "Initial trust radius, A (2-norm of the step; 0 = 0.3)", "HMOptimizerSetTrustRadius", r0, &r0, NULL));
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
-  PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by the curvature the last step met, s.y / s.H s (clipped to [0.1, 10]): corrects a Hessian whose scale is off", "", o->scale_hessian, &o->scale_hessian, NULL));
+  PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by a factor learnt from the curvature the steps meet (moved by sqrt(s.y / s.H s) per step, clipped to [0.1, 10]): corrects a Hessian whose scale is off", "", o->scale_hessian, &o->scale_hessian, NULL));
   PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
   PetscCall(PetscOptionsReal("-optimize_smax", "With a variable cell: converged when also the largest |stress_ij + P delta_ij| is at most this (GPa; <= 0: fmax N / V of the start cell)", "HMOptimizerSetStressTolerance", o->smax_gpa, &o->smax_gpa, NULL));
   PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));

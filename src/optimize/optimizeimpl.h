@@ -31,7 +31,7 @@ struct _p_HMOptimizer {
   HMOptimizerRigid   rigid;
   double             radius0, radius_max; /* 0 = default */
   PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
-  PetscBool          scale_hessian;       /* scale each new Hessian by the secant ratio s.y / s.H s of the last step */
+  PetscBool          scale_hessian;       /* scale each new Hessian by a factor learnt from s.y / s.H s (SecantScale) */
   double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
 
   /* variable cell (HMOptimizerSetCell): the last ncell entries (last rank) are not atoms */
@@ -47,7 +47,7 @@ struct _p_HMOptimizer {
   Mat       H;      /* the objective's Hessian at the last point it was asked for (or NULL) */
   Mat       B;      /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
   PetscInt  nupd;   /* quasi-Newton updates B holds on top of H (since the last Hessian, or all with keep_history) */
-  double    hscale; /* the factor the current H carries (-optimize_scale_hessian; 1 otherwise) */
+  double    hscale; /* the factor TakeHessian applies to a new Hessian (-optimize_scale_hessian; 1 otherwise) */
   Mat       Pop;    /* shell P B P (and, with proj_mode, minus the followed mode) */
   Vec       rb[6];
   PetscInt  nrb;
