@@ -229,7 +229,7 @@ static PetscErrorCode BenchModesPrint(const ModeRuns *mr, int K)
 /* The per-stage roofline: Median time, flops, bytes, GFLOP/s per rank (everyone's work over the slowest
    rank's time, divided by the ranks), arithmetic intensity and % of the FMA peak. The HIP head row is the
    edge kernel: its own flop count, and per evaluation the sender's per-atom input and the 3x3 block. */
-static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, double layers, BenchRuns *b, json_t *root)
+static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, double layers, PetscBool single, BenchRuns *b, json_t *root)
 {
   json_t *arr = root ? json_array() : NULL;
   double  sum = 0;
@@ -238,6 +238,7 @@ static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, do
   b->rflops[HM_ROOF_NSTAGES] = b->flops;
   b->rbytes[HM_ROOF_NSTAGES] = 8.0 * (double)b->evals * (double)(b->hwidth + 9);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  roofline per stage (Median time; flops and bytes counted analytically, summed over ranks; rate per rank)\n"));
+  if (single) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  -precision single: the radial MLP, the tensor product and the linear map after it run in float32, whose FMA peak is twice the float64 peak of the %% column\n"));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10s %10s %10s %8s %9s %7s\n", "stage", "time ms", "MFLOP", "MB", "flop/B", "GFLOP/s", "% peak"));
   for (int s = 0; s < HM_BENCH_NROOF; s++) {
     const char  *name = s < HM_ROOF_NSTAGES ? HMRooflineStageNames[s] : "HIP head (edge kernel)";
@@ -288,7 +289,8 @@ int main(int argc, char **argv)
   HMSystem    sys = NULL;
   PetscMPIInt rank, size;
   double      rmax, hrmax, hcut, read_s, peak;
-  BenchRuns   runs = {.forces = PETSC_FALSE, .flops = 0, .hedges = 0, .evals = 0, .blocks = 0, .natoms = 0, .kname = ""};
+  PetscBool   single = PETSC_FALSE;
+  BenchRuns   runs   = {.forces = PETSC_FALSE, .flops = 0, .hedges = 0, .evals = 0, .blocks = 0, .natoms = 0, .kname = ""};
 
   PetscCall(HMInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
@@ -303,6 +305,11 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsBool("-bench_modes", "also time the mode stage alone (HMModesCompute, -modes_* options)", NULL, bench_modes, &bench_modes, NULL));
   PetscOptionsEnd();
   PetscCheck(has_s && has_m, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "hipmace-bench needs -structure and -model (see -help)");
+  {
+    char prec[16] = "double";
+    PetscCall(PetscOptionsGetString(NULL, NULL, "-precision", prec, sizeof(prec), NULL));
+    single = (PetscBool)!strcmp(prec, "single");
+  }
   PetscCheck(K >= 1 && K <= 256, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT ": expected 1..256", K);
 
   read_s = MPI_Wtime();
@@ -322,7 +329,7 @@ int main(int argc, char **argv)
     double       rss  = HMMemoryRSS(PETSC_TRUE) / 1048576.0, rssmax;
     const double rate = mk > 0 ? runs.flops / (mk * size) * 1e-9 : 0.0; /* the slowest rank's time for everyone's work */
     PetscCall(MPIU_Allreduce(&rss, &rssmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians)\n", runs.natoms, structure, model_path, (int)size, K));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "hipmace-bench: %" PetscInt_FMT " atoms (%s), model %s, %d rank(s), %" PetscInt_FMT " runs (medians), layers in %s precision\n", runs.natoms, structure, model_path, (int)size, K, single ? "single" : "double"));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  read (once)            %10.4f s\n", read_s));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  partition+neighbours   %10.4f s\n", mn));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  interaction layers     %10.4f s\n", ml));
@@ -337,12 +344,13 @@ int main(int argc, char **argv)
     if (bench_modes) PetscCall(BenchModesPrint(&mr, (int)K));
     {
       json_t *root = has_j && rank == 0 ? json_object() : NULL;
-      PetscCall(RooflineView(K, size, peak, ml, &runs, root));
+      PetscCall(RooflineView(K, size, peak, ml, single, &runs, root));
       if (root) {
         json_object_set_new(root, "structure", json_string(structure));
         json_object_set_new(root, "model", json_string(model_path));
         json_object_set_new(root, "natoms", json_integer(runs.natoms));
         json_object_set_new(root, "ranks", json_integer(size));
+        json_object_set_new(root, "precision", json_string(single ? "single" : "double"));
         json_object_set_new(root, "repeat", json_integer(K));
         json_object_set_new(root, "read_s", json_real(read_s));
         json_object_set_new(root, "neighbours_s", json_real(mn));

@@ -458,6 +458,33 @@ static void sum_exact_check(PetscInt n, PetscInt nv, const double *vals, const d
   free(Z);
 }
 
+/* -precision single: the float32 layers keep the bitwise rank-count invariance (both evaluations in single
+   precision; the one-rank matrix differs from the double one, test_single checks by how much), on a golden
+   molecule, a 90-atom cluster with the demo model and the extra Hessian layers of the hoextra model. */
+static void test_single(void **state)
+{
+  const PetscInt n      = 90;
+  const double   box[9] = {11, 0, 0, 0, 9, 0, 0, 0, 10};
+  char           m[PETSC_MAX_PATH_LEN];
+  HMSafetensors  fx;
+  int            Z[90], Zf[64];
+  double         pos[270];
+  const double  *posf;
+  const PetscInt nf = fixture_molecule("fixture_default_mol21.safetensors", &fx, Zf, &posf);
+  (void)state;
+
+  HM_T(PetscOptionsSetValue(NULL, "-precision", "single"));
+  hm_golden_path("model_default.safetensors", m, sizeof(m));
+  compare(m, nf, Zf, posf, NULL, NULL, MATBAIJ);
+  random_atoms(n, box, PETSC_FALSE, 1.1, Z, pos);
+  snprintf(m, sizeof(m), "%s/demo_hipmace.safetensors", hm_models_dir());
+  compare(m, n, Z, pos, NULL, NULL, MATSBAIJ);
+  hm_golden_path("model_hoextra.safetensors", m, sizeof(m));
+  compare(m, n, Z, pos, NULL, NULL, MATBAIJ);
+  HM_T(PetscOptionsClearValue(NULL, "-precision"));
+  HM_T(HMSafetensorsClose(&fx));
+}
+
 static void test_sum_exact(void **state)
 {
   const PetscInt n = 600, nv = 4;
@@ -478,4 +505,4 @@ static void test_sum_exact(void **state)
   free(v);
 }
 
-HM_TEST_MAIN_OF(test_builder_systems, test_empty_ranks_and_grid, test_fixture_molecule, test_cluster, test_periodic, test_unpruned, test_hoextra, test_sum_exact)
+HM_TEST_MAIN_OF(test_builder_systems, test_empty_ranks_and_grid, test_fixture_molecule, test_cluster, test_periodic, test_unpruned, test_hoextra, test_single, test_sum_exact)

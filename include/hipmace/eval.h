@@ -17,13 +17,25 @@ PETSC_EXTERN PetscErrorCode HMEvalGetModel(HMEval, HMModel *);
 /* Spatial decomposition over the ranks (default HM_PARTITION_RCB); before HMEvalSetSystem. */
 PETSC_EXTERN PetscErrorCode HMEvalSetPartitionType(HMEval, HMPartitionType);
 PETSC_EXTERN PetscErrorCode HMEvalGetPartitionType(HMEval, HMPartitionType *);
+/* Arithmetic of the interaction layers. HM_PRECISION_DOUBLE (default): float64 throughout, the reference's
+   numerics. HM_PRECISION_SINGLE: the radial MLPs, the convolution tensor products, the linear maps after them
+   and the first layer's skip tensor product run in float32 (FMA chains accumulated in float32; the 3j
+   contractions with the spherical harmonics in double, rounded once); the up-projection, the halo exchange,
+   the symmetric contraction, the product linear map and everything after the layers (readouts, the HIP
+   head, forces) stay in float64. Results remain bitwise independent of the rank count. Any time. */
+typedef enum {
+  HM_PRECISION_DOUBLE,
+  HM_PRECISION_SINGLE
+} HMPrecision;
+PETSC_EXTERN PetscErrorCode HMEvalSetPrecision(HMEval, HMPrecision);
+PETSC_EXTERN PetscErrorCode HMEvalGetPrecision(HMEval, HMPrecision *);
 /* Cutoff of the Hessian graph, before HMEvalSetSystem. Default (or hcut <= 0): HMModelGetCutoffs'
    effective cutoff, beyond which every edge block is exactly zero. HMHessianSetPrune(PETSC_FALSE)
    sets hessian_r_max here (the extra blocks are exactly zero; for checking the pruning). */
 PETSC_EXTERN PetscErrorCode HMEvalSetHessianCutoff(HMEval, double hcut);
 PETSC_EXTERN PetscErrorCode HMEvalGetHessianCutoff(HMEval, double *);
 PETSC_EXTERN PetscErrorCode HMEvalSetOptionsPrefix(HMEval, const char[]);
-/* Option -[prefix]partition rcb|grid. */
+/* Options -[prefix]partition rcb|grid, -[prefix]precision double|single. */
 PETSC_EXTERN PetscErrorCode HMEvalSetFromOptions(HMEval);
 /* Collective. sys: the whole structure on rank 0 (may be NULL elsewhere); not referenced afterwards.
    Partitions it, builds the main graph (r_max) and the Hessian graph (HMEvalGetHessianCutoff) and

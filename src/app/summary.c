@@ -22,6 +22,7 @@ struct _p_HMSummary {
   PetscInt    natoms, nlayers, nowned, nnear, nfar, hipw, widths[16];
   PetscInt64  nblocks, lblocks;
   double      energy, rmax, hrmax, hcut;
+  HMPrecision precision; /* of the interaction layers */
   HMModes     modes;
   HMOptimizer opt; /* -optimize: its results (borrowed) */
   /* forces (HMSummarySetForces): this rank's block of input order, atoms [flo, flo + fnb), as [fnb][8]
@@ -114,6 +115,7 @@ PetscErrorCode HMSummarySetResults(HMSummary s, HMModel model, HMEval ev, HMHess
   PetscCall(HMHessianGetBlockCount(hs, &s->lblocks, &s->nblocks));
   PetscCall(HMModelGetCutoffs(model, &s->rmax, &s->hrmax, NULL));
   PetscCall(HMEvalGetHessianCutoff(ev, &s->hcut)); /* the one in force (-hessian_prune false: hessian_r_max) */
+  PetscCall(HMEvalGetPrecision(ev, &s->precision));
   PetscCall(HMModelGetNumInteractions(model, &s->nlayers));
   PetscCheck(s->nlayers <= 16, PETSC_COMM_SELF, PETSC_ERR_SUP, "summary: %" PetscInt_FMT " interaction layers; at most 16 supported", s->nlayers);
   PetscCall(HMModelGetHaloWidths(model, s->widths, NULL));
@@ -145,6 +147,7 @@ PetscErrorCode HMSummaryView(HMSummary s, PetscViewer v)
   PetscCall(PetscViewerASCIIPrintf(v, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, s->natoms, s->structure, s->model));
   PetscCall(PetscViewerASCIIPrintf(v, "  energy            %.10f eV\n", s->energy));
   PetscCall(PetscViewerASCIIPrintf(v, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * s->natoms, 3 * s->natoms, (long long)s->nblocks, s->htype, s->hcut, s->hrmax));
+  if (s->precision == HM_PRECISION_SINGLE) PetscCall(PetscViewerASCIIPrintf(v, "  precision         single: radial MLPs, tensor products and linear maps of the layers in float32\n"));
   if (s->have_forces) PetscCall(PetscViewerASCIIPrintf(v, "  forces            max |F| %.6f eV/A\n", s->fmax));
   if (s->have_stress) PetscCall(PetscViewerASCIIPrintf(v, "  stress            pressure %.6f GPa (-trace/3)\n", -(s->stress[0] + s->stress[4] + s->stress[8]) / 3 * HM_EV_A3_GPA));
   if (s->modes) PetscCall(HMModesView(s->modes, v));
@@ -281,6 +284,7 @@ PetscErrorCode HMSummaryWrite(HMSummary s, const char path[])
     json_object_set_new(root, "hessian_cutoff", json_real(s->hcut));
     json_object_set_new(root, "hessian_r_max", json_real(s->hrmax));
     json_object_set_new(root, "r_max", json_real(s->rmax));
+    json_object_set_new(root, "precision", json_string(s->precision == HM_PRECISION_SINGLE ? "single" : "double"));
     json_object_set_new(root, "ranks", json_integer(size));
     json_object_set_new(root, "memory_estimate_mb_max_rank", json_real(s->mem_max / 1048576.0));
     json_object_set_new(root, "memory_estimate_mb_total", json_real(s->mem_tot / 1048576.0));

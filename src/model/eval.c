@@ -9,6 +9,7 @@
 #include "model/hessextra.h"
 
 static const char *const HMPartitionTypes[] = {"rcb", "grid", "HMPartitionType", "HM_PARTITION_", NULL};
+static const char *const HMPrecisions[]     = {"double", "single", "HMPrecision", "HM_PRECISION_", NULL};
 
 PetscErrorCode HMEvalCreate(HMModel m, HMEval *ev)
 {
@@ -33,6 +34,17 @@ PetscErrorCode HMEvalSetPartitionType(HMEval e, HMPartitionType t)
 
 HM_ACCESSOR_GET(HMEval, PartitionType, HMPartitionType, ptype)
 
+/* A change of precision takes effect at the next forward pass (the features are recomputed). */
+PetscErrorCode HMEvalSetPrecision(HMEval e, HMPrecision p)
+{
+  PetscFunctionBegin;
+  if (p != e->precision) e->forward_done = PETSC_FALSE;
+  e->precision = p;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+HM_ACCESSOR_GET(HMEval, Precision, HMPrecision, precision)
+
 PetscErrorCode HMEvalSetHessianCutoff(HMEval e, double hcut)
 {
   PetscFunctionBegin;
@@ -52,6 +64,11 @@ PetscErrorCode HMEvalSetFromOptions(HMEval e)
   PetscOptionsBegin(e->model->comm, e->prefix, "HIP-MACE evaluation options", "HMEval");
   PetscCall(PetscOptionsEnum("-partition", "spatial decomposition over the MPI ranks", "HMEvalSetPartitionType", HMPartitionTypes, pt, &pt, &set));
   if (set) PetscCall(HMEvalSetPartitionType(e, (HMPartitionType)pt));
+  {
+    PetscEnum pr = (PetscEnum)e->precision;
+    PetscCall(PetscOptionsEnum("-precision", "arithmetic of the interaction layers (single: float32 radial MLPs, tensor products and linear maps)", "HMEvalSetPrecision", HMPrecisions, pr, &pr, &set));
+    if (set) PetscCall(HMEvalSetPrecision(e, (HMPrecision)pr));
+  }
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -252,6 +269,10 @@ PetscErrorCode HMEvalForward(HMEval e)
   /* after HMEvalReleaseNodeFeatures: the same pass again, bitwise the same features and energy */
   e->feats_released = PETSC_FALSE;
   PetscCheck(e->dd, e->model->comm, PETSC_ERR_ORDER, "HMEvalSetSystem() must be called first");
+  if (e->precision == HM_PRECISION_SINGLE) {
+    for (int t = 0; t < m->nlayers; t++) PetscCall(HMLayerSingleSetUp(&m->layer[t], t == 0 ? PETSC_TRUE : PETSC_FALSE));
+    for (int k = 0; k < m->nhx; k++) PetscCall(HMLayerSingleSetUp(&m->hx[k], PETSC_FALSE));
+  }
   PetscCall(PetscCalloc1(n * m->nel + 1, &A));
   PetscCall(PetscMalloc1(n * m->C + 1, &h0));
   for (PetscInt i = 0; i < n; i++) A[i * m->nel + e->elem[i]] = 1.0;

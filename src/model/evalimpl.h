@@ -17,6 +17,7 @@ struct _p_HMEval {
   const HMGraph  *g, *gh; /* main graph (r_max), Hessian graph (hcut); owned senders */
   double          hcut;   /* cutoff of gh: the effective one unless HMEvalSetHessianCutoff chose another */
   HMPartitionType ptype;
+  HMPrecision     precision;
   char           *prefix;
   char           *src; /* rank 0: the structure's source, for messages */
   PetscBool       forward_done;

@@ -35,14 +35,44 @@ static PetscInt ReverseEdge(const HMGraph *g, PetscInt e)
 typedef struct {
   PetscInt cap, head, *slot, *owner; /* slot[nedges]: weight row of each edge; owner[cap]: edge of a ring row */
   double  *w, *len, *rb, *mlpw;
+  float   *wS, *rbS, *mlpwS; /* -precision single: the weights and the MLP's input and work in float */
   PetscInt ncomputed;
 } RadialPairs;
 
-static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
+/* The radial MLP in float (HMRadialMLPApply's layers with the weights of S). */
+static void RadialMLPApplyS(const HMRadialMLP *mlp, const HMLayerSingle *S, PetscInt n, const float *x, float *out, float *work)
+{
+  const float *cur    = x;
+  float       *buf[2] = {work, work + n * mlp->maxw};
+
+  if (n == 0) return;
+  for (int i = 0; i < mlp->nlayers; i++) {
+    const int last = i == mlp->nlayers - 1;
+    float    *dst  = last ? out : buf[i % 2];
+    HMGemmRowsPackedS(n, NULL, 1.0f, cur, mlp->h[i], &S->mlp[i], 0.0f, dst, mlp->h[i + 1]);
+    if (!last) HMSiLUNormArrayS(n * mlp->h[i + 1], dst);
+    cur = dst;
+  }
+}
+
+/* The radial weights of n edges of lengths len into row 0 of w (double) or wS (float, when S is set). */
+static void RadialWeights(RadialPairs *P, const HMLayer *L, const HMLayerSingle *S, const HMRadialBasis *radial, PetscInt n, const double *len, PetscInt row)
 {
   const PetscInt nw = L->tp.weight_numel;
-  PetscInt       na = 0, nb = 0;
-  double        *lenb = P->len + HM_EDGE_CHUNK;
+
+  HMRadialBasisEvalBatch(radial, n, len, P->rb);
+  if (!S) {
+    HMRadialMLPApply(&L->mlp, n, P->rb, P->w + row * nw, P->mlpw);
+    return;
+  }
+  for (PetscInt k = 0; k < n * radial->nbessel; k++) P->rbS[k] = (float)P->rb[k];
+  RadialMLPApplyS(&L->mlp, S, n, P->rbS, P->wS + row * nw, P->mlpwS);
+}
+
+static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMLayerSingle *S, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
+{
+  PetscInt na = 0, nb = 0;
+  double  *lenb = P->len + HM_EDGE_CHUNK;
 
   if (P->head + ne > P->cap) P->head = 0;
   for (PetscInt e = e0; e < e0 + ne; e++) {
@@ -58,10 +88,8 @@ static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMGraph *g,
       lenb[nb++] = g->len[e];
     }
   }
-  HMRadialBasisEvalBatch(radial, na, P->len, P->rb);
-  HMRadialMLPApply(&L->mlp, na, P->rb, P->w + P->head * nw, P->mlpw);
-  HMRadialBasisEvalBatch(radial, nb, lenb, P->rb);
-  HMRadialMLPApply(&L->mlp, nb, P->rb, P->w + P->cap * nw, P->mlpw);
+  RadialWeights(P, L, S, radial, na, P->len, P->head);
+  RadialWeights(P, L, S, radial, nb, lenb, P->cap);
   P->head += na;
   P->ncomputed += na + nb;
 }
@@ -96,7 +124,7 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     {
       HM_ROOF_TIC(t0);
-      RadialPairsChunk(P, L, g, radial, e0, ne);
+      RadialPairsChunk(P, L, NULL, g, radial, e0, ne);
       HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
@@ -124,13 +152,15 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode LayerProduct(HMEval, const HMLayer *, PetscBool, const double *, PetscInt, PetscInt, const double *, double *, double *, double *, double *);
+
 /* Atoms a0 .. a1-1 from their aggregated messages agg to the layer output out (rows a0 ..): the linear map,
    the skip tensor product of layer 0, the symmetric contraction, the product linear map and, for t >= 1,
    the skip connection from the layer input h. X, prod and tmp hold one chunk each. */
 static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const double *agg, double *X, double *tmp, double *prod, double *scw, double *out)
 {
   HMModel        m    = e->model;
-  const PetscInt dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target), nc = a1 - a0, dH = m->dimH;
+  const PetscInt dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target), nc = a1 - a0;
   const int     *elem = e->elem + a0;
 
   PetscFunctionBegin;
@@ -144,6 +174,19 @@ static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual,
     }
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
+  PetscCall(LayerProduct(e, L, residual, h, a0, a1, X, tmp, prod, scw, out));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Atoms a0 .. a1-1 from the interaction output X (chunk rows, target irreps) to the layer output out: the
+   symmetric contraction, the product linear map and, for t >= 1, the skip connection from h. */
+static PetscErrorCode LayerProduct(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const double *X, double *tmp, double *prod, double *scw, double *out)
+{
+  HMModel        m   = e->model;
+  const PetscInt dtg = HMIrrepsDim(&L->target), nc = a1 - a0, dH = m->dimH;
+  const int     *elem = e->elem + a0;
+
+  PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
   {
     HM_ROOF_TIC(t0);
@@ -164,18 +207,168 @@ static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* ---- -precision single: the radial MLP, the tensor product, the linear map after it and the first layer's
+   skip on the message in float ---- */
+
+PetscErrorCode HMLayerSingleSetUp(HMLayer *L, PetscBool skip)
+{
+  HMLayerSingle *S;
+
+  PetscFunctionBegin;
+  if (L->single) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscNew(&S));
+  PetscCall(PetscCalloc1(L->mlp.nlayers, &S->mlp));
+  for (int i = 0; i < L->mlp.nlayers; i++) PetscCall(HMGemmPackS(L->mlp.h[i + 1], L->mlp.h[i], L->mlp.W[i], L->mlp.h[i + 1], &S->mlp[i]));
+  PetscCall(PetscCalloc1(L->linear.ninstr + 1, &S->lin));
+  for (int k = 0; k < L->linear.ninstr; k++) {
+    const PetscInt ma = L->linear.in.b[L->linear.ia[k]].mul, mb = L->linear.out.b[L->linear.ib[k]].mul;
+    if (ma > 0 && mb > 0) PetscCall(HMGemmPackS(mb, ma, L->linear.W + L->linear.woff[k], mb, &S->lin[k]));
+  }
+  if (skip) {
+    const HMSkipTP *sk = &L->skip;
+    PetscCall(PetscCalloc1(sk->ninstr * sk->nel + 1, &S->skip));
+    for (int k = 0; k < sk->ninstr; k++) {
+      const PetscInt ma = sk->in.b[sk->ia[k]].mul, mb = sk->out.b[sk->ib[k]].mul;
+      for (int el = 0; el < sk->nel && ma > 0 && mb > 0; el++) PetscCall(HMGemmPackS(mb, ma, sk->W + sk->woff[k] + (PetscInt)el * mb, sk->nel * mb, &S->skip[k * sk->nel + el]));
+    }
+  }
+  L->single = S;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode HMLayerSingleDestroy(HMLayer *L)
+{
+  HMLayerSingle *S = L->single;
+
+  PetscFunctionBegin;
+  if (!S) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int i = 0; i < L->mlp.nlayers; i++) PetscCall(HMGemmPackedSDestroy(&S->mlp[i]));
+  for (int k = 0; k < L->linear.ninstr; k++) PetscCall(HMGemmPackedSDestroy(&S->lin[k]));
+  for (int k = 0; S->skip && k < L->skip.ninstr * L->skip.nel; k++) PetscCall(HMGemmPackedSDestroy(&S->skip[k]));
+  PetscCall(PetscFree(S->mlp));
+  PetscCall(PetscFree(S->lin));
+  PetscCall(PetscFree(S->skip));
+  PetscCall(PetscFree(L->single));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* LayerAggregate in float: the messages into atoms a0 .. a1-1 summed into aggT (chunk rows, each mid block as
+   [c][u], the tensor product's channel-innermost layout, which the linear map below reads as it is). */
+static PetscErrorCode LayerAggregateS(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const float *xT, PetscInt a0, PetscInt a1, float *aggT)
+{
+  HMModel        m   = e->model;
+  const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
+  const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
+  const PetscInt eb = g->offset[a0], ee = g->offset[a1];
+  double        *Y, *vec, *cy;
+  float         *cys;
+
+  PetscFunctionBegin;
+  PetscCall(PetscArrayzero(aggT, (a1 - a0) * dmid));
+  PetscCall(PetscMalloc4(HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, L->tp.maxcy + 1, &cy, L->tp.maxcy + 1, &cys));
+  for (PetscInt e0 = eb; e0 < ee; e0 += HM_EDGE_CHUNK) {
+    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, ee - e0);
+    for (PetscInt k = 0; k < ne; k++)
+      for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
+    PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
+    {
+      HM_ROOF_TIC(t0);
+      RadialPairsChunk(P, L, L->single, g, radial, e0, ne);
+      HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
+    }
+    PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
+    PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
+    PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
+    {
+      HM_ROOF_TIC(t0);
+      for (PetscInt k = 0; k < ne; k++) {
+        const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
+        HMConvTPApplyTS(&L->tp, xT + s * din, Y + k * nsh, P->wS + P->slot[e0 + k] * nw, aggT + (r - a0) * dmid, cy, cys);
+      }
+      HM_ROOF_TOC(HM_ROOF_CONV, t0);
+    }
+    PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
+  }
+  PetscCall(PetscFree4(Y, vec, cy, cys));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* XT += lin(xT) in the channel-innermost layouts (block b of an atom as [m][w]): per instruction and
+   component one float product over the atoms rows[0..nc-1] (or 0 .. nc-1) with the weights Wp[k * nper + el]. */
+static void LinearT_S(int ninstr, const int *ia, const int *ib, const double *alpha, const HMIrreps *in, const HMIrreps *out, const HMGemmPackedS *Wp, PetscInt nper, PetscInt el, PetscInt nc, const PetscInt *rows, const float *xT, PetscInt ldx, float *yT, PetscInt ldy)
+{
+  for (int k = 0; k < ninstr; k++) {
+    const HMIrrep *a = &in->b[ia[k]], *b = &out->b[ib[k]];
+    const PetscInt xo = HMIrrepsOffset(in, ia[k]), yo = HMIrrepsOffset(out, ib[k]);
+    if (a->mul == 0 || b->mul == 0) continue;
+    for (int c = 0; c < 2 * a->l + 1; c++) HMGemmRowsPackedS(nc, rows, (float)alpha[k], xT + xo + c * a->mul, ldx, &Wp[k * nper + el], 1.0f, yT + yo + c * b->mul, ldy);
+  }
+}
+
+/* LayerNodes in float up to the interaction output: the linear map, / avg_num_neighbors and the first layer's
+   skip tensor product (per element), then X in double and the usual layout for the symmetric contraction. */
+static PetscErrorCode LayerNodesS(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const float *aggT, float *XT, float *tmpT, double *X, double *tmp, double *prod, double *scw, double *out)
+{
+  HMModel              m    = e->model;
+  const HMLayerSingle *S    = L->single;
+  const PetscInt       dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target), nc = a1 - a0;
+  const int           *elem = e->elem + a0;
+  const float         *src  = XT;
+
+  PetscFunctionBegin;
+  {
+    HM_ROOF_TIC(t0);
+    const float inv = (float)(1.0 / m->avg_num_neighbors);
+    PetscCall(PetscArrayzero(XT, nc * dtg));
+    LinearT_S(L->linear.ninstr, L->linear.ia, L->linear.ib, L->linear.alpha, &L->linear.in, &L->linear.out, S->lin, 1, 0, nc, NULL, aggT, dmid, XT, dtg);
+    for (PetscInt k = 0; k < nc * dtg; k++) XT[k] *= inv;
+    if (!residual) {
+      const HMSkipTP *sk = &L->skip;
+      PetscInt        zl[HM_LAYER_ATOM_CHUNK];
+      PetscCall(PetscArrayzero(tmpT, nc * dtg));
+      for (int el = 0; el < sk->nel; el++) {
+        PetscInt nz = 0;
+        for (PetscInt i = 0; i < nc; i++)
+          if (elem[i] == el) zl[nz++] = i;
+        if (nz) LinearT_S(sk->ninstr, sk->ia, sk->ib, sk->alpha, &sk->in, &sk->out, S->skip, sk->nel, el, nz, zl, XT, dtg, tmpT, dtg);
+      }
+      src = tmpT;
+    }
+    /* back to double, each block from [m][w] to [w][m] */
+    for (PetscInt i = 0; i < nc; i++) {
+      PetscInt off = 0;
+      for (int b = 0; b < L->target.n; b++) {
+        const int mul = L->target.b[b].mul, d = 2 * L->target.b[b].l + 1;
+        for (int w = 0; w < mul; w++)
+          for (int mm = 0; mm < d; mm++) X[i * dtg + off + w * d + mm] = src[i * dtg + off + mm * mul + w];
+        off += (PetscInt)mul * d;
+      }
+    }
+    HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
+  }
+  PetscCall(LayerProduct(e, L, residual, h, a0, a1, X, tmp, prod, scw, out));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* The analytic flop and byte counts of one layer on n atoms and the edges of g (the roofline table). */
 static void LayerCost(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, PetscInt n, PetscInt nradial)
 {
   HMModel        m   = e->model;
   const PetscInt dtg = HMIrrepsDim(&L->target);
 
+  /* -precision single: the float stages move 4-byte values */
+  const double bs    = e->precision == HM_PRECISION_SINGLE ? 0.5 : 1.0;
+  double       by[3] = {0, 0, 0};
+
   HMLinearCost(&L->linear_up, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
-  HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &HMRoofline[HM_ROOF_CONV].bytes);
-  HMRadialMLPCost(&L->mlp, nradial, &HMRoofline[HM_ROOF_RADIAL].flops, &HMRoofline[HM_ROOF_RADIAL].bytes);
-  HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  HMConvTPCost(&L->tp, g->nedges, n, &HMRoofline[HM_ROOF_CONV].flops, &by[0]);
+  HMRadialMLPCost(&L->mlp, nradial, &HMRoofline[HM_ROOF_RADIAL].flops, &by[1]);
+  HMLinearCost(&L->linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &by[2]);
   HMRoofline[HM_ROOF_LINEAR].flops += (double)n * dtg;
-  if (!residual) HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
+  if (!residual) HMSkipTPCost(&L->skip, n, &HMRoofline[HM_ROOF_LINEAR].flops, &by[2]);
+  HMRoofline[HM_ROOF_CONV].bytes += bs * by[0];
+  HMRoofline[HM_ROOF_RADIAL].bytes += bs * by[1];
+  HMRoofline[HM_ROOF_LINEAR].bytes += bs * by[2];
   HMSymContractionCost(&L->prod, &L->target, n, e->elem, &HMRoofline[HM_ROOF_SYMCON].flops, &HMRoofline[HM_ROOF_SYMCON].bytes);
   HMLinearCost(&L->prod_linear, n, &HMRoofline[HM_ROOF_LINEAR].flops, &HMRoofline[HM_ROOF_LINEAR].bytes);
   if (residual) {
@@ -189,16 +382,19 @@ static void LayerCost(HMEval e, const HMLayer *L, PetscBool residual, const HMGr
    residual = a layer t >= 1 (skip from the layer input). */
 PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual, const HMGraph *g, HMHaloType halo, const HMRadialBasis *radial, const double *h, double *out)
 {
-  HMModel        m = e->model;
-  const PetscInt n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
-  const PetscInt chunk = PetscMin(HM_LAYER_ATOM_CHUNK, PetscMax(n, 1)), dtmp = PetscMax(dtg, m->dimH);
-  const PetscInt nw = L->tp.weight_numel;
-  double        *x, *agg, *X, *tmp, *prod, *scw, *buf;
-  PetscInt       maxmul = 0;
-  RadialPairs    P;
+  HMModel         m = e->model;
+  const PetscInt  n = e->n, nl = e->nl, din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid, dtg = HMIrrepsDim(&L->target);
+  const PetscInt  chunk = PetscMin(HM_LAYER_ATOM_CHUNK, PetscMax(n, 1)), dtmp = PetscMax(dtg, m->dimH);
+  const PetscInt  nw     = L->tp.weight_numel;
+  const PetscBool single = (PetscBool)(e->precision == HM_PRECISION_SINGLE);
+  double         *x, *agg = NULL, *X, *tmp, *prod, *scw, *buf;
+  float          *xT = NULL, *aggT = NULL, *XT = NULL, *tmpT = NULL;
+  PetscInt        maxmul = 0;
+  RadialPairs     P;
 
   PetscFunctionBegin;
   PetscCheck(g->n == n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "layer graph has %" PetscInt_FMT " senders for %" PetscInt_FMT " owned atoms", g->n, n);
+  PetscCheck(!single || L->single, PETSC_COMM_SELF, PETSC_ERR_ORDER, "single-precision weights of the layer are not set up");
   /* memory: the layer input x for the owned and ghost atoms, plus one chunk of each per-atom work array;
      the channel-major transposes are done in place, atom by atom */
   for (int k = 0; k < L->in_ir.n; k++) maxmul = PetscMax(maxmul, L->in_ir.b[k].mul);
@@ -213,30 +409,50 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   PetscCall(HMDecompHaloExchange(e->dd, halo, din, x));
   {
     HM_ROOF_TIC(t0);
+    if (single) PetscCall(PetscMalloc1(nl * din + 1, &xT));
     for (PetscInt i = 0; i < nl; i++) {
       HMConvTPTransposeIn(&L->tp, x + i * din, buf);
-      PetscCall(PetscArraycpy(x + i * din, buf, din));
+      if (single)
+        for (PetscInt k = 0; k < din; k++) xT[i * din + k] = (float)buf[k];
+      else PetscCall(PetscArraycpy(x + i * din, buf, din));
     }
     HM_ROOF_TOC(HM_ROOF_CONV, t0);
   }
+  if (single) PetscCall(PetscFree(x));
   /* radial weights once per pair of directed edges (RadialPairs), across the atom chunks in edge order */
   P.cap       = PetscMin(PetscMax(4 * HM_EDGE_CHUNK, HM_PAIR_BYTES / (PetscInt)(sizeof(double) * (nw + 1))), g->nedges + HM_EDGE_CHUNK);
   P.head      = 0;
   P.ncomputed = 0;
-  PetscCall(PetscMalloc4(g->nedges + 1, &P.slot, P.cap, &P.owner, (P.cap + HM_EDGE_CHUNK) * nw, &P.w, 2 * HM_EDGE_CHUNK, &P.len));
+  P.w         = NULL;
+  P.wS = P.rbS = P.mlpwS = NULL;
+  PetscCall(PetscMalloc3(g->nedges + 1, &P.slot, P.cap, &P.owner, 2 * HM_EDGE_CHUNK, &P.len));
+  if (single) PetscCall(PetscMalloc3((P.cap + HM_EDGE_CHUNK) * nw, &P.wS, HM_EDGE_CHUNK * m->num_bessel, &P.rbS, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &P.mlpwS));
+  else PetscCall(PetscMalloc1((P.cap + HM_EDGE_CHUNK) * nw, &P.w));
   for (PetscInt k = 0; k < P.cap; k++) P.owner[k] = -1;
   PetscCall(PetscMalloc2(HM_EDGE_CHUNK * m->num_bessel, &P.rb, 2 * HM_EDGE_CHUNK * L->mlp.maxw, &P.mlpw));
-  PetscCall(PetscMalloc5(chunk * dmid + 1, &agg, chunk * dtg + 1, &X, chunk * dtmp + 1, &tmp, chunk * m->dimH + 1, &prod, HMSymContractionWorkSize(&L->prod) + 1, &scw));
+  PetscCall(PetscMalloc4(chunk * dtg + 1, &X, chunk * dtmp + 1, &tmp, chunk * m->dimH + 1, &prod, HMSymContractionWorkSize(&L->prod) + 1, &scw));
+  if (single) PetscCall(PetscMalloc3(chunk * dmid + 1, &aggT, chunk * dtg + 1, &XT, chunk * dtg + 1, &tmpT));
+  else PetscCall(PetscMalloc1(chunk * dmid + 1, &agg));
   for (PetscInt a0 = 0; a0 < n; a0 += chunk) {
     const PetscInt a1 = PetscMin(n, a0 + chunk);
-    PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, buf, maxmul));
-    PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
+    if (single) {
+      PetscCall(LayerAggregateS(e, L, g, radial, &P, xT, a0, a1, aggT));
+      PetscCall(LayerNodesS(e, L, residual, h, a0, a1, aggT, XT, tmpT, X, tmp, prod, scw, out));
+    } else {
+      PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, buf, maxmul));
+      PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
+    }
   }
-  PetscCall(PetscFree5(agg, X, tmp, prod, scw));
+  PetscCall(PetscFree4(X, tmp, prod, scw));
+  PetscCall(PetscFree(agg));
+  PetscCall(PetscFree3(aggT, XT, tmpT));
   PetscCall(PetscFree2(P.rb, P.mlpw));
-  PetscCall(PetscFree4(P.slot, P.owner, P.w, P.len));
+  PetscCall(PetscFree3(P.wS, P.rbS, P.mlpwS));
+  PetscCall(PetscFree(P.w));
+  PetscCall(PetscFree3(P.slot, P.owner, P.len));
   PetscCall(PetscFree(buf));
   PetscCall(PetscFree(x));
+  PetscCall(PetscFree(xT));
   LayerCost(e, L, residual, g, n, P.ncomputed);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,5 +1,6 @@
 /* Loading and validating a HIP-MACE model file: config JSON, tensor checks, layer set-up. */
 #include "model/modelimpl.h"
+#include "model/layer.h"
 #include "sys/sysimpl.h"
 #include <jansson.h>
 
@@ -552,6 +553,7 @@ static PetscErrorCode LayerDestroy(HMLayer *L)
   PetscCall(HMConvTPDestroy(&L->tp));
   PetscCall(HMSkipTPDestroy(&L->skip));
   PetscCall(HMSymContractionDestroy(&L->prod));
+  PetscCall(HMLayerSingleDestroy(L));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -10,6 +10,14 @@
    HMEvalSetSystem refuses them; the tabulated kernel's radial table starts here. */
 #define HM_MIN_DISTANCE 0.1
 
+/* A layer's weights rounded to float for -precision single (layer.c, made on first use): the radial MLP, the
+   linear map after the tensor product and the first layer's skip tensor product on the message. */
+typedef struct {
+  HMGemmPackedS *mlp;  /* [mlp.nlayers] */
+  HMGemmPackedS *lin;  /* [linear.ninstr] */
+  HMGemmPackedS *skip; /* [skip.ninstr * skip.nel], or NULL (residual layers apply their skip in double) */
+} HMLayerSingle;
+
 typedef struct {
   HMIrreps         in_ir, target; /* node features in; interaction target (X irreps) */
   HMLinear         linear_up;
@@ -22,6 +30,7 @@ typedef struct {
   int              corr;
   HMLinear         readout;  /* LinearReadoutBlock (t < last) or linear_1 (last) */
   HMLinear         readout2; /* linear_2 of the NonLinearReadoutBlock (last only) */
+  HMLayerSingle   *single;   /* -precision single: float copies of the weights, or NULL */
 } HMLayer;
 
 struct _p_HMModel {

@@ -23,6 +23,18 @@ PETSC_EXTERN PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, 
 PETSC_EXTERN PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *);
 PETSC_EXTERN void           HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *, double beta, double *C, PetscInt ldc);
 
+/* Single precision (src/nn/gemms.c, the -precision single path of the layers): a fixed B (k x n) rounded to
+   float once, in blocks of 64 columns (k x 64 contiguous, 64-byte aligned, the last block zero-padded).
+   HMGemmRowsPackedS: C[i] = alpha A[i] B + beta C[i] for the rows i = rows[0..m-1] (or 0 .. m-1) of A and C
+   (row strides lda, ldc), each element a chain of float FMAs in ascending k: row-independent like HMGemmRows. */
+typedef struct {
+  PetscInt n, k;
+  float   *B, *mem;
+} HMGemmPackedS;
+PETSC_EXTERN PetscErrorCode HMGemmPackS(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPackedS *);
+PETSC_EXTERN PetscErrorCode HMGemmPackedSDestroy(HMGemmPackedS *);
+PETSC_EXTERN void           HMGemmRowsPackedS(PetscInt m, const PetscInt rows[], float alpha, const float *A, PetscInt lda, const HMGemmPackedS *, float beta, float *C, PetscInt ldc);
+
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {
   HMIrreps      in, out;
@@ -76,7 +88,9 @@ PETSC_EXTERN void HMRadialBasisEval(const HMRadialBasis *, double d, double out[
 PETSC_EXTERN void HMRadialBasisEvalBatch(const HMRadialBasis *, PetscInt n, const double d[], double out[]);
 /* x = silu_n(x) in place (normalised SiLU, HMSiLUNorm): on AVX-512 a vectorised exp and reciprocal,
    within a few ulp of HMSiLUNorm, the same instructions for every element; elsewhere HMSiLUNorm. */
-PETSC_EXTERN void   HMSiLUNormArray(PetscInt n, double x[]);
+PETSC_EXTERN void HMSiLUNormArray(PetscInt n, double x[]);
+/* x = silu_n(x) in place for floats: evaluated in double (HMSiLUNormArray) and rounded once. */
+PETSC_EXTERN void   HMSiLUNormArrayS(PetscInt n, float x[]);
 PETSC_EXTERN double HMPolynomialCutoff(double d, double rc, int p);
 
 /* "uvu" tensor product with external per-edge weights (instructions of tp_out_irreps_with_instructions). */
@@ -111,6 +125,9 @@ PETSC_EXTERN void HMConvTPApply(const HMConvTP *, const double *x1, const double
 PETSC_EXTERN void HMConvTPTransposeIn(const HMConvTP *, const double *x1, double *x1T);
 PETSC_EXTERN void HMConvTPApplyT(const HMConvTP *, const double *x1T, const double *x2, const double *w, double *midT, double *work);
 PETSC_EXTERN void HMConvTPTransposeOut(const HMConvTP *, const double *midT, double *mid);
+/* HMConvTPApplyT in single precision (-precision single): x1T, w and midT in float, the 3j contraction with
+   the harmonics x2 in double and rounded once per entry; work needs maxcy doubles and maxcy floats. */
+PETSC_EXTERN void HMConvTPApplyTS(const HMConvTP *, const float *x1T, const double *x2, const float *w, float *midT, double *work, float *works);
 /* Their inverses (the reverse pass): x1T -> x1 and mid -> midT. */
 PETSC_EXTERN void HMConvTPTransposeInBack(const HMConvTP *, const double *x1T, double *x1);
 PETSC_EXTERN void HMConvTPTransposeOutBack(const HMConvTP *, const double *mid, double *midT);

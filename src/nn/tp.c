@@ -1,5 +1,6 @@
 /* The "uvu" convolution tensor product of MACE with per-edge weights (one 3j contraction per path). */
 #include "nn/nnimpl.h"
+#include <math.h>
 #if defined(__AVX512F__)
   #include <immintrin.h>
 #endif
@@ -251,6 +252,60 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
         for (int u = 0; u < mul; u++) t[u] += xr[u] * f;
       }
       for (int u = 0; u < mul; u++) oc[u] += (pw * wk[u]) * t[u];
+    }
+    mo += (PetscInt)mul * dO;
+  }
+}
+
+#if defined(__AVX512F__)
+/* Single precision: channels u0 .. u0 + 16 NV - 1 of output component c, t = sum_ia x[ia][u] cy[ia][c] by
+   FMAs in ascending ia, then o[c][u] += (pw w[u]) t. */
+static inline __attribute__((always_inline)) void ChannelsAvx512S(const int NV, int u0, int mul, int d1, int dO, int c, const float *cy, const float *xa, const float *wk, __m512 vp, float *oc)
+{
+  __m512 t4[4];
+  for (int v = 0; v < NV; v++) t4[v] = _mm512_setzero_ps();
+  for (int ia = 0; ia < d1; ia++) {
+    const __m512 f  = _mm512_set1_ps(cy[ia * dO + c]);
+    const float *xr = xa + ia * mul + u0;
+    for (int v = 0; v < NV; v++) t4[v] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + 16 * v), f, t4[v]);
+  }
+  for (int v = 0; v < NV; v++) _mm512_storeu_ps(oc + u0 + 16 * v, _mm512_fmadd_ps(_mm512_mul_ps(vp, _mm512_loadu_ps(wk + u0 + 16 * v)), t4[v], _mm512_loadu_ps(oc + u0 + 16 * v)));
+}
+#endif
+
+void HMConvTPApplyTS(const HMConvTP *tp, const float *x1T, const double *x2, const float *w, float *midT, double *work, float *cys)
+{
+  PetscInt mo = 0;
+  for (int k = 0; k < tp->ninstr; k++) {
+    const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
+    const int      d1 = 2 * a->l + 1, dO = 2 * tp->mid.b[k].l + 1, mul = a->mul;
+    const float   *xa = x1T + tp->x1off[k];
+    const float   *wk = w + tp->woff[k];
+    const float    pw = (float)tp->pw[k];
+    float         *o  = midT + mo;
+
+    ContractY(tp, k, d1 * dO, x2 + tp->x2off[k], work);
+    for (int q = 0; q < d1 * dO; q++) cys[q] = (float)work[q];
+#if defined(__AVX512F__)
+    if (mul % 16 == 0) {
+      const __m512 vp = _mm512_set1_ps(pw);
+      for (int c = 0; c < dO; c++) {
+        float *oc = o + c * mul;
+        int    u0 = 0;
+        for (; u0 + 64 <= mul; u0 += 64) ChannelsAvx512S(4, u0, mul, d1, dO, c, cys, xa, wk, vp, oc);
+        for (; u0 < mul; u0 += 16) ChannelsAvx512S(1, u0, mul, d1, dO, c, cys, xa, wk, vp, oc);
+      }
+      mo += (PetscInt)mul * dO;
+      continue;
+    }
+#endif
+    for (int c = 0; c < dO; c++) {
+      float *oc = o + c * mul;
+      for (int u = 0; u < mul; u++) {
+        float t = 0.0f;
+        for (int ia = 0; ia < d1; ia++) t = fmaf(xa[ia * mul + u], cys[ia * dO + c], t);
+        oc[u] = fmaf(pw * wk[u], t, oc[u]);
+      }
     }
     mo += (PetscInt)mul * dO;
   }

@@ -146,3 +146,15 @@ void HMRadialBasisEvalBatch(const HMRadialBasis *rb, PetscInt n, const double d[
   for (PetscInt k = 0; k < n; k++) HMRadialBasisEval(rb, d[k], out + k * rb->nbessel);
 #endif
 }
+
+void HMSiLUNormArrayS(PetscInt n, float x[])
+{
+  double buf[256];
+
+  for (PetscInt i0 = 0; i0 < n; i0 += 256) {
+    const PetscInt nc = PetscMin(256, n - i0);
+    for (PetscInt i = 0; i < nc; i++) buf[i] = x[i0 + i];
+    HMSiLUNormArray(nc, buf);
+    for (PetscInt i = 0; i < nc; i++) x[i0 + i] = (float)buf[i];
+  }
+}
