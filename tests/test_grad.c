@@ -256,7 +256,7 @@ static double sc_obj(void *c, const double *X)
 {
   SCCtx         *k   = c;
   const PetscInt dtg = HMIrrepsDim(k->target);
-  HMSymContractionApply(k->sc, k->target, k->n, k->elem, X, dtg, k->out, k->dout_dim, k->work);
+  HMSymContractionApply(k->sc, k->target, k->n, k->elem, X, dtg, PETSC_FALSE, k->out, k->dout_dim, k->work);
   return dot(k->n * k->dout_dim, k->dout, k->out);
 }
 
@@ -556,7 +556,7 @@ static void test_timing(void **state)
     for (int r = 0; r < 3; r++) {
       PetscLogDouble t0, t1, t2;
       HM_T(PetscTime(&t0));
-      HMSymContractionApply(&L->prod, &L->target, nn, elem, X, dtg, o, dH, work);
+      HMSymContractionApply(&L->prod, &L->target, nn, elem, X, dtg, PETSC_FALSE, o, dH, work);
       HM_T(PetscTime(&t1));
       HMSymContractionBackward(&L->prod, &L->target, nn, elem, X, dtg, o, dH, dX, bwork);
       HM_T(PetscTime(&t2));

@@ -103,8 +103,9 @@ static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMLayerSing
    contraction), so the chunking changes no bit. */
 
 /* The messages into atoms a0 .. a1-1 (the CSR edge range of those atoms, in the canonical edge order),
-   summed into agg (chunk rows, channel-major inside the tensor product) and transposed back. */
-static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const double *x, PetscInt a0, PetscInt a1, double *agg, double *buf, PetscInt maxmul)
+   summed into agg (chunk rows, each mid block as [c][u], the tensor product's channel-innermost layout, which
+   the linear map after it reads as it is). */
+static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const double *x, PetscInt a0, PetscInt a1, double *agg, PetscInt maxmul)
 {
   HMModel        m   = e->model;
   const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
@@ -141,14 +142,6 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
   PetscCall(PetscFree3(Y, vec, cy));
-  {
-    HM_ROOF_TIC(t0);
-    for (PetscInt i = 0; i < a1 - a0; i++) {
-      HMConvTPTransposeOut(&L->tp, agg + i * dmid, buf);
-      PetscCall(PetscArraycpy(agg + i * dmid, buf, dmid));
-    }
-    HM_ROOF_TOC(HM_ROOF_CONV, t0);
-  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -166,10 +159,13 @@ static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual,
   PetscFunctionBegin;
   {
     HM_ROOF_TIC(t0);
-    HMLinearApply(&L->linear, nc, agg, dmid, 0.0, X, dtg);
+    /* in the channel-innermost layout throughout: X holds each target block as [m][w] */
+    PetscCall(PetscArrayzero(X, nc * dtg));
+    HMLinearApplyT(&L->linear, nc, agg, dmid, X, dtg);
     for (PetscInt k = 0; k < nc * dtg; k++) X[k] /= m->avg_num_neighbors;
     if (!residual) {
-      HMSkipTPApply(&L->skip, nc, elem, X, dtg, 0.0, tmp, dtg);
+      PetscCall(PetscArrayzero(tmp, nc * dtg));
+      HMSkipTPApplyT(&L->skip, nc, elem, X, dtg, tmp, dtg);
       PetscCall(PetscArraycpy(X, tmp, nc * dtg));
     }
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
@@ -178,7 +174,7 @@ static PetscErrorCode LayerNodes(HMEval e, const HMLayer *L, PetscBool residual,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Atoms a0 .. a1-1 from the interaction output X (chunk rows, target irreps) to the layer output out: the
+/* Atoms a0 .. a1-1 from the interaction output X (chunk rows, target irreps, each block as [m][w]) to the layer output out: the
    symmetric contraction, the product linear map and, for t >= 1, the skip connection from h. */
 static PetscErrorCode LayerProduct(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const double *X, double *tmp, double *prod, double *scw, double *out)
 {
@@ -190,7 +186,7 @@ static PetscErrorCode LayerProduct(HMEval e, const HMLayer *L, PetscBool residua
   PetscCall(PetscLogEventBegin(HMLog.symcon, 0, 0, 0, 0));
   {
     HM_ROOF_TIC(t0);
-    HMSymContractionApply(&L->prod, &L->target, nc, elem, X, dtg, prod, dH, scw);
+    HMSymContractionApply(&L->prod, &L->target, nc, elem, X, dtg, PETSC_TRUE, prod, dH, scw);
     HM_ROOF_TOC(HM_ROOF_SYMCON, t0);
   }
   PetscCall(PetscLogEventEnd(HMLog.symcon, 0, 0, 0, 0));
@@ -334,16 +330,8 @@ static PetscErrorCode LayerNodesS(HMEval e, const HMLayer *L, PetscBool residual
       }
       src = tmpT;
     }
-    /* back to double, each block from [m][w] to [w][m] */
-    for (PetscInt i = 0; i < nc; i++) {
-      PetscInt off = 0;
-      for (int b = 0; b < L->target.n; b++) {
-        const int mul = L->target.b[b].mul, d = 2 * L->target.b[b].l + 1;
-        for (int w = 0; w < mul; w++)
-          for (int mm = 0; mm < d; mm++) X[i * dtg + off + w * d + mm] = src[i * dtg + off + mm * mul + w];
-        off += (PetscInt)mul * d;
-      }
-    }
+    /* back to double, in the same layout */
+    for (PetscInt k = 0; k < nc * dtg; k++) X[k] = src[k];
     HM_ROOF_TOC(HM_ROOF_LINEAR, t0);
   }
   PetscCall(LayerProduct(e, L, residual, h, a0, a1, X, tmp, prod, scw, out));
@@ -439,7 +427,7 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
       PetscCall(LayerAggregateS(e, L, g, radial, &P, xT, a0, a1, aggT));
       PetscCall(LayerNodesS(e, L, residual, h, a0, a1, aggT, XT, tmpT, X, tmp, prod, scw, out));
     } else {
-      PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, buf, maxmul));
+      PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, maxmul));
       PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
     }
   }

@@ -194,14 +194,19 @@ PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *P)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-void HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *P, double beta, double *C, PetscInt ldc)
+void HMGemmRowsPackedIndexed(PetscInt m, const PetscInt rows[], double alpha, const double *A, PetscInt lda, const HMGemmPacked *P, double beta, double *C, PetscInt ldc)
 {
   for (PetscInt j0 = 0; j0 < P->n; j0 += 32) {
     const double *b = P->B + (j0 / 32) * P->k * 32;
 #if defined(__AVX512F__)
-    Panel(m, NULL, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
+    Panel(m, rows, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
 #else
-    Gemm(m, NULL, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
+    Gemm(m, rows, PetscMin(32, P->n - j0), P->k, alpha, A, lda, b, 32, beta, C + j0, ldc);
 #endif
   }
+}
+
+void HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *P, double beta, double *C, PetscInt ldc)
+{
+  HMGemmRowsPackedIndexed(m, NULL, alpha, A, lda, P, beta, C, ldc);
 }

@@ -495,7 +495,7 @@ static void ScbNodes(const HMSymContraction *sc, const HMIrreps *target, int B, 
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Xt[r * ldq + c] = 0.0;
   for (PetscInt r = 0; r < ScbMaxOutDim(sc); r++)
     for (PetscInt c = B * HM_SCB_CW; c < Bp * HM_SCB_CW; c++) Gt[r * ldq + c] = 0.0;
-  HMSymContractionGatherNodes(target, C, Q, HM_SCB_CW, ldq, B, zb, X, ldx, Xt);
+  HMSymContractionGatherNodes(target, C, Q, HM_SCB_CW, ldq, B, zb, X, ldx, PETSC_FALSE, Xt);
   for (PetscInt c0 = 0; c0 < C; c0 += HM_SCB_CW) {
     const PetscInt cw = PetscMin(HM_SCB_CW, C - c0);
     PetscInt       oo = 0;

@@ -192,3 +192,33 @@ void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double
     }
   }
 }
+
+/* y += alpha_k x_a W_k per instruction k and component m over the rows (their [m][u] blocks are rows of mul_a
+   values, ldx apart from atom to atom): Wp[k * nper + el] */
+static void ApplyT(int ninstr, const int *ia, const int *ib, const double *alpha, const HMIrreps *in, const HMIrreps *out, const HMGemmPacked *Wp, int nper, int el, PetscInt n, const PetscInt *rows, const double *xT, PetscInt ldx, double *yT, PetscInt ldy)
+{
+  for (int k = 0; k < ninstr; k++) {
+    const HMIrrep *a = &in->b[ia[k]], *b = &out->b[ib[k]];
+    const PetscInt xo = HMIrrepsOffset(in, ia[k]), yo = HMIrrepsOffset(out, ib[k]);
+    if (a->mul == 0 || b->mul == 0) continue;
+    for (int m = 0; m < 2 * a->l + 1; m++) HMGemmRowsPackedIndexed(n, rows, alpha[k], xT + xo + m * a->mul, ldx, &Wp[k * nper + el], 1.0, yT + yo + m * b->mul, ldy);
+  }
+}
+
+void HMLinearApplyT(const HMLinear *lin, PetscInt n, const double *xT, PetscInt ldx, double *yT, PetscInt ldy)
+{
+  ApplyT(lin->ninstr, lin->ia, lin->ib, lin->alpha, &lin->in, &lin->out, lin->Wp, 1, 0, n, NULL, xT, ldx, yT, ldy);
+}
+
+void HMSkipTPApplyT(const HMSkipTP *s, PetscInt n, const int elem[], const double *xT, PetscInt ldx, double *yT, PetscInt ldy)
+{
+  for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIP_ROWS) {
+    const PetscInt nc = PetscMin(HM_SKIP_ROWS, n - z0);
+    for (int el = 0; el < s->nel; el++) {
+      PetscInt zl[HM_SKIP_ROWS], nl = 0;
+      for (PetscInt i = 0; i < nc; i++)
+        if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+      if (nl) ApplyT(s->ninstr, s->ia, s->ib, s->alpha, &s->in, &s->out, s->Wp, s->nel, el, nl, zl, xT, ldx, yT, ldy);
+    }
+  }
+}

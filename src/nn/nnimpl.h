@@ -22,6 +22,8 @@ typedef struct {
 PETSC_EXTERN PetscErrorCode HMGemmPack(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPacked *);
 PETSC_EXTERN PetscErrorCode HMGemmPackedDestroy(HMGemmPacked *);
 PETSC_EXTERN void           HMGemmRowsPacked(PetscInt m, double alpha, const double *A, PetscInt lda, const HMGemmPacked *, double beta, double *C, PetscInt ldc);
+/* The same for the rows rows[0..m-1] of A and C (NULL: 0 .. m-1). */
+PETSC_EXTERN void HMGemmRowsPackedIndexed(PetscInt m, const PetscInt rows[], double alpha, const double *A, PetscInt lda, const HMGemmPacked *, double beta, double *C, PetscInt ldc);
 
 /* Single precision (src/nn/gemms.c, the -precision single path of the layers): a fixed B (k x n) rounded to
    float once, in blocks of 64 columns (k x 64 contiguous, 64-byte aligned, the last block zero-padded).
@@ -147,6 +149,11 @@ typedef struct {
 PETSC_EXTERN PetscErrorCode HMSkipTPSetUp(HMSkipTP *, const HMIrreps *in, int nel, const HMIrreps *out, const double *W, PetscInt64 numel, const char name[]);
 PETSC_EXTERN PetscErrorCode HMSkipTPDestroy(HMSkipTP *);
 PETSC_EXTERN void           HMSkipTPApply(const HMSkipTP *, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy);
+/* The linear map and the skip tensor product in the channel-innermost layout (each block of a row as [m][u], as
+   the convolution tensor product leaves its output): y += map(x) for the rows 0 .. n-1, the same bits as the
+   maps above followed by the transposition (the same products per element, added to y in the same order). */
+PETSC_EXTERN void HMLinearApplyT(const HMLinear *, PetscInt n, const double *xT, PetscInt ldx, double *yT, PetscInt ldy);
+PETSC_EXTERN void HMSkipTPApplyT(const HMSkipTP *, PetscInt n, const int elem[], const double *xT, PetscInt ldx, double *yT, PetscInt ldy);
 
 /* One Contraction of the symmetric contraction: output irrep L, correlation nu_max, sparse U. */
 typedef struct {
@@ -185,14 +192,15 @@ PETSC_EXTERN PetscErrorCode HMSymContractionDestroy(HMSymContraction *);
 /* out[M][c] = sum_nu sum_r Uw_nu[e][r][c] X[q1][c] ... X[q_nu][c]: the recursion of the reference
    (contract the last index, add the next U, repeat) expanded into a sparse polynomial, which needs no
    dense (2L+1) Q^(corr-1) intermediate per node.
-   X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx;
+   X: interaction output for n nodes, irreps `target` (all multiplicities C), row stride ldx, each block as [c][m]
+   (e3nn's layout) or, with xT, as [m][c] (the channel-innermost layout of HMLinearApplyT);
    out: hidden irreps, row stride ldo. work: HMSymContractionWorkSize doubles. */
 PETSC_EXTERN PetscInt HMSymContractionWorkSize(const HMSymContraction *);
 /* The features of the nodes zb[0..B-1] (rows of X, stride ldx, C channels of the target irreps, Q = their
    total dimension) into Xt[c / cw][q][b][c % cw], ldq doubles per q: the layout the contraction kernels and
    their backward read. */
-PETSC_EXTERN void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, double *Xt);
-PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work);
+PETSC_EXTERN void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, PetscBool xT, double *Xt);
+PETSC_EXTERN void HMSymContractionApply(const HMSymContraction *, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, PetscBool xT, double *out, PetscInt ldo, double *work);
 
 /* ---- Backward (vector-Jacobian) kernels, src/nn/grad.c: dy is the gradient of a scalar with respect
    to a block's output, the kernels return the gradient with respect to its inputs. ---- */

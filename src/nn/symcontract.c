@@ -396,17 +396,21 @@ PetscInt HMSymContractionWorkSize(const HMSymContraction *sc)
   return HM_SC_BATCH * HM_SC_CW * (nblk * sc->Q + MaxOutDim(sc)) + 8;
 }
 
-void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, double *Xt)
+void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q, int cw, PetscInt ldq, int B, const PetscInt zb[], const double *X, PetscInt ldx, PetscBool xT, double *Xt)
 {
   for (int b = 0; b < B; b++) {
     const double *x  = X + zb[b] * ldx;
     PetscInt      q0 = 0, xo = 0;
     for (int k = 0; k < target->n; k++) {
       const int d = 2 * target->b[k].l + 1;
-      for (PetscInt c = 0; c < C; c++) {
-        double *xt = Xt + (c / cw) * Q * ldq + b * cw + c % cw;
-        for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
-      }
+      if (xT) {
+        for (int m = 0; m < d; m++)
+          for (PetscInt c = 0; c < C; c++) Xt[(c / cw) * Q * ldq + (q0 + m) * ldq + b * cw + c % cw] = x[xo + m * C + c];
+      } else
+        for (PetscInt c = 0; c < C; c++) {
+          double *xt = Xt + (c / cw) * Q * ldq + b * cw + c % cw;
+          for (int m = 0; m < d; m++) xt[(q0 + m) * ldq] = x[xo + c * d + m];
+        }
       q0 += d;
       xo += C * d;
     }
@@ -414,14 +418,14 @@ void HMSymContractionGatherNodes(const HMIrreps *target, PetscInt C, PetscInt Q,
 }
 
 /* The nodes zb[0..B-1] (all of element e): features to Xt[block][q][b][c], then block by block. */
-static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
+static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, int B, const PetscInt zb[], int e, const double *X, PetscInt ldx, PetscBool xT, double *out, PetscInt ldo, double *work)
 {
   const PetscInt C = sc->C, Q = sc->Q, ldq = HM_SC_BATCH * HM_SC_CW, nblk = (C + HM_SC_CW - 1) / HM_SC_CW;
   double        *Xt = (double *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *acc = Xt + nblk * Q * ldq;
   ContractFn     f;
   const int      Bp = PaddedBatch(B, &f);
 
-  HMSymContractionGatherNodes(target, C, Q, HM_SC_CW, ldq, B, zb, X, ldx, Xt);
+  HMSymContractionGatherNodes(target, C, Q, HM_SC_CW, ldq, B, zb, X, ldx, xT, Xt);
   for (PetscInt r = 0; r < nblk * Q; r++)
     for (PetscInt c = B * HM_SC_CW; c < Bp * HM_SC_CW; c++) Xt[r * ldq + c] = 0.0;
   for (PetscInt c0 = 0; c0 < C; c0 += HM_SC_CW) {
@@ -441,7 +445,7 @@ static void ContractNodes(const HMSymContraction *sc, const HMIrreps *target, in
   }
 }
 
-void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, double *out, PetscInt ldo, double *work)
+void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, PetscInt n, const int elem[], const double *X, PetscInt ldx, PetscBool xT, double *out, PetscInt ldo, double *work)
 {
   const int nel = sc->nout > 0 ? sc->c[0].nel : 0;
 
@@ -453,10 +457,10 @@ void HMSymContractionApply(const HMSymContraction *sc, const HMIrreps *target, P
       if (elem[z] != e) continue;
       zb[B++] = z;
       if (B == HM_SC_BATCH) {
-        ContractNodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
+        ContractNodes(sc, target, B, zb, e, X, ldx, xT, out, ldo, work);
         B = 0;
       }
     }
-    if (B > 0) ContractNodes(sc, target, B, zb, e, X, ldx, out, ldo, work);
+    if (B > 0) ContractNodes(sc, target, B, zb, e, X, ldx, xT, out, ldo, work);
   }
 }
