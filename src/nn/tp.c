@@ -199,18 +199,48 @@ void HMConvTPTransposeOutBack(const HMConvTP *tp, const double *mid, double *mid
 }
 
 #if defined(__AVX512F__)
-/* One output component c of channels u0 .. u0 + 8 NV - 1: t = sum_ia x[ia][u] cy[ia][c] in ascending ia
-   (a multiply and an add, no FMA), then o[c][u] += (pw w[u]) t. */
-static inline __attribute__((always_inline)) void ChannelsAvx512(const int NV, int u0, int mul, int d1, int dO, int c, const double *cy, const double *xa, const double *wk, __m512d vp, double *oc)
+/* Output components c0 .. c0 + NC - 1 of channels u0 .. u0 + 8 NV - 1: t[c] = sum_ia x[ia][u] cy[ia][c] in
+   ascending ia (a multiply and an add, no FMA), then o[c][u] += (pw w[u]) t[c]. The NC x NV partial sums are
+   independent chains (one component alone is a chain of dependent adds, latency-bound) and share each load of
+   x; every element sees the same operations in the same order whatever NC is, so the same bits. */
+static inline __attribute__((always_inline)) void ChannelsAvx512(const int NC, const int NV, int u0, int mul, int d1, int dO, int c0, const double *cy, const double *xa, const double *wk, __m512d vp, double *o)
 {
-  __m512d t4[4];
-  for (int v = 0; v < NV; v++) t4[v] = _mm512_setzero_pd();
+  __m512d t[4][4];
+  for (int c = 0; c < NC; c++)
+    for (int v = 0; v < NV; v++) t[c][v] = _mm512_setzero_pd();
   for (int ia = 0; ia < d1; ia++) {
-    const __m512d f  = _mm512_set1_pd(cy[ia * dO + c]);
     const double *xr = xa + ia * mul + u0;
-    for (int v = 0; v < NV; v++) t4[v] = _mm512_add_pd(t4[v], _mm512_mul_pd(_mm512_loadu_pd(xr + 8 * v), f));
+    __m512d       xv[4];
+    for (int v = 0; v < NV; v++) xv[v] = _mm512_loadu_pd(xr + 8 * v);
+    for (int c = 0; c < NC; c++) {
+      const __m512d f = _mm512_set1_pd(cy[ia * dO + c0 + c]);
+      for (int v = 0; v < NV; v++) t[c][v] = _mm512_add_pd(t[c][v], _mm512_mul_pd(xv[v], f));
+    }
   }
-  for (int v = 0; v < NV; v++) _mm512_storeu_pd(oc + u0 + 8 * v, _mm512_add_pd(_mm512_loadu_pd(oc + u0 + 8 * v), _mm512_mul_pd(_mm512_mul_pd(vp, _mm512_loadu_pd(wk + u0 + 8 * v)), t4[v])));
+  for (int c = 0; c < NC; c++) {
+    double *oc = o + (c0 + c) * mul + u0;
+    for (int v = 0; v < NV; v++) _mm512_storeu_pd(oc + 8 * v, _mm512_add_pd(_mm512_loadu_pd(oc + 8 * v), _mm512_mul_pd(_mm512_mul_pd(vp, _mm512_loadu_pd(wk + u0 + 8 * v)), t[c][v])));
+  }
+}
+
+/* All dO components of channels u0 .. u0 + 8 NV - 1, up to 4 at a time. */
+static inline __attribute__((always_inline)) void ComponentsAvx512(const int NV, int u0, int mul, int d1, int dO, const double *cy, const double *xa, const double *wk, __m512d vp, double *o)
+{
+  int c0 = 0;
+  for (; c0 + 4 <= dO; c0 += 4) ChannelsAvx512(4, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+  switch (dO - c0) {
+  case 3:
+    ChannelsAvx512(3, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  case 2:
+    ChannelsAvx512(2, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  case 1:
+    ChannelsAvx512(1, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  default:
+    break;
+  }
 }
 #endif
 
@@ -229,16 +259,13 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
 
     ContractY(tp, k, d1 * dO, y, cy);
 #if defined(__AVX512F__)
-    /* channels in whole vectors, blocks of 32 (then single vectors): the partial sums of a block stay in
-       registers; the same multiplies and adds per element as the loops below, so the same bits */
+    /* channels in whole vectors, blocks of 32 (then single vectors), components up to 4 at a time: the
+       partial sums stay in registers; the same multiplies and adds per element as the loops below, so the same bits */
     if (mul % 8 == 0) {
       const __m512d vp = _mm512_set1_pd(pw);
-      for (int c = 0; c < dO; c++) {
-        double *oc = o + c * mul;
-        int     u0 = 0;
-        for (; u0 + 32 <= mul; u0 += 32) ChannelsAvx512(4, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
-        for (; u0 < mul; u0 += 8) ChannelsAvx512(1, u0, mul, d1, dO, c, cy, xa, wk, vp, oc);
-      }
+      int           u0 = 0;
+      for (; u0 + 32 <= mul; u0 += 32) ComponentsAvx512(4, u0, mul, d1, dO, cy, xa, wk, vp, o);
+      for (; u0 < mul; u0 += 8) ComponentsAvx512(1, u0, mul, d1, dO, cy, xa, wk, vp, o);
       mo += (PetscInt)mul * dO;
       continue;
     }
@@ -258,18 +285,45 @@ void HMConvTPApplyT(const HMConvTP *tp, const double *x1T, const double *x2, con
 }
 
 #if defined(__AVX512F__)
-/* Single precision: channels u0 .. u0 + 16 NV - 1 of output component c, t = sum_ia x[ia][u] cy[ia][c] by
-   FMAs in ascending ia, then o[c][u] += (pw w[u]) t. */
-static inline __attribute__((always_inline)) void ChannelsAvx512S(const int NV, int u0, int mul, int d1, int dO, int c, const float *cy, const float *xa, const float *wk, __m512 vp, float *oc)
+/* Single precision: components c0 .. c0 + NC - 1 of channels u0 .. u0 + 16 NV - 1 (as ChannelsAvx512), t[c] =
+   sum_ia x[ia][u] cy[ia][c] by FMAs in ascending ia, then o[c][u] += (pw w[u]) t[c]. */
+static inline __attribute__((always_inline)) void ChannelsAvx512S(const int NC, const int NV, int u0, int mul, int d1, int dO, int c0, const float *cy, const float *xa, const float *wk, __m512 vp, float *o)
 {
-  __m512 t4[4];
-  for (int v = 0; v < NV; v++) t4[v] = _mm512_setzero_ps();
+  __m512 t[4][4];
+  for (int c = 0; c < NC; c++)
+    for (int v = 0; v < NV; v++) t[c][v] = _mm512_setzero_ps();
   for (int ia = 0; ia < d1; ia++) {
-    const __m512 f  = _mm512_set1_ps(cy[ia * dO + c]);
     const float *xr = xa + ia * mul + u0;
-    for (int v = 0; v < NV; v++) t4[v] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + 16 * v), f, t4[v]);
+    __m512       xv[4];
+    for (int v = 0; v < NV; v++) xv[v] = _mm512_loadu_ps(xr + 16 * v);
+    for (int c = 0; c < NC; c++) {
+      const __m512 f = _mm512_set1_ps(cy[ia * dO + c0 + c]);
+      for (int v = 0; v < NV; v++) t[c][v] = _mm512_fmadd_ps(xv[v], f, t[c][v]);
+    }
   }
-  for (int v = 0; v < NV; v++) _mm512_storeu_ps(oc + u0 + 16 * v, _mm512_fmadd_ps(_mm512_mul_ps(vp, _mm512_loadu_ps(wk + u0 + 16 * v)), t4[v], _mm512_loadu_ps(oc + u0 + 16 * v)));
+  for (int c = 0; c < NC; c++) {
+    float *oc = o + (c0 + c) * mul + u0;
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(oc + 16 * v, _mm512_fmadd_ps(_mm512_mul_ps(vp, _mm512_loadu_ps(wk + u0 + 16 * v)), t[c][v], _mm512_loadu_ps(oc + 16 * v)));
+  }
+}
+
+static inline __attribute__((always_inline)) void ComponentsAvx512S(const int NV, int u0, int mul, int d1, int dO, const float *cy, const float *xa, const float *wk, __m512 vp, float *o)
+{
+  int c0 = 0;
+  for (; c0 + 4 <= dO; c0 += 4) ChannelsAvx512S(4, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+  switch (dO - c0) {
+  case 3:
+    ChannelsAvx512S(3, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  case 2:
+    ChannelsAvx512S(2, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  case 1:
+    ChannelsAvx512S(1, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+    break;
+  default:
+    break;
+  }
 }
 #endif
 
@@ -289,12 +343,9 @@ void HMConvTPApplyTS(const HMConvTP *tp, const float *x1T, const double *x2, con
 #if defined(__AVX512F__)
     if (mul % 16 == 0) {
       const __m512 vp = _mm512_set1_ps(pw);
-      for (int c = 0; c < dO; c++) {
-        float *oc = o + c * mul;
-        int    u0 = 0;
-        for (; u0 + 64 <= mul; u0 += 64) ChannelsAvx512S(4, u0, mul, d1, dO, c, cys, xa, wk, vp, oc);
-        for (; u0 < mul; u0 += 16) ChannelsAvx512S(1, u0, mul, d1, dO, c, cys, xa, wk, vp, oc);
-      }
+      int          u0 = 0;
+      for (; u0 + 64 <= mul; u0 += 64) ComponentsAvx512S(4, u0, mul, d1, dO, cys, xa, wk, vp, o);
+      for (; u0 < mul; u0 += 16) ComponentsAvx512S(1, u0, mul, d1, dO, cys, xa, wk, vp, o);
       mo += (PetscInt)mul * dO;
       continue;
     }
