@@ -122,8 +122,18 @@ PetscErrorCode HMConvTPSetUp(HMConvTP *tp, const HMIrreps *in1, const HMIrreps *
 /* cy[a][c] = sum_b C_k[a][b][c] y[b] over the non-zero entries, in the order of b */
 static inline void ContractY(const HMConvTP *tp, int k, int nslot, const double *y, double *cy)
 {
+  const PetscInt end = tp->cnz_off[k + 1];
+  PetscInt       i   = tp->cnz_off[k];
+
   for (int q = 0; q < nslot; q++) cy[q] = 0.0;
-  for (PetscInt i = tp->cnz_off[k]; i < tp->cnz_off[k + 1]; i++) cy[tp->cnz_slot[i]] += tp->cnz_val[i] * y[tp->cnz_b[i]];
+  /* the entries of a slot are consecutive (sorted by slot, then b): each slot's sum in a register, in the
+     same order as adding them to cy[slot] one by one (a store and reload per term was a latency chain) */
+  while (i < end) {
+    const int slot = tp->cnz_slot[i];
+    double    s    = 0.0;
+    for (; i < end && tp->cnz_slot[i] == slot; i++) s += tp->cnz_val[i] * y[tp->cnz_b[i]];
+    cy[slot] = s;
+  }
 }
 
 PetscErrorCode HMConvTPDestroy(HMConvTP *tp)
