@@ -1,5 +1,6 @@
-/* Assembly of the HIP Hessian into a distributed PETSc block matrix (bs 3): every rank writes the block
-   rows of its own atoms, with exact preallocation and no off-process entries. */
+/* Assembly of the HIP Hessian into a distributed PETSc block matrix (bs 3), with exact preallocation: every
+   rank writes the block rows of its own atoms; a pair of atoms on two ranks is evaluated once, by one of them,
+   which also sends the other its block (an off-process entry, stashed until the assembly). */
 #include "hessian/hessianimpl.h"
 #include <hipmace/so3.h>
 #include <hipmace/log.h>
@@ -47,6 +48,14 @@ static PetscErrorCode GetAtoms(HMHessian h, Atoms *a)
 static inline PetscBool Owned(const Atoms *ev, PetscInt p)
 {
   return (PetscBool)(p >= ev->rstart && p < ev->rstart + ev->n);
+}
+
+/* A pair of the owned atom gi and the atom gj of another rank (input indices) is evaluated by the rank of the
+   smaller index when gi + gj is even, else by the rank of the larger: both ranks make the same choice, and
+   each evaluates about half of the pairs they share (the evaluation is the same arithmetic on either). */
+static inline PetscBool EvaluatesCross(PetscInt gi, PetscInt gj)
+{
+  return (PetscBool)((gi + gj) % 2 == 0 ? gi < gj : gi > gj);
 }
 
 PetscErrorCode HMHessianGetBlockCount(HMHessian h, PetscInt64 *local, PetscInt64 *total)
@@ -113,8 +122,10 @@ static PetscErrorCode CreateMatrix(const Atoms *ev, MatType type, PetscBool sym,
   PetscCall(MatSetType(H, type));
   PetscCall(MatXAIJSetPreallocation(H, 3, dnnz, onnz, dnnzu, onnzu));
   PetscCall(MatSetOption(H, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_TRUE));
-  PetscCall(MatSetOption(H, MAT_NO_OFF_PROC_ENTRIES, PETSC_TRUE));
-  if (sym) PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
+  if (sym) {
+    PetscCall(MatSetOption(H, MAT_NO_OFF_PROC_ENTRIES, PETSC_TRUE));
+    PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
+  }
   PetscCall(PetscFree4(dnnz, onnz, dnnzu, onnzu));
 
   *Hout = H;
@@ -143,6 +154,7 @@ static void FillWork(const Atoms *ev, PetscBool sym, PetscInt i0, PetscInt i1, W
       PetscBool need = PETSC_TRUE;
       if (gj < gi && Owned(ev, ev->pidx[j0])) need = PETSC_FALSE;                                        /* done from j's row */
       if (sym && gj != gi && ev->pidx[j0] < ev->pidx[i] && !Owned(ev, ev->pidx[j0])) need = PETSC_FALSE; /* lower triangle of another rank */
+      if (!sym && gj != gi && !Owned(ev, ev->pidx[j0]) && !EvaluatesCross(gi, gj)) need = PETSC_FALSE;   /* the other rank's */
       if (need)
         for (PetscInt k = 0; k < e1 - e; k++) {
           const PetscInt ee = gj < gi ? e1 - 1 - k : e + k;
@@ -240,8 +252,10 @@ static PetscErrorCode EvaluateWork(HMHessian h, const Atoms *ev, PetscBool sym, 
           Transpose3(acc, T);
           Hij = x->flip ? T : acc;
           Hji = x->flip ? acc : T;
+          /* baij: both blocks, the second possibly another rank's row (a shared pair is evaluated once);
+             sbaij: the upper block, evaluated by the rank of its row */
           if (!sym || pi < pj) PetscCall(MatSetValuesBlocked(H, 1, &pi, 1, &pj, Hij, INSERT_VALUES));
-          if (Owned(ev, pj) && (!sym || pj < pi)) PetscCall(MatSetValuesBlocked(H, 1, &pj, 1, &pi, Hji, INSERT_VALUES));
+          if (!sym || (Owned(ev, pj) && pj < pi)) PetscCall(MatSetValuesBlocked(H, 1, &pj, 1, &pi, Hji, INSERT_VALUES));
           open = PETSC_FALSE;
         }
       }
