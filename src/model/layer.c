@@ -104,18 +104,22 @@ static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMLayerSing
 
 /* The messages into atoms a0 .. a1-1 (the CSR edge range of those atoms, in the canonical edge order),
    summed into agg (chunk rows, each mid block as [c][u], the tensor product's channel-innermost layout, which
-   the linear map after it reads as it is). */
-static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const double *x, PetscInt a0, PetscInt a1, double *agg, PetscInt maxmul)
+   the linear map after it reads as it is). -precision single (L->single set, xS and aggS instead of x and
+   agg): the radial weights and the tensor product in float. */
+static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const double *x, const float *xS, PetscInt a0, PetscInt a1, double *agg, float *aggS, PetscInt maxmul)
 {
-  HMModel        m   = e->model;
-  const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
-  const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  const PetscInt eb = g->offset[a0], ee = g->offset[a1];
-  double        *Y, *vec, *cy;
+  HMModel              m   = e->model;
+  const HMLayerSingle *S   = xS ? L->single : NULL;
+  const PetscInt       din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
+  const PetscInt       nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
+  const PetscInt       eb = g->offset[a0], ee = g->offset[a1];
+  double              *Y, *vec, *cy;
+  float               *cys;
 
   PetscFunctionBegin;
-  PetscCall(PetscArrayzero(agg, (a1 - a0) * dmid));
-  PetscCall(PetscMalloc3(HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, L->tp.maxcy + maxmul + 1, &cy));
+  if (S) PetscCall(PetscArrayzero(aggS, (a1 - a0) * dmid));
+  else PetscCall(PetscArrayzero(agg, (a1 - a0) * dmid));
+  PetscCall(PetscMalloc4(HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, L->tp.maxcy + maxmul + 1, &cy, L->tp.maxcy + 1, &cys));
   /* gather: the messages into receiver r come from the neighbours of r (both directions are in the
      graph), with the edge vector of the reversed edge; the sum order is the canonical edge order */
   for (PetscInt e0 = eb; e0 < ee; e0 += HM_EDGE_CHUNK) {
@@ -125,7 +129,7 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
     PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
     {
       HM_ROOF_TIC(t0);
-      RadialPairsChunk(P, L, NULL, g, radial, e0, ne);
+      RadialPairsChunk(P, L, S, g, radial, e0, ne);
       HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
@@ -135,13 +139,14 @@ static PetscErrorCode LayerAggregate(HMEval e, const HMLayer *L, const HMGraph *
       HM_ROOF_TIC(t0);
       for (PetscInt k = 0; k < ne; k++) {
         const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, P->w + P->slot[e0 + k] * nw, agg + (r - a0) * dmid, cy);
+        if (S) HMConvTPApplyTS(&L->tp, xS + s * din, Y + k * nsh, P->wS + P->slot[e0 + k] * nw, aggS + (r - a0) * dmid, cy, cys);
+        else HMConvTPApplyT(&L->tp, x + s * din, Y + k * nsh, P->w + P->slot[e0 + k] * nw, agg + (r - a0) * dmid, cy);
       }
       HM_ROOF_TOC(HM_ROOF_CONV, t0);
     }
     PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
   }
-  PetscCall(PetscFree3(Y, vec, cy));
+  PetscCall(PetscFree4(Y, vec, cy, cys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -245,47 +250,6 @@ PetscErrorCode HMLayerSingleDestroy(HMLayer *L)
   PetscCall(PetscFree(S->lin));
   PetscCall(PetscFree(S->skip));
   PetscCall(PetscFree(L->single));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* LayerAggregate in float: the messages into atoms a0 .. a1-1 summed into aggT (chunk rows, each mid block as
-   [c][u], the tensor product's channel-innermost layout, which the linear map below reads as it is). */
-static PetscErrorCode LayerAggregateS(HMEval e, const HMLayer *L, const HMGraph *g, const HMRadialBasis *radial, RadialPairs *P, const float *xT, PetscInt a0, PetscInt a1, float *aggT)
-{
-  HMModel        m   = e->model;
-  const PetscInt din = HMIrrepsDim(&L->in_ir), dmid = L->tp.dim_mid;
-  const PetscInt nsh = (m->max_ell + 1) * (m->max_ell + 1), nw = L->tp.weight_numel;
-  const PetscInt eb = g->offset[a0], ee = g->offset[a1];
-  double        *Y, *vec, *cy;
-  float         *cys;
-
-  PetscFunctionBegin;
-  PetscCall(PetscArrayzero(aggT, (a1 - a0) * dmid));
-  PetscCall(PetscMalloc4(HM_EDGE_CHUNK * nsh, &Y, HM_EDGE_CHUNK * 3, &vec, L->tp.maxcy + 1, &cy, L->tp.maxcy + 1, &cys));
-  for (PetscInt e0 = eb; e0 < ee; e0 += HM_EDGE_CHUNK) {
-    const PetscInt ne = PetscMin(HM_EDGE_CHUNK, ee - e0);
-    for (PetscInt k = 0; k < ne; k++)
-      for (int a = 0; a < 3; a++) vec[3 * k + a] = -g->vec[3 * (e0 + k) + a];
-    PetscCall(PetscLogEventBegin(HMLog.radial, 0, 0, 0, 0));
-    {
-      HM_ROOF_TIC(t0);
-      RadialPairsChunk(P, L, L->single, g, radial, e0, ne);
-      HM_ROOF_TOC(HM_ROOF_RADIAL, t0);
-    }
-    PetscCall(PetscLogEventEnd(HMLog.radial, 0, 0, 0, 0));
-    PetscCall(HMSphericalHarmonics(m->max_ell, ne, vec, Y));
-    PetscCall(PetscLogEventBegin(HMLog.conv, 0, 0, 0, 0));
-    {
-      HM_ROOF_TIC(t0);
-      for (PetscInt k = 0; k < ne; k++) {
-        const PetscInt r = g->sender[e0 + k], s = g->receiver[e0 + k];
-        HMConvTPApplyTS(&L->tp, xT + s * din, Y + k * nsh, P->wS + P->slot[e0 + k] * nw, aggT + (r - a0) * dmid, cy, cys);
-      }
-      HM_ROOF_TOC(HM_ROOF_CONV, t0);
-    }
-    PetscCall(PetscLogEventEnd(HMLog.conv, 0, 0, 0, 0));
-  }
-  PetscCall(PetscFree4(Y, vec, cy, cys));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -424,10 +388,10 @@ PetscErrorCode HMEvalLayerForward(HMEval e, const HMLayer *L, PetscBool residual
   for (PetscInt a0 = 0; a0 < n; a0 += chunk) {
     const PetscInt a1 = PetscMin(n, a0 + chunk);
     if (single) {
-      PetscCall(LayerAggregateS(e, L, g, radial, &P, xT, a0, a1, aggT));
+      PetscCall(LayerAggregate(e, L, g, radial, &P, NULL, xT, a0, a1, NULL, aggT, maxmul));
       PetscCall(LayerNodesS(e, L, residual, h, a0, a1, aggT, XT, tmpT, X, tmp, prod, scw, out));
     } else {
-      PetscCall(LayerAggregate(e, L, g, radial, &P, x, a0, a1, agg, maxmul));
+      PetscCall(LayerAggregate(e, L, g, radial, &P, x, NULL, a0, a1, agg, NULL, maxmul));
       PetscCall(LayerNodes(e, L, residual, h, a0, a1, agg, X, tmp, prod, scw, out));
     }
   }

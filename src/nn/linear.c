@@ -170,6 +170,15 @@ PetscErrorCode HMSkipTPDestroy(HMSkipTP *s)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The rows z0 .. z0 + nc - 1 of element el, into zl; their count. */
+static PetscInt ElementRows(const int elem[], PetscInt z0, PetscInt nc, int el, PetscInt zl[])
+{
+  PetscInt nl = 0;
+  for (PetscInt i = 0; i < nc; i++)
+    if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+  return nl;
+}
+
 void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double *x, PetscInt ldx, double beta, double *y, PetscInt ldy)
 {
   if (beta == 0.0) ZeroRows(n, s->dim_out, y, ldy);
@@ -184,9 +193,8 @@ void HMSkipTPApply(const HMSkipTP *s, PetscInt n, const int elem[], const double
     for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIP_ROWS) {
       const PetscInt nc = PetscMin(HM_SKIP_ROWS, n - z0);
       for (int el = 0; el < s->nel; el++) {
-        PetscInt zl[HM_SKIP_ROWS], nl = 0;
-        for (PetscInt i = 0; i < nc; i++)
-          if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+        PetscInt       zl[HM_SKIP_ROWS];
+        const PetscInt nl = ElementRows(elem, z0, nc, el, zl);
         if (nl) ApplyBlock(nl, zl, d, a->mul, b->mul, s->alpha[k], s->W + s->woff[k] + (PetscInt)el * b->mul, ldw, &s->Wp[k * s->nel + el], x + xo, ldx, y + yo, ldy);
       }
     }
@@ -215,9 +223,8 @@ void HMSkipTPApplyT(const HMSkipTP *s, PetscInt n, const int elem[], const doubl
   for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIP_ROWS) {
     const PetscInt nc = PetscMin(HM_SKIP_ROWS, n - z0);
     for (int el = 0; el < s->nel; el++) {
-      PetscInt zl[HM_SKIP_ROWS], nl = 0;
-      for (PetscInt i = 0; i < nc; i++)
-        if (elem[z0 + i] == el) zl[nl++] = z0 + i;
+      PetscInt       zl[HM_SKIP_ROWS];
+      const PetscInt nl = ElementRows(elem, z0, nc, el, zl);
       if (nl) ApplyT(s->ninstr, s->ia, s->ib, s->alpha, &s->in, &s->out, s->Wp, s->nel, el, nl, zl, xT, ldx, yT, ldy);
     }
   }
