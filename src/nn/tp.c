@@ -136,6 +136,21 @@ static inline void ContractY(const HMConvTP *tp, int k, int nslot, const double 
   }
 }
 
+/* ContractY rounded to float once per slot (the single-precision tensor product). */
+static inline void ContractYS(const HMConvTP *tp, int k, int nslot, const double *y, float *cy)
+{
+  const PetscInt end = tp->cnz_off[k + 1];
+  PetscInt       i   = tp->cnz_off[k];
+
+  for (int q = 0; q < nslot; q++) cy[q] = 0.0f;
+  while (i < end) {
+    const int slot = tp->cnz_slot[i];
+    double    s    = 0.0;
+    for (; i < end && tp->cnz_slot[i] == slot; i++) s += tp->cnz_val[i] * y[tp->cnz_b[i]];
+    cy[slot] = (float)s;
+  }
+}
+
 PetscErrorCode HMConvTPDestroy(HMConvTP *tp)
 {
   PetscFunctionBegin;
@@ -317,28 +332,49 @@ static inline __attribute__((always_inline)) void ChannelsAvx512S(const int NC, 
   }
 }
 
-static inline __attribute__((always_inline)) void ComponentsAvx512S(const int NV, int u0, int mul, int d1, int dO, const float *cy, const float *xa, const float *wk, __m512 vp, float *o)
+/* The same for a last block of 8 channels, in 256-bit vectors (masked 512-bit loads and stores were slower
+   than the float64 kernel on this block). */
+static inline __attribute__((always_inline)) void Channels8S(const int NC, int u0, int mul, int d1, int dO, int c0, const float *cy, const float *xa, const float *wk, float pw, float *o)
 {
-  int c0 = 0;
-  for (; c0 + 4 <= dO; c0 += 4) ChannelsAvx512S(4, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
-  switch (dO - c0) {
-  case 3:
-    ChannelsAvx512S(3, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
+  __m256 t[4];
+  for (int c = 0; c < NC; c++) t[c] = _mm256_setzero_ps();
+  for (int ia = 0; ia < d1; ia++) {
+    const __m256 xv = _mm256_loadu_ps(xa + ia * mul + u0);
+    for (int c = 0; c < NC; c++) t[c] = _mm256_fmadd_ps(xv, _mm256_set1_ps(cy[ia * dO + c0 + c]), t[c]);
+  }
+  for (int c = 0; c < NC; c++) {
+    float *oc = o + (c0 + c) * mul + u0;
+    _mm256_storeu_ps(oc, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(pw), _mm256_loadu_ps(wk + u0)), t[c], _mm256_loadu_ps(oc)));
+  }
+}
+
+/* All dO components of channels u0 .. u0 + 16 NV - 1 (NV = 0: the 8 channels u0 .. u0 + 7), up to 4 at a time. */
+static inline __attribute__((always_inline)) void ComponentsAvx512S(const int NV, int u0, int mul, int d1, int dO, const float *cy, const float *xa, const float *wk, float pw, float *o)
+{
+  const __m512 vp = _mm512_set1_ps(pw);
+  for (int c0 = 0; c0 < dO; c0 += 4) {
+    const int nc = PetscMin(4, dO - c0);
+  #define HM_TPS_CASE(NC)                                                    \
+  case NC:                                                                   \
+    if (NV) ChannelsAvx512S(NC, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o); \
+    else Channels8S(NC, u0, mul, d1, dO, c0, cy, xa, wk, pw, o);             \
     break;
-  case 2:
-    ChannelsAvx512S(2, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
-    break;
-  case 1:
-    ChannelsAvx512S(1, NV, u0, mul, d1, dO, c0, cy, xa, wk, vp, o);
-    break;
-  default:
-    break;
+    switch (nc) {
+      HM_TPS_CASE(4)
+      HM_TPS_CASE(3)
+      HM_TPS_CASE(2)
+      HM_TPS_CASE(1)
+    default:
+      break;
+    }
+  #undef HM_TPS_CASE
   }
 }
 #endif
 
 void HMConvTPApplyTS(const HMConvTP *tp, const float *x1T, const double *x2, const float *w, float *midT, double *work, float *cys)
 {
+  (void)work; /* the 3j contraction is rounded to float as it is formed (ContractYS) */
   PetscInt mo = 0;
   for (int k = 0; k < tp->ninstr; k++) {
     const HMIrrep *a  = &tp->in1.b[tp->i1[k]];
@@ -348,14 +384,14 @@ void HMConvTPApplyTS(const HMConvTP *tp, const float *x1T, const double *x2, con
     const float    pw = (float)tp->pw[k];
     float         *o  = midT + mo;
 
-    ContractY(tp, k, d1 * dO, x2 + tp->x2off[k], work);
-    for (int q = 0; q < d1 * dO; q++) cys[q] = (float)work[q];
+    ContractYS(tp, k, d1 * dO, x2 + tp->x2off[k], cys);
 #if defined(__AVX512F__)
-    if (mul % 16 == 0) {
-      const __m512 vp = _mm512_set1_ps(pw);
-      int          u0 = 0;
-      for (; u0 + 64 <= mul; u0 += 64) ComponentsAvx512S(4, u0, mul, d1, dO, cys, xa, wk, vp, o);
-      for (; u0 < mul; u0 += 16) ComponentsAvx512S(1, u0, mul, d1, dO, cys, xa, wk, vp, o);
+    /* multiplicities that are multiples of 8: blocks of 64 and 16 channels, then one of 8 */
+    if (mul % 8 == 0) {
+      int u0 = 0;
+      for (; u0 + 64 <= mul; u0 += 64) ComponentsAvx512S(4, u0, mul, d1, dO, cys, xa, wk, pw, o);
+      for (; u0 + 16 <= mul; u0 += 16) ComponentsAvx512S(1, u0, mul, d1, dO, cys, xa, wk, pw, o);
+      if (u0 < mul) ComponentsAvx512S(0, u0, mul, d1, dO, cys, xa, wk, pw, o);
       mo += (PetscInt)mul * dO;
       continue;
     }
