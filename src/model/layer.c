@@ -266,7 +266,8 @@ static void LinearT_S(int ninstr, const int *ia, const int *ib, const double *al
 }
 
 /* LayerNodes in float up to the interaction output: the linear map, / avg_num_neighbors and the first layer's
-   skip tensor product (per element), then X in double and the usual layout for the symmetric contraction. */
+   skip tensor product (per element), then X in double, in the same channel-innermost layout, for the symmetric
+   contraction (float64 in both precisions). */
 static PetscErrorCode LayerNodesS(HMEval e, const HMLayer *L, PetscBool residual, const double *h, PetscInt a0, PetscInt a1, const float *aggT, float *XT, float *tmpT, double *X, double *tmp, double *prod, double *scw, double *out)
 {
   HMModel              m    = e->model;
