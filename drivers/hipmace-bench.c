@@ -238,7 +238,7 @@ static PetscErrorCode RooflineView(PetscInt K, PetscMPIInt size, double peak, do
   b->rflops[HM_ROOF_NSTAGES] = b->flops;
   b->rbytes[HM_ROOF_NSTAGES] = 8.0 * (double)b->evals * (double)(b->hwidth + 9);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  roofline per stage (Median time; flops and bytes counted analytically, summed over ranks; rate per rank)\n"));
-  if (single) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  -precision single: the radial MLP, the tensor product and the linear map after it run in float32, whose FMA peak is twice the float64 peak of the %% column\n"));
+  if (single) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  -precision single: the radial MLP, the tensor product, the linear map after it and the edge kernel run in float32, whose FMA peak is twice the float64 peak of the %% column\n"));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "    %-22s %10s %10s %10s %8s %9s %7s\n", "stage", "time ms", "MFLOP", "MB", "flop/B", "GFLOP/s", "% peak"));
   for (int s = 0; s < HM_BENCH_NROOF; s++) {
     const char  *name = s < HM_ROOF_NSTAGES ? HMRooflineStageNames[s] : "HIP head (edge kernel)";

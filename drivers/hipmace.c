@@ -29,7 +29,7 @@ static const char help[] = "hipmace: machine-learned (HIP-MACE) Hessians with PE
                            "                   -optimize_cell true: min over positions and cell (3D-periodic), -optimize_smax GPa,\n"
                            "                   -optimize_pressure GPa\n"
                            "  -partition rcb|grid    spatial decomposition over the MPI ranks (default rcb)\n"
-                           "  -precision double|single  arithmetic of the interaction layers (default double; single: float32 radial MLPs, tensor products, linear maps)\n"
+                           "  -precision double|single  arithmetic (default double; single: float32 radial MLPs, tensor products, linear maps, HIP edge kernel)\n"
                            "  -read_parallel <bool>  every rank reads its part of a one-frame XYZ or LAMMPS data file, partitioned in parallel\n"
                            "                         (default true; PDB and gzip: rank 0 reads)\n"
                            "  -memory_limit MB       refuse runs whose estimate exceeds this per rank (default: node's available memory)\n"

@@ -17,12 +17,15 @@ PETSC_EXTERN PetscErrorCode HMEvalGetModel(HMEval, HMModel *);
 /* Spatial decomposition over the ranks (default HM_PARTITION_RCB); before HMEvalSetSystem. */
 PETSC_EXTERN PetscErrorCode HMEvalSetPartitionType(HMEval, HMPartitionType);
 PETSC_EXTERN PetscErrorCode HMEvalGetPartitionType(HMEval, HMPartitionType *);
-/* Arithmetic of the interaction layers. HM_PRECISION_DOUBLE (default): float64 throughout, the reference's
-   numerics. HM_PRECISION_SINGLE: the radial MLPs, the convolution tensor products, the linear maps after them
-   and the first layer's skip tensor product run in float32 (FMA chains accumulated in float32; the 3j
-   contractions with the spherical harmonics in double, rounded once); the up-projection, the halo exchange,
-   the symmetric contraction, the product linear map and everything after the layers (readouts, the HIP
-   head, forces) stay in float64. Results remain bitwise independent of the rank count. Any time. */
+/* Arithmetic of the model. HM_PRECISION_DOUBLE (default): float64 throughout, the reference's numerics.
+   HM_PRECISION_SINGLE: float32 (FMA chains accumulated in float32) for the layers' radial MLPs, convolution tensor
+   products, the linear maps after them and the first layer's skip tensor product, and for the per-edge part of the
+   folded HIP edge kernel (its radial layers, the contraction with the per-atom tensors G and the Clebsch-Gordan
+   sum); the 3j contractions with the spherical harmonics, the radial bases and G itself are formed in float64 and
+   rounded once. The up-projection, the halo exchanges, the symmetric contraction, the product linear map, the
+   readouts, the node blocks, the tabulated and direct edge kernels and the forces stay float64. Results remain
+   bitwise independent of the rank count. Takes effect at the next forward pass; a Hessian object keeps the
+   precision its kernel was prepared with. */
 typedef enum {
   HM_PRECISION_DOUBLE,
   HM_PRECISION_SINGLE

@@ -6,6 +6,7 @@
 #include <petscblaslapack.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 #if defined(__AVX512F__)
   #include <immintrin.h>
 #endif
@@ -57,6 +58,10 @@ struct _p_HMFolded {
   double    flops_edge, flops_pair, flops_node;
   /* optional table of the hidden radial layers (the tabulated kernel) */
   HMRadialTable table;
+  /* -precision single (HMFoldedSetSingle): the hidden radial layers' weights, the CG constants and the work
+     arrays in float */
+  HMGemmPackedS *WpS;
+  float         *zS, *rbS, *TS, *TrS, *TtS, *YtS, *OtS, *cgS, *cgrevS;
 };
 
 /* Channel-space offsets of an irreps (one number per channel, m dropped): returns the total. */
@@ -289,6 +294,12 @@ PetscErrorCode HMFoldedDestroy(HMFolded *fp)
   PetscCall(PetscFree4(f->Tt, f->Yt, f->Ot, f->Tr));
   PetscCall(PetscFree3(f->fbar, f->xbar, f->dist));
   PetscCall(HMRadialTableDestroy(&f->table));
+  if (f->WpS) {
+    for (int i = 0; i < f->nhid; i++) PetscCall(HMGemmPackedSDestroy(&f->WpS[i]));
+    PetscCall(PetscFree(f->WpS));
+    PetscCall(PetscFree5(f->zS, f->rbS, f->TS, f->TrS, f->TtS));
+    PetscCall(PetscFree4(f->YtS, f->OtS, f->cgS, f->cgrevS));
+  }
   PetscCall(PetscFree(f));
   *fp = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -533,5 +544,134 @@ PetscErrorCode HMFoldedEdges(HMFolded f, PetscInt ne, const PetscInt sender[], c
 {
   PetscFunctionBegin;
   PetscCall(HMFoldedEdgesBoth(f, ne, sender, NULL, vec, G, e9, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---- -precision single: the per-edge part in float (G, the node tensor, is formed in double and rounded once) ---- */
+
+PetscErrorCode HMFoldedSetSingle(HMFolded f)
+{
+  const HMRadialMLP *mlp = &f->m->hi_mlp;
+
+  PetscFunctionBegin;
+  if (f->WpS) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscCalloc1(f->nhid + 1, &f->WpS));
+  for (int i = 0; i < f->nhid; i++) PetscCall(HMGemmPackS(mlp->h[i + 1], mlp->h[i], mlp->W[i], mlp->h[i + 1], &f->WpS[i]));
+  PetscCall(PetscMalloc5(2 * FOLD_EDGE_CHUNK * PetscMax(f->maxw, f->K), &f->zS, FOLD_EDGE_CHUNK * f->nb, &f->rbS, FOLD_EDGE_CHUNK * f->nka + 1, &f->TS, FOLD_EDGE_CHUNK * f->nka + 1, &f->TrS, FOLD_CG_BLOCK * f->nka + 1, &f->TtS));
+  PetscCall(PetscMalloc4(FOLD_CG_BLOCK * f->nsh, &f->YtS, FOLD_CG_BLOCK * f->nout, &f->OtS, f->ncg + 1, &f->cgS, f->ncg + 1, &f->cgrevS));
+  for (PetscInt i = 0; i < f->ncg; i++) {
+    f->cgS[i]    = (float)f->cg_c[i];
+    f->cgrevS[i] = (float)f->cg_crev[i];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* RadialHidden in float: z[nc][K] (the basis, or the table's z, computed in double and rounded once) */
+static PetscErrorCode RadialHiddenS(HMFolded f, PetscInt nc, const double vec[], const float **z)
+{
+  const HMRadialMLP *mlp = &f->m->hi_mlp;
+  const float       *cur = f->rbS;
+  float             *buf[2];
+
+  PetscFunctionBegin;
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  }
+  if (f->table) {
+    PetscCall(HMRadialTableEval(f->table, nc, f->dist, f->zw));
+    for (PetscInt q = 0; q < nc * f->K; q++) f->zS[q] = (float)f->zw[q];
+    *z = f->zS;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  buf[0] = f->zS;
+  buf[1] = f->zS + FOLD_EDGE_CHUNK * PetscMax(f->maxw, f->K);
+  HMRadialBasisEvalBatch(&f->m->hradial, nc, f->dist, f->rb);
+  for (PetscInt q = 0; q < nc * f->nb; q++) f->rbS[q] = (float)f->rb[q];
+  for (int i = 0; i < f->nhid; i++) {
+    const PetscInt hi = mlp->h[i], ho = mlp->h[i + 1];
+    float         *dst = buf[i % 2];
+    HMGemmRowsPackedS(nc, NULL, 1.0f, cur, hi, &f->WpS[i], 0.0f, dst, ho);
+    HMSiLUNormArrayS(nc * ho, dst);
+    cur = dst;
+  }
+  *z = cur;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* contract_G in float (the same grouping by node; HMGemmRowsS is row-independent) */
+static void contract_GS(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool sorted, const float *z, const float *G, float *T)
+{
+  const PetscInt K = f->K, nka = f->nka, nd = f->nodedim;
+
+  if (nka == 0) return;
+  if (sorted) {
+    for (PetscInt e = 0; e < nc;) {
+      PetscInt e1 = e + 1;
+      while (e1 < nc && node[e1] == node[e]) e1++;
+      HMGemmRowsS(e1 - e, NULL, nka, K, z + e * K, K, G + node[e] * nd, nka, T + e * nka, nka);
+      e = e1;
+    }
+  } else {
+    PetscInt *perm = f->perm;
+    SortByKey(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
+    for (PetscInt i = 0; i < nc;) {
+      PetscInt i1 = i + 1;
+      while (i1 < nc && node[perm[i1]] == node[perm[i]]) i1++;
+      HMGemmRowsS(i1 - i, perm + i, nka, K, z, K, G + node[perm[i]] * nd, nka, T, nka);
+      i = i1;
+    }
+  }
+}
+
+/* contract_CG in float, the outputs rounded to double */
+FOLD_CLONES static void contract_CGS(HMFolded f, PetscInt nc, const float *T, double *e9, const float *Tr, double *e9rev)
+{
+  const PetscInt nka = f->nka, nsh = f->nsh, nout = f->nout, ncg = f->ncg;
+  const int     *cj = f->cg_j, *cb = f->cg_b, *co = f->cg_o;
+  float         *Tt = f->TtS, *Yt = f->YtS, *Ot = f->OtS;
+
+  for (PetscInt e0 = 0; e0 < nc; e0 += FOLD_CG_BLOCK) {
+    const PetscInt nb = PetscMin(FOLD_CG_BLOCK, nc - e0);
+    for (PetscInt e = 0; e < nb; e++) {
+      const double *y = f->Y + (e0 + e) * nsh;
+      for (PetscInt b = 0; b < nsh; b++) Yt[b * FOLD_CG_BLOCK + e] = (float)y[b];
+    }
+    for (int dir = 0; dir < 2; dir++) {
+      const float *TT = dir ? Tr : T, *c = dir ? f->cgrevS : f->cgS;
+      double      *out = dir ? e9rev : e9;
+      if (!out) continue;
+      for (PetscInt e = 0; e < nb; e++) {
+        const float *t = TT + (e0 + e) * nka;
+        for (PetscInt j = 0; j < nka; j++) Tt[j * FOLD_CG_BLOCK + e] = t[j];
+      }
+      for (PetscInt q = 0; q < nout * FOLD_CG_BLOCK; q++) Ot[q] = 0.0f;
+      for (PetscInt i = 0; i < ncg; i++) {
+        const float ci          = c[i];
+        float *restrict o       = Ot + co[i] * FOLD_CG_BLOCK;
+        const float *restrict y = Yt + cb[i] * FOLD_CG_BLOCK;
+        const float *restrict t = Tt + cj[i] * FOLD_CG_BLOCK;
+        for (PetscInt e = 0; e < nb; e++) o[e] = fmaf(ci * y[e], t[e], o[e]);
+      }
+      for (PetscInt e = 0; e < nb; e++)
+        for (PetscInt q = 0; q < nout; q++) out[(e0 + e) * nout + q] = Ot[q * FOLD_CG_BLOCK + e];
+    }
+  }
+}
+
+PetscErrorCode HMFoldedEdgesBothS(HMFolded f, PetscInt ne, const PetscInt sender[], const PetscInt receiver[], const double vec[], const float G[], double e9[], double e9rev[])
+{
+  PetscFunctionBegin;
+  PetscCheck(f->WpS, PETSC_COMM_SELF, PETSC_ERR_ORDER, "HMFoldedSetSingle() first");
+  PetscCheck(!e9rev || receiver, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "receivers are needed for the reversed edges");
+  for (PetscInt e0 = 0; e0 < ne; e0 += FOLD_EDGE_CHUNK) {
+    const PetscInt nc = PetscMin(FOLD_EDGE_CHUNK, ne - e0);
+    const float   *z  = NULL;
+    PetscCall(RadialHiddenS(f, nc, vec + 3 * e0, &z));
+    PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
+    if (e9) contract_GS(f, nc, sender + e0, PETSC_TRUE, z, G, f->TS);
+    if (e9rev) contract_GS(f, nc, receiver + e0, PETSC_FALSE, z, G, f->TrS);
+    contract_CGS(f, nc, f->TS, e9 ? e9 + e0 * f->nout : NULL, f->TrS, e9rev ? e9rev + e0 * f->nout : NULL);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -34,6 +34,11 @@ PETSC_EXTERN PetscErrorCode HMFoldedEdges(HMFolded, PetscInt ne, const PetscInt 
    e9rev of r -> s (edge vector -vec), bitwise equal to HMFoldedEdges on the reversed edge. Either output
    may be NULL. */
 PETSC_EXTERN PetscErrorCode HMFoldedEdgesBoth(HMFolded, PetscInt ne, const PetscInt sender[], const PetscInt receiver[], const double vec[], const double G[], double e9[], double e9rev[]);
+/* -precision single: HMFoldedSetSingle rounds the hidden radial layers' weights and the CG constants to float once;
+   HMFoldedEdgesBothS is HMFoldedEdgesBoth with the radial layers, the contraction with G (a float copy) and the CG
+   sum in float (the harmonics and the radial basis in double, rounded once), the blocks returned in double. */
+PETSC_EXTERN PetscErrorCode HMFoldedSetSingle(HMFolded);
+PETSC_EXTERN PetscErrorCode HMFoldedEdgesBothS(HMFolded, PetscInt ne, const PetscInt sender[], const PetscInt receiver[], const double vec[], const float G[], double e9[], double e9rev[]);
 /* Floating-point operations per directed edge (HMFoldedEdges) and per node (HMFoldedNodeTensor): a
    multiply-add counts 2, a normalised SiLU 4; the radial basis (nbessel sines) and the spherical
    harmonics are not counted; per pair: HMFoldedEdgesBoth's one radial network and two contractions. Any output

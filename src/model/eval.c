@@ -66,7 +66,7 @@ PetscErrorCode HMEvalSetFromOptions(HMEval e)
   if (set) PetscCall(HMEvalSetPartitionType(e, (HMPartitionType)pt));
   {
     PetscEnum pr = (PetscEnum)e->precision;
-    PetscCall(PetscOptionsEnum("-precision", "arithmetic of the interaction layers (single: float32 radial MLPs, tensor products and linear maps)", "HMEvalSetPrecision", HMPrecisions, pr, &pr, &set));
+    PetscCall(PetscOptionsEnum("-precision", "arithmetic (single: float32 radial MLPs, tensor products and linear maps of the layers, and the HIP edge kernel)", "HMEvalSetPrecision", HMPrecisions, pr, &pr, &set));
     if (set) PetscCall(HMEvalSetPrecision(e, (HMPrecision)pr));
   }
   PetscOptionsEnd();

@@ -36,6 +36,9 @@ typedef struct {
 PETSC_EXTERN PetscErrorCode HMGemmPackS(PetscInt n, PetscInt k, const double *B, PetscInt ldb, HMGemmPackedS *);
 PETSC_EXTERN PetscErrorCode HMGemmPackedSDestroy(HMGemmPackedS *);
 PETSC_EXTERN void           HMGemmRowsPackedS(PetscInt m, const PetscInt rows[], float alpha, const float *A, PetscInt lda, const HMGemmPackedS *, float beta, float *C, PetscInt ldc);
+/* C[i] = A[i] B for the rows i = rows[0..m-1] (or 0 .. m-1), B (k x n) row-major with row stride ldb, unpacked: the
+   same per-element arithmetic as HMGemmRowsPackedS. */
+PETSC_EXTERN void HMGemmRowsS(PetscInt m, const PetscInt rows[], PetscInt n, PetscInt k, const float *A, PetscInt lda, const float *B, PetscInt ldb, float *C, PetscInt ldc);
 
 /* o3.Linear without biases: y[b][w,m] = alpha_b sum_{(a,b)} sum_u W_ab[u,w] x[a][u,m]. */
 typedef struct {

@@ -7,6 +7,7 @@
 typedef struct {
   HMFolded  folded; /* folded constants of the model's HIP head */
   double   *G;      /* folded per-atom tensors of owned atoms and far ghosts, [nl][nodedim] */
+  float    *GS;     /* -precision single: G rounded to float (then G is freed), or NULL */
   PetscBool tabulated;
 } Folded;
 
@@ -19,7 +20,7 @@ PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
   HMDecomp      dd;
 
   PetscFunctionBegin;
-  if (d->G) PetscFunctionReturn(PETSC_SUCCESS);
+  if (d->G || d->GS) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(HMEvalGetSizes(h->ev, NULL, &n, &nl, NULL));
   PetscCall(HMEvalGetDecomp(h->ev, &dd));
   PetscCall(HMFoldedCreate(m, &d->folded));
@@ -33,6 +34,16 @@ PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
   if (h->release_features) PetscCall(HMEvalReleaseNodeFeatures(h->ev));
   /* ghosts within the Hessian cutoff send their G instead of every layer's features */
   PetscCall(HMDecompHaloExchange(dd, HM_HALO_FAR, nd, d->G));
+  {
+    HMPrecision p;
+    PetscCall(HMEvalGetPrecision(h->ev, &p));
+    if (p == HM_PRECISION_SINGLE && !d->tabulated) {
+      PetscCall(HMFoldedSetSingle(d->folded));
+      PetscCall(PetscMalloc1(nl * nd + 1, &d->GS));
+      for (PetscInt q = 0; q < nl * nd; q++) d->GS[q] = (float)d->G[q];
+      PetscCall(PetscFree(d->G));
+    }
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -45,7 +56,8 @@ static PetscErrorCode BlocksFolded(HMHessian h, PetscInt ne, const PetscInt s1[]
   double  fedge, fpair;
 
   PetscFunctionBegin;
-  PetscCall(HMFoldedEdgesBoth(d->folded, ne, s1, s2, vec, d->G, out, s2 ? M21 : NULL));
+  if (d->GS) PetscCall(HMFoldedEdgesBothS(d->folded, ne, s1, s2, vec, d->GS, out, s2 ? M21 : NULL));
+  else PetscCall(HMFoldedEdgesBoth(d->folded, ne, s1, s2, vec, d->G, out, s2 ? M21 : NULL));
   for (PetscInt k = 0; k < ne; k++) {
     double t[9];
     if (M) {
@@ -88,7 +100,7 @@ static PetscErrorCode HaloWidth_Folded(HMHessian h, PetscInt *width)
 }
 
 /* Per-atom folded tensors G of owned atoms and far ghosts, plus the kernel's work arrays (2.2 MB at the
-   default model's widths) and the tabulated kernel's radial table (0.4-1.2 MB at 1e-8 .. 1e-12). */
+   default model's widths, 1.5 MB more in single precision) and the tabulated kernel's radial table (0.4-1.2 MB at 1e-8 .. 1e-12). */
 static PetscErrorCode Memory_Folded(HMHessian h, double *bytes)
 {
   HMFolded f;
@@ -96,7 +108,12 @@ static PetscErrorCode Memory_Folded(HMHessian h, double *bytes)
   PetscFunctionBegin;
   PetscCall(HMEvalGetSizes(h->ev, NULL, NULL, &nl, NULL));
   PetscCall(HMFoldedCreate(h->model, &f));
-  *bytes = (double)nl * (double)HMFoldedNodeDim(f) * 8.0 + 4.0 * 1048576.0;
+  {
+    /* -precision single: G and its float copy side by side while it is rounded */
+    HMPrecision p;
+    PetscCall(HMEvalGetPrecision(h->ev, &p));
+    *bytes = (double)nl * (double)HMFoldedNodeDim(f) * (p == HM_PRECISION_SINGLE ? 12.0 : 8.0) + 6.0 * 1048576.0;
+  }
   PetscCall(HMFoldedDestroy(&f));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -122,6 +139,7 @@ static PetscErrorCode Destroy_Folded(HMHessian h)
   Folded *d = (Folded *)h->data;
   PetscFunctionBegin;
   PetscCall(PetscFree(d->G));
+  PetscCall(PetscFree(d->GS));
   PetscCall(HMFoldedDestroy(&d->folded));
   PetscCall(PetscFree(h->data));
   PetscFunctionReturn(PETSC_SUCCESS);
