@@ -377,6 +377,15 @@ PetscErrorCode HMFoldedNodeTensor(HMFolded f, PetscInt n, const double *const fe
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* f->dist[k] = |vec[k]| for the nc edges of a chunk */
+static void EdgeLengths(HMFolded f, PetscInt nc, const double vec[])
+{
+  for (PetscInt k = 0; k < nc; k++) {
+    const double *v = vec + 3 * k;
+    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  }
+}
+
 /* Hidden radial layers of nc edges: *z = z[nc][K] (a work array, or rb without hidden layers), from
    the table when there is one. */
 static PetscErrorCode RadialHidden(HMFolded f, PetscInt nc, const double vec[], const double **z)
@@ -386,10 +395,7 @@ static PetscErrorCode RadialHidden(HMFolded f, PetscInt nc, const double vec[], 
   double            *buf[2];
 
   PetscFunctionBegin;
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  }
+  EdgeLengths(f, nc, vec);
   if (f->table) {
     PetscCall(HMRadialTableEval(f->table, nc, f->dist, f->zw));
     *z = f->zw;
@@ -434,28 +440,24 @@ static void SortByKey(PetscInt n, const PetscInt key[], PetscInt perm[], PetscIn
    (K x nka) is read once for the whole group and the product runs at the speed of the FMA units; the
    groups are formed from a sort of the chunk's nodes when they are not consecutive (the reversed
    direction). An edge's arithmetic is the same in any group (HMGemmRows*), so the grouping leaves no
-   trace in the bits. */
-static void contract_G(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool sorted, const double *z, const double *G, double *T)
+   trace in the bits. In double (z, G, T) or, with zS set, in float (zS, GS, TS: -precision single). */
+static void ContractGroups(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool sorted, const double *z, const double *G, double *T, const float *zS, const float *GS, float *TS)
 {
   const PetscInt K = f->K, nka = f->nka, nd = f->nodedim;
+  PetscInt      *perm = sorted ? NULL : f->perm;
 
   if (nka == 0) return;
-  if (sorted) {
-    for (PetscInt e = 0; e < nc;) {
-      PetscInt e1 = e + 1;
-      while (e1 < nc && node[e1] == node[e]) e1++;
-      HMGemmRows(e1 - e, nka, K, 1.0, z + e * K, K, G + node[e] * nd, nka, 0.0, T + e * nka, nka);
-      e = e1;
-    }
-  } else {
-    PetscInt *perm = f->perm;
-    SortByKey(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
-    for (PetscInt i = 0; i < nc;) {
-      PetscInt i1 = i + 1;
-      while (i1 < nc && node[perm[i1]] == node[perm[i]]) i1++;
-      HMGemmRowsIndexed(i1 - i, perm + i, nka, K, z, K, G + node[perm[i]] * nd, nka, T, nka);
-      i = i1;
-    }
+  if (perm) SortByKey(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
+  for (PetscInt i = 0; i < nc;) {
+    const PetscInt a  = perm ? perm[i] : i;
+    PetscInt       i1 = i + 1;
+    while (i1 < nc && node[perm ? perm[i1] : i1] == node[a]) i1++;
+    if (zS) {
+      if (perm) HMGemmRowsS(i1 - i, perm + i, nka, K, zS, K, GS + node[a] * nd, nka, TS, nka);
+      else HMGemmRowsS(i1 - i, NULL, nka, K, zS + i * K, K, GS + node[a] * nd, nka, TS + i * nka, nka);
+    } else if (perm) HMGemmRowsIndexed(i1 - i, perm + i, nka, K, z, K, G + node[a] * nd, nka, T, nka);
+    else HMGemmRows(i1 - i, nka, K, 1.0, z + i * K, K, G + node[a] * nd, nka, 0.0, T + i * nka, nka);
+    i = i1;
   }
 }
 
@@ -508,8 +510,8 @@ PetscErrorCode HMFoldedEdgesBoth(HMFolded f, PetscInt ne, const PetscInt sender[
     /* Y(-v) = (-1)^l Y(v) exactly (each component is a product of l coordinates): the sign sits in
        the reversed CG list */
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
-    if (e9) contract_G(f, nc, sender + e0, PETSC_TRUE, z, G, f->T);
-    if (e9rev) contract_G(f, nc, receiver + e0, PETSC_FALSE, z, G, f->Tr);
+    if (e9) ContractGroups(f, nc, sender + e0, PETSC_TRUE, z, G, f->T, NULL, NULL, NULL);
+    if (e9rev) ContractGroups(f, nc, receiver + e0, PETSC_FALSE, z, G, f->Tr, NULL, NULL, NULL);
     contract_CG(f, nc, f->T, e9 ? e9 + e0 * f->nout : NULL, f->Tr, e9rev ? e9rev + e0 * f->nout : NULL);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -574,10 +576,7 @@ static PetscErrorCode RadialHiddenS(HMFolded f, PetscInt nc, const double vec[],
   float             *buf[2];
 
   PetscFunctionBegin;
-  for (PetscInt k = 0; k < nc; k++) {
-    const double *v = vec + 3 * k;
-    f->dist[k]      = PetscSqrtReal(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  }
+  EdgeLengths(f, nc, vec);
   if (f->table) {
     PetscCall(HMRadialTableEval(f->table, nc, f->dist, f->zw));
     for (PetscInt q = 0; q < nc * f->K; q++) f->zS[q] = (float)f->zw[q];
@@ -597,31 +596,6 @@ static PetscErrorCode RadialHiddenS(HMFolded f, PetscInt nc, const double vec[],
   }
   *z = cur;
   PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* contract_G in float (the same grouping by node; HMGemmRowsS is row-independent) */
-static void contract_GS(HMFolded f, PetscInt nc, const PetscInt node[], PetscBool sorted, const float *z, const float *G, float *T)
-{
-  const PetscInt K = f->K, nka = f->nka, nd = f->nodedim;
-
-  if (nka == 0) return;
-  if (sorted) {
-    for (PetscInt e = 0; e < nc;) {
-      PetscInt e1 = e + 1;
-      while (e1 < nc && node[e1] == node[e]) e1++;
-      HMGemmRowsS(e1 - e, NULL, nka, K, z + e * K, K, G + node[e] * nd, nka, T + e * nka, nka);
-      e = e1;
-    }
-  } else {
-    PetscInt *perm = f->perm;
-    SortByKey(nc, node, perm, f->perm + FOLD_EDGE_CHUNK);
-    for (PetscInt i = 0; i < nc;) {
-      PetscInt i1 = i + 1;
-      while (i1 < nc && node[perm[i1]] == node[perm[i]]) i1++;
-      HMGemmRowsS(i1 - i, perm + i, nka, K, z, K, G + node[perm[i]] * nd, nka, T, nka);
-      i = i1;
-    }
-  }
 }
 
 /* contract_CG in float, the outputs rounded to double */
@@ -669,8 +643,8 @@ PetscErrorCode HMFoldedEdgesBothS(HMFolded f, PetscInt ne, const PetscInt sender
     const float   *z  = NULL;
     PetscCall(RadialHiddenS(f, nc, vec + 3 * e0, &z));
     PetscCall(HMSphericalHarmonics(f->lmax, nc, vec + 3 * e0, f->Y));
-    if (e9) contract_GS(f, nc, sender + e0, PETSC_TRUE, z, G, f->TS);
-    if (e9rev) contract_GS(f, nc, receiver + e0, PETSC_FALSE, z, G, f->TrS);
+    if (e9) ContractGroups(f, nc, sender + e0, PETSC_TRUE, NULL, NULL, NULL, z, G, f->TS);
+    if (e9rev) ContractGroups(f, nc, receiver + e0, PETSC_FALSE, NULL, NULL, NULL, z, G, f->TrS);
     contract_CGS(f, nc, f->TS, e9 ? e9 + e0 * f->nout : NULL, f->TrS, e9rev ? e9rev + e0 * f->nout : NULL);
   }
   PetscFunctionReturn(PETSC_SUCCESS);

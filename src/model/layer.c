@@ -39,22 +39,6 @@ typedef struct {
   PetscInt ncomputed;
 } RadialPairs;
 
-/* The radial MLP in float (HMRadialMLPApply's layers with the weights of S). */
-static void RadialMLPApplyS(const HMRadialMLP *mlp, const HMLayerSingle *S, PetscInt n, const float *x, float *out, float *work)
-{
-  const float *cur    = x;
-  float       *buf[2] = {work, work + n * mlp->maxw};
-
-  if (n == 0) return;
-  for (int i = 0; i < mlp->nlayers; i++) {
-    const int last = i == mlp->nlayers - 1;
-    float    *dst  = last ? out : buf[i % 2];
-    HMGemmRowsPackedS(n, NULL, 1.0f, cur, mlp->h[i], &S->mlp[i], 0.0f, dst, mlp->h[i + 1]);
-    if (!last) HMSiLUNormArrayS(n * mlp->h[i + 1], dst);
-    cur = dst;
-  }
-}
-
 /* The radial weights of n edges of lengths len into row 0 of w (double) or wS (float, when S is set). */
 static void RadialWeights(RadialPairs *P, const HMLayer *L, const HMLayerSingle *S, const HMRadialBasis *radial, PetscInt n, const double *len, PetscInt row)
 {
@@ -66,7 +50,7 @@ static void RadialWeights(RadialPairs *P, const HMLayer *L, const HMLayerSingle 
     return;
   }
   for (PetscInt k = 0; k < n * radial->nbessel; k++) P->rbS[k] = (float)P->rb[k];
-  RadialMLPApplyS(&L->mlp, S, n, P->rbS, P->wS + row * nw, P->mlpwS);
+  HMRadialMLPApplyS(&L->mlp, S->mlp, n, P->rbS, P->wS + row * nw, P->mlpwS);
 }
 
 static void RadialPairsChunk(RadialPairs *P, const HMLayer *L, const HMLayerSingle *S, const HMGraph *g, const HMRadialBasis *radial, PetscInt e0, PetscInt ne)
@@ -253,18 +237,6 @@ PetscErrorCode HMLayerSingleDestroy(HMLayer *L)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* XT += lin(xT) in the channel-innermost layouts (block b of an atom as [m][w]): per instruction and
-   component one float product over the atoms rows[0..nc-1] (or 0 .. nc-1) with the weights Wp[k * nper + el]. */
-static void LinearT_S(int ninstr, const int *ia, const int *ib, const double *alpha, const HMIrreps *in, const HMIrreps *out, const HMGemmPackedS *Wp, PetscInt nper, PetscInt el, PetscInt nc, const PetscInt *rows, const float *xT, PetscInt ldx, float *yT, PetscInt ldy)
-{
-  for (int k = 0; k < ninstr; k++) {
-    const HMIrrep *a = &in->b[ia[k]], *b = &out->b[ib[k]];
-    const PetscInt xo = HMIrrepsOffset(in, ia[k]), yo = HMIrrepsOffset(out, ib[k]);
-    if (a->mul == 0 || b->mul == 0) continue;
-    for (int c = 0; c < 2 * a->l + 1; c++) HMGemmRowsPackedS(nc, rows, (float)alpha[k], xT + xo + c * a->mul, ldx, &Wp[k * nper + el], 1.0f, yT + yo + c * b->mul, ldy);
-  }
-}
-
 /* LayerNodes in float up to the interaction output: the linear map, / avg_num_neighbors and the first layer's
    skip tensor product (per element), then X in double, in the same channel-innermost layout, for the symmetric
    contraction (float64 in both precisions). */
@@ -281,18 +253,11 @@ static PetscErrorCode LayerNodesS(HMEval e, const HMLayer *L, PetscBool residual
     HM_ROOF_TIC(t0);
     const float inv = (float)(1.0 / m->avg_num_neighbors);
     PetscCall(PetscArrayzero(XT, nc * dtg));
-    LinearT_S(L->linear.ninstr, L->linear.ia, L->linear.ib, L->linear.alpha, &L->linear.in, &L->linear.out, S->lin, 1, 0, nc, NULL, aggT, dmid, XT, dtg);
+    HMLinearApplyTS(&L->linear, S->lin, nc, aggT, dmid, XT, dtg);
     for (PetscInt k = 0; k < nc * dtg; k++) XT[k] *= inv;
     if (!residual) {
-      const HMSkipTP *sk = &L->skip;
-      PetscInt        zl[HM_LAYER_ATOM_CHUNK];
       PetscCall(PetscArrayzero(tmpT, nc * dtg));
-      for (int el = 0; el < sk->nel; el++) {
-        PetscInt nz = 0;
-        for (PetscInt i = 0; i < nc; i++)
-          if (elem[i] == el) zl[nz++] = i;
-        if (nz) LinearT_S(sk->ninstr, sk->ia, sk->ib, sk->alpha, &sk->in, &sk->out, S->skip, sk->nel, el, nz, zl, XT, dtg, tmpT, dtg);
-      }
+      HMSkipTPApplyTS(&L->skip, S->skip, nc, elem, XT, dtg, tmpT, dtg);
       src = tmpT;
     }
     /* back to double, in the same layout */

@@ -229,3 +229,31 @@ void HMSkipTPApplyT(const HMSkipTP *s, PetscInt n, const int elem[], const doubl
     }
   }
 }
+
+/* ApplyT in float, with the maps' weights rounded to float (Wp) */
+static void ApplyTS(int ninstr, const int *ia, const int *ib, const double *alpha, const HMIrreps *in, const HMIrreps *out, const HMGemmPackedS *Wp, int nper, int el, PetscInt n, const PetscInt *rows, const float *xT, PetscInt ldx, float *yT, PetscInt ldy)
+{
+  for (int k = 0; k < ninstr; k++) {
+    const HMIrrep *a = &in->b[ia[k]], *b = &out->b[ib[k]];
+    const PetscInt xo = HMIrrepsOffset(in, ia[k]), yo = HMIrrepsOffset(out, ib[k]);
+    if (a->mul == 0 || b->mul == 0) continue;
+    for (int m = 0; m < 2 * a->l + 1; m++) HMGemmRowsPackedS(n, rows, (float)alpha[k], xT + xo + m * a->mul, ldx, &Wp[k * nper + el], 1.0f, yT + yo + m * b->mul, ldy);
+  }
+}
+
+void HMLinearApplyTS(const HMLinear *lin, const HMGemmPackedS Wp[], PetscInt n, const float *xT, PetscInt ldx, float *yT, PetscInt ldy)
+{
+  ApplyTS(lin->ninstr, lin->ia, lin->ib, lin->alpha, &lin->in, &lin->out, Wp, 1, 0, n, NULL, xT, ldx, yT, ldy);
+}
+
+void HMSkipTPApplyTS(const HMSkipTP *s, const HMGemmPackedS Wp[], PetscInt n, const int elem[], const float *xT, PetscInt ldx, float *yT, PetscInt ldy)
+{
+  for (PetscInt z0 = 0; z0 < n; z0 += HM_SKIP_ROWS) {
+    const PetscInt nc = PetscMin(HM_SKIP_ROWS, n - z0);
+    for (int el = 0; el < s->nel; el++) {
+      PetscInt       zl[HM_SKIP_ROWS];
+      const PetscInt nl = ElementRows(elem, z0, nc, el, zl);
+      if (nl) ApplyTS(s->ninstr, s->ia, s->ib, s->alpha, &s->in, &s->out, Wp, s->nel, el, nl, zl, xT, ldx, yT, ldy);
+    }
+  }
+}

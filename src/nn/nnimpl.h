@@ -79,6 +79,8 @@ PETSC_EXTERN PetscErrorCode HMRadialMLPSetUp(HMRadialMLP *, HMSafetensors, const
 PETSC_EXTERN PetscErrorCode HMRadialMLPDestroy(HMRadialMLP *);
 /* out[n][h_last] for n inputs x[n][h_0]; work must hold 2*n*maxw doubles. */
 PETSC_EXTERN void HMRadialMLPApply(const HMRadialMLP *, PetscInt n, const double *x, double *out, double *work);
+/* The same in float with the layers' weights rounded to float once (Wp[nlayers], HMGemmPackS of W[i]). */
+PETSC_EXTERN void HMRadialMLPApplyS(const HMRadialMLP *, const HMGemmPackedS Wp[], PetscInt n, const float *x, float *out, float *work);
 
 /* Bessel basis times polynomial envelope (RadialEmbeddingBlock with apply_cutoff). */
 typedef struct {
@@ -157,6 +159,10 @@ PETSC_EXTERN void           HMSkipTPApply(const HMSkipTP *, PetscInt n, const in
    maps above followed by the transposition (the same products per element, added to y in the same order). */
 PETSC_EXTERN void HMLinearApplyT(const HMLinear *, PetscInt n, const double *xT, PetscInt ldx, double *yT, PetscInt ldy);
 PETSC_EXTERN void HMSkipTPApplyT(const HMSkipTP *, PetscInt n, const int elem[], const double *xT, PetscInt ldx, double *yT, PetscInt ldy);
+/* The same in float (-precision single) with the maps' weights rounded to float once, Wp in the order of the
+   instructions (HMSkipTP: Wp[k * nel + element]). */
+PETSC_EXTERN void HMLinearApplyTS(const HMLinear *, const HMGemmPackedS Wp[], PetscInt n, const float *xT, PetscInt ldx, float *yT, PetscInt ldy);
+PETSC_EXTERN void HMSkipTPApplyTS(const HMSkipTP *, const HMGemmPackedS Wp[], PetscInt n, const int elem[], const float *xT, PetscInt ldx, float *yT, PetscInt ldy);
 
 /* One Contraction of the symmetric contraction: output irrep L, correlation nu_max, sparse U. */
 typedef struct {

@@ -77,3 +77,18 @@ void HMRadialMLPApply(const HMRadialMLP *mlp, PetscInt n, const double *x, doubl
     cur = dst;
   }
 }
+
+void HMRadialMLPApplyS(const HMRadialMLP *mlp, const HMGemmPackedS Wp[], PetscInt n, const float *x, float *out, float *work)
+{
+  const float *cur    = x;
+  float       *buf[2] = {work, work + n * mlp->maxw};
+
+  if (n == 0) return;
+  for (int i = 0; i < mlp->nlayers; i++) {
+    const int last = i == mlp->nlayers - 1;
+    float    *dst  = last ? out : buf[i % 2];
+    HMGemmRowsPackedS(n, NULL, 1.0f, cur, mlp->h[i], &Wp[i], 0.0f, dst, mlp->h[i + 1]);
+    if (!last) HMSiLUNormArrayS(n * mlp->h[i + 1], dst);
+    cur = dst;
+  }
+}
