@@ -147,7 +147,7 @@ PetscErrorCode HMSummaryView(HMSummary s, PetscViewer v)
   PetscCall(PetscViewerASCIIPrintf(v, "hipmace %s: %" PetscInt_FMT " atoms (%s), model %s\n", HM_VERSION, s->natoms, s->structure, s->model));
   PetscCall(PetscViewerASCIIPrintf(v, "  energy            %.10f eV\n", s->energy));
   PetscCall(PetscViewerASCIIPrintf(v, "  Hessian           %" PetscInt_FMT " x %" PetscInt_FMT ", %lld stored 3x3 blocks (%s), cutoff %g A (hessian_r_max %g A)\n", 3 * s->natoms, 3 * s->natoms, (long long)s->nblocks, s->htype, s->hcut, s->hrmax));
-  if (s->precision == HM_PRECISION_SINGLE) PetscCall(PetscViewerASCIIPrintf(v, "  precision         single: the layers' radial MLPs, tensor products and linear maps and the HIP edge kernel in float32\n"));
+  if (s->precision == HM_PRECISION_SINGLE) PetscCall(PetscViewerASCIIPrintf(v, "  precision         single: the layers' radial MLPs, tensor products and linear maps, and the folded HIP edge kernel, in float32\n"));
   if (s->have_forces) PetscCall(PetscViewerASCIIPrintf(v, "  forces            max |F| %.6f eV/A\n", s->fmax));
   if (s->have_stress) PetscCall(PetscViewerASCIIPrintf(v, "  stress            pressure %.6f GPa (-trace/3)\n", -(s->stress[0] + s->stress[4] + s->stress[8]) / 3 * HM_EV_A3_GPA));
   if (s->modes) PetscCall(HMModesView(s->modes, v));

@@ -38,6 +38,11 @@ static PetscErrorCode Prepare_Direct(HMHessian h)
   PetscFunctionBegin;
   PetscCall(HMEvalGetSizes(h->ev, NULL, &n, &nl, NULL));
   PetscCall(HMEvalGetDecomp(h->ev, &dd));
+  {
+    HMPrecision p;
+    PetscCall(HMEvalGetPrecision(h->ev, &p));
+    if (p == HM_PRECISION_SINGLE) PetscCall(PetscPrintf(m->comm, "hipmace: note: -precision single: the direct edge kernel runs in float64 (only the folded kernel has a float32 version)\n"));
+  }
   for (int k = 0; k < m->hnl; k++)
     if (!d->xh[k]) {
       const double *f;

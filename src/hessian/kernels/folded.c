@@ -37,6 +37,8 @@ PetscErrorCode HMHessianFoldedPrepare(HMHessian h)
   {
     HMPrecision p;
     PetscCall(HMEvalGetPrecision(h->ev, &p));
+    /* the tabulated kernel's table is float64; the run says so rather than report float32 it did not use */
+    if (p == HM_PRECISION_SINGLE && d->tabulated) PetscCall(PetscPrintf(m->comm, "hipmace: note: -precision single: the tabulated edge kernel runs in float64 (only the folded kernel has a float32 version)\n"));
     if (p == HM_PRECISION_SINGLE && !d->tabulated) {
       PetscCall(HMFoldedSetSingle(d->folded));
       PetscCall(PetscMalloc1(nl * nd + 1, &d->GS));
