@@ -7,7 +7,8 @@ Usage: optbench.py HIPMACE_BIN MODELS_DIR INPUTS_DIR OUTDIR [min|ts|all] [--mode
   protein: protein_demo, its test molecules s0-s7, seed 2026, 300 steps.
   --variants: the runs to make (default 'predicted:-optimize_hessian predicted;none:-optimize_hessian none'; ts
   runs every variant that uses the predicted Hessian),
-  e.g. 'keep:-optimize_keep_history'."""
+  e.g. 'keep:-optimize_keep_history'. Converged runs print their curvature check (check=Hessian eigenvalue/energy
+  curvature per negative direction, eV/A^2, and the escapes from saddles of the energy)."""
 import argparse, json, os, struct, subprocess
 import numpy as np
 
@@ -79,8 +80,10 @@ def main():
                 low = min(wn) if wn else float('nan')
                 nb = sum(1 for w in wn if w < -30)
                 done[name].append(o['steps'] if o['converged'] else None)
+                cc = o.get('curvature_check')
+                chk = '' if cc is None else ' check=' + ','.join(f"{l:.3f}/{c:+.3f}" for l, c in zip(cc['hessian_eigenvalues'], cc['energy_curvatures'])) + f" escapes={cc['escapes']}"
                 print(f"min s{k} {name:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} E={o['energy_final']:.6f} "
-                      f"hess={o['hessian_evaluations']} below_-30={nb} lowest_cm1={low:.1f}", flush=True)
+                      f"hess={o['hessian_evaluations']} below_-30={nb} lowest_cm1={low:.1f}{chk}", flush=True)
         for name, st in done.items():
             conv = [x for x in st if x is not None]
             # unconverged runs count as the step limit in the median (a lower bound of their steps)
@@ -101,7 +104,9 @@ def main():
                 wn = s.get('frequencies_cm1') or []
                 nb = sum(1 for w in wn if w < -30)
                 nts += bool(o['converged'] and nb == 1)
-                print(f"ts s{k} {name:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}", flush=True)
+                cc = o.get('curvature_check')
+                chk = '' if cc is None else ' check=' + ','.join(f"{l:.3f}/{c:+.3f}" for l, c in zip(cc['hessian_eigenvalues'], cc['energy_curvatures']))
+                print(f"ts s{k} {name:9s} conv={o['converged']} steps={o['steps']} fmax={o['fmax']:.2e} modes_below_-30={nb} lowest={sorted(wn)[:3]}{chk}", flush=True)
             print(f"summary ts {name}: {nts}/5 converged with exactly one mode below -30 cm-1", flush=True)
 
 main()

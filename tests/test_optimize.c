@@ -201,6 +201,9 @@ typedef struct {
   PetscBool converged;
   PetscInt  steps, nh, nhess;
   double    E, fmax, eig, hE[256], hF[256], x0, x1;
+  PetscBool checked;              /* the curvature check ran */
+  PetscInt  nchk, escapes;        /* its negative eigenvalues, escapes from saddles */
+  double    chk_lam[4], chk_c[4]; /* Hessian eigenvalues, energy curvatures */
 } Run;
 
 static void run(MPI_Comm comm, Problem *p, const double *start, const char *type, HMOptimizerHessian hess, PetscInt every, HMOptimizerRigid rigid, double fmax, double r0, Run *out)
@@ -232,6 +235,13 @@ static void run(MPI_Comm comm, Problem *p, const double *start, const char *type
     nh             = info.nhistory;
     hE             = info.energies;
     hF             = info.fmax_history;
+    out->checked   = info.curvature_checked;
+    out->nchk      = info.ncurvature;
+    out->escapes   = info.escapes;
+    for (PetscInt k = 0; k < info.ncurvature && k < 4; k++) {
+      out->chk_lam[k] = info.hessian_eigenvalues[k];
+      out->chk_c[k]   = info.energy_curvatures[k];
+    }
   }
   out->nh = PetscMin(nh, 256);
   for (PetscInt k = 0; k < out->nh; k++) {
@@ -309,6 +319,11 @@ static void test_mueller_brown(void **state)
   assert_true(r.converged);
   assert_true(fabs(r.x0 - 0.2124) < 1e-3 && fabs(r.x1 - 0.2930) < 1e-3);
   assert_true(r.eig < 0);
+  /* the curvature check at the saddle: one negative eigenvalue, along which the energy curves down too (central
+     differences of the exact gradient, h = 5e-3: the difference from the Hessian's curvature is O(h^2 E'''') ~ 1e-4
+     relative here; 1e-2 allows for the eigenvector's tolerance) */
+  assert_true(r.checked && r.nchk == 1 && r.escapes == 0);
+  assert_true(r.chk_c[0] < 0 && fabs(r.chk_c[0] - r.chk_lam[0]) < 1e-2 * fabs(r.chk_lam[0]));
   /* saddle between A and B: (-0.822, 0.624), E = -0.4067 */
   mb_problem(&p, c, start, -0.7, 0.5);
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERTS, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_NONE, 1e-6, 0.1, &r);
@@ -398,6 +413,52 @@ static void test_history(void **state)
   HM_T(PetscOptionsClearValue(NULL, "-optimize_mat_lmvm_hist_size"));
   assert_true(plain.converged);
   assert_true(fabs(plain.x0 - 0.2124) < 1e-3 && fabs(plain.x1 - 0.2930) < 1e-3);
+}
+
+/* The curvature check at the end of a minimisation: min started on a saddle of the energy (gradient ~ 0, converged
+   at once) escapes along the negative direction and minimises again; a Hessian whose sign is wrong at a true minimum
+   is reported (its eigenvalues against the energy's curvatures), and nothing moves. */
+static void test_curvature_check(void **state)
+{
+  Problem p = {0}, q = {P_QUAD, 7, NULL, NULL, NULL, -1.0};
+  double  c[12], start[12], cq[21];
+  Run     ts, r, off;
+  (void)state;
+  /* the saddle between A and C to 1e-10, then min from exactly there */
+  mb_problem(&p, c, start, 0.1, 0.4);
+  run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERTS, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_NONE, 1e-10, 0.1, &ts);
+  assert_true(ts.converged);
+  for (int i = 2; i < 12; i++) start[i] = c[i];
+  start[0] = ts.x0;
+  start[1] = ts.x1;
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_check_curvature", "0"));
+  run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_NONE, 1e-6, 0.1, &off);
+  HM_T(PetscOptionsClearValue(NULL, "-optimize_check_curvature"));
+  assert_true(off.converged && off.steps == 0 && !off.checked); /* without the check: "converged" on the saddle */
+  assert_true(fabs(off.E + 0.7225) < 1e-3);
+  for (int h = 0; h < 2; h++) {
+    run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, h ? HM_OPTIMIZER_HESSIAN_NONE : HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_NONE, 1e-6, 0.1, &r);
+    print_message("min from the Mueller-Brown saddle (%s): %d escape(s), %d steps, E %.5f at (%.4f, %.4f)\n", h ? "L-BFGS" : "Hessian", (int)r.escapes, (int)r.steps, r.E, r.x0, r.x1);
+    assert_true(r.converged && r.checked);
+    assert_int_equal(r.escapes, 1);
+    assert_int_equal(r.nchk, 0); /* the final point's Hessian has no negative eigenvalue */
+    /* minimum A (-0.558, 1.442), E -1.4670, or C (0.623, 0.028), E -1.0817: the two sides of this saddle */
+    assert_true((fabs(r.x0 + 0.5582) < 1e-3 && fabs(r.x1 - 1.4417) < 1e-3 && fabs(r.E + 1.46699) < 1e-4) || (fabs(r.x0 - 0.6235) < 1e-3 && fabs(r.x1 - 0.0280) < 1e-3 && fabs(r.E + 1.08166) < 1e-4));
+  }
+  /* a quadratic minimum handed minus its Hessian: 4 eigenvalues below the tolerance (the check looks at 4), the
+     energy's curvature along each is minus the eigenvalue (central differences of a linear gradient are exact to
+     round-off, ~1e-13 of the gradient over h: 1e-9 relative is far above it), and nothing moves */
+  lcg_state = 3;
+  for (int i = 0; i < 21; i++) cq[i] = gauss();
+  q.c = cq;
+  run(PETSC_COMM_WORLD, &q, cq, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_NONE, 1e-8, 0, &r);
+  assert_true(r.converged && r.steps == 0 && r.checked);
+  assert_int_equal(r.nchk, 4);
+  assert_int_equal(r.escapes, 0);
+  for (int k = 0; k < 4; k++) {
+    assert_true(r.chk_lam[k] < -1.0);
+    assert_true(fabs(r.chk_c[k] + r.chk_lam[k]) < 1e-9 * fabs(r.chk_lam[k]));
+  }
 }
 
 /* The same runs on one rank (rank 0 alone) and on every rank: the same trajectory to round-off. */
@@ -592,6 +653,18 @@ static void test_driver(void **state)
     if (strstr(line, "Properties=species:S:1:pos:R:3:forces:R:3 energy=")) frames++;
   fclose(fp);
   assert_true(frames >= 2 && frames <= 4);
+  /* a converged run reports its curvature check in the summary and on stdout */
+  snprintf(cmd, sizeof(cmd), "%s -structure %s/default.xyz -model %s/demo_hipmace.safetensors -optimize min -optimize_fmax 0.05 -modes none -summary %s/c.json > %s/log3 2>&1 && grep -q 'curvature check' %s/log3", bin, inputs, inputs, dir, dir, dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof(cmd), "%s/c.json", dir);
+  root = json_load_file(cmd, 0, NULL);
+  assert_non_null(root);
+  o = json_object_get(json_object_get(root, "optimize"), "curvature_check");
+  assert_true(json_is_true(json_object_get(json_object_get(root, "optimize"), "converged")));
+  assert_non_null(o);
+  assert_int_equal(json_array_size(json_object_get(o, "hessian_eigenvalues")), json_array_size(json_object_get(o, "energy_curvatures")));
+  assert_true(json_integer_value(json_object_get(o, "evaluations")) >= 1);
+  json_decref(root);
   snprintf(cmd, sizeof(cmd), "%s -structure %s/default.xyz -model %s/demo_hipmace.safetensors -optimize min -optimize_max_steps 1 -optimize_require_converged -modes none > %s/log2 2>&1", bin, inputs, inputs, dir);
   rc = system(cmd);
   assert_int_not_equal(rc, 0);
@@ -599,4 +672,4 @@ static void test_driver(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
-HM_TEST_MAIN_OF(test_quadratic, test_demo_molecule, test_mueller_brown, test_morse, test_history, test_ranks, test_options, test_driver)
+HM_TEST_MAIN_OF(test_quadratic, test_demo_molecule, test_mueller_brown, test_morse, test_history, test_curvature_check, test_ranks, test_options, test_driver)

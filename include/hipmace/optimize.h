@@ -107,6 +107,15 @@ typedef struct {
   double        cell[9];         /* at the last accepted point, rows, A */
   double        stress[9];       /* at the last accepted point, eV/A^3 */
   const double *smax_history;    /* [nhistory], eV/A^3, owned by the object */
+  /* The curvature check at the converged point (-optimize_check_curvature TOL, eV/A^2, default 0.01; not with a
+     variable cell): the objective's Hessian's eigenvalues below -TOL (the lowest 4 at most, rigid directions removed)
+     and the curvature of the energy along each eigenvector, from central differences of the gradient. min steps
+     along a direction where the energy curves down too (a saddle of the energy) and minimises again, at most 5
+     times. The check's evaluations are not counted in steps (the escape steps are). */
+  PetscBool     curvature_checked;
+  PetscInt      ncurvature, escapes;
+  const double *hessian_eigenvalues; /* [ncurvature], eV/A^2 */
+  const double *energy_curvatures;   /* [ncurvature], eV/A^2 */
 } HMOptimizerInfo;
 PETSC_EXTERN PetscErrorCode HMOptimizerGetInfo(HMOptimizer, HMOptimizerInfo *);
 /* Largest atomic norm of g (3 entries per atom, whole atoms per rank). Collective. */

@@ -54,6 +54,21 @@ PetscErrorCode HMOptimizerToJSON(HMOptimizer o, void *jobj)
   json_object_set_new(j, "fmax_per_step", f);
   if (o->mode) json_object_set_new(j, "mode_eigenvalue", json_real(o->mode_eig));
   if (o->ncell) PetscCall(CellToJSON(o, j));
+  if (o->chk_done) {
+    json_t *c = json_object(), *l = json_array(), *k = json_array();
+    for (PetscInt i = 0; i < o->nchk; i++) {
+      json_array_append_new(l, json_real(o->chk_lam[i]));
+      json_array_append_new(k, json_real(o->chk_c[i]));
+    }
+    json_object_set_new(c, "tolerance", json_real(o->check_tol));
+    json_object_set_new(c, "step", json_real(HM_OPTIMIZER_CHECK_STEP));
+    json_object_set_new(c, "hessian_eigenvalues", l);
+    json_object_set_new(c, "energy_curvatures", k);
+    json_object_set_new(c, "more_not_checked", json_boolean(o->chk_more));
+    json_object_set_new(c, "escapes", json_integer(o->escapes));
+    json_object_set_new(c, "evaluations", json_integer(o->chk_evals));
+    json_object_set_new(j, "curvature_check", c);
+  }
   json_object_set_new(root, "optimize", j);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -35,6 +35,7 @@ PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
   o->max_steps  = 200;
   o->hess_every = 1;
   o->min_curv   = 0.1;
+  o->check_tol  = 0.01;
   o->hessian    = HM_OPTIMIZER_HESSIAN_PREDICTED;
   o->rigid      = HM_OPTIMIZER_RIGID_NONE;
   PetscCall(HMOptimizerSetType(o, HMOPTIMIZERMIN));
@@ -185,6 +186,7 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by a factor learnt from the curvature the steps meet (moved by sqrt(s.y / s.H s) per step, clipped to [0.1, 10]): corrects a Hessian whose scale is off", "", o->scale_hessian, &o->scale_hessian, NULL));
   PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
   PetscCall(PetscOptionsReal("-optimize_smax", "With a variable cell: converged when also the largest |stress_ij + P delta_ij| is at most this (GPa; <= 0: fmax N / V of the start cell)", "HMOptimizerSetStressTolerance", o->smax_gpa, &o->smax_gpa, NULL));
+  PetscCall(PetscOptionsReal("-optimize_check_curvature", "At the converged point, the objective's Hessian's eigenvalues below -this (eV/A^2) are checked against the energy's curvature along their vectors (central differences of the gradient); min escapes from a confirmed saddle (0: no check)", "", o->check_tol, &o->check_tol, NULL));
   PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -365,6 +367,11 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   o->proj_mode = PETSC_FALSE;
   o->shift     = 0;
   o->smax      = 0;
+  o->nchk      = 0;
+  o->escapes   = 0;
+  o->chk_evals = 0;
+  o->chk_done  = PETSC_FALSE;
+  o->chk_more  = PETSC_FALSE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -382,6 +389,154 @@ static PetscErrorCode StressTolerance(HMOptimizer o, Vec x)
   V = PetscAbsReal(HMMat3Det(c));
   PetscCheck(V > 0, o->comm, PETSC_ERR_ARG_WRONG, "optimiser: the cell has zero volume");
   o->smax_tol = o->smax_gpa > 0 ? o->smax_gpa / HM_EV_A3_GPA : o->fmax_tol * (double)((N - o->ncell) / 3) / V;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+typedef struct {
+  HMOptimizer o;
+  Mat         H;
+  Vec         w;
+} CheckShell;
+
+static PetscErrorCode CheckMult(Mat A, Vec x, Vec y)
+{
+  CheckShell *c;
+
+  PetscFunctionBegin;
+  PetscCall(MatShellGetContext(A, &c));
+  PetscCall(VecCopy(x, c->w));
+  PetscCall(HMOptimizerProject_Private(c->o, c->w));
+  PetscCall(MatMult(c->H, c->w, y));
+  PetscCall(HMOptimizerProject_Private(c->o, y));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The lowest HM_OPTIMIZER_CHECK_MAX eigenpairs of P H P (rigid directions deflated), to an absolute residual of 1e-4
+   eV/A^2; the vectors (projected, unit) of those below -tol in v[], their eigenvalues in lam[]. */
+static PetscErrorCode NegativePairs(HMOptimizer o, Mat H, Vec x, double tol, PetscInt *n, double lam[], Vec v[], PetscBool *more)
+{
+  CheckShell c = {o, H, NULL};
+  Mat        S;
+  EPS        eps;
+  PetscInt   nl, N, nconv, nev;
+
+  PetscFunctionBegin;
+  *n    = 0;
+  *more = PETSC_FALSE;
+  PetscCall(VecGetLocalSize(x, &nl));
+  PetscCall(VecGetSize(x, &N));
+  nev = PetscMin(HM_OPTIMIZER_CHECK_MAX, N - o->nrb);
+  if (nev < 1) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(VecDuplicate(x, &c.w));
+  PetscCall(MatCreateShell(o->comm, nl, nl, N, N, &c, &S));
+  PetscCall(MatShellSetOperation(S, MATOP_MULT, (void (*)(void))CheckMult));
+  PetscCall(MatSetOption(S, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(EPSCreate(o->comm, &eps));
+  PetscCall(EPSSetOperators(eps, S, NULL));
+  PetscCall(EPSSetProblemType(eps, EPS_HEP));
+  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
+  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
+  PetscCall(EPSSetDimensions(eps, nev, PetscMin(N - o->nrb, PetscMax(2 * nev + 8, 24)), PETSC_DEFAULT));
+  PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
+  PetscCall(EPSSetTolerances(eps, 1e-4, 10000));
+  if (o->nrb) PetscCall(EPSSetDeflationSpace(eps, o->nrb, o->rb));
+  PetscCall(EPSSolve(eps));
+  PetscCall(EPSGetConverged(eps, &nconv));
+  PetscCheck(nconv >= nev, o->comm, PETSC_ERR_NOT_CONVERGED, "optimize: the curvature check's lowest %" PetscInt_FMT " eigenpairs of the Hessian did not converge (%" PetscInt_FMT ")", nev, nconv);
+  for (PetscInt k = 0; k < nev; k++) {
+    PetscScalar l, nrm;
+    PetscCall(EPSGetEigenvalue(eps, k, &l, NULL));
+    if (l >= -tol) break;
+    PetscCall(VecDuplicate(x, &v[*n]));
+    PetscCall(EPSGetEigenvector(eps, k, v[*n], NULL));
+    PetscCall(HMOptimizerProject_Private(o, v[*n]));
+    PetscCall(VecNorm(v[*n], NORM_2, &nrm));
+    PetscCall(VecScale(v[*n], 1.0 / nrm));
+    lam[(*n)++] = l;
+  }
+  *more = (PetscBool)(*n == nev && nev == HM_OPTIMIZER_CHECK_MAX);
+  PetscCall(EPSDestroy(&eps));
+  PetscCall(MatDestroy(&S));
+  PetscCall(VecDestroy(&c.w));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* At a converged point (x, g, o->E): the objective's Hessian there, its eigenvalues below -check_tol, and the curvature
+   of the energy itself along each of their vectors v, v.(g(x + h v) - g(x - h v)) / 2h. A predicted Hessian can
+   disagree with its model's energy: a negative eigenvalue the energy does not share is reported, not acted on. Where
+   the energy also curves down (below -check_tol), min is at a saddle of the energy, not a minimum: it steps along the
+   most negative such direction, downhill (0.1 A, else 0.025 A), and *escaped says to go on minimising from there. */
+static PetscErrorCode CurvatureCheck(HMOptimizer o, Vec x, Vec g, PetscBool *escaped)
+{
+  Mat       Hc                        = NULL;
+  Vec       v[HM_OPTIMIZER_CHECK_MAX] = {NULL}, xt, gt;
+  PetscInt  n, worst = -1;
+  double    Et, side[HM_OPTIMIZER_CHECK_MAX], h = HM_OPTIMIZER_CHECK_STEP;
+  PetscBool mono = o->ops.monotone;
+
+  PetscFunctionBegin;
+  *escaped = PETSC_FALSE;
+  PetscCall(VecDuplicate(x, &xt));
+  PetscCall(VecDuplicate(x, &gt));
+  PetscCall((*o->obj)(o, x, PETSC_TRUE, &Et, gt, &Hc, o->objctx));
+  o->chk_evals++;
+  o->chk_done = PETSC_TRUE;
+  o->nchk     = 0;
+  if (!Hc) goto done; /* the objective has no Hessian */
+  o->nhess++;
+  PetscCall(HMOptimizerRigidBasis_Private(o, x));
+  PetscCall(NegativePairs(o, Hc, x, o->check_tol, &n, o->chk_lam, v, &o->chk_more));
+  o->nchk = n;
+  for (PetscInt k = 0; k < n; k++) {
+    double      Ep, Em;
+    PetscScalar cp, cm;
+    Mat         none = NULL;
+    PetscCall(VecWAXPY(xt, h, v[k], x));
+    PetscCall((*o->obj)(o, xt, PETSC_FALSE, &Ep, gt, &none, o->objctx));
+    PetscCall(VecDot(v[k], gt, &cp));
+    PetscCall(VecWAXPY(xt, -h, v[k], x));
+    PetscCall((*o->obj)(o, xt, PETSC_FALSE, &Em, gt, &none, o->objctx));
+    PetscCall(VecDot(v[k], gt, &cm));
+    o->chk_evals += 2;
+    o->chk_c[k] = (cp - cm) / (2 * h);
+    side[k]     = Ep <= Em ? 1.0 : -1.0;
+    PetscCall(PetscInfo(NULL, "curvature check: Hessian eigenvalue %.4e, energy curvature %.4e eV/A^2\n", o->chk_lam[k], o->chk_c[k]));
+    if (o->chk_c[k] < -o->check_tol && (worst < 0 || o->chk_c[k] < o->chk_c[worst])) worst = k;
+  }
+  if (mono && worst >= 0 && o->escapes < HM_OPTIMIZER_CHECK_ESCAPES && o->steps < o->max_steps) {
+    PetscBool want = o->hessian == HM_OPTIMIZER_HESSIAN_PREDICTED;
+    for (int t = 0; t < 2 && !*escaped && o->steps < o->max_steps; t++) {
+      Mat    Hn = NULL;
+      double En;
+      PetscCall(VecWAXPY(xt, side[worst] * (t ? 0.025 : 0.1), v[worst], x));
+      PetscCall((*o->obj)(o, xt, want, &En, gt, &Hn, o->objctx));
+      o->steps++;
+      if (En < o->E - 1e-11 * PetscMax(1.0, PetscAbsReal(o->E))) {
+        PetscCall(PetscInfo(NULL, "curvature check: escaping the saddle of the energy, dE %.4e eV\n", En - o->E));
+        PetscCall(VecCopy(xt, x));
+        PetscCall(VecCopy(gt, g));
+        o->E = En;
+        PetscCall(Measure(o, x, g));
+        /* a fresh start at the new point: the quasi-Newton pairs of the old basin do not describe this one */
+        PetscCall(MatLMVMReset(o->B, PETSC_FALSE));
+        o->nupd = 0;
+        PetscCall(TakeHessian(o, Hn, x, g));
+        o->radius = PetscMin(o->radius0 > 0 ? o->radius0 : 0.3, o->radius_max);
+        o->escapes++;
+        *escaped = PETSC_TRUE;
+        PetscCall(Record(o));
+        if (o->mon) PetscCall((*o->mon)(o, o->nh - 1, x, o->E, g, o->monctx));
+      } else {
+        o->rejected++;
+        PetscCall(MatDestroy(&Hn));
+      }
+    }
+  }
+  for (PetscInt k = 0; k < n; k++) PetscCall(VecDestroy(&v[k]));
+done:
+  PetscCall(MatDestroy(&Hc));
+  PetscCall(VecDestroy(&xt));
+  PetscCall(VecDestroy(&gt));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -409,6 +564,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
   PetscCall(StressTolerance(o, x));
   PetscCall(Record(o));
   if (o->mon) PetscCall((*o->mon)(o, 0, x, o->E, g, o->monctx));
+again:
   while (!Converged(o) && o->steps < o->max_steps) {
     double    En, pred, dE, snorm;
     PetscBool ask = (PetscBool)(want && since + 1 >= o->hess_every), accept;
@@ -454,12 +610,43 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
     PetscCall(HMProgress(o->comm, "optimize", (double)o->steps, (double)o->max_steps, &last));
     if (o->radius < 1e-10) break; /* no step left that lowers the energy: round-off level */
   }
+  if (Converged(o) && o->check_tol > 0 && !o->ncell) {
+    PetscBool escaped;
+    PetscCall(CurvatureCheck(o, x, g, &escaped));
+    if (escaped) {
+      since = 0;
+      goto again;
+    }
+  }
   o->converged = Converged(o);
   PetscCall(VecDestroy(&g));
   PetscCall(VecDestroy(&gn));
   PetscCall(VecDestroy(&xn));
   PetscCall(VecDestroy(&s));
   PetscCall(VecDestroy(&Pg));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The curvature check's lines: each negative eigenvalue of the Hessian with the energy's curvature along its vector */
+PetscErrorCode HMOptimizerCheckView_Private(HMOptimizer o, PetscViewer v)
+{
+  PetscInt nsad = 0;
+
+  PetscFunctionBegin;
+  if (!o->chk_done) PetscFunctionReturn(PETSC_SUCCESS);
+  if (o->escapes) PetscCall(PetscViewerASCIIPrintf(v, "  escaped %" PetscInt_FMT " time(s) from a saddle of the energy (the curvature check below) and minimised again\n", o->escapes));
+  if (!o->nchk) {
+    PetscCall(PetscViewerASCIIPrintf(v, "  curvature check: the Hessian has no eigenvalue below -%g eV/A^2 at the final point (rigid directions removed)\n", o->check_tol));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(PetscViewerASCIIPrintf(v, "  curvature check at the final point: %" PetscInt_FMT "%s eigenvalue(s) of the Hessian below -%g eV/A^2 (not mass-weighted), against the curvature of the model's energy along each vector (central differences of the gradient, %g A):\n", o->nchk, o->chk_more ? " or more" : "", o->check_tol, HM_OPTIMIZER_CHECK_STEP));
+  for (PetscInt k = 0; k < o->nchk; k++) {
+    PetscBool down = (PetscBool)(o->chk_c[k] < -o->check_tol);
+    nsad += down;
+    PetscCall(PetscViewerASCIIPrintf(v, "    Hessian %.4e, energy %+.4e eV/A^2: %s\n", o->chk_lam[k], o->chk_c[k], down ? "the energy curves down too" : "the energy does not curve down: the Hessian disagrees with the model's own energy along this direction"));
+  }
+  if (o->ops.monotone && nsad) PetscCall(PetscPrintf(o->comm, "hipmace: WARNING: -optimize min ended at a saddle of the model's energy (%" PetscInt_FMT " direction(s) of negative curvature, confirmed by the energy; escapes %" PetscInt_FMT " of at most %d or the step limit), not a minimum\n", nsad, o->escapes, HM_OPTIMIZER_CHECK_ESCAPES));
+  if (!o->ops.monotone && nsad != 1) PetscCall(PetscPrintf(o->comm, "hipmace: WARNING: -optimize ts: the model's energy curves down along %" PetscInt_FMT " of the Hessian's negative directions at the final point, not exactly one\n", nsad));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -482,6 +669,11 @@ PetscErrorCode HMOptimizerGetInfo(HMOptimizer o, HMOptimizerInfo *info)
   info->smax_tolerance      = o->smax_tol;
   info->pressure            = o->pressure;
   info->smax_history        = o->hS;
+  info->curvature_checked   = o->chk_done;
+  info->ncurvature          = o->nchk;
+  info->escapes             = o->escapes;
+  info->hessian_eigenvalues = o->chk_lam;
+  info->energy_curvatures   = o->chk_c;
   for (int k = 0; k < 9; k++) {
     info->cell[k]   = o->cell[k];
     info->stress[k] = o->stress[k];
@@ -505,6 +697,7 @@ PetscErrorCode HMOptimizerView(HMOptimizer o, PetscViewer v)
       PetscCall(PetscViewerASCIIPrintf(v, "  cell optimised: largest |stress + P| %.3e GPa (tolerance %.3e GPa); cell a (%.6f %.6f %.6f) b (%.6f %.6f %.6f) c (%.6f %.6f %.6f) A\n", o->smax * HM_EV_A3_GPA, o->smax_tol * HM_EV_A3_GPA, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]));
     }
     if (o->mode != NULL) PetscCall(PetscViewerASCIIPrintf(v, "  followed mode eigenvalue %.6e eV/A^2\n", o->mode_eig));
+    PetscCall(HMOptimizerCheckView_Private(o, v));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -6,6 +6,10 @@
 #include <petscksp.h>
 #include <slepceps.h>
 
+#define HM_OPTIMIZER_CHECK_MAX     4    /* eigenpairs the curvature check looks at */
+#define HM_OPTIMIZER_CHECK_STEP    5e-3 /* A: central differences of the gradient along a mode */
+#define HM_OPTIMIZER_CHECK_ESCAPES 5    /* min: most escapes from saddles of the energy per solve */
+
 typedef struct {
   /* the step s from the projected gradient Pg at the current point, and the model's predicted change g.s + s.B.s/2 */
   PetscErrorCode (*step)(HMOptimizer, Vec Pg, Vec s, double *pred);
@@ -33,6 +37,7 @@ struct _p_HMOptimizer {
   PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
   PetscBool          scale_hessian;       /* scale each new Hessian by a factor learnt from s.y / s.H s (SecantScale) */
   double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
+  double             check_tol;           /* curvature check at the end (<= 0: none), eV/A^2 */
 
   /* variable cell (HMOptimizerSetCell): the last ncell entries (last rank) are not atoms */
   PetscInt          ncell;
@@ -64,11 +69,18 @@ struct _p_HMOptimizer {
   double    smax, cell[9], stress[9]; /* with ncell: at the last accepted point */
   double   *hE, *hF, *hS;
   PetscInt  nh, hcap;
+  /* the curvature check at the last converged point (CurvatureCheck): the objective's Hessian's eigenvalues below
+     -check_tol and the energy's curvature along their vectors; escapes from saddles of the energy (min) */
+  PetscInt  nchk, escapes, chk_evals;
+  PetscBool chk_done, chk_more;
+  double    chk_lam[HM_OPTIMIZER_CHECK_MAX], chk_c[HM_OPTIMIZER_CHECK_MAX];
 };
 
 /* Entries of this rank's part of a vector that are atom coordinates (all but the cell's on the last rank). */
 PETSC_INTERN PetscErrorCode HMOptimizerLocalAtomEntries_Private(HMOptimizer, Vec, PetscInt *n);
 
+/* the curvature check's lines for HMOptimizerView */
+PETSC_INTERN PetscErrorCode HMOptimizerCheckView_Private(HMOptimizer, PetscViewer);
 /* min and ts (steps.c), chosen by o->type_name */
 PETSC_INTERN PetscErrorCode HMOptimizerCreate_Builtin(HMOptimizer);
 /* Rigid-body basis at x (orthonormal, 0, 3, 5 or 6 vectors in o->rb) and its projector. */
