@@ -374,7 +374,8 @@ static void test_morse(void **state)
   assert_true(r.nhess >= 2 && r.nhess <= r.steps + 1);
 }
 
-/* A predicted Hessian 3x stiffer than the energy's (the demo model's is 3-4x on its held-out molecule): with
+/* A predicted Hessian 3x stiffer than the energy's (the demo model's is 3-4x on its held-out molecule), the variants
+   with the options set explicitly (min's default since 2026-12-06 is both on): with
    -optimize_keep_history the BFGS corrections of the accepted steps are applied on top of each new Hessian and correct
    its error along the steps, so the run needs fewer steps than the same Hessian alone (the option had no effect with
    -optimize_hessian_every 1 before 2026-12-06). A history size from the options (-optimize_mat_lmvm_hist_size 12)
@@ -383,15 +384,18 @@ static void test_history(void **state)
 {
   Problem p = {P_MORSE, 13, NULL, NULL, NULL, 3.0}, q = {0};
   double  start[39], c[12], s2[12];
-  Run     plain, kept, longer, none, scaled, exact;
+  Run     plain, kept, longer, none, scaled, exact, dflt;
   (void)state;
   morse_start(start, 0.08);
+  /* min's defaults keep the history and scale the Hessian (below): the variants set both */
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_keep_history", "0"));
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_scale_hessian", "0"));
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &plain);
   HM_T(PetscOptionsSetValue(NULL, "-optimize_keep_history", "1"));
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &kept);
   HM_T(PetscOptionsSetValue(NULL, "-optimize_mat_lmvm_hist_size", "12"));
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &longer);
-  HM_T(PetscOptionsClearValue(NULL, "-optimize_keep_history"));
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_keep_history", "0"));
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_NONE, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &none);
   print_message("morse13, Hessian x3: every step %d steps, kept history %d, kept with 12 pairs %d; L-BFGS with 12 pairs %d\n", (int)plain.steps, (int)kept.steps, (int)longer.steps, (int)none.steps);
   assert_true(plain.converged && kept.converged && longer.converged && none.converged);
@@ -400,13 +404,21 @@ static void test_history(void **state)
   /* the secant scale finds the factor 3: fewer steps than every variant above, and close to the exact Hessian's */
   HM_T(PetscOptionsSetValue(NULL, "-optimize_scale_hessian", "1"));
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &scaled);
-  HM_T(PetscOptionsClearValue(NULL, "-optimize_scale_hessian"));
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_scale_hessian", "0"));
   p.hscale = 1.0;
   run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &exact);
   p.hscale = 3.0;
-  print_message("morse13, Hessian x3 with -optimize_scale_hessian: %d steps (exact Hessian: %d)\n", (int)scaled.steps, (int)exact.steps);
+  /* min's defaults: both (the mat_lmvm history back at 5 pairs) */
+  HM_T(PetscOptionsClearValue(NULL, "-optimize_keep_history"));
+  HM_T(PetscOptionsClearValue(NULL, "-optimize_scale_hessian"));
+  HM_T(PetscOptionsClearValue(NULL, "-optimize_mat_lmvm_hist_size"));
+  run(PETSC_COMM_WORLD, &p, start, HMOPTIMIZERMIN, HM_OPTIMIZER_HESSIAN_PREDICTED, 1, HM_OPTIMIZER_RIGID_ALL, 1e-5, 0, &dflt);
+  HM_T(PetscOptionsSetValue(NULL, "-optimize_mat_lmvm_hist_size", "12"));
+  print_message("morse13, Hessian x3 with -optimize_scale_hessian: %d steps, with both options (the default) %d (exact Hessian: %d)\n", (int)scaled.steps, (int)dflt.steps, (int)exact.steps);
   assert_true(scaled.converged && fabs(plain.E - scaled.E) < 1e-7);
   assert_true(scaled.steps < kept.steps && scaled.steps < none.steps);
+  assert_true(dflt.converged && fabs(plain.E - dflt.E) < 1e-7);
+  assert_true(dflt.steps < plain.steps && dflt.steps < none.steps);
   /* SR1 with 12 pairs on the Mueller-Brown saddle between A and C */
   mb_problem(&q, c, s2, 0.1, 0.4);
   run(PETSC_COMM_WORLD, &q, s2, HMOPTIMIZERTS, HM_OPTIMIZER_HESSIAN_PREDICTED, 3, HM_OPTIMIZER_RIGID_NONE, 1e-6, 0.1, &plain);

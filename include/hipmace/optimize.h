@@ -69,7 +69,9 @@ PETSC_EXTERN PetscErrorCode HMOptimizerSetTrustRadius(HMOptimizer, double initia
 PETSC_EXTERN PetscErrorCode HMOptimizerSetOptionsPrefix(HMOptimizer, const char[]);
 /* Options: -[prefix]optimize min|ts, -optimize_fmax, -optimize_max_steps, -optimize_hessian predicted|none,
    -optimize_hessian_every K, -optimize_rigid none|translations|all, -optimize_trust_radius R0,
-   -optimize_trust_max RMAX; the step's Krylov solver reads -optimize_ksp_*, the TS eigensolver -optimize_eps_*,
+   -optimize_trust_max RMAX, -optimize_keep_history, -optimize_scale_hessian (min with neither given: both switched on
+   while the Hessians mispredict the steps' gradient changes, docs/OPTIMIZE.md; ts and a variable cell: off), -optimize_check_curvature TOL,
+   -optimize_min_curvature; the step's Krylov solver reads -optimize_ksp_*, the TS eigensolver -optimize_eps_*,
    the quasi-Newton matrix -optimize_mat_lmvm_* (e.g. -optimize_mat_lmvm_hist_size, pairs kept, default 5). */
 PETSC_EXTERN PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer);
 

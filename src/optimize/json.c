@@ -38,6 +38,8 @@ PetscErrorCode HMOptimizerToJSON(HMOptimizer o, void *jobj)
   json_object_set_new(j, "method", json_string(o->type_name));
   json_object_set_new(j, "hessian", json_string(HMOptimizerHessians[o->hessian]));
   json_object_set_new(j, "hessian_every", json_integer(o->hess_every));
+  json_object_set_new(j, "keep_history", json_boolean(o->keep_history));
+  json_object_set_new(j, "scale_hessian", json_boolean(o->scale_hessian));
   json_object_set_new(j, "converged", json_boolean(o->converged));
   json_object_set_new(j, "steps", json_integer(o->steps));
   json_object_set_new(j, "rejected_steps", json_integer(o->rejected));

@@ -38,6 +38,10 @@ PetscErrorCode HMOptimizerCreate(MPI_Comm comm, HMOptimizer *op)
   o->check_tol  = 0.01;
   o->hessian    = HM_OPTIMIZER_HESSIAN_PREDICTED;
   o->rigid      = HM_OPTIMIZER_RIGID_NONE;
+  /* unset: min at fixed cell switches both by the Hessians' secant error (SecantError): they converged the most test
+     molecules of both demo models and slow down an exact Hessian (docs/OPTIMIZE.md); ts: neither helped, both off */
+  o->keep_history_opt  = PETSC_BOOL3_UNKNOWN;
+  o->scale_hessian_opt = PETSC_BOOL3_UNKNOWN;
   PetscCall(HMOptimizerSetType(o, HMOPTIMIZERMIN));
   *op = o;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -183,8 +187,13 @@ PetscErrorCode HMOptimizerSetFromOptions(HMOptimizer o)
   PetscCall(PetscOptionsReal("-optimize_trust_radius", "Initial trust radius, A (2-norm of the step; 0 = 0.3)", "HMOptimizerSetTrustRadius", r0, &r0, NULL));
   PetscCall(PetscOptionsReal("-optimize_trust_max", "Largest trust radius, A (0 = max(1, 0.1 sqrt(atoms)))", "HMOptimizerSetTrustRadius", rmax, &rmax, NULL));
   PetscCall(HMOptimizerSetTrustRadius(o, r0, rmax));
-  PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by a factor learnt from the curvature the steps meet (moved by sqrt(s.y / s.H s) per step, clipped to [0.1, 10]): corrects a Hessian whose scale is off", "", o->scale_hessian, &o->scale_hessian, NULL));
-  PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives (they correct its error)", "", o->keep_history, &o->keep_history, NULL));
+  {
+    PetscBool sh = (PetscBool)(o->scale_hessian_opt == PETSC_BOOL3_TRUE), kh = (PetscBool)(o->keep_history_opt == PETSC_BOOL3_TRUE), set;
+    PetscCall(PetscOptionsBool("-optimize_scale_hessian", "Scale each new predicted Hessian by a factor learnt from the curvature the steps meet (moved by sqrt(s.y / s.H s) per step, clipped to [0.1, 10]): corrects a Hessian whose scale is off (default: min at fixed cell with neither option given switches both on while the Hessians mispredict the steps, docs/OPTIMIZE.md; else false)", "", sh, &sh, &set));
+    if (set) o->scale_hessian_opt = PetscBoolToBool3(sh);
+    PetscCall(PetscOptionsBool("-optimize_keep_history", "Keep the quasi-Newton corrections when a new Hessian arrives: they correct its error (default: min at fixed cell with neither option given switches both on while the Hessians mispredict the steps, docs/OPTIMIZE.md; else false)", "", kh, &kh, &set));
+    if (set) o->keep_history_opt = PetscBoolToBool3(kh);
+  }
   PetscCall(PetscOptionsReal("-optimize_smax", "With a variable cell: converged when also the largest |stress_ij + P delta_ij| is at most this (GPa; <= 0: fmax N / V of the start cell)", "HMOptimizerSetStressTolerance", o->smax_gpa, &o->smax_gpa, NULL));
   PetscCall(PetscOptionsReal("-optimize_check_curvature", "At the converged point, the objective's Hessian's eigenvalues below -this (eV/A^2) are checked against the energy's curvature along their vectors (central differences of the gradient); min escapes from a confirmed saddle (0: no check)", "", o->check_tol, &o->check_tol, NULL));
   PetscCall(PetscOptionsReal("-optimize_min_curvature", "min: with negative curvature, the step's model is shifted so that its lowest curvature is this (eV/A^2)", "", o->min_curv, &o->min_curv, NULL));
@@ -282,8 +291,40 @@ static PetscErrorCode SecantScale(HMOptimizer o, Vec s, Vec g, Vec gn)
   sy -= sg;
   PetscCall(MatMult(o->H, s, o->w1));
   PetscCall(VecDot(s, o->w1, &sHs));
+  sHs *= o->hscale / o->hcur; /* the curvature of the Hessian scaled by the factor learnt so far */
   if (sy > 0 && sHs > 0) o->hscale = PetscMin(10.0, PetscMax(0.1, o->hscale * PetscSqrtReal(sy / sHs)));
   PetscCall(PetscInfo(NULL, "secant scale: s.y %.4e, s.H s %.4e, next Hessian x %.4f\n", (double)sy, (double)sHs, o->hscale));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* min's automatic corrections: the error of the Hessians (unscaled) in predicting the gradient change of the step
+   from x to x + s, y, by the trapezoid rule between the Hessians at both ends, |P(y - (H(x) + H(x + s)) s / 2)| / |P y|:
+   for the Hessian of the energy O(|s|^2) (0.01-0.05 on the model problems), for a Hessian that disagrees with its
+   energy about its own size (0.3-3 on the demo models). Its running mean (halved per step) below
+   HM_OPTIMIZER_TRUST_ERR trusts the Hessian: each new one is taken as it is and the quasi-Newton pairs restart on it
+   (Newton, as with -optimize_keep_history false); above, the pairs are kept across Hessians and correct them, and the
+   learnt secant factor scales them. Until the first measurement the Hessian is trusted.
+   Measured where both ends have a Hessian (every step at -optimize_hessian_every 1). */
+static PetscErrorCode SecantError(HMOptimizer o, Vec s, Vec g, Vec gn, Mat Hn)
+{
+  double ny, nr, err;
+
+  PetscFunctionBegin;
+  PetscCall(MatMult(o->H, s, o->w1));
+  PetscCall(VecScale(o->w1, 0.5 / o->hcur));
+  PetscCall(MatMult(Hn, s, o->w2));
+  PetscCall(VecAXPY(o->w1, 0.5, o->w2));
+  PetscCall(VecWAXPY(o->w2, -1.0, g, gn));
+  PetscCall(HMOptimizerProject_Private(o, o->w2));
+  PetscCall(HMOptimizerProject_Private(o, o->w1));
+  PetscCall(VecNorm(o->w2, NORM_2, &ny));
+  PetscCall(VecAXPY(o->w1, -1.0, o->w2));
+  PetscCall(VecNorm(o->w1, NORM_2, &nr));
+  if (ny <= 0) PetscFunctionReturn(PETSC_SUCCESS);
+  err      = nr / ny;
+  o->herr  = o->herr < 0 ? err : 0.5 * o->herr + 0.5 * err;
+  o->trust = (PetscBool)(o->herr < HM_OPTIMIZER_TRUST_ERR);
+  PetscCall(PetscInfo(NULL, "secant error of the Hessian %.4f, mean %.4f: %s\n", err, o->herr, o->trust ? "trusted" : "corrected"));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -292,11 +333,12 @@ static PetscErrorCode TakeHessian(HMOptimizer o, Mat Hn, Vec x, Vec g)
 {
   PetscFunctionBegin;
   if (Hn) {
-    if (o->hscale != 1.0) PetscCall(MatScale(Hn, o->hscale));
+    o->hcur = (o->auto_corr && o->trust) ? 1.0 : o->hscale;
+    if (o->hcur != 1.0) PetscCall(MatScale(Hn, o->hcur));
     PetscCall(MatDestroy(&o->H));
     o->H = Hn;
     o->nhess++;
-    if (!o->keep_history) {
+    if (!o->keep_history || (o->auto_corr && o->trust)) { /* a trusted Hessian starts afresh */
       PetscCall(MatLMVMReset(o->B, PETSC_FALSE));
       o->nupd = 0;
     }
@@ -317,6 +359,13 @@ static PetscErrorCode Setup(HMOptimizer o, Vec x)
   PetscCall(VecGetSize(x, &N));
   PetscCheck(n % 3 == 0, o->comm, PETSC_ERR_ARG_SIZ, "optimiser: %" PetscInt_FMT " local coordinates, not whole atoms (3 per atom)", n);
   PetscCall(PetscStrcmp(o->type_name, HMOPTIMIZERTS, &ts));
+  /* automatic at fixed cell (a variable cell's Hessian columns are differences of the gradient: measured with H alone) */
+  o->auto_corr     = (PetscBool)(!ts && !o->ncell && o->keep_history_opt == PETSC_BOOL3_UNKNOWN && o->scale_hessian_opt == PETSC_BOOL3_UNKNOWN);
+  o->keep_history  = o->auto_corr ? PETSC_TRUE : PetscBool3ToBool(o->keep_history_opt);
+  o->scale_hessian = o->auto_corr ? PETSC_TRUE : PetscBool3ToBool(o->scale_hessian_opt);
+  o->herr          = -1; /* no step measured yet */
+  o->trust         = PETSC_TRUE;
+  o->hcur          = 1.0;
   PetscCheck(!ts || !o->ncell, o->comm, PETSC_ERR_SUP, "-optimize_cell true works with -optimize min only: a saddle search (-optimize ts) over the cell is not implemented");
   if (o->ncell) {
     PetscInt na;
@@ -567,7 +616,7 @@ PetscErrorCode HMOptimizerSolve(HMOptimizer o, Vec x)
 again:
   while (!Converged(o) && o->steps < o->max_steps) {
     double    En, pred, dE, snorm;
-    PetscBool ask = (PetscBool)(want && since + 1 >= o->hess_every), accept;
+    PetscBool ask = (PetscBool)(want && since + 1 >= o->hess_every), accept, h_here = (PetscBool)(since == 0);
 
     PetscCall(HMOptimizerRigidBasis_Private(o, x));
     PetscCall(VecCopy(g, Pg));
@@ -584,6 +633,7 @@ again:
     if (accept) {
       double rho = pred < 0 ? dE / pred : 1.0;
 
+      if (o->auto_corr && o->H && Hn && h_here) PetscCall(SecantError(o, s, g, gn, Hn));
       if (o->scale_hessian && Hn) PetscCall(SecantScale(o, s, g, gn));
       PetscCall(VecCopy(xn, x));
       PetscCall(VecCopy(gn, g));
@@ -689,7 +739,7 @@ PetscErrorCode HMOptimizerView(HMOptimizer o, PetscViewer v)
   if (!v) PetscCall(PetscViewerASCIIGetStdout(o->comm, &v));
   PetscCall(PetscObjectTypeCompare((PetscObject)v, PETSCVIEWERASCII, &ascii));
   if (!ascii) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(PetscViewerASCIIPrintf(v, "HMOptimizer %s: hessian %s (every %" PetscInt_FMT "), rigid %s, fmax <= %g eV/A in %" PetscInt_FMT " steps\n", o->type_name, HMOptimizerHessians[o->hessian], o->hess_every, HMOptimizerRigids[o->rigid], o->fmax_tol, o->max_steps));
+  PetscCall(PetscViewerASCIIPrintf(v, "HMOptimizer %s: hessian %s (every %" PetscInt_FMT "%s%s), rigid %s, fmax <= %g eV/A in %" PetscInt_FMT " steps\n", o->type_name, HMOptimizerHessians[o->hessian], o->hess_every, o->keep_history ? ", history kept" : "", o->scale_hessian ? ", secant scale" : "", HMOptimizerRigids[o->rigid], o->fmax_tol, o->max_steps));
   if (o->nh) {
     PetscCall(PetscViewerASCIIPrintf(v, "  %s after %" PetscInt_FMT " steps (%" PetscInt_FMT " rejected), %" PetscInt_FMT " Hessians: fmax %.3e eV/A, E %.10f -> %.10f eV\n", o->converged ? "converged" : "NOT converged", o->steps, o->rejected, o->nhess, o->fmax, o->E0, o->E));
     if (o->ncell) {

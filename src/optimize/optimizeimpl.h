@@ -9,6 +9,7 @@
 #define HM_OPTIMIZER_CHECK_MAX     4    /* eigenpairs the curvature check looks at */
 #define HM_OPTIMIZER_CHECK_STEP    5e-3 /* A: central differences of the gradient along a mode */
 #define HM_OPTIMIZER_CHECK_ESCAPES 5    /* min: most escapes from saddles of the energy per solve */
+#define HM_OPTIMIZER_TRUST_ERR     0.3  /* min's automatic corrections: on above this mean relative secant error */
 
 typedef struct {
   /* the step s from the projected gradient Pg at the current point, and the model's predicted change g.s + s.B.s/2 */
@@ -34,8 +35,11 @@ struct _p_HMOptimizer {
   HMOptimizerHessian hessian;
   HMOptimizerRigid   rigid;
   double             radius0, radius_max; /* 0 = default */
-  PetscBool          keep_history;        /* quasi-Newton corrections survive a new Hessian */
-  PetscBool          scale_hessian;       /* scale each new Hessian by a factor learnt from s.y / s.H s (SecantScale) */
+  PetscBool3         keep_history_opt;    /* the user's choice; unknown: the method's default (min true, ts false) */
+  PetscBool3         scale_hessian_opt;   /* likewise */
+  PetscBool          keep_history;        /* in force during a solve: quasi-Newton corrections survive a new Hessian */
+  PetscBool          scale_hessian;       /* in force: scale each new Hessian by a factor learnt from s.y / s.H s (SecantScale) */
+  PetscBool          auto_corr;           /* min with neither option set: both corrections while the Hessian mispredicts */
   double             min_curv;            /* min: lowest curvature of the step's model, eV/A^2 */
   double             check_tol;           /* curvature check at the end (<= 0: none), eV/A^2 */
 
@@ -52,7 +56,10 @@ struct _p_HMOptimizer {
   Mat       H;      /* the objective's Hessian at the last point it was asked for (or NULL) */
   Mat       B;      /* MatLMVM: quasi-Newton corrections on top of H (J0) or a scaled identity */
   PetscInt  nupd;   /* quasi-Newton updates B holds on top of H (since the last Hessian, or all with keep_history) */
-  double    hscale; /* the factor TakeHessian applies to a new Hessian (-optimize_scale_hessian; 1 otherwise) */
+  double    hscale; /* the factor learnt for a new Hessian (-optimize_scale_hessian; 1 otherwise) */
+  double    hcur;   /* the factor the current H carries */
+  double    herr;   /* auto_corr: running mean of the Hessian's relative secant error |y - H s| / |y| */
+  PetscBool trust;  /* auto_corr: herr below HM_OPTIMIZER_TRUST_ERR: H alone, unscaled */
   Mat       Pop;    /* shell P B P (and, with proj_mode, minus the followed mode) */
   Vec       rb[6];
   PetscInt  nrb;
