@@ -141,7 +141,8 @@ typedef struct _p_HMEvalObjective *HMEvalObjective;
    (HMReaderLoadDistributed) on every rank. Each rank keeps a copy of its block of atoms in x's layout only. Collective. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreate(MPI_Comm, HMModel, HMSystem sys, HMEvalObjective *);
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveDestroy(HMEvalObjective *);
-/* Options -optimize_fd_step (default 0 = analytic forces); the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
+/* Options -optimize_fd_step (default 0 = analytic forces), -optimize_fd_hessian h (> 0: the Hessian handed to the
+   optimiser is central differences of the gradient, the energy's own, 6N gradients; default 0 = predicted); the evaluation's own (-partition, -hessian_kernel, ...) are read at every evaluation. */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective);
 /* A new Vec with the structure's positions (input order). */
 PETSC_EXTERN PetscErrorCode HMEvalObjectiveCreateVec(HMEvalObjective, Vec *x);

@@ -12,6 +12,7 @@ struct _p_HMEvalObjective {
   double     cell[9];
   PetscBool  hascell, pbc[3];
   double     fd_h;   /* > 0: gradient by central differences of the energy (checks); 0: analytic forces */
+  double     fd_hh;  /* > 0: the Hessian by central differences of the gradient (checks); 0: the predicted one */
   HMEval     ev;     /* built at the first evaluation, moved by HMEvalSetPositions afterwards */
   VecScatter toev;   /* optimiser vector -> the owned atoms of ev in its local order */
   Vec        xo, go; /* positions and gradient in ev's local order */
@@ -80,8 +81,10 @@ PetscErrorCode HMEvalObjectiveSetFromOptions(HMEvalObjective o)
   PetscFunctionBegin;
   PetscOptionsBegin(o->comm, NULL, "Optimiser objective (HIP-MACE model)", "HMEvalObjective");
   PetscCall(PetscOptionsReal("-optimize_fd_step", "Gradient by central differences of the energy with this step, A (0: analytic forces)", "", o->fd_h, &o->fd_h, NULL));
+  PetscCall(PetscOptionsReal("-optimize_fd_hessian", "The optimiser's Hessian by central differences of the gradient with this step, A: the Hessian of the model's own energy, 6N gradients each (checks, HORM's baseline; 0: the predicted Hessian)", "", o->fd_hh, &o->fd_hh, NULL));
   PetscOptionsEnd();
   PetscCheck(o->fd_h >= 0 && o->fd_h < 0.1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fd_step %g: must be in [0, 0.1) A (0 = analytic forces)", o->fd_h);
+  PetscCheck(o->fd_hh >= 0 && o->fd_hh < 0.1, o->comm, PETSC_ERR_ARG_OUTOFRANGE, "-optimize_fd_hessian %g: must be in [0, 0.1) A (0 = the predicted Hessian)", o->fd_hh);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -254,16 +257,79 @@ static PetscErrorCode Evaluate(HMEvalObjective o, Vec x, PetscBool want_h, doubl
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode EvaluateGradient(HMEvalObjective, Vec, double *, Vec, Mat *);
+
+/* The Hessian of the model's energy by central differences of the gradient (-optimize_fd_hessian h): column k from the
+   gradients at x +- h e_k (every rank runs each evaluation; the owner of coordinate k moves it), each rank keeping its
+   rows' nonzero entries (the gradient of atoms beyond the model's interaction range does not change: the matrix stays
+   sparse), symmetrised as the predicted one. 6N gradient evaluations. */
+static PetscErrorCode DifferenceHessian(HMEvalObjective o, Vec x, Mat *H)
+{
+  Vec                xp, gp, gm;
+  PetscInt           lo, hi, n3 = 3 * o->N;
+  double             h = o->fd_hh, Ed;
+  Mat                Ht;
+  const PetscScalar *a, *b;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetOwnershipRange(x, &lo, &hi));
+  PetscCall(VecDuplicate(x, &xp));
+  PetscCall(VecDuplicate(x, &gp));
+  PetscCall(VecDuplicate(x, &gm));
+  PetscCall(MatCreateAIJ(o->comm, hi - lo, hi - lo, n3, n3, 48, NULL, 48, NULL, H));
+  PetscCall(MatSetOption(*H, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
+  for (PetscInt k = 0; k < n3; k++) {
+    for (int side = 0; side < 2; side++) {
+      PetscScalar *c;
+      PetscCall(VecCopy(x, xp));
+      PetscCall(VecGetArray(xp, &c));
+      if (k >= lo && k < hi) c[k - lo] += side ? -h : h;
+      PetscCall(VecRestoreArray(xp, &c));
+      PetscCall(EvaluateGradient(o, xp, &Ed, side ? gm : gp, NULL));
+    }
+    PetscCall(VecGetArrayRead(gp, &a));
+    PetscCall(VecGetArrayRead(gm, &b));
+    for (PetscInt i = lo; i < hi; i++) {
+      double d = (a[i - lo] - b[i - lo]) / (2 * h);
+      if (d != 0) PetscCall(MatSetValue(*H, i, k, d, INSERT_VALUES));
+    }
+    PetscCall(VecRestoreArrayRead(gp, &a));
+    PetscCall(VecRestoreArrayRead(gm, &b));
+  }
+  PetscCall(MatAssemblyBegin(*H, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(*H, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatTranspose(*H, MAT_INITIAL_MATRIX, &Ht));
+  PetscCall(MatAXPY(*H, 1.0, Ht, UNKNOWN_NONZERO_PATTERN));
+  PetscCall(MatScale(*H, 0.5));
+  PetscCall(MatDestroy(&Ht));
+  PetscCall(VecDestroy(&xp));
+  PetscCall(VecDestroy(&gp));
+  PetscCall(VecDestroy(&gm));
+  o->nH++;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode HMEvalObjectiveEvaluate(HMOptimizer opt, Vec x, PetscBool want_h, double *E, Vec g, Mat *H, void *ctx)
 {
   HMEvalObjective o = (HMEvalObjective)ctx;
-  Vec             xp;
-  PetscInt        lo, hi;
 
   PetscFunctionBegin;
   (void)opt;
   *H = NULL;
-  PetscCall(Evaluate(o, x, want_h, E, want_h ? H : NULL, o->fd_h > 0 ? NULL : g));
+  if (want_h && o->fd_hh > 0) PetscCall(DifferenceHessian(o, x, H)); /* first: it moves the evaluation elsewhere */
+  PetscCall(EvaluateGradient(o, x, E, g, want_h && o->fd_hh == 0 ? H : NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* energy and gradient at x (the analytic forces, or central differences of the energy, -optimize_fd_step), and the
+   predicted Hessian with H */
+static PetscErrorCode EvaluateGradient(HMEvalObjective o, Vec x, double *E, Vec g, Mat *H)
+{
+  Vec      xp;
+  PetscInt lo, hi;
+
+  PetscFunctionBegin;
+  PetscCall(Evaluate(o, x, (PetscBool)(H != NULL), E, H, o->fd_h > 0 ? NULL : g));
   if (o->fd_h == 0) PetscFunctionReturn(PETSC_SUCCESS);
   /* gradient: central differences of the energy, one coordinate at a time (every rank runs each evaluation;
      the owner of coordinate k in x's layout moves it and keeps the difference) */
@@ -297,6 +363,7 @@ static PetscErrorCode CheckNoDifferences(HMEvalObjective o)
 {
   PetscFunctionBegin;
   PetscCheck(o->fd_h == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_step with -optimize_cell true: the differences do not cover the cell");
+  PetscCheck(o->fd_hh == 0, o->comm, PETSC_ERR_SUP, "-optimize_fd_hessian with -optimize_cell true: the differences do not cover the cell");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
