@@ -299,8 +299,8 @@ static PetscErrorCode SecantScale(HMOptimizer o, Vec s, Vec g, Vec gn)
 
 /* min's automatic corrections: the error of the Hessians (unscaled) in predicting the gradient change of the step
    from x to x + s, y, by the trapezoid rule between the Hessians at both ends, |P(y - (H(x) + H(x + s)) s / 2)| / |P y|:
-   for the Hessian of the energy O(|s|^2) (0.01-0.05 on the model problems), for a Hessian that disagrees with its
-   energy about its own size (0.3-3 on the demo models). Its running mean (halved per step) below
+   for the Hessian of the energy O(|s|^2) (0.005-0.2 on the model problems' steps, one of 0.6 on the Mueller-Brown
+   surface), for a Hessian that disagrees with its energy about its own size (0.8-3.8 on a demo model test molecule). Its running mean (halved per step) below
    HM_OPTIMIZER_TRUST_ERR trusts the Hessian: each new one is taken as it is and the quasi-Newton pairs restart on it
    (Newton, as with -optimize_keep_history false); above, the pairs are kept across Hessians and correct them, and the
    learnt secant factor scales them. Until the first measurement the Hessian is trusted.
@@ -491,8 +491,8 @@ static PetscErrorCode NegativePairs(HMOptimizer o, Mat H, Vec x, double tol, Pet
   if (o->nrb) PetscCall(EPSSetDeflationSpace(eps, o->nrb, o->rb));
   PetscCall(EPSSolve(eps));
   PetscCall(EPSGetConverged(eps, &nconv));
-  PetscCheck(nconv >= nev, o->comm, PETSC_ERR_NOT_CONVERGED, "optimize: the curvature check's lowest %" PetscInt_FMT " eigenpairs of the Hessian did not converge (%" PetscInt_FMT ")", nev, nconv);
-  for (PetscInt k = 0; k < nev; k++) {
+  if (nconv < nev) PetscCall(PetscInfo(NULL, "curvature check: %" PetscInt_FMT " of the lowest %" PetscInt_FMT " eigenpairs converged\n", nconv, nev));
+  for (PetscInt k = 0; k < PetscMin(nconv, nev); k++) {
     PetscScalar l, nrm;
     PetscCall(EPSGetEigenvalue(eps, k, &l, NULL));
     if (l >= -tol) break;
@@ -503,7 +503,7 @@ static PetscErrorCode NegativePairs(HMOptimizer o, Mat H, Vec x, double tol, Pet
     PetscCall(VecScale(v[*n], 1.0 / nrm));
     lam[(*n)++] = l;
   }
-  *more = (PetscBool)(*n == nev && nev == HM_OPTIMIZER_CHECK_MAX);
+  *more = (PetscBool)((*n == nev && nev == HM_OPTIMIZER_CHECK_MAX) || nconv < nev); /* more may lie below -tol */
   PetscCall(EPSDestroy(&eps));
   PetscCall(MatDestroy(&S));
   PetscCall(VecDestroy(&c.w));
@@ -686,7 +686,8 @@ PetscErrorCode HMOptimizerCheckView_Private(HMOptimizer o, PetscViewer v)
   if (!o->chk_done) PetscFunctionReturn(PETSC_SUCCESS);
   if (o->escapes) PetscCall(PetscViewerASCIIPrintf(v, "  escaped %" PetscInt_FMT " time(s) from a saddle of the energy (the curvature check below) and minimised again\n", o->escapes));
   if (!o->nchk) {
-    PetscCall(PetscViewerASCIIPrintf(v, "  curvature check: the Hessian has no eigenvalue below -%g eV/A^2 at the final point (rigid directions removed)\n", o->check_tol));
+    if (o->chk_more) PetscCall(PetscViewerASCIIPrintf(v, "  curvature check: the Hessian's lowest eigenpairs did not converge at the final point: not checked\n"));
+    else PetscCall(PetscViewerASCIIPrintf(v, "  curvature check: the Hessian has no eigenvalue below -%g eV/A^2 at the final point (rigid directions removed)\n", o->check_tol));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   PetscCall(PetscViewerASCIIPrintf(v, "  curvature check at the final point: %" PetscInt_FMT "%s eigenvalue(s) of the Hessian below -%g eV/A^2 (not mass-weighted), against the curvature of the model's energy along each vector (central differences of the gradient, %g A):\n", o->nchk, o->chk_more ? " or more" : "", o->check_tol, HM_OPTIMIZER_CHECK_STEP));
