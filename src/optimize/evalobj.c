@@ -146,10 +146,23 @@ PetscErrorCode HMEvalObjectiveGetSystem(HMEvalObjective o, Vec x, HMSystem *sys)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* (H + H^T) / 2 in place: the HIP head's blocks and difference columns are not exactly symmetric */
+static PetscErrorCode Symmetrize(Mat H)
+{
+  Mat Ht;
+
+  PetscFunctionBegin;
+  PetscCall(MatTranspose(H, MAT_INITIAL_MATRIX, &Ht));
+  PetscCall(MatAXPY(H, 1.0, Ht, UNKNOWN_NONZERO_PATTERN));
+  PetscCall(MatScale(H, 0.5));
+  PetscCall(MatDestroy(&Ht));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Hessian in input order, moved to the optimiser's rows (layout of x) and symmetrised */
 static PetscErrorCode HessianToLayout(HMHessian hs, Mat H, Vec x, Mat *Hx)
 {
-  Mat       Hin, Ht;
+  Mat       Hin;
   PetscInt  lo, hi, hlo, hhi;
   PetscBool same, all;
   MPI_Comm  comm;
@@ -171,10 +184,7 @@ static PetscErrorCode HessianToLayout(HMHessian hs, Mat H, Vec x, Mat *Hx)
     PetscCall(MatDestroy(&Hin));
   }
   PetscCall(MatConvert(*Hx, MATAIJ, MAT_INPLACE_MATRIX, Hx)); /* a private copy in a type every product handles */
-  PetscCall(MatTranspose(*Hx, MAT_INITIAL_MATRIX, &Ht));
-  PetscCall(MatAXPY(*Hx, 1.0, Ht, UNKNOWN_NONZERO_PATTERN));
-  PetscCall(MatScale(*Hx, 0.5));
-  PetscCall(MatDestroy(&Ht));
+  PetscCall(Symmetrize(*Hx));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -268,7 +278,6 @@ static PetscErrorCode DifferenceHessian(HMEvalObjective o, Vec x, Mat *H)
   Vec                xp, gp, gm;
   PetscInt           lo, hi, n3 = 3 * o->N;
   double             h = o->fd_hh, Ed;
-  Mat                Ht;
   const PetscScalar *a, *b;
 
   PetscFunctionBegin;
@@ -298,10 +307,7 @@ static PetscErrorCode DifferenceHessian(HMEvalObjective o, Vec x, Mat *H)
   }
   PetscCall(MatAssemblyBegin(*H, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(*H, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatTranspose(*H, MAT_INITIAL_MATRIX, &Ht));
-  PetscCall(MatAXPY(*H, 1.0, Ht, UNKNOWN_NONZERO_PATTERN));
-  PetscCall(MatScale(*H, 0.5));
-  PetscCall(MatDestroy(&Ht));
+  PetscCall(Symmetrize(*H));
   PetscCall(VecDestroy(&xp));
   PetscCall(VecDestroy(&gp));
   PetscCall(VecDestroy(&gm));

@@ -480,16 +480,7 @@ static PetscErrorCode NegativePairs(HMOptimizer o, Mat H, Vec x, double tol, Pet
   PetscCall(MatCreateShell(o->comm, nl, nl, N, N, &c, &S));
   PetscCall(MatShellSetOperation(S, MATOP_MULT, (void (*)(void))CheckMult));
   PetscCall(MatSetOption(S, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(EPSCreate(o->comm, &eps));
-  PetscCall(EPSSetOperators(eps, S, NULL));
-  PetscCall(EPSSetProblemType(eps, EPS_HEP));
-  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
-  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
-  PetscCall(EPSSetDimensions(eps, nev, PetscMin(N - o->nrb, PetscMax(2 * nev + 8, 24)), PETSC_DEFAULT));
-  PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
-  PetscCall(EPSSetTolerances(eps, 1e-4, 10000));
-  if (o->nrb) PetscCall(EPSSetDeflationSpace(eps, o->nrb, o->rb));
-  PetscCall(EPSSolve(eps));
+  PetscCall(HMOptimizerLowestPairs_Private(o, S, nev, PETSC_TRUE, 1e-4, NULL, PETSC_FALSE, &eps));
   PetscCall(EPSGetConverged(eps, &nconv));
   if (nconv < nev) PetscCall(PetscInfo(NULL, "curvature check: %" PetscInt_FMT " of the lowest %" PetscInt_FMT " eigenpairs converged\n", nconv, nev));
   for (PetscInt k = 0; k < PetscMin(nconv, nev); k++) {

@@ -93,5 +93,7 @@ PETSC_INTERN PetscErrorCode HMOptimizerCreate_Builtin(HMOptimizer);
 /* Rigid-body basis at x (orthonormal, 0, 3, 5 or 6 vectors in o->rb) and its projector. */
 PETSC_INTERN PetscErrorCode HMOptimizerRigidBasis_Private(HMOptimizer, Vec x);
 PETSC_INTERN PetscErrorCode HMOptimizerProject_Private(HMOptimizer, Vec v);
+/* Krylov-Schur for the nev smallest eigenpairs of A (rigid directions deflated), solved (steps.c) */
+PETSC_INTERN PetscErrorCode HMOptimizerLowestPairs_Private(HMOptimizer, Mat A, PetscInt nev, PetscBool abs, double tol, Vec init, PetscBool options, EPS *);
 /* Trust-region Newton step with the shell operator as it is set (KSPSTCG), radius R. */
 PETSC_INTERN PetscErrorCode HMOptimizerTRStep_Private(HMOptimizer, Vec rhs, double R, Vec s);

@@ -44,6 +44,33 @@ static PetscErrorCode StepMin(HMOptimizer o, Vec Pg, Vec s, double *pred)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Krylov-Schur for the nev smallest eigenpairs of the symmetric operator A (rigid directions deflated), to an absolute
+   residual tol (abs) or a relative one, from init when given; with options, -[prefix]optimize_eps_* apply. Solved. */
+PetscErrorCode HMOptimizerLowestPairs_Private(HMOptimizer o, Mat A, PetscInt nev, PetscBool abs, double tol, Vec init, PetscBool options, EPS *eps)
+{
+  PetscInt N;
+
+  PetscFunctionBegin;
+  PetscCall(MatGetSize(A, &N, NULL));
+  PetscCall(EPSCreate(o->comm, eps));
+  if (options) {
+    PetscCall(EPSSetOptionsPrefix(*eps, o->prefix));
+    PetscCall(EPSAppendOptionsPrefix(*eps, "optimize_"));
+  }
+  PetscCall(EPSSetOperators(*eps, A, NULL));
+  PetscCall(EPSSetProblemType(*eps, EPS_HEP));
+  PetscCall(EPSSetType(*eps, EPSKRYLOVSCHUR));
+  PetscCall(EPSSetWhichEigenpairs(*eps, EPS_SMALLEST_REAL));
+  PetscCall(EPSSetDimensions(*eps, nev, PetscMin(N - o->nrb, PetscMax(2 * nev + 8, 24)), PETSC_DEFAULT));
+  if (abs) PetscCall(EPSSetConvergenceTest(*eps, EPS_CONV_ABS));
+  PetscCall(EPSSetTolerances(*eps, tol, 10000));
+  if (o->nrb) PetscCall(EPSSetDeflationSpace(*eps, o->nrb, o->rb));
+  if (init) PetscCall(EPSSetInitialSpace(*eps, 1, &init));
+  if (options) PetscCall(EPSSetFromOptions(*eps));
+  PetscCall(EPSSolve(*eps));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* The lowest few eigenpairs of P B P (rigid directions deflated) from SLEPc; the one to follow is the lowest at the
    first step, afterwards the one with the largest overlap with the previous mode (sign kept continuous). With
    lowest_only (min's shift), the lowest eigenvalue alone, to an absolute residual of 1e-3 eV/A^2. */
@@ -59,22 +86,7 @@ static PetscErrorCode FollowMode(HMOptimizer o, PetscBool lowest_only)
   nev = PetscMin(lowest_only ? 1 : 4, N - o->nrb);
   PetscCheck(nev >= 1, o->comm, PETSC_ERR_ARG_SIZ, "optimize ts: no degree of freedom left after the rigid-body directions");
   o->proj_mode = PETSC_FALSE;
-  PetscCall(EPSCreate(o->comm, &eps));
-  PetscCall(EPSSetOptionsPrefix(eps, o->prefix));
-  PetscCall(EPSAppendOptionsPrefix(eps, "optimize_"));
-  PetscCall(EPSSetOperators(eps, o->Pop, NULL));
-  PetscCall(EPSSetProblemType(eps, EPS_HEP));
-  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
-  PetscCall(EPSSetWhichEigenpairs(eps, EPS_SMALLEST_REAL));
-  PetscCall(EPSSetDimensions(eps, nev, PetscMin(N - o->nrb, PetscMax(2 * nev + 8, 24)), PETSC_DEFAULT));
-  if (lowest_only) {
-    PetscCall(EPSSetConvergenceTest(eps, EPS_CONV_ABS));
-    PetscCall(EPSSetTolerances(eps, 1e-3, 10000));
-  } else PetscCall(EPSSetTolerances(eps, 1e-9, 10000));
-  if (o->nrb) PetscCall(EPSSetDeflationSpace(eps, o->nrb, o->rb));
-  if (o->mode) PetscCall(EPSSetInitialSpace(eps, 1, &o->mode));
-  PetscCall(EPSSetFromOptions(eps));
-  PetscCall(EPSSolve(eps));
+  PetscCall(HMOptimizerLowestPairs_Private(o, o->Pop, nev, lowest_only, lowest_only ? 1e-3 : 1e-9, o->mode, PETSC_TRUE, &eps));
   PetscCall(EPSGetConverged(eps, &nconv));
   PetscCheck(nconv >= 1, o->comm, PETSC_ERR_NOT_CONVERGED, "optimize: the lowest eigenpair of the Hessian did not converge (try -optimize_eps_max_it)");
   PetscCall(VecDuplicate(o->w1, &xr));
